@@ -1,0 +1,83 @@
+# tollgate build.
+#
+#   make            release build: build/tollgate, build/unit_tests
+#   make asan       ASan + UBSan build: build-asan/tollgate, build-asan/unit_tests
+#   make check      unit tests and end-to-end tests, release and sanitizer builds
+#   make run        build and start the gateway on its embedded defaults
+#
+# Every src/**/*.c except src/main.c goes into the gateway library; every
+# tests/unit/*.c goes into the unit test binary.
+
+CC      ?= cc
+PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+BASE_CFLAGS += -DTG_VERSION='"$(VERSION)"'
+
+SRCS      := $(shell find src -name '*.c' ! -name main.c | sort)
+UNIT_SRCS := $(shell find tests/unit -name '*.c' | sort)
+
+# Release build
+OUT      := build
+CFLAGS_R := $(BASE_CFLAGS) -O2 -g
+# Sanitizer build
+OUT_A    := build-asan
+CFLAGS_A := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_A := -fsanitize=address,undefined
+
+OBJS_R   := $(SRCS:%.c=$(OUT)/%.o)
+UOBJS_R  := $(UNIT_SRCS:%.c=$(OUT)/%.o)
+OBJS_A   := $(SRCS:%.c=$(OUT_A)/%.o)
+UOBJS_A  := $(UNIT_SRCS:%.c=$(OUT_A)/%.o)
+
+.PHONY: all asan check test unit e2e run clean format bench
+all: $(OUT)/tollgate $(OUT)/unit_tests
+asan: $(OUT_A)/tollgate $(OUT_A)/unit_tests
+
+$(OUT)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_R) -c $< -o $@
+$(OUT_A)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_A) -c $< -o $@
+
+$(OUT)/libtollgate.a: $(OBJS_R)
+	ar rcs $@ $^
+$(OUT_A)/libtollgate.a: $(OBJS_A)
+	ar rcs $@ $^
+
+$(OUT)/tollgate: $(OUT)/src/main.o $(OUT)/libtollgate.a
+	$(CC) -o $@ $^ $(PKG_LIBS)
+$(OUT)/unit_tests: $(UOBJS_R) $(OUT)/libtollgate.a
+	$(CC) -o $@ $^ $(PKG_LIBS)
+$(OUT_A)/tollgate: $(OUT_A)/src/main.o $(OUT_A)/libtollgate.a
+	$(CC) $(LDFLAGS_A) -o $@ $^ $(PKG_LIBS)
+$(OUT_A)/unit_tests: $(UOBJS_A) $(OUT_A)/libtollgate.a
+	$(CC) $(LDFLAGS_A) -o $@ $^ $(PKG_LIBS)
+
+# The whole suite: unit and end-to-end, on the release and the sanitizer
+# builds. Prints "N passed, N failed" last.
+check: all asan
+	./scripts/test.sh
+test: check
+
+unit: all
+	./$(OUT)/unit_tests
+
+run: all
+	./$(OUT)/tollgate
+
+bench: all
+	./bench/proxy.sh
+
+format:
+	clang-format -i $$(find src tests/unit -name '*.[ch]')
+
+clean:
+	rm -rf $(OUT) $(OUT_A)
+
+-include $(OBJS_R:.o=.d) $(UOBJS_R:.o=.d) $(OBJS_A:.o=.d) $(UOBJS_A:.o=.d) $(OUT)/src/main.d $(OUT_A)/src/main.d

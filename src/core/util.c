@@ -1,0 +1,223 @@
+/*
+ * util.c — see util.h. Any thread; the UUID generator keeps per-thread state
+ * seeded from getrandom(2).
+ */
+#include "core/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void oom(void)
+{
+    fputs("tollgate: out of memory\n", stderr);
+    abort();
+}
+
+void *tg_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *tg_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *tg_xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *tg_xstrdup(const char *s)
+{
+    return tg_xstrndup(s, strlen(s));
+}
+
+char *tg_xstrndup(const char *s, size_t n)
+{
+    char *p = tg_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+static void buf_reserve(tg_buf_t *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->data = tg_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void tg_buf_append(tg_buf_t *b, const void *data, size_t len)
+{
+    buf_reserve(b, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = 0;
+}
+
+void tg_buf_puts(tg_buf_t *b, const char *s)
+{
+    tg_buf_append(b, s, strlen(s));
+}
+
+void tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, len + 8);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t n = 0;
+        switch (c) {
+        case '"':
+            esc[n++] = '\\', esc[n++] = '"';
+            break;
+        case '\\':
+            esc[n++] = '\\', esc[n++] = '\\';
+            break;
+        case '\n':
+            esc[n++] = '\\', esc[n++] = 'n';
+            break;
+        case '\r':
+            esc[n++] = '\\', esc[n++] = 'r';
+            break;
+        case '\t':
+            esc[n++] = '\\', esc[n++] = 't';
+            break;
+        default:
+            if (c < 0x20) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                n = 6;
+            } else {
+                esc[n++] = (char)c;
+            }
+        }
+        tg_buf_append(b, esc, n);
+    }
+}
+
+void tg_buf_reset(tg_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+void tg_buf_free(tg_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+bool tg_has_prefix_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int64_t tg_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t tg_mono_ms(void)
+{
+    return tg_mono_us() / 1000;
+}
+
+int64_t tg_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* xoshiro256** per thread, seeded from the kernel. */
+static _Thread_local uint64_t rng[4];
+static _Thread_local int rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(void)
+{
+    if (!rng_seeded) {
+        if (getrandom(rng, sizeof rng, 0) != (ssize_t)sizeof rng) {
+            /* getrandom cannot fail for 32 bytes once the pool is ready; be safe anyway */
+            rng[0] = (uint64_t)tg_mono_us() | 1;
+            rng[1] = (uint64_t)(uintptr_t)&rng;
+            rng[2] = 0x9e3779b97f4a7c15ull;
+            rng[3] = (uint64_t)tg_wall_ms();
+        }
+        rng_seeded = 1;
+    }
+    uint64_t result = rotl(rng[1] * 5, 7) * 9;
+    uint64_t t = rng[1] << 17;
+    rng[2] ^= rng[0];
+    rng[3] ^= rng[1];
+    rng[1] ^= rng[2];
+    rng[0] ^= rng[3];
+    rng[2] ^= t;
+    rng[3] = rotl(rng[3], 45);
+    return result;
+}
+
+void tg_uuid4(char out[37])
+{
+    uint8_t b[16];
+    uint64_t a = rng_next(), c = rng_next();
+    memcpy(b, &a, 8);
+    memcpy(b + 8, &c, 8);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = 0;
+}

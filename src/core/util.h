@@ -1,0 +1,45 @@
+/*
+ * util.h — small helpers with no third-party dependencies: a growable byte
+ * buffer, string helpers, clocks and request ids. Any thread.
+ */
+#ifndef TG_UTIL_H
+#define TG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Growable byte buffer; always NUL-terminated after its data. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} tg_buf_t;
+
+void tg_buf_append(tg_buf_t *b, const void *data, size_t len);
+void tg_buf_puts(tg_buf_t *b, const char *s);
+void tg_buf_printf(tg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Append s as the content of a JSON string (quotes not added). */
+void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len);
+void tg_buf_reset(tg_buf_t *b);
+void tg_buf_free(tg_buf_t *b);
+
+/** malloc/strdup that abort on out-of-memory. */
+void *tg_xmalloc(size_t n);
+void *tg_xcalloc(size_t n, size_t size);
+void *tg_xrealloc(void *p, size_t n);
+char *tg_xstrdup(const char *s);
+char *tg_xstrndup(const char *s, size_t n);
+
+/** Case-insensitive prefix test. */
+bool tg_has_prefix_ci(const char *s, const char *prefix);
+
+/** Monotonic milliseconds / microseconds, and wall-clock milliseconds since the epoch. */
+int64_t tg_mono_ms(void);
+int64_t tg_mono_us(void);
+int64_t tg_wall_ms(void);
+
+/** A random UUID v4 into out (37 bytes with NUL). Thread-safe, fast. */
+void tg_uuid4(char out[37]);
+
+#endif

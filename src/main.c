@@ -1,0 +1,241 @@
+/*
+ * main.c — command line, configuration discovery, the worker pool, signals.
+ *
+ * Thread: the main thread. After start-up it only waits for signals:
+ * SIGTERM/SIGINT drain and exit 0, SIGHUP reloads the configuration file
+ * (a bad file is reported and the running configuration stays).
+ */
+#include "config/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "proxy/pipeline.h"
+#include "server/server.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef TG_VERSION
+#define TG_VERSION "0.0.0"
+#endif
+
+static const char usage[] =
+    "usage: tollgate [--config FILE] [--validate] [--version] [--help]\n"
+    "\n"
+    "  --config FILE   configuration file (default: $TOLLGATE_CONFIG, else ./tollgate.yaml\n"
+    "                  if present, else built-in defaults with providers detected from\n"
+    "                  the environment and the built-in `mock` provider)\n"
+    "  --validate      check the configuration and exit: 0 when valid, else 1 with each\n"
+    "                  problem and its YAML path and line\n"
+    "  --version       print the version and exit\n"
+    "  --help          print this help and exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT drain in-flight requests and exit 0; SIGHUP reloads the\n"
+    "configuration file without dropping connections.\n";
+
+typedef struct {
+    const char *path; /* NULL: defaults */
+    tg_server_t *server;
+    struct event_base *base;
+    tg_config_t *cfg;
+} app_t;
+
+/* Where the configuration comes from, per SPEC §1. */
+static const char *config_path(const char *arg)
+{
+    if (arg)
+        return arg;
+    const char *env = getenv("TOLLGATE_CONFIG");
+    if (env && *env)
+        return env;
+    if (access("tollgate.yaml", R_OK) == 0)
+        return "tollgate.yaml";
+    return NULL;
+}
+
+static tg_config_t *load(const char *path, FILE *report)
+{
+    if (!path)
+        return tg_config_defaults();
+    tg_config_errors_t errs = {0};
+    tg_config_t *cfg = tg_config_load_file(path, &errs);
+    for (size_t i = 0; i < errs.n; i++) {
+        const tg_config_error_t *e = &errs.items[i];
+        if (e->line)
+            fprintf(report, "%s:%d: %s%s%s\n", path, e->line, e->path,
+                    e->path[0] ? ": " : "", e->message);
+        else
+            fprintf(report, "%s: %s%s%s\n", path, e->path, e->path[0] ? ": " : "", e->message);
+    }
+    tg_config_errors_free(&errs);
+    return cfg;
+}
+
+/* Settings the file may carry that this version accepts but does not act
+ * on yet: said once at start-up, never silently ignored. */
+static void report_inactive(const tg_config_t *c)
+{
+    tg_buf_t b = {0};
+#define INACTIVE(cond, name)                                                                       \
+    do {                                                                                           \
+        if (cond)                                                                                  \
+            tg_buf_printf(&b, "%s%s", b.len ? ", " : "", name);                                    \
+    } while (0)
+    INACTIVE(c->cache_enabled, "caching");
+    INACTIVE(c->rl_enabled, "rate_limiting");
+    INACTIVE(c->sec_per_ip.requests_per_minute || c->sec_per_ip.tokens_per_minute,
+             "security.rate_limits");
+    INACTIVE(c->max_tokens_per_request > 0, "security.max_tokens_per_request");
+    INACTIVE(c->n_fallback_chain > 0, "routing.fallback_chain");
+    INACTIVE(c->lb_strategy != TG_LB_WEIGHTED, "routing.load_balancing");
+    bool retries = false;
+    for (size_t i = 0; i < c->n_providers; i++)
+        retries |= c->providers[i].retries > 0;
+    INACTIVE(retries, "providers.*.retries");
+    INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
+    INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
+    INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");
+    INACTIVE(c->n_pricing > 0, "cost_tracking.pricing");
+    INACTIVE(c->dashboard_enabled, "observability.dashboard");
+    INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
+    INACTIVE(c->source != NULL && c->request_logging_enabled, "observability.request_logging");
+    INACTIVE(c->redis_url != NULL, "redis");
+    INACTIVE(c->require_auth, "security.require_auth");
+    INACTIVE(c->n_allowed_ips > 0, "security.allowed_ips");
+#undef INACTIVE
+    if (b.len)
+        tg_warn("config: accepted but not active in this version yet: %s", b.data);
+    tg_buf_free(&b);
+}
+
+static void describe(const tg_config_t *c)
+{
+    tg_buf_t b = {0};
+    for (size_t i = 0; i < c->n_providers; i++) {
+        const tg_provider_cfg_t *p = &c->providers[i];
+        tg_buf_printf(&b, "%s%s(%s%s)", i ? ", " : "", p->name, tg_provider_type_name(p->type),
+                      p->type == TG_PROVIDER_MOCK ? ""
+                      : p->api_key                ? ", key configured"
+                                                  : ", client's key");
+    }
+    tg_info("tollgate %s listening on %s:%d with %d worker(s); config: %s; providers: %s",
+            TG_VERSION, c->host, c->port, c->workers, c->source ? c->source : "built-in defaults",
+            b.data);
+    tg_buf_free(&b);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    app_t *app = arg;
+    tg_info("signal %d: draining in-flight requests (up to %lld ms), then exiting", (int)sig,
+            (long long)app->cfg->shutdown_timeout_ms);
+    tg_server_shutdown(app->server);
+    event_base_loopbreak(app->base);
+}
+
+static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+    app_t *app = arg;
+    if (!app->path) {
+        tg_info("SIGHUP: running on built-in defaults, nothing to reload");
+        return;
+    }
+    tg_config_t *cfg = load(app->path, stderr);
+    if (!cfg) {
+        tg_error("SIGHUP: %s has errors (above); the running configuration stays", app->path);
+        return;
+    }
+    if (cfg->port != app->cfg->port || strcmp(cfg->host, app->cfg->host) != 0 ||
+        cfg->workers != app->cfg->workers || cfg->ssl_enabled != app->cfg->ssl_enabled)
+        tg_warn("SIGHUP: server.host, port, workers and ssl changes take effect after a restart");
+    tg_log_init(cfg->log_level, cfg->log_format, cfg->log_output);
+    tg_server_reload(app->server, cfg);
+    tg_config_release(app->cfg);
+    app->cfg = cfg;
+    tg_info("SIGHUP: configuration reloaded from %s", app->path);
+    report_inactive(cfg);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_arg = NULL;
+    bool validate = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "-c")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tollgate: --config needs a file\n%s", usage);
+                return 2;
+            }
+            config_arg = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            config_arg = argv[i] + 9;
+        } else if (!strcmp(argv[i], "--validate")) {
+            validate = true;
+        } else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("tollgate %s\n", TG_VERSION);
+            return 0;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "tollgate: unknown argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+
+    app_t app = {.path = config_path(config_arg)};
+    if (validate) {
+        tg_config_t *cfg = load(app.path, stdout);
+        if (!cfg)
+            return 1;
+        printf("%s: valid\n", app.path ? app.path : "built-in defaults");
+        tg_config_release(cfg);
+        return 0;
+    }
+
+    app.cfg = load(app.path, stderr);
+    if (!app.cfg)
+        return 1;
+    if (tg_log_init(app.cfg->log_level, app.cfg->log_format, app.cfg->log_output) < 0) {
+        fprintf(stderr, "tollgate: logging.output %s: cannot open\n", app.cfg->log_output);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    static const tg_server_hooks_t hooks = {
+        .worker_init = tg_pipeline_worker_init,
+        .worker_free = tg_pipeline_worker_free,
+        .handle = tg_pipeline_handle,
+        .config_changed = tg_pipeline_config_changed,
+    };
+    app.base = event_base_new();
+    struct event *sigterm = evsignal_new(app.base, SIGTERM, on_stop_signal, &app);
+    struct event *sigint = evsignal_new(app.base, SIGINT, on_stop_signal, &app);
+    struct event *sighup = evsignal_new(app.base, SIGHUP, on_reload_signal, &app);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+    evsignal_add(sighup, NULL);
+
+    app.server = tg_server_start(app.cfg, &hooks);
+    if (!app.server)
+        return 1;
+    describe(app.cfg);
+    report_inactive(app.cfg);
+
+    event_base_dispatch(app.base);
+    tg_server_join(app.server);
+    tg_info("stopped");
+
+    event_free(sigterm);
+    event_free(sigint);
+    event_free(sighup);
+    event_base_free(app.base);
+    tg_config_release(app.cfg);
+    curl_global_cleanup();
+    return 0;
+}

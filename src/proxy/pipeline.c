@@ -1,0 +1,624 @@
+/*
+ * pipeline.c — what happens to a request, top to bottom.
+ *
+ *   tg_pipeline_handle      route table: health, models, LLM routes, pass-through
+ *   handle_llm              parse JSON → resolve provider and model → mock or upstream
+ *   handle_passthrough      /{provider}/{path}, body and method as sent
+ *   start_upstream          URL, headers (credentials per SPEC §5), relay call
+ *   on_up_response/_data    relay the provider's answer: SSE and pass-through
+ *                           streamed chunk by chunk, other answers buffered
+ *   on_up_done / on_client_close
+ *                           the two ways an exchange ends; both go through
+ *                           exchange_finish, the single cleanup
+ *
+ * Thread: the worker thread of the exchange. An exchange holds a reference
+ * to the config it started with, so a reload never changes a request midway.
+ */
+#include "proxy/pipeline.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "providers/provider.h"
+#include "proxy/relay.h"
+#include "router/router.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Largest non-streamed answer buffered from a provider. */
+#define MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
+
+typedef struct {
+    struct event_base *base;
+    tg_relay_t *relay;
+    tg_config_t *cfg;
+    int index;
+} pworker_t;
+
+typedef enum {
+    ROUTE_CHAT,
+    ROUTE_COMPLETIONS,
+    ROUTE_EMBEDDINGS,
+    ROUTE_RESPONSES,
+    ROUTE_PASSTHROUGH,
+} route_t;
+
+typedef struct {
+    const char *path;
+    route_t route;
+    const char *suffix; /* appended to the provider's base_url */
+} llm_route_t;
+
+static const llm_route_t llm_routes[] = {
+    {"/v1/chat/completions", ROUTE_CHAT, "/chat/completions"},
+    {"/v1/completions", ROUTE_COMPLETIONS, "/completions"},
+    {"/v1/embeddings", ROUTE_EMBEDDINGS, "/embeddings"},
+    {"/v1/responses", ROUTE_RESPONSES, "/responses"},
+};
+
+typedef struct {
+    tg_http_t *h;
+    pworker_t *pw;
+    tg_config_t *cfg; /* our reference */
+    route_t route;
+    const char *route_path;
+    char id[72];
+    tg_route_t target;
+    char *model_requested;
+    char *url;
+    char **hdrs;
+    size_t n_hdrs, cap_hdrs;
+    char *body; /* rewritten upstream body, when the model name changed */
+    const char *body_ptr;
+    size_t body_len;
+    tg_upstream_t *up;
+    bool streaming;  /* the client response has started (chunked) */
+    bool sse;        /* ... and it is an event stream */
+    bool too_large;
+    int status;
+    tg_buf_t resp; /* buffered answer */
+    int64_t t0_us, ttfb_us;
+} exchange_t;
+
+/* ---- errors ---- */
+
+char *tg_openai_error_json(const char *message, const char *type, const char *code)
+{
+    tg_buf_t b = {0};
+    tg_buf_puts(&b, "{\"error\":{\"message\":\"");
+    tg_buf_json_escape(&b, message, strlen(message));
+    tg_buf_printf(&b, "\",\"type\":\"%s\",\"code\":", type);
+    if (code)
+        tg_buf_printf(&b, "\"%s\"", code);
+    else
+        tg_buf_puts(&b, "null");
+    tg_buf_puts(&b, "}}");
+    return b.data;
+}
+
+static const char *error_type_for(int status)
+{
+    switch (status) {
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 429:
+        return "rate_limit_error";
+    default:
+        return status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+/* An error answer that ends an exchange not yet tracked by exchange_t. */
+static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
+{
+    char *body = tg_openai_error_json(message, error_type_for(status), code);
+    tg_http_reply(h, status, "application/json", body, strlen(body));
+    free(body);
+}
+
+/* ---- exchange lifetime ---- */
+
+static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, route_t route, const char *route_path)
+{
+    exchange_t *x = tg_xcalloc(1, sizeof *x);
+    x->h = h;
+    x->pw = pw;
+    x->cfg = tg_config_acquire(pw->cfg);
+    x->route = route;
+    x->route_path = route_path;
+    x->t0_us = tg_mono_us();
+
+    /* A client-chosen id is kept if it is a plain token; otherwise we make one. */
+    const char *rid = tg_http_header(h, "Helicone-Request-Id");
+    size_t n = rid ? strlen(rid) : 0;
+    bool ok = n > 0 && n < sizeof x->id;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (rid[i] >= '0' && rid[i] <= '9') || (rid[i] >= 'a' && rid[i] <= 'z') ||
+             (rid[i] >= 'A' && rid[i] <= 'Z') || rid[i] == '-' || rid[i] == '_' || rid[i] == '.';
+    if (ok)
+        memcpy(x->id, rid, n + 1);
+    else
+        tg_uuid4(x->id);
+    tg_http_add_header(h, "Helicone-Id", x->id);
+    return x;
+}
+
+/* The single cleanup. The HTTP exchange has already been ended. */
+static void exchange_finish(exchange_t *x)
+{
+    if (tg_log_enabled(TG_LOG_INFO)) {
+        double ms = (double)(tg_mono_us() - x->t0_us) / 1000.0;
+        tg_info("%s %d provider=%s model=%s %.1fms id=%s", x->route_path, x->status,
+                x->target.provider ? x->target.provider->name : "-",
+                x->target.model ? x->target.model : "-", ms, x->id);
+    }
+    tg_route_clear(&x->target);
+    free(x->model_requested);
+    free(x->url);
+    for (size_t i = 0; i < x->n_hdrs; i++)
+        free(x->hdrs[i]);
+    free(x->hdrs);
+    free(x->body);
+    tg_buf_free(&x->resp);
+    tg_config_release(x->cfg);
+    free(x);
+}
+
+static void exchange_error(exchange_t *x, int status, const char *code, const char *message)
+{
+    x->status = status;
+    reply_error(x->h, status, code, message);
+    exchange_finish(x);
+}
+
+/* ---- relay callbacks ---- */
+
+static bool hop_by_hop(const char *name)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "te", "trailer", "upgrade",
+                                        "content-length", "proxy-authenticate"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(name, names[i]))
+            return true;
+    return false;
+}
+
+static void on_up_response(void *arg, int status, const tg_headers_t *hd)
+{
+    exchange_t *x = arg;
+    x->status = status;
+    x->ttfb_us = tg_mono_us() - x->t0_us;
+    for (size_t i = 0; i < hd->n; i++)
+        if (!hop_by_hop(hd->names[i]) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
+            tg_http_add_header(x->h, hd->names[i], hd->values[i]);
+    tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
+
+    const char *ct = tg_headers_get(hd, "content-type");
+    x->sse = ct && tg_has_prefix_ci(ct, "text/event-stream");
+    /* Event streams and raw pass-through go out as they arrive; other
+     * answers are whole JSON documents and are sent with a length. */
+    if (x->sse || x->route == ROUTE_PASSTHROUGH) {
+        x->streaming = true;
+        tg_http_stream_start(x->h, status, NULL);
+    }
+}
+
+static int on_up_data(void *arg, const char *data, size_t len)
+{
+    exchange_t *x = arg;
+    if (x->streaming)
+        return tg_http_stream_write(x->h, data, len) ? 1 : 0;
+    if (x->resp.len + len > MAX_BUFFERED_RESPONSE) {
+        x->too_large = true;
+        return -1;
+    }
+    tg_buf_append(&x->resp, data, len);
+    return 0;
+}
+
+static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
+{
+    exchange_t *x = arg;
+    x->up = NULL;
+    if (res == TG_UP_OK && !x->too_large) {
+        if (x->streaming)
+            tg_http_stream_end(x->h);
+        else
+            tg_http_reply(x->h, x->status, NULL, x->resp.data, x->resp.len);
+        exchange_finish(x);
+        return;
+    }
+
+    const char *pname = x->target.provider->name;
+    char msg[512];
+    int status = 502;
+    const char *code = "provider_error";
+    if (x->too_large) {
+        snprintf(msg, sizeof msg, "provider '%s' answered more than %d MiB", pname,
+                 MAX_BUFFERED_RESPONSE >> 20);
+    } else if (res == TG_UP_TIMEOUT) {
+        status = 504;
+        code = "provider_timeout";
+        snprintf(msg, sizeof msg, "provider '%s' timed out: %s", pname, err);
+    } else if (res == TG_UP_CONNECT) {
+        code = "provider_unreachable";
+        snprintf(msg, sizeof msg, "provider '%s' is unreachable: %s", pname, err);
+    } else {
+        snprintf(msg, sizeof msg, "provider '%s' broke off its answer: %s", pname, err);
+    }
+    tg_warn("%s id=%s: %s", x->route_path, x->id, msg);
+
+    if (!x->streaming) {
+        exchange_error(x, status, code, msg);
+        return;
+    }
+    /* The status line is gone already: tell an event-stream client in-band
+     * (the OpenAI SDKs raise an APIError for an `error` event), then end. */
+    if (x->sse) {
+        char *e = tg_openai_error_json(msg, "api_error", code);
+        tg_buf_t ev = {0};
+        tg_buf_printf(&ev, "data: %s\n\n", e);
+        tg_http_stream_write(x->h, ev.data, ev.len);
+        tg_buf_free(&ev);
+        free(e);
+    }
+    x->status = status;
+    tg_http_stream_end(x->h);
+    exchange_finish(x);
+}
+
+static void on_client_close(void *arg)
+{
+    exchange_t *x = arg;
+    if (x->up) {
+        tg_upstream_cancel(x->up);
+        x->up = NULL;
+    }
+    x->status = 499;
+    if (x->streaming)
+        tg_http_stream_end(x->h);
+    else
+        tg_http_reply(x->h, 499, NULL, NULL, 0);
+    exchange_finish(x);
+}
+
+static void on_client_drain(void *arg)
+{
+    exchange_t *x = arg;
+    if (x->up)
+        tg_upstream_resume(x->up);
+}
+
+/* ---- upstream request ---- */
+
+static void push_header(exchange_t *x, const char *name, const char *value)
+{
+    if (x->n_hdrs == x->cap_hdrs) {
+        x->cap_hdrs = x->cap_hdrs ? x->cap_hdrs * 2 : 16;
+        x->hdrs = tg_xrealloc(x->hdrs, x->cap_hdrs * sizeof(char *));
+    }
+    size_t nl = strlen(name), vl = strlen(value);
+    char *line = tg_xmalloc(nl + vl + 3);
+    memcpy(line, name, nl);
+    memcpy(line + nl, ": ", 2);
+    memcpy(line + nl + 2, value, vl + 1);
+    x->hdrs[x->n_hdrs++] = line;
+}
+
+typedef struct {
+    exchange_t *x;
+    bool drop_credentials;
+} fwd_ctx_t;
+
+/* Which client headers reach the provider. */
+static int forward_header(const char *name, const char *value, void *arg)
+{
+    fwd_ctx_t *c = arg;
+    static const char *const dropped[] = {"host", "expect", "accept-encoding",
+                                          "proxy-authorization", "cookie"};
+    if (hop_by_hop(name) || tg_has_prefix_ci(name, "helicone-"))
+        return 0;
+    for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
+        if (!strcasecmp(name, dropped[i]))
+            return 0;
+    if (c->drop_credentials && tg_is_credential_header(name))
+        return 0;
+    push_header(c->x, name, value);
+    return 0;
+}
+
+static void start_upstream(exchange_t *x, const char *suffix)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    const tg_dialect_t *d = tg_dialect_for(p->type);
+
+    x->url = tg_provider_url(p, suffix, tg_http_query(x->h));
+
+    /* SPEC §5: a configured key replaces whatever credential the client sent;
+     * without one, the client's own credential goes through unchanged. */
+    fwd_ctx_t c = {.x = x, .drop_credentials = p->api_key != NULL};
+    tg_http_headers_foreach(x->h, forward_header, &c);
+    if (p->api_key) {
+        size_t n = strlen(d->auth_prefix) + strlen(p->api_key) + 1;
+        char *v = tg_xmalloc(n);
+        snprintf(v, n, "%s%s", d->auth_prefix, p->api_key);
+        push_header(x, d->auth_header, v);
+        free(v);
+    }
+    for (size_t i = 0; i < p->n_headers; i++)
+        push_header(x, p->headers[i].name, p->headers[i].value);
+
+    tg_upstream_req_t req = {
+        .method = tg_http_method(x->h),
+        .url = x->url,
+        .headers = (const char *const *)x->hdrs,
+        .n_headers = x->n_hdrs,
+        .body = x->body_ptr,
+        .body_len = x->body_len,
+        .connect_timeout_ms = p->timeout_ms < 10000 ? p->timeout_ms : 10000,
+        .idle_timeout_ms = p->timeout_ms,
+    };
+    static const tg_upstream_cbs_t cbs = {on_up_response, on_up_data, on_up_done};
+    static const tg_http_events_t events = {on_client_close, on_client_drain};
+    tg_http_set_events(x->h, &events, x);
+    x->up = tg_upstream_start(x->pw->relay, &req, &cbs, x);
+}
+
+/* ---- LLM routes ---- */
+
+static const char *get_header(void *ctx, const char *name)
+{
+    return tg_http_header(ctx, name);
+}
+
+static void answer_mock(exchange_t *x, json_t *root, bool stream)
+{
+    tg_mock_kind_t kind;
+    switch (x->route) {
+    case ROUTE_CHAT:
+        kind = TG_MOCK_CHAT;
+        break;
+    case ROUTE_COMPLETIONS:
+        kind = TG_MOCK_COMPLETIONS;
+        break;
+    case ROUTE_EMBEDDINGS:
+        kind = TG_MOCK_EMBEDDINGS;
+        stream = false;
+        break;
+    default:
+        exchange_error(x, 400, "unsupported_route",
+                       "the mock provider answers chat completions, completions and embeddings");
+        return;
+    }
+    tg_buf_t out = {0};
+    x->status = tg_mock_answer(kind, root, x->target.model, stream, &out);
+    tg_http_add_header(x->h, "Helicone-Provider", "mock");
+    if (stream && x->status == 200) {
+        tg_http_add_header(x->h, "Cache-Control", "no-cache");
+        tg_http_stream_start(x->h, 200, "text/event-stream");
+        tg_http_stream_write(x->h, out.data, out.len);
+        tg_http_stream_end(x->h);
+    } else {
+        tg_http_reply(x->h, x->status, "application/json", out.data, out.len);
+    }
+    tg_buf_free(&out);
+    exchange_finish(x);
+}
+
+static void handle_llm(pworker_t *pw, tg_http_t *h, const llm_route_t *r)
+{
+    exchange_t *x = exchange_new(pw, h, r->route, r->path);
+    if (strcmp(tg_http_method(h), "POST") != 0) {
+        tg_http_add_header(h, "Allow", "POST");
+        exchange_error(x, 405, "method_not_allowed", "this route takes POST");
+        return;
+    }
+
+    size_t len;
+    const char *body = tg_http_body(h, &len);
+    json_error_t je;
+    json_t *root = body ? json_loadb(body, len, JSON_ALLOW_NUL, &je) : NULL;
+    if (!root || !json_is_object(root)) {
+        char msg[300];
+        if (!body)
+            snprintf(msg, sizeof msg, "the request body is empty; a JSON object is expected");
+        else if (!root)
+            snprintf(msg, sizeof msg, "the request body is not valid JSON: %s (line %d, column %d)",
+                     je.text, je.line, je.column);
+        else
+            snprintf(msg, sizeof msg, "the request body must be a JSON object");
+        json_decref(root);
+        exchange_error(x, 400, "invalid_json", msg);
+        return;
+    }
+    json_t *jm = json_object_get(root, "model");
+    if (jm && !json_is_string(jm)) {
+        json_decref(root);
+        exchange_error(x, 400, "invalid_model", "'model' must be a string");
+        return;
+    }
+    const char *model = jm ? json_string_value(jm) : NULL;
+    bool stream = json_is_true(json_object_get(root, "stream"));
+    x->model_requested = model ? tg_xstrdup(model) : NULL;
+
+    char err[1024];
+    if (tg_router_resolve(x->cfg, model, get_header, h, &x->target, err, sizeof err) < 0) {
+        json_decref(root);
+        exchange_error(x, 404, "model_not_found", err);
+        return;
+    }
+    const tg_provider_cfg_t *p = x->target.provider;
+    if (p->type == TG_PROVIDER_MOCK) {
+        answer_mock(x, root, stream);
+        json_decref(root);
+        return;
+    }
+    if (p->type != TG_PROVIDER_OPENAI && p->type != TG_PROVIDER_AZURE) {
+        json_decref(root);
+        snprintf(err, sizeof err,
+                 "provider '%s' is of type %s, which this route cannot reach yet; use its native "
+                 "API through /%s/...",
+                 p->name, tg_provider_type_name(p->type), p->name);
+        exchange_error(x, 501, "unsupported_provider", err);
+        return;
+    }
+
+    /* The provider sees its own model name: rewrite only when it differs. */
+    if (!model || strcmp(model, x->target.model) != 0) {
+        json_object_set_new(root, "model", json_string(x->target.model));
+        x->body = json_dumps(root, JSON_COMPACT);
+        x->body_ptr = x->body;
+        x->body_len = strlen(x->body);
+    } else {
+        x->body_ptr = body;
+        x->body_len = len;
+    }
+    json_decref(root);
+    start_upstream(x, r->suffix);
+}
+
+/* ---- raw pass-through ---- */
+
+/* rest = "{provider}/{path}" */
+static void handle_passthrough(pworker_t *pw, tg_http_t *h, const char *route_path, const char *rest)
+{
+    exchange_t *x = exchange_new(pw, h, ROUTE_PASSTHROUGH, route_path);
+    const char *slash = strchr(rest, '/');
+    size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    const tg_provider_cfg_t *p = tg_config_provider(x->cfg, rest, nlen);
+    if (!p || p->type == TG_PROVIDER_MOCK) {
+        char err[1024], name[128];
+        snprintf(name, sizeof name, "%.*s/", (int)(nlen < 100 ? nlen : 100), rest);
+        tg_router_explain(x->cfg, name, err, sizeof err);
+        exchange_error(x, 404, "provider_not_found", err);
+        return;
+    }
+    x->target.provider = p;
+    x->target.how = "passthrough";
+    size_t len;
+    x->body_ptr = tg_http_body(h, &len);
+    x->body_len = len;
+    start_upstream(x, slash ? slash : "");
+}
+
+/* ---- small routes ---- */
+
+static void handle_models(pworker_t *pw, tg_http_t *h)
+{
+    const tg_config_t *cfg = pw->cfg;
+    json_t *data = json_array();
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const tg_provider_cfg_t *p = &cfg->providers[i];
+        const char *owner = p->name;
+        char id[512];
+        if (p->type == TG_PROVIDER_MOCK) {
+            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", "mock/echo", "object",
+                                                  "model", "created", 0, "owned_by", "tollgate"));
+            continue;
+        }
+        if (p->default_model) {
+            snprintf(id, sizeof id, "%s/%s", p->name, p->default_model);
+            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model",
+                                                  "created", 0, "owned_by", owner));
+        }
+        for (size_t k = 0; k < p->n_models; k++) {
+            if (strpbrk(p->models[k], "*?["))
+                continue; /* a glob names no single model */
+            if (p->default_model && !strcmp(p->models[k], p->default_model))
+                continue;
+            snprintf(id, sizeof id, "%s/%s", p->name, p->models[k]);
+            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model",
+                                                  "created", 0, "owned_by", owner));
+        }
+    }
+    json_t *root = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    char *s = json_dumps(root, JSON_COMPACT);
+    tg_http_reply(h, 200, "application/json", s, strlen(s));
+    free(s);
+    json_decref(root);
+}
+
+/* ---- the route table ---- */
+
+void tg_pipeline_handle(tg_http_t *h, void *wctx)
+{
+    pworker_t *pw = wctx;
+    const char *path = tg_http_path(h);
+    const char *method = tg_http_method(h);
+
+    if (!strcmp(path, "/health")) {
+        if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+            reply_error(h, 405, "method_not_allowed", "/health takes GET or HEAD");
+        else
+            tg_http_reply(h, 200, "application/json", "{\"status\":\"ok\"}", 15);
+        return;
+    }
+    if (!strcmp(path, "/v1/models")) {
+        if (strcmp(method, "GET"))
+            reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
+        else
+            handle_models(pw, h);
+        return;
+    }
+    for (size_t i = 0; i < sizeof llm_routes / sizeof llm_routes[0]; i++)
+        if (!strcmp(path, llm_routes[i].path)) {
+            handle_llm(pw, h, &llm_routes[i]);
+            return;
+        }
+    if (!strncmp(path, "/passthrough/", 13)) {
+        handle_passthrough(pw, h, "/passthrough", path + 13);
+        return;
+    }
+    /* /{provider}/{path}, for a configured provider name */
+    const char *seg = path + 1, *slash = strchr(seg, '/');
+    if (path[0] == '/' && slash && slash > seg &&
+        tg_config_provider(pw->cfg, seg, (size_t)(slash - seg))) {
+        handle_passthrough(pw, h, "/{provider}", seg);
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "no route for %s %.200s", method, path);
+    reply_error(h, 404, "unknown_route", msg);
+}
+
+/* ---- worker hooks ---- */
+
+void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg)
+{
+    pworker_t *pw = tg_xcalloc(1, sizeof *pw);
+    pw->base = base;
+    pw->index = index;
+    pw->cfg = tg_config_acquire(cfg);
+    pw->relay = tg_relay_new(base);
+    if (!pw->relay) {
+        tg_config_release(pw->cfg);
+        free(pw);
+        return NULL;
+    }
+    return pw;
+}
+
+void tg_pipeline_worker_free(void *wctx)
+{
+    pworker_t *pw = wctx;
+    if (!pw)
+        return;
+    tg_relay_free(pw->relay);
+    tg_config_release(pw->cfg);
+    free(pw);
+}
+
+void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg)
+{
+    pworker_t *pw = wctx;
+    tg_config_t *old = pw->cfg;
+    pw->cfg = tg_config_acquire(cfg);
+    tg_config_release(old);
+}

@@ -1,0 +1,443 @@
+/*
+ * relay.c — libcurl multi driven by the worker's libevent loop.
+ *
+ * Thread: the worker thread that owns the event_base; nothing here is shared.
+ *
+ * Invariants:
+ * - curl_multi_* is never called from inside a curl callback: the socket and
+ *   timer callbacks only (re)arm libevent events, and completed transfers
+ *   are collected after curl_multi_socket_action has returned;
+ * - there is no total-time limit (it would kill long streams): a transfer
+ *   ends on connect timeout, or when the provider sends nothing for its idle
+ *   timeout while the transfer is not paused for a slow client;
+ * - a transfer's owner hears on_done exactly once, or nothing after cancel.
+ */
+#include "proxy/relay.h"
+
+#include "core/log.h"
+#include "core/util.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define POOL_MAX 64
+#define MAX_RESPONSE_HEADERS 200
+#define MAX_RESPONSE_HEADER_BYTES (64 * 1024)
+
+struct tg_relay {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    CURL *pool[POOL_MAX];
+    int n_pool;
+};
+
+struct tg_upstream {
+    tg_relay_t *r;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    tg_upstream_cbs_t cbs;
+    void *arg;
+    tg_headers_t resp;
+    size_t resp_bytes;
+    int64_t idle_ms;
+    int64_t last_activity_ms;
+    struct event *idle_timer;
+    struct event *fail_ev; /* start failed: report from the loop */
+    bool response_sent;
+    bool paused;
+    bool pause_next;
+    bool aborted;     /* on_data asked to stop */
+    bool in_callback; /* inside a curl callback */
+    bool cancelled;   /* cancel arrived while in_callback */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct {
+    tg_relay_t *r;
+    curl_socket_t fd;
+    struct event *ev;
+} sock_ctx_t;
+
+static void check_done(tg_relay_t *r);
+static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err);
+
+/* ---- headers ---- */
+
+void tg_headers_free(tg_headers_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->names[i]);
+        free(h->values[i]);
+    }
+    free(h->names);
+    free(h->values);
+    memset(h, 0, sizeof *h);
+}
+
+const char *tg_headers_get(const tg_headers_t *h, const char *name)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (!strcasecmp(h->names[i], name))
+            return h->values[i];
+    return NULL;
+}
+
+/* ---- libevent <-> curl glue ---- */
+
+static void on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    sock_ctx_t *sc = arg;
+    tg_relay_t *r = sc->r;
+    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(r->multi, fd, flags, &running);
+    check_done(r);
+}
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    tg_relay_t *r = userp;
+    sock_ctx_t *sc = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc) {
+            event_free(sc->ev);
+            free(sc);
+            curl_multi_assign(r->multi, s, NULL);
+        }
+        return 0;
+    }
+    short kind = EV_PERSIST;
+    if (what & CURL_POLL_IN)
+        kind |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    if (!sc) {
+        sc = tg_xcalloc(1, sizeof *sc);
+        sc->r = r;
+        sc->fd = s;
+        sc->ev = event_new(r->base, s, kind, on_sock_event, sc);
+        curl_multi_assign(r->multi, s, sc);
+    } else {
+        event_del(sc->ev);
+        event_assign(sc->ev, r->base, s, kind, on_sock_event, sc);
+    }
+    event_add(sc->ev, NULL);
+    return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    tg_relay_t *r = arg;
+    int running;
+    curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(r);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    tg_relay_t *r = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(r->timer);
+        return 0;
+    }
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    evtimer_add(r->timer, &tv);
+    return 0;
+}
+
+tg_relay_t *tg_relay_new(struct event_base *base)
+{
+    tg_relay_t *r = tg_xcalloc(1, sizeof *r);
+    r->base = base;
+    r->multi = curl_multi_init();
+    if (!r->multi) {
+        free(r);
+        return NULL;
+    }
+    r->timer = evtimer_new(base, on_timer, r);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+    curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, 256L);
+    curl_multi_setopt(r->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    return r;
+}
+
+void tg_relay_free(tg_relay_t *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->n_pool; i++)
+        curl_easy_cleanup(r->pool[i]);
+    curl_multi_cleanup(r->multi);
+    event_free(r->timer);
+    free(r);
+}
+
+/* ---- curl callbacks (no curl_multi_* in here) ---- */
+
+static void deliver_response(tg_upstream_t *u)
+{
+    if (u->response_sent)
+        return;
+    u->response_sent = true;
+    long status = 0;
+    curl_easy_getinfo(u->easy, CURLINFO_RESPONSE_CODE, &status);
+    u->cbs.on_response(u->arg, (int)status, &u->resp);
+}
+
+static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
+{
+    tg_upstream_t *u = ud;
+    size_t len = size * nitems;
+    u->last_activity_ms = tg_mono_ms();
+    if (len >= 5 && !memcmp(buf, "HTTP/", 5)) {
+        /* A status line: a new response (after 100-continue, say) starts. */
+        tg_headers_free(&u->resp);
+        u->resp_bytes = 0;
+        return len;
+    }
+    u->resp_bytes += len;
+    if (u->resp_bytes > MAX_RESPONSE_HEADER_BYTES || u->resp.n >= MAX_RESPONSE_HEADERS)
+        return 0; /* aborts: CURLE_WRITE_ERROR */
+    const char *colon = memchr(buf, ':', len);
+    if (!colon)
+        return len; /* the blank line, or junk */
+    size_t nlen = (size_t)(colon - buf);
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    u->resp.names = tg_xrealloc(u->resp.names, (u->resp.n + 1) * sizeof(char *));
+    u->resp.values = tg_xrealloc(u->resp.values, (u->resp.n + 1) * sizeof(char *));
+    u->resp.names[u->resp.n] = tg_xstrndup(buf, nlen);
+    u->resp.values[u->resp.n] = tg_xstrndup(v, (size_t)(end - v));
+    u->resp.n++;
+    return len;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    tg_upstream_t *u = ud;
+    size_t len = size * nmemb;
+    u->last_activity_ms = tg_mono_ms();
+    if (u->cancelled)
+        return 0;
+    if (u->pause_next) {
+        u->pause_next = false;
+        u->paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps this data and re-delivers it */
+    }
+    u->in_callback = true;
+    deliver_response(u);
+    int rc = u->cancelled ? -1 : u->cbs.on_data(u->arg, ptr, len);
+    u->in_callback = false;
+    if (u->cancelled || rc < 0) {
+        u->aborted = true;
+        return 0;
+    }
+    if (rc > 0)
+        u->pause_next = true;
+    return len;
+}
+
+/* ---- idle timeout ---- */
+
+static void arm_idle(tg_upstream_t *u, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(u->idle_timer, &tv);
+}
+
+static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
+{
+    tg_upstream_t *u = arg;
+    if (u->paused || u->pause_next) {
+        /* Waiting for our own client, not for the provider. */
+        arm_idle(u, u->idle_ms);
+        return;
+    }
+    int64_t idle = tg_mono_ms() - u->last_activity_ms;
+    if (idle < u->idle_ms) {
+        arm_idle(u, u->idle_ms - idle);
+        return;
+    }
+    curl_multi_remove_handle(u->r->multi, u->easy);
+    finish(u, TG_UP_TIMEOUT, "the provider sent nothing for longer than its timeout");
+}
+
+/* ---- start / finish ---- */
+
+static void release(tg_upstream_t *u)
+{
+    tg_relay_t *r = u->r;
+    if (u->idle_timer)
+        event_free(u->idle_timer);
+    if (u->fail_ev)
+        event_free(u->fail_ev);
+    curl_slist_free_all(u->hdrs);
+    tg_headers_free(&u->resp);
+    if (r->n_pool < POOL_MAX)
+        r->pool[r->n_pool++] = u->easy;
+    else
+        curl_easy_cleanup(u->easy);
+    free(u);
+}
+
+/* The handle is already out of the multi. Reports and frees. */
+static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err)
+{
+    if (!u->cancelled) {
+        if (res == TG_UP_OK)
+            deliver_response(u);
+        u->cbs.on_done(u->arg, res, err);
+    }
+    release(u);
+}
+
+static tg_upstream_result_t classify(tg_upstream_t *u, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return TG_UP_OK;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return TG_UP_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return TG_UP_TIMEOUT;
+    default:
+        return TG_UP_BROKEN;
+    }
+}
+
+static void check_done(tg_relay_t *r)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(r->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        tg_upstream_t *u = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&u);
+        curl_multi_remove_handle(r->multi, e);
+        tg_upstream_result_t res = classify(u, rc);
+        const char *err = u->errbuf[0] ? u->errbuf : curl_easy_strerror(rc);
+        if (u->aborted)
+            err = "aborted";
+        finish(u, res, err);
+    }
+}
+
+static void on_start_failed(evutil_socket_t fd, short what, void *arg)
+{
+    tg_upstream_t *u = arg;
+    finish(u, TG_UP_CONNECT, u->errbuf[0] ? u->errbuf : "cannot start the upstream call");
+}
+
+tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
+                                 const tg_upstream_cbs_t *cbs, void *arg)
+{
+    tg_upstream_t *u = tg_xcalloc(1, sizeof *u);
+    u->r = r;
+    u->cbs = *cbs;
+    u->arg = arg;
+    u->easy = r->n_pool ? r->pool[--r->n_pool] : curl_easy_init();
+    if (!u->easy)
+        abort();
+    CURL *e = u->easy;
+    curl_easy_reset(e);
+
+    for (size_t i = 0; i < req->n_headers; i++)
+        u->hdrs = curl_slist_append(u->hdrs, req->headers[i]);
+    /* No 100-continue round trip; identity encoding only is asked for by
+     * not sending Accept-Encoding (the caller strips the client's). */
+    u->hdrs = curl_slist_append(u->hdrs, "Expect:");
+
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, u);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->hdrs);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, u);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    int64_t cto = req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cto);
+
+    const char *m = req->method ? req->method : "POST";
+    if (!strcmp(m, "GET")) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else if (!strcmp(m, "HEAD")) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(m, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+        if (!strcmp(m, "POST") || req->body_len) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
+    }
+
+    u->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 60000;
+    u->last_activity_ms = tg_mono_ms();
+    u->idle_timer = evtimer_new(r->base, on_idle_timer, u);
+    arm_idle(u, u->idle_ms);
+
+    CURLMcode mc = curl_multi_add_handle(r->multi, e);
+    if (mc != CURLM_OK) {
+        snprintf(u->errbuf, sizeof u->errbuf, "%s", curl_multi_strerror(mc));
+        evtimer_del(u->idle_timer);
+        u->fail_ev = event_new(r->base, -1, 0, on_start_failed, u);
+        event_active(u->fail_ev, EV_TIMEOUT, 0);
+    }
+    return u;
+}
+
+void tg_upstream_resume(tg_upstream_t *u)
+{
+    u->pause_next = false;
+    if (!u->paused)
+        return;
+    u->paused = false;
+    u->last_activity_ms = tg_mono_ms();
+    curl_easy_pause(u->easy, CURLPAUSE_CONT);
+}
+
+void tg_upstream_cancel(tg_upstream_t *u)
+{
+    if (u->in_callback) {
+        /* on_write sees this and stops the transfer; check_done frees it. */
+        u->cancelled = true;
+        return;
+    }
+    if (u->fail_ev) {
+        u->cancelled = true; /* on_start_failed frees it quietly */
+        return;
+    }
+    curl_multi_remove_handle(u->r->multi, u->easy);
+    u->cancelled = true;
+    release(u);
+}

@@ -1,0 +1,226 @@
+/*
+ * router.c — model → provider resolution (SPEC §4). Pure; any thread.
+ *
+ * Order: `provider/` prefix; routing.rules (first match; a `default` rule
+ * acts as routing.default_provider, after the family step, so that
+ * `claude-*` still reaches anthropic); model_aliases; providers' `models`
+ * lists; well-known families; the default provider; else an error naming
+ * the configured providers.
+ */
+#include "router/router.h"
+
+#include "core/util.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+    const char *prefix;
+    const char *provider;
+    tg_provider_type_t type;
+} families[] = {
+    {"gpt-", "openai", TG_PROVIDER_OPENAI},
+    {"o1", "openai", TG_PROVIDER_OPENAI},
+    {"o3", "openai", TG_PROVIDER_OPENAI},
+    {"o4", "openai", TG_PROVIDER_OPENAI},
+    {"chatgpt-", "openai", TG_PROVIDER_OPENAI},
+    {"text-embedding-", "openai", TG_PROVIDER_OPENAI},
+    {"claude-", "anthropic", TG_PROVIDER_ANTHROPIC},
+    {"gemini-", "gemini", TG_PROVIDER_GEMINI},
+    {"deepseek-", "deepseek", TG_PROVIDER_OPENAI},
+    {"grok-", "xai", TG_PROVIDER_OPENAI},
+    {"mistral-", "mistral", TG_PROVIDER_OPENAI},
+    {"codestral-", "mistral", TG_PROVIDER_OPENAI},
+};
+
+const char *tg_router_family(const char *model)
+{
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (tg_has_prefix_ci(model, families[i].prefix))
+            return families[i].provider;
+    return NULL;
+}
+
+/* The configured provider for a family: the one with the well-known name,
+ * else (for Anthropic and Gemini, whose APIs are their own) the first of that type. */
+static const tg_provider_cfg_t *family_provider(const tg_config_t *cfg, const char *model)
+{
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        if (!tg_has_prefix_ci(model, families[i].prefix))
+            continue;
+        const tg_provider_cfg_t *p =
+            tg_config_provider(cfg, families[i].provider, strlen(families[i].provider));
+        if (p)
+            return p;
+        if (families[i].type == TG_PROVIDER_ANTHROPIC || families[i].type == TG_PROVIDER_GEMINI)
+            for (size_t j = 0; j < cfg->n_providers; j++)
+                if (cfg->providers[j].type == families[i].type)
+                    return &cfg->providers[j];
+        return NULL;
+    }
+    return NULL;
+}
+
+static bool provider_lists(const tg_provider_cfg_t *p, const char *model)
+{
+    for (size_t i = 0; i < p->n_models; i++)
+        if (fnmatch(p->models[i], model, 0) == 0)
+            return true;
+    return false;
+}
+
+/* Can p serve `model` as named, as far as we can tell? */
+static bool provider_serves(const tg_config_t *cfg, const tg_provider_cfg_t *p, const char *model)
+{
+    if (p->n_models)
+        return provider_lists(p, model);
+    const char *fam = tg_router_family(model);
+    if (!fam)
+        return true; /* unknown family: let the provider decide */
+    return family_provider(cfg, model) == p;
+}
+
+static bool rule_matches(const tg_rule_t *r, const char *model, tg_header_fn get, void *hctx)
+{
+    char name[300];
+    const char *v;
+    switch (r->kind) {
+    case TG_COND_TASK:
+        v = get ? get(hctx, "Helicone-Property-Task") : NULL;
+        return v && !strcmp(v, r->value);
+    case TG_COND_MODEL:
+        return model && fnmatch(r->value, model, 0) == 0;
+    case TG_COND_HEADER:
+        v = get ? get(hctx, r->key) : NULL;
+        return v && !strcmp(v, r->value);
+    case TG_COND_PROPERTY:
+        snprintf(name, sizeof name, "Helicone-Property-%s", r->key);
+        v = get ? get(hctx, name) : NULL;
+        return v && !strcmp(v, r->value);
+    case TG_COND_DEFAULT:
+        return false; /* applied at the default-provider step */
+    }
+    return false;
+}
+
+static void set_route(tg_route_t *out, const tg_provider_cfg_t *p, const char *model,
+                      size_t len, const char *how)
+{
+    out->provider = p;
+    out->model = tg_xstrndup(model, len);
+    out->how = how;
+}
+
+void tg_router_explain(const tg_config_t *cfg, const char *model, char *err, size_t errlen)
+{
+    tg_buf_t names = {0};
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        if (i)
+            tg_buf_puts(&names, ", ");
+        tg_buf_puts(&names, cfg->providers[i].name);
+    }
+    if (model && *model)
+        snprintf(err, errlen,
+                 "no provider serves model '%s'; configured providers: %s (use "
+                 "'<provider>/<model>' to choose one)",
+                 model, names.data ? names.data : "none");
+    else
+        snprintf(err, errlen,
+                 "the request names no model and no default provider is set; configured "
+                 "providers: %s",
+                 names.data ? names.data : "none");
+    tg_buf_free(&names);
+}
+
+static const tg_provider_cfg_t *default_provider(const tg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        if (cfg->rules[i].kind == TG_COND_DEFAULT)
+            return tg_config_provider(cfg, cfg->rules[i].provider, strlen(cfg->rules[i].provider));
+    if (cfg->default_provider)
+        return tg_config_provider(cfg, cfg->default_provider, strlen(cfg->default_provider));
+    return NULL;
+}
+
+static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, void *hctx,
+                   tg_route_t *out, int depth)
+{
+    /* 1. provider/model */
+    const char *slash = strchr(model, '/');
+    if (slash && slash > model && slash[1]) {
+        const tg_provider_cfg_t *p = tg_config_provider(cfg, model, (size_t)(slash - model));
+        if (p) {
+            set_route(out, p, slash + 1, strlen(slash + 1), "prefix");
+            return 0;
+        }
+    }
+    /* rules, first match wins */
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const tg_rule_t *r = &cfg->rules[i];
+        if (!rule_matches(r, model, get, hctx))
+            continue;
+        const tg_provider_cfg_t *p = tg_config_provider(cfg, r->provider, strlen(r->provider));
+        if (!p)
+            continue;
+        /* The rule picks the provider; a model it cannot serve becomes its default model. */
+        const char *m = model;
+        if (p->default_model && !provider_serves(cfg, p, model))
+            m = p->default_model;
+        set_route(out, p, m, strlen(m), "rule");
+        return 0;
+    }
+    /* 2. aliases, then models lists */
+    for (size_t i = 0; i < cfg->n_model_aliases && depth < 4; i++)
+        if (!strcmp(cfg->model_aliases[i].name, model)) {
+            int rc = resolve(cfg, cfg->model_aliases[i].value, get, hctx, out, depth + 1);
+            if (rc == 0)
+                out->how = "alias";
+            return rc;
+        }
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (provider_lists(&cfg->providers[i], model)) {
+            set_route(out, &cfg->providers[i], model, strlen(model), "models");
+            return 0;
+        }
+    /* 3. families */
+    const tg_provider_cfg_t *p = family_provider(cfg, model);
+    if (p) {
+        set_route(out, p, model, strlen(model), "family");
+        return 0;
+    }
+    /* 4. default */
+    p = default_provider(cfg);
+    if (p) {
+        set_route(out, p, model, strlen(model), "default");
+        return 0;
+    }
+    return -1;
+}
+
+int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn get_header,
+                      void *hctx, tg_route_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!model || !*model) {
+        const tg_provider_cfg_t *p = default_provider(cfg);
+        if (p && p->default_model) {
+            set_route(out, p, p->default_model, strlen(p->default_model), "default");
+            return 0;
+        }
+        tg_router_explain(cfg, model, err, errlen);
+        return -1;
+    }
+    if (resolve(cfg, model, get_header, hctx, out, 0) == 0)
+        return 0;
+    tg_router_explain(cfg, model, err, errlen);
+    return -1;
+}
+
+void tg_route_clear(tg_route_t *r)
+{
+    free(r->model);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,36 @@
+/*
+ * router.h — which provider serves a request, and under which model name
+ * (SPEC §4). Pure functions over an immutable config; any thread.
+ */
+#ifndef TG_ROUTER_H
+#define TG_ROUTER_H
+
+#include "config/config.h"
+
+/** Looks up a request header (case-insensitive); NULL when absent. */
+typedef const char *(*tg_header_fn)(void *ctx, const char *name);
+
+typedef struct {
+    const tg_provider_cfg_t *provider; /* points into the config */
+    char *model;                       /* model to send upstream (malloc'd) */
+    const char *how;                   /* "prefix", "rule", "alias", "models", "family", "default" */
+} tg_route_t;
+
+/**
+ * Resolve `model` (may be NULL or empty: the default provider's default_model
+ * is used then). Returns 0 and fills *out, or -1 with a client-facing message
+ * in err that names the configured providers.
+ */
+int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn get_header,
+                      void *hctx, tg_route_t *out, char *err, size_t errlen);
+
+void tg_route_clear(tg_route_t *r);
+
+/** The client-facing message for a model (or provider name) nothing serves:
+ *  it names the configured providers. */
+void tg_router_explain(const tg_config_t *cfg, const char *model, char *err, size_t errlen);
+
+/** The well-known provider name for a model family ("openai" for gpt-*, ...), or NULL. */
+const char *tg_router_family(const char *model);
+
+#endif

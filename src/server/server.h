@@ -1,0 +1,48 @@
+/*
+ * server.h — listeners and worker threads.
+ *
+ * `server.workers` threads, each with its own event loop, its own evhttp and
+ * its own SO_REUSEPORT listening socket: the kernel spreads connections over
+ * them and the threads share nothing on the request path. The main thread
+ * only starts, reloads and stops them.
+ */
+#ifndef TG_SERVER_H
+#define TG_SERVER_H
+
+#include "config/config.h"
+#include "server/http.h"
+
+typedef struct tg_server tg_server_t;
+
+/** What the server calls; every hook except none runs on the worker thread. */
+typedef struct {
+    /** Make the per-worker state (upstream relay, ...). Returns NULL on failure. */
+    void *(*worker_init)(struct event_base *base, int index, tg_config_t *cfg);
+    /** Free it when the worker stops (no exchange is alive then). */
+    void (*worker_free)(void *wctx);
+    /** A new request. The handler owns `h` until it ends the exchange. */
+    void (*handle)(tg_http_t *h, void *wctx);
+    /** A new configuration now applies to this worker (the old one stays
+     *  valid for exchanges that took a reference to it). */
+    void (*config_changed)(void *wctx, tg_config_t *cfg);
+} tg_server_hooks_t;
+
+/** Open the listening sockets (reporting bind errors at once) and start the
+ *  workers. Takes a reference to cfg. Returns NULL with a logged error. */
+tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks);
+
+/** Apply a new configuration to every worker without dropping connections.
+ *  Listener address, port and worker count changes need a restart. */
+void tg_server_reload(tg_server_t *s, tg_config_t *cfg);
+
+/** Stop accepting; let in-flight exchanges finish for up to
+ *  server.shutdown_timeout, then end the rest. Returns at once. */
+void tg_server_shutdown(tg_server_t *s);
+
+/** Wait for every worker to finish, then free the server. */
+void tg_server_join(tg_server_t *s);
+
+/** Number of exchanges in flight over all workers (approximate, any thread). */
+long tg_server_inflight(tg_server_t *s);
+
+#endif
