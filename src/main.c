@@ -104,8 +104,6 @@ static void report_inactive(const tg_config_t *c)
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
     INACTIVE(c->source != NULL && c->request_logging_enabled, "observability.request_logging");
     INACTIVE(c->redis_url != NULL, "redis");
-    INACTIVE(c->require_auth, "security.require_auth");
-    INACTIVE(c->n_allowed_ips > 0, "security.allowed_ips");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);

@@ -19,6 +19,7 @@
 #include "config/config_internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1314,8 +1315,10 @@ static bool observability_key(loader_t *L, const entry_t *e)
         walk_map(L, e->v, request_logging_key, NULL);
     else if (!strcmp(e->key, "metrics"))
         walk_map(L, e->v, enabled_key, &c->metrics_enabled);
-    else if (!strcmp(e->key, "dashboard"))
+    else if (!strcmp(e->key, "dashboard")) {
+        L->dashboard_port_line = line_of(e->k); /* until a port is given */
         walk_map(L, e->v, dashboard_key, NULL);
+    }
     else if (!strcmp(e->key, "otlp"))
         walk_map(L, e->v, otlp_key, NULL);
     else
@@ -1700,6 +1703,7 @@ tg_config_t *tg_config_load_string(const char *yaml, size_t len, const char *nam
         yaml_document_delete(&extra);
     }
 
+    config_finish(c); /* the built-in mock can be referred to */
     cross_check(&L);
     loader_free(&L);
     yaml_document_delete(&doc);
@@ -1710,7 +1714,6 @@ tg_config_t *tg_config_load_string(const char *yaml, size_t len, const char *nam
         tg_config_errors_free(&local);
         return NULL;
     }
-    config_finish(c);
     return c;
 }
 
@@ -1721,7 +1724,7 @@ tg_config_t *tg_config_load_file(const char *path, tg_config_errors_t *errs)
         errs = &local;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        doc_error(errs, 0, "cannot open %s: %m", path);
+        doc_error(errs, 0, "cannot open %s: %s", path, strerror(errno));
         tg_config_errors_free(&local);
         return NULL;
     }

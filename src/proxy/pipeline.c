@@ -16,10 +16,12 @@
  */
 #include "proxy/pipeline.h"
 
+#include "auth/access.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "providers/provider.h"
 #include "proxy/relay.h"
+#include "proxy/sse.h"
 #include "router/router.h"
 
 #include <jansson.h>
@@ -34,8 +36,15 @@ typedef struct {
     struct event_base *base;
     tg_relay_t *relay;
     tg_config_t *cfg;
+    tg_access_t *access; /* built from cfg */
     int index;
 } pworker_t;
+
+/* Who is calling, as established by admit(). */
+typedef struct {
+    const char *consumed_header; /* header that carried the gateway key: not forwarded */
+    const char *key_name;        /* gateway key's name, or NULL */
+} caller_t;
 
 typedef enum {
     ROUTE_CHAT,
@@ -64,6 +73,7 @@ typedef struct {
     tg_config_t *cfg; /* our reference */
     route_t route;
     const char *route_path;
+    caller_t caller;
     char id[72];
     tg_route_t target;
     char *model_requested;
@@ -124,10 +134,12 @@ static void reply_error(tg_http_t *h, int status, const char *code, const char *
 
 /* ---- exchange lifetime ---- */
 
-static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, route_t route, const char *route_path)
+static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *caller,
+                                route_t route, const char *route_path)
 {
     exchange_t *x = tg_xcalloc(1, sizeof *x);
     x->h = h;
+    x->caller = *caller;
     x->pw = pw;
     x->cfg = tg_config_acquire(pw->cfg);
     x->route = route;
@@ -264,7 +276,7 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
     if (x->sse) {
         char *e = tg_openai_error_json(msg, "api_error", code);
         tg_buf_t ev = {0};
-        tg_buf_printf(&ev, "data: %s\n\n", e);
+        tg_sse_write(&ev, NULL, e, strlen(e));
         tg_http_stream_write(x->h, ev.data, ev.len);
         tg_buf_free(&ev);
         free(e);
@@ -329,6 +341,8 @@ static int forward_header(const char *name, const char *value, void *arg)
         if (!strcasecmp(name, dropped[i]))
             return 0;
     if (c->drop_credentials && tg_is_credential_header(name))
+        return 0;
+    if (c->x->caller.consumed_header && !strcasecmp(name, c->x->caller.consumed_header))
         return 0;
     push_header(c->x, name, value);
     return 0;
@@ -412,9 +426,9 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     exchange_finish(x);
 }
 
-static void handle_llm(pworker_t *pw, tg_http_t *h, const llm_route_t *r)
+static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, const llm_route_t *r)
 {
-    exchange_t *x = exchange_new(pw, h, r->route, r->path);
+    exchange_t *x = exchange_new(pw, h, caller, r->route, r->path);
     if (strcmp(tg_http_method(h), "POST") != 0) {
         tg_http_add_header(h, "Allow", "POST");
         exchange_error(x, 405, "method_not_allowed", "this route takes POST");
@@ -487,9 +501,10 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const llm_route_t *r)
 /* ---- raw pass-through ---- */
 
 /* rest = "{provider}/{path}" */
-static void handle_passthrough(pworker_t *pw, tg_http_t *h, const char *route_path, const char *rest)
+static void handle_passthrough(pworker_t *pw, tg_http_t *h, const caller_t *caller,
+                               const char *route_path, const char *rest)
 {
-    exchange_t *x = exchange_new(pw, h, ROUTE_PASSTHROUGH, route_path);
+    exchange_t *x = exchange_new(pw, h, caller, ROUTE_PASSTHROUGH, route_path);
     const char *slash = strchr(rest, '/');
     size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
     const tg_provider_cfg_t *p = tg_config_provider(x->cfg, rest, nlen);
@@ -545,6 +560,56 @@ static void handle_models(pworker_t *pw, tg_http_t *h)
     json_decref(root);
 }
 
+/* ---- access (SPEC §5) ---- */
+
+/* The gateway key a request presents: Helicone-Auth first (then the
+ * client's Authorization stays its provider credential), else
+ * Authorization: Bearer or x-api-key, which are then consumed. */
+static const char *presented_key(tg_http_t *h, const char **header)
+{
+    const char *v;
+    if ((v = tg_http_header(h, "Helicone-Auth"))) {
+        *header = NULL; /* Helicone-* headers are never forwarded anyway */
+        return tg_has_prefix_ci(v, "Bearer ") ? v + 7 : v;
+    }
+    if ((v = tg_http_header(h, "Authorization")) && tg_has_prefix_ci(v, "Bearer ")) {
+        *header = "Authorization";
+        return v + 7;
+    }
+    if ((v = tg_http_header(h, "x-api-key"))) {
+        *header = "x-api-key";
+        return v;
+    }
+    return NULL;
+}
+
+/* Address allow-list and gateway key. Ends the exchange and returns false
+ * when the caller may not go on. */
+static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
+{
+    if (!tg_access_ip_allowed(pw->access, tg_http_client_ip(h))) {
+        reply_error(h, 403, "address_not_allowed", "this address may not use the gateway");
+        return false;
+    }
+    if (!pw->cfg->require_auth)
+        return true;
+    const char *header = NULL;
+    const char *key = presented_key(h, &header);
+    while (key && *key == ' ')
+        key++;
+    const tg_api_key_cfg_t *k = key ? tg_access_find_key(pw->access, key, strlen(key)) : NULL;
+    if (!k) {
+        reply_error(h, 401, key ? "invalid_api_key" : "missing_api_key",
+                    key ? "the gateway key is not valid"
+                        : "this gateway needs a key: send Helicone-Auth: Bearer <key> (or "
+                          "Authorization: Bearer <key>)");
+        return false;
+    }
+    caller->consumed_header = header;
+    caller->key_name = k->name;
+    return true;
+}
+
 /* ---- the route table ---- */
 
 void tg_pipeline_handle(tg_http_t *h, void *wctx)
@@ -560,6 +625,9 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             tg_http_reply(h, 200, "application/json", "{\"status\":\"ok\"}", 15);
         return;
     }
+    caller_t caller = {0};
+    if (!admit(pw, h, &caller))
+        return;
     if (!strcmp(path, "/v1/models")) {
         if (strcmp(method, "GET"))
             reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
@@ -569,18 +637,18 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     }
     for (size_t i = 0; i < sizeof llm_routes / sizeof llm_routes[0]; i++)
         if (!strcmp(path, llm_routes[i].path)) {
-            handle_llm(pw, h, &llm_routes[i]);
+            handle_llm(pw, h, &caller, &llm_routes[i]);
             return;
         }
     if (!strncmp(path, "/passthrough/", 13)) {
-        handle_passthrough(pw, h, "/passthrough", path + 13);
+        handle_passthrough(pw, h, &caller, "/passthrough", path + 13);
         return;
     }
     /* /{provider}/{path}, for a configured provider name */
     const char *seg = path + 1, *slash = strchr(seg, '/');
     if (path[0] == '/' && slash && slash > seg &&
         tg_config_provider(pw->cfg, seg, (size_t)(slash - seg))) {
-        handle_passthrough(pw, h, "/{provider}", seg);
+        handle_passthrough(pw, h, &caller, "/{provider}", seg);
         return;
     }
     char msg[300];
@@ -596,8 +664,10 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->base = base;
     pw->index = index;
     pw->cfg = tg_config_acquire(cfg);
+    pw->access = tg_access_new(cfg);
     pw->relay = tg_relay_new(base);
     if (!pw->relay) {
+        tg_access_free(pw->access);
         tg_config_release(pw->cfg);
         free(pw);
         return NULL;
@@ -611,6 +681,7 @@ void tg_pipeline_worker_free(void *wctx)
     if (!pw)
         return;
     tg_relay_free(pw->relay);
+    tg_access_free(pw->access);
     tg_config_release(pw->cfg);
     free(pw);
 }
@@ -621,4 +692,6 @@ void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg)
     tg_config_t *old = pw->cfg;
     pw->cfg = tg_config_acquire(cfg);
     tg_config_release(old);
+    tg_access_free(pw->access);
+    pw->access = tg_access_new(cfg);
 }

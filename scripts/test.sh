@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the release and the
+# sanitizer (ASan + UBSan) builds, then runs the unit tests and the
+# end-to-end tests (official openai / @anthropic-ai/sdk clients against the
+# built binary and the project's fake provider) on both builds.
+# The last line is "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${TOLLGATE_SKIP_DEPS:-0}" != 1 ]; then
+  ./scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+if ! make -j"$(nproc)" all asan >/tmp/tollgate-build.log 2>&1; then
+  tail -50 /tmp/tollgate-build.log
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+passed=0
+failed=0
+add_counts() { # file with a "... N passed, N failed" or node test summary
+  local p f
+  p=$(grep -Eo '([0-9]+) passed, ([0-9]+) failed' "$1" | tail -1 | awk '{print $1}')
+  f=$(grep -Eo '([0-9]+) passed, ([0-9]+) failed' "$1" | tail -1 | awk '{print $3}')
+  if [ -z "$p" ]; then
+    p=$(grep -E '^# pass [0-9]+' "$1" | tail -1 | awk '{print $3}')
+    f=$(grep -E '^# fail [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  fi
+  if [ -z "$p" ]; then p=0; f=1; fi  # the runner itself broke
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run_step() { # name, command...
+  local name=$1; shift
+  local log
+  log=$(mktemp)
+  echo "== $name"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  add_counts "$log"
+  # Show failures in full, successes as their summary.
+  if [ $rc -ne 0 ]; then cat "$log"; else grep -E 'passed, [0-9]+ failed|^# (pass|fail) ' "$log"; fi
+  if [ $rc -ne 0 ] && ! grep -Eq '[1-9][0-9]* failed|^# fail [1-9]' "$log"; then
+    echo "$name exited with $rc"; failed=$((failed + 1))
+  fi
+  rm -f "$log"
+}
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
+
+run_step "unit (release)" ./build/unit_tests
+run_step "unit (asan)" ./build-asan/unit_tests
+run_step "e2e (release)" env TOLLGATE_BIN="$PWD/build/tollgate" node --test --test-concurrency=1 tests/e2e/
+run_step "e2e (asan)" env TOLLGATE_BIN="$PWD/build-asan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 tests/e2e/
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,190 @@
+/* Model → provider resolution (SPEC §4). */
+#include "test.h"
+
+#include "config/config.h"
+#include "router/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static tg_config_t *cfg_from(const char *yaml)
+{
+    tg_config_errors_t errs = {0};
+    tg_config_t *c = tg_config_load_string(yaml, strlen(yaml), "test", &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        printf("    config: %s: %s (line %d)\n", errs.items[i].path, errs.items[i].message,
+               errs.items[i].line);
+    tg_config_errors_free(&errs);
+    return c;
+}
+
+typedef struct {
+    const char *name, *value;
+} hdr_t;
+
+static const char *hdr_get(void *ctx, const char *name)
+{
+    for (hdr_t *h = ctx; h && h->name; h++)
+        if (!strcasecmp(h->name, name))
+            return h->value;
+    return NULL;
+}
+
+/* Resolves and checks "provider model", or "ERR" for no route. */
+static void expect(tg_config_t *c, const char *model, hdr_t *hdrs, const char *want_provider,
+                   const char *want_model, int line)
+{
+    tg_route_t r;
+    char err[512];
+    int rc = tg_router_resolve(c, model, hdr_get, hdrs, &r, err, sizeof err);
+    if (!want_provider) {
+        if (rc == 0)
+            tg_test_fail(__FILE__, line, "'%s' resolved to %s/%s, expected no route", model,
+                         r.provider->name, r.model);
+    } else if (rc != 0) {
+        tg_test_fail(__FILE__, line, "'%s' did not resolve: %s", model ? model : "(null)", err);
+    } else if (strcmp(r.provider->name, want_provider) || strcmp(r.model, want_model)) {
+        tg_test_fail(__FILE__, line, "'%s' -> %s / %s, expected %s / %s", model ? model : "(null)",
+                     r.provider->name, r.model, want_provider, want_model);
+    }
+    tg_route_clear(&r);
+}
+#define EXPECT(c, m, h, p, mm) expect(c, m, h, p, mm, __LINE__)
+
+static const char *base_yaml =
+    "providers:\n"
+    "  openai: {api_key: k1}\n"
+    "  anthropic: {api_key: k2, default_model: claude-3-5-haiku-latest}\n"
+    "  deepseek: {default_model: deepseek-chat}\n"
+    "  local: {base_url: 'http://127.0.0.1:9/v1', models: ['llama-*', 'qwen2.5']}\n"
+    "routing:\n"
+    "  model_aliases: {fast: 'deepseek/deepseek-chat', smart: claude-3-7-sonnet-latest}\n";
+
+TEST(router_prefix_picks_configured_provider)
+{
+    tg_config_t *c = cfg_from(base_yaml);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    EXPECT(c, "openai/gpt-4o", NULL, "openai", "gpt-4o");
+    EXPECT(c, "local/meta/llama-3-70b", NULL, "local", "meta/llama-3-70b");
+    EXPECT(c, "mock/anything", NULL, "mock", "anything");
+    EXPECT(c, "OpenAI/gpt-4o", NULL, "openai", "gpt-4o"); /* provider names are case-insensitive */
+    tg_config_release(c);
+}
+
+TEST(router_slash_in_model_is_not_a_prefix_unless_configured)
+{
+    tg_config_t *c = cfg_from(base_yaml);
+    if (!c)
+        return;
+    /* "meta-llama/..." is not a provider: no family, no default → no route */
+    EXPECT(c, "meta-llama/Llama-3-8b", NULL, NULL, NULL);
+    tg_config_release(c);
+}
+
+TEST(router_aliases_then_models_lists_then_families)
+{
+    tg_config_t *c = cfg_from(base_yaml);
+    if (!c)
+        return;
+    EXPECT(c, "fast", NULL, "deepseek", "deepseek-chat");
+    EXPECT(c, "smart", NULL, "anthropic", "claude-3-7-sonnet-latest");
+    EXPECT(c, "llama-3.1-8b", NULL, "local", "llama-3.1-8b");
+    EXPECT(c, "qwen2.5", NULL, "local", "qwen2.5");
+    EXPECT(c, "gpt-4o-mini", NULL, "openai", "gpt-4o-mini");
+    EXPECT(c, "o3-mini", NULL, "openai", "o3-mini");
+    EXPECT(c, "text-embedding-3-small", NULL, "openai", "text-embedding-3-small");
+    EXPECT(c, "claude-3-5-sonnet-20241022", NULL, "anthropic", "claude-3-5-sonnet-20241022");
+    EXPECT(c, "deepseek-reasoner", NULL, "deepseek", "deepseek-reasoner");
+    /* grok-* → xai, which is not configured, and there is no default */
+    EXPECT(c, "grok-2", NULL, NULL, NULL);
+    tg_config_release(c);
+}
+
+TEST(router_default_provider_and_missing_model)
+{
+    tg_config_t *c = cfg_from("providers:\n  deepseek: {default_model: deepseek-chat}\n"
+                              "routing: {default_provider: deepseek}\n");
+    if (!c)
+        return;
+    EXPECT(c, "some-unknown-model", NULL, "deepseek", "some-unknown-model");
+    EXPECT(c, NULL, NULL, "deepseek", "deepseek-chat");
+    EXPECT(c, "", NULL, "deepseek", "deepseek-chat");
+    tg_config_release(c);
+}
+
+TEST(router_family_falls_back_to_provider_type)
+{
+    tg_config_t *c = cfg_from("providers:\n  claude-proxy: {type: anthropic, base_url: "
+                              "'https://example.invalid'}\n");
+    if (!c)
+        return;
+    EXPECT(c, "claude-3-5-haiku-latest", NULL, "claude-proxy", "claude-3-5-haiku-latest");
+    tg_config_release(c);
+}
+
+TEST(router_rules_first_match_and_default_rule)
+{
+    tg_config_t *c = cfg_from(
+        "providers:\n"
+        "  deepseek: {default_model: deepseek-chat}\n"
+        "  openai: {default_model: gpt-4o}\n"
+        "  anthropic: {default_model: claude-3-5-sonnet-20241022}\n"
+        "routing:\n"
+        "  default_provider: openai\n"
+        "  rules:\n"
+        "    - condition: coding_task\n"
+        "      provider: anthropic\n"
+        "    - condition: {model: 'gpt-4o-mini*'}\n"
+        "      provider: deepseek\n"
+        "    - condition: {header: X-Team, equals: research}\n"
+        "      provider: openai\n"
+        "    - condition: {property: Tier, equals: free}\n"
+        "      provider: deepseek\n"
+        "    - default:\n"
+        "      provider: deepseek\n");
+    if (!c)
+        return;
+    hdr_t coding[] = {{"Helicone-Property-Task", "coding_task"}, {NULL, NULL}};
+    hdr_t team[] = {{"x-team", "research"}, {NULL, NULL}};
+    hdr_t free_tier[] = {{"Helicone-Property-Tier", "free"}, {NULL, NULL}};
+    /* The task rule picks anthropic; gpt-4o is not its model, so its default model is used. */
+    EXPECT(c, "gpt-4o", coding, "anthropic", "claude-3-5-sonnet-20241022");
+    EXPECT(c, "claude-3-opus-20240229", coding, "anthropic", "claude-3-opus-20240229");
+    EXPECT(c, "gpt-4o-mini-2024-07-18", NULL, "deepseek", "deepseek-chat");
+    EXPECT(c, "my-model", team, "openai", "my-model");
+    EXPECT(c, "my-model", free_tier, "deepseek", "my-model");
+    /* The default rule stands in for default_provider, after the families. */
+    EXPECT(c, "claude-3-5-haiku-latest", NULL, "anthropic", "claude-3-5-haiku-latest");
+    EXPECT(c, "unknown-model", NULL, "deepseek", "unknown-model");
+    /* A prefix beats every rule. */
+    EXPECT(c, "openai/gpt-4o", coding, "openai", "gpt-4o");
+    tg_config_release(c);
+}
+
+TEST(router_error_names_configured_providers)
+{
+    tg_config_t *c = cfg_from(base_yaml);
+    if (!c)
+        return;
+    tg_route_t r;
+    char err[512];
+    CHECK(tg_router_resolve(c, "nope/x", NULL, NULL, &r, err, sizeof err) == -1);
+    CHECK(strstr(err, "openai") && strstr(err, "anthropic") && strstr(err, "local") &&
+          strstr(err, "mock"));
+    CHECK(strstr(err, "nope/x") != NULL);
+    tg_config_release(c);
+}
+
+TEST(router_family_table)
+{
+    CHECK_STR(tg_router_family("gpt-4.1"), "openai");
+    CHECK_STR(tg_router_family("chatgpt-4o-latest"), "openai");
+    CHECK_STR(tg_router_family("o1-preview"), "openai");
+    CHECK_STR(tg_router_family("codestral-latest"), "mistral");
+    CHECK_STR(tg_router_family("gemini-2.0-flash"), "gemini");
+    CHECK_STR(tg_router_family("grok-3"), "xai");
+    CHECK(tg_router_family("llama-3") == NULL);
+}

@@ -1,0 +1,105 @@
+/* SSE framing: the parser gives the same events for any chunking. */
+#include "test.h"
+
+#include "proxy/sse.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    tg_buf_t log; /* "event|data;" per event */
+    int count;
+} collect_t;
+
+static int collect(void *arg, const char *event, const char *data, size_t len)
+{
+    collect_t *c = arg;
+    tg_buf_puts(&c->log, event);
+    tg_buf_puts(&c->log, "|");
+    tg_buf_append(&c->log, data, len);
+    tg_buf_puts(&c->log, ";");
+    c->count++;
+    return 0;
+}
+
+/* Parse `in` split into pieces of `step` bytes. */
+static char *parse_in_steps(const char *in, size_t step, int *count)
+{
+    tg_sse_parser_t p = {0};
+    collect_t c = {0};
+    size_t n = strlen(in);
+    for (size_t i = 0; i < n; i += step) {
+        size_t k = n - i < step ? n - i : step;
+        CHECK(tg_sse_feed(&p, in + i, k, collect, &c) == 0);
+    }
+    tg_sse_free(&p);
+    *count = c.count;
+    if (!c.log.data)
+        tg_buf_puts(&c.log, "");
+    return c.log.data;
+}
+
+static const char *stream =
+    ": keep-alive comment\n"
+    "data: {\"a\":1}\n\n"
+    "event: message_start\r\n"
+    "data: {\"type\":\"message_start\"}\r\n\r\n"
+    "data:no-space\r\r"
+    "data: line1\n"
+    "data: line2\n\n"
+    "event: ping\n\n" /* no data: dropped */
+    "id: 7\nretry: 10\ndata: [DONE]\n\n"
+    "data: incomplete";
+
+static const char *expected =
+    "message|{\"a\":1};message_start|{\"type\":\"message_start\"};message|no-space;"
+    "message|line1\nline2;message|[DONE];";
+
+TEST(sse_parser_any_chunking)
+{
+    for (size_t step = 1; step <= strlen(stream); step++) {
+        int count;
+        char *got = parse_in_steps(stream, step, &count);
+        if (strcmp(got, expected) != 0) {
+            tg_test_fail(__FILE__, __LINE__, "step %zu: got %s", step, got);
+            free(got);
+            return;
+        }
+        CHECK_INT(count, 5);
+        free(got);
+    }
+}
+
+static int stop_at_second(void *arg, const char *event, const char *data, size_t len)
+{
+    int *n = arg;
+    return ++*n == 2 ? 42 : 0;
+}
+
+TEST(sse_parser_callback_stops_and_limit)
+{
+    tg_sse_parser_t p = {0};
+    int n = 0;
+    const char *s = "data: 1\n\ndata: 2\n\ndata: 3\n\n";
+    CHECK_INT(tg_sse_feed(&p, s, strlen(s), stop_at_second, &n), 42);
+    tg_sse_free(&p);
+
+    tg_sse_parser_t q = {.max_event = 16};
+    int m = 0;
+    const char *big = "data: 0123456789abcdefghijklmnop\n\n";
+    CHECK_INT(tg_sse_feed(&q, big, strlen(big), stop_at_second, &m), -1);
+    CHECK_INT(m, 0);
+    tg_sse_free(&q);
+}
+
+TEST(sse_writer_roundtrip)
+{
+    tg_buf_t out = {0};
+    tg_sse_write(&out, "content_block_delta", "{\"x\":1}", 7);
+    tg_sse_write(&out, NULL, "a\nb\n", 4);
+    CHECK_STR(out.data, "event: content_block_delta\ndata: {\"x\":1}\n\ndata: a\ndata: b\ndata: \n\n");
+    int count;
+    char *got = parse_in_steps(out.data, 3, &count);
+    CHECK_STR(got, "content_block_delta|{\"x\":1};message|a\nb\n;");
+    free(got);
+    tg_buf_free(&out);
+}
