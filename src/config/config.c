@@ -30,6 +30,8 @@
 
 /* Guard against alias bombs: a config file has a few hundred nodes. */
 #define MAX_VISITS 200000
+/* Keys in one mapping (pricing tables are the largest: hundreds). */
+#define MAX_KEYS 10000
 /* Config files are small; anything bigger is a mistake. */
 #define MAX_FILE_BYTES (16 * 1024 * 1024)
 
@@ -75,10 +77,8 @@ typedef struct {
 static const known_provider_t known_providers[] = {
     {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "/v1"},
     {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1", "/v1"},
-    {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta",
-     "/v1beta"},
-    {"google", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta",
-     "/v1beta"},
+    {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
+    {"google", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
     {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1", "/v1"},
     {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1", "/openai/v1"},
     {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1", "/v1"},
@@ -86,8 +86,7 @@ static const known_provider_t known_providers[] = {
     {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", "/api/v1"},
     {"modelscope", TG_PROVIDER_OPENAI, "https://api-inference.modelscope.cn/v1", "/v1"},
     {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1", "/v1"},
-    {"fireworks", TG_PROVIDER_OPENAI, "https://api.fireworks.ai/inference/v1",
-     "/inference/v1"},
+    {"fireworks", TG_PROVIDER_OPENAI, "https://api.fireworks.ai/inference/v1", "/inference/v1"},
     {"ollama", TG_PROVIDER_OPENAI, "http://localhost:11434/v1", "/v1"},
     {"azure", TG_PROVIDER_AZURE, NULL, ""},
     {"mock", TG_PROVIDER_MOCK, NULL, ""},
@@ -106,28 +105,20 @@ static const char *type_prefix(tg_provider_type_t t)
 {
     switch (t) {
     case TG_PROVIDER_OPENAI:
-    case TG_PROVIDER_ANTHROPIC:
-        return "/v1";
-    case TG_PROVIDER_GEMINI:
-        return "/v1beta";
-    default:
-        return "";
+    case TG_PROVIDER_ANTHROPIC: return "/v1";
+    case TG_PROVIDER_GEMINI: return "/v1beta";
+    default: return "";
     }
 }
 
 const char *tg_provider_type_name(tg_provider_type_t t)
 {
     switch (t) {
-    case TG_PROVIDER_OPENAI:
-        return "openai";
-    case TG_PROVIDER_ANTHROPIC:
-        return "anthropic";
-    case TG_PROVIDER_GEMINI:
-        return "gemini";
-    case TG_PROVIDER_AZURE:
-        return "azure";
-    case TG_PROVIDER_MOCK:
-        return "mock";
+    case TG_PROVIDER_OPENAI: return "openai";
+    case TG_PROVIDER_ANTHROPIC: return "anthropic";
+    case TG_PROVIDER_GEMINI: return "gemini";
+    case TG_PROVIDER_AZURE: return "azure";
+    case TG_PROVIDER_MOCK: return "mock";
     }
     return "unknown";
 }
@@ -355,13 +346,12 @@ typedef struct {
     yaml_document_t *doc;
     tg_config_t *cfg;
     tg_config_errors_t *errs;
-    size_t n_errs_at_start;
     char *path; /* dotted path of the node being read */
     size_t path_len, path_cap;
     size_t visits;
     /* Lines of settings checked after the walk (0 = not in the file). */
     int default_provider_line;
-    int *fallback_lines; /* parallel to cfg->fallback_chain */
+    int *fallback_lines;    /* parallel to cfg->fallback_chain */
     int *rl_provider_lines; /* parallel to cfg->rl_providers */
     int cache_backend_line;
     int ssl_line;
@@ -407,8 +397,8 @@ static int line_of(const yaml_node_t *n)
     return n ? (int)n->start_mark.line + 1 : 0;
 }
 
-static void add_error(tg_config_errors_t *errs, const char *path, int line,
-                      const char *fmt, va_list ap)
+static void add_error(tg_config_errors_t *errs, const char *path, int line, const char *fmt,
+                      va_list ap)
 {
     char *msg;
     if (vasprintf(&msg, fmt, ap) < 0)
@@ -420,8 +410,7 @@ static void add_error(tg_config_errors_t *errs, const char *path, int line,
 }
 
 /* An error at the current path. */
-__attribute__((format(printf, 3, 4))) static void fail(loader_t *L, int line,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fail(loader_t *L, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -430,8 +419,8 @@ __attribute__((format(printf, 3, 4))) static void fail(loader_t *L, int line,
 }
 
 /* An error at the current path plus `sub` (a key that is missing, say). */
-__attribute__((format(printf, 4, 5))) static void fail_sub(loader_t *L, const char *sub,
-                                                           int line, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void fail_sub(loader_t *L, const char *sub, int line,
+                                                           const char *fmt, ...)
 {
     size_t mark = path_push(L, sub, false);
     va_list ap;
@@ -485,6 +474,11 @@ static void walk_map(loader_t *L, yaml_node_t *node, key_fn fn, void *ctx)
     }
     yaml_node_pair_t *start = node->data.mapping.pairs.start;
     yaml_node_pair_t *top = node->data.mapping.pairs.top;
+    if (top - start > MAX_KEYS) {
+        /* Also keeps the quadratic duplicate check below cheap. */
+        fail(L, line_of(node), "more than %d keys", MAX_KEYS);
+        return;
+    }
     for (yaml_node_pair_t *pair = start; pair < top; pair++) {
         yaml_node_t *k = yaml_document_get_node(L->doc, pair->key);
         yaml_node_t *v = yaml_document_get_node(L->doc, pair->value);
@@ -521,8 +515,8 @@ static void walk_list(loader_t *L, yaml_node_t *node, item_fn fn, void *ctx)
         return;
     }
     size_t i = 0;
-    for (yaml_node_item_t *it = node->data.sequence.items.start;
-         it < node->data.sequence.items.top; it++, i++) {
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++, i++) {
         yaml_node_t *v = yaml_document_get_node(L->doc, *it);
         if (too_big(L, v))
             return;
@@ -599,8 +593,7 @@ static void get_int64(loader_t *L, yaml_node_t *v, int64_t min, int64_t max, int
     if (max == INT64_MAX)
         snprintf(what, sizeof what, "an integer >= %lld", (long long)min);
     else
-        snprintf(what, sizeof what, "an integer from %lld to %lld", (long long)min,
-                 (long long)max);
+        snprintf(what, sizeof what, "an integer from %lld to %lld", (long long)min, (long long)max);
     char *s = value_text(L, v, what);
     int64_t n;
     if (s && (tg_config_parse_int(s, &n) < 0 || n < min || n > max))
@@ -723,8 +716,7 @@ static void get_string_list(loader_t *L, yaml_node_t *v, char ***items, size_t *
 static bool is_token(const char *s)
 {
     return *s && strspn(s, "!#$%&'*+-.^_`|~0123456789"
-                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
-                     strlen(s);
+                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(s);
 }
 
 static bool has_prefix_ci(const char *s, const char *prefix)
@@ -733,8 +725,8 @@ static bool has_prefix_ci(const char *s, const char *prefix)
 }
 
 /* A URL that starts with one of `schemes`, with no blank or control byte. */
-static void get_url(loader_t *L, yaml_node_t *v, const char *const *schemes,
-                    const char *expect, char **dst)
+static void get_url(loader_t *L, yaml_node_t *v, const char *const *schemes, const char *expect,
+                    char **dst)
 {
     char *s = value_text(L, v, "a URL");
     if (!s)
@@ -833,8 +825,7 @@ static bool header_key(loader_t *L, const entry_t *e)
 
 static bool provider_key(loader_t *L, const entry_t *e)
 {
-    static const char *const types[] = {"openai", "anthropic", "gemini", "azure", "mock",
-                                        NULL};
+    static const char *const types[] = {"openai", "anthropic", "gemini", "azure", "mock", NULL};
     provider_ctx_t *pc = e->ctx;
     tg_provider_cfg_t *p = pc->p;
     if (!strcmp(e->key, "base_url")) {
@@ -886,8 +877,7 @@ static char *normalize_base_url(loader_t *L, const char *raw, int line, const ch
         return NULL;
     }
     for (const char *p = raw; *p; p++) {
-        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p) || *p == '?' ||
-            *p == '#') {
+        if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p) || *p == '?' || *p == '#') {
             fail_sub(L, "base_url", line,
                      "must be a plain URL (no blanks, query string or fragment)");
             return NULL;
@@ -951,8 +941,8 @@ static bool provider_entry(loader_t *L, const entry_t *e)
         fail(L, line_of(e->k), "a provider name may contain only letters, digits, '-', '_', '.'");
         return true;
     }
-    static const char *const reserved[] = {"v1", "v1beta", "api", "health", "metrics",
-                                           "passthrough", NULL};
+    static const char *const reserved[] = {"v1",      "v1beta",      "api", "health",
+                                           "metrics", "passthrough", NULL};
     for (size_t i = 0; reserved[i]; i++) {
         if (!strcasecmp(name, reserved[i])) {
             fail(L, line_of(e->k), "\"%s\" is reserved for the gateway's own routes", name);
@@ -1122,8 +1112,7 @@ static void rule_item(loader_t *L, const entry_t *e)
 
 static bool lb_key(loader_t *L, const entry_t *e)
 {
-    static const char *const strategies[] = {"weighted", "round_robin", "latency", "cost",
-                                             NULL};
+    static const char *const strategies[] = {"weighted", "round_robin", "latency", "cost", NULL};
     if (strcmp(e->key, "strategy"))
         return false;
     int s;
@@ -1152,8 +1141,7 @@ static bool routing_key(loader_t *L, const entry_t *e)
         L->default_provider_line = line_of(e->v);
     } else if (!strcmp(e->key, "fallback_chain")) {
         size_t n_lines = 0;
-        strlist_t sl = {&c->fallback_chain, &c->n_fallback_chain, &L->fallback_lines,
-                        &n_lines};
+        strlist_t sl = {&c->fallback_chain, &c->n_fallback_chain, &L->fallback_lines, &n_lines};
         walk_list(L, e->v, strlist_item, &sl);
     } else if (!strcmp(e->key, "rules")) {
         walk_list(L, e->v, rule_item, NULL);
@@ -1318,8 +1306,7 @@ static bool observability_key(loader_t *L, const entry_t *e)
     else if (!strcmp(e->key, "dashboard")) {
         L->dashboard_port_line = line_of(e->k); /* until a port is given */
         walk_map(L, e->v, dashboard_key, NULL);
-    }
-    else if (!strcmp(e->key, "otlp"))
+    } else if (!strcmp(e->key, "otlp"))
         walk_map(L, e->v, otlp_key, NULL);
     else
         return false;
@@ -1579,11 +1566,16 @@ static bool root_key(loader_t *L, const entry_t *e)
         const char *name;
         key_fn fn;
     } sections[] = {
-        {"server", server_key},       {"providers", provider_entry},
-        {"routing", routing_key},     {"caching", caching_key},
-        {"rate_limiting", rate_limiting_key}, {"observability", observability_key},
-        {"cost_tracking", cost_key},  {"security", security_key},
-        {"logging", logging_key},     {"storage", storage_key},
+        {"server", server_key},
+        {"providers", provider_entry},
+        {"routing", routing_key},
+        {"caching", caching_key},
+        {"rate_limiting", rate_limiting_key},
+        {"observability", observability_key},
+        {"cost_tracking", cost_key},
+        {"security", security_key},
+        {"logging", logging_key},
+        {"storage", storage_key},
         {"redis", redis_key},
     };
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
@@ -1650,8 +1642,8 @@ static void loader_free(loader_t *L)
     free_strings(L->key_names, L->n_key_names);
 }
 
-__attribute__((format(printf, 3, 4))) static void doc_error(tg_config_errors_t *errs,
-                                                            int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void doc_error(tg_config_errors_t *errs, int line,
+                                                            const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -1674,8 +1666,8 @@ tg_config_t *tg_config_load_string(const char *yaml, size_t len, const char *nam
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &doc)) {
         doc_error(errs, (int)parser.problem_mark.line + 1, "YAML syntax error: %s%s%s",
-                  parser.problem ? parser.problem : "unknown problem",
-                  parser.context ? " " : "", parser.context ? parser.context : "");
+                  parser.problem ? parser.problem : "unknown problem", parser.context ? " " : "",
+                  parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
         tg_config_errors_free(&local);
         return NULL;
@@ -1745,8 +1737,7 @@ tg_config_t *tg_config_load_file(const char *path, tg_config_errors_t *errs)
     bool bad = ferror(f) || len > MAX_FILE_BYTES;
     fclose(f);
     if (bad) {
-        doc_error(errs, 0, len > MAX_FILE_BYTES ? "%s is larger than 16 MiB"
-                                                : "cannot read %s",
+        doc_error(errs, 0, len > MAX_FILE_BYTES ? "%s is larger than 16 MiB" : "cannot read %s",
                   path);
         free(buf);
         tg_config_errors_free(&local);

@@ -81,8 +81,7 @@ int tg_config_expand_env(const char *in, char **out, const char **why)
             q = end;
         }
         if (*q != '}') {
-            *why = *q ? "bad ${...}: expected ${NAME} or ${NAME:-default}"
-                      : "unterminated ${...}";
+            *why = *q ? "bad ${...}: expected ${NAME} or ${NAME:-default}" : "unterminated ${...}";
             goto fail;
         }
         char *var = strndup(name, name_len);
@@ -190,11 +189,20 @@ int tg_config_parse_size(const char *s, int64_t *out)
         const char *unit;
         double mult;
     } units[] = {
-        {"", 1.0},           {"b", 1.0},
-        {"k", 1024.0},       {"kb", 1024.0},       {"kib", 1024.0},
-        {"m", 1048576.0},    {"mb", 1048576.0},    {"mib", 1048576.0},
-        {"g", 1073741824.0}, {"gb", 1073741824.0}, {"gib", 1073741824.0},
-        {"t", 1099511627776.0}, {"tb", 1099511627776.0}, {"tib", 1099511627776.0},
+        {"", 1.0},
+        {"b", 1.0},
+        {"k", 1024.0},
+        {"kb", 1024.0},
+        {"kib", 1024.0},
+        {"m", 1048576.0},
+        {"mb", 1048576.0},
+        {"mib", 1048576.0},
+        {"g", 1073741824.0},
+        {"gb", 1073741824.0},
+        {"gib", 1073741824.0},
+        {"t", 1099511627776.0},
+        {"tb", 1099511627776.0},
+        {"tib", 1099511627776.0},
     };
     double v;
     const char *u;
@@ -218,8 +226,8 @@ int tg_config_parse_duration(const char *s, int64_t *out_ms)
         const char *unit;
         double ms;
     } units[] = {
-        {"", 1000.0}, {"ms", 1.0}, {"s", 1000.0}, {"m", 60000.0},
-        {"h", 3600000.0}, {"d", 86400000.0},
+        {"", 1000.0},   {"ms", 1.0},      {"s", 1000.0},
+        {"m", 60000.0}, {"h", 3600000.0}, {"d", 86400000.0},
     };
     double v;
     const char *u;

@@ -5,6 +5,17 @@
  */
 #include "providers/provider.h"
 
+#include <string.h>
+#include <strings.h>
+
+bool tg_provider_accepts_stream_options(const tg_provider_cfg_t *p)
+{
+    if (p->type != TG_PROVIDER_OPENAI && p->type != TG_PROVIDER_AZURE)
+        return false;
+    return strcasecmp(p->name, "mistral") != 0 &&
+           !(p->base_url && strstr(p->base_url, "api.mistral.ai"));
+}
+
 const tg_dialect_t tg_dialect_openai = {
     .name = "openai",
     .auth_header = "Authorization",

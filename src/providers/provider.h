@@ -31,6 +31,10 @@ const tg_dialect_t *tg_dialect_for(tg_provider_type_t type);
 /** base_url + suffix (+ '?' + query). suffix starts with '/' or is empty. */
 char *tg_provider_url(const tg_provider_cfg_t *p, const char *suffix, const char *query);
 
+/** Whether an OpenAI-type provider accepts `stream_options.include_usage`.
+ *  Mistral's API rejects the field (422) and sends usage unasked. */
+bool tg_provider_accepts_stream_options(const tg_provider_cfg_t *p);
+
 /** True for request headers that carry a provider credential
  *  (Authorization, x-api-key, x-goog-api-key, api-key). */
 bool tg_is_credential_header(const char *name);

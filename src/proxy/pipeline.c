@@ -87,6 +87,10 @@ typedef struct {
     bool streaming;  /* the client response has started (chunked) */
     bool sse;        /* ... and it is an event stream */
     bool too_large;
+    bool hide_usage; /* we asked for the usage chunk; the client did not */
+    tg_sse_parser_t sse_in; /* the provider's stream, for usage (and filtering) */
+    tg_buf_t sse_out;       /* re-framed events when filtering */
+    long prompt_tokens, completion_tokens; /* -1 until known */
     int status;
     tg_buf_t resp; /* buffered answer */
     int64_t t0_us, ttfb_us;
@@ -145,6 +149,7 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
     x->route = route;
     x->route_path = route_path;
     x->t0_us = tg_mono_us();
+    x->prompt_tokens = x->completion_tokens = -1;
 
     /* A client-chosen id is kept if it is a plain token; otherwise we make one. */
     const char *rid = tg_http_header(h, "Helicone-Request-Id");
@@ -178,6 +183,8 @@ static void exchange_finish(exchange_t *x)
     free(x->hdrs);
     free(x->body);
     tg_buf_free(&x->resp);
+    tg_sse_free(&x->sse_in);
+    tg_buf_free(&x->sse_out);
     tg_config_release(x->cfg);
     free(x);
 }
@@ -222,9 +229,53 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     }
 }
 
+/* Usage from an OpenAI-format object ({"usage":{"prompt_tokens",...}}). */
+static void take_usage(exchange_t *x, json_t *obj)
+{
+    json_t *u = json_object_get(obj, "usage");
+    if (!json_is_object(u))
+        return;
+    json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
+    if (json_is_integer(p))
+        x->prompt_tokens = (long)json_integer_value(p);
+    if (json_is_integer(c))
+        x->completion_tokens = (long)json_integer_value(c);
+}
+
+/* One event of an OpenAI-format stream. Usage is read from the chunk that
+ * carries it; that chunk (no choices, only usage) is dropped when the client
+ * did not ask for it; everything else is passed on. */
+static int on_stream_event(void *arg, const char *event, const char *data, size_t len)
+{
+    exchange_t *x = arg;
+    bool drop = false;
+    if (memmem(data, len, "\"usage\"", 7)) {
+        json_t *j = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+        if (j) {
+            take_usage(x, j);
+            json_t *choices = json_object_get(j, "choices");
+            drop = x->hide_usage && json_is_object(json_object_get(j, "usage")) &&
+                   (!choices || (json_is_array(choices) && json_array_size(choices) == 0));
+            json_decref(j);
+        }
+    }
+    if (x->hide_usage && !drop)
+        tg_sse_write(&x->sse_out, strcmp(event, "message") ? event : NULL, data, len);
+    return 0;
+}
+
 static int on_up_data(void *arg, const char *data, size_t len)
 {
     exchange_t *x = arg;
+    if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
+        if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
+            return -1; /* an event over the parser's limit: not a sane stream */
+        if (!x->hide_usage)
+            return tg_http_stream_write(x->h, data, len) ? 1 : 0;
+        bool full = tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        tg_buf_reset(&x->sse_out);
+        return full ? 1 : 0;
+    }
     if (x->streaming)
         return tg_http_stream_write(x->h, data, len) ? 1 : 0;
     if (x->resp.len + len > MAX_BUFFERED_RESPONSE) {
@@ -240,10 +291,16 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
     exchange_t *x = arg;
     x->up = NULL;
     if (res == TG_UP_OK && !x->too_large) {
-        if (x->streaming)
+        if (x->streaming) {
             tg_http_stream_end(x->h);
-        else
+        } else {
+            if (x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2) {
+                json_t *j = json_loadb(x->resp.data, x->resp.len, JSON_ALLOW_NUL, NULL);
+                take_usage(x, j);
+                json_decref(j);
+            }
             tg_http_reply(x->h, x->status, NULL, x->resp.data, x->resp.len);
+        }
         exchange_finish(x);
         return;
     }
@@ -463,9 +520,13 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
     x->model_requested = model ? tg_xstrdup(model) : NULL;
 
     char err[1024];
-    if (tg_router_resolve(x->cfg, model, get_header, h, &x->target, err, sizeof err) < 0) {
+    int rc = tg_router_resolve(x->cfg, model, get_header, h, &x->target, err, sizeof err);
+    if (rc < 0) {
         json_decref(root);
-        exchange_error(x, 404, "model_not_found", err);
+        if (rc == -2)
+            exchange_error(x, 400, "missing_model", err);
+        else
+            exchange_error(x, 404, "model_not_found", err);
         return;
     }
     const tg_provider_cfg_t *p = x->target.provider;
@@ -484,8 +545,25 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
         return;
     }
 
-    /* The provider sees its own model name: rewrite only when it differs. */
-    if (!model || strcmp(model, x->target.model) != 0) {
+    /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
+     * a client that did not ask for it (on_stream_event). */
+    bool rewrite = !model || strcmp(model, x->target.model) != 0;
+    if (stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
+        tg_provider_accepts_stream_options(p)) {
+        json_t *so = json_object_get(root, "stream_options");
+        if (!json_is_true(json_object_get(so, "include_usage"))) {
+            if (!json_is_object(so)) {
+                so = json_object();
+                json_object_set_new(root, "stream_options", so);
+            }
+            json_object_set_new(so, "include_usage", json_true());
+            x->hide_usage = true;
+            rewrite = true;
+        }
+    }
+    /* The provider sees its own model name; the body is re-encoded only
+     * when something in it changed. */
+    if (rewrite) {
         json_object_set_new(root, "model", json_string(x->target.model));
         x->body = json_dumps(root, JSON_COMPACT);
         x->body_ptr = x->body;

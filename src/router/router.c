@@ -211,7 +211,7 @@ int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn ge
             return 0;
         }
         tg_router_explain(cfg, model, err, errlen);
-        return -1;
+        return -2;
     }
     if (resolve(cfg, model, get_header, hctx, out, 0) == 0)
         return 0;

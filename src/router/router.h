@@ -18,8 +18,9 @@ typedef struct {
 
 /**
  * Resolve `model` (may be NULL or empty: the default provider's default_model
- * is used then). Returns 0 and fills *out, or -1 with a client-facing message
- * in err that names the configured providers.
+ * is used then). Returns 0 and fills *out; -1 when nothing serves the model,
+ * or -2 when no model was named and there is no default to use; either way
+ * err holds a client-facing message that names the configured providers.
  */
 int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn get_header,
                       void *hctx, tg_route_t *out, char *err, size_t errlen);

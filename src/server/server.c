@@ -85,6 +85,10 @@ struct tg_worker {
     tg_http_t *live;
     atomic_long n_live;
     bool draining;
+    /* While draining: connections whose last reply may still be in their
+     * output buffer (a reference is held on each, see exchange_end). */
+    struct bufferevent **flushing;
+    size_t n_flushing, cap_flushing;
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
     tg_config_t *pending_cfg;
@@ -176,13 +180,55 @@ static void on_client_closed(evutil_socket_t fd, short what, void *arg);
 static void on_conn_closed(struct evhttp_connection *evcon, void *arg);
 static void worker_maybe_finish(tg_worker_t *w);
 
+/* The reply is queued, not written: a draining worker must not exit before
+ * it leaves. Hold the connection's bufferevent (refcounted, so the pointer
+ * stays valid even if evhttp frees the connection) until it has flushed. */
+static void track_flush(tg_worker_t *w, struct bufferevent *bev)
+{
+    if (w->n_flushing == w->cap_flushing) {
+        w->cap_flushing = w->cap_flushing ? w->cap_flushing * 2 : 16;
+        w->flushing = tg_xrealloc(w->flushing, w->cap_flushing * sizeof *w->flushing);
+    }
+    bufferevent_incref(bev);
+    w->flushing[w->n_flushing++] = bev;
+}
+
+/* Drops the flushed ones; true when none is left. A bufferevent that evhttp
+ * freed or stopped writing to has nothing more to send. */
+static bool all_flushed(tg_worker_t *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_flushing; i++) {
+        struct bufferevent *bev = w->flushing[i];
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
+            !(bufferevent_get_enabled(bev) & EV_WRITE))
+            bufferevent_decref(bev);
+        else
+            w->flushing[k++] = bev;
+    }
+    w->n_flushing = k;
+    return k == 0;
+}
+
+static void release_flushing(tg_worker_t *w)
+{
+    for (size_t i = 0; i < w->n_flushing; i++)
+        bufferevent_decref(w->flushing[i]);
+    free(w->flushing);
+    w->flushing = NULL;
+    w->n_flushing = w->cap_flushing = 0;
+}
+
 static void exchange_end(tg_http_t *h)
 {
     tg_worker_t *w = h->w;
     if (h->close_ev)
         event_free(h->close_ev);
-    if (h->evcon)
+    if (h->evcon) {
         evhttp_connection_set_closecb(h->evcon, NULL, NULL);
+        if (w->draining)
+            track_flush(w, evhttp_connection_get_bufferevent(h->evcon));
+    }
     if (h->chunk)
         evbuffer_free(h->chunk);
     if (h->prev)
@@ -389,12 +435,13 @@ static void worker_finish_now(tg_worker_t *w)
         event_del(w->drain_tm);
     if (w->deadline)
         event_del(w->deadline);
+    release_flushing(w);
     event_base_loopbreak(w->base);
 }
 
 static void worker_maybe_finish(tg_worker_t *w)
 {
-    if (!w->live)
+    if (!w->live && all_flushed(w))
         worker_finish_now(w);
 }
 
@@ -429,7 +476,7 @@ static void begin_drain(tg_worker_t *w)
         evhttp_del_accept_socket(w->http, w->bound);
         w->bound = NULL;
     }
-    struct timeval tick = {0, 50 * 1000};
+    struct timeval tick = {0, 10 * 1000};
     w->drain_tm = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
     event_add(w->drain_tm, &tick);
     int64_t ms = w->srv->shutdown_timeout_ms;
@@ -472,7 +519,22 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int open_listener(const char *host, int port)
+/* SO_REUSEPORT would let a second gateway (same user) share the port
+ * silently and take half its connections. A socket without it cannot bind a
+ * port that anyone holds, so one probe tells whether the port is free. */
+static bool port_in_use(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool busy = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return busy;
+}
+
+static int open_listener(const char *host, int port, bool first)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -486,6 +548,10 @@ static int open_listener(const char *host, int port)
     }
     int fd = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (first && port_in_use(ai)) {
+            tg_error("cannot listen on %s:%d: the address is already in use", host, port);
+            break;
+        }
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
             continue;
@@ -552,7 +618,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
         tg_worker_t *w = &s->workers[i];
         w->srv = s;
         w->index = i;
-        w->listen_fd = open_listener(cfg->host, cfg->port);
+        w->listen_fd = open_listener(cfg->host, cfg->port, i == 0);
         if (w->listen_fd < 0 || worker_setup(s, w, cfg) < 0) {
             /* Nothing has started yet: just exit-path cleanup by the caller. */
             return NULL;

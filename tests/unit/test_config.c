@@ -40,19 +40,19 @@ static void dump_errors(const tg_config_errors_t *errs)
 }
 
 /* Checks that `yaml` fails with an error at path/line mentioning msg. */
-#define CHECK_FAILS(yaml_, path_, line_, msg_)                                             \
-    do {                                                                               \
-        tg_config_errors_t e_ = {0};                                                   \
-        tg_config_t *c_ = load((yaml_), &e_);                                           \
-        CHECK(c_ == NULL);                                                             \
-        const tg_config_error_t *f_ = find_error(&e_, (path_), (msg_));                  \
-        if (!f_)                                                                       \
-            dump_errors(&e_);                                                          \
-        CHECK(f_ != NULL);                                                             \
-        if (f_)                                                                        \
-            CHECK_INT(f_->line, (line_));                                               \
-        tg_config_release(c_);                                                         \
-        tg_config_errors_free(&e_);                                                    \
+#define CHECK_FAILS(yaml_, path_, line_, msg_)                                                     \
+    do {                                                                                           \
+        tg_config_errors_t e_ = {0};                                                               \
+        tg_config_t *c_ = load((yaml_), &e_);                                                      \
+        CHECK(c_ == NULL);                                                                         \
+        const tg_config_error_t *f_ = find_error(&e_, (path_), (msg_));                            \
+        if (!f_)                                                                                   \
+            dump_errors(&e_);                                                                      \
+        CHECK(f_ != NULL);                                                                         \
+        if (f_)                                                                                    \
+            CHECK_INT(f_->line, (line_));                                                          \
+        tg_config_release(c_);                                                                     \
+        tg_config_errors_free(&e_);                                                                \
     } while (0)
 
 /* Loads yaml that must be valid; the caller releases. */
@@ -399,9 +399,8 @@ TEST(config_fixture_seed_config)
     const char *urls[] = {"https://api.deepseek.com/v1", "https://api.openai.com/v1",
                           "https://api.anthropic.com/v1",
                           "https://generativelanguage.googleapis.com/v1beta", NULL};
-    tg_provider_type_t types[] = {TG_PROVIDER_OPENAI, TG_PROVIDER_OPENAI,
-                                  TG_PROVIDER_ANTHROPIC, TG_PROVIDER_GEMINI,
-                                  TG_PROVIDER_MOCK};
+    tg_provider_type_t types[] = {TG_PROVIDER_OPENAI, TG_PROVIDER_OPENAI, TG_PROVIDER_ANTHROPIC,
+                                  TG_PROVIDER_GEMINI, TG_PROVIDER_MOCK};
     for (size_t i = 0; i < 5 && i < c->n_providers; i++) {
         CHECK_STR(c->providers[i].name, names[i]);
         CHECK_INT(c->providers[i].type, types[i]);
@@ -632,12 +631,15 @@ TEST(config_parse_size_table)
         const char *in;
         int64_t bytes;
     } ok[] = {
-        {"512", 512},         {"0", 0},
-        {"64KB", 65536},      {"64kb", 65536},        {"64K", 65536},
-        {"64k", 65536},       {"64KiB", 65536},       {"10MB", 10485760},
-        {"10M", 10485760},    {"10MiB", 10485760},    {"10mb", 10485760},
-        {"1GB", 1073741824},  {"1G", 1073741824},     {"1gib", 1073741824},
-        {"512B", 512},        {"1.5KB", 1536},        {"10 MB", 10485760},
+        {"512", 512},        {"0", 0},
+        {"64KB", 65536},     {"64kb", 65536},
+        {"64K", 65536},      {"64k", 65536},
+        {"64KiB", 65536},    {"10MB", 10485760},
+        {"10M", 10485760},   {"10MiB", 10485760},
+        {"10mb", 10485760},  {"1GB", 1073741824},
+        {"1G", 1073741824},  {"1gib", 1073741824},
+        {"512B", 512},       {"1.5KB", 1536},
+        {"10 MB", 10485760},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t v = -1;
@@ -645,8 +647,8 @@ TEST(config_parse_size_table)
             printf("    size \"%s\" rejected\n", ok[i].in);
         CHECK_INT(v, ok[i].bytes);
     }
-    static const char *const bad[] = {"", "MB", "-1", "10XB", "10 M B", "ten", "0x10",
-                                      "1e3", "inf", "10MBs", "99999999999999GB"};
+    static const char *const bad[] = {"",     "MB",  "-1",  "10XB",  "10 M B",          "ten",
+                                      "0x10", "1e3", "inf", "10MBs", "99999999999999GB"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v;
         if (tg_config_parse_size(bad[i], &v) == 0)
@@ -661,9 +663,9 @@ TEST(config_parse_duration_table)
         const char *in;
         int64_t ms;
     } ok[] = {
-        {"30", 30000},  {"0.5", 500},     {"500ms", 500},    {"30s", 30000},
-        {"5m", 300000}, {"1h", 3600000},  {"1d", 86400000},  {"1.5h", 5400000},
-        {"0", 0},       {"250MS", 250},   {"2 s", 2000},     {"60", 60000},
+        {"30", 30000},  {"0.5", 500},    {"500ms", 500},   {"30s", 30000},
+        {"5m", 300000}, {"1h", 3600000}, {"1d", 86400000}, {"1.5h", 5400000},
+        {"0", 0},       {"250MS", 250},  {"2 s", 2000},    {"60", 60000},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t v = -1;
@@ -671,8 +673,8 @@ TEST(config_parse_duration_table)
             printf("    duration \"%s\" rejected\n", ok[i].in);
         CHECK_INT(v, ok[i].ms);
     }
-    static const char *const bad[] = {"", "s", "-5s", "5x", "5 minutes", "1w", "nan",
-                                      "5ms5", "1e9999"};
+    static const char *const bad[] = {"",   "s",   "-5s",  "5x",    "5 minutes",
+                                      "1w", "nan", "5ms5", "1e9999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t v;
         if (tg_config_parse_duration(bad[i], &v) == 0)
@@ -758,19 +760,19 @@ TEST(config_sizes_and_durations_in_yaml)
 TEST(config_unknown_key_path_and_line)
 {
     /* The misspelt key is on line 14. */
-    static const char yaml[] = "# tollgate\n"  /* 1 */
-                               "server:\n"     /* 2 */
-                               "  port: 8585\n" /* 3 */
-                               "\n"            /* 4 */
-                               "providers:\n"  /* 5 */
-                               "  anthropic:\n" /* 6 */
-                               "    api_key: x\n" /* 7 */
-                               "    timeout: 30\n" /* 8 */
-                               "\n"              /* 9 */
-                               "  # OpenAI\n"    /* 10 */
-                               "  openai:\n"     /* 11 */
-                               "    api_key: y\n" /* 12 */
-                               "    retries: 1\n" /* 13 */
+    static const char yaml[] = "# tollgate\n"                           /* 1 */
+                               "server:\n"                              /* 2 */
+                               "  port: 8585\n"                         /* 3 */
+                               "\n"                                     /* 4 */
+                               "providers:\n"                           /* 5 */
+                               "  anthropic:\n"                         /* 6 */
+                               "    api_key: x\n"                       /* 7 */
+                               "    timeout: 30\n"                      /* 8 */
+                               "\n"                                     /* 9 */
+                               "  # OpenAI\n"                           /* 10 */
+                               "  openai:\n"                            /* 11 */
+                               "    api_key: y\n"                       /* 12 */
+                               "    retries: 1\n"                       /* 13 */
                                "    base_ur: https://api.openai.com\n"; /* 14 */
     tg_config_errors_t errs = {0};
     tg_config_t *c = load(yaml, &errs);
@@ -783,8 +785,8 @@ TEST(config_unknown_key_path_and_line)
     }
     tg_config_errors_free(&errs);
     CHECK_FAILS("serverr:\n  port: 1\n", "serverr", 1, "unknown key");
-    CHECK_FAILS("observability:\n  dashboard:\n    prot: 1\n", "observability.dashboard.prot",
-                3, "unknown key");
+    CHECK_FAILS("observability:\n  dashboard:\n    prot: 1\n", "observability.dashboard.prot", 3,
+                "unknown key");
     CHECK_FAILS("security:\n  api_keys:\n    - name: a\n      key: b\n      perms: [read]\n",
                 "security.api_keys[0].perms", 5, "unknown key");
     CHECK_FAILS("server:\n  port: 1\n  port: 2\n", "server.port", 3, "duplicate key");
@@ -858,10 +860,9 @@ TEST(config_type_errors)
                 "cost_tracking.alerts[0].threshold", 3, "required");
     CHECK_FAILS("cost_tracking:\n  alerts:\n    - threshold: 80%\n      action: email\n",
                 "cost_tracking.alerts[0].action", 4, "notification");
-    CHECK_FAILS("cost_tracking:\n  webhook_url: ftp://x\n", "cost_tracking.webhook_url", 2,
-                "http");
-    CHECK_FAILS("security:\n  allowed_ips: [10.0.0.1, 300.1.1.1]\n",
-                "security.allowed_ips[1]", 2, "address");
+    CHECK_FAILS("cost_tracking:\n  webhook_url: ftp://x\n", "cost_tracking.webhook_url", 2, "http");
+    CHECK_FAILS("security:\n  allowed_ips: [10.0.0.1, 300.1.1.1]\n", "security.allowed_ips[1]", 2,
+                "address");
     CHECK_FAILS("security:\n  allowed_ips:\n    - 10.0.0.0/40\n", "security.allowed_ips[0]", 3,
                 "CIDR");
     CHECK_FAILS("security:\n  api_keys:\n    - name: a\n      key: k\n      permissions: [admin]\n",
@@ -874,7 +875,8 @@ TEST(config_type_errors)
     CHECK_FAILS("- a\n- b\n", "", 1, "expected a mapping");
     CHECK_FAILS("server: {}\n---\nserver: {}\n", "", 3, "one YAML document");
 
-    tg_config_t *c = load_ok("storage:\n  url: sqlite:/var/lib/tg.db\nredis:\n  url: unix:/run/r.sock\n");
+    tg_config_t *c =
+        load_ok("storage:\n  url: sqlite:/var/lib/tg.db\nredis:\n  url: unix:/run/r.sock\n");
     CHECK(c != NULL);
     if (c) {
         CHECK_STR(c->storage_url, "sqlite:/var/lib/tg.db");
@@ -996,8 +998,7 @@ TEST(config_unknown_provider_needs_base_url)
                 "required for a provider that is not well known");
     CHECK_FAILS("providers:\n  bar: {}\n", "providers.bar.base_url", 2, "not well known");
     CHECK_FAILS("providers:\n  azure: {}\n", "providers.azure.base_url", 2, "azure");
-    CHECK_FAILS("providers:\n  groq: {type: gemini}\n", "providers.groq.base_url", 2,
-                "required");
+    CHECK_FAILS("providers:\n  groq: {type: gemini}\n", "providers.groq.base_url", 2, "required");
     CHECK_FAILS("providers:\n  openai: {}\n  OpenAI: {}\n", "providers.OpenAI", 3,
                 "duplicate provider");
     CHECK_FAILS("providers:\n  v1: {base_url: \"http://x\"}\n", "providers.v1", 2, "reserved");
@@ -1047,17 +1048,17 @@ TEST(config_rules_all_forms)
                              "  anthropic: {}\n"
                              "routing:\n"
                              "  rules:\n"
-                             "    - condition: coding_task\n"             /* 6 */
+                             "    - condition: coding_task\n" /* 6 */
                              "      provider: anthropic\n"
-                             "    - condition: {model: \"gpt-4*\"}\n"     /* 8 */
+                             "    - condition: {model: \"gpt-4*\"}\n" /* 8 */
                              "      provider: openai\n"
-                             "    - condition:\n"                         /* 10 */
+                             "    - condition:\n" /* 10 */
                              "        header: X-Team\n"
                              "        equals: research\n"
                              "      provider: anthropic\n"
                              "    - condition: {property: Environment, equals: prod}\n"
                              "      provider: openai\n"
-                             "    - default:\n"                           /* 16 */
+                             "    - default:\n" /* 16 */
                              "      provider: mock\n");
     CHECK(c != NULL);
     if (!c)
@@ -1102,8 +1103,7 @@ TEST(config_rule_errors)
 {
     CHECK_FAILS("routing:\n  rules:\n    - condition: x\n", "routing.rules[0].provider", 3,
                 "required");
-    CHECK_FAILS("routing:\n  rules:\n    - provider: mock\n", "routing.rules[0]", 3,
-                "condition");
+    CHECK_FAILS("routing:\n  rules:\n    - provider: mock\n", "routing.rules[0]", 3, "condition");
     CHECK_FAILS("routing:\n  rules:\n    - condition: {header: X-A}\n      provider: mock\n",
                 "routing.rules[0].condition.equals", 3, "required");
     CHECK_FAILS("routing:\n  rules:\n    - condition: {model: a, header: b, equals: c}\n"
@@ -1118,8 +1118,8 @@ TEST(config_rule_errors)
                 "routing.rules[1]", 4, "never match");
     CHECK_FAILS("routing:\n  rules:\n    - default: mock\n    - default: mock\n",
                 "routing.rules[1].default", 4, "only one default");
-    CHECK_FAILS("routing:\n  rules:\n    - default: mock\n      condition: x\n",
-                "routing.rules[0]", 3, "not both");
+    CHECK_FAILS("routing:\n  rules:\n    - default: mock\n      condition: x\n", "routing.rules[0]",
+                3, "not both");
     CHECK_FAILS("routing:\n  rules:\n    - coding_task\n", "routing.rules[0]", 3,
                 "expected a mapping");
     CHECK_FAILS("routing:\n  rules:\n    - condition: x\n      provider: mock\n      when: y\n",
@@ -1131,13 +1131,13 @@ TEST(config_cross_checks)
     static const char yaml[] = "providers:\n"
                                "  openai: {}\n"
                                "routing:\n"
-                               "  default_provider: nope\n"        /* 4 */
+                               "  default_provider: nope\n" /* 4 */
                                "  fallback_chain:\n"
                                "    - OpenAI\n"
                                "    - mock\n"
-                               "    - ghost\n"                     /* 8 */
+                               "    - ghost\n" /* 8 */
                                "  rules:\n"
-                               "    - condition: x\n"              /* 10 */
+                               "    - condition: x\n" /* 10 */
                                "      provider: phantom\n"
                                "rate_limiting:\n"
                                "  providers:\n"
@@ -1146,8 +1146,8 @@ TEST(config_cross_checks)
                                "security:\n"
                                "  api_keys:\n"
                                "    - {name: a, key: k1}\n"
-                               "    - {name: a, key: k2}\n"        /* 19 */
-                               "    - {name: b, key: k1}\n";       /* 20 */
+                               "    - {name: a, key: k2}\n"  /* 19 */
+                               "    - {name: b, key: k1}\n"; /* 20 */
     tg_config_errors_t errs = {0};
     tg_config_t *c = load(yaml, &errs);
     CHECK(c == NULL);
@@ -1184,8 +1184,8 @@ TEST(config_cross_checks)
     tg_config_release(ok);
 
     CHECK_FAILS("caching:\n  backend: redis\n", "caching.backend", 2, "redis.url");
-    CHECK_FAILS("server:\n  ssl:\n    enabled: true\n    key_file: k.pem\n",
-                "server.ssl.cert_file", 2, "required when ssl is enabled");
+    CHECK_FAILS("server:\n  ssl:\n    enabled: true\n    key_file: k.pem\n", "server.ssl.cert_file",
+                2, "required when ssl is enabled");
     CHECK_FAILS("server:\n  port: 8586\nobservability:\n  dashboard:\n    enabled: true\n",
                 "observability.dashboard.port", 4, "server.port");
 }
@@ -1226,10 +1226,9 @@ TEST(config_api_keys)
 /* ---- defaults and lifetime ---- */
 
 static const char *const provider_env[] = {
-    "OPENAI_API_KEY",     "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
-    "GOOGLE_GEMINI_API_KEY", "DEEPSEEK_API_KEY", "GROQ_API_KEY",
-    "MISTRAL_API_KEY",    "XAI_API_KEY",       "OPENROUTER_API_KEY",
-    "MODELSCOPE_API_KEY",
+    "OPENAI_API_KEY",     "ANTHROPIC_API_KEY",  "GEMINI_API_KEY",  "GOOGLE_GEMINI_API_KEY",
+    "DEEPSEEK_API_KEY",   "GROQ_API_KEY",       "MISTRAL_API_KEY", "XAI_API_KEY",
+    "OPENROUTER_API_KEY", "MODELSCOPE_API_KEY",
 };
 
 static void clear_provider_env(void)
@@ -1269,8 +1268,7 @@ TEST(config_defaults_from_env)
     } want[] = {
         {"openai", "https://api.openai.com/v1", "sk-o", TG_PROVIDER_OPENAI},
         {"anthropic", "https://api.anthropic.com/v1", "sk-a", TG_PROVIDER_ANTHROPIC},
-        {"gemini", "https://generativelanguage.googleapis.com/v1beta", "g-key",
-         TG_PROVIDER_GEMINI},
+        {"gemini", "https://generativelanguage.googleapis.com/v1beta", "g-key", TG_PROVIDER_GEMINI},
         {"groq", "https://api.groq.com/openai/v1", "gq", TG_PROVIDER_OPENAI},
         {"mistral", "https://api.mistral.ai/v1", "mi", TG_PROVIDER_OPENAI},
         {"xai", "https://api.x.ai/v1", "xa", TG_PROVIDER_OPENAI},

@@ -175,6 +175,9 @@ TEST(router_error_names_configured_providers)
     CHECK(strstr(err, "openai") && strstr(err, "anthropic") && strstr(err, "local") &&
           strstr(err, "mock"));
     CHECK(strstr(err, "nope/x") != NULL);
+    /* no model and no default: a different error (400, not 404, at the route) */
+    CHECK(tg_router_resolve(c, NULL, NULL, NULL, &r, err, sizeof err) == -2);
+    CHECK(strstr(err, "no model") != NULL);
     tg_config_release(c);
 }
 

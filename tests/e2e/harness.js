@@ -1,0 +1,313 @@
+'use strict';
+// Helpers for the end-to-end tests: the fake provider, temporary configs, the
+// gateway process, and clients that remember every response they saw (so a
+// test can check that no secret ever reached a client).
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const OpenAI = require('openai');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const BIN = process.env.TOLLGATE_BIN
+  ? path.resolve(process.env.TOLLGATE_BIN) : path.join(REPO, 'build', 'tollgate');
+const SECRET = 'sk-fake-SECRET-123';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Wait for a child to exit; resolves { code, signal }. */
+function waitExit(proc, ms) {
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    return Promise.resolve({ code: proc.exitCode, signal: proc.signalCode });
+  }
+  return new Promise((resolve) => {
+    const t = ms ? setTimeout(() => resolve(null), ms) : null;
+    proc.once('exit', (code, signal) => { if (t) clearTimeout(t); resolve({ code, signal }); });
+  });
+}
+
+// ---------------------------------------------------------------- fake provider
+
+async function startFake() {
+  const proc = spawn(process.execPath, [path.join(__dirname, 'fake-provider.js'), '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stderr.on('data', (d) => process.stderr.write(`[fake] ${d}`));
+  const port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`fake provider did not start: ${out}`)), 10000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    proc.once('exit', (code) => reject(new Error(`fake provider exited ${code}: ${out}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const get = async (p, method = 'GET') => (await fetch(url + p, { method })).json();
+  return {
+    port, url, proc,
+    baseURL: `${url}/v1`,
+    requests: () => get('/_fake/requests'),
+    clear: () => get('/_fake/requests', 'DELETE'),
+    stats: () => get('/_fake/stats'),
+    /** Requests the fake received that carry header x-test-id: ID. */
+    async requestsFor(id) {
+      return (await get('/_fake/requests')).filter((r) => r.headers['x-test-id'] === id);
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await waitExit(proc, 5000);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- config
+
+// A tiny YAML writer for the plain nested maps/lists used in tests.
+function toYaml(v, indent = '') {
+  const scalar = (x) => {
+    if (x === null) return 'null';
+    if (typeof x === 'number' || typeof x === 'boolean') return String(x);
+    const s = String(x);
+    return /^[A-Za-z0-9_.\/-]+$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s)
+      ? s : JSON.stringify(s);
+  };
+  if (Array.isArray(v)) {
+    return v.map((x) => (x !== null && typeof x === 'object'
+      ? `${indent}-\n${toYaml(x, indent + '  ')}` : `${indent}- ${scalar(x)}\n`)).join('');
+  }
+  return Object.entries(v).map(([k, x]) => (x !== null && typeof x === 'object'
+    ? `${indent}${k}:\n${toYaml(x, indent + '  ')}` : `${indent}${k}: ${scalar(x)}\n`)).join('');
+}
+
+function tmpDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-e2e-'));
+}
+
+/** Write a config (object → YAML, or a string as is) to FILE or a new temp file. */
+function writeConfig(config, file) {
+  file = file || path.join(tmpDir(), 'tollgate.yaml');
+  fs.writeFileSync(file, typeof config === 'string' ? config : toYaml(config));
+  return file;
+}
+
+/** The usual test config: providers `fake` (key injected) and `byok` (no key). */
+function baseConfig(fake, extra = {}) {
+  const { providers = {}, ...rest } = extra;
+  return {
+    server: { host: '127.0.0.1', port: 0, workers: 2, shutdown_timeout: '5s', idle_timeout: '60s' },
+    providers: {
+      fake: { base_url: `${fake.url}/v1`, api_key: SECRET, timeout: 5 },
+      byok: { base_url: `${fake.url}/v1` },
+      ...providers,
+    },
+    logging: { level: 'info', format: 'text', output: 'stdout' },
+    ...rest,
+  };
+}
+
+// ---------------------------------------------------------------- gateway
+
+/**
+ * Start the gateway on a free port with CONFIG (an object; server.port is
+ * filled in). Resolves once GET /health answers 200.
+ */
+async function startGateway(config, { bin = BIN, env = {}, attempts = 3 } = {}) {
+  if (!fs.existsSync(bin)) throw new Error(`gateway binary not found: ${bin} (run make)`);
+  let lastErr;
+  for (let i = 0; i < attempts; i++) {
+    const port = await freePort();
+    const cfg = JSON.parse(JSON.stringify(config));
+    cfg.server = { ...(cfg.server || {}), port };
+    const dir = tmpDir(); // also the working directory: any store file lands here
+    const configPath = writeConfig(cfg, path.join(dir, 'tollgate.yaml'));
+    const proc = spawn(bin, ['--config', configPath], {
+      cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const gw = makeGateway(proc, port, configPath, cfg, dir);
+    try {
+      await gw.waitHealthy(10000);
+      return gw;
+    } catch (err) {
+      lastErr = err;
+      await gw.stop('SIGKILL');
+      if (!/address already in use|EADDRINUSE|bind/i.test(gw.output())) break;
+    }
+  }
+  throw lastErr;
+}
+
+function makeGateway(proc, port, configPath, config, dir) {
+  let output = '';
+  proc.stdout.on('data', (d) => { output += d; });
+  proc.stderr.on('data', (d) => { output += d; });
+  if (process.env.TOLLGATE_E2E_VERBOSE) {
+    proc.stdout.pipe(process.stderr);
+    proc.stderr.pipe(process.stderr);
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const exited = waitExit(proc);
+  const gw = {
+    proc, port, url, configPath, config, dir,
+    baseURL: `${url}/v1`,
+    output: () => output,
+    alive: () => proc.exitCode === null && proc.signalCode === null,
+    exited,
+    async waitHealthy(ms) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        if (!gw.alive()) {
+          throw new Error(`gateway exited (${proc.exitCode ?? proc.signalCode}) before /health:\n${output}`);
+        }
+        try {
+          const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+          if (r.status === 200) return;
+        } catch { /* not up yet */ }
+        if (Date.now() > deadline) throw new Error(`gateway /health not 200 after ${ms} ms:\n${output}`);
+        await sleep(50);
+      }
+    },
+    /** Send SIG (SIGTERM), wait for exit; resolves { code, signal, timedOut }. */
+    async stop(sig = 'SIGTERM', ms = 15000) {
+      let r = { ...(await waitExit(proc, 1)), timedOut: false };
+      if (gw.alive()) {
+        proc.kill(sig);
+        const e = await waitExit(proc, ms);
+        if (e) r = { ...e, timedOut: false };
+        else { proc.kill('SIGKILL'); r = { ...(await exited), timedOut: true }; }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      return r;
+    },
+    /** Rewrite the config file (object or raw text) and send SIGHUP. */
+    reload(newConfig) {
+      if (typeof newConfig === 'string') writeConfig(newConfig, configPath);
+      else writeConfig({ ...newConfig, server: { ...(newConfig.server || {}), port } }, configPath);
+      proc.kill('SIGHUP');
+    },
+  };
+  return gw;
+}
+
+// ---------------------------------------------------------------- clients
+
+/**
+ * Remembers the status, headers and body text of every response a test saw,
+ * to check at the end that the provider key never reached a client.
+ */
+function makeRecorder() {
+  const seen = [];
+  const pending = new Set();
+  const record = (url, res) => {
+    const entry = { url, status: res.status, headers: Object.fromEntries(res.headers), body: '' };
+    seen.push(entry);
+    const p = res.clone().text().then((t) => { entry.body = t; }, () => {})
+      .finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  const recFetch = async (url, init) => {
+    const res = await fetch(url, init);
+    record(String(url), res);
+    return res;
+  };
+  return {
+    seen,
+    fetch: recFetch,
+    /** Wait for the recorded bodies still being read (bounded). */
+    async settle(ms = 3000) {
+      await Promise.race([Promise.allSettled([...pending]), sleep(ms)]);
+    },
+  };
+}
+
+/** An openai SDK client pointed at the gateway, recording what it sees. */
+function openaiClient(gw, recorder, opts = {}) {
+  return new OpenAI({
+    baseURL: gw.baseURL,
+    apiKey: 'sk-client-dummy',
+    maxRetries: 0,
+    timeout: 20000,
+    fetch: recorder ? recorder.fetch : undefined,
+    ...opts,
+  });
+}
+
+/** Raw HTTP request on a given agent (for keep-alive checks). */
+function rawRequest(url, { method = 'GET', headers = {}, body, agent } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({
+        status: res.statusCode, headers: res.headers,
+        body: Buffer.concat(chunks).toString('utf8'), reusedSocket: req.reusedSocket,
+      }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** Assert helper: no trace of the provider key in output or anything a client saw. */
+async function findSecretLeaks(gw, recorders) {
+  const leaks = [];
+  if (gw.output().includes(SECRET)) {
+    const line = gw.output().split('\n').find((l) => l.includes(SECRET));
+    leaks.push(`gateway output: ${line}`);
+  }
+  for (const rec of recorders) {
+    await rec.settle();
+    for (const e of rec.seen) {
+      if (JSON.stringify(e.headers).includes(SECRET)) leaks.push(`headers of ${e.url}`);
+      if (e.body.includes(SECRET)) leaks.push(`body of ${e.url}`);
+    }
+  }
+  return leaks;
+}
+
+/** Poll FN until it returns a truthy value or MS passes; returns the last value. */
+async function waitFor(fn, ms = 3000, step = 25) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await sleep(step);
+  }
+}
+
+/** The single upstream request the fake received tagged x-test-id: ID. */
+async function oneRequest(fake, id) {
+  const list = await fake.requestsFor(id);
+  if (list.length !== 1) {
+    throw new Error(`expected 1 upstream request tagged ${id}, the fake saw ${list.length}`);
+  }
+  return list[0];
+}
+
+let counter = 0;
+/** A unique id for tagging a test's upstream requests (header x-test-id). */
+const testId = (name) => `${name}-${process.pid}-${++counter}`;
+
+module.exports = {
+  REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
+  startFake, toYaml, writeConfig, baseConfig, startGateway,
+  makeRecorder, openaiClient, rawRequest, findSecretLeaks, oneRequest,
+};
