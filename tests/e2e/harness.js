@@ -193,6 +193,12 @@ function makeGateway(proc, port, configPath, config, dir) {
         else { proc.kill('SIGKILL'); r = { ...(await exited), timedOut: true }; }
       }
       fs.rmSync(dir, { recursive: true, force: true });
+      // A sanitizer build reports memory errors, leaks and undefined behaviour
+      // on its output (and exits non-zero): show the report with the failure.
+      if (/(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:/.test(output)) {
+        process.stderr.write(`\n---- sanitizer report from the gateway ----\n${output}\n`);
+        r.sanitizer = true;
+      }
       return r;
     },
     /** Rewrite the config file (object or raw text) and send SIGHUP. */
