@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "providers/provider.h"
+#include "proxy/jsonscan.h"
 #include "proxy/relay.h"
 #include "proxy/sse.h"
 #include "router/router.h"
@@ -229,17 +230,35 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     }
 }
 
-/* Usage from an OpenAI-format object ({"usage":{"prompt_tokens",...}}). */
-static void take_usage(exchange_t *x, json_t *obj)
+/* Usage from the top-level "usage" member of an OpenAI-format document,
+ * read without parsing the rest of it. */
+static bool take_usage(exchange_t *x, const char *doc, size_t len)
 {
-    json_t *u = json_object_get(obj, "usage");
-    if (!json_is_object(u))
-        return;
+    size_t a, b;
+    if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
+        return false;
+    json_t *u = json_loadb(doc + a, b - a, 0, NULL);
     json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
     if (json_is_integer(p))
         x->prompt_tokens = (long)json_integer_value(p);
     if (json_is_integer(c))
         x->completion_tokens = (long)json_integer_value(c);
+    json_decref(u);
+    return true;
+}
+
+/* True when the member's value is an empty array (or the member is absent). */
+static bool no_choices(const char *doc, size_t len)
+{
+    size_t a, b;
+    if (!tg_json_member(doc, len, "choices", &a, &b))
+        return true;
+    if (doc[a] != '[')
+        return false;
+    for (size_t i = a + 1; i < b; i++)
+        if (doc[i] != ' ' && doc[i] != '\n' && doc[i] != '\t' && doc[i] != '\r')
+            return doc[i] == ']';
+    return false;
 }
 
 /* One event of an OpenAI-format stream. Usage is read from the chunk that
@@ -250,14 +269,8 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
     exchange_t *x = arg;
     bool drop = false;
     if (memmem(data, len, "\"usage\"", 7)) {
-        json_t *j = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
-        if (j) {
-            take_usage(x, j);
-            json_t *choices = json_object_get(j, "choices");
-            drop = x->hide_usage && json_is_object(json_object_get(j, "usage")) &&
-                   (!choices || (json_is_array(choices) && json_array_size(choices) == 0));
-            json_decref(j);
-        }
+        /* the chunk we asked for: usage, and no choices */
+        drop = take_usage(x, data, len) && x->hide_usage && no_choices(data, len);
     }
     if (x->hide_usage && !drop)
         tg_sse_write(&x->sse_out, strcmp(event, "message") ? event : NULL, data, len);
@@ -294,11 +307,8 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         if (x->streaming) {
             tg_http_stream_end(x->h);
         } else {
-            if (x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2) {
-                json_t *j = json_loadb(x->resp.data, x->resp.len, JSON_ALLOW_NUL, NULL);
-                take_usage(x, j);
-                json_decref(j);
-            }
+            if (x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2)
+                take_usage(x, x->resp.data, x->resp.len);
             tg_http_reply(x->h, x->status, NULL, x->resp.data, x->resp.len);
         }
         exchange_finish(x);
@@ -449,6 +459,47 @@ static const char *get_header(void *ctx, const char *name)
     return tg_http_header(ctx, name);
 }
 
+/* The request body with its top-level "model" set to `model` (when not
+ * NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
+ * body has no stream_options then). Everything else stays as sent. */
+static char *edit_body(const char *body, size_t len, const char *model, bool add_usage,
+                       size_t *out_len)
+{
+    tg_buf_t out = {0}, ins = {0};
+    size_t a = 0, b = 0;
+    bool has_model = model && tg_json_member(body, len, "model", &a, &b);
+    if (model && !has_model) {
+        tg_buf_puts(&ins, "\"model\":\"");
+        tg_buf_json_escape(&ins, model, strlen(model));
+        tg_buf_puts(&ins, "\",");
+    }
+    if (add_usage)
+        tg_buf_puts(&ins, "\"stream_options\":{\"include_usage\":true},");
+    size_t open = tg_json_object_start(body, len);
+    size_t rest = open;
+    while (rest < len && (body[rest] == ' ' || body[rest] == '\n' || body[rest] == '\t' ||
+                          body[rest] == '\r'))
+        rest++;
+    if (ins.len && rest < len && body[rest] == '}')
+        ins.len--; /* empty object: no comma after what we insert */
+
+    tg_buf_append(&out, body, open);
+    if (ins.len)
+        tg_buf_append(&out, ins.data, ins.len);
+    if (has_model) {
+        tg_buf_append(&out, body + open, a - open);
+        tg_buf_puts(&out, "\"");
+        tg_buf_json_escape(&out, model, strlen(model));
+        tg_buf_puts(&out, "\"");
+        tg_buf_append(&out, body + b, len - b);
+    } else {
+        tg_buf_append(&out, body + open, len - open);
+    }
+    tg_buf_free(&ins);
+    *out_len = out.len;
+    return out.data;
+}
+
 static void answer_mock(exchange_t *x, json_t *root, bool stream)
 {
     tg_mock_kind_t kind;
@@ -547,31 +598,34 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
 
     /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
      * a client that did not ask for it (on_stream_event). */
-    bool rewrite = !model || strcmp(model, x->target.model) != 0;
+    bool add_usage = false;
+    json_t *so = json_object_get(root, "stream_options");
     if (stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
-        tg_provider_accepts_stream_options(p)) {
-        json_t *so = json_object_get(root, "stream_options");
-        if (!json_is_true(json_object_get(so, "include_usage"))) {
-            if (!json_is_object(so)) {
-                so = json_object();
-                json_object_set_new(root, "stream_options", so);
-            }
-            json_object_set_new(so, "include_usage", json_true());
-            x->hide_usage = true;
-            rewrite = true;
-        }
+        tg_provider_accepts_stream_options(p) &&
+        !json_is_true(json_object_get(so, "include_usage"))) {
+        add_usage = true;
+        x->hide_usage = true;
     }
-    /* The provider sees its own model name; the body is re-encoded only
-     * when something in it changed. */
-    if (rewrite) {
+    /* The provider sees its own model name. The body is forwarded byte for
+     * byte unless something changes, and then edited in place; only a
+     * client's own stream_options object that needs a new member makes us
+     * re-encode the whole document. */
+    bool new_model = !model || strcmp(model, x->target.model) != 0;
+    size_t ma, mb;
+    bool odd_key = model && new_model && !tg_json_member(body, len, "model", &ma, &mb);
+    if ((add_usage && so) || odd_key) {
+        if (add_usage)
+            json_object_set_new(so, "include_usage", json_true());
         json_object_set_new(root, "model", json_string(x->target.model));
         x->body = json_dumps(root, JSON_COMPACT);
-        x->body_ptr = x->body;
         x->body_len = strlen(x->body);
-    } else {
-        x->body_ptr = body;
-        x->body_len = len;
+    } else if (new_model || add_usage) {
+        x->body = edit_body(body, len, new_model ? x->target.model : NULL, add_usage,
+                            &x->body_len);
     }
+    x->body_ptr = x->body ? x->body : body;
+    if (!x->body)
+        x->body_len = len;
     json_decref(root);
     start_upstream(x, r->suffix);
 }
