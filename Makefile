@@ -9,7 +9,7 @@
 # tests/unit/*.c goes into the unit test binary.
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl
+PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 
