@@ -1,6 +1,8 @@
 /*
- * jsonscan.c — see jsonscan.h. A scanner, not a validator: on malformed
- * input it stops and reports "not found"; it never reads past len.
+ * jsonscan.c — see jsonscan.h. The member look-ups are a scanner, not a
+ * validator: on malformed input they stop and report "not found", and they
+ * never read past len. tg_json_valid is the strict grammar check that lets
+ * the request path skip building a jansson tree it does not need.
  */
 #include "proxy/jsonscan.h"
 
@@ -67,12 +69,13 @@ bool tg_json_member(const char *s, size_t n, const char *key, size_t *vstart, si
 {
     size_t klen = strlen(key);
     size_t i = tg_json_object_start(s, n);
+    bool found = false;
     if (!i)
         return false;
     for (;;) {
         i = skip_ws(s, i, n);
         if (i >= n || s[i] != '"')
-            return false; /* '}' (end) or malformed */
+            return found; /* '}' (end) or malformed */
         size_t kstart = i + 1;
         i = skip_string(s, i, n);
         if (i >= n)
@@ -87,16 +90,293 @@ bool tg_json_member(const char *s, size_t n, const char *key, size_t *vstart, si
         /* In a well-formed object a value is always followed by ',' or '}'. */
         if (i >= n)
             return false;
-        if (match) {
-            if (i <= v)
-                return false;
+        if (match && i > v) {
             *vstart = v;
             *vend = i;
-            return true;
+            found = true;
         }
         i = skip_ws(s, i, n);
         if (i >= n || s[i] != ',')
-            return false;
+            return found;
         i++;
     }
+}
+
+long tg_json_member_long(const char *s, size_t n, const char *key)
+{
+    size_t a, b;
+    if (!tg_json_member(s, n, key, &a, &b) || b - a > 18)
+        return -1;
+    long v = 0;
+    for (size_t i = a; i < b; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int tg_json_member_plain_string(const char *s, size_t n, const char *key, char *out,
+                                size_t outlen)
+{
+    size_t a, b;
+    if (!tg_json_member(s, n, key, &a, &b))
+        return 0;
+    if (b - a < 2 || s[a] != '"' || b - a - 2 >= outlen || memchr(s + a + 1, '\\', b - a - 2))
+        return -1;
+    memcpy(out, s + a + 1, b - a - 2);
+    out[b - a - 2] = 0;
+    return 1;
+}
+
+/* ---- validation ---- */
+
+typedef struct {
+    const char *s;
+    size_t n, i;
+    const char *why;
+} vstate_t;
+
+static bool fail(vstate_t *v, const char *why)
+{
+    if (!v->why)
+        v->why = why;
+    return false;
+}
+
+static bool hex4(vstate_t *v, unsigned *out)
+{
+    if (v->n - v->i < 4)
+        return fail(v, "truncated \\u escape");
+    unsigned x = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = v->s[v->i++];
+        x <<= 4;
+        if (c >= '0' && c <= '9')
+            x |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            x |= (unsigned)(c - 'A' + 10);
+        else
+            return fail(v, "bad \\u escape");
+    }
+    *out = x;
+    return true;
+}
+
+/* One UTF-8 sequence starting at v->i (first byte >= 0x80). */
+static bool utf8_seq(vstate_t *v)
+{
+    const unsigned char *u = (const unsigned char *)v->s;
+    unsigned c = u[v->i];
+    int len;
+    unsigned min;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, min = 0x10000;
+    else
+        return fail(v, "invalid UTF-8");
+    if (v->n - v->i < (size_t)len)
+        return fail(v, "invalid UTF-8");
+    unsigned cp = c & (0xFF >> (len + 1));
+    for (int k = 1; k < len; k++) {
+        unsigned b = u[v->i + (size_t)k];
+        if ((b & 0xC0) != 0x80)
+            return fail(v, "invalid UTF-8");
+        cp = (cp << 6) | (b & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return fail(v, "invalid UTF-8");
+    v->i += (size_t)len;
+    return true;
+}
+
+static bool v_string(vstate_t *v)
+{
+    v->i++; /* opening quote */
+    while (v->i < v->n) {
+        unsigned char c = (unsigned char)v->s[v->i];
+        if (c == '"') {
+            v->i++;
+            return true;
+        }
+        if (c < 0x20)
+            return fail(v, "control character in string");
+        if (c >= 0x80) {
+            if (!utf8_seq(v))
+                return false;
+            continue;
+        }
+        v->i++;
+        if (c != '\\')
+            continue;
+        if (v->i >= v->n)
+            break;
+        char e = v->s[v->i++];
+        if (e == 'u') {
+            unsigned x, y;
+            if (!hex4(v, &x))
+                return false;
+            /* Surrogates only as a pair, as jansson (which parses the same
+             * bodies elsewhere) requires. */
+            if (x >= 0xDC00 && x <= 0xDFFF)
+                return fail(v, "lone surrogate in \\u escape");
+            if (x >= 0xD800 && x <= 0xDBFF) {
+                if (v->n - v->i < 2 || v->s[v->i] != '\\' || v->s[v->i + 1] != 'u')
+                    return fail(v, "lone surrogate in \\u escape");
+                v->i += 2;
+                if (!hex4(v, &y))
+                    return false;
+                if (y < 0xDC00 || y > 0xDFFF)
+                    return fail(v, "lone surrogate in \\u escape");
+            }
+        } else if (!strchr("\"\\/bfnrt", e) || !e) {
+            return fail(v, "bad escape in string");
+        }
+    }
+    return fail(v, "unterminated string");
+}
+
+static bool v_number(vstate_t *v)
+{
+    const char *s = v->s;
+    size_t i = v->i;
+    if (i < v->n && s[i] == '-')
+        i++;
+    if (i >= v->n)
+        return fail(v, "bad number");
+    if (s[i] == '0')
+        i++;
+    else if (s[i] >= '1' && s[i] <= '9')
+        while (i < v->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return fail(v, "unexpected character");
+    if (i < v->n && s[i] == '.') {
+        i++;
+        if (i >= v->n || s[i] < '0' || s[i] > '9')
+            return fail(v, "bad number");
+        while (i < v->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < v->n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < v->n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= v->n || s[i] < '0' || s[i] > '9')
+            return fail(v, "bad number");
+        while (i < v->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    v->i = i;
+    return true;
+}
+
+static bool v_literal(vstate_t *v, const char *word)
+{
+    size_t k = strlen(word);
+    if (v->n - v->i < k || memcmp(v->s + v->i, word, k) != 0)
+        return fail(v, "unexpected character");
+    v->i += k;
+    return true;
+}
+
+#define MAX_DEPTH 512
+
+/* Iterative: the containers' kinds on a small stack, so no input can
+ * exhaust the C stack. */
+bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char **err_reason)
+{
+    vstate_t v = {.s = json, .n = len};
+    char stack[MAX_DEPTH];
+    int depth = 0;
+    enum { VALUE, AFTER_VALUE, KEY_OR_END, KEY } want = VALUE;
+    bool ok = true;
+    v.i = skip_ws(json, 0, len);
+    for (;;) {
+        if (want == VALUE) {
+            if (v.i >= len) {
+                ok = fail(&v, "unexpected end of input");
+                break;
+            }
+            char c = json[v.i];
+            if (c == '{' || c == '[') {
+                if (depth == MAX_DEPTH) {
+                    ok = fail(&v, "nested too deeply");
+                    break;
+                }
+                stack[depth++] = c;
+                v.i = skip_ws(json, v.i + 1, len);
+                if (v.i < len && json[v.i] == (c == '{' ? '}' : ']')) {
+                    depth--;
+                    v.i++;
+                    want = AFTER_VALUE;
+                } else {
+                    want = c == '{' ? KEY : VALUE;
+                }
+                continue;
+            }
+            if (c == '"')
+                ok = v_string(&v);
+            else if (c == 't')
+                ok = v_literal(&v, "true");
+            else if (c == 'f')
+                ok = v_literal(&v, "false");
+            else if (c == 'n')
+                ok = v_literal(&v, "null");
+            else
+                ok = v_number(&v);
+            if (!ok)
+                break;
+            want = AFTER_VALUE;
+        } else if (want == KEY) {
+            v.i = skip_ws(json, v.i, len);
+            if (v.i >= len || json[v.i] != '"') {
+                ok = fail(&v, "expected a string key");
+                break;
+            }
+            if (!(ok = v_string(&v)))
+                break;
+            v.i = skip_ws(json, v.i, len);
+            if (v.i >= len || json[v.i] != ':') {
+                ok = fail(&v, "expected ':'");
+                break;
+            }
+            v.i = skip_ws(json, v.i + 1, len);
+            want = VALUE;
+        } else { /* AFTER_VALUE */
+            v.i = skip_ws(json, v.i, len);
+            if (depth == 0)
+                break;
+            if (v.i >= len) {
+                ok = fail(&v, "unexpected end of input");
+                break;
+            }
+            char c = json[v.i];
+            char open = stack[depth - 1];
+            if (c == ',') {
+                v.i = skip_ws(json, v.i + 1, len);
+                want = open == '{' ? KEY : VALUE;
+            } else if (c == (open == '{' ? '}' : ']')) {
+                depth--;
+                v.i++;
+            } else {
+                ok = fail(&v, open == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+                break;
+            }
+        }
+    }
+    if (ok && v.i < len)
+        ok = fail(&v, "text after the end of the document");
+    if (!ok) {
+        if (err_offset)
+            *err_offset = v.i;
+        if (err_reason)
+            *err_reason = v.why;
+    }
+    return ok;
 }

@@ -13,13 +13,33 @@
 
 /**
  * Find member `key` of the top-level object in json[0..len). On success sets
- * [*vstart, *vend) to the bytes of its value and returns true. Keys are
- * compared as written (a key spelled with escapes is not found). Returns
- * false for a missing key or a document that is not an object.
+ * [*vstart, *vend) to the bytes of its value and returns true; when the key
+ * occurs more than once, the last one counts (as in jansson and the
+ * providers' parsers). Keys are compared as written (a key spelled with
+ * escapes is not found). Returns false for a missing key or a document that
+ * is not an object.
  */
 bool tg_json_member(const char *json, size_t len, const char *key, size_t *vstart, size_t *vend);
 
 /** Offset just after the top-level object's '{', or 0 if there is none. */
 size_t tg_json_object_start(const char *json, size_t len);
+
+/**
+ * Strict RFC 8259 check of a whole document (one value, optional white
+ * space around it; strings must be valid UTF-8 with legal escapes; nesting
+ * up to 512 levels). Returns true, or false with the byte offset and a
+ * short reason of the first problem.
+ */
+bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char **err_reason);
+
+/** The value of a top-level integer member, or -1 when absent or not a
+ *  non-negative integer. */
+long tg_json_member_long(const char *json, size_t len, const char *key);
+
+/** A top-level string member without escapes, copied into out (NUL-terminated).
+ *  Returns 1 when found and copied, 0 when absent, -1 when present but not
+ *  a plain string (escapes, wrong type, too long): parse it properly then. */
+int tg_json_member_plain_string(const char *json, size_t len, const char *key, char *out,
+                                size_t outlen);
 
 #endif

@@ -237,13 +237,8 @@ static bool take_usage(exchange_t *x, const char *doc, size_t len)
     size_t a, b;
     if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
         return false;
-    json_t *u = json_loadb(doc + a, b - a, 0, NULL);
-    json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
-    if (json_is_integer(p))
-        x->prompt_tokens = (long)json_integer_value(p);
-    if (json_is_integer(c))
-        x->completion_tokens = (long)json_integer_value(c);
-    json_decref(u);
+    x->prompt_tokens = tg_json_member_long(doc + a, b - a, "prompt_tokens");
+    x->completion_tokens = tg_json_member_long(doc + a, b - a, "completion_tokens");
     return true;
 }
 
@@ -534,6 +529,75 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     exchange_finish(x);
 }
 
+/* What handle_llm reads from the body without building a tree. */
+typedef struct {
+    const char *body;
+    size_t len;
+    json_t *root; /* built only when needed (get_root) */
+    char model_buf[256];
+    const char *model; /* NULL when absent */
+    bool stream;
+    bool client_usage;       /* stream_options.include_usage is true */
+    bool has_stream_options; /* stream_options is an object */
+} llm_body_t;
+
+static json_t *get_root(llm_body_t *b)
+{
+    if (!b->root)
+        b->root = json_loadb(b->body, b->len, JSON_ALLOW_NUL, NULL);
+    return b->root;
+}
+
+static bool member_is(const char *doc, size_t len, const char *key, const char *literal)
+{
+    size_t a, c;
+    return tg_json_member(doc, len, key, &a, &c) && c - a == strlen(literal) &&
+           !memcmp(doc + a, literal, c - a);
+}
+
+/* Validate the body and read model, stream and stream_options. Answers 400
+ * and returns false when the body is not usable. */
+static bool read_llm_body(exchange_t *x, llm_body_t *b)
+{
+    char msg[300];
+    b->body = tg_http_body(x->h, &b->len);
+    size_t off;
+    const char *why;
+    if (!b->body) {
+        exchange_error(x, 400, "invalid_json", "the request body is empty; a JSON object is expected");
+        return false;
+    }
+    if (!tg_json_valid(b->body, b->len, &off, &why)) {
+        snprintf(msg, sizeof msg, "the request body is not valid JSON: %s at byte %zu", why, off);
+        exchange_error(x, 400, "invalid_json", msg);
+        return false;
+    }
+    if (!tg_json_object_start(b->body, b->len)) {
+        exchange_error(x, 400, "invalid_json", "the request body must be a JSON object");
+        return false;
+    }
+    int mr = tg_json_member_plain_string(b->body, b->len, "model", b->model_buf,
+                                         sizeof b->model_buf);
+    if (mr == 1) {
+        b->model = b->model_buf;
+    } else if (mr == -1) {
+        /* escapes, a long name, or not a string: let jansson decide */
+        json_t *jm = json_object_get(get_root(b), "model");
+        if (jm && !json_is_null(jm) && !json_is_string(jm)) {
+            exchange_error(x, 400, "invalid_model", "'model' must be a string");
+            return false;
+        }
+        b->model = json_string_value(jm);
+    }
+    b->stream = member_is(b->body, b->len, "stream", "true");
+    size_t a, c;
+    if (tg_json_member(b->body, b->len, "stream_options", &a, &c) && b->body[a] == '{') {
+        b->has_stream_options = true;
+        b->client_usage = member_is(b->body + a, c - a, "include_usage", "true");
+    }
+    return true;
+}
+
 static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, const llm_route_t *r)
 {
     exchange_t *x = exchange_new(pw, h, caller, r->route, r->path);
@@ -542,92 +606,65 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
         exchange_error(x, 405, "method_not_allowed", "this route takes POST");
         return;
     }
-
-    size_t len;
-    const char *body = tg_http_body(h, &len);
-    json_error_t je;
-    json_t *root = body ? json_loadb(body, len, JSON_ALLOW_NUL, &je) : NULL;
-    if (!root || !json_is_object(root)) {
-        char msg[300];
-        if (!body)
-            snprintf(msg, sizeof msg, "the request body is empty; a JSON object is expected");
-        else if (!root)
-            snprintf(msg, sizeof msg, "the request body is not valid JSON: %s (line %d, column %d)",
-                     je.text, je.line, je.column);
-        else
-            snprintf(msg, sizeof msg, "the request body must be a JSON object");
-        json_decref(root);
-        exchange_error(x, 400, "invalid_json", msg);
-        return;
-    }
-    json_t *jm = json_object_get(root, "model");
-    if (jm && !json_is_string(jm)) {
-        json_decref(root);
-        exchange_error(x, 400, "invalid_model", "'model' must be a string");
-        return;
-    }
-    const char *model = jm ? json_string_value(jm) : NULL;
-    bool stream = json_is_true(json_object_get(root, "stream"));
-    x->model_requested = model ? tg_xstrdup(model) : NULL;
+    llm_body_t b = {0};
+    if (!read_llm_body(x, &b))
+        goto out;
+    x->model_requested = b.model ? tg_xstrdup(b.model) : NULL;
 
     char err[1024];
-    int rc = tg_router_resolve(x->cfg, model, get_header, h, &x->target, err, sizeof err);
+    int rc = tg_router_resolve(x->cfg, b.model, get_header, h, &x->target, err, sizeof err);
     if (rc < 0) {
-        json_decref(root);
         if (rc == -2)
             exchange_error(x, 400, "missing_model", err);
         else
             exchange_error(x, 404, "model_not_found", err);
-        return;
+        goto out;
     }
     const tg_provider_cfg_t *p = x->target.provider;
     if (p->type == TG_PROVIDER_MOCK) {
-        answer_mock(x, root, stream);
-        json_decref(root);
-        return;
+        answer_mock(x, get_root(&b), b.stream);
+        goto out;
     }
     if (p->type != TG_PROVIDER_OPENAI && p->type != TG_PROVIDER_AZURE) {
-        json_decref(root);
         snprintf(err, sizeof err,
                  "provider '%s' is of type %s, which this route cannot reach yet; use its native "
                  "API through /%s/...",
                  p->name, tg_provider_type_name(p->type), p->name);
         exchange_error(x, 501, "unsupported_provider", err);
-        return;
+        goto out;
     }
 
     /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
      * a client that did not ask for it (on_stream_event). */
-    bool add_usage = false;
-    json_t *so = json_object_get(root, "stream_options");
-    if (stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
-        tg_provider_accepts_stream_options(p) &&
-        !json_is_true(json_object_get(so, "include_usage"))) {
-        add_usage = true;
-        x->hide_usage = true;
-    }
+    bool add_usage = b.stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
+                     tg_provider_accepts_stream_options(p) && !b.client_usage;
+    x->hide_usage = add_usage;
+
     /* The provider sees its own model name. The body is forwarded byte for
      * byte unless something changes, and then edited in place; only a
-     * client's own stream_options object that needs a new member makes us
-     * re-encode the whole document. */
-    bool new_model = !model || strcmp(model, x->target.model) != 0;
+     * client's own stream_options object that needs a new member, or a model
+     * key spelled with escapes, makes us re-encode the whole document. */
+    bool new_model = !b.model || strcmp(b.model, x->target.model) != 0;
     size_t ma, mb;
-    bool odd_key = model && new_model && !tg_json_member(body, len, "model", &ma, &mb);
-    if ((add_usage && so) || odd_key) {
+    bool odd_key = b.model && new_model && !tg_json_member(b.body, b.len, "model", &ma, &mb);
+    if ((add_usage && b.has_stream_options) || odd_key) {
+        json_t *root = get_root(&b);
         if (add_usage)
-            json_object_set_new(so, "include_usage", json_true());
+            json_object_set_new(json_object_get(root, "stream_options"), "include_usage",
+                                json_true());
         json_object_set_new(root, "model", json_string(x->target.model));
         x->body = json_dumps(root, JSON_COMPACT);
         x->body_len = strlen(x->body);
     } else if (new_model || add_usage) {
-        x->body = edit_body(body, len, new_model ? x->target.model : NULL, add_usage,
+        x->body = edit_body(b.body, b.len, new_model ? x->target.model : NULL, add_usage,
                             &x->body_len);
     }
-    x->body_ptr = x->body ? x->body : body;
+    x->body_ptr = x->body ? x->body : b.body;
     if (!x->body)
-        x->body_len = len;
-    json_decref(root);
+        x->body_len = b.len;
     start_upstream(x, r->suffix);
+out:
+    json_decref(b.root);
 }
 
 /* ---- raw pass-through ---- */

@@ -29,6 +29,7 @@
 
 struct tg_relay {
     struct event_base *base;
+    bool env_proxy; /* a proxy variable was set at start: let curl read it */
     CURLM *multi;
     struct event *timer;
     CURL *pool[POOL_MAX];
@@ -159,6 +160,12 @@ tg_relay_t *tg_relay_new(struct event_base *base)
         return NULL;
     }
     r->timer = evtimer_new(base, on_timer, r);
+    static const char *const proxy_vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
+                                             "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
+        const char *v = getenv(proxy_vars[i]);
+        r->env_proxy |= v && *v;
+    }
     curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
     curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -274,6 +281,31 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- start / finish ---- */
 
+/* A new easy handle with the options every transfer shares. Handles are
+ * reused from the pool without curl_easy_reset, so these stay set. */
+static CURL *new_easy(tg_relay_t *r)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        abort();
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    /* Without a proxy variable at start, say so: curl would otherwise look
+     * the variables up again for every transfer. */
+    if (!r->env_proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    return e;
+}
+
 static void release(tg_upstream_t *u)
 {
     tg_relay_t *r = u->r;
@@ -283,7 +315,9 @@ static void release(tg_upstream_t *u)
         event_free(u->fail_ev);
     curl_slist_free_all(u->hdrs);
     tg_headers_free(&u->resp);
-    if (r->n_pool < POOL_MAX)
+    /* Pooled handles are not reset: only one whose transfer ended cleanly,
+     * never paused or cut off, is kept for the next. */
+    if (r->n_pool < POOL_MAX && !u->cancelled && !u->paused && !u->pause_next && !u->aborted)
         r->pool[r->n_pool++] = u->easy;
     else
         curl_easy_cleanup(u->easy);
@@ -355,11 +389,8 @@ tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
     u->r = r;
     u->cbs = *cbs;
     u->arg = arg;
-    u->easy = r->n_pool ? r->pool[--r->n_pool] : curl_easy_init();
-    if (!u->easy)
-        abort();
+    u->easy = r->n_pool ? r->pool[--r->n_pool] : new_easy(r);
     CURL *e = u->easy;
-    curl_easy_reset(e);
 
     for (size_t i = 0; i < req->n_headers; i++)
         u->hdrs = curl_slist_append(u->hdrs, req->headers[i]);
@@ -367,38 +398,33 @@ tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
      * not sending Accept-Encoding (the caller strips the client's). */
     u->hdrs = curl_slist_append(u->hdrs, "Expect:");
 
+    /* Everything that differs between transfers is set here, every time;
+     * the rest was set once in new_easy. */
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, u);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->hdrs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, u);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, u->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     int64_t cto = req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000;
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cto);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
 
     const char *m = req->method ? req->method : "POST";
     if (!strcmp(m, "GET")) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (!strcmp(m, "HEAD")) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else {
+    } else if (!strcmp(m, "POST") || req->body_len) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         if (strcmp(m, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
-        if (!strcmp(m, "POST") || req->body_len) {
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        }
+    } else {
+        /* PUT, DELETE, ... without a body */
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
     }
 
     u->idle_ms = req->idle_timeout_ms > 0 ? req->idle_timeout_ms : 60000;

@@ -572,6 +572,10 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
 {
     struct event_config *ecfg = event_config_new();
     event_config_require_features(ecfg, EV_FEATURE_EARLY_CLOSE);
+    /* Coalesce the read/write/close interest changes evhttp and curl make
+     * within one loop iteration into one epoll_ctl each. No fd is dup()ed
+     * here, which is the changelist's one caveat. */
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     if (!w->base) {

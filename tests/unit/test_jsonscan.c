@@ -41,3 +41,92 @@ TEST(jsonscan_malformed_and_edges)
     CHECK_INT(tg_json_object_start("  {}", 4), 3);
     CHECK_INT(tg_json_object_start("[]", 2), 0);
 }
+
+#include <jansson.h>
+#include <stdlib.h>
+
+static bool valid(const char *s)
+{
+    return tg_json_valid(s, strlen(s), NULL, NULL);
+}
+
+TEST(jsonscan_validator_accepts_and_rejects)
+{
+    const char *good[] = {"{}", "[]", " {\"a\" : [1, -2.5e+3, 0, 0.1, true, false, null]} ",
+                          "\"x\"", "0", "-0", "1E9", "{\"s\":\"\\u00e9\\n\\\"\\\\\\/\"}",
+                          "{\"e\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+                          "{\"pair\":\"\\ud83d\\ude00\"}", "[[[[[]]]]]", "{\"a\":{\"b\":{}}}"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!valid(good[i]))
+            tg_test_fail(__FILE__, __LINE__, "rejected valid %s", good[i]);
+    const char *bad[] = {"", " ", "{", "}", "{\"a\":}", "{\"a\" 1}", "{a:1}", "[1,]", "{\"a\":1,}",
+                         "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "[1 2]", "{}{}",
+                         "{} x", "\"unterminated", "\"ctl\x01\"", "\"bad\\x\"", "\"\\u12\"",
+                         "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\xc0\xaf\"",
+                         "\"\xed\xa0\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xe2\x82\"", "[\"a\"]]",
+                         "{\"a\":1]", "[1}", "'x'", "NaN", "Infinity"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (valid(bad[i]))
+            tg_test_fail(__FILE__, __LINE__, "accepted invalid %s", bad[i]);
+
+    size_t off;
+    const char *why;
+    CHECK(!tg_json_valid("{\"model\": ", 10, &off, &why));
+    CHECK_INT(off, 10);
+    CHECK_STR(why, "unexpected end of input");
+
+    char deep[2000];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    CHECK(!tg_json_valid(deep, 2000, &off, &why));
+    CHECK_STR(why, "nested too deeply");
+}
+
+/* The validator and jansson agree on mutations of realistic bodies (apart
+ * from numbers jansson cannot represent, which only it rejects). */
+TEST(jsonscan_validator_agrees_with_jansson)
+{
+    const char *seeds[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9llo \\\"x\\\"\"}],"
+        "\"temperature\":0.7,\"stream\":true,\"stop\":null,\"n\":1}",
+        "{\"a\":[1,2,{\"b\":[true,false,null,\"\xe2\x82\xac\"]}],\"c\":-1.5e-3}",
+        "[\"\\ud83d\\ude00\",{\"k\":{}}]"};
+    const char alphabet[] = "{}[]\",:\\ 0123456789.eE+-tfnulrsa\x01\x7f\x80\xc3\xa9\xff";
+    unsigned seed = 12345;
+    int disagreements = 0;
+    for (int round = 0; round < 30000; round++) {
+        char buf[256];
+        const char *src = seeds[round % 3];
+        size_t n = strlen(src);
+        memcpy(buf, src, n);
+        int edits = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 3;
+        for (int e = 0; e < edits; e++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pos = (seed >> 8) % n;
+            seed = seed * 1103515245u + 12345u;
+            char c = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+            int op = (int)(seed >> 20) % 3;
+            if (op == 0) {
+                buf[pos] = c;
+            } else if (op == 1 && n + 1 < sizeof buf) {
+                memmove(buf + pos + 1, buf + pos, n - pos);
+                buf[pos] = c;
+                n++;
+            } else if (n > 1) {
+                memmove(buf + pos, buf + pos + 1, n - pos - 1);
+                n--;
+            }
+        }
+        json_error_t je;
+        json_t *j = json_loadb(buf, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+        bool ours = tg_json_valid(buf, n, NULL, NULL);
+        bool theirs = j != NULL;
+        json_decref(j);
+        if (ours != theirs && !(ours && (strstr(je.text, "too big") || strstr(je.text, "overflow")))) {
+            if (disagreements++ < 5)
+                tg_test_fail(__FILE__, __LINE__, "ours=%d jansson=%d (%s) on %.*s", ours, theirs,
+                             theirs ? "" : je.text, (int)n, buf);
+        }
+    }
+    CHECK_INT(disagreements, 0);
+}
