@@ -19,6 +19,7 @@
 #include "auth/access.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/jsonscan.h"
 #include "proxy/relay.h"
@@ -45,6 +46,7 @@ typedef struct {
 typedef struct {
     const char *consumed_header; /* header that carried the gateway key: not forwarded */
     const char *key_name;        /* gateway key's name, or NULL */
+    bool may_read;               /* may read logs, costs and metrics */
 } caller_t;
 
 typedef enum {
@@ -170,6 +172,14 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
 /* The single cleanup. The HTTP exchange has already been ended. */
 static void exchange_finish(exchange_t *x)
 {
+    if (x->target.provider && x->cfg->metrics_enabled) {
+        tg_usage_t u = TG_USAGE_UNKNOWN;
+        u.prompt_tokens = x->prompt_tokens;
+        u.completion_tokens = x->completion_tokens;
+        tg_metrics_request(x->target.provider->name, x->target.model, x->status,
+                           (double)(tg_mono_us() - x->t0_us) / 1e6,
+                           x->ttfb_us ? (double)x->ttfb_us / 1e6 : -1, &u, -1);
+    }
     if (tg_log_enabled(TG_LOG_INFO)) {
         double ms = (double)(tg_mono_us() - x->t0_us) / 1000.0;
         tg_info("%s %d provider=%s model=%s %.1fms id=%s", x->route_path, x->status,
@@ -214,6 +224,9 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 {
     exchange_t *x = arg;
     x->status = status;
+    if (status == 429 || status >= 500)
+        tg_metrics_upstream_error(x->target.provider->name,
+                                  status == 429 ? "status_429" : "status_5xx");
     x->ttfb_us = tg_mono_us() - x->t0_us;
     for (size_t i = 0; i < hd->n; i++)
         if (!hop_by_hop(hd->names[i]) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
@@ -328,6 +341,10 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         snprintf(msg, sizeof msg, "provider '%s' broke off its answer: %s", pname, err);
     }
     tg_warn("%s id=%s: %s", x->route_path, x->id, msg);
+    tg_metrics_upstream_error(pname, x->too_large       ? "too_large"
+                                     : res == TG_UP_TIMEOUT ? "timeout"
+                                     : res == TG_UP_CONNECT ? "connect"
+                                                            : "broken");
 
     if (!x->streaming) {
         exchange_error(x, status, code, msg);
@@ -760,8 +777,10 @@ static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
         reply_error(h, 403, "address_not_allowed", "this address may not use the gateway");
         return false;
     }
-    if (!pw->cfg->require_auth)
+    if (!pw->cfg->require_auth) {
+        caller->may_read = true;
         return true;
+    }
     const char *header = NULL;
     const char *key = presented_key(h, &header);
     while (key && *key == ' ')
@@ -776,6 +795,7 @@ static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
     }
     caller->consumed_header = header;
     caller->key_name = k->name;
+    caller->may_read = k->perm_read;
     return true;
 }
 
@@ -797,6 +817,19 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     caller_t caller = {0};
     if (!admit(pw, h, &caller))
         return;
+    if (!strcmp(path, "/metrics")) {
+        if (!pw->cfg->metrics_enabled)
+            reply_error(h, 404, "unknown_route", "metrics are disabled (observability.metrics)");
+        else if (!caller.may_read)
+            reply_error(h, 403, "permission_denied", "this key may not read metrics");
+        else {
+            tg_buf_t out = {0};
+            tg_metrics_render(&out);
+            tg_http_reply(h, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+            tg_buf_free(&out);
+        }
+        return;
+    }
     if (!strcmp(path, "/v1/models")) {
         if (strcmp(method, "GET"))
             reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");

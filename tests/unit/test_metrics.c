@@ -1,0 +1,60 @@
+/* Prometheus exposition of SPEC §10. */
+#include "test.h"
+
+#include "metrics/metrics.h"
+
+static long depth(void) { return 7; }
+static long dropped(void) { return 0; }
+
+TEST(metrics_render_counters_histograms_escaping)
+{
+    tg_metrics_reset();
+    tg_usage_t u = {10, 5, 2, -1, 0};
+    tg_metrics_request("openai", "gpt-4o", 200, 0.3, 0.05, &u, 0.0125);
+    tg_metrics_request("openai", "gpt-4o", 200, 2.0, -1, &u, 0.0125);
+    tg_metrics_request("openai", "we\"ird\\model\n", 502, 0.001, -1, NULL, -1);
+    tg_metrics_upstream_error("openai", "timeout");
+    tg_metrics_cache("hit");
+    tg_metrics_rate_limited();
+    tg_metrics_store_t st = {depth, dropped};
+    tg_metrics_set_store(&st);
+    tg_buf_t out = {0};
+    tg_metrics_render(&out);
+    const char *o = out.data;
+    CHECK(strstr(o, "tollgate_requests_total{provider=\"openai\",model=\"gpt-4o\",status=\"200\"} 2\n"));
+    CHECK(strstr(o, "model=\"we\\\"ird\\\\model\\n\",status=\"502\"} 1\n"));
+    CHECK(strstr(o, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o\",type=\"prompt\"} 20\n"));
+    CHECK(strstr(o, "type=\"cached\"} 4\n"));
+    CHECK(!strstr(o, "type=\"cache_write\""));
+    CHECK(strstr(o, "tollgate_cost_usd_total{provider=\"openai\",model=\"gpt-4o\"} 0.025\n"));
+    /* durations 0.3, 2.0, 0.001: cumulative buckets */
+    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.005\"} 1\n"));
+    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.5\"} 2\n"));
+    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 3\n"));
+    CHECK(strstr(o, "tollgate_request_duration_seconds_count{provider=\"openai\"} 3\n"));
+    CHECK(strstr(o, "tollgate_time_to_first_token_seconds_count{provider=\"openai\"} 1\n"));
+    CHECK(strstr(o, "tollgate_upstream_errors_total{provider=\"openai\",kind=\"timeout\"} 1\n"));
+    CHECK(strstr(o, "tollgate_cache_total{result=\"hit\"} 1\n"));
+    CHECK(strstr(o, "tollgate_rate_limited_total 1\n"));
+    CHECK(strstr(o, "tollgate_budget_blocked_total 0\n"));
+    CHECK(strstr(o, "tollgate_log_queue_depth 7\n"));
+    CHECK(strstr(o, "tollgate_log_records_dropped_total 0\n"));
+    CHECK(strstr(o, "# TYPE tollgate_request_duration_seconds histogram\n"));
+    tg_buf_free(&out);
+    tg_metrics_reset();
+}
+
+TEST(metrics_series_are_capped)
+{
+    tg_metrics_reset();
+    char model[32];
+    for (int i = 0; i < TG_METRICS_MAX_SERIES + 50; i++) {
+        snprintf(model, sizeof model, "m-%d", i);
+        tg_metrics_request("p", model, 200, 0.1, -1, NULL, -1);
+    }
+    tg_buf_t out = {0};
+    tg_metrics_render(&out);
+    CHECK(strstr(out.data, "model=\"other\",status=\"200\"} 50\n") != NULL);
+    tg_buf_free(&out);
+    tg_metrics_reset();
+}
