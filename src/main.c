@@ -90,12 +90,7 @@ static void report_inactive(const tg_config_t *c)
     INACTIVE(c->sec_per_ip.requests_per_minute || c->sec_per_ip.tokens_per_minute,
              "security.rate_limits");
     INACTIVE(c->max_tokens_per_request > 0, "security.max_tokens_per_request");
-    INACTIVE(c->n_fallback_chain > 0, "routing.fallback_chain");
     INACTIVE(c->lb_strategy != TG_LB_WEIGHTED, "routing.load_balancing");
-    bool retries = false;
-    for (size_t i = 0; i < c->n_providers; i++)
-        retries |= c->providers[i].retries > 0;
-    INACTIVE(retries, "providers.*.retries");
     INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
     INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
     INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");

@@ -26,13 +26,17 @@
 #include "proxy/sse.h"
 #include "router/router.h"
 
+#include <event2/event.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 /* Largest non-streamed answer buffered from a provider. */
 #define MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
+/* Most targets a request may fall back to after its first. */
+#define TG_MAX_FALLBACKS 8
 
 typedef struct {
     struct event_base *base;
@@ -78,12 +82,35 @@ typedef struct {
     const char *route_path;
     caller_t caller;
     char id[72];
-    tg_route_t target;
+    tg_route_t target; /* the target of the current attempt */
     char *model_requested;
+    const char *suffix; /* route suffix appended to the provider's base_url */
+
+    /* The client's request, as read once (see read_llm_body). */
+    const char *in_body;
+    size_t in_len;
+    json_t *in_root; /* parsed only when needed */
+    bool in_stream, in_client_usage, in_has_stream_options;
+
+    /* Attempts (SPEC §4 fallback chain, §6 retry and fallback headers). */
+    tg_route_t fallbacks[TG_MAX_FALLBACKS]; /* targets after the first */
+    size_t n_fallbacks;
+    int fallback_index; /* 0 = the first target */
+    int tries_here;     /* retries made on the current target */
+    int retries;        /* retries made in all */
+    bool retry_on;      /* Helicone-Retry-Enabled */
+    int retry_num;
+    double retry_factor;
+    int64_t retry_min_ms, retry_max_ms;
+    int64_t retry_after_ms; /* the provider's Retry-After on this attempt, 0 if none */
+    bool discard;           /* this attempt's answer is a failure we will retry past */
+    struct event *retry_timer;
+
+    /* Per attempt. */
     char *url;
     char **hdrs;
     size_t n_hdrs, cap_hdrs;
-    char *body; /* rewritten upstream body, when the model name changed */
+    char *body; /* the upstream body when it differs from the client's */
     const char *body_ptr;
     size_t body_len;
     tg_upstream_t *up;
@@ -169,6 +196,27 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
     return x;
 }
 
+/* Forget what one attempt built (URL, headers, body, answer so far). */
+static void reset_attempt(exchange_t *x)
+{
+    free(x->url);
+    x->url = NULL;
+    for (size_t i = 0; i < x->n_hdrs; i++)
+        free(x->hdrs[i]);
+    x->n_hdrs = 0;
+    free(x->body);
+    x->body = NULL;
+    x->body_ptr = NULL;
+    x->body_len = 0;
+    tg_buf_reset(&x->resp);
+    tg_sse_free(&x->sse_in);
+    memset(&x->sse_in, 0, sizeof x->sse_in);
+    tg_buf_reset(&x->sse_out);
+    x->too_large = x->discard = x->sse = false;
+    x->retry_after_ms = 0;
+    x->status = 0;
+}
+
 /* The single cleanup. The HTTP exchange has already been ended. */
 static void exchange_finish(exchange_t *x)
 {
@@ -182,20 +230,21 @@ static void exchange_finish(exchange_t *x)
     }
     if (tg_log_enabled(TG_LOG_INFO)) {
         double ms = (double)(tg_mono_us() - x->t0_us) / 1000.0;
-        tg_info("%s %d provider=%s model=%s %.1fms id=%s", x->route_path, x->status,
-                x->target.provider ? x->target.provider->name : "-",
-                x->target.model ? x->target.model : "-", ms, x->id);
+        tg_info("%s %d provider=%s model=%s %.1fms retries=%d fallback=%d id=%s", x->route_path,
+                x->status, x->target.provider ? x->target.provider->name : "-",
+                x->target.model ? x->target.model : "-", ms, x->retries, x->fallback_index, x->id);
     }
+    reset_attempt(x);
+    if (x->retry_timer)
+        event_free(x->retry_timer);
     tg_route_clear(&x->target);
+    for (size_t i = 0; i < x->n_fallbacks; i++)
+        tg_route_clear(&x->fallbacks[i]);
     free(x->model_requested);
-    free(x->url);
-    for (size_t i = 0; i < x->n_hdrs; i++)
-        free(x->hdrs[i]);
     free(x->hdrs);
-    free(x->body);
     tg_buf_free(&x->resp);
-    tg_sse_free(&x->sse_in);
     tg_buf_free(&x->sse_out);
+    json_decref(x->in_root);
     tg_config_release(x->cfg);
     free(x);
 }
@@ -205,6 +254,82 @@ static void exchange_error(exchange_t *x, int status, const char *code, const ch
     x->status = status;
     reply_error(x->h, status, code, message);
     exchange_finish(x);
+}
+
+/* ---- attempts: retries and fallbacks ---- */
+
+static void start_attempt(exchange_t *x);
+
+/* How many retries the current target gets. */
+static int retries_allowed(const exchange_t *x)
+{
+    return x->retry_on ? x->retry_num : x->target.provider->retries;
+}
+
+static bool another_attempt(const exchange_t *x)
+{
+    return x->tries_here < retries_allowed(x) || (size_t)x->fallback_index < x->n_fallbacks;
+}
+
+/* Exponential backoff with jitter: half the step fixed, half random, so
+ * clients retrying together spread out. A provider's Retry-After wins when
+ * it asks for longer. */
+static int64_t backoff_ms(const exchange_t *x)
+{
+    double step = (double)x->retry_min_ms * pow(x->retry_factor, x->tries_here);
+    if (step > (double)x->retry_max_ms)
+        step = (double)x->retry_max_ms;
+    char id[37];
+    tg_uuid4(id); /* a cheap source of per-thread randomness */
+    double r = (double)(unsigned char)id[0] / 255.0;
+    int64_t ms = (int64_t)(step / 2 + step / 2 * r);
+    return x->retry_after_ms > ms ? x->retry_after_ms : ms;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    start_attempt(arg);
+}
+
+/* The attempt failed before anything reached the client: try again here,
+ * or move to the next target. Returns false when there is nothing left. */
+static bool next_attempt(exchange_t *x)
+{
+    if (!another_attempt(x))
+        return false;
+    int64_t delay = 0;
+    if (x->tries_here < retries_allowed(x) &&
+        !(x->retry_after_ms > x->retry_max_ms)) { /* a provider asking for longer: move on */
+        delay = backoff_ms(x);
+        x->tries_here++;
+        x->retries++;
+    } else if ((size_t)x->fallback_index < x->n_fallbacks) {
+        tg_route_clear(&x->target);
+        x->target = x->fallbacks[x->fallback_index];
+        memset(&x->fallbacks[x->fallback_index], 0, sizeof x->fallbacks[0]);
+        x->fallback_index++;
+        x->tries_here = 0;
+    } else {
+        return false;
+    }
+    reset_attempt(x);
+    if (!x->retry_timer)
+        x->retry_timer = evtimer_new(x->pw->base, on_retry_timer, x);
+    struct timeval tv = {.tv_sec = (time_t)(delay / 1000), .tv_usec = (suseconds_t)(delay % 1000) * 1000};
+    evtimer_add(x->retry_timer, &tv);
+    return true;
+}
+
+/* Retry-After: seconds, or an HTTP date (then treated as the maximum wait). */
+static int64_t parse_retry_after(const char *v)
+{
+    if (!v)
+        return 0;
+    char *end;
+    double sec = strtod(v, &end);
+    if (end != v && sec >= 0)
+        return (int64_t)(sec * 1000);
+    return INT64_MAX / 2;
 }
 
 /* ---- relay callbacks ---- */
@@ -224,14 +349,26 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 {
     exchange_t *x = arg;
     x->status = status;
-    if (status == 429 || status >= 500)
+    bool failed = status == 429 || status >= 500;
+    if (failed)
         tg_metrics_upstream_error(x->target.provider->name,
                                   status == 429 ? "status_429" : "status_5xx");
+    if (failed && another_attempt(x)) {
+        /* Not for the client: we will retry or fall back once it ends. */
+        x->discard = true;
+        x->retry_after_ms = parse_retry_after(tg_headers_get(hd, "retry-after"));
+        return;
+    }
     x->ttfb_us = tg_mono_us() - x->t0_us;
     for (size_t i = 0; i < hd->n; i++)
         if (!hop_by_hop(hd->names[i]) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
+    if (x->fallback_index) {
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d", x->fallback_index);
+        tg_http_add_header(x->h, "Helicone-Fallback-Index", idx);
+    }
 
     const char *ct = tg_headers_get(hd, "content-type");
     x->sse = ct && tg_has_prefix_ci(ct, "text/event-stream");
@@ -288,6 +425,8 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
 static int on_up_data(void *arg, const char *data, size_t len)
 {
     exchange_t *x = arg;
+    if (x->discard)
+        return 0;
     if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
         if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
             return -1; /* an event over the parser's limit: not a sane stream */
@@ -311,6 +450,11 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
 {
     exchange_t *x = arg;
     x->up = NULL;
+    if (x->discard) {
+        if (!next_attempt(x)) /* cannot happen: discard implies another attempt */
+            exchange_error(x, 502, "provider_error", "no attempt left");
+        return;
+    }
     if (res == TG_UP_OK && !x->too_large) {
         if (x->streaming) {
             tg_http_stream_end(x->h);
@@ -345,6 +489,8 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
                                      : res == TG_UP_TIMEOUT ? "timeout"
                                      : res == TG_UP_CONNECT ? "connect"
                                                             : "broken");
+    if (!x->streaming && !x->too_large && next_attempt(x))
+        return;
 
     if (!x->streaming) {
         exchange_error(x, status, code, msg);
@@ -372,6 +518,8 @@ static void on_client_close(void *arg)
         tg_upstream_cancel(x->up);
         x->up = NULL;
     }
+    if (x->retry_timer)
+        event_del(x->retry_timer);
     x->status = 499;
     if (x->streaming)
         tg_http_stream_end(x->h);
@@ -427,50 +575,6 @@ static int forward_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
-static void start_upstream(exchange_t *x, const char *suffix)
-{
-    const tg_provider_cfg_t *p = x->target.provider;
-    const tg_dialect_t *d = tg_dialect_for(p->type);
-
-    x->url = tg_provider_url(p, suffix, tg_http_query(x->h));
-
-    /* SPEC §5: a configured key replaces whatever credential the client sent;
-     * without one, the client's own credential goes through unchanged. */
-    fwd_ctx_t c = {.x = x, .drop_credentials = p->api_key != NULL};
-    tg_http_headers_foreach(x->h, forward_header, &c);
-    if (p->api_key) {
-        size_t n = strlen(d->auth_prefix) + strlen(p->api_key) + 1;
-        char *v = tg_xmalloc(n);
-        snprintf(v, n, "%s%s", d->auth_prefix, p->api_key);
-        push_header(x, d->auth_header, v);
-        free(v);
-    }
-    for (size_t i = 0; i < p->n_headers; i++)
-        push_header(x, p->headers[i].name, p->headers[i].value);
-
-    tg_upstream_req_t req = {
-        .method = tg_http_method(x->h),
-        .url = x->url,
-        .headers = (const char *const *)x->hdrs,
-        .n_headers = x->n_hdrs,
-        .body = x->body_ptr,
-        .body_len = x->body_len,
-        .connect_timeout_ms = p->timeout_ms < 10000 ? p->timeout_ms : 10000,
-        .idle_timeout_ms = p->timeout_ms,
-    };
-    static const tg_upstream_cbs_t cbs = {on_up_response, on_up_data, on_up_done};
-    static const tg_http_events_t events = {on_client_close, on_client_drain};
-    tg_http_set_events(x->h, &events, x);
-    x->up = tg_upstream_start(x->pw->relay, &req, &cbs, x);
-}
-
-/* ---- LLM routes ---- */
-
-static const char *get_header(void *ctx, const char *name)
-{
-    return tg_http_header(ctx, name);
-}
-
 /* The request body with its top-level "model" set to `model` (when not
  * NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
  * body has no stream_options then). Everything else stays as sent. */
@@ -512,6 +616,124 @@ static char *edit_body(const char *body, size_t len, const char *model, bool add
     return out.data;
 }
 
+/* The body this attempt's provider gets (LLM routes). The client's bytes go
+ * through unchanged unless something must change, and are then edited in
+ * place; only a client's own stream_options object that needs a new member,
+ * or a model key spelled with escapes, makes us re-encode the document. */
+static void build_llm_body(exchange_t *x)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
+     * a client that did not ask for it (on_stream_event). */
+    bool add_usage = x->in_stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
+                     tg_provider_accepts_stream_options(p) && !x->in_client_usage;
+    x->hide_usage = add_usage;
+    const char *model = x->model_requested;
+    bool new_model = !model || strcmp(model, x->target.model) != 0;
+    size_t ma, mb;
+    bool odd_key = model && new_model && !tg_json_member(x->in_body, x->in_len, "model", &ma, &mb);
+    if ((add_usage && x->in_has_stream_options) || odd_key) {
+        if (!x->in_root)
+            x->in_root = json_loadb(x->in_body, x->in_len, JSON_ALLOW_NUL, NULL);
+        json_t *root = json_deep_copy(x->in_root);
+        if (add_usage)
+            json_object_set_new(json_object_get(root, "stream_options"), "include_usage",
+                                json_true());
+        json_object_set_new(root, "model", json_string(x->target.model));
+        x->body = json_dumps(root, JSON_COMPACT);
+        x->body_len = strlen(x->body);
+        json_decref(root);
+    } else if (new_model || add_usage) {
+        x->body = edit_body(x->in_body, x->in_len, new_model ? x->target.model : NULL, add_usage,
+                            &x->body_len);
+    }
+    x->body_ptr = x->body ? x->body : x->in_body;
+    if (!x->body)
+        x->body_len = x->in_len;
+}
+
+/* One attempt at the current target: URL, headers, body, then the call. */
+static void start_attempt(exchange_t *x)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    const tg_dialect_t *d = tg_dialect_for(p->type);
+
+    if (x->route == ROUTE_PASSTHROUGH) {
+        x->body_ptr = x->in_body;
+        x->body_len = x->in_len;
+    } else {
+        build_llm_body(x);
+    }
+    x->url = tg_provider_url(p, x->suffix, tg_http_query(x->h));
+
+    /* SPEC §5: a configured key replaces whatever credential the client sent;
+     * without one, the client's own credential goes through unchanged. */
+    fwd_ctx_t c = {.x = x, .drop_credentials = p->api_key != NULL};
+    tg_http_headers_foreach(x->h, forward_header, &c);
+    if (p->api_key) {
+        size_t n = strlen(d->auth_prefix) + strlen(p->api_key) + 1;
+        char *v = tg_xmalloc(n);
+        snprintf(v, n, "%s%s", d->auth_prefix, p->api_key);
+        push_header(x, d->auth_header, v);
+        free(v);
+    }
+    for (size_t i = 0; i < p->n_headers; i++)
+        push_header(x, p->headers[i].name, p->headers[i].value);
+
+    tg_upstream_req_t req = {
+        .method = tg_http_method(x->h),
+        .url = x->url,
+        .headers = (const char *const *)x->hdrs,
+        .n_headers = x->n_hdrs,
+        .body = x->body_ptr,
+        .body_len = x->body_len,
+        .connect_timeout_ms = p->timeout_ms < 10000 ? p->timeout_ms : 10000,
+        .idle_timeout_ms = p->timeout_ms,
+    };
+    static const tg_upstream_cbs_t cbs = {on_up_response, on_up_data, on_up_done};
+    x->up = tg_upstream_start(x->pw->relay, &req, &cbs, x);
+}
+
+/* Retry settings from the Helicone-Retry-* headers (SPEC §6). */
+static void read_retry_headers(exchange_t *x)
+{
+    const char *v = tg_http_header(x->h, "Helicone-Retry-Enabled");
+    x->retry_on = v && !strcasecmp(v, "true");
+    x->retry_num = 5;
+    x->retry_factor = 2;
+    x->retry_min_ms = 1000;
+    x->retry_max_ms = 10000;
+    if (!x->retry_on)
+        return;
+    if ((v = tg_http_header(x->h, "Helicone-Retry-Num")) && atoi(v) >= 0)
+        x->retry_num = atoi(v) > 20 ? 20 : atoi(v);
+    if ((v = tg_http_header(x->h, "Helicone-Retry-Factor")) && atof(v) >= 1)
+        x->retry_factor = atof(v) > 10 ? 10 : atof(v);
+    if ((v = tg_http_header(x->h, "Helicone-Retry-Min-Timeout")) && atoll(v) >= 0)
+        x->retry_min_ms = atoll(v);
+    if ((v = tg_http_header(x->h, "Helicone-Retry-Max-Timeout")) && atoll(v) > 0)
+        x->retry_max_ms = atoll(v);
+    if (x->retry_min_ms > x->retry_max_ms)
+        x->retry_min_ms = x->retry_max_ms;
+}
+
+/* Start the call: the first attempt at the first target. */
+static void begin_upstream(exchange_t *x, const char *suffix)
+{
+    static const tg_http_events_t events = {on_client_close, on_client_drain};
+    tg_http_set_events(x->h, &events, x);
+    x->suffix = suffix;
+    read_retry_headers(x);
+    start_attempt(x);
+}
+
+/* ---- LLM routes ---- */
+
+static const char *get_header(void *ctx, const char *name)
+{
+    return tg_http_header(ctx, name);
+}
+
 static void answer_mock(exchange_t *x, json_t *root, bool stream)
 {
     tg_mock_kind_t kind;
@@ -546,25 +768,6 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     exchange_finish(x);
 }
 
-/* What handle_llm reads from the body without building a tree. */
-typedef struct {
-    const char *body;
-    size_t len;
-    json_t *root; /* built only when needed (get_root) */
-    char model_buf[256];
-    const char *model; /* NULL when absent */
-    bool stream;
-    bool client_usage;       /* stream_options.include_usage is true */
-    bool has_stream_options; /* stream_options is an object */
-} llm_body_t;
-
-static json_t *get_root(llm_body_t *b)
-{
-    if (!b->root)
-        b->root = json_loadb(b->body, b->len, JSON_ALLOW_NUL, NULL);
-    return b->root;
-}
-
 static bool member_is(const char *doc, size_t len, const char *key, const char *literal)
 {
     size_t a, c;
@@ -572,45 +775,119 @@ static bool member_is(const char *doc, size_t len, const char *key, const char *
            !memcmp(doc + a, literal, c - a);
 }
 
-/* Validate the body and read model, stream and stream_options. Answers 400
- * and returns false when the body is not usable. */
-static bool read_llm_body(exchange_t *x, llm_body_t *b)
+static json_t *in_root(exchange_t *x)
 {
-    char msg[300];
-    b->body = tg_http_body(x->h, &b->len);
+    if (!x->in_root)
+        x->in_root = json_loadb(x->in_body, x->in_len, JSON_ALLOW_NUL, NULL);
+    return x->in_root;
+}
+
+/* Validate the body and read model, stream and stream_options without
+ * building a tree. Answers 400 and returns false when it is not usable. */
+static bool read_llm_body(exchange_t *x)
+{
+    char msg[300], mbuf[256];
+    x->in_body = tg_http_body(x->h, &x->in_len);
     size_t off;
     const char *why;
-    if (!b->body) {
+    if (!x->in_body) {
         exchange_error(x, 400, "invalid_json", "the request body is empty; a JSON object is expected");
         return false;
     }
-    if (!tg_json_valid(b->body, b->len, &off, &why)) {
+    if (!tg_json_valid(x->in_body, x->in_len, &off, &why)) {
         snprintf(msg, sizeof msg, "the request body is not valid JSON: %s at byte %zu", why, off);
         exchange_error(x, 400, "invalid_json", msg);
         return false;
     }
-    if (!tg_json_object_start(b->body, b->len)) {
+    if (!tg_json_object_start(x->in_body, x->in_len)) {
         exchange_error(x, 400, "invalid_json", "the request body must be a JSON object");
         return false;
     }
-    int mr = tg_json_member_plain_string(b->body, b->len, "model", b->model_buf,
-                                         sizeof b->model_buf);
+    int mr = tg_json_member_plain_string(x->in_body, x->in_len, "model", mbuf, sizeof mbuf);
     if (mr == 1) {
-        b->model = b->model_buf;
+        x->model_requested = tg_xstrdup(mbuf);
     } else if (mr == -1) {
         /* escapes, a long name, or not a string: let jansson decide */
-        json_t *jm = json_object_get(get_root(b), "model");
+        json_t *jm = json_object_get(in_root(x), "model");
         if (jm && !json_is_null(jm) && !json_is_string(jm)) {
             exchange_error(x, 400, "invalid_model", "'model' must be a string");
             return false;
         }
-        b->model = json_string_value(jm);
+        if (json_is_string(jm))
+            x->model_requested = tg_xstrdup(json_string_value(jm));
     }
-    b->stream = member_is(b->body, b->len, "stream", "true");
+    x->in_stream = member_is(x->in_body, x->in_len, "stream", "true");
     size_t a, c;
-    if (tg_json_member(b->body, b->len, "stream_options", &a, &c) && b->body[a] == '{') {
-        b->has_stream_options = true;
-        b->client_usage = member_is(b->body + a, c - a, "include_usage", "true");
+    if (tg_json_member(x->in_body, x->in_len, "stream_options", &a, &c) && x->in_body[a] == '{') {
+        x->in_has_stream_options = true;
+        x->in_client_usage = member_is(x->in_body + a, c - a, "include_usage", "true");
+    }
+    return true;
+}
+
+/* Can this route reach a provider of that type (today: OpenAI-compatible)? */
+static bool reachable(const tg_provider_cfg_t *p)
+{
+    return p->type == TG_PROVIDER_OPENAI || p->type == TG_PROVIDER_AZURE;
+}
+
+/* The targets after the first: Helicone-Fallbacks (a JSON list of
+ * "provider/model" strings, or {"provider","model"} objects), else the
+ * providers after this one in routing.fallback_chain, each with its
+ * default model. Returns false (and answers 400) for a bad header. */
+static bool plan_fallbacks(exchange_t *x)
+{
+    const char *hv = tg_http_header(x->h, "Helicone-Fallbacks");
+    char err[1024];
+    if (hv) {
+        json_t *list = json_loads(hv, 0, NULL);
+        if (!json_is_array(list)) {
+            json_decref(list);
+            exchange_error(x, 400, "invalid_fallbacks",
+                           "Helicone-Fallbacks must be a JSON list of \"provider/model\" strings");
+            return false;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e) {
+            char target[512];
+            if (json_is_string(e))
+                snprintf(target, sizeof target, "%s", json_string_value(e));
+            else if (json_is_object(e) && json_is_string(json_object_get(e, "provider")))
+                snprintf(target, sizeof target, "%s/%s",
+                         json_string_value(json_object_get(e, "provider")),
+                         json_is_string(json_object_get(e, "model"))
+                             ? json_string_value(json_object_get(e, "model"))
+                             : "");
+            else
+                continue;
+            tg_route_t r;
+            if (x->n_fallbacks == TG_MAX_FALLBACKS ||
+                tg_router_resolve(x->cfg, target, get_header, x->h, &r, err, sizeof err) < 0)
+                continue;
+            if (!reachable(r.provider)) {
+                tg_route_clear(&r);
+                continue;
+            }
+            x->fallbacks[x->n_fallbacks++] = r;
+        }
+        json_decref(list);
+        return true;
+    }
+    /* routing.fallback_chain: those after the chosen provider, or all of it */
+    const tg_config_t *cfg = x->cfg;
+    size_t from = 0;
+    for (size_t i = 0; i < cfg->n_fallback_chain; i++)
+        if (!strcasecmp(cfg->fallback_chain[i], x->target.provider->name))
+            from = i + 1;
+    for (size_t i = from; i < cfg->n_fallback_chain && x->n_fallbacks < TG_MAX_FALLBACKS; i++) {
+        const tg_provider_cfg_t *p =
+            tg_config_provider(cfg, cfg->fallback_chain[i], strlen(cfg->fallback_chain[i]));
+        if (!p || p == x->target.provider || !reachable(p))
+            continue;
+        const char *m = p->default_model ? p->default_model : x->target.model;
+        x->fallbacks[x->n_fallbacks++] =
+            (tg_route_t){.provider = p, .model = tg_xstrdup(m), .how = "fallback"};
     }
     return true;
 }
@@ -623,65 +900,35 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
         exchange_error(x, 405, "method_not_allowed", "this route takes POST");
         return;
     }
-    llm_body_t b = {0};
-    if (!read_llm_body(x, &b))
-        goto out;
-    x->model_requested = b.model ? tg_xstrdup(b.model) : NULL;
+    if (!read_llm_body(x))
+        return;
 
     char err[1024];
-    int rc = tg_router_resolve(x->cfg, b.model, get_header, h, &x->target, err, sizeof err);
+    int rc = tg_router_resolve(x->cfg, x->model_requested, get_header, h, &x->target, err,
+                               sizeof err);
     if (rc < 0) {
         if (rc == -2)
             exchange_error(x, 400, "missing_model", err);
         else
             exchange_error(x, 404, "model_not_found", err);
-        goto out;
+        return;
     }
     const tg_provider_cfg_t *p = x->target.provider;
     if (p->type == TG_PROVIDER_MOCK) {
-        answer_mock(x, get_root(&b), b.stream);
-        goto out;
+        answer_mock(x, in_root(x), x->in_stream);
+        return;
     }
-    if (p->type != TG_PROVIDER_OPENAI && p->type != TG_PROVIDER_AZURE) {
+    if (!reachable(p)) {
         snprintf(err, sizeof err,
                  "provider '%s' is of type %s, which this route cannot reach yet; use its native "
                  "API through /%s/...",
                  p->name, tg_provider_type_name(p->type), p->name);
         exchange_error(x, 501, "unsupported_provider", err);
-        goto out;
+        return;
     }
-
-    /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
-     * a client that did not ask for it (on_stream_event). */
-    bool add_usage = b.stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
-                     tg_provider_accepts_stream_options(p) && !b.client_usage;
-    x->hide_usage = add_usage;
-
-    /* The provider sees its own model name. The body is forwarded byte for
-     * byte unless something changes, and then edited in place; only a
-     * client's own stream_options object that needs a new member, or a model
-     * key spelled with escapes, makes us re-encode the whole document. */
-    bool new_model = !b.model || strcmp(b.model, x->target.model) != 0;
-    size_t ma, mb;
-    bool odd_key = b.model && new_model && !tg_json_member(b.body, b.len, "model", &ma, &mb);
-    if ((add_usage && b.has_stream_options) || odd_key) {
-        json_t *root = get_root(&b);
-        if (add_usage)
-            json_object_set_new(json_object_get(root, "stream_options"), "include_usage",
-                                json_true());
-        json_object_set_new(root, "model", json_string(x->target.model));
-        x->body = json_dumps(root, JSON_COMPACT);
-        x->body_len = strlen(x->body);
-    } else if (new_model || add_usage) {
-        x->body = edit_body(b.body, b.len, new_model ? x->target.model : NULL, add_usage,
-                            &x->body_len);
-    }
-    x->body_ptr = x->body ? x->body : b.body;
-    if (!x->body)
-        x->body_len = b.len;
-    start_upstream(x, r->suffix);
-out:
-    json_decref(b.root);
+    if (!plan_fallbacks(x))
+        return;
+    begin_upstream(x, r->suffix);
 }
 
 /* ---- raw pass-through ---- */
@@ -703,10 +950,8 @@ static void handle_passthrough(pworker_t *pw, tg_http_t *h, const caller_t *call
     }
     x->target.provider = p;
     x->target.how = "passthrough";
-    size_t len;
-    x->body_ptr = tg_http_body(h, &len);
-    x->body_len = len;
-    start_upstream(x, slash ? slash : "");
+    x->in_body = tg_http_body(h, &x->in_len);
+    begin_upstream(x, slash ? slash : "");
 }
 
 /* ---- small routes ---- */

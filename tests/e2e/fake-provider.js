@@ -18,6 +18,7 @@ const DEFAULT_REPLY = 'Hello from the fake provider.';
 const MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
 
 const records = [];
+const failCounts = new Map(); // x-test-id -> requests seen (x-fake-fail-times)
 const stats = { received: 0, finished: 0, closedEarly: 0, inFlight: 0 };
 let nextId = 1;
 
@@ -230,8 +231,17 @@ const server = http.createServer((req, res) => {
     res.once('close', () => { done(!res.writableFinished); req.socket.off('close', onSocketClose); });
     res.once('finish', () => { rec.status = res.statusCode; });
 
+    // x-fake-fail-times: N — the first N requests of one x-test-id fail with
+    // x-fake-status (default 500), the later ones succeed.
+    let failing = Boolean(h['x-fake-status']);
+    if (h['x-fake-fail-times'] !== undefined) {
+      const key = h['x-test-id'] || '';
+      const seen = (failCounts.get(key) || 0) + 1;
+      failCounts.set(key, seen);
+      failing = seen <= Number(h['x-fake-fail-times']);
+    }
     const ctl = {
-      status: h['x-fake-status'] ? Number(h['x-fake-status']) : null,
+      status: failing ? Number(h['x-fake-status'] || 500) : null,
       delay: Number(h['x-fake-delay-ms'] || 0),
       chunks: Math.max(1, Number(h['x-fake-chunks'] || 5)),
       chunkDelay: Number(h['x-fake-chunk-delay-ms'] || 0),
@@ -244,7 +254,7 @@ const server = http.createServer((req, res) => {
       if (rec.closedEarly) return;
       if (ctl.status) {
         return sendJson(res, ctl.status, errorBody(ctl.status),
-          ctl.status === 429 ? { 'retry-after': '1' } : {});
+          ctl.status === 429 ? { 'retry-after': h['x-fake-retry-after'] ?? '1' } : {});
       }
       await handleApi(req, res, rec, ctl);
     } catch (err) {
