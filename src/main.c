@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "proxy/pipeline.h"
+#include "router/balance.h"
 #include "server/server.h"
 
 #include <curl/curl.h>
@@ -90,7 +91,7 @@ static void report_inactive(const tg_config_t *c)
     INACTIVE(c->sec_per_ip.requests_per_minute || c->sec_per_ip.tokens_per_minute,
              "security.rate_limits");
     INACTIVE(c->max_tokens_per_request > 0, "security.max_tokens_per_request");
-    INACTIVE(c->lb_strategy != TG_LB_WEIGHTED, "routing.load_balancing");
+    INACTIVE(c->lb_strategy == TG_LB_COST, "routing.load_balancing.strategy: cost");
     INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
     INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
     INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
     event_free(sighup);
     event_base_free(app.base);
     tg_config_release(app.cfg);
+    tg_health_reset();
     curl_global_cleanup();
     return 0;
 }

@@ -220,6 +220,7 @@ static tg_config_t *config_new(void)
     c->shutdown_timeout_ms = 30000;
     c->idle_timeout_ms = 60000;
     c->lb_strategy = TG_LB_WEIGHTED;
+    c->lb_ejection_ms = 30000;
     c->cache_enabled = false;
     c->cache_ttl_ms = 3600 * 1000;
     c->cache_max_size = 10000;
@@ -1113,6 +1114,10 @@ static void rule_item(loader_t *L, const entry_t *e)
 static bool lb_key(loader_t *L, const entry_t *e)
 {
     static const char *const strategies[] = {"weighted", "round_robin", "latency", "cost", NULL};
+    if (!strcmp(e->key, "ejection_time")) {
+        get_duration(L, e->v, 1, &L->cfg->lb_ejection_ms);
+        return true;
+    }
     if (strcmp(e->key, "strategy"))
         return false;
     int s;

@@ -121,6 +121,7 @@ typedef struct tg_config {
     tg_rule_t *rules;
     size_t n_rules;
     tg_lb_strategy_t lb_strategy;
+    int64_t lb_ejection_ms; /* routing.load_balancing.ejection_time: rest for a failing provider (30s) */
     tg_kv_t *model_aliases; /* name = alias, value = target model */
     size_t n_model_aliases;
 

@@ -203,6 +203,11 @@ static uint64_t rng_next(void)
     return result;
 }
 
+uint64_t tg_random_u64(void)
+{
+    return rng_next();
+}
+
 void tg_uuid4(char out[37])
 {
     uint8_t b[16];

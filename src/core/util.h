@@ -39,6 +39,9 @@ int64_t tg_mono_ms(void);
 int64_t tg_mono_us(void);
 int64_t tg_wall_ms(void);
 
+/** 64 random bits from a per-thread generator seeded by the kernel (not for keys). */
+uint64_t tg_random_u64(void);
+
 /** A random UUID v4 into out (37 bytes with NUL). Thread-safe, fast. */
 void tg_uuid4(char out[37]);
 

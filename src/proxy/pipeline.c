@@ -24,6 +24,7 @@
 #include "proxy/jsonscan.h"
 #include "proxy/relay.h"
 #include "proxy/sse.h"
+#include "router/balance.h"
 #include "router/router.h"
 
 #include <event2/event.h>
@@ -104,6 +105,8 @@ typedef struct {
     int64_t retry_min_ms, retry_max_ms;
     int64_t retry_after_ms; /* the provider's Retry-After on this attempt, 0 if none */
     bool discard;           /* this attempt's answer is a failure we will retry past */
+    int64_t attempt_t0_us;  /* when this attempt started */
+    int64_t attempt_ttfb_us;
     struct event *retry_timer;
 
     /* Per attempt. */
@@ -332,6 +335,15 @@ static int64_t parse_retry_after(const char *v)
     return INT64_MAX / 2;
 }
 
+/* What this attempt says about the provider's health (balance.h). */
+static void report_health(exchange_t *x, tg_outcome_t o)
+{
+    if (!x->target.provider)
+        return;
+    tg_health_report(tg_health_for(x->target.provider->name), o, x->attempt_ttfb_us,
+                     x->retry_after_ms, x->cfg->lb_ejection_ms, tg_mono_ms());
+}
+
 /* ---- relay callbacks ---- */
 
 static bool hop_by_hop(const char *name)
@@ -349,14 +361,16 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 {
     exchange_t *x = arg;
     x->status = status;
+    x->attempt_ttfb_us = tg_mono_us() - x->attempt_t0_us;
     bool failed = status == 429 || status >= 500;
+    if (status == 429)
+        x->retry_after_ms = parse_retry_after(tg_headers_get(hd, "retry-after"));
     if (failed)
         tg_metrics_upstream_error(x->target.provider->name,
                                   status == 429 ? "status_429" : "status_5xx");
     if (failed && another_attempt(x)) {
         /* Not for the client: we will retry or fall back once it ends. */
         x->discard = true;
-        x->retry_after_ms = parse_retry_after(tg_headers_get(hd, "retry-after"));
         return;
     }
     x->ttfb_us = tg_mono_us() - x->t0_us;
@@ -450,6 +464,9 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
 {
     exchange_t *x = arg;
     x->up = NULL;
+    report_health(x, x->status == 429                             ? TG_OUTCOME_RATE_LIMITED
+                     : res != TG_UP_OK || x->status >= 500 || x->too_large ? TG_OUTCOME_FAILED
+                                                                        : TG_OUTCOME_OK);
     if (x->discard) {
         if (!next_attempt(x)) /* cannot happen: discard implies another attempt */
             exchange_error(x, 502, "provider_error", "no attempt left");
@@ -691,6 +708,8 @@ static void start_attempt(exchange_t *x)
         .idle_timeout_ms = p->timeout_ms,
     };
     static const tg_upstream_cbs_t cbs = {on_up_response, on_up_data, on_up_done};
+    x->attempt_t0_us = tg_mono_us();
+    x->attempt_ttfb_us = 0;
     x->up = tg_upstream_start(x->pw->relay, &req, &cbs, x);
 }
 

@@ -5,11 +5,13 @@
  * acts as routing.default_provider, after the family step, so that
  * `claude-*` still reaches anthropic); model_aliases; providers' `models`
  * lists; well-known families; the default provider; else an error naming
- * the configured providers.
+ * the configured providers. Where several providers' `models` lists match,
+ * routing.load_balancing picks one (balance.c).
  */
 #include "router/router.h"
 
 #include "core/util.h"
+#include "router/balance.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -180,11 +182,17 @@ static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, 
                 out->how = "alias";
             return rc;
         }
-    for (size_t i = 0; i < cfg->n_providers; i++)
-        if (provider_lists(&cfg->providers[i], model)) {
-            set_route(out, &cfg->providers[i], model, strlen(model), "models");
-            return 0;
-        }
+    /* Several providers may list the model: load_balancing.strategy picks. */
+    const tg_provider_cfg_t *cands[64];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_providers && n < 64; i++)
+        if (provider_lists(&cfg->providers[i], model))
+            cands[n++] = &cfg->providers[i];
+    if (n) {
+        size_t k = tg_balance_pick(cfg->lb_strategy, cands, n, tg_random_u64(), tg_mono_ms());
+        set_route(out, cands[k], model, strlen(model), n > 1 ? "balanced" : "models");
+        return 0;
+    }
     /* 3. families */
     const tg_provider_cfg_t *p = family_provider(cfg, model);
     if (p) {

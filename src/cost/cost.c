@@ -1,0 +1,178 @@
+/*
+ * cost.c — price look-up and cost arithmetic (see cost.h).
+ *
+ * Owns nothing at run time: it reads the immutable built-in table
+ * (prices.c) and the caller's immutable configuration. Invariants: prices
+ * and costs are integers (femto-USD per token, nano-USD per request), a
+ * configured price beats a built-in one, the longest matching key wins, and
+ * an unknown token count or an unpriced model gives -1, never 0.
+ *
+ * Pure functions: any thread.
+ */
+#include "cost/cost.h"
+
+#include "config/config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* The part of a model name after a pricing key: "" or one version suffix. */
+static bool version_suffix(const char *s)
+{
+    if (!*s)
+        return true;
+    if (*s == '@')
+        return s[1] != 0; /* Vertex: claude-3-5-sonnet@20240620 */
+    if (*s != '-')
+        return false;
+    s++;
+    size_t n = strlen(s);
+    if (!strcasecmp(s, "latest"))
+        return true;
+    if ((n == 8 || n == 4 || n == 3) && all_digits(s, n))
+        return true; /* -20241022, -0613 / -2411, -001 */
+    if (n == 10 && all_digits(s, 4) && s[4] == '-' && all_digits(s + 5, 2) && s[7] == '-' &&
+        all_digits(s + 8, 2))
+        return true; /* -2024-08-06 */
+    return false;
+}
+
+static const char *strip_models_prefix(const char *model)
+{
+    return strncmp(model, "models/", 7) == 0 ? model + 7 : model;
+}
+
+bool tg_cost_key_matches(const char *key, const char *model)
+{
+    if (!key || !model || !*key)
+        return false;
+    model = strip_models_prefix(model);
+    size_t k = strlen(key);
+    if (strncasecmp(model, key, k) != 0)
+        return false;
+    return version_suffix(model + k);
+}
+
+/* USD per 1,000 tokens (config units) -> femto-USD per token. */
+static int64_t from_per_1k(double usd_per_1k)
+{
+    if (!(usd_per_1k > 0))
+        return 0;
+    if (usd_per_1k > 9e6) /* absurd; keeps llround in range */
+        usd_per_1k = 9e6;
+    return (int64_t)llround(usd_per_1k * 1e12);
+}
+
+bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out,
+                   const char **matched)
+{
+    if (!model || !*model)
+        return false;
+    /* configured overrides first: they always win */
+    const tg_price_cfg_t *best_cfg = NULL;
+    size_t best_len = 0;
+    for (size_t i = 0; cfg && i < cfg->n_pricing; i++) {
+        const tg_price_cfg_t *pc = &cfg->pricing[i];
+        size_t len = strlen(pc->model);
+        if (len > best_len && tg_cost_key_matches(pc->model, model)) {
+            best_cfg = pc;
+            best_len = len;
+        }
+    }
+    if (best_cfg) {
+        memset(out, 0, sizeof *out);
+        out->input = from_per_1k(best_cfg->input);
+        out->output = from_per_1k(best_cfg->output);
+        /* not given: the input price (documented in docs/observability.md) */
+        out->cached_input =
+            best_cfg->cached_input >= 0 ? from_per_1k(best_cfg->cached_input) : out->input;
+        out->cache_write =
+            best_cfg->cache_write >= 0 ? from_per_1k(best_cfg->cache_write) : out->input;
+        if (matched)
+            *matched = best_cfg->model;
+        return true;
+    }
+    const tg_price_entry_t *best = NULL;
+    for (unsigned i = 0; i < tg_cost_builtin_count; i++) {
+        const tg_price_entry_t *e = &tg_cost_builtin[i];
+        size_t len = strlen(e->key);
+        if (len > best_len && tg_cost_key_matches(e->key, model)) {
+            best = e;
+            best_len = len;
+        }
+    }
+    if (!best)
+        return false;
+    *out = best->price;
+    if (matched)
+        *matched = best->key;
+    return true;
+}
+
+int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u)
+{
+    if (!p || !u || u->prompt_tokens < 0 || u->completion_tokens < 0)
+        return -1;
+    __int128 prompt = u->prompt_tokens;
+    __int128 cached = u->cached_tokens > 0 ? u->cached_tokens : 0;
+    __int128 written = u->cache_write_tokens > 0 ? u->cache_write_tokens : 0;
+    /* A provider reporting more cache tokens than prompt tokens: trust the
+     * cache counts, charge no uncached input. */
+    __int128 uncached = prompt - cached - written;
+    if (uncached < 0)
+        uncached = 0;
+    bool lng = p->long_above > 0 && u->prompt_tokens > p->long_above;
+    __int128 in = lng ? p->long_input : p->input;
+    __int128 out = lng ? p->long_output : p->output;
+    __int128 cr = lng ? p->long_cached_input : p->cached_input;
+    __int128 cw = lng ? p->long_cache_write : p->cache_write;
+    __int128 femto = uncached * in + cached * cr + written * cw + (__int128)u->completion_tokens * out;
+    __int128 nano = (femto + 500000) / 1000000; /* half up; femto >= 0 */
+    if (nano > INT64_MAX)
+        nano = INT64_MAX;
+    return (int64_t)nano;
+}
+
+int64_t tg_cost_for(const tg_config_t *cfg, const char *model, const tg_usage_t *u)
+{
+    tg_price_t p;
+    if (!tg_cost_price(cfg, model, &p, NULL))
+        return -1;
+    return tg_cost_compute(&p, u);
+}
+
+double tg_cost_usd(int64_t nusd)
+{
+    if (nusd < 0)
+        return -1;
+    return (double)(nusd / 1000000000) + (double)(nusd % 1000000000) / 1e9;
+}
+
+void tg_cost_format(int64_t nusd, char out[32])
+{
+    bool neg = nusd < 0;
+    uint64_t v = neg ? (uint64_t)0 - (uint64_t)nusd : (uint64_t)nusd;
+    uint64_t whole = v / 1000000000u, frac = v % 1000000000u;
+    if (!frac) {
+        snprintf(out, 32, "%s%llu", neg ? "-" : "", (unsigned long long)whole);
+        return;
+    }
+    char f[10];
+    snprintf(f, sizeof f, "%09llu", (unsigned long long)frac);
+    int n = 9;
+    while (n > 0 && f[n - 1] == '0')
+        n--;
+    f[n] = 0;
+    snprintf(out, 32, "%s%llu.%s", neg ? "-" : "", (unsigned long long)whole, f);
+}

@@ -1,0 +1,215 @@
+/*
+ * translate.h — translation between the client dialects (OpenAI Chat
+ * Completions, Anthropic Messages) and the provider dialects (OpenAI,
+ * Anthropic, Gemini), plus what every dialect needs beside it: usage
+ * extraction, error bodies in the client's shape, the Azure deployment URL
+ * and a local count_tokens estimate. docs/dialects.md has the mapping
+ * tables and the decisions.
+ *
+ * Everything here is pure: no I/O, no globals; any thread. A stream
+ * translator belongs to one exchange (one thread).
+ *
+ * How the pipeline uses it, for a client speaking `client` to provider p:
+ *
+ *   const tg_translator_t *t = tg_translate_for(client, p->type);
+ *   if (!t) -> native: the body goes through as today.
+ *   tg_translate_req_t rq;
+ *   if (tg_translate_request(t, root, model, &ropts, &rq, err, sizeof err) < 0)
+ *       -> 400 in the client's error shape (tg_translate_error_json)
+ *   url = p->type == TG_PROVIDER_AZURE ? tg_azure_url(p, model, rq.path, client_query)
+ *                                      : tg_provider_url(p, rq.path, rq.query);
+ *   body = json_dumps(rq.body, TG_TRANSLATE_DUMP_FLAGS); tg_translate_req_free(&rq);
+ *   answer 2xx, not streamed: tg_translate_response(t, body, len, &opts, &out, &usage)
+ *       (< 0: the provider's answer is broken -> 502)
+ *   answer 2xx, event stream: s = tg_translate_stream_new(t, &opts);
+ *       per provider event (tg_sse_feed): tg_translate_stream_feed(s, ev, data, len, &out)
+ *       on a clean end: tg_translate_stream_finish(s, &out); tg_translate_stream_usage(s, &u)
+ *       tg_translate_stream_free(s)
+ *   answer not 2xx: tg_translate_error(client, status, body, len, &out), status kept.
+ */
+#ifndef TG_TRANSLATE_H
+#define TG_TRANSLATE_H
+
+#include "config/config.h"
+#include "core/usage.h"
+#include "core/util.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/** json_dumps flags for translated bodies: compact, and reals written with
+ *  15 significant digits, so `0.7` goes out as `0.7`. */
+#define TG_TRANSLATE_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/** The wire format a body is written in. */
+typedef enum {
+    TG_WIRE_OPENAI = 0, /* Chat Completions (also Azure OpenAI and the mock) */
+    TG_WIRE_ANTHROPIC,  /* Messages */
+    TG_WIRE_GEMINI,     /* generateContent */
+} tg_wire_t;
+
+/** The wire format a provider type speaks. */
+tg_wire_t tg_wire_of(tg_provider_type_t type);
+
+/** What the translation of a request produced. */
+typedef struct {
+    json_t *body;       /* the upstream body (owned) */
+    char *path;         /* suffix for tg_provider_url: "/messages",
+                           "/models/M:streamGenerateContent", "/chat/completions" */
+    const char *query;  /* static query string ("alt=sse") or NULL */
+    bool stream;        /* the client asked for a stream */
+    bool include_usage; /* OpenAI client: stream_options.include_usage */
+} tg_translate_req_t;
+
+void tg_translate_req_free(tg_translate_req_t *rq);
+
+/** Options of a request translation. */
+typedef struct {
+    /** OpenAI-type provider: it accepts stream_options.include_usage
+     *  (tg_provider_accepts_stream_options). */
+    bool stream_usage;
+} tg_translate_ropts_t;
+
+/** Options of a response or stream translation. */
+typedef struct {
+    const char *id;     /* answer id when the provider gives none; seeds tool-call ids */
+    long created;       /* "created" of OpenAI answers (Unix seconds) */
+    const char *model;  /* model name when the provider's answer names none */
+    bool include_usage; /* OpenAI client asked for the final usage chunk */
+} tg_translate_opts_t;
+
+/** One direction: client dialect -> provider dialect and back. */
+typedef struct tg_translator tg_translator_t;
+
+/** The translator for a client dialect and a provider type, or NULL when the
+ *  body goes through natively (same dialect) or no translation exists.
+ *  Exists for: OpenAI -> Anthropic, OpenAI -> Gemini, Anthropic -> OpenAI
+ *  (OpenAI, Azure and the mock). */
+const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t type);
+
+/** "openai->anthropic" and so on. */
+const char *tg_translate_name(const tg_translator_t *t);
+
+/**
+ * Client request -> upstream request. `model` is the upstream model name
+ * (prefix already removed). Returns 0, or -1 with a message in err for a
+ * request the provider's dialect cannot express (the pipeline answers 400).
+ */
+int tg_translate_request(const tg_translator_t *t, json_t *req, const char *model,
+                         const tg_translate_ropts_t *ro, tg_translate_req_t *out, char *err,
+                         size_t errlen);
+
+/**
+ * Provider's 2xx answer -> the client's answer, appended to out as JSON;
+ * usage (may be NULL) filled with what the answer reports. Returns 0, or -1
+ * when the answer is not the provider dialect's document (out untouched).
+ */
+int tg_translate_response(const tg_translator_t *t, const char *body, size_t len,
+                          const tg_translate_opts_t *o, tg_buf_t *out, tg_usage_t *usage);
+
+/** State of one translated event stream. */
+typedef struct tg_translate_stream tg_translate_stream_t;
+
+tg_translate_stream_t *tg_translate_stream_new(const tg_translator_t *t,
+                                               const tg_translate_opts_t *o);
+
+/**
+ * One provider event, as tg_sse_feed delivers it (`event` is "message" when
+ * unnamed). Appends zero or more client events, SSE-framed, to out. Returns
+ * 0; 1 once the stream has ended (terminal events written: later events are
+ * ignored).
+ */
+int tg_translate_stream_feed(tg_translate_stream_t *s, const char *event, const char *data,
+                             size_t len, tg_buf_t *out);
+
+/** The provider stream ended cleanly: append whatever terminal events are
+ *  still due (final chunk, usage chunk if asked, `[DONE]`; or
+ *  `message_delta` + `message_stop`). Idempotent. */
+void tg_translate_stream_finish(tg_translate_stream_t *s, tg_buf_t *out);
+
+/** Usage seen so far (fields not reported stay -1). */
+void tg_translate_stream_usage(const tg_translate_stream_t *s, tg_usage_t *usage);
+
+void tg_translate_stream_free(tg_translate_stream_t *s);
+
+/* ---- errors ---- */
+
+/**
+ * A provider's error body (OpenAI, Anthropic or Gemini shape, or anything
+ * else) rewritten in the client's dialect: OpenAI
+ * {"error":{"message","type","code"}} or Anthropic
+ * {"type":"error","error":{"type","message"}}. The HTTP status is kept by
+ * the caller; it only picks the type when the body names none the client's
+ * dialect knows.
+ */
+void tg_translate_error(tg_wire_t client, int status, const char *body, size_t len, tg_buf_t *out);
+
+/** A gateway-made error in the client's dialect (type chosen from status). */
+void tg_translate_error_json(tg_wire_t client, int status, const char *message, tg_buf_t *out);
+
+/** Error type for a status in the client's dialect ("rate_limit_error", ...). */
+const char *tg_translate_error_type(tg_wire_t client, int status);
+
+/* ---- count_tokens ---- */
+
+/**
+ * Local estimate for POST /v1/messages/count_tokens on a non-Anthropic
+ * provider: about four characters a token over the text of system, messages
+ * and tool definitions, plus 3 tokens a message and 1,600 an image or
+ * document. Returns the estimate; `out` (may be NULL) gets
+ * {"input_tokens":N}.
+ */
+long tg_translate_count_tokens(json_t *anthropic_req, tg_buf_t *out);
+
+/* ---- usage from native answers (no translation) ---- */
+
+/** OpenAI "usage" object -> usage (cached_tokens and reasoning_tokens from
+ *  the *_details objects). Returns false when `u` is not an object. */
+bool tg_openai_usage(json_t *u, tg_usage_t *usage);
+
+/** Anthropic "usage" object (message or message_delta) -> usage. Anthropic's
+ *  input_tokens exclude cache reads and writes; prompt_tokens include them.
+ *  Fields absent from `u` are left as they are. */
+bool tg_anthropic_usage(json_t *u, tg_usage_t *usage);
+
+/** Gemini "usageMetadata" -> usage (thoughts count as completion tokens). */
+bool tg_gemini_usage(json_t *u, tg_usage_t *usage);
+
+/** Usage of one native Anthropic stream event (message_start,
+ *  message_delta), merged into usage. */
+void tg_anthropic_stream_usage(const char *data, size_t len, tg_usage_t *usage);
+
+/* ---- the directions, callable alone (the table above uses them) ---- */
+
+int tg_anthropic_request_from_openai(json_t *req, const char *model, tg_translate_req_t *out,
+                                     char *err, size_t errlen);
+int tg_anthropic_response_to_openai(json_t *msg, const tg_translate_opts_t *o, tg_buf_t *out,
+                                    tg_usage_t *usage);
+int tg_gemini_request_from_openai(json_t *req, const char *model, tg_translate_req_t *out,
+                                  char *err, size_t errlen);
+int tg_gemini_response_to_openai(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                                 tg_usage_t *usage);
+int tg_openai_request_from_anthropic(json_t *req, const char *model, bool stream_usage,
+                                     tg_translate_req_t *out, char *err, size_t errlen);
+int tg_openai_response_to_anthropic(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                                    tg_usage_t *usage);
+
+/* ---- Azure OpenAI ---- */
+
+/** The api-version used when neither the client nor the provider names one
+ *  (the latest GA data-plane inference version). */
+#define TG_AZURE_DEFAULT_API_VERSION "2024-10-21"
+
+/**
+ * URL of an Azure OpenAI call: `{base}/openai/deployments/{model}{suffix}
+ * ?api-version=V`, the model name being the deployment name. V is the
+ * client's own `api-version` query parameter (from `client_query`, may be
+ * NULL), else the provider's `headers` entry `api-version`, else
+ * TG_AZURE_DEFAULT_API_VERSION. A base_url ending in `/openai/v1` is
+ * Azure's v1 API: `{base}{suffix}`, no deployment, no api-version.
+ */
+char *tg_azure_url(const tg_provider_cfg_t *p, const char *model, const char *suffix,
+                   const char *client_query);
+
+#endif

@@ -1,0 +1,77 @@
+'use strict';
+// Load balancing among providers that serve one model (routing.load_balancing):
+// a weighted split, and a failing provider ejected and probed back.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+
+let fake;
+
+before(async () => { fake = await h.startFake(); });
+after(async () => { await fake?.stop(); });
+
+const messages = [{ role: 'user', content: 'hi' }];
+
+test('weighted 3:1 split within ±10% over 400 requests', async () => {
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    providers: {
+      heavy: { base_url: `${fake.url}/v1`, weight: 3, models: ['lb-model'] },
+      light: { base_url: `${fake.url}/v1`, weight: 1, models: ['lb-model'] },
+    },
+    routing: { load_balancing: { strategy: 'weighted' } },
+    logging: { level: 'warn' },
+  }));
+  try {
+    const client = h.openaiClient(gw);
+    const counts = { heavy: 0, light: 0 };
+    for (let batch = 0; batch < 8; batch++) {
+      const rs = await Promise.all(Array.from({ length: 50 }, () =>
+        client.chat.completions.create({ model: 'lb-model', messages }).withResponse()));
+      for (const { response } of rs) counts[response.headers.get('helicone-provider')]++;
+    }
+    assert.equal(counts.heavy + counts.light, 400);
+    assert.ok(counts.heavy >= 270 && counts.heavy <= 330, `heavy served ${counts.heavy} of 400`);
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+});
+
+test('a failing provider is ejected, then probed back once it answers again', async () => {
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    providers: {
+      // its first 5 requests fail with 500, later ones succeed
+      shaky: { base_url: `${fake.url}/v1`, models: ['ej-model'],
+        headers: { 'x-test-id': `shaky-${process.pid}`, 'x-fake-fail-times': '5' } },
+      steady: { base_url: `${fake.url}/v1`, models: ['ej-model'] },
+    },
+    routing: { load_balancing: { strategy: 'round_robin', ejection_time: '2s' } },
+    logging: { level: 'warn' },
+  }));
+  try {
+    const client = h.openaiClient(gw);
+    const ask = async () => {
+      try {
+        const { response } = await client.chat.completions.create({ model: 'ej-model', messages }).withResponse();
+        return response.headers.get('helicone-provider');
+      } catch (e) {
+        return `error ${e.status}`;
+      }
+    };
+    // Round robin sends every other request to shaky until its 5 failures eject it.
+    const first = [];
+    for (let i = 0; i < 12; i++) first.push(await ask());
+    assert.equal(first.filter((p) => p === 'error 500').length, 5, first.join(','));
+    const after = [];
+    for (let i = 0; i < 10; i++) after.push(await ask());
+    assert.deepEqual([...new Set(after)], ['steady'], `shaky still served while ejected: ${after}`);
+    await h.sleep(2200);
+    // The ejection ran out: a probe reaches shaky, which now answers, and it is back.
+    const back = [];
+    for (let i = 0; i < 10; i++) back.push(await ask());
+    assert.ok(back.includes('shaky'), `shaky never came back: ${back}`);
+    assert.ok(!back.some((p) => p.startsWith('error')), back.join(','));
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+});

@@ -1,0 +1,115 @@
+/* Load balancing and provider health (routing.load_balancing). */
+#include "test.h"
+
+#include "core/util.h"
+#include "router/balance.h"
+
+static tg_provider_cfg_t prov(const char *name, double weight)
+{
+    tg_provider_cfg_t p = {0};
+    p.name = (char *)name;
+    p.weight = weight;
+    return p;
+}
+
+TEST(balance_weighted_split_3_to_1)
+{
+    tg_health_reset();
+    tg_provider_cfg_t a = prov("wa", 3), b = prov("wb", 1);
+    const tg_provider_cfg_t *c[] = {&a, &b};
+    int hits[2] = {0, 0};
+    for (int i = 0; i < 40000; i++)
+        hits[tg_balance_pick(TG_LB_WEIGHTED, c, 2, tg_random_u64(), 1000)]++;
+    double share = hits[0] / 40000.0;
+    if (share < 0.73 || share > 0.77)
+        tg_test_fail(__FILE__, __LINE__, "weighted 3:1 gave %.3f to the first", share);
+    tg_health_reset();
+}
+
+TEST(balance_round_robin_cycles)
+{
+    tg_health_reset();
+    tg_provider_cfg_t a = prov("ra", 1), b = prov("rb", 1), d = prov("rc", 1);
+    const tg_provider_cfg_t *c[] = {&a, &b, &d};
+    int hits[3] = {0};
+    for (int i = 0; i < 300; i++)
+        hits[tg_balance_pick(TG_LB_ROUND_ROBIN, c, 3, 0, 1000)]++;
+    CHECK_INT(hits[0], 100);
+    CHECK_INT(hits[1], 100);
+    CHECK_INT(hits[2], 100);
+    tg_health_reset();
+}
+
+TEST(balance_latency_p2c_prefers_faster)
+{
+    tg_health_reset();
+    tg_provider_cfg_t a = prov("la", 1), b = prov("lb", 1);
+    const tg_provider_cfg_t *c[] = {&a, &b};
+    tg_health_report(tg_health_for("la"), TG_OUTCOME_OK, 200000, 0, 30000, 1000);
+    tg_health_report(tg_health_for("lb"), TG_OUTCOME_OK, 20000, 0, 30000, 1000);
+    int fast = 0;
+    for (int i = 0; i < 1000; i++)
+        fast += tg_balance_pick(TG_LB_LATENCY, c, 2, tg_random_u64(), 1000) == 1;
+    CHECK_INT(fast, 1000); /* with two candidates both are compared every time */
+    /* an unmeasured provider is tried first */
+    tg_provider_cfg_t n = prov("lnew", 1);
+    const tg_provider_cfg_t *c3[] = {&b, &n};
+    CHECK_INT(tg_balance_pick(TG_LB_LATENCY, c3, 2, tg_random_u64(), 1000), 1);
+    tg_health_reset();
+}
+
+TEST(balance_rate_limited_rests_then_returns)
+{
+    tg_health_reset();
+    tg_provider_cfg_t a = prov("qa", 1), b = prov("qb", 1);
+    const tg_provider_cfg_t *c[] = {&a, &b};
+    tg_health_report(tg_health_for("qa"), TG_OUTCOME_RATE_LIMITED, 0, 5000, 30000, 10000);
+    for (int i = 0; i < 100; i++)
+        CHECK_INT(tg_balance_pick(TG_LB_WEIGHTED, c, 2, tg_random_u64(), 12000), 1);
+    CHECK(tg_health_usable(tg_health_for("qa"), 15001));
+    tg_health_reset();
+}
+
+TEST(balance_ejection_and_probe)
+{
+    tg_health_reset();
+    tg_health_t *h = tg_health_for("ej");
+    int64_t t = 100000;
+    for (int i = 0; i < 4; i++)
+        tg_health_report(h, TG_OUTCOME_FAILED, 0, 0, 30000, t);
+    CHECK(!tg_health_ejected(h, t)); /* not enough weight yet */
+    tg_health_report(h, TG_OUTCOME_FAILED, 0, 0, 30000, t);
+    CHECK(tg_health_ejected(h, t));
+    CHECK(!tg_health_usable(h, t + 29999));
+    /* after the ejection: exactly one probe goes through */
+    CHECK(tg_health_usable(h, t + 30000));
+    CHECK(tg_health_usable(h, t + 30000)); /* checking claims nothing */
+    tg_health_claim(h, t + 30000);
+    CHECK(!tg_health_usable(h, t + 30001));
+    /* the probe fails: ejected again */
+    tg_health_report(h, TG_OUTCOME_FAILED, 0, 0, 30000, t + 30100);
+    CHECK(tg_health_ejected(h, t + 30100));
+    CHECK(tg_health_usable(h, t + 60100)); /* next probe */
+    tg_health_claim(h, t + 60100);
+    tg_health_report(h, TG_OUTCOME_OK, 1000, 0, 30000, t + 60200);
+    CHECK(tg_health_usable(h, t + 60201));
+    CHECK(tg_health_usable(h, t + 60202)); /* back in service: no longer one at a time */
+    /* a mostly healthy provider with a few errors stays in */
+    tg_health_t *g = tg_health_for("ok");
+    for (int i = 0; i < 20; i++)
+        tg_health_report(g, i % 4 ? TG_OUTCOME_OK : TG_OUTCOME_FAILED, 0, 0, 30000, t + i);
+    CHECK(!tg_health_ejected(g, t + 21));
+    tg_health_reset();
+}
+
+TEST(balance_all_unusable_still_picks)
+{
+    tg_health_reset();
+    tg_provider_cfg_t a = prov("xa", 1), b = prov("xb", 1);
+    const tg_provider_cfg_t *c[] = {&a, &b};
+    tg_health_report(tg_health_for("xa"), TG_OUTCOME_RATE_LIMITED, 0, 60000, 30000, 0);
+    tg_health_report(tg_health_for("xb"), TG_OUTCOME_RATE_LIMITED, 0, 60000, 30000, 0);
+    size_t k = tg_balance_pick(TG_LB_WEIGHTED, c, 2, tg_random_u64(), 10);
+    CHECK(k < 2);
+    tg_health_reset();
+}
