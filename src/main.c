@@ -86,10 +86,8 @@ static void report_inactive(const tg_config_t *c)
         if (cond)                                                                                  \
             tg_buf_printf(&b, "%s%s", b.len ? ", " : "", name);                                    \
     } while (0)
-    INACTIVE(c->cache_enabled, "caching");
-    INACTIVE(c->rl_enabled, "rate_limiting");
-    INACTIVE(c->sec_per_ip.requests_per_minute || c->sec_per_ip.tokens_per_minute,
-             "security.rate_limits");
+    INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
+             "caching.backend: redis (the in-memory cache is used)");
     INACTIVE(c->max_tokens_per_request > 0, "security.max_tokens_per_request");
     INACTIVE(c->lb_strategy == TG_LB_COST, "routing.load_balancing.strategy: cost");
     INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
@@ -215,6 +213,7 @@ int main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
 
+    tg_pipeline_init(app.cfg);
     app.server = tg_server_start(app.cfg, &hooks);
     if (!app.server)
         return 1;
@@ -223,6 +222,7 @@ int main(int argc, char **argv)
 
     event_base_dispatch(app.base);
     tg_server_join(app.server);
+    tg_pipeline_shutdown();
     tg_info("stopped");
 
     event_free(sigterm);

@@ -17,11 +17,13 @@
 #include "proxy/pipeline.h"
 
 #include "auth/access.h"
+#include "cache/cache.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/jsonscan.h"
+#include "proxy/limits.h"
 #include "proxy/relay.h"
 #include "proxy/sse.h"
 #include "router/balance.h"
@@ -29,6 +31,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,13 @@
 #define MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
 /* Most targets a request may fall back to after its first. */
 #define TG_MAX_FALLBACKS 8
+/* Largest streamed answer kept for the cache. */
+#define MAX_CACHED_STREAM (8 * 1024 * 1024)
+
+/* Process-wide, shared by the workers; each is thread-safe. */
+static tg_cache_t *g_cache;
+static tg_rl_t *g_rl;
+static tg_rl_registry_t *g_rules;
 
 typedef struct {
     struct event_base *base;
@@ -109,6 +119,23 @@ typedef struct {
     int64_t attempt_ttfb_us;
     struct event *retry_timer;
 
+    /* Rate limits (proxy/limits.h): acquired before the call, settled after. */
+    tg_limits_t limits;  /* on the caller */
+    tg_limits_t plimits; /* on the provider */
+
+    /* Cache (cache/cache.h). */
+    tg_cache_policy_t cache_policy;
+    tg_cache_key_t cache_key;
+    tg_cache_flight_t *flight;  /* we lead: complete or abandon it */
+    tg_cache_waiter_t *waiter;  /* we wait for a leader */
+    tg_cache_entry_t *woken;    /* what the leader handed us (set on its thread) */
+    struct event *cache_ev;     /* the leader wakes us through this */
+    bool cache_store_after;     /* store the answer without a flight */
+    const char *cache_result;   /* "hit", "miss", or NULL when the cache was not read */
+    tg_buf_t stream_copy;       /* the client's stream, kept for the cache */
+    bool stream_copy_full;
+    char *resp_ctype;
+
     /* Per attempt. */
     char *url;
     char **hdrs;
@@ -159,6 +186,12 @@ static const char *error_type_for(int status)
     default:
         return status < 500 ? "invalid_request_error" : "api_error";
     }
+}
+
+/* A request header by name, in the shape the router, cache and limits take. */
+static const char *get_header(void *ctx, const char *name)
+{
+    return tg_http_header(ctx, name);
 }
 
 /* An error answer that ends an exchange not yet tracked by exchange_t. */
@@ -218,6 +251,10 @@ static void reset_attempt(exchange_t *x)
     x->too_large = x->discard = x->sse = false;
     x->retry_after_ms = 0;
     x->status = 0;
+    tg_buf_reset(&x->stream_copy);
+    x->stream_copy_full = false;
+    free(x->resp_ctype);
+    x->resp_ctype = NULL;
 }
 
 /* The single cleanup. The HTTP exchange has already been ended. */
@@ -240,6 +277,18 @@ static void exchange_finish(exchange_t *x)
     reset_attempt(x);
     if (x->retry_timer)
         event_free(x->retry_timer);
+    /* Cache tickets end here whatever happened: a flight we still hold had
+     * no whole answer; a wait must be withdrawn before its event goes. */
+    if (x->flight)
+        tg_cache_abandon(g_cache, x->flight);
+    if (x->waiter && tg_cache_unwait(g_cache, x->waiter))
+        tg_cache_entry_release(x->woken);
+    if (x->cache_ev)
+        event_free(x->cache_ev);
+    tg_cache_policy_free(&x->cache_policy);
+    tg_buf_free(&x->stream_copy);
+    tg_limits_free(&x->limits);
+    tg_limits_free(&x->plimits);
     tg_route_clear(&x->target);
     for (size_t i = 0; i < x->n_fallbacks; i++)
         tg_route_clear(&x->fallbacks[i]);
@@ -335,6 +384,60 @@ static int64_t parse_retry_after(const char *v)
     return INT64_MAX / 2;
 }
 
+/* Helicone-RateLimit-Limit/-Remaining/-Policy when the request sent a policy. */
+static void add_policy_headers(exchange_t *x)
+{
+    tg_rl_headers_t rh;
+    if (!tg_limits_policy_headers(g_rl, &x->limits, &rh))
+        return;
+    tg_http_add_header(x->h, "Helicone-RateLimit-Limit", rh.limit);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Remaining", rh.remaining);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Policy", rh.policy);
+}
+
+/* The answer is complete and sent: settle limits, feed the cache. */
+static void settle(exchange_t *x)
+{
+    long tokens = (x->prompt_tokens > 0 ? x->prompt_tokens : 0) +
+                  (x->completion_tokens > 0 ? x->completion_tokens : 0);
+    tg_limits_settle(g_rl, &x->limits, tokens, -1);
+    tg_limits_settle(g_rl, &x->plimits, tokens, -1);
+    if (!x->flight && !x->cache_store_after)
+        return;
+    bool whole = x->streaming ? !x->stream_copy_full : true;
+    tg_cache_answer_t a = {
+        .status = x->status,
+        .content_type = x->resp_ctype,
+        .body = x->streaming ? x->stream_copy.data : x->resp.data,
+        .body_len = x->streaming ? x->stream_copy.len : x->resp.len,
+        .stream = x->streaming,
+        .usage = {x->prompt_tokens, x->completion_tokens, -1, -1, -1},
+        .cost = -1,
+    };
+    if (!a.body)
+        a.body = "";
+    if (x->flight && whole)
+        tg_cache_complete(g_cache, x->flight, &a, x->cache_policy.ttl_ms);
+    else if (x->flight)
+        tg_cache_abandon(g_cache, x->flight);
+    else if (whole)
+        tg_cache_store(g_cache, &x->cache_key, x->cache_policy.bucket_max, &a,
+                       x->cache_policy.ttl_ms);
+    x->flight = NULL;
+}
+
+/* Keep what the client is sent of a stream, for the cache. */
+static void copy_for_cache(exchange_t *x, const char *data, size_t len)
+{
+    if (!(x->flight || x->cache_store_after) || x->stream_copy_full)
+        return;
+    if (x->stream_copy.len + len > MAX_CACHED_STREAM) {
+        x->stream_copy_full = true;
+        return;
+    }
+    tg_buf_append(&x->stream_copy, data, len);
+}
+
 /* What this attempt says about the provider's health (balance.h). */
 static void report_health(exchange_t *x, tg_outcome_t o)
 {
@@ -378,6 +481,11 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
         if (!hop_by_hop(hd->names[i]) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
+    if (x->cache_result)
+        tg_http_add_header(x->h, "Helicone-Cache", "MISS");
+    add_policy_headers(x);
+    const char *rct = tg_headers_get(hd, "content-type");
+    x->resp_ctype = rct ? tg_xstrdup(rct) : NULL;
     if (x->fallback_index) {
         char idx[16];
         snprintf(idx, sizeof idx, "%d", x->fallback_index);
@@ -444,8 +552,11 @@ static int on_up_data(void *arg, const char *data, size_t len)
     if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
         if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
             return -1; /* an event over the parser's limit: not a sane stream */
-        if (!x->hide_usage)
+        if (!x->hide_usage) {
+            copy_for_cache(x, data, len);
             return tg_http_stream_write(x->h, data, len) ? 1 : 0;
+        }
+        copy_for_cache(x, x->sse_out.data, x->sse_out.len);
         bool full = tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
         tg_buf_reset(&x->sse_out);
         return full ? 1 : 0;
@@ -473,13 +584,13 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         return;
     }
     if (res == TG_UP_OK && !x->too_large) {
-        if (x->streaming) {
+        if (!x->streaming && x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2)
+            take_usage(x, x->resp.data, x->resp.len);
+        settle(x); /* before the reply: the answer buffers still hold the body */
+        if (x->streaming)
             tg_http_stream_end(x->h);
-        } else {
-            if (x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2)
-                take_usage(x, x->resp.data, x->resp.len);
+        else
             tg_http_reply(x->h, x->status, NULL, x->resp.data, x->resp.len);
-        }
         exchange_finish(x);
         return;
     }
@@ -736,22 +847,184 @@ static void read_retry_headers(exchange_t *x)
         x->retry_min_ms = x->retry_max_ms;
 }
 
+static const tg_http_events_t client_events = {on_client_close, on_client_drain};
+
 /* Start the call: the first attempt at the first target. */
-static void begin_upstream(exchange_t *x, const char *suffix)
+static void begin_upstream(exchange_t *x)
 {
-    static const tg_http_events_t events = {on_client_close, on_client_drain};
-    tg_http_set_events(x->h, &events, x);
-    x->suffix = suffix;
+    tg_http_set_events(x->h, &client_events, x);
     read_retry_headers(x);
     start_attempt(x);
 }
 
-/* ---- LLM routes ---- */
+/* ---- rate limits (proxy/limits.h) ---- */
 
-static const char *get_header(void *ctx, const char *name)
+/* 429 with Retry-After and the denied limit's Helicone-RateLimit-* headers. */
+static void deny(exchange_t *x, const tg_rl_headers_t *rh)
 {
-    return tg_http_header(ctx, name);
+    tg_metrics_rate_limited();
+    tg_http_add_header(x->h, "Retry-After", rh->retry_after);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Limit", rh->limit);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Remaining", rh->remaining);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Policy", rh->policy);
+    char msg[256];
+    snprintf(msg, sizeof msg, "rate limit exceeded (%s); retry after %s s", rh->policy,
+             rh->retry_after);
+    exchange_error(x, 429, "rate_limit_exceeded", msg);
 }
+
+/* The caller's limits. False when the exchange was answered (400 or 429). */
+static bool client_limits(exchange_t *x)
+{
+    char err[256];
+    if (tg_limits_for_client(&x->limits, x->cfg, g_rules, get_header, x->h,
+                             tg_http_client_ip(x->h), x->caller.key_name, err, sizeof err) < 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "Helicone-RateLimit-Policy: %s", err);
+        exchange_error(x, 400, "invalid_rate_limit_policy", msg);
+        return false;
+    }
+    tg_rl_headers_t rh;
+    if (!tg_limits_acquire(g_rl, &x->limits, &rh)) {
+        deny(x, &rh);
+        return false;
+    }
+    return true;
+}
+
+/* The provider's limits, then the call. */
+static void proceed_upstream(exchange_t *x)
+{
+    tg_limits_for_provider(&x->plimits, x->cfg, x->target.provider->name);
+    tg_rl_headers_t rh;
+    if (!tg_limits_acquire(g_rl, &x->plimits, &rh)) {
+        deny(x, &rh);
+        return;
+    }
+    begin_upstream(x);
+}
+
+/* ---- cache (cache/cache.h) ---- */
+
+/* Answers are shared between callers who would reach the provider with the
+ * same credential: for a provider with a configured key, per gateway key
+ * (or everyone, without gateway keys); for bring-your-own-key, per client
+ * credential, which is never stored itself, only a digest of it. */
+static const char *cache_scope(exchange_t *x, char out[33])
+{
+    if (x->target.provider->api_key)
+        return x->caller.key_name;
+    const char *cred = tg_http_header(x->h, "Authorization");
+    if (!cred)
+        cred = tg_http_header(x->h, "x-api-key");
+    if (!cred)
+        return x->caller.key_name;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)cred, strlen(cred), d);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[32] = 0;
+    return out;
+}
+
+static void serve_cached(exchange_t *x, tg_cache_entry_t *e)
+{
+    x->cache_result = "hit";
+    x->status = e->status;
+    x->prompt_tokens = e->usage.prompt_tokens;
+    x->completion_tokens = e->usage.completion_tokens;
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", e->bucket);
+    tg_http_add_header(x->h, "Helicone-Cache", "HIT");
+    tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
+    tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
+    add_policy_headers(x);
+    tg_metrics_cache("hit");
+    if (e->stream) {
+        tg_http_add_header(x->h, "Cache-Control", "no-cache");
+        tg_http_stream_start(x->h, e->status,
+                             e->content_type[0] ? e->content_type : "text/event-stream");
+        tg_http_stream_write(x->h, e->body, e->body_len);
+        tg_http_stream_end(x->h);
+    } else {
+        tg_http_reply(x->h, e->status, e->content_type[0] ? e->content_type : "application/json",
+                      e->body, e->body_len);
+    }
+    tg_cache_entry_release(e);
+    exchange_finish(x);
+}
+
+/* The leader finished (on its own thread): hand over, nothing more. */
+static void on_cache_wake(void *arg, tg_cache_entry_t *entry)
+{
+    exchange_t *x = arg;
+    x->woken = entry;
+    event_active(x->cache_ev, EV_READ, 0);
+}
+
+/* Back on our thread: serve what the leader got, or fetch it ourselves. */
+static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
+{
+    exchange_t *x = arg;
+    tg_cache_unwait(g_cache, x->waiter);
+    x->waiter = NULL;
+    tg_cache_entry_t *e = x->woken;
+    x->woken = NULL;
+    if (e) {
+        serve_cached(x, e);
+        return;
+    }
+    tg_metrics_cache("miss");
+    x->cache_store_after = x->cache_policy.save;
+    proceed_upstream(x);
+}
+
+/* Look the request up. True when the exchange was answered here (a hit, a
+ * bad header) or parked behind an identical request already in flight. */
+static bool cache_stage(exchange_t *x)
+{
+    char err[256];
+    tg_cache_policy_t *p = &x->cache_policy;
+    if (tg_cache_policy_parse(p, x->cfg->cache_enabled, x->cfg->cache_ttl_ms, get_header, x->h,
+                              err, sizeof err) < 0) {
+        exchange_error(x, 400, "invalid_cache_header", err);
+        return true;
+    }
+    if (!p->read && !p->save)
+        return false;
+    char scope_buf[33], route[96];
+    snprintf(route, sizeof route, "POST %s", x->route_path);
+    tg_cache_key(p, cache_scope(x, scope_buf), route, x->in_body, x->in_len, &x->cache_key);
+    if (!p->read) {
+        x->cache_store_after = true;
+        return false;
+    }
+    x->cache_result = "miss";
+    x->cache_ev = event_new(x->pw->base, -1, 0, on_cache_ev, x);
+    tg_cache_result_t r;
+    tg_cache_lookup(g_cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
+    switch (r.status) {
+    case TG_CACHE_HIT:
+        serve_cached(x, r.entry);
+        return true;
+    case TG_CACHE_MISS_WAIT:
+        x->waiter = r.waiter;
+        tg_http_set_events(x->h, &client_events, x); /* a client that leaves while parked */
+        return true;
+    case TG_CACHE_MISS_LEADER:
+        x->flight = r.flight;
+        break;
+    case TG_CACHE_MISS:
+        break;
+    }
+    tg_metrics_cache("miss");
+    return false;
+}
+
+/* ---- LLM routes ---- */
 
 static void answer_mock(exchange_t *x, json_t *root, bool stream)
 {
@@ -775,6 +1048,7 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     tg_buf_t out = {0};
     x->status = tg_mock_answer(kind, root, x->target.model, stream, &out);
     tg_http_add_header(x->h, "Helicone-Provider", "mock");
+    add_policy_headers(x);
     if (stream && x->status == 200) {
         tg_http_add_header(x->h, "Cache-Control", "no-cache");
         tg_http_stream_start(x->h, 200, "text/event-stream");
@@ -932,6 +1206,8 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
             exchange_error(x, 404, "model_not_found", err);
         return;
     }
+    if (!client_limits(x))
+        return;
     const tg_provider_cfg_t *p = x->target.provider;
     if (p->type == TG_PROVIDER_MOCK) {
         answer_mock(x, in_root(x), x->in_stream);
@@ -947,7 +1223,10 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
     }
     if (!plan_fallbacks(x))
         return;
-    begin_upstream(x, r->suffix);
+    x->suffix = r->suffix;
+    if (cache_stage(x))
+        return;
+    proceed_upstream(x);
 }
 
 /* ---- raw pass-through ---- */
@@ -970,7 +1249,10 @@ static void handle_passthrough(pworker_t *pw, tg_http_t *h, const caller_t *call
     x->target.provider = p;
     x->target.how = "passthrough";
     x->in_body = tg_http_body(h, &x->in_len);
-    begin_upstream(x, slash ? slash : "");
+    x->suffix = slash ? slash : "";
+    if (!client_limits(x))
+        return;
+    proceed_upstream(x);
 }
 
 /* ---- small routes ---- */
@@ -1120,6 +1402,26 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     char msg[300];
     snprintf(msg, sizeof msg, "no route for %s %.200s", method, path);
     reply_error(h, 404, "unknown_route", msg);
+}
+
+/* ---- process-wide state ---- */
+
+void tg_pipeline_init(const tg_config_t *cfg)
+{
+    g_cache = tg_cache_new(cfg->cache_max_size > 0 ? (size_t)cfg->cache_max_size : 10000, 0, NULL,
+                           NULL);
+    g_rl = tg_rl_new(0, NULL, NULL);
+    g_rules = tg_rl_registry_new();
+}
+
+void tg_pipeline_shutdown(void)
+{
+    tg_cache_free(g_cache);
+    tg_rl_free(g_rl);
+    tg_rl_registry_free(g_rules);
+    g_cache = NULL;
+    g_rl = NULL;
+    g_rules = NULL;
 }
 
 /* ---- worker hooks ---- */
