@@ -1118,6 +1118,30 @@ static bool read_llm_body(exchange_t *x)
     return true;
 }
 
+/* security.max_tokens_per_request bounds the output a request may ask for
+ * (max_tokens, max_completion_tokens, max_output_tokens). False when the
+ * exchange was answered with a 400. */
+static bool within_token_cap(exchange_t *x)
+{
+    int64_t cap = x->cfg->max_tokens_per_request;
+    if (cap <= 0)
+        return true;
+    static const char *const fields[] = {"max_tokens", "max_completion_tokens",
+                                         "max_output_tokens"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        long v = tg_json_member_long(x->in_body, x->in_len, fields[i]);
+        if (v > cap) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "%s is %ld, above this gateway's limit of %lld tokens per request",
+                     fields[i], v, (long long)cap);
+            exchange_error(x, 400, "max_tokens_exceeded", msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Can this route reach a provider of that type (today: OpenAI-compatible)? */
 static bool reachable(const tg_provider_cfg_t *p)
 {
@@ -1206,7 +1230,7 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
             exchange_error(x, 404, "model_not_found", err);
         return;
     }
-    if (!client_limits(x))
+    if (!within_token_cap(x) || !client_limits(x))
         return;
     const tg_provider_cfg_t *p = x->target.provider;
     if (p->type == TG_PROVIDER_MOCK) {

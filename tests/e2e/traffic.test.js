@@ -141,3 +141,16 @@ test('security.rate_limits.per_ip: requests per minute per address', async () =>
     assert.equal((await limited.stop()).code, 0);
   }
 });
+
+test('security.max_tokens_per_request: asking for more output is a 400', async () => {
+  const capped = await h.startGateway(h.baseConfig(fake, { security: { max_tokens_per_request: 100 } }));
+  try {
+    const c = h.openaiClient(capped);
+    const ok = await c.chat.completions.create({ model: 'mock/echo', max_tokens: 100, messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(ok.object, 'chat.completion');
+    await assert.rejects(c.chat.completions.create({ model: 'mock/echo', max_completion_tokens: 101, messages: [] }),
+      (e) => e.status === 400 && e.error?.code === 'max_tokens_exceeded' && /100 tokens/.test(e.message));
+  } finally {
+    assert.equal((await capped.stop()).code, 0);
+  }
+});
