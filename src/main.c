@@ -11,6 +11,7 @@
 #include "proxy/pipeline.h"
 #include "router/balance.h"
 #include "server/server.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -92,10 +93,8 @@ static void report_inactive(const tg_config_t *c)
     INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
     INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
     INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");
-    INACTIVE(c->n_pricing > 0, "cost_tracking.pricing");
     INACTIVE(c->dashboard_enabled, "observability.dashboard");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
-    INACTIVE(c->source != NULL && c->request_logging_enabled, "observability.request_logging");
     INACTIVE(c->redis_url != NULL, "redis");
 #undef INACTIVE
     if (b.len)
@@ -212,7 +211,18 @@ int main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
 
-    tg_pipeline_init(app.cfg);
+    tg_store_t *store = NULL;
+    if (app.cfg->request_logging_enabled) {
+        tg_store_options_t so;
+        tg_store_options_default(&so);
+        so.url = app.cfg->storage_url;
+        char err[512];
+        if (tg_store_open(&so, &store, err, sizeof err) < 0) {
+            tg_error("storage.url %s: %s", app.cfg->storage_url, err);
+            return 1;
+        }
+    }
+    tg_pipeline_init(app.cfg, store);
     app.server = tg_server_start(app.cfg, &hooks);
     if (!app.server)
         return 1;
@@ -222,6 +232,8 @@ int main(int argc, char **argv)
     event_base_dispatch(app.base);
     tg_server_join(app.server);
     tg_pipeline_shutdown();
+    if (store)
+        tg_store_close(store); /* writes every record still queued */
     tg_info("stopped");
 
     event_free(sigterm);

@@ -74,8 +74,7 @@ static int64_t from_per_1k(double usd_per_1k)
     return (int64_t)llround(usd_per_1k * 1e12);
 }
 
-bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out,
-                   const char **matched)
+bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, const char **matched)
 {
     if (!model || !*model)
         return false;
@@ -122,7 +121,9 @@ bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out,
 
 int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u)
 {
-    if (!p || !u || u->prompt_tokens < 0 || u->completion_tokens < 0)
+    /* embeddings: no output price, and providers report no completion count */
+    bool no_output = p && p->output == 0 && p->long_output == 0;
+    if (!p || !u || u->prompt_tokens < 0 || (u->completion_tokens < 0 && !no_output))
         return -1;
     __int128 prompt = u->prompt_tokens;
     __int128 cached = u->cached_tokens > 0 ? u->cached_tokens : 0;
@@ -137,7 +138,8 @@ int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u)
     __int128 out = lng ? p->long_output : p->output;
     __int128 cr = lng ? p->long_cached_input : p->cached_input;
     __int128 cw = lng ? p->long_cache_write : p->cache_write;
-    __int128 femto = uncached * in + cached * cr + written * cw + (__int128)u->completion_tokens * out;
+    __int128 completion = u->completion_tokens > 0 ? u->completion_tokens : 0;
+    __int128 femto = uncached * in + cached * cr + written * cw + completion * out;
     __int128 nano = (femto + 500000) / 1000000; /* half up; femto >= 0 */
     if (nano > INT64_MAX)
         nano = INT64_MAX;

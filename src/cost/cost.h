@@ -21,7 +21,7 @@
 struct tg_config;
 
 /** Femto-dollars per token from USD per million tokens (2.50 -> 2500000000). */
-#define TG_PRICE_PER_MTOK(usd) ((int64_t)((usd) * 1e9 + 0.5))
+#define TG_PRICE_PER_MTOK(usd) ((int64_t)((usd)*1e9 + 0.5))
 
 /** One model's prices, femto-USD per token. */
 typedef struct {
@@ -73,7 +73,8 @@ bool tg_cost_price(const struct tg_config *cfg, const char *model, tg_price_t *o
  * (prompt_tokens includes cached and cache-write tokens, see usage.h; an
  * unknown cached or cache-write count is taken as 0). Returns -1 when
  * prompt_tokens or completion_tokens is unknown (-1): an unknown cost is
- * never reported as free.
+ * never reported as free. (A model with no output price, an embedding
+ * model, needs no completion count.)
  */
 int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u);
 

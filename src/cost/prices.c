@@ -36,10 +36,21 @@
 #define M(usd) TG_PRICE_PER_MTOK(usd)
 
 /* key, input, output, cached input, cache write (USD per million tokens) */
-#define P(k, in, out, cr, cw) {k, {M(in), M(out), M(cr), M(cw), 0, 0, 0, 0, 0}}
+#define P(k, in, out, cr, cw)                                                                      \
+    {                                                                                              \
+        k,                                                                                         \
+        {                                                                                          \
+            M(in), M(out), M(cr), M(cw), 0, 0, 0, 0, 0                                             \
+        }                                                                                          \
+    }
 /* ... plus a long-context tier: above `above` prompt tokens, these prices */
 #define PL(k, in, out, cr, cw, above, lin, lout, lcr, lcw)                                         \
-    {k, {M(in), M(out), M(cr), M(cw), above, M(lin), M(lout), M(lcr), M(lcw)}}
+    {                                                                                              \
+        k,                                                                                         \
+        {                                                                                          \
+            M(in), M(out), M(cr), M(cw), above, M(lin), M(lout), M(lcr), M(lcw)                    \
+        }                                                                                          \
+    }
 
 const tg_price_entry_t tg_cost_builtin[] = {
     /* ---- OpenAI (cache writes are free: cache write = input) ---- */

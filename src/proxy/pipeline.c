@@ -18,6 +18,7 @@
 
 #include "auth/access.h"
 #include "cache/cache.h"
+#include "cost/cost.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
@@ -28,6 +29,9 @@
 #include "proxy/sse.h"
 #include "router/balance.h"
 #include "router/router.h"
+#include "store/query.h"
+#include "store/record.h"
+#include "store/store.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -48,6 +52,7 @@
 static tg_cache_t *g_cache;
 static tg_rl_t *g_rl;
 static tg_rl_registry_t *g_rules;
+static tg_store_t *g_store; /* NULL when request logging is off */
 
 typedef struct {
     struct event_base *base;
@@ -62,6 +67,7 @@ typedef struct {
     const char *consumed_header; /* header that carried the gateway key: not forwarded */
     const char *key_name;        /* gateway key's name, or NULL */
     bool may_read;               /* may read logs, costs and metrics */
+    bool may_write;              /* may change limits, budgets and keys */
 } caller_t;
 
 typedef enum {
@@ -150,7 +156,13 @@ typedef struct {
     bool hide_usage; /* we asked for the usage chunk; the client did not */
     tg_sse_parser_t sse_in; /* the provider's stream, for usage (and filtering) */
     tg_buf_t sse_out;       /* re-framed events when filtering */
-    long prompt_tokens, completion_tokens; /* -1 until known */
+    tg_usage_t usage;  /* -1 per count until known */
+    int64_t cost_nusd; /* nano-USD; -1 unknown or unpriced */
+    char *error;       /* why it failed, for the record */
+    int64_t t0_wall_ms;
+    tg_buf_t log_body; /* the answer as the client got it (streams, hits), for the record */
+    tg_record_t *rec;  /* begun with the exchange, completed and submitted at its end */
+    bool omit_request, omit_response;
     int status;
     tg_buf_t resp; /* buffered answer */
     int64_t t0_us, ttfb_us;
@@ -204,6 +216,8 @@ static void reply_error(tg_http_t *h, int status, const char *code, const char *
 
 /* ---- exchange lifetime ---- */
 
+static void record_begin(exchange_t *x);
+
 static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *caller,
                                 route_t route, const char *route_path)
 {
@@ -215,7 +229,9 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
     x->route = route;
     x->route_path = route_path;
     x->t0_us = tg_mono_us();
-    x->prompt_tokens = x->completion_tokens = -1;
+    x->usage = (tg_usage_t)TG_USAGE_UNKNOWN;
+    x->cost_nusd = -1;
+    x->t0_wall_ms = tg_wall_ms();
 
     /* A client-chosen id is kept if it is a plain token; otherwise we make one. */
     const char *rid = tg_http_header(h, "Helicone-Request-Id");
@@ -229,6 +245,7 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
     else
         tg_uuid4(x->id);
     tg_http_add_header(h, "Helicone-Id", x->id);
+    record_begin(x);
     return x;
 }
 
@@ -257,16 +274,90 @@ static void reset_attempt(exchange_t *x)
     x->resp_ctype = NULL;
 }
 
+/* Helicone-User-Id, -Session-*, -Property-*, -Omit-* into the record. */
+static int record_header(const char *name, const char *value, void *arg)
+{
+    exchange_t *x = arg;
+    tg_record_t *r = x->rec;
+    if (!tg_has_prefix_ci(name, "helicone-"))
+        return 0;
+    const char *n = name + 9;
+    if (!strcasecmp(n, "user-id"))
+        tg_record_set_str(&r->user_id, value);
+    else if (!strcasecmp(n, "session-id"))
+        tg_record_set_str(&r->session_id, value);
+    else if (!strcasecmp(n, "session-name"))
+        tg_record_set_str(&r->session_name, value);
+    else if (!strcasecmp(n, "session-path"))
+        tg_record_set_str(&r->session_path, value);
+    else if (tg_has_prefix_ci(n, "property-") && n[9])
+        tg_record_set_property(r, n + 9, value);
+    else if (!strcasecmp(n, "omit-request"))
+        x->omit_request = !strcasecmp(value, "true");
+    else if (!strcasecmp(n, "omit-response"))
+        x->omit_response = !strcasecmp(value, "true");
+    return 0;
+}
+
+/* SPEC §8: one record per request, whatever its ending. What only the
+ * request can tell is taken now, while it is alive. */
+static void record_begin(exchange_t *x)
+{
+    if (!g_store || !x->cfg->request_logging_enabled)
+        return;
+    tg_record_t *r = x->rec = tg_record_new();
+    tg_record_set_str(&r->id, x->id);
+    r->created_at_ms = x->t0_wall_ms;
+    tg_record_set_str(&r->route, x->route_path);
+    tg_record_set_str(&r->key_name, x->caller.key_name);
+    tg_record_set_str(&r->client_ip, tg_http_client_ip(x->h));
+    tg_http_headers_foreach(x->h, record_header, x);
+}
+
+/* The request body, once read (bounded copy; never when omitted). */
+static void record_request_body(exchange_t *x)
+{
+    if (x->rec && x->cfg->log_bodies && !x->omit_request && x->in_body)
+        tg_record_set_body(x->rec, false, x->in_body, x->in_len, x->cfg->max_body_bytes);
+}
+
+static void record_submit(exchange_t *x)
+{
+    tg_record_t *r = x->rec;
+    if (!r)
+        return;
+    x->rec = NULL;
+    tg_record_set_str(&r->provider, x->target.provider ? x->target.provider->name : NULL);
+    tg_record_set_str(&r->model, x->target.model);
+    tg_record_set_str(&r->model_requested, x->model_requested);
+    r->status = x->status;
+    r->latency_ms = (tg_mono_us() - x->t0_us) / 1000;
+    r->ttft_ms = x->ttfb_us ? x->ttfb_us / 1000 : -1;
+    r->usage = x->usage;
+    r->cost_nusd = x->cost_nusd;
+    r->cache = !x->cache_result                  ? TG_RECORD_CACHE_NONE
+               : !strcmp(x->cache_result, "hit") ? TG_RECORD_CACHE_HIT
+                                                 : TG_RECORD_CACHE_MISS;
+    r->retries = x->retries;
+    r->fallback_index = x->fallback_index;
+    tg_record_set_str(&r->error, x->error);
+    if (x->cfg->log_bodies && !x->omit_response) {
+        const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->resp;
+        if (b->len)
+            tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
+    }
+    tg_store_submit(g_store, r);
+}
+
 /* The single cleanup. The HTTP exchange has already been ended. */
 static void exchange_finish(exchange_t *x)
 {
+    record_submit(x);
     if (x->target.provider && x->cfg->metrics_enabled) {
-        tg_usage_t u = TG_USAGE_UNKNOWN;
-        u.prompt_tokens = x->prompt_tokens;
-        u.completion_tokens = x->completion_tokens;
         tg_metrics_request(x->target.provider->name, x->target.model, x->status,
                            (double)(tg_mono_us() - x->t0_us) / 1e6,
-                           x->ttfb_us ? (double)x->ttfb_us / 1e6 : -1, &u, -1);
+                           x->ttfb_us ? (double)x->ttfb_us / 1e6 : -1, &x->usage,
+                           x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1);
     }
     if (tg_log_enabled(TG_LOG_INFO)) {
         double ms = (double)(tg_mono_us() - x->t0_us) / 1000.0;
@@ -297,6 +388,8 @@ static void exchange_finish(exchange_t *x)
     tg_buf_free(&x->resp);
     tg_buf_free(&x->sse_out);
     json_decref(x->in_root);
+    free(x->error);
+    tg_buf_free(&x->log_body);
     tg_config_release(x->cfg);
     free(x);
 }
@@ -304,6 +397,8 @@ static void exchange_finish(exchange_t *x)
 static void exchange_error(exchange_t *x, int status, const char *code, const char *message)
 {
     x->status = status;
+    free(x->error);
+    x->error = tg_xstrdup(message);
     reply_error(x->h, status, code, message);
     exchange_finish(x);
 }
@@ -398,10 +493,16 @@ static void add_policy_headers(exchange_t *x)
 /* The answer is complete and sent: settle limits, feed the cache. */
 static void settle(exchange_t *x)
 {
-    long tokens = (x->prompt_tokens > 0 ? x->prompt_tokens : 0) +
-                  (x->completion_tokens > 0 ? x->completion_tokens : 0);
-    tg_limits_settle(g_rl, &x->limits, tokens, -1);
-    tg_limits_settle(g_rl, &x->plimits, tokens, -1);
+    if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
+        /* Helicone-Model-Override names the model whose price applies */
+        const char *m = tg_http_header(x->h, "Helicone-Model-Override");
+        x->cost_nusd = tg_cost_for(x->cfg, m && *m ? m : x->target.model, &x->usage);
+    }
+    long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
+                  (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
+    double usd = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1;
+    tg_limits_settle(g_rl, &x->limits, tokens, usd);
+    tg_limits_settle(g_rl, &x->plimits, tokens, usd);
     if (!x->flight && !x->cache_store_after)
         return;
     bool whole = x->streaming ? !x->stream_copy_full : true;
@@ -411,8 +512,8 @@ static void settle(exchange_t *x)
         .body = x->streaming ? x->stream_copy.data : x->resp.data,
         .body_len = x->streaming ? x->stream_copy.len : x->resp.len,
         .stream = x->streaming,
-        .usage = {x->prompt_tokens, x->completion_tokens, -1, -1, -1},
-        .cost = -1,
+        .usage = x->usage,
+        .cost = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1,
     };
     if (!a.body)
         a.body = "";
@@ -426,9 +527,20 @@ static void settle(exchange_t *x)
     x->flight = NULL;
 }
 
+/* Keep what the client is sent of a stream, for the record (bounded). */
+static void copy_for_log(exchange_t *x, const char *data, size_t len)
+{
+    if (!x->rec || !x->cfg->log_bodies || x->omit_response)
+        return;
+    int64_t room = x->cfg->max_body_bytes - (int64_t)x->log_body.len;
+    if (room > 0)
+        tg_buf_append(&x->log_body, data, (size_t)room < len ? (size_t)room : len);
+}
+
 /* Keep what the client is sent of a stream, for the cache. */
 static void copy_for_cache(exchange_t *x, const char *data, size_t len)
 {
+    copy_for_log(x, data, len);
     if (!(x->flight || x->cache_store_after) || x->stream_copy_full)
         return;
     if (x->stream_copy.len + len > MAX_CACHED_STREAM) {
@@ -509,8 +621,14 @@ static bool take_usage(exchange_t *x, const char *doc, size_t len)
     size_t a, b;
     if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
         return false;
-    x->prompt_tokens = tg_json_member_long(doc + a, b - a, "prompt_tokens");
-    x->completion_tokens = tg_json_member_long(doc + a, b - a, "completion_tokens");
+    const char *u = doc + a;
+    size_t n = b - a, da, db;
+    x->usage.prompt_tokens = tg_json_member_long(u, n, "prompt_tokens");
+    x->usage.completion_tokens = tg_json_member_long(u, n, "completion_tokens");
+    if (tg_json_member(u, n, "prompt_tokens_details", &da, &db) && u[da] == '{')
+        x->usage.cached_tokens = tg_json_member_long(u + da, db - da, "cached_tokens");
+    if (tg_json_member(u, n, "completion_tokens_details", &da, &db) && u[da] == '{')
+        x->usage.reasoning_tokens = tg_json_member_long(u + da, db - da, "reasoning_tokens");
     return true;
 }
 
@@ -561,8 +679,10 @@ static int on_up_data(void *arg, const char *data, size_t len)
         tg_buf_reset(&x->sse_out);
         return full ? 1 : 0;
     }
-    if (x->streaming)
+    if (x->streaming) {
+        copy_for_log(x, data, len);
         return tg_http_stream_write(x->h, data, len) ? 1 : 0;
+    }
     if (x->resp.len + len > MAX_BUFFERED_RESPONSE) {
         x->too_large = true;
         return -1;
@@ -934,8 +1054,9 @@ static void serve_cached(exchange_t *x, tg_cache_entry_t *e)
 {
     x->cache_result = "hit";
     x->status = e->status;
-    x->prompt_tokens = e->usage.prompt_tokens;
-    x->completion_tokens = e->usage.completion_tokens;
+    x->usage = e->usage;
+    x->cost_nusd = 0; /* the provider was not paid for this one */
+    copy_for_log(x, e->body, e->body_len);
     char idx[16];
     snprintf(idx, sizeof idx, "%d", e->bucket);
     tg_http_add_header(x->h, "Helicone-Cache", "HIT");
@@ -1026,6 +1147,21 @@ static bool cache_stage(exchange_t *x)
 
 /* ---- LLM routes ---- */
 
+/* The mock's usage: in its JSON, or in the last event of its stream. */
+static void take_usage_from_mock(exchange_t *x, const tg_buf_t *out, bool stream)
+{
+    if (!stream) {
+        take_usage(x, out->data, out->len);
+        return;
+    }
+    tg_sse_parser_t p = {0};
+    bool hide = x->hide_usage;
+    x->hide_usage = false;
+    tg_sse_feed(&p, out->data, out->len, on_stream_event, x);
+    x->hide_usage = hide;
+    tg_sse_free(&p);
+}
+
 static void answer_mock(exchange_t *x, json_t *root, bool stream)
 {
     tg_mock_kind_t kind;
@@ -1047,6 +1183,10 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     }
     tg_buf_t out = {0};
     x->status = tg_mock_answer(kind, root, x->target.model, stream, &out);
+    if (x->status == 200)
+        take_usage_from_mock(x, &out, stream);
+    copy_for_log(x, out.data, out.len);
+    x->cost_nusd = x->cfg->cost_enabled ? 0 : -1; /* answered locally: free */
     tg_http_add_header(x->h, "Helicone-Provider", "mock");
     add_policy_headers(x);
     if (stream && x->status == 200) {
@@ -1081,6 +1221,7 @@ static bool read_llm_body(exchange_t *x)
 {
     char msg[300], mbuf[256];
     x->in_body = tg_http_body(x->h, &x->in_len);
+    record_request_body(x);
     size_t off;
     const char *why;
     if (!x->in_body) {
@@ -1273,6 +1414,7 @@ static void handle_passthrough(pworker_t *pw, tg_http_t *h, const caller_t *call
     x->target.provider = p;
     x->target.how = "passthrough";
     x->in_body = tg_http_body(h, &x->in_len);
+    record_request_body(x);
     x->suffix = slash ? slash : "";
     if (!client_limits(x))
         return;
@@ -1316,6 +1458,110 @@ static void handle_models(pworker_t *pw, tg_http_t *h)
     json_decref(root);
 }
 
+/* ---- /api/v1 (SPEC §8) ---- */
+
+static void reply_buf(tg_http_t *h, int status, tg_buf_t *b)
+{
+    tg_http_reply(h, status, "application/json", b->data ? b->data : "", b->len);
+    tg_buf_free(b);
+}
+
+/* POST, GET /api/v1/rate-limits and DELETE /api/v1/rate-limits/{id}. */
+static void handle_rate_limits_api(tg_http_t *h, const caller_t *caller, const char *id)
+{
+    const char *m = tg_http_method(h);
+    tg_buf_t out = {0};
+    char err[256];
+    if (strcmp(m, "GET") != 0 && !caller->may_write) {
+        reply_error(h, 403, "permission_denied", "changing rate limits needs a key with write");
+        return;
+    }
+    if (!strcmp(m, "POST") && !id) {
+        size_t len;
+        const char *body = tg_http_body(h, &len);
+        tg_rl_rule_t rule;
+        if (!body || tg_rl_rule_parse_json(body, len, &rule, err, sizeof err) < 0) {
+            reply_error(h, 400, "invalid_rate_limit", body ? err : "a JSON body is expected");
+            return;
+        }
+        if (tg_rl_registry_add(g_rules, &rule) < 0) {
+            reply_error(h, 409, "rate_limit_not_added", "the id is taken or there are too many");
+            return;
+        }
+        char pol[128];
+        tg_rl_policy_format(&rule.policy, pol, sizeof pol);
+        tg_buf_printf(&out, "{\"id\":\"%s\",\"property\":", rule.id);
+        tg_record_json_str(&out, rule.property, strlen(rule.property));
+        tg_buf_puts(&out, ",\"value\":");
+        tg_record_json_str(&out, rule.value, strlen(rule.value));
+        tg_buf_printf(&out, ",\"limit\":%lld,\"window_seconds\":%lld,\"policy\":\"%s\"}",
+                      (long long)rule.policy.quota, (long long)rule.policy.window_s, pol);
+        reply_buf(h, 201, &out);
+    } else if (!strcmp(m, "GET") && !id) {
+        tg_rl_rule_t *rules = NULL;
+        size_t n = tg_rl_registry_list(g_rules, &rules);
+        tg_buf_puts(&out, "{\"data\":[");
+        for (size_t i = 0; i < n; i++) {
+            tg_buf_printf(&out, "%s{\"id\":\"%s\",\"property\":", i ? "," : "", rules[i].id);
+            tg_record_json_str(&out, rules[i].property, strlen(rules[i].property));
+            tg_buf_puts(&out, ",\"value\":");
+            tg_record_json_str(&out, rules[i].value, strlen(rules[i].value));
+            tg_buf_printf(&out, ",\"limit\":%lld,\"window_seconds\":%lld}",
+                          (long long)rules[i].policy.quota, (long long)rules[i].policy.window_s);
+        }
+        tg_buf_printf(&out, "],\"total\":%zu}", n);
+        free(rules);
+        reply_buf(h, 200, &out);
+    } else if (!strcmp(m, "DELETE") && id) {
+        if (!tg_rl_registry_remove(g_rules, id)) {
+            reply_error(h, 404, "not_found", "no runtime rate limit with that id");
+            return;
+        }
+        tg_http_reply(h, 204, NULL, NULL, 0);
+    } else {
+        reply_error(h, 405, "method_not_allowed", "POST or GET /api/v1/rate-limits, DELETE .../{id}");
+    }
+}
+
+static void handle_api(tg_http_t *h, const caller_t *caller, const char *path)
+{
+    if (!caller->may_read) {
+        reply_error(h, 403, "permission_denied", "this key may not read logs and costs");
+        return;
+    }
+    if (!strcmp(path, "/api/v1/rate-limits") || !strncmp(path, "/api/v1/rate-limits/", 20)) {
+        handle_rate_limits_api(h, caller, path[19] == '/' && path[20] ? path + 20 : NULL);
+        return;
+    }
+    if (strcmp(tg_http_method(h), "GET") != 0) {
+        reply_error(h, 405, "method_not_allowed", "this route takes GET");
+        return;
+    }
+    if (!g_store) {
+        reply_error(h, 503, "logging_disabled",
+                    "request logging is off (observability.request_logging.enabled)");
+        return;
+    }
+    const char *qs = tg_http_query(h);
+    tg_buf_t out = {0};
+    int status;
+    if (!strcmp(path, "/api/v1/requests"))
+        status = tg_query_requests(g_store, qs, &out);
+    else if (!strcmp(path, "/api/v1/requests/costs"))
+        status = tg_query_request_costs(g_store, qs, &out);
+    else if (!strncmp(path, "/api/v1/requests/", 17) && path[17] && !strchr(path + 17, '/'))
+        status = tg_query_request(g_store, path + 17, &out);
+    else if (!strcmp(path, "/api/v1/costs"))
+        status = tg_query_costs(g_store, qs, &out);
+    else if (!strcmp(path, "/api/v1/stats"))
+        status = tg_query_stats(g_store, qs, &out);
+    else {
+        reply_error(h, 404, "unknown_route", "no such /api/v1 route");
+        return;
+    }
+    reply_buf(h, status, &out);
+}
+
 /* ---- access (SPEC §5) ---- */
 
 /* The gateway key a request presents: Helicone-Auth first (then the
@@ -1348,7 +1594,7 @@ static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
         return false;
     }
     if (!pw->cfg->require_auth) {
-        caller->may_read = true;
+        caller->may_read = caller->may_write = true;
         return true;
     }
     const char *header = NULL;
@@ -1366,6 +1612,7 @@ static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
     caller->consumed_header = header;
     caller->key_name = k->name;
     caller->may_read = k->perm_read;
+    caller->may_write = k->perm_write;
     return true;
 }
 
@@ -1400,6 +1647,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
         }
         return;
     }
+    if (!strncmp(path, "/api/v1/", 8)) {
+        handle_api(h, &caller, path);
+        return;
+    }
     if (!strcmp(path, "/v1/models")) {
         if (strcmp(method, "GET"))
             reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
@@ -1430,8 +1681,27 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
 
 /* ---- process-wide state ---- */
 
-void tg_pipeline_init(const tg_config_t *cfg)
+static long store_depth(void)
 {
+    tg_store_counters_t c;
+    tg_store_counters(g_store, &c);
+    return (long)c.queue_depth;
+}
+
+static long store_dropped(void)
+{
+    tg_store_counters_t c;
+    tg_store_counters(g_store, &c);
+    return (long)c.dropped;
+}
+
+void tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store)
+{
+    g_store = store;
+    if (store) {
+        static const tg_metrics_store_t gauges = {store_depth, store_dropped};
+        tg_metrics_set_store(&gauges);
+    }
     g_cache = tg_cache_new(cfg->cache_max_size > 0 ? (size_t)cfg->cache_max_size : 10000, 0, NULL,
                            NULL);
     g_rl = tg_rl_new(0, NULL, NULL);
@@ -1446,6 +1716,9 @@ void tg_pipeline_shutdown(void)
     g_cache = NULL;
     g_rl = NULL;
     g_rules = NULL;
+    static const tg_metrics_store_t none = {NULL, NULL};
+    tg_metrics_set_store(&none);
+    g_store = NULL;
 }
 
 /* ---- worker hooks ---- */

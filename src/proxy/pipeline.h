@@ -13,8 +13,10 @@ struct event_base;
 
 /** Process-wide state (the response cache, the rate limiter): before the
  *  workers start, and after they have all stopped. caching.max_size is
- *  read here only: changing it needs a restart. */
-void tg_pipeline_init(const tg_config_t *cfg);
+ *  read here only: changing it needs a restart. store: where request
+ *  records go (NULL: request logging off). */
+struct tg_store;
+void tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store);
 void tg_pipeline_shutdown(void);
 
 void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg);

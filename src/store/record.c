@@ -22,13 +22,29 @@
 
 /* ---- building ---- */
 
+/* A UUID version 7 (RFC 9562): 48 bits of Unix ms, then random bits. Ids
+ * that grow with time keep the store's id index appending instead of
+ * writing all over it. */
+static void uuid7(char out[37], int64_t ms)
+{
+    static const char hex[] = "0123456789abcdef";
+    tg_uuid4(out); /* xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx: random, variant set */
+    uint64_t t = (uint64_t)ms & 0xFFFFFFFFFFFFull;
+    static const int pos[12] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12};
+    for (int i = 11; i >= 0; i--) {
+        out[pos[i]] = hex[t & 15];
+        t >>= 4;
+    }
+    out[14] = '7';
+}
+
 tg_record_t *tg_record_new(void)
 {
     tg_record_t *r = tg_xcalloc(1, sizeof *r);
     char id[37];
-    tg_uuid4(id);
-    r->id = tg_xstrdup(id);
     r->created_at_ms = tg_wall_ms();
+    uuid7(id, r->created_at_ms);
+    r->id = tg_xstrdup(id);
     r->latency_ms = -1;
     r->ttft_ms = -1;
     r->usage = (tg_usage_t)TG_USAGE_UNKNOWN;
@@ -86,8 +102,7 @@ void tg_record_set_property(tg_record_t *r, const char *name, const char *value)
     r->n_props++;
 }
 
-void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t len,
-                        int64_t max)
+void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t len, int64_t max)
 {
     char **field = response ? &r->response_body : &r->request_body;
     size_t *flen = response ? &r->response_body_len : &r->request_body_len;
@@ -228,7 +243,23 @@ static void key(tg_buf_t *b, const char *k, bool *first)
     if (!*first)
         tg_buf_append(b, ",", 1);
     *first = false;
-    tg_buf_printf(b, "\"%s\":", k);
+    tg_buf_append(b, "\"", 1);
+    tg_buf_puts(b, k);
+    tg_buf_append(b, "\":", 2);
+}
+
+/* Append v in decimal (the hot path of list answers and the spool). */
+static void put_i64(tg_buf_t *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    tg_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 static void put_str(tg_buf_t *b, const char *k, const char *v, bool *first)
@@ -246,7 +277,7 @@ static void put_num(tg_buf_t *b, const char *k, int64_t v, bool *first)
     if (v < 0)
         tg_buf_puts(b, "null");
     else
-        tg_buf_printf(b, "%lld", (long long)v);
+        put_i64(b, v);
 }
 
 /* API form of a body: JSON stays JSON, anything else becomes a string. */
@@ -270,7 +301,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "id", r->id, &first);
     if (spool) {
         key(b, "created_at_ms", &first);
-        tg_buf_printf(b, "%lld", (long long)r->created_at_ms);
+        put_i64(b, r->created_at_ms);
     } else {
         key(b, "created_at", &first);
         tg_buf_append(b, "\"", 1);
@@ -282,7 +313,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "model_requested", r->model_requested, &first);
     put_str(b, "route", r->route, &first);
     key(b, "status", &first);
-    tg_buf_printf(b, "%d", r->status);
+    put_i64(b, r->status);
     put_num(b, "latency_ms", r->latency_ms, &first);
     put_num(b, "ttft_ms", r->ttft_ms, &first);
     put_num(b, "prompt_tokens", r->usage.prompt_tokens, &first);
@@ -320,7 +351,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "key_name", r->key_name, &first);
     put_str(b, "client_ip", r->client_ip, &first);
     key(b, "retries", &first);
-    tg_buf_printf(b, "%d", r->retries);
+    put_i64(b, r->retries);
     put_num(b, "fallback_index", r->fallback_index, &first);
     put_str(b, "error", r->error, &first);
     if (spool || (flags & TG_RECORD_JSON_BODIES)) {

@@ -29,34 +29,34 @@ typedef struct {
 } tg_record_prop_t;
 
 typedef struct {
-    char *id;                /* Helicone-Request-Id or a fresh UUID; never NULL once built */
-    int64_t created_at_ms;   /* request start, wall clock, ms since the epoch */
-    char *provider;          /* provider that served (or was tried last) */
-    char *model;             /* model sent to the provider */
-    char *model_requested;   /* model the client asked for */
-    char *route;             /* e.g. "/v1/chat/completions" */
-    int status;              /* HTTP status sent to the client (499: client went away) */
-    int64_t latency_ms;      /* start to last byte, -1 unknown */
-    int64_t ttft_ms;         /* start to first response byte from the provider, -1 unknown */
-    tg_usage_t usage;        /* -1 per count when unknown */
-    int64_t cost_nusd;       /* cost in nano-USD (1e-9), -1 unknown / unpriced */
+    char *id;              /* Helicone-Request-Id or a fresh UUID; never NULL once built */
+    int64_t created_at_ms; /* request start, wall clock, ms since the epoch */
+    char *provider;        /* provider that served (or was tried last) */
+    char *model;           /* model sent to the provider */
+    char *model_requested; /* model the client asked for */
+    char *route;           /* e.g. "/v1/chat/completions" */
+    int status;            /* HTTP status sent to the client (499: client went away) */
+    int64_t latency_ms;    /* start to last byte, -1 unknown */
+    int64_t ttft_ms;       /* start to first response byte from the provider, -1 unknown */
+    tg_usage_t usage;      /* -1 per count when unknown */
+    int64_t cost_nusd;     /* cost in nano-USD (1e-9), -1 unknown / unpriced */
     tg_record_cache_t cache;
     char *user_id;
     char *session_id, *session_name, *session_path;
     tg_record_prop_t *props; /* see tg_record_set_property */
     size_t n_props;
-    char *key_name;          /* gateway key name (never the key) */
+    char *key_name; /* gateway key name (never the key) */
     char *client_ip;
-    int retries;             /* attempts after the first, all providers */
-    int fallback_index;      /* which fallback served (0: the first choice), -1 none */
-    char *error;             /* gateway or provider error message, NULL on success */
-    char *request_body;      /* NULL: not stored (omitted, disabled) */
+    int retries;        /* attempts after the first, all providers */
+    int fallback_index; /* which fallback served (0: the first choice), -1 none */
+    char *error;        /* gateway or provider error message, NULL on success */
+    char *request_body; /* NULL: not stored (omitted, disabled) */
     size_t request_body_len;
     char *response_body;
     size_t response_body_len;
 } tg_record_t;
 
-/** A fresh record: new UUID id, created_at now, counts -1, cost -1, cache
+/** A fresh record: a new UUID v7 id (time-ordered), created_at now, counts -1, cost -1, cache
  *  none, fallback_index 0, everything else empty. Aborts on OOM. */
 tg_record_t *tg_record_new(void);
 
@@ -72,8 +72,7 @@ void tg_record_set_property(tg_record_t *r, const char *name, const char *value)
 
 /** Keep a body (request or response), at most max bytes of it (max < 0: no
  *  limit). A cut body ends on a UTF-8 character boundary. */
-void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t len,
-                        int64_t max);
+void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t len, int64_t max);
 
 /** Approximate heap bytes held by r (queue accounting). */
 size_t tg_record_size(const tg_record_t *r);

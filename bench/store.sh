@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# bench/store.sh — the request store at scale: fills a SQLite store with
+# synthetic records through the real write path (queue, spool, writer
+# thread) and times the query API's common questions on it: list by
+# property, costs by property for a day (the seed form), stats for a day,
+# and a few more. Target: each under 100 ms. A measurement: it exits 0 when
+# a target is missed; non-zero only when something fails to build or run.
+#
+# Environment (defaults):
+#   RECORDS=1000000   records in the store
+#   DAYS=30           spread evenly over the last DAYS days
+#   RUNS=7            timings per query (min / median / max printed)
+#   DB=<tmp>/bench.db a database to (re)use; an existing one with enough
+#                     records is not refilled (KEEP_TMP=1 keeps the temp dir)
+#   CC=cc
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RECORDS=${RECORDS:-1000000}
+DAYS=${DAYS:-30}
+RUNS=${RUNS:-7}
+CC=${CC:-cc}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tg-store-bench.XXXXXX")
+cleanup() { [[ ${KEEP_TMP:-0} == 1 ]] && echo "kept $TMP" || rm -rf "$TMP"; }
+trap cleanup EXIT
+DB=${DB:-$TMP/bench.db}
+
+cd "$ROOT"
+SRCS="bench/store_bench.c src/store/record.c src/store/queue.c src/store/writer.c
+      src/store/sqlite.c src/store/query.c src/cost/cost.c src/cost/prices.c
+      src/core/util.c src/core/log.c src/proxy/jsonscan.c"
+# shellcheck disable=SC2086
+$CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
+    $(pkg-config --cflags jansson sqlite3) -o "$TMP/store_bench" $SRCS \
+    $(pkg-config --libs jansson sqlite3) -lpthread -lm
+
+echo "store bench: $RECORDS records over $DAYS days, $(nproc) cores, SQLite $(pkg-config --modversion sqlite3)"
+"$TMP/store_bench" "$DB" "$RECORDS" "$DAYS" "$RUNS"
+ls -l "$DB" | awk '{printf "database file: %.0f MB\n", $5 / 1048576}'

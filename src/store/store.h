@@ -1,0 +1,166 @@
+/*
+ * store.h — the request store: where records go (write path) and where the
+ * query API reads them (SPEC §8).
+ *
+ * Write path: workers call tg_store_submit, which never waits: the record
+ * goes into a bounded lock-free queue, or, when that is full, is appended to
+ * an on-disk spool. One writer thread batches the queue into the database in
+ * transactions (up to batch_max records, or what arrived in batch_ms), keeps
+ * records in the spool while the database fails, retries with backoff and
+ * replays the spool when the database is back. tg_store_close writes
+ * everything. Guarantees and bounds: docs/observability.md.
+ *
+ * Back-ends (SQLite now, PostgreSQL later) implement tg_store_ops_t; the
+ * writer and the query API only talk to that interface.
+ */
+#ifndef TG_STORE_H
+#define TG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/record.h"
+
+struct tg_query;
+
+/* ---- public API (main, pipeline, metrics, query API) ---- */
+
+typedef struct tg_store tg_store_t;
+
+typedef struct {
+    const char *url;         /* "sqlite:PATH" (storage.url) */
+    const char *spool_path;  /* NULL: "<database path>-spool.jsonl" */
+    size_t queue_capacity;   /* records in memory, default 2048 */
+    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 32 MiB */
+    size_t batch_max;        /* records per transaction at most, default 1024 */
+    int batch_ms;            /* longest a record waits for its batch, default 100 */
+    int64_t spool_max_bytes; /* default 1 GiB; past it records are kept in memory */
+    int spool_sync_ms;       /* fsync period of the spool, default 200 */
+    size_t backlog_max;      /* records kept in memory when even the spool fails, default 10000 */
+    int retry_min_ms;        /* first retry of a failing database, default 100 */
+    int retry_max_ms;        /* backoff ceiling, default 5000 */
+    int close_timeout_ms;    /* tg_store_close retries a failing database this long, default 5000 */
+} tg_store_options_t;
+
+/** The defaults above (url "sqlite:tollgate.db"). */
+void tg_store_options_default(tg_store_options_t *o);
+
+/**
+ * Open the store named by o->url and start its writer thread. Returns 0, or
+ * -1 with a message in err (bad URL, database that cannot be opened or
+ * created, schema newer than this binary). A database that opens but cannot
+ * be written (read-only file) is not an error: records are spooled until it
+ * can. Main thread.
+ */
+int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size_t errlen);
+
+/** Hand a record to the store (ownership passes; s NULL frees it). Never
+ *  waits on I/O or the writer. Any thread, until tg_store_close starts. */
+void tg_store_submit(tg_store_t *s, tg_record_t *r);
+
+/** Wait until every record submitted before the call is in the database.
+ *  Returns 0, or -1 after timeout_ms (database failing). Any thread but the
+ *  writer. For tests and tooling; shutdown uses tg_store_close. */
+int tg_store_flush(tg_store_t *s, int timeout_ms);
+
+/** Write every pending record, stop the writer, close the database. Records
+ *  that still cannot be written after close_timeout_ms stay in the fsync'd
+ *  spool and are written at the next start. Call after the workers stopped.
+ *  NULL is fine. Main thread. */
+void tg_store_close(tg_store_t *s);
+
+/** Counters for /metrics (tollgate_log_queue_depth,
+ *  tollgate_log_records_dropped_total, ...). Any thread. */
+typedef struct {
+    int64_t queue_depth;  /* records waiting in memory (queue + writer's hands) */
+    int64_t written;      /* records committed to the database */
+    int64_t dropped;      /* records lost: spool and memory both exhausted, or unwritable */
+    int64_t spooled;      /* records that went through the spool */
+    int64_t spool_bytes;  /* bytes in the spool files now */
+    int64_t write_errors; /* failed transactions */
+    bool failing;         /* the database is failing now */
+} tg_store_counters_t;
+
+void tg_store_counters(tg_store_t *s, tg_store_counters_t *c);
+
+/* ---- back-end interface ---- */
+
+typedef struct tg_store_backend tg_store_backend_t;
+
+enum {
+    TG_STORE_OK = 0,
+    TG_STORE_ERETRY = -1,  /* nothing written; the store is unavailable: retry later */
+    TG_STORE_EREJECT = -2, /* nothing written; a record in the batch can never be written */
+};
+
+/** A page of records (no bodies) and how many match in all. */
+typedef struct {
+    tg_record_t **items;
+    size_t n;
+    int64_t total;
+} tg_record_list_t;
+
+/** One group of a cost report. Sums skip unknown values. */
+typedef struct {
+    char *group; /* model, provider, user, "YYYY-MM-DD", property value; NULL = none */
+    int64_t requests;
+    int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
+    int64_t reasoning_tokens;
+    int64_t cost_nusd; /* sum of known costs */
+    int64_t unpriced;  /* requests with tokens but no price */
+} tg_cost_row_t;
+
+typedef struct {
+    tg_cost_row_t *rows;
+    size_t n;
+} tg_cost_rows_t;
+
+typedef struct {
+    int64_t requests, errors, cache_hits, cache_misses;
+    int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
+    int64_t reasoning_tokens;
+    int64_t cost_nusd, priced, unpriced;
+    int64_t latency_ms[3]; /* p50, p95, p99 (nearest rank); -1 when no data */
+    int64_t ttft_ms[3];
+} tg_stats_t;
+
+typedef struct {
+    const char *name;
+    /* writer thread: one transaction, all or nothing; records already in
+     * the store (same id and created_at) are skipped, so replays are safe */
+    int (*write)(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err,
+                 size_t errlen);
+    /* writer thread: drop and re-establish the write connection after a failure */
+    int (*reopen)(tg_store_backend_t *b, char *err, size_t errlen);
+    /* any thread, concurrently with writes; 0 or -1 with err */
+    int (*list)(tg_store_backend_t *b, const struct tg_query *q, tg_record_list_t *out, char *err,
+                size_t errlen);
+    /* 0 found, 1 not found, -1 error; the newest record with that id, with bodies */
+    int (*get)(tg_store_backend_t *b, const char *id, tg_record_t **out, char *err, size_t errlen);
+    int (*costs)(tg_store_backend_t *b, const struct tg_query *q, tg_cost_rows_t *out, char *err,
+                 size_t errlen);
+    int (*stats)(tg_store_backend_t *b, const struct tg_query *q, tg_stats_t *out, char *err,
+                 size_t errlen);
+    void (*close)(tg_store_backend_t *b);
+} tg_store_ops_t;
+
+struct tg_store_backend {
+    const tg_store_ops_t *ops; /* first member of every back-end's state */
+};
+
+/** Open the store over a back-end the caller made (tests, future stores).
+ *  o->spool_path is then required. Takes ownership of b, even on error. */
+int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg_store_t **out,
+                          char *err, size_t errlen);
+
+/** The back-end of an open store (the query API reads through it). */
+tg_store_backend_t *tg_store_backend(tg_store_t *s);
+
+/** The SQLite back-end on file `path` (created if missing, WAL mode). */
+tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t errlen);
+
+void tg_record_list_free(tg_record_list_t *l);
+void tg_cost_rows_free(tg_cost_rows_t *r);
+
+#endif

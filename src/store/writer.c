@@ -1,0 +1,814 @@
+/*
+ * writer.c — the store's write path (see store.h): the submit side, the
+ * writer thread, the spool.
+ *
+ * Owns the queue, the writer thread, the spool files and the back-end.
+ *
+ * Where a submitted record is at any moment — exactly one of:
+ *   1. the queue (memory, bounded by queue_capacity and queue_max_bytes);
+ *   2. the writer's current batch (memory, at most batch_max records);
+ *   3. the spool: "<spool>" (appended by producers whose record did not fit
+ *      in the queue, and by the writer while the database fails) or
+ *      "<spool>.replay" (the file being replayed); both JSON lines, written
+ *      with one write(2) per record, fsync'd by the writer every
+ *      spool_sync_ms;
+ *   4. the writer's backlog (memory, backlog_max) — only while the spool
+ *      itself cannot be written;
+ *   5. the database (committed), or dropped (counted) when neither the spool
+ *      nor the backlog can take it, or when the database rejects it for good.
+ * So a kill -9 loses only 1, 2 and 4: records submitted in the last batch_ms
+ * plus the transaction being written (docs/observability.md).
+ *
+ * Replays are idempotent: the back-end skips a record whose (id, created_at)
+ * is already stored, so a crash between a commit and the spool truncation
+ * does not duplicate records.
+ *
+ * Threads: tg_store_submit and tg_store_counters run on any thread; the
+ * writer thread runs writer_main and everything it calls; open/close on main.
+ * The spool append path is shared by producers and the writer under
+ * spool_mu; only the writer rotates (renames) the spool.
+ */
+#include "store/store.h"
+
+#include "core/log.h"
+#include "store/queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct tg_store {
+    tg_store_options_t o;
+    char *spool_path, *replay_path;
+    tg_store_backend_t *be;
+
+    tg_queue_t q;
+    atomic_llong queue_bytes;
+
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu; /* wake / flush hand-shake */
+    pthread_cond_t wake;
+    pthread_cond_t flushed;
+    uint64_t flush_req, flush_done; /* under mu */
+    atomic_bool closing;
+
+    pthread_mutex_t spool_mu;
+    int spool_fd;             /* live spool, O_APPEND, -1 when closed; under spool_mu */
+    atomic_llong spool_bytes; /* live + replay file sizes */
+    atomic_bool spool_dirty;  /* appended since the last fsync */
+
+    /* writer thread only */
+    tg_record_t **batch;
+    size_t n_batch;
+    tg_record_t **backlog;
+    size_t n_backlog;
+    bool failing;
+    int backoff_ms;
+    int64_t next_retry_ms;
+    int64_t last_sync_ms;
+    off_t replay_off; /* bytes of the replay file already in the database */
+    bool warned_spool;
+
+    atomic_llong in_hand; /* records popped but not yet settled (batch + backlog) */
+    atomic_llong written, dropped, spooled, write_errors;
+    atomic_bool failing_pub;
+};
+
+void tg_store_options_default(tg_store_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->url = "sqlite:tollgate.db";
+    o->queue_capacity = 2048;
+    o->queue_max_bytes = 32u << 20;
+    o->batch_max = 1024;
+    o->batch_ms = 100;
+    o->spool_max_bytes = (int64_t)1 << 30;
+    o->spool_sync_ms = 200;
+    o->backlog_max = 10000;
+    o->retry_min_ms = 100;
+    o->retry_max_ms = 5000;
+    o->close_timeout_ms = 5000;
+}
+
+/* ---- spool ---- */
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* A crash can leave a half-written last line: cut it off so the next append
+ * starts on a line of its own. Returns the bytes cut. Before threads start. */
+static int64_t trim_partial_line(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    off_t size = lseek(fd, 0, SEEK_END), end = size;
+    char buf[4096];
+    while (end > 0) {
+        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+        if (n <= 0)
+            break;
+        ssize_t i = n;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
+        if (i > 0) {
+            end = from + i;
+            break;
+        }
+        end = from;
+    }
+    int64_t cut = (int64_t)(size - end);
+    if (cut > 0 && ftruncate(fd, end) != 0)
+        cut = 0;
+    close(fd);
+    return cut;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Append lines (each ends in '\n') to the live spool. Any thread. */
+static bool spool_append(tg_store_t *s, const char *data, size_t len)
+{
+    bool ok = false;
+    pthread_mutex_lock(&s->spool_mu);
+    if (atomic_load(&s->spool_bytes) + (int64_t)len > s->o.spool_max_bytes)
+        goto out;
+    if (s->spool_fd < 0)
+        s->spool_fd = open(s->spool_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (s->spool_fd < 0)
+        goto out;
+    off_t before = lseek(s->spool_fd, 0, SEEK_END);
+    if (!write_all(s->spool_fd, data, len)) {
+        /* never leave half a line behind */
+        if (before >= 0 && ftruncate(s->spool_fd, before) != 0)
+            tg_warn("store: could not trim the spool %s: %s", s->spool_path, strerror(errno));
+        goto out;
+    }
+    atomic_fetch_add(&s->spool_bytes, (long long)len);
+    atomic_store(&s->spool_dirty, true);
+    ok = true;
+out:
+    pthread_mutex_unlock(&s->spool_mu);
+    return ok;
+}
+
+static bool spool_records(tg_store_t *s, tg_record_t *const *recs, size_t n)
+{
+    tg_buf_t b = {0};
+    for (size_t i = 0; i < n; i++) {
+        tg_record_to_json(recs[i], TG_RECORD_JSON_SPOOL, &b);
+        tg_buf_append(&b, "\n", 1);
+    }
+    bool ok = spool_append(s, b.data, b.len);
+    tg_buf_free(&b);
+    if (ok)
+        atomic_fetch_add(&s->spooled, (long long)n);
+    return ok;
+}
+
+static void spool_sync(tg_store_t *s)
+{
+    s->last_sync_ms = tg_mono_ms();
+    if (!atomic_exchange(&s->spool_dirty, false))
+        return;
+    pthread_mutex_lock(&s->spool_mu);
+    int fd = s->spool_fd >= 0 ? dup(s->spool_fd) : -1;
+    pthread_mutex_unlock(&s->spool_mu);
+    if (fd >= 0) {
+        if (fdatasync(fd) != 0)
+            tg_warn("store: fsync of the spool %s failed: %s", s->spool_path, strerror(errno));
+        close(fd);
+    }
+}
+
+/* ---- writing ---- */
+
+static int64_t now_ms(void)
+{
+    return tg_mono_ms();
+}
+
+static void settle(tg_store_t *s, size_t n)
+{
+    atomic_fetch_sub(&s->in_hand, (long long)n);
+}
+
+/*
+ * Write recs[0..*n) to the database. On success all are settled (written,
+ * or dropped when the database rejects one for good). On TG_STORE_ERETRY
+ * the records not yet written are left, compacted, in recs[0..*n).
+ */
+static int write_records(tg_store_t *s, tg_record_t **recs, size_t *n)
+{
+    char err[256] = "";
+    int rc = s->be->ops->write(s->be, recs, *n, err, sizeof err);
+    if (rc == TG_STORE_OK) {
+        atomic_fetch_add(&s->written, (long long)*n);
+        for (size_t i = 0; i < *n; i++)
+            tg_record_free(recs[i]);
+        settle(s, *n);
+        *n = 0;
+        return 0;
+    }
+    atomic_fetch_add(&s->write_errors, 1);
+    if (rc == TG_STORE_ERETRY) {
+        if (!s->failing)
+            tg_warn("store: database write failed (%s); keeping records in the spool %s", err,
+                    s->spool_path);
+        return TG_STORE_ERETRY;
+    }
+    /* A record the database refuses: find it by writing one at a time. */
+    size_t keep = 0;
+    for (size_t i = 0; i < *n; i++) {
+        int r1 = keep ? TG_STORE_ERETRY : s->be->ops->write(s->be, &recs[i], 1, err, sizeof err);
+        if (r1 == TG_STORE_OK) {
+            atomic_fetch_add(&s->written, 1);
+        } else if (r1 == TG_STORE_EREJECT) {
+            tg_error("store: record %s rejected by the database (%s); dropped", recs[i]->id, err);
+            atomic_fetch_add(&s->dropped, 1);
+        } else {
+            recs[keep++] = recs[i];
+            continue;
+        }
+        tg_record_free(recs[i]);
+        settle(s, 1);
+    }
+    *n = keep;
+    return keep ? TG_STORE_ERETRY : 0;
+}
+
+/* Records the database cannot take now: spool, else backlog, else drop. */
+static void park(tg_store_t *s, tg_record_t **recs, size_t n)
+{
+    if (!n)
+        return;
+    if (spool_records(s, recs, n)) {
+        for (size_t i = 0; i < n; i++)
+            tg_record_free(recs[i]);
+        settle(s, n);
+        s->warned_spool = false;
+        return;
+    }
+    if (!s->warned_spool)
+        tg_error("store: the spool %s is full or cannot be written; holding records in memory",
+                 s->spool_path);
+    s->warned_spool = true;
+    for (size_t i = 0; i < n; i++) {
+        if (s->n_backlog < s->o.backlog_max) {
+            s->backlog[s->n_backlog++] = recs[i];
+            continue; /* still in hand */
+        }
+        atomic_fetch_add(&s->dropped, 1);
+        tg_record_free(recs[i]);
+        settle(s, 1);
+    }
+    if (atomic_load(&s->dropped))
+        tg_error("store: spool and memory backlog full: %lld records dropped so far",
+                 (long long)atomic_load(&s->dropped));
+}
+
+static void enter_failing(tg_store_t *s)
+{
+    int64_t now = now_ms();
+    if (!s->failing) {
+        s->failing = true;
+        s->backoff_ms = s->o.retry_min_ms;
+    } else {
+        s->backoff_ms =
+            s->backoff_ms * 2 > s->o.retry_max_ms ? s->o.retry_max_ms : s->backoff_ms * 2;
+    }
+    s->next_retry_ms = now + s->backoff_ms;
+    atomic_store(&s->failing_pub, true);
+}
+
+/* Move the live spool aside for replay (writer only). false: nothing to do.
+ * The lock covers only the rename and the fd hand-over: producers appending
+ * never wait for a disk flush. */
+static bool rotate_spool(tg_store_t *s)
+{
+    bool moved = false;
+    pthread_mutex_lock(&s->spool_mu);
+    int fd = s->spool_fd;
+    s->spool_fd = -1;
+    if (rename(s->spool_path, s->replay_path) == 0)
+        moved = true;
+    else if (errno == ENOENT)
+        atomic_store(&s->spool_bytes, 0); /* no spool file and no replay file */
+    pthread_mutex_unlock(&s->spool_mu);
+    if (fd >= 0) {
+        if (fdatasync(fd) != 0)
+            tg_warn("store: fsync of the spool failed: %s", strerror(errno));
+        close(fd);
+    }
+    s->replay_off = 0;
+    return moved;
+}
+
+/*
+ * Write one spool file into the database. Returns 0 when it is done (the
+ * main loop calls again while the spool is not empty), TG_STORE_ERETRY when
+ * the database failed (progress is kept in replay_off; what was committed
+ * stays committed).
+ */
+static int replay_spool(tg_store_t *s)
+{
+    if (access(s->replay_path, F_OK) != 0 && !rotate_spool(s))
+        return 0;
+    int fd = open(s->replay_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        tg_error("store: cannot read the spool %s: %s", s->replay_path, strerror(errno));
+        return TG_STORE_ERETRY;
+    }
+    int64_t total = file_size(s->replay_path);
+    tg_buf_t buf = {0};
+    off_t pos = s->replay_off; /* file offset of buf.data[0] */
+    size_t scan = 0;
+    tg_record_t **recs = tg_xcalloc(s->o.batch_max, sizeof *recs);
+    size_t n = 0;
+    off_t batch_end = pos;
+    int rc = 0, n_bad = 0;
+    bool eof = false;
+    lseek(fd, pos, SEEK_SET);
+    while (rc == 0) {
+        char *nl = buf.len > scan ? memchr(buf.data + scan, '\n', buf.len - scan) : NULL;
+        if (!nl && !eof) {
+            /* drop consumed bytes, then read more */
+            if (scan) {
+                memmove(buf.data, buf.data + scan, buf.len - scan);
+                buf.len -= scan;
+                pos += (off_t)scan;
+                scan = 0;
+            }
+            char tmp[65536];
+            ssize_t r = read(fd, tmp, sizeof tmp);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                eof = true;
+            else
+                tg_buf_append(&buf, tmp, (size_t)r);
+            continue;
+        }
+        if (nl) {
+            size_t len = (size_t)(nl - (buf.data + scan));
+            tg_record_t *r = len ? tg_record_from_spool(buf.data + scan, len) : NULL;
+            if (r) {
+                recs[n++] = r;
+                atomic_fetch_add(&s->in_hand, 1);
+            } else if (len) {
+                n_bad++;
+            }
+            scan += len + 1;
+            batch_end = pos + (off_t)scan;
+        }
+        if (n == s->o.batch_max || (!nl && eof && n)) {
+            rc = write_records(s, recs, &n);
+            if (rc == 0)
+                s->replay_off = batch_end;
+            /* a long replay must not hold up the fsync of new spool lines */
+            if (tg_mono_ms() - s->last_sync_ms >= s->o.spool_sync_ms)
+                spool_sync(s);
+        }
+        if (!nl && eof)
+            break;
+    }
+    if (rc != 0) {
+        /* not written: they are still in the replay file */
+        for (size_t i = 0; i < n; i++)
+            tg_record_free(recs[i]);
+        settle(s, n);
+    }
+    free(recs);
+    close(fd);
+    if (buf.len > scan && rc == 0)
+        n_bad++; /* a last line without its newline (crash while appending) */
+    tg_buf_free(&buf);
+    if (n_bad && rc == 0) { /* a failed pass is read again: count once */
+        tg_error("store: %d unreadable lines in the spool %s dropped", n_bad, s->replay_path);
+        atomic_fetch_add(&s->dropped, n_bad);
+    }
+    if (rc != 0)
+        return rc;
+    unlink(s->replay_path);
+    atomic_fetch_sub(&s->spool_bytes, (long long)total);
+    s->replay_off = 0;
+    return 0;
+}
+
+/* The database is back (or was never away): backlog, then the spool. */
+static int recover(tg_store_t *s)
+{
+    if (s->failing) {
+        char err[256] = "";
+        if (s->be->ops->reopen && s->be->ops->reopen(s->be, err, sizeof err) != 0) {
+            tg_debug("store: reopen failed: %s", err);
+            return TG_STORE_ERETRY;
+        }
+    }
+    while (s->n_backlog) {
+        size_t n = s->n_backlog < s->o.batch_max ? s->n_backlog : s->o.batch_max;
+        size_t left = n;
+        tg_record_t **head = s->backlog + (s->n_backlog - n);
+        if (write_records(s, head, &left) != 0) {
+            s->n_backlog -= n - left;
+            return TG_STORE_ERETRY;
+        }
+        s->n_backlog -= n;
+    }
+    if (atomic_load(&s->spool_bytes) > 0 || access(s->replay_path, F_OK) == 0)
+        return replay_spool(s);
+    return 0;
+}
+
+static void signal_flushed(tg_store_t *s, uint64_t req)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->flush_done < req)
+        s->flush_done = req;
+    pthread_cond_broadcast(&s->flushed);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *writer_main(void *arg)
+{
+    tg_store_t *s = arg;
+    int64_t close_deadline = -1;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t req = s->flush_req; /* before looking at the queue: see tg_store_flush */
+        pthread_mutex_unlock(&s->mu);
+        bool closing = atomic_load(&s->closing);
+        if (closing && close_deadline < 0)
+            close_deadline = now_ms() + s->o.close_timeout_ms;
+
+        /* 1. one batch from the queue */
+        s->n_batch = 0;
+        while (s->n_batch < s->o.batch_max) {
+            tg_record_t *r = tg_queue_pop(&s->q);
+            if (!r)
+                break;
+            atomic_fetch_add(&s->in_hand, 1);
+            atomic_fetch_sub(&s->queue_bytes, (long long)tg_record_size(r));
+            s->batch[s->n_batch++] = r;
+        }
+        /* 2. into the database, or aside while it fails or while older
+         *    records wait in the backlog */
+        if (s->n_batch) {
+            size_t n = s->n_batch;
+            if (s->failing || write_records(s, s->batch, &n) != 0) {
+                if (!s->failing)
+                    enter_failing(s);
+                park(s, s->batch, n);
+            }
+            s->n_batch = 0;
+        }
+        int64_t now = now_ms();
+        /* 3. replay and recovery */
+        bool pending = s->n_backlog || atomic_load(&s->spool_bytes) > 0;
+        if (pending && (!s->failing || now >= s->next_retry_ms)) {
+            if (recover(s) == 0) {
+                if (s->failing)
+                    tg_info("store: database writable again; spool replayed");
+                s->failing = false;
+                atomic_store(&s->failing_pub, false);
+            } else {
+                enter_failing(s);
+                /* the backlog goes to the spool as soon as the spool takes it */
+                if (s->n_backlog) {
+                    size_t n = s->n_backlog;
+                    s->n_backlog = 0;
+                    park(s, s->backlog, n);
+                }
+            }
+        }
+        /* 4. durability of the spool */
+        now = now_ms();
+        if (now - s->last_sync_ms >= s->o.spool_sync_ms)
+            spool_sync(s);
+        /* 5. idle: wake flush() waiters */
+        size_t depth = tg_queue_depth(&s->q);
+        bool idle = depth == 0 && !s->n_backlog && atomic_load(&s->spool_bytes) == 0;
+        if (idle)
+            signal_flushed(s, req);
+        /* 6. shutdown */
+        if (closing && depth == 0) {
+            if (idle)
+                break;
+            if (now >= close_deadline) {
+                if (s->n_backlog) {
+                    size_t n = s->n_backlog;
+                    s->n_backlog = 0;
+                    park(s, s->backlog, n); /* last chance: spool, else dropped */
+                    for (size_t i = 0; i < s->n_backlog; i++)
+                        tg_record_free(s->backlog[i]);
+                    atomic_fetch_add(&s->dropped, (long long)s->n_backlog);
+                    settle(s, s->n_backlog);
+                    s->n_backlog = 0;
+                }
+                tg_warn("store: database still failing at shutdown; %lld bytes of records "
+                        "left in the spool %s for the next start",
+                        (long long)atomic_load(&s->spool_bytes), s->spool_path);
+                break;
+            }
+        }
+        /* 7. wait for more work */
+        if (depth >= s->o.batch_max || (closing && depth > 0))
+            continue;
+        int64_t wait = s->o.batch_ms;
+        if ((pending || s->failing) && s->next_retry_ms - now < wait)
+            wait = s->next_retry_ms - now;
+        if (closing)
+            wait = wait > 10 ? 10 : wait;
+        if (wait <= 0)
+            continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += wait / 1000;
+        ts.tv_nsec += (wait % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (!atomic_load(&s->closing) && s->flush_req == req &&
+            tg_queue_depth(&s->q) < s->o.batch_max)
+            pthread_cond_timedwait(&s->wake, &s->mu, &ts);
+        pthread_mutex_unlock(&s->mu);
+    }
+    spool_sync(s);
+    signal_flushed(s, UINT64_MAX);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+static void wake_writer(tg_store_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void tg_store_submit(tg_store_t *s, tg_record_t *r)
+{
+    if (!r)
+        return;
+    if (!s) {
+        tg_record_free(r);
+        return;
+    }
+    if (!r->id) {
+        char id[37];
+        tg_uuid4(id);
+        r->id = tg_xstrdup(id);
+    }
+    long long size = (long long)tg_record_size(r);
+    long long before = atomic_fetch_add(&s->queue_bytes, size);
+    if (before + size <= (long long)s->o.queue_max_bytes && tg_queue_push(&s->q, r)) {
+        /* a full batch is waiting: do not let it sit for batch_ms (no
+         * waiter, no system call: the writer is busy) */
+        if (tg_queue_depth(&s->q) >= s->o.batch_max)
+            pthread_cond_signal(&s->wake);
+        return;
+    }
+    atomic_fetch_sub(&s->queue_bytes, size);
+    /* The queue is full: append to the spool from this thread (one write,
+     * no fsync). The writer replays it. */
+    if (!spool_records(s, &r, 1)) {
+        long long d = atomic_fetch_add(&s->dropped, 1) + 1;
+        if ((d & (d - 1)) == 0) /* 1, 2, 4, 8...: do not flood the log */
+            tg_error("store: queue full and spool %s unwritable: %lld records dropped",
+                     s->spool_path, d);
+    }
+    tg_record_free(r);
+}
+
+int tg_store_flush(tg_store_t *s, int timeout_ms)
+{
+    if (!s)
+        return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    uint64_t my = ++s->flush_req;
+    pthread_cond_signal(&s->wake);
+    while (s->flush_done < my) {
+        if (pthread_cond_timedwait(&s->flushed, &s->mu, &ts) == ETIMEDOUT) {
+            rc = s->flush_done >= my ? 0 : -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void tg_store_counters(tg_store_t *s, tg_store_counters_t *c)
+{
+    memset(c, 0, sizeof *c);
+    if (!s)
+        return;
+    c->queue_depth = (int64_t)tg_queue_depth(&s->q) + atomic_load(&s->in_hand);
+    c->written = atomic_load(&s->written);
+    c->dropped = atomic_load(&s->dropped);
+    c->spooled = atomic_load(&s->spooled);
+    c->spool_bytes = atomic_load(&s->spool_bytes);
+    c->write_errors = atomic_load(&s->write_errors);
+    c->failing = atomic_load(&s->failing_pub);
+}
+
+tg_store_backend_t *tg_store_backend(tg_store_t *s)
+{
+    return s ? s->be : NULL;
+}
+
+static void store_free(tg_store_t *s)
+{
+    if (s->be)
+        s->be->ops->close(s->be);
+    tg_record_t *r;
+    while (s->q.cells && (r = tg_queue_pop(&s->q)))
+        tg_record_free(r); /* only after a failed start */
+    tg_queue_destroy(&s->q);
+    if (s->spool_fd >= 0)
+        close(s->spool_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->spool_mu);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->flushed);
+    free(s->batch);
+    free(s->backlog);
+    free(s->spool_path);
+    free(s->replay_path);
+    free(s);
+}
+
+int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg_store_t **out,
+                          char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!o->spool_path || !*o->spool_path) {
+        snprintf(err, errlen, "store: no spool path");
+        b->ops->close(b);
+        return -1;
+    }
+    tg_store_t *s = tg_xcalloc(1, sizeof *s);
+    s->o = *o;
+    tg_store_options_t d;
+    tg_store_options_default(&d);
+    /* zero means default */
+    if (!s->o.queue_capacity)
+        s->o.queue_capacity = d.queue_capacity;
+    if (!s->o.queue_max_bytes)
+        s->o.queue_max_bytes = d.queue_max_bytes;
+    if (!s->o.batch_max)
+        s->o.batch_max = d.batch_max;
+    if (s->o.batch_ms <= 0)
+        s->o.batch_ms = d.batch_ms;
+    if (s->o.spool_max_bytes <= 0)
+        s->o.spool_max_bytes = d.spool_max_bytes;
+    if (s->o.spool_sync_ms <= 0)
+        s->o.spool_sync_ms = d.spool_sync_ms;
+    if (!s->o.backlog_max)
+        s->o.backlog_max = d.backlog_max;
+    if (s->o.retry_min_ms <= 0)
+        s->o.retry_min_ms = d.retry_min_ms;
+    if (s->o.retry_max_ms < s->o.retry_min_ms)
+        s->o.retry_max_ms = s->o.retry_min_ms > d.retry_max_ms ? s->o.retry_min_ms : d.retry_max_ms;
+    if (s->o.close_timeout_ms <= 0)
+        s->o.close_timeout_ms = d.close_timeout_ms;
+    s->o.url = NULL;
+    s->o.spool_path = NULL;
+    s->be = b;
+    s->spool_path = tg_xstrdup(o->spool_path);
+    size_t n = strlen(s->spool_path) + 8;
+    s->replay_path = tg_xmalloc(n);
+    snprintf(s->replay_path, n, "%s.replay", s->spool_path);
+    s->spool_fd = -1;
+    tg_queue_init(&s->q, s->o.queue_capacity);
+    s->batch = tg_xcalloc(s->o.batch_max, sizeof *s->batch);
+    s->backlog = tg_xcalloc(s->o.backlog_max, sizeof *s->backlog);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->spool_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->flushed, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* records left by the last run */
+    int64_t cut = trim_partial_line(s->spool_path) + trim_partial_line(s->replay_path);
+    if (cut)
+        tg_warn("store: dropped %lld bytes of a half-written spool line (crash)", (long long)cut);
+    atomic_store(&s->spool_bytes, file_size(s->spool_path) + file_size(s->replay_path));
+    if (atomic_load(&s->spool_bytes) > 0)
+        tg_info("store: %lld bytes of spooled records to replay",
+                (long long)atomic_load(&s->spool_bytes));
+    s->last_sync_ms = now_ms();
+
+    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+        snprintf(err, errlen, "store: cannot start the writer thread");
+        store_free(s);
+        return -1;
+    }
+    s->started = true;
+    *out = s;
+    return 0;
+}
+
+int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const char *url = o->url ? o->url : "sqlite:tollgate.db";
+    if (strncmp(url, "sqlite:", 7) != 0) {
+        if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+            snprintf(err, errlen, "storage.url: the PostgreSQL store is not built yet");
+        else
+            snprintf(err, errlen, "storage.url: expected sqlite:PATH, got '%s'", url);
+        return -1;
+    }
+    const char *path = url + 7;
+    if (!strncmp(path, "//", 2)) /* sqlite:///abs/path */
+        path += 2;
+    if (!*path) {
+        snprintf(err, errlen, "storage.url: sqlite: needs a file path");
+        return -1;
+    }
+    tg_store_backend_t *b = tg_store_sqlite_open(path, err, errlen);
+    if (!b)
+        return -1;
+    tg_store_options_t oo = *o;
+    char *spool = NULL;
+    if (!oo.spool_path) {
+        size_t n = strlen(path) + 16;
+        spool = tg_xmalloc(n);
+        snprintf(spool, n, "%s-spool.jsonl", path);
+        oo.spool_path = spool;
+    }
+    int rc = tg_store_open_backend(&oo, b, out, err, errlen);
+    free(spool);
+    return rc;
+}
+
+void tg_store_close(tg_store_t *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        atomic_store(&s->closing, true);
+        wake_writer(s);
+        pthread_join(s->thread, NULL);
+    }
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    tg_debug("store: closed: %lld records written, %lld spooled, %lld dropped",
+             (long long)c.written, (long long)c.spooled, (long long)c.dropped);
+    store_free(s);
+}
+
+void tg_record_list_free(tg_record_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        tg_record_free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+void tg_cost_rows_free(tg_cost_rows_t *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->rows[i].group);
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}

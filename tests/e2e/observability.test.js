@@ -1,0 +1,150 @@
+'use strict';
+// Request records and the query API (SPEC §8): filters, exact costs, omitted
+// bodies, durability across a restart, no lost records under concurrency.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('./harness');
+
+let fake;
+let dir;
+let config;
+
+// USD per 1,000 tokens, as in the fixtures
+const PRICE = { input: 0.00015, output: 0.0006 };
+
+before(async () => {
+  fake = await h.startFake();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-obs-'));
+  config = h.baseConfig(fake, {
+    storage: { url: `sqlite:${dir}/records.db` },
+    cost_tracking: { pricing: { 'gpt-4o-mini': PRICE } },
+  });
+});
+after(async () => {
+  await fake?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const api = async (gw, p) => {
+  const r = await fetch(`${gw.url}${p}`);
+  assert.equal(r.status, 200, `${p}: ${r.status}`);
+  return r.json();
+};
+
+// Records reach the store within a batch interval; poll instead of sleeping.
+async function waitForTotal(gw, query, n) {
+  let body;
+  for (let i = 0; i < 100; i++) {
+    body = await api(gw, `/api/v1/requests?${query}`);
+    if (body.total >= n) return body;
+    await h.sleep(50);
+  }
+  return body;
+}
+
+test('records carry properties, user and session; filters find them; costs are exact', async () => {
+  const gw = await h.startGateway(config);
+  try {
+    const client = h.openaiClient(gw);
+    const agent = `agent-${process.pid}`;
+    const headers = {
+      'Helicone-Property-Agent-Name': agent, 'Helicone-User-Id': 'user-obs',
+      'Helicone-Session-Id': 'sess-obs', 'Helicone-Session-Name': 'Nightly', 'Helicone-Session-Path': '/a/b',
+    };
+    const messages = [{ role: 'user', content: 'five words in this prompt' }];
+    let prompt = 0;
+    let completion = 0;
+    for (const reply of ['one two three', 'four five']) {
+      const r = await client.chat.completions.create({ model: 'fake/gpt-4o-mini', messages },
+        { headers: { ...headers, 'x-fake-reply': reply } });
+      prompt += r.usage.prompt_tokens;
+      completion += r.usage.completion_tokens;
+    }
+    const stream = await client.chat.completions.create({ model: 'fake/gpt-4o-mini', messages, stream: true },
+      { headers: { ...headers, 'x-fake-reply': 'a b c d e f' } });
+    for await (const _ of stream) { /* the usage chunk is hidden from us, not from the gateway */ }
+    prompt += 5;
+    completion += 6;
+
+    const list = await waitForTotal(gw, `property.Agent-Name=${agent}`, 3);
+    assert.equal(list.total, 3);
+    for (const rec of list.data) {
+      // header names are case-insensitive (Node's client sends them lower case)
+      const prop = Object.entries(rec.properties).find(([k]) => k.toLowerCase() === 'agent-name');
+      assert.equal(prop?.[1], agent);
+      assert.equal(rec.user_id, 'user-obs');
+      assert.equal(rec.session_id, 'sess-obs');
+      assert.equal(rec.session_name, 'Nightly');
+      assert.equal(rec.session_path, '/a/b');
+      assert.equal(rec.provider, 'fake');
+      assert.equal(rec.model, 'gpt-4o-mini');
+      assert.equal(rec.model_requested, 'fake/gpt-4o-mini');
+      assert.equal(rec.status, 200);
+      assert.ok(rec.cost > 0);
+    }
+    assert.equal((await api(gw, '/api/v1/requests?user_id=user-obs')).total, 3);
+    assert.equal((await api(gw, '/api/v1/requests?session_id=sess-obs')).total, 3);
+    assert.equal((await api(gw, '/api/v1/requests?user_id=nobody')).total, 0);
+
+    const costs = await api(gw, `/api/v1/requests/costs?filter=properties.Agent-Name=${agent}&period=day`);
+    const expected = (prompt * PRICE.input + completion * PRICE.output) / 1000;
+    assert.equal(costs.requests, 3);
+    assert.equal(costs.prompt_tokens, prompt);
+    assert.equal(costs.completion_tokens, completion);
+    assert.ok(Math.abs(costs.total_cost - expected) < 1e-12, `cost ${costs.total_cost} != ${expected}`);
+
+    // the oldest is a plain call; a JSON body comes back as JSON
+    const one = await api(gw, `/api/v1/requests/${list.data[list.data.length - 1].id}`);
+    assert.equal(one.request_body.messages[0].content, 'five words in this prompt');
+    assert.equal(one.response_body.object, 'chat.completion');
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+});
+
+test('Helicone-Omit-Request/-Response: bodies are not stored', async () => {
+  const gw = await h.startGateway(config);
+  try {
+    const id = `omit-${process.pid}-${Date.now()}`;
+    const client = h.openaiClient(gw);
+    await client.chat.completions.create({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'secret prompt text' }] },
+      { headers: { 'Helicone-Property-T': id, 'Helicone-Omit-Request': 'true', 'Helicone-Omit-Response': 'true', 'x-fake-reply': 'secret answer text' } });
+    const list = await waitForTotal(gw, `property.T=${id}`, 1);
+    const one = await api(gw, `/api/v1/requests/${list.data[0].id}`);
+    assert.equal(one.request_body, null);
+    assert.equal(one.response_body, null);
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+  const raw = fs.readFileSync(`${dir}/records.db`);
+  assert.ok(!raw.includes('secret prompt text'), 'an omitted body reached the database');
+});
+
+test('1000 concurrent requests make exactly 1000 records, and they survive a restart', async () => {
+  const tag = `burst-${process.pid}-${Date.now()}`;
+  let gw = await h.startGateway(config);
+  try {
+    const body = JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] });
+    const rs = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'Helicone-Property-Burst': tag }, body,
+    }).then((r) => r.status)));
+    assert.equal(rs.filter((s) => s === 200).length, 1000);
+  } finally {
+    assert.equal((await gw.stop()).code, 0); // a clean stop writes every record
+  }
+  gw = await h.startGateway(config);
+  try {
+    const list = await api(gw, `/api/v1/requests?property.Burst=${tag}&limit=1`);
+    assert.equal(list.total, 1000);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /tollgate_log_records_dropped_total 0\n/);
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+  const raw = fs.readFileSync(`${dir}/records.db`);
+  assert.ok(!raw.includes(h.SECRET), 'the provider key reached the database');
+});

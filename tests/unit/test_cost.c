@@ -1,0 +1,241 @@
+/* Cost arithmetic and price matching (SPEC §7). */
+#include "test.h"
+
+#include "config/config.h"
+#include "cost/cost.h"
+
+#include <string.h>
+#include <strings.h>
+
+static tg_config_t *cost_cfg(const char *yaml)
+{
+    tg_config_errors_t errs = {0};
+    tg_config_t *c = tg_config_load_string(yaml, strlen(yaml), "test", &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        printf("    config: %s: %s (line %d)\n", errs.items[i].path, errs.items[i].message,
+               errs.items[i].line);
+    tg_config_errors_free(&errs);
+    return c;
+}
+
+static tg_usage_t usage(long prompt, long completion, long cached, long written)
+{
+    tg_usage_t u = {prompt, completion, cached, written, -1};
+    return u;
+}
+
+TEST(cost_key_matching)
+{
+    /* exact, and the dated forms of SPEC §7 */
+    CHECK(tg_cost_key_matches("claude-3-5-sonnet", "claude-3-5-sonnet"));
+    CHECK(tg_cost_key_matches("claude-3-5-sonnet", "claude-3-5-sonnet-20241022"));
+    CHECK(tg_cost_key_matches("claude-3-5-sonnet", "claude-3-5-sonnet-latest"));
+    CHECK(tg_cost_key_matches("claude-3-5-sonnet", "claude-3-5-sonnet@20240620"));
+    CHECK(tg_cost_key_matches("gpt-4o", "gpt-4o-2024-08-06"));
+    CHECK(tg_cost_key_matches("gpt-4", "gpt-4-0613"));
+    CHECK(tg_cost_key_matches("mistral-large", "mistral-large-2411"));
+    CHECK(tg_cost_key_matches("gemini-2.0-flash", "gemini-2.0-flash-001"));
+    CHECK(tg_cost_key_matches("gemini-2.0-flash", "models/gemini-2.0-flash"));
+    CHECK(tg_cost_key_matches("GPT-4o", "gpt-4o"));
+    /* other models that merely share a prefix do not match */
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4o-mini"));
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4o-mini-2024-07-18"));
+    CHECK(!tg_cost_key_matches("gpt-4", "gpt-4o"));
+    CHECK(!tg_cost_key_matches("gpt-4", "gpt-4-1106-preview"));
+    CHECK(!tg_cost_key_matches("claude-opus-4", "claude-opus-4-5"));
+    CHECK(!tg_cost_key_matches("claude-opus-4", "claude-opus-4-5-20251101"));
+    CHECK(!tg_cost_key_matches("o1", "o1-mini"));
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4o-12345"));
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4o-2024-8-06"));
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4o@"));
+    CHECK(!tg_cost_key_matches("gpt-4o", "gpt-4"));
+    CHECK(!tg_cost_key_matches("", "gpt-4"));
+    CHECK(!tg_cost_key_matches("gpt-4o", NULL));
+}
+
+TEST(cost_builtin_lookup)
+{
+    tg_price_t p;
+    const char *key = NULL;
+    CHECK(tg_cost_price(NULL, "claude-3-5-sonnet-20241022", &p, &key));
+    CHECK_STR(key, "claude-3-5-sonnet");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(3.00));
+    CHECK_INT(p.output, TG_PRICE_PER_MTOK(15.00));
+    CHECK_INT(p.cached_input, TG_PRICE_PER_MTOK(0.30));
+    CHECK_INT(p.cache_write, TG_PRICE_PER_MTOK(3.75));
+    /* the longest key wins: a dated version with its own price */
+    CHECK(tg_cost_price(NULL, "gpt-4o-2024-05-13", &p, &key));
+    CHECK_STR(key, "gpt-4o-2024-05-13");
+    CHECK(tg_cost_price(NULL, "gpt-4o-2024-08-06", &p, &key));
+    CHECK_STR(key, "gpt-4o");
+    CHECK(tg_cost_price(NULL, "gpt-4o-mini-2024-07-18", &p, &key));
+    CHECK_STR(key, "gpt-4o-mini");
+    CHECK(tg_cost_price(NULL, "claude-sonnet-4-5-20250929", &p, &key));
+    CHECK_STR(key, "claude-sonnet-4-5");
+    CHECK(tg_cost_price(NULL, "claude-opus-4-5-20251101", &p, &key));
+    CHECK_STR(key, "claude-opus-4-5");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(5.00));
+    CHECK(tg_cost_price(NULL, "claude-opus-4-20250514", &p, &key));
+    CHECK_STR(key, "claude-opus-4");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(15.00));
+    /* unknown models are unpriced, not free */
+    CHECK(!tg_cost_price(NULL, "my-local-llama", &p, &key));
+    CHECK(!tg_cost_price(NULL, "", &p, &key));
+    tg_usage_t u = usage(100, 100, 0, 0);
+    CHECK_INT(tg_cost_for(NULL, "my-local-llama", &u), -1);
+}
+
+TEST(cost_builtin_table_sane)
+{
+    for (unsigned i = 0; i < tg_cost_builtin_count; i++) {
+        const tg_price_entry_t *e = &tg_cost_builtin[i];
+        const tg_price_t *p = &e->price;
+        if (p->input <= 0 || p->output < 0 || p->cached_input <= 0 || p->cache_write <= 0 ||
+            p->cached_input > p->input)
+            tg_test_fail(__FILE__, __LINE__, "price of %s looks wrong", e->key);
+        if (p->long_above && (p->long_input < p->input || p->long_output < p->output))
+            tg_test_fail(__FILE__, __LINE__, "long tier of %s below the base price", e->key);
+        for (unsigned j = i + 1; j < tg_cost_builtin_count; j++)
+            if (!strcasecmp(e->key, tg_cost_builtin[j].key))
+                tg_test_fail(__FILE__, __LINE__, "key %s twice", e->key);
+        /* every key prices itself and its dated versions */
+        tg_price_t got;
+        const char *key;
+        char dated[160];
+        snprintf(dated, sizeof dated, "%s-20260101", e->key);
+        if (!tg_cost_price(NULL, e->key, &got, &key) || strcmp(key, e->key))
+            tg_test_fail(__FILE__, __LINE__, "%s does not price itself", e->key);
+        if (!tg_cost_price(NULL, dated, &got, &key) || strcmp(key, e->key))
+            tg_test_fail(__FILE__, __LINE__, "%s does not price %s", e->key, dated);
+    }
+    CHECK(tg_cost_builtin_count > 60);
+}
+
+TEST(cost_arithmetic_exact)
+{
+    tg_price_t p;
+    /* OpenAI: prompt_tokens include the cached ones */
+    CHECK(tg_cost_price(NULL, "gpt-4o", &p, NULL));
+    tg_usage_t u = usage(1000, 500, 400, -1);
+    /* 600 * 2.50 + 400 * 1.25 + 500 * 10.00 = 7000 USD per million = 0.007 */
+    CHECK_INT(tg_cost_compute(&p, &u), 7000000);
+    /* Anthropic after normalisation: prompt includes cache reads and writes */
+    CHECK(tg_cost_price(NULL, "claude-3-5-sonnet-20241022", &p, NULL));
+    u = usage(10000, 1000, 6000, 2000);
+    /* 2000*3 + 6000*0.30 + 2000*3.75 + 1000*15 = 30300 per million */
+    CHECK_INT(tg_cost_compute(&p, &u), 30300000);
+    /* unknown cache counts count as 0 */
+    u = usage(1000, 1000, -1, -1);
+    CHECK_INT(tg_cost_compute(&p, &u), 18000000);
+    /* nothing known, nothing claimed */
+    u = usage(-1, 10, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), -1);
+    u = usage(10, -1, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), -1);
+    CHECK_INT(tg_cost_compute(NULL, &u), -1);
+    /* zero tokens cost zero */
+    u = usage(0, 0, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 0);
+    /* more cache tokens than prompt tokens: no negative uncached input */
+    u = usage(100, 0, 150, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 45000); /* 150 * 0.30 / 1e6 USD */
+    /* sub-nano-dollar prices round half up, once per request */
+    CHECK(tg_cost_price(NULL, "gemini-2.0-flash-lite", &p, NULL));
+    u = usage(1, 0, 1, 0); /* $0.01875 per million = 18.75 nano-USD */
+    CHECK_INT(tg_cost_compute(&p, &u), 19);
+    u = usage(4, 0, 4, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 75);
+    /* embeddings: no completion price */
+    CHECK(tg_cost_price(NULL, "text-embedding-3-small", &p, NULL));
+    u = usage(1000000, 0, -1, -1);
+    CHECK_INT(tg_cost_compute(&p, &u), 20000000);
+    u = usage(1000000, -1, -1, -1); /* embeddings report no completion count */
+    CHECK_INT(tg_cost_compute(&p, &u), 20000000);
+    /* large counts stay exact */
+    CHECK(tg_cost_price(NULL, "o1-pro", &p, NULL));
+    u = usage(100000000, 100000000, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), (int64_t)75000 * 1000000000);
+}
+
+TEST(cost_long_context_tier)
+{
+    tg_price_t p;
+    CHECK(tg_cost_price(NULL, "claude-sonnet-4-20250514", &p, NULL));
+    tg_usage_t u = usage(200000, 1000, 0, 0); /* at the threshold: base prices */
+    CHECK_INT(tg_cost_compute(&p, &u), 600000000 + 15000000);
+    u = usage(200001, 1000, 100000, 1); /* above: every token at the long prices */
+    /* 100000*6 + 100000*0.60 + 1*7.50 + 1000*22.50 per million */
+    CHECK_INT(tg_cost_compute(&p, &u), 600000000 + 60000000 + 7500 + 22500000);
+    CHECK(tg_cost_price(NULL, "gemini-2.5-pro", &p, NULL));
+    u = usage(300000, 0, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 750000000); /* 300000 * 2.50 */
+}
+
+TEST(cost_config_overrides)
+{
+    tg_config_t *c = cost_cfg("cost_tracking:\n"
+                              "  pricing:\n"
+                              "    deepseek-chat: {input: 0.00014, output: 0.00028}\n"
+                              "    gpt-4o: {input: 0.0025, output: 0.01}\n"
+                              "    claude-3-5-sonnet: {input: 0.003, output: 0.015}\n"
+                              "    claude-3-5-sonnet-20241022:\n"
+                              "      {input: 0.001, output: 0.002, cached_input: 0.0001,"
+                              " cache_write: 0.00125}\n"
+                              "    my-local-model: {input: 0.000001, output: 0.000002}\n");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    tg_price_t p;
+    const char *key;
+    /* USD per 1,000 tokens, exactly */
+    CHECK(tg_cost_price(c, "deepseek-chat", &p, &key));
+    CHECK_STR(key, "deepseek-chat");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(0.14));
+    CHECK_INT(p.output, TG_PRICE_PER_MTOK(0.28));
+    /* not given: cached input and cache write cost the input price */
+    CHECK_INT(p.cached_input, p.input);
+    CHECK_INT(p.cache_write, p.input);
+    /* the seed's per-agent arithmetic: tokens x configured prices */
+    tg_usage_t u = usage(1234, 567, -1, -1);
+    /* 1234 * 0.00014/1000 + 567 * 0.00028/1000 = 0.00033152 USD */
+    CHECK_INT(tg_cost_for(c, "deepseek-chat", &u), 331520);
+    u = usage(1234, 567, 1000, -1); /* cached at the input price: same cost */
+    CHECK_INT(tg_cost_for(c, "deepseek-chat", &u), 331520);
+    /* a configured key beats the built-in one, and prices dated versions */
+    CHECK(tg_cost_price(c, "claude-3-5-sonnet-20240620", &p, &key));
+    CHECK_STR(key, "claude-3-5-sonnet");
+    CHECK_INT(p.cached_input, p.input);
+    /* the longest configured key wins, with its own cache prices */
+    CHECK(tg_cost_price(c, "claude-3-5-sonnet-20241022", &p, &key));
+    CHECK_STR(key, "claude-3-5-sonnet-20241022");
+    CHECK_INT(p.cached_input, TG_PRICE_PER_MTOK(0.1));
+    CHECK_INT(p.cache_write, TG_PRICE_PER_MTOK(1.25));
+    /* models the config does not name fall back to the built-in table */
+    CHECK(tg_cost_price(c, "gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "gpt-4o-mini");
+    CHECK(tg_cost_price(c, "my-local-model", &p, &key));
+    u = usage(1000000, 1000000, 0, 0);
+    CHECK_INT(tg_cost_for(c, "my-local-model", &u), 3000000); /* $0.003 */
+    tg_config_release(c);
+}
+
+TEST(cost_format_exact_decimal)
+{
+    char b[32];
+    tg_cost_format(0, b);
+    CHECK_STR(b, "0");
+    tg_cost_format(350000, b);
+    CHECK_STR(b, "0.00035");
+    tg_cost_format(1, b);
+    CHECK_STR(b, "0.000000001");
+    tg_cost_format(1500000000, b);
+    CHECK_STR(b, "1.5");
+    tg_cost_format(12000000000, b);
+    CHECK_STR(b, "12");
+    tg_cost_format(-250000000, b);
+    CHECK_STR(b, "-0.25");
+    tg_cost_format(INT64_MAX, b);
+    CHECK_STR(b, "9223372036.854775807");
+    CHECK(tg_cost_usd(-1) == -1);
+    CHECK(tg_cost_usd(331520) == 0.00033152);
+}

@@ -1,0 +1,878 @@
+/* The request record, the queue and the store's write path (SPEC §8). */
+#include "test.h"
+
+#include "store/query.h"
+#include "store/queue.h"
+#include "store/record.h"
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers ---- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void tmpdir(char out[64])
+{
+    snprintf(out, 64, "/tmp/tg-store-XXXXXX");
+    if (!mkdtemp(out))
+        abort();
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static tg_record_t *mkrec(int i)
+{
+    tg_record_t *r = tg_record_new();
+    char b[64];
+    r->created_at_ms = 1762300800000 + i; /* 2025-11-05T00:00:00Z + i ms */
+    tg_record_set_str(&r->provider, i % 2 ? "openai" : "anthropic");
+    tg_record_set_str(&r->model, i % 2 ? "gpt-4o" : "claude-3-5-sonnet-20241022");
+    tg_record_set_str(&r->route, "/v1/chat/completions");
+    r->status = 200;
+    r->latency_ms = 100 + i % 50;
+    r->usage.prompt_tokens = 10;
+    r->usage.completion_tokens = 5;
+    r->cost_nusd = 1000;
+    snprintf(b, sizeof b, "agent-%d", i % 3);
+    tg_record_set_property(r, "Agent-Name", b);
+    return r;
+}
+
+static int64_t count_rows(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    int64_t n = -1;
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(h);
+    return n;
+}
+
+static tg_store_t *open_sqlite(const char *dir, tg_store_options_t *o)
+{
+    char url[128];
+    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
+    tg_store_options_t d;
+    if (!o) {
+        tg_store_options_default(&d);
+        o = &d;
+    }
+    o->url = url;
+    tg_store_t *s = NULL;
+    char err[256];
+    if (tg_store_open(o, &s, err, sizeof err) != 0)
+        printf("    open: %s\n", err);
+    o->url = NULL;
+    return s;
+}
+
+/* A back-end that keeps ids in memory and fails on demand. */
+typedef struct {
+    tg_store_backend_t base;
+    pthread_mutex_t mu;
+    atomic_int fail;
+    int delay_ms;
+    int writes, max_batch;
+    char **ids;
+    size_t n_ids;
+} fake_t;
+
+static int fake_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err,
+                      size_t errlen)
+{
+    fake_t *f = (fake_t *)b;
+    if (f->delay_ms)
+        sleep_ms(f->delay_ms);
+    if (atomic_load(&f->fail)) {
+        snprintf(err, errlen, "injected failure");
+        return TG_STORE_ERETRY;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->writes++;
+    if ((int)n > f->max_batch)
+        f->max_batch = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < f->n_ids && !dup; j++)
+            dup = !strcmp(f->ids[j], recs[i]->id);
+        if (dup)
+            continue; /* as the real store: replays are idempotent */
+        f->ids = realloc(f->ids, (f->n_ids + 1) * sizeof *f->ids);
+        f->ids[f->n_ids++] = strdup(recs[i]->id);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return TG_STORE_OK;
+}
+
+static int fake_reopen(tg_store_backend_t *b, char *err, size_t errlen)
+{
+    return atomic_load(&((fake_t *)b)->fail) ? (snprintf(err, errlen, "down"), -1) : 0;
+}
+
+static void fake_close(tg_store_backend_t *b)
+{
+    (void)b; /* the test owns the fake */
+}
+
+static const tg_store_ops_t fake_ops = {
+    .name = "fake", .write = fake_write, .reopen = fake_reopen, .close = fake_close};
+
+static void fake_init(fake_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->base.ops = &fake_ops;
+    pthread_mutex_init(&f->mu, NULL);
+}
+
+static void fake_free(fake_t *f)
+{
+    for (size_t i = 0; i < f->n_ids; i++)
+        free(f->ids[i]);
+    free(f->ids);
+    pthread_mutex_destroy(&f->mu);
+}
+
+static tg_store_t *open_fake(fake_t *f, const char *spool, tg_store_options_t *o)
+{
+    tg_store_options_t d;
+    if (!o) {
+        tg_store_options_default(&d);
+        o = &d;
+    }
+    o->spool_path = spool;
+    tg_store_t *s = NULL;
+    char err[256];
+    if (tg_store_open_backend(o, &f->base, &s, err, sizeof err) != 0)
+        printf("    open: %s\n", err);
+    o->spool_path = NULL;
+    return s;
+}
+
+/* ---- records ---- */
+
+TEST(record_json_api_form)
+{
+    tg_record_t *r = tg_record_new();
+    tg_record_set_str(&r->id, "7f1c8a8e-0000-4000-8000-000000000001");
+    r->created_at_ms = 1762336800123; /* 2025-11-05T10:00:00.123Z */
+    tg_record_set_str(&r->provider, "openai");
+    tg_record_set_str(&r->model, "gpt-4o-2024-08-06");
+    tg_record_set_str(&r->model_requested, "gpt-4o");
+    tg_record_set_str(&r->route, "/v1/chat/completions");
+    r->status = 200;
+    r->latency_ms = 812;
+    r->ttft_ms = 240;
+    r->usage = (tg_usage_t){1200, 300, 1024, 0, -1};
+    r->cost_nusd = 3000000;
+    r->cache = TG_RECORD_CACHE_MISS;
+    tg_record_set_str(&r->user_id, "u-1");
+    tg_record_set_str(&r->session_id, "s-1");
+    tg_record_set_str(&r->session_name, "Trip \"planner\"");
+    tg_record_set_str(&r->session_path, "/plan/step1");
+    tg_record_set_property(r, "Agent-Name", "a1");
+    tg_record_set_property(r, "Env", "prod");
+    tg_record_set_str(&r->key_name, "openclaw-dev");
+    tg_record_set_str(&r->client_ip, "127.0.0.1");
+    r->retries = 1;
+    r->fallback_index = 0;
+    tg_record_set_body(r, false, "{\"model\":\"gpt-4o\"}", 18, -1);
+    tg_record_set_body(r, true, "data: [DONE]\n\n", 14, -1);
+    tg_buf_t b = {0};
+    tg_record_to_json(r, 0, &b);
+    CHECK_STR(b.data,
+              "{\"id\":\"7f1c8a8e-0000-4000-8000-000000000001\","
+              "\"created_at\":\"2025-11-05T10:00:00.123Z\",\"provider\":\"openai\","
+              "\"model\":\"gpt-4o-2024-08-06\",\"model_requested\":\"gpt-4o\","
+              "\"route\":\"/v1/chat/completions\",\"status\":200,\"latency_ms\":812,"
+              "\"ttft_ms\":240,\"prompt_tokens\":1200,\"completion_tokens\":300,"
+              "\"cached_tokens\":1024,\"cache_write_tokens\":0,\"reasoning_tokens\":null,"
+              "\"cost\":0.003,\"cache\":\"miss\",\"user_id\":\"u-1\",\"session_id\":\"s-1\","
+              "\"session_name\":\"Trip \\\"planner\\\"\",\"session_path\":\"/plan/step1\","
+              "\"properties\":{\"Agent-Name\":\"a1\",\"Env\":\"prod\"},"
+              "\"key_name\":\"openclaw-dev\",\"client_ip\":\"127.0.0.1\",\"retries\":1,"
+              "\"fallback_index\":0,\"error\":null}");
+    /* a single record: JSON bodies embedded, others as strings */
+    tg_buf_reset(&b);
+    tg_record_to_json(r, TG_RECORD_JSON_BODIES, &b);
+    CHECK(strstr(b.data, ",\"request_body\":{\"model\":\"gpt-4o\"},"
+                         "\"response_body\":\"data: [DONE]\\n\\n\"}") != NULL);
+    tg_buf_free(&b);
+    tg_record_free(r);
+}
+
+TEST(record_defaults_are_unknown_not_zero)
+{
+    tg_record_t *r = tg_record_new();
+    CHECK(r->id && strlen(r->id) == 36 && r->id[14] == '7' && r->id[8] == '-');
+    tg_record_t *r2 = tg_record_new(); /* time-ordered ids */
+    r2->created_at_ms = r->created_at_ms;
+    CHECK(strncmp(r->id, r2->id, 8) == 0);
+    tg_record_free(r2);
+    CHECK(r->created_at_ms > 1700000000000);
+    tg_buf_t b = {0};
+    tg_record_to_json(r, TG_RECORD_JSON_BODIES, &b);
+    CHECK(strstr(b.data, "\"latency_ms\":null,\"ttft_ms\":null,\"prompt_tokens\":null,"
+                         "\"completion_tokens\":null,\"cached_tokens\":null,"
+                         "\"cache_write_tokens\":null,\"reasoning_tokens\":null,"
+                         "\"cost\":null,\"cache\":\"none\"") != NULL);
+    CHECK(strstr(b.data, "\"properties\":{}") != NULL);
+    CHECK(strstr(b.data, "\"request_body\":null,\"response_body\":null}") != NULL);
+    tg_buf_free(&b);
+    tg_record_free(r);
+    tg_record_free(NULL);
+}
+
+TEST(record_spool_round_trip)
+{
+    tg_record_t *r = mkrec(7);
+    tg_record_set_str(&r->error, "upstream timeout\nafter 60s");
+    r->fallback_index = -1;
+    r->cache = TG_RECORD_CACHE_HIT;
+    r->usage.reasoning_tokens = 3;
+    static const char body[] = "{\"a\":\"\\u0000 nul\"}\0raw nul";
+    tg_record_set_body(r, false, body, sizeof body - 1, -1);
+    tg_record_set_body(r, true, "plain text", 10, -1);
+    tg_buf_t line = {0}, a = {0}, b = {0};
+    tg_record_to_json(r, TG_RECORD_JSON_SPOOL, &line);
+    CHECK(strchr(line.data, '\n') == NULL); /* one line per record */
+    tg_record_t *back = tg_record_from_spool(line.data, line.len);
+    CHECK(back != NULL);
+    if (back) {
+        tg_record_to_json(r, TG_RECORD_JSON_SPOOL, &a);
+        tg_record_to_json(back, TG_RECORD_JSON_SPOOL, &b);
+        CHECK_STR(b.data, a.data);
+        CHECK_INT(back->request_body_len, sizeof body - 1);
+        CHECK(memcmp(back->request_body, body, sizeof body - 1) == 0);
+        CHECK_INT(back->created_at_ms, r->created_at_ms);
+        CHECK_INT(back->cost_nusd, 1000);
+    }
+    CHECK(tg_record_from_spool("{\"id\":\"x\"", 9) == NULL);
+    CHECK(tg_record_from_spool("[]", 2) == NULL);
+    tg_record_free(back);
+    tg_record_free(r);
+    tg_buf_free(&line);
+    tg_buf_free(&a);
+    tg_buf_free(&b);
+}
+
+TEST(record_strings_are_valid_utf8)
+{
+    tg_buf_t b = {0};
+    static const char bad[] = "caf\xc3\xa9 \xff\xfe ok \xe2\x82 \x01";
+    tg_record_json_str(&b, bad, sizeof bad - 1);
+    CHECK_STR(b.data, "\"caf\xc3\xa9 \xef\xbf\xbd\xef\xbf\xbd ok \xef\xbf\xbd\xef\xbf\xbd"
+                      " \\u0001\"");
+    tg_buf_free(&b);
+    /* a body that is JSON but not UTF-8 is not embedded raw */
+    tg_record_t *r = tg_record_new();
+    tg_record_set_body(r, true, "\"\xff\"", 3, -1);
+    tg_record_to_json(r, TG_RECORD_JSON_BODIES, &b);
+    CHECK(strstr(b.data, "\"response_body\":\"\\\"\xef\xbf\xbd\\\"\"") != NULL);
+    tg_buf_free(&b);
+    tg_record_free(r);
+}
+
+TEST(record_body_limit_and_properties)
+{
+    tg_record_t *r = tg_record_new();
+    tg_record_set_body(r, false, "abcdef", 6, 4);
+    CHECK_INT(r->request_body_len, 4);
+    CHECK_STR(r->request_body, "abcd");
+    /* never cut inside a UTF-8 character: "aé" cut at 2 keeps "a" */
+    tg_record_set_body(r, false, "a\xc3\xa9z", 4, 2);
+    CHECK_INT(r->request_body_len, 1);
+    tg_record_set_body(r, false, "\xe2\x82\xac\xe2\x82\xac", 6, 5);
+    CHECK_INT(r->request_body_len, 3);
+    tg_record_set_body(r, false, "xyz", 3, 0);
+    CHECK(r->request_body != NULL && r->request_body_len == 0);
+    tg_record_set_body(r, false, NULL, 0, 10);
+    CHECK(r->request_body == NULL);
+    /* property names are case-insensitive; a later value replaces */
+    tg_record_set_property(r, "Agent-Name", "a1");
+    tg_record_set_property(r, "agent-name", "a2");
+    tg_record_set_property(r, "Env", NULL);
+    tg_record_set_property(r, "", "ignored");
+    CHECK_INT(r->n_props, 2);
+    CHECK_STR(r->props[0].name, "Agent-Name");
+    CHECK_STR(r->props[0].value, "a2");
+    CHECK_STR(r->props[1].value, "");
+    tg_record_free(r);
+}
+
+TEST(record_time_format_and_parse)
+{
+    tg_buf_t b = {0};
+    tg_record_time_format(0, &b);
+    CHECK_STR(b.data, "1970-01-01T00:00:00.000Z");
+    tg_buf_reset(&b);
+    tg_record_time_format(951782400000 - 1, &b); /* leap year edge */
+    CHECK_STR(b.data, "2000-02-28T23:59:59.999Z");
+    tg_buf_free(&b);
+    int64_t ms = 0;
+    CHECK_INT(tg_record_time_parse("2025-11-05T10:00:00Z", &ms), 0);
+    CHECK_INT(ms, 1762336800000);
+    CHECK_INT(tg_record_time_parse("2025-11-05T12:00:00.5+02:00", &ms), 0);
+    CHECK_INT(ms, 1762336800500);
+    CHECK_INT(tg_record_time_parse("2025-11-05T12:00:00 02:00", &ms), 0); /* '+' decoded */
+    CHECK_INT(ms, 1762336800000);
+    CHECK_INT(tg_record_time_parse("2025-11-05t05:30:00-04:30", &ms), 0);
+    CHECK_INT(ms, 1762336800000);
+    CHECK_INT(tg_record_time_parse("2025-11-05", &ms), 0);
+    CHECK_INT(ms, 1762300800000);
+    CHECK_INT(tg_record_time_parse("2024-02-29T00:00:00Z", &ms), 0);
+    CHECK_INT(tg_record_time_parse("1762336800", &ms), 0);
+    CHECK_INT(ms, 1762336800000);
+    CHECK_INT(tg_record_time_parse("1762336800.25", &ms), 0);
+    CHECK_INT(ms, 1762336800250);
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2025-13-01",
+                         "2025-02-29",
+                         "2025-11-05T25:00:00Z",
+                         "2025-11-05T10:00:00+2",
+                         "1762336800x",
+                         "2025-11-05T10:00Zjunk",
+                         "12.",
+                         "-5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (tg_record_time_parse(bad[i], &ms) == 0)
+            tg_test_fail(__FILE__, __LINE__, "'%s' parsed", bad[i]);
+    int64_t y;
+    unsigned m, d;
+    tg_record_civil_from_days(tg_record_days_from_civil(2026, 11, 30), &y, &m, &d);
+    CHECK(y == 2026 && m == 11 && d == 30);
+}
+
+/* ---- the queue ---- */
+
+#define QP_THREADS 8
+#define QP_EACH    20000
+
+typedef struct {
+    tg_queue_t *q;
+    int base;
+} qp_arg_t;
+
+static void *qp_producer(void *arg)
+{
+    qp_arg_t *a = arg;
+    for (int i = 0; i < QP_EACH; i++) {
+        intptr_t v = a->base + i + 1;
+        while (!tg_queue_push(a->q, (void *)v))
+            sched_yield(); /* full: the test waits; the store would spool */
+    }
+    return NULL;
+}
+
+TEST(queue_mpsc_every_item_once)
+{
+    tg_queue_t q;
+    tg_queue_init(&q, 1000);
+    CHECK_INT(tg_queue_capacity(&q), 1024);
+    CHECK(tg_queue_pop(&q) == NULL);
+    static unsigned char seen[QP_THREADS * QP_EACH + 1];
+    memset(seen, 0, sizeof seen);
+    pthread_t t[QP_THREADS];
+    qp_arg_t args[QP_THREADS];
+    for (int i = 0; i < QP_THREADS; i++) {
+        args[i] = (qp_arg_t){&q, i * QP_EACH};
+        pthread_create(&t[i], NULL, qp_producer, &args[i]);
+    }
+    int got = 0, dups = 0;
+    while (got < QP_THREADS * QP_EACH) {
+        void *p = tg_queue_pop(&q);
+        if (!p) {
+            sched_yield();
+            continue;
+        }
+        intptr_t v = (intptr_t)p;
+        if (seen[v]++)
+            dups++;
+        got++;
+    }
+    for (int i = 0; i < QP_THREADS; i++)
+        pthread_join(t[i], NULL);
+    CHECK_INT(dups, 0);
+    CHECK(tg_queue_pop(&q) == NULL);
+    CHECK_INT(tg_queue_depth(&q), 0);
+    /* full means full */
+    for (int i = 0; i < 1024; i++)
+        CHECK(tg_queue_push(&q, (void *)1));
+    CHECK(!tg_queue_push(&q, (void *)1));
+    tg_queue_destroy(&q);
+}
+
+/* ---- the store ---- */
+
+TEST(store_sqlite_round_trip_wal)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 0; i < 10; i++) {
+        tg_record_t *r = mkrec(i);
+        if (i == 3) {
+            tg_record_set_str(&r->id, "fixed-id");
+            tg_record_set_body(r, false, "{\"q\":1}", 7, -1);
+            tg_record_set_body(r, true, "{\"a\":2}", 7, -1);
+        }
+        tg_store_submit(s, r);
+    }
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 1);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
+              1);
+    /* one record, with bodies, through the back-end */
+    tg_store_backend_t *be = tg_store_backend(s);
+    tg_record_t *r = NULL;
+    char err[256];
+    CHECK_INT(be->ops->get(be, "fixed-id", &r, err, sizeof err), 0);
+    if (r) {
+        CHECK_STR(r->request_body, "{\"q\":1}");
+        CHECK_STR(r->response_body, "{\"a\":2}");
+        CHECK_INT(r->n_props, 1);
+        CHECK_STR(r->props[0].value, "agent-0");
+        CHECK_INT(r->created_at_ms, 1762300800003);
+        CHECK_INT(r->usage.cached_tokens, -1);
+        CHECK_INT(r->cost_nusd, 1000);
+    }
+    tg_record_free(r);
+    CHECK_INT(be->ops->get(be, "no-such-id", &r, err, sizeof err), 1);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.written, 10);
+    CHECK_INT(c.dropped, 0);
+    CHECK_INT(c.queue_depth, 0);
+    tg_store_close(s);
+    /* records survive a restart; a replayed record is not stored twice */
+    s = open_sqlite(dir, NULL);
+    tg_record_t *again = mkrec(3);
+    tg_record_set_str(&again->id, "fixed-id");
+    tg_store_submit(s, again);
+    tg_store_submit(s, mkrec(100));
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 11);
+    rm_rf(dir);
+}
+
+TEST(store_batches_transactions)
+{
+    char dir[64], spool[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    fake_t f;
+    fake_init(&f);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.batch_max = 100;
+    o.batch_ms = 50;
+    tg_store_t *s = open_fake(&f, spool, &o);
+    for (int i = 0; i < 1000; i++)
+        tg_store_submit(s, mkrec(i));
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(f.n_ids, 1000);
+    CHECK(f.max_batch <= 100);
+    CHECK(f.writes >= 10 && f.writes <= 40);
+    /* a trickle waits at most batch_ms, in one transaction */
+    int before = f.writes;
+    int64_t t0 = tg_mono_ms();
+    tg_store_submit(s, mkrec(5000));
+    tg_store_submit(s, mkrec(5001));
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK(tg_mono_ms() - t0 < 1000);
+    CHECK_INT(f.writes - before, 1);
+    tg_store_close(s);
+    CHECK_INT(f.n_ids, 1002);
+    fake_free(&f);
+    rm_rf(dir);
+}
+
+#define MT_THREADS 8
+#define MT_EACH    125
+
+static void *mt_submit(void *arg)
+{
+    tg_store_t *s = arg;
+    for (int i = 0; i < MT_EACH; i++)
+        tg_store_submit(s, mkrec(i));
+    return NULL;
+}
+
+TEST(store_eight_threads_exactly_once)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.queue_capacity = 64; /* small: some records take the spool path too */
+    tg_store_t *s = open_sqlite(dir, &o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    pthread_t t[MT_THREADS];
+    for (int i = 0; i < MT_THREADS; i++)
+        pthread_create(&t[i], NULL, mt_submit, s);
+    for (int i = 0; i < MT_THREADS; i++)
+        pthread_join(t[i], NULL);
+    tg_store_counters_t c;
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), MT_THREADS * MT_EACH);
+    CHECK_INT(count_rows(db, "SELECT count(DISTINCT id) FROM requests"), MT_THREADS * MT_EACH);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), MT_THREADS * MT_EACH);
+    (void)c;
+    rm_rf(dir);
+}
+
+TEST(store_close_writes_everything)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    char body[2048];
+    memset(body, 'x', sizeof body);
+    for (int i = 0; i < 3000; i++) {
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, false, body, sizeof body, -1);
+        tg_store_submit(s, r);
+    }
+    tg_store_close(s); /* no flush first */
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 3000);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 3000);
+    char spool[160];
+    snprintf(spool, sizeof spool, "%s/t.db-spool.jsonl", dir);
+    CHECK(access(spool, F_OK) != 0);
+    tg_store_close(NULL);
+    tg_store_submit(NULL, mkrec(1)); /* logging off: freed, not leaked */
+    rm_rf(dir);
+}
+
+TEST(store_queue_full_goes_to_spool_not_dropped)
+{
+    char dir[64], spool[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    fake_t f;
+    fake_init(&f);
+    f.delay_ms = 20; /* a slow database */
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.queue_capacity = 4;
+    o.batch_max = 4;
+    tg_store_t *s = open_fake(&f, spool, &o);
+    int64_t t0 = tg_mono_ms();
+    for (int i = 0; i < 500; i++)
+        tg_store_submit(s, mkrec(i));
+    int64_t took = tg_mono_ms() - t0;
+    if (took >= 2000)
+        printf("    500 submits took %lld ms\n", (long long)took);
+    CHECK(took < 2000); /* waiting for the database would take >= 125 x 20 ms */
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK(c.spooled > 400);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_counters(s, &c);
+    CHECK_INT(c.dropped, 0);
+    CHECK_INT(c.written, 500);
+    CHECK_INT(c.spool_bytes, 0);
+    CHECK_INT(f.n_ids, 500);
+    tg_store_close(s);
+    fake_free(&f);
+    rm_rf(dir);
+}
+
+TEST(store_failing_database_spools_then_replays)
+{
+    char dir[64], spool[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    fake_t f;
+    fake_init(&f);
+    atomic_store(&f.fail, 1);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.retry_min_ms = 20;
+    o.retry_max_ms = 50;
+    o.batch_ms = 10;
+    tg_store_t *s = open_fake(&f, spool, &o);
+    for (int i = 0; i < 200; i++)
+        tg_store_submit(s, mkrec(i));
+    CHECK_INT(tg_store_flush(s, 300), -1); /* cannot be written yet */
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK(c.failing);
+    CHECK(c.spool_bytes > 0);
+    CHECK_INT(c.written, 0);
+    CHECK_INT(c.dropped, 0);
+    CHECK_INT(c.queue_depth, 0); /* on disk, not in memory */
+    CHECK(c.write_errors >= 1);
+    atomic_store(&f.fail, 0); /* the database is back */
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    tg_store_counters(s, &c);
+    CHECK(!c.failing);
+    CHECK_INT(c.written, 200);
+    CHECK_INT(c.dropped, 0);
+    CHECK_INT(c.spool_bytes, 0);
+    CHECK_INT(f.n_ids, 200);
+    tg_store_close(s);
+    CHECK(access(spool, F_OK) != 0);
+    fake_free(&f);
+    rm_rf(dir);
+}
+
+TEST(store_close_while_failing_keeps_the_spool)
+{
+    char dir[64], spool[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    fake_t f;
+    fake_init(&f);
+    atomic_store(&f.fail, 1);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.close_timeout_ms = 200;
+    o.retry_min_ms = 20;
+    tg_store_t *s = open_fake(&f, spool, &o);
+    for (int i = 0; i < 10; i++)
+        tg_store_submit(s, mkrec(i));
+    tg_store_close(s);
+    CHECK_INT(f.n_ids, 0);
+    char replay[160];
+    snprintf(replay, sizeof replay, "%s.replay", spool);
+    CHECK(access(spool, F_OK) == 0 || access(replay, F_OK) == 0);
+    /* next start: replayed, nothing lost, nothing twice */
+    atomic_store(&f.fail, 0);
+    s = open_fake(&f, spool, NULL);
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(f.n_ids, 10);
+    tg_store_close(s);
+    fake_free(&f);
+    rm_rf(dir);
+}
+
+TEST(store_replays_spool_left_by_a_crash)
+{
+    char dir[64], db[128], spool[160];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    snprintf(spool, sizeof spool, "%s/t.db-spool.jsonl", dir);
+    /* one record already stored, then a crash left a spool holding it again,
+     * two more, and half a line */
+    tg_store_t *s = open_sqlite(dir, NULL);
+    tg_store_submit(s, mkrec(1));
+    tg_store_close(s);
+    tg_buf_t b = {0};
+    for (int i = 1; i <= 3; i++) {
+        tg_record_t *r = mkrec(i);
+        if (i == 1) { /* the same record as the stored one */
+            s = NULL;
+        }
+        tg_record_to_json(r, TG_RECORD_JSON_SPOOL, &b);
+        tg_buf_append(&b, "\n", 1);
+        tg_record_free(r);
+    }
+    tg_buf_puts(&b, "{\"id\":\"half-writ");
+    /* mkrec gives a fresh id each time: make record 1's line carry the stored id */
+    char stored[64] = "";
+    {
+        sqlite3 *h;
+        sqlite3_open(db, &h);
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(h, "SELECT id FROM requests", -1, &st, NULL);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(stored, sizeof stored, "%s", sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(h);
+    }
+    char *first_id = strstr(b.data, "\"id\":\"") + 6;
+    memcpy(first_id, stored, 36);
+    FILE *fp = fopen(spool, "w");
+    fwrite(b.data, 1, b.len, fp);
+    fclose(fp);
+    tg_buf_free(&b);
+    s = open_sqlite(dir, NULL);
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 3);
+    CHECK_INT(count_rows(db, "SELECT count(DISTINCT id) FROM requests"), 3);
+    CHECK(access(spool, F_OK) != 0);
+    rm_rf(dir);
+}
+
+TEST(store_locked_database_spools_then_replays)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.retry_min_ms = 20;
+    o.retry_max_ms = 100;
+    tg_store_t *s = open_sqlite(dir, &o);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    /* another process holds the write lock (SQLITE_BUSY) */
+    sqlite3 *h;
+    sqlite3_open(db, &h);
+    CHECK_INT(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    for (int i = 0; i < 100; i++)
+        tg_store_submit(s, mkrec(i));
+    CHECK_INT(tg_store_flush(s, 500), -1);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK(c.failing);
+    CHECK(c.spool_bytes > 0);
+    CHECK_INT(c.dropped, 0);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    CHECK_INT(tg_store_flush(s, 5000), 0);
+    tg_store_counters(s, &c);
+    CHECK_INT(c.written, 100);
+    CHECK_INT(c.dropped, 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 100);
+    rm_rf(dir);
+}
+
+/* The read-only scenario, as an ordinary user: root ignores file modes, so
+ * under root it runs in a child that drops to nobody. Returns failures. */
+static int readonly_scenario(const char *dir)
+{
+    int fails = 0;
+#define RO_CHECK(c)                                                                                \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            printf("    %s:%d: CHECK(%s)\n", __FILE__, __LINE__, #c);                              \
+            fails++;                                                                               \
+        }                                                                                          \
+    } while (0)
+    char db[128];
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    RO_CHECK(s != NULL);
+    if (!s)
+        return fails;
+    tg_store_submit(s, mkrec(0));
+    tg_store_close(s);
+    RO_CHECK(chmod(db, 0444) == 0);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.retry_min_ms = 20;
+    o.retry_max_ms = 100;
+    s = open_sqlite(dir, &o); /* opens: records wait in the spool */
+    RO_CHECK(s != NULL);
+    if (!s)
+        return fails;
+    for (int i = 1; i <= 50; i++)
+        tg_store_submit(s, mkrec(i));
+    RO_CHECK(tg_store_flush(s, 500) == -1);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    RO_CHECK(c.failing && c.spool_bytes > 0 && c.dropped == 0);
+    RO_CHECK(chmod(db, 0644) == 0); /* writable again */
+    RO_CHECK(tg_store_flush(s, 5000) == 0);
+    tg_store_counters(s, &c);
+    RO_CHECK(c.written == 50 && c.dropped == 0 && c.spool_bytes == 0);
+    tg_store_close(s);
+    RO_CHECK(count_rows(db, "SELECT count(*) FROM requests") == 51);
+    return fails;
+}
+
+TEST(store_readonly_database_spools_then_replays)
+{
+    char dir[64];
+    tmpdir(dir);
+    if (geteuid() != 0) {
+        CHECK_INT(readonly_scenario(dir), 0);
+    } else {
+        const uid_t nobody = 65534;
+        CHECK_INT(chown(dir, nobody, nobody), 0);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (setgid(nobody) != 0 || setuid(nobody) != 0)
+                _exit(99);
+            int fails = readonly_scenario(dir);
+            fflush(stdout);
+            _exit(fails > 98 ? 98 : fails);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        CHECK(WIFEXITED(st));
+        CHECK_INT(WEXITSTATUS(st), 0);
+    }
+    rm_rf(dir);
+}
+
+TEST(store_open_errors)
+{
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    tg_store_t *s = NULL;
+    char err[256];
+    o.url = "mysql://x";
+    CHECK_INT(tg_store_open(&o, &s, err, sizeof err), -1);
+    CHECK(strstr(err, "sqlite:PATH") != NULL);
+    o.url = "sqlite:";
+    CHECK_INT(tg_store_open(&o, &s, err, sizeof err), -1);
+    o.url = "sqlite:/nonexistent-dir/x/t.db";
+    CHECK_INT(tg_store_open(&o, &s, err, sizeof err), -1);
+    CHECK(strstr(err, "/nonexistent-dir/x/t.db") != NULL);
+    CHECK(s == NULL);
+    /* a database from a newer tollgate is refused, not damaged */
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    sqlite3 *h;
+    sqlite3_open(db, &h);
+    sqlite3_exec(h, "PRAGMA user_version=99", NULL, NULL, NULL);
+    sqlite3_close(h);
+    char url[160];
+    snprintf(url, sizeof url, "sqlite:%s", db);
+    o.url = url;
+    CHECK_INT(tg_store_open(&o, &s, err, sizeof err), -1);
+    CHECK(strstr(err, "newer") != NULL);
+    rm_rf(dir);
+}
