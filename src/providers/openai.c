@@ -1,10 +1,15 @@
 /*
  * openai.c — the OpenAI dialect, spoken by OpenAI and every
  * OpenAI-compatible provider (DeepSeek, Groq, Mistral, xAI, OpenRouter,
- * ModelScope, Together, Fireworks, Ollama, any named endpoint).
+ * ModelScope, Together, Fireworks, Ollama, any named endpoint): its auth
+ * header and stream_options quirk, and the Anthropic -> OpenAI direction
+ * (a Messages request becomes a Chat Completions request; a
+ * chat.completion becomes a Message). Pure; any thread.
  */
 #include "providers/provider.h"
+#include "providers/translate_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,3 +33,401 @@ const tg_dialect_t tg_dialect_azure = {
     .auth_header = "api-key",
     .auth_prefix = "",
 };
+
+/* ==== Anthropic -> OpenAI: Claude Code and the Anthropic SDKs on
+ * OpenAI-type providers. The stream half is openai_stream.c; mapping tables
+ * in docs/dialects.md. ==== */
+
+typedef struct {
+    char *err;
+    size_t errlen;
+} octx_t;
+
+/* Models that take max_completion_tokens and refuse max_tokens. */
+static bool wants_max_completion_tokens(const char *model)
+{
+    static const char *const prefixes[] = {"o1", "o3", "o4", "gpt-5", NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (!strncmp(model, prefixes[i], strlen(prefixes[i])))
+            return true;
+    return false;
+}
+
+/* "data:MIME;base64,DATA" from an Anthropic base64 source. */
+static json_t *data_uri(json_t *source)
+{
+    const char *mt = tg_xj_str(source, "media_type"), *data = tg_xj_str(source, "data");
+    if (!mt || !data)
+        return NULL;
+    tg_buf_t b = {0};
+    tg_buf_printf(&b, "data:%s;base64,", mt);
+    json_t *d = json_object_get(source, "data");
+    tg_buf_append(&b, json_string_value(d), json_string_length(d));
+    json_t *s = tg_xj_buf_string(&b);
+    tg_buf_free(&b);
+    return s;
+}
+
+/* An image or document block as an OpenAI content part (NULL: dropped). */
+static json_t *media_part(json_t *block)
+{
+    json_t *src = json_object_get(block, "source");
+    const char *st = tg_xj_str(src, "type");
+    bool image = tg_xj_is(block, "type", "image");
+    if (!st)
+        return NULL;
+    if (!strcmp(st, "url") && tg_xj_str(src, "url"))
+        return image ? json_pack("{s:s,s:{s:O}}", "type", "image_url", "image_url", "url",
+                                 json_object_get(src, "url"))
+                     : NULL;
+    if (!strcmp(st, "text") && !image && json_is_string(json_object_get(src, "data")))
+        return json_pack("{s:s,s:O}", "type", "text", "text", json_object_get(src, "data"));
+    json_t *uri = !strcmp(st, "base64") ? data_uri(src) : NULL;
+    if (!uri)
+        return NULL;
+    if (image)
+        return json_pack("{s:s,s:{s:o}}", "type", "image_url", "image_url", "url", uri);
+    return json_pack("{s:s,s:{s:s,s:o}}", "type", "file", "file", "filename", "document.pdf",
+                     "file_data", uri);
+}
+
+/* Parts (text, images, documents) -> a `content`: one string when all of
+ * it is text (what every OpenAI-compatible server takes), else an array. */
+static json_t *parts_content(json_t *parts)
+{
+    tg_buf_t text = {0};
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        if (!tg_xj_is(p, "type", "text")) {
+            tg_buf_free(&text);
+            return json_incref(parts);
+        }
+        if (i)
+            tg_buf_puts(&text, "\n");
+        json_t *t = json_object_get(p, "text");
+        tg_buf_append(&text, json_string_value(t), json_string_length(t));
+    }
+    json_t *s = tg_xj_buf_string(&text);
+    tg_buf_free(&text);
+    return s;
+}
+
+/* Blocks of an Anthropic content array -> OpenAI parts in `parts`; a
+ * tool_result's images go to `extra` (OpenAI tool messages are text). */
+static void block_parts(json_t *content, json_t *parts)
+{
+    if (json_is_string(content)) {
+        json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "text", "text", content));
+        return;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        json_t *t = json_object_get(b, "text");
+        if (tg_xj_is(b, "type", "text") && json_is_string(t)) {
+            json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "text", "text", t));
+        } else if (tg_xj_is(b, "type", "image") || tg_xj_is(b, "type", "document")) {
+            json_t *p = media_part(b);
+            if (p)
+                json_array_append_new(parts, p);
+        }
+    }
+}
+
+static json_t *tool_message(json_t *b, json_t *extra)
+{
+    json_t *parts = json_array();
+    block_parts(json_object_get(b, "content"), parts);
+    tg_buf_t text = {0};
+    if (json_is_true(json_object_get(b, "is_error")))
+        tg_buf_puts(&text, "Error: ");
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        json_t *t = json_object_get(p, "text");
+        if (json_is_string(t)) {
+            if (n++)
+                tg_buf_puts(&text, "\n");
+            tg_buf_append(&text, json_string_value(t), json_string_length(t));
+        } else {
+            json_array_append(extra, p);
+        }
+    }
+    json_t *m = json_pack("{s:s,s:O,s:o}", "role", "tool", "tool_call_id",
+                          json_object_get(b, "tool_use_id"), "content", tg_xj_buf_string(&text));
+    tg_buf_free(&text);
+    json_decref(parts);
+    return m;
+}
+
+/* A user turn: its tool results first, as tool messages, then the rest. */
+static int user_out(json_t *content, json_t *msgs, octx_t *e)
+{
+    if (json_is_string(content)) {
+        json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", content));
+        return 0;
+    }
+    if (!json_is_array(content))
+        return tg_xerr(e->err, e->errlen, "message content must be a string or an array");
+    json_t *parts = json_array(), *rest = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (!tg_xj_is(b, "type", "tool_result")) {
+            json_array_append(rest, b);
+            continue;
+        }
+        if (!tg_xj_str(b, "tool_use_id")) {
+            json_decref(parts);
+            json_decref(rest);
+            return tg_xerr(e->err, e->errlen, "a tool_result block needs a tool_use_id");
+        }
+        json_array_append_new(msgs, tool_message(b, parts));
+    }
+    block_parts(rest, parts);
+    json_decref(rest);
+    if (json_array_size(parts))
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:o}", "role", "user", "content", parts_content(parts)));
+    json_decref(parts);
+    return 0;
+}
+
+static json_t *tool_call_of(json_t *b)
+{
+    json_t *input = json_object_get(b, "input");
+    char *args = input ? json_dumps(input, TG_TRANSLATE_DUMP_FLAGS | JSON_ENCODE_ANY) : NULL;
+    json_t *c =
+        json_pack("{s:O,s:s,s:{s:O,s:s}}", "id", json_object_get(b, "id"), "type", "function",
+                  "function", "name", json_object_get(b, "name"), "arguments", args ? args : "{}");
+    free(args);
+    return c;
+}
+
+static int assistant_out(json_t *content, json_t *msgs, octx_t *e)
+{
+    if (json_is_string(content)) {
+        json_array_append_new(msgs,
+                              json_pack("{s:s,s:O}", "role", "assistant", "content", content));
+        return 0;
+    }
+    if (!json_is_array(content))
+        return tg_xerr(e->err, e->errlen, "message content must be a string or an array");
+    tg_buf_t text = {0};
+    json_t *calls = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        json_t *t = json_object_get(b, "text");
+        if (tg_xj_is(b, "type", "text") && json_is_string(t))
+            tg_buf_append(&text, json_string_value(t), json_string_length(t));
+        else if (tg_xj_is(b, "type", "tool_use") && tg_xj_str(b, "id") && tg_xj_str(b, "name"))
+            json_array_append_new(calls, tool_call_of(b));
+        /* thinking blocks are the Anthropic model's own: not replayed */
+    }
+    json_t *m = json_pack("{s:s}", "role", "assistant");
+    json_object_set_new(
+        m, "content", text.len || !json_array_size(calls) ? tg_xj_buf_string(&text) : json_null());
+    if (json_array_size(calls))
+        json_object_set(m, "tool_calls", calls);
+    json_decref(calls);
+    tg_buf_free(&text);
+    json_array_append_new(msgs, m);
+    return 0;
+}
+
+static void system_out(json_t *system, json_t *msgs)
+{
+    json_t *parts = json_array();
+    block_parts(system, parts);
+    tg_buf_t text = {0};
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        json_t *t = json_object_get(p, "text");
+        if (!json_is_string(t))
+            continue;
+        if (text.len)
+            tg_buf_puts(&text, "\n\n");
+        tg_buf_append(&text, json_string_value(t), json_string_length(t));
+    }
+    if (text.len)
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:o}", "role", "system", "content", tg_xj_buf_string(&text)));
+    tg_buf_free(&text);
+    json_decref(parts);
+}
+
+static int messages_in(json_t *req, json_t *body, octx_t *e)
+{
+    json_t *in = json_object_get(req, "messages");
+    if (!json_is_array(in))
+        return tg_xerr(e->err, e->errlen, "'messages' must be an array");
+    json_t *msgs = json_array();
+    json_object_set_new(body, "messages", msgs);
+    system_out(json_object_get(req, "system"), msgs);
+    size_t i;
+    json_t *m;
+    json_array_foreach(in, i, m)
+    {
+        const char *role = tg_xj_str(m, "role");
+        json_t *content = json_object_get(m, "content");
+        int rc;
+        if (role && !strcmp(role, "user"))
+            rc = user_out(content, msgs, e);
+        else if (role && !strcmp(role, "assistant"))
+            rc = assistant_out(content, msgs, e);
+        else
+            rc = tg_xerr(e->err, e->errlen, "message role must be 'user' or 'assistant'");
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Anthropic's server tools (web search, code execution, ...) have no
+ * input_schema and nothing on the other side to run them: left out. */
+static void tools_in(json_t *req, json_t *body)
+{
+    json_t *tools = json_object_get(req, "tools"), *out = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *schema = json_object_get(t, "input_schema");
+        if (!tg_xj_str(t, "name") || !json_is_object(schema))
+            continue;
+        json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
+        tg_xj_copy(fn, "description", t, "description");
+        json_object_set(fn, "parameters", schema);
+        json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
+    }
+    if (json_array_size(out) == 0) {
+        json_decref(out);
+        return;
+    }
+    json_object_set_new(body, "tools", out);
+    json_t *tc = json_object_get(req, "tool_choice");
+    const char *type = tg_xj_str(tc, "type");
+    if (type && !strcmp(type, "any"))
+        json_object_set_new(body, "tool_choice", json_string("required"));
+    else if (type && !strcmp(type, "none"))
+        json_object_set_new(body, "tool_choice", json_string("none"));
+    else if (type && !strcmp(type, "tool") && tg_xj_str(tc, "name"))
+        json_object_set_new(body, "tool_choice",
+                            json_pack("{s:s,s:{s:O}}", "type", "function", "function", "name",
+                                      json_object_get(tc, "name")));
+    else if (type && !strcmp(type, "auto"))
+        json_object_set_new(body, "tool_choice", json_string("auto"));
+    if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")))
+        json_object_set_new(body, "parallel_tool_calls", json_false());
+}
+
+static void params_in(json_t *req, json_t *body, const char *model)
+{
+    json_t *mt = json_object_get(req, "max_tokens");
+    if (json_is_integer(mt))
+        json_object_set(
+            body, wants_max_completion_tokens(model) ? "max_completion_tokens" : "max_tokens", mt);
+    tg_xj_copy(body, "temperature", req, "temperature");
+    tg_xj_copy(body, "top_p", req, "top_p");
+    json_t *stop = json_object_get(req, "stop_sequences");
+    if (json_is_array(stop) && json_array_size(stop))
+        json_object_set(body, "stop", stop);
+    json_t *user = json_object_get(json_object_get(req, "metadata"), "user_id");
+    if (json_is_string(user))
+        json_object_set(body, "user", user);
+}
+
+int tg_openai_request_from_anthropic(json_t *req, const char *model, bool stream_usage,
+                                     tg_translate_req_t *out, char *err, size_t errlen)
+{
+    octx_t e = {err, errlen};
+    json_t *body = json_object();
+    out->body = body;
+    json_t *jm = json_string(model);
+    if (!jm)
+        return tg_xerr(err, errlen, "the model name is not valid UTF-8");
+    json_object_set_new(body, "model", jm);
+    if (messages_in(req, body, &e) < 0)
+        return -1;
+    params_in(req, body, model);
+    tools_in(req, body);
+    out->stream = json_is_true(json_object_get(req, "stream"));
+    if (out->stream) {
+        json_object_set_new(body, "stream", json_true());
+        if (stream_usage)
+            json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
+    out->path = tg_xstrdup("/chat/completions");
+    return 0;
+}
+
+/* ---- response: chat.completion -> Anthropic Message ---- */
+
+static void add_thinking(json_t *content, json_t *msg)
+{
+    json_t *r = json_object_get(msg, "reasoning_content");
+    if (!json_is_string(r))
+        r = json_object_get(msg, "reasoning"); /* OpenRouter, Groq */
+    if (json_is_string(r) && json_string_length(r))
+        json_array_append_new(content, json_pack("{s:s,s:O,s:s}", "type", "thinking", "thinking", r,
+                                                 "signature", ""));
+}
+
+static void add_tool_uses(json_t *content, json_t *calls)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        json_t *fn = json_object_get(c, "function");
+        json_t *id = json_object_get(c, "id"), *name = json_object_get(fn, "name");
+        json_t *args = json_object_get(fn, "arguments");
+        if (!json_is_string(id) || !json_is_string(name))
+            continue;
+        json_t *input = json_is_string(args)
+                            ? tg_xj_parse_args(json_string_value(args), json_string_length(args))
+                            : NULL;
+        json_array_append_new(content,
+                              json_pack("{s:s,s:O,s:O,s:o}", "type", "tool_use", "id", id, "name",
+                                        name, "input", input ? input : json_object()));
+    }
+}
+
+int tg_openai_response_to_anthropic(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                                    tg_usage_t *usage)
+{
+    json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+    json_t *msg = json_object_get(choice, "message");
+    if (!json_is_object(msg))
+        return -1;
+    json_t *content = json_array();
+    add_thinking(content, msg);
+    json_t *text = json_object_get(msg, "content");
+    if (json_is_string(text) && json_string_length(text))
+        json_array_append_new(content, json_pack("{s:s,s:O}", "type", "text", "text", text));
+    add_tool_uses(content, json_object_get(msg, "tool_calls"));
+    if (json_array_size(content) == 0)
+        json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", ""));
+    tg_usage_t u = TG_USAGE_UNKNOWN;
+    tg_openai_usage(json_object_get(resp, "usage"), &u);
+    const char *id = tg_xj_str(resp, "id"), *model = tg_xj_str(resp, "model");
+    json_t *doc =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", id ? id : (o && o->id ? o->id : ""),
+                  "type", "message", "role", "assistant", "model",
+                  model ? model : (o && o->model ? o->model : ""), "content", content,
+                  "stop_reason", tg_xlat_stop_from_openai(tg_xj_str(choice, "finish_reason")),
+                  "stop_sequence", "usage", tg_xlat_anthropic_usage_json(&u));
+    if (usage)
+        *usage = u;
+    tg_xj_dump(out, doc);
+    return 0;
+}

@@ -26,6 +26,14 @@
  *       on a clean end: tg_translate_stream_finish(s, &out); tg_translate_stream_usage(s, &u)
  *       tg_translate_stream_free(s)
  *   answer not 2xx: tg_translate_error(client, status, body, len, &out), status kept.
+ *
+ * `opts` for the answer: id (the request id, used when the provider names
+ * none), created (time(NULL)), model (the upstream model), include_usage
+ * (= rq.include_usage). Azure: the model name is the deployment
+ * (tg_azure_url). Native calls need no translator,
+ * only usage: tg_openai_usage, tg_anthropic_usage / tg_anthropic_stream_usage,
+ * tg_gemini_usage. POST /v1/messages/count_tokens on a non-Anthropic
+ * provider: tg_translate_count_tokens, answered locally with 200.
  */
 #ifndef TG_TRANSLATE_H
 #define TG_TRANSLATE_H
@@ -85,7 +93,8 @@ typedef struct tg_translator tg_translator_t;
 /** The translator for a client dialect and a provider type, or NULL when the
  *  body goes through natively (same dialect) or no translation exists.
  *  Exists for: OpenAI -> Anthropic, OpenAI -> Gemini, Anthropic -> OpenAI
- *  (OpenAI, Azure and the mock). */
+ *  (OpenAI, Azure and the mock) and Anthropic -> Gemini (through Chat
+ *  Completions). */
 const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t type);
 
 /** "openai->anthropic" and so on. */

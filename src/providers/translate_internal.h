@@ -55,6 +55,10 @@ const char *tg_xlat_finish_from_anthropic(const char *stop_reason);
 const char *tg_xlat_stop_from_openai(const char *finish_reason);
 const char *tg_xlat_finish_from_gemini(const char *finish_reason, bool had_tool_calls);
 
+/** A Gemini functionCall part as an OpenAI tool call; n numbers the calls
+ *  of the answer for the id ("call_<answer id>_<n>" when Gemini gives none). */
+json_t *tg_gemini_tool_call(json_t *part, const char *answer_id, long n);
+
 /* ---- streams ---- */
 
 struct tg_translate_stream {
@@ -78,6 +82,13 @@ typedef struct tg_xstream_ops {
 extern const tg_xstream_ops_t tg_xstream_anthropic_to_openai;
 extern const tg_xstream_ops_t tg_xstream_gemini_to_openai;
 extern const tg_xstream_ops_t tg_xstream_openai_to_anthropic;
+extern const tg_xstream_ops_t tg_xstream_anthropic_to_gemini;
+
+/* Anthropic -> Gemini, through Chat Completions (translate_chain.c). */
+int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
+                      size_t errlen);
+int tg_xchain_response(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                       tg_usage_t *usage);
 
 /** Replace s->model when the provider names its model. */
 void tg_xstream_set_model(tg_translate_stream_t *s, const char *model);

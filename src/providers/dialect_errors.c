@@ -1,0 +1,164 @@
+/*
+ * dialect_errors.c — error bodies in the client's dialect. A provider's
+ * error (OpenAI, Anthropic or Gemini shape, or a bare text/HTML page) is
+ * read for its message, type and code and written again as the client's
+ * SDK expects it; the HTTP status is the caller's and is kept. Pure; any
+ * thread.
+ */
+#include "providers/translate_internal.h"
+
+#include "proxy/sse.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Longest provider text quoted into a message. */
+#define MAX_QUOTED 1024
+
+typedef struct {
+    json_t *message; /* string */
+    const char *type;
+    json_t *code; /* string or NULL */
+} err_fields_t;
+
+static const char *const anthropic_types[] = {
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "overloaded_error",
+    "billing_error",
+    "timeout_error",
+    NULL,
+};
+
+const char *tg_translate_error_type(tg_wire_t client, int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return client == TG_WIRE_ANTHROPIC ? "request_too_large" : "invalid_request_error";
+    case 429: return "rate_limit_error";
+    case 529: return client == TG_WIRE_ANTHROPIC ? "overloaded_error" : "api_error";
+    default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+static bool is_anthropic_type(const char *t)
+{
+    for (const char *const *p = anthropic_types; t && *p; p++)
+        if (!strcmp(*p, t))
+            return true;
+    return false;
+}
+
+/* A JSON string of raw provider bytes: at most MAX_QUOTED, cut at a UTF-8
+ * boundary; control characters become spaces, and when the rest is not
+ * valid UTF-8, every byte outside printable ASCII becomes '?'. */
+static json_t *quote_bytes(const char *s, size_t len)
+{
+    while (len && (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' '))
+        len--;
+    if (len > MAX_QUOTED) {
+        len = MAX_QUOTED;
+        while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    char buf[MAX_QUOTED + 1] = "";
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    json_t *j = json_stringn(buf, len);
+    if (j)
+        return j;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)buf[i] >= 0x7f)
+            buf[i] = '?';
+    return json_stringn(buf, len);
+}
+
+/* Message, type and code of an error document, whatever its shape. */
+static void read_fields(json_t *doc, err_fields_t *f)
+{
+    json_t *e = json_object_get(doc, "error");
+    json_t *holder = json_is_object(e) ? e : doc;
+    json_t *m = json_object_get(holder, "message");
+    if (json_is_string(e))
+        m = e; /* {"error":"text"} */
+    if (!json_is_string(m))
+        m = json_object_get(doc, "detail"); /* FastAPI-style servers */
+    if (json_is_string(m) && json_string_length(m))
+        f->message = json_incref(m);
+    f->type = tg_xj_str(holder, "type");
+    if (f->type && !strcmp(f->type, "error"))
+        f->type = NULL; /* Anthropic's outer "type" */
+    json_t *code = json_object_get(holder, "code");
+    if (!json_is_string(code))
+        code = json_object_get(holder, "status"); /* Gemini: "INVALID_ARGUMENT" */
+    if (json_is_string(code))
+        f->code = code;
+}
+
+static void write_error(tg_wire_t client, int status, err_fields_t *f, tg_buf_t *out)
+{
+    const char *type = f->type;
+    /* The Anthropic SDKs expect the type their status implies (OpenAI calls
+     * a bad key an invalid_request_error); other types are kept when
+     * Anthropic knows them. */
+    bool specific = status == 401 || status == 403 || status == 404 || status == 413 ||
+                    status == 429 || status == 529;
+    if (!type || (client == TG_WIRE_ANTHROPIC && (specific || !is_anthropic_type(type))))
+        type = tg_translate_error_type(client, status);
+    json_t *doc;
+    if (client == TG_WIRE_ANTHROPIC) {
+        doc = json_pack("{s:s,s:{s:s,s:O}}", "type", "error", "error", "type", type, "message",
+                        f->message);
+    } else {
+        doc = json_pack("{s:{s:O,s:s,s:O}}", "error", "message", f->message, "type", type, "code",
+                        f->code ? f->code : json_null());
+    }
+    tg_xj_dump(out, doc);
+}
+
+void tg_translate_error(tg_wire_t client, int status, const char *body, size_t len, tg_buf_t *out)
+{
+    err_fields_t f = {0};
+    json_t *doc = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    if (json_is_object(doc))
+        read_fields(doc, &f);
+    if (!f.message && body && len && !json_is_object(doc))
+        f.message = quote_bytes(body, len);
+    if (!f.message) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "the provider answered with status %d", status);
+        f.message = json_string(msg);
+    }
+    write_error(client, status, &f, out);
+    json_decref(f.message);
+    json_decref(doc);
+}
+
+void tg_translate_error_json(tg_wire_t client, int status, const char *message, tg_buf_t *out)
+{
+    err_fields_t f = {0};
+    f.message = quote_bytes(message, strlen(message));
+    write_error(client, status, &f, out);
+    json_decref(f.message);
+}
+
+void tg_xlat_openai_stream_error(tg_buf_t *out, json_t *doc)
+{
+    err_fields_t f = {0};
+    read_fields(doc, &f);
+    if (!f.message)
+        f.message = json_string("the provider reported an error mid-stream");
+    tg_buf_t b = {0};
+    write_error(TG_WIRE_OPENAI, 500, &f, &b);
+    if (b.len)
+        tg_sse_write(out, NULL, b.data, b.len);
+    tg_buf_free(&b);
+    json_decref(f.message);
+}

@@ -1,0 +1,6 @@
+/* libFuzzer target: the anthropic -> gemini translator (through Chat
+ * Completions: requests, answers, errors, streams). See fuzz_translate.h and
+ * run.sh. */
+#define FUZZ_CLIENT   TG_WIRE_ANTHROPIC
+#define FUZZ_PROVIDER TG_PROVIDER_GEMINI
+#include "fuzz_translate.h"
