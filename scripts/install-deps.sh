@@ -10,7 +10,8 @@ SUDO=""
 
 pkgs=(build-essential pkg-config
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev
-      ca-certificates curl nginx-light wrk)
+      ca-certificates curl nginx-light wrk
+      clang libclang-rt-14-dev)  # libFuzzer for tests/fuzz
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

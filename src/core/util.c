@@ -226,3 +226,16 @@ void tg_uuid4(char out[37])
     }
     out[o] = 0;
 }
+
+void tg_uuid7(char out[37], int64_t unix_ms)
+{
+    static const char hex[] = "0123456789abcdef";
+    static const int pos[12] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12};
+    tg_uuid4(out); /* random, variant set; the time replaces the first 48 bits */
+    uint64_t t = (uint64_t)unix_ms & 0xFFFFFFFFFFFFull;
+    for (int i = 11; i >= 0; i--) {
+        out[pos[i]] = hex[t & 15];
+        t >>= 4;
+    }
+    out[14] = '7';
+}

@@ -45,4 +45,8 @@ uint64_t tg_random_u64(void);
 /** A random UUID v4 into out (37 bytes with NUL). Thread-safe, fast. */
 void tg_uuid4(char out[37]);
 
+/** A UUID v7 (RFC 9562): 48 bits of Unix ms, then random bits. Ids that grow
+ *  with time keep the store's id index appending instead of writing all over it. */
+void tg_uuid7(char out[37], int64_t unix_ms);
+
 #endif

@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
+#include "providers/translate.h"
 #include "proxy/jsonscan.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
@@ -75,20 +76,25 @@ typedef enum {
     ROUTE_COMPLETIONS,
     ROUTE_EMBEDDINGS,
     ROUTE_RESPONSES,
+    ROUTE_MESSAGES,     /* Anthropic Messages */
+    ROUTE_COUNT_TOKENS, /* Anthropic count_tokens */
     ROUTE_PASSTHROUGH,
 } route_t;
 
 typedef struct {
     const char *path;
     route_t route;
-    const char *suffix; /* appended to the provider's base_url */
+    const char *suffix; /* appended to the provider's base_url (native calls) */
+    tg_wire_t wire;     /* the client's dialect */
 } llm_route_t;
 
 static const llm_route_t llm_routes[] = {
-    {"/v1/chat/completions", ROUTE_CHAT, "/chat/completions"},
-    {"/v1/completions", ROUTE_COMPLETIONS, "/completions"},
-    {"/v1/embeddings", ROUTE_EMBEDDINGS, "/embeddings"},
-    {"/v1/responses", ROUTE_RESPONSES, "/responses"},
+    {"/v1/chat/completions", ROUTE_CHAT, "/chat/completions", TG_WIRE_OPENAI},
+    {"/v1/completions", ROUTE_COMPLETIONS, "/completions", TG_WIRE_OPENAI},
+    {"/v1/embeddings", ROUTE_EMBEDDINGS, "/embeddings", TG_WIRE_OPENAI},
+    {"/v1/responses", ROUTE_RESPONSES, "/responses", TG_WIRE_OPENAI},
+    {"/v1/messages", ROUTE_MESSAGES, "/messages", TG_WIRE_ANTHROPIC},
+    {"/v1/messages/count_tokens", ROUTE_COUNT_TOKENS, "/messages/count_tokens", TG_WIRE_ANTHROPIC},
 };
 
 typedef struct {
@@ -97,6 +103,7 @@ typedef struct {
     tg_config_t *cfg; /* our reference */
     route_t route;
     const char *route_path;
+    tg_wire_t wire; /* the client's dialect: errors and answers are written in it */
     caller_t caller;
     char id[72];
     tg_route_t target; /* the target of the current attempt */
@@ -143,6 +150,9 @@ typedef struct {
     char *resp_ctype;
 
     /* Per attempt. */
+    const tg_translator_t *tr;  /* NULL: the provider speaks the client's dialect */
+    tg_translate_stream_t *ts;  /* a translated event stream */
+    bool tr_include_usage;      /* OpenAI client asked for the usage chunk */
     char *url;
     char **hdrs;
     size_t n_hdrs, cap_hdrs;
@@ -206,12 +216,32 @@ static const char *get_header(void *ctx, const char *name)
     return tg_http_header(ctx, name);
 }
 
-/* An error answer that ends an exchange not yet tracked by exchange_t. */
-static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
+/* An error answer in the client's dialect: OpenAI's {"error":{message,
+ * type, code}} or Anthropic's {"type":"error","error":{type, message}}. */
+static void reply_error_in(tg_http_t *h, tg_wire_t wire, int status, const char *code,
+                           const char *message)
 {
+    if (wire != TG_WIRE_OPENAI) {
+        tg_buf_t b = {0};
+        tg_translate_error_json(wire, status, message, &b);
+        tg_http_reply(h, status, "application/json", b.data, b.len);
+        tg_buf_free(&b);
+        return;
+    }
     char *body = tg_openai_error_json(message, error_type_for(status), code);
     tg_http_reply(h, status, "application/json", body, strlen(body));
     free(body);
+}
+
+/* The dialect of a route, for answers made before an exchange exists. */
+static tg_wire_t wire_of_path(const char *path)
+{
+    return !strncmp(path, "/v1/messages", 12) ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+}
+
+static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
+{
+    reply_error_in(h, wire_of_path(tg_http_path(h)), status, code, message);
 }
 
 /* ---- exchange lifetime ---- */
@@ -243,7 +273,7 @@ static exchange_t *exchange_new(pworker_t *pw, tg_http_t *h, const caller_t *cal
     if (ok)
         memcpy(x->id, rid, n + 1);
     else
-        tg_uuid4(x->id);
+        tg_uuid7(x->id, tg_wall_ms());
     tg_http_add_header(h, "Helicone-Id", x->id);
     record_begin(x);
     return x;
@@ -265,6 +295,9 @@ static void reset_attempt(exchange_t *x)
     tg_sse_free(&x->sse_in);
     memset(&x->sse_in, 0, sizeof x->sse_in);
     tg_buf_reset(&x->sse_out);
+    tg_translate_stream_free(x->ts);
+    x->ts = NULL;
+    x->tr = NULL;
     x->too_large = x->discard = x->sse = false;
     x->retry_after_ms = 0;
     x->status = 0;
@@ -399,7 +432,7 @@ static void exchange_error(exchange_t *x, int status, const char *code, const ch
     x->status = status;
     free(x->error);
     x->error = tg_xstrdup(message);
-    reply_error(x->h, status, code, message);
+    reply_error_in(x->h, x->wire, status, code, message);
     exchange_finish(x);
 }
 
@@ -607,9 +640,16 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     const char *ct = tg_headers_get(hd, "content-type");
     x->sse = ct && tg_has_prefix_ci(ct, "text/event-stream");
     /* Event streams and raw pass-through go out as they arrive; other
-     * answers are whole JSON documents and are sent with a length. */
-    if (x->sse || x->route == ROUTE_PASSTHROUGH) {
+     * answers are whole JSON documents and are sent with a length. A
+     * translated error is a whole document too. */
+    if ((x->sse && (!x->tr || status / 100 == 2)) || x->route == ROUTE_PASSTHROUGH) {
         x->streaming = true;
+        if (x->tr && x->sse) {
+            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+                                     .model = x->target.model,
+                                     .include_usage = x->tr_include_usage};
+            x->ts = tg_translate_stream_new(x->tr, &o);
+        }
         tg_http_stream_start(x->h, status, NULL);
     }
 }
@@ -652,6 +692,15 @@ static bool no_choices(const char *doc, size_t len)
 static int on_stream_event(void *arg, const char *event, const char *data, size_t len)
 {
     exchange_t *x = arg;
+    if (x->ts) { /* another dialect: its events become the client's */
+        tg_translate_stream_feed(x->ts, event, data, len, &x->sse_out);
+        tg_translate_stream_usage(x->ts, &x->usage);
+        return 0;
+    }
+    if (x->wire == TG_WIRE_ANTHROPIC) { /* native Anthropic: read usage, pass as is */
+        tg_anthropic_stream_usage(data, len, &x->usage);
+        return 0;
+    }
     bool drop = false;
     if (memmem(data, len, "\"usage\"", 7)) {
         /* the chunk we asked for: usage, and no choices */
@@ -670,7 +719,7 @@ static int on_up_data(void *arg, const char *data, size_t len)
     if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
         if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
             return -1; /* an event over the parser's limit: not a sane stream */
-        if (!x->hide_usage) {
+        if (!x->hide_usage && !x->ts) {
             copy_for_cache(x, data, len);
             return tg_http_stream_write(x->h, data, len) ? 1 : 0;
         }
@@ -691,6 +740,40 @@ static int on_up_data(void *arg, const char *data, size_t len)
     return 0;
 }
 
+/* A whole (not streamed) answer, made the client's: translated from the
+ * provider's dialect (errors too), and its usage read. False when a 2xx
+ * answer cannot be read. */
+static bool client_form(exchange_t *x)
+{
+    bool ok2xx = x->status / 100 == 2;
+    if (x->tr) {
+        tg_buf_t out = {0};
+        if (ok2xx) {
+            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+                                     .model = x->target.model};
+            if (tg_translate_response(x->tr, x->resp.data, x->resp.len, &o, &out, &x->usage) < 0) {
+                tg_buf_free(&out);
+                return false;
+            }
+        } else {
+            tg_translate_error(x->wire, x->status, x->resp.data, x->resp.len, &out);
+        }
+        tg_buf_free(&x->resp);
+        x->resp = out;
+        return true;
+    }
+    if (!ok2xx)
+        return true;
+    if (x->wire == TG_WIRE_ANTHROPIC) {
+        json_t *j = json_loadb(x->resp.data, x->resp.len, 0, NULL);
+        tg_anthropic_usage(json_object_get(j, "usage"), &x->usage);
+        json_decref(j);
+    } else {
+        take_usage(x, x->resp.data, x->resp.len);
+    }
+    return true;
+}
+
 static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
 {
     exchange_t *x = arg;
@@ -704,8 +787,17 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         return;
     }
     if (res == TG_UP_OK && !x->too_large) {
-        if (!x->streaming && x->route != ROUTE_PASSTHROUGH && x->status / 100 == 2)
-            take_usage(x, x->resp.data, x->resp.len);
+        if (x->streaming && x->ts) {
+            /* the provider's stream ended cleanly: the client's closing events */
+            tg_buf_reset(&x->sse_out);
+            tg_translate_stream_finish(x->ts, &x->sse_out);
+            tg_translate_stream_usage(x->ts, &x->usage);
+            copy_for_cache(x, x->sse_out.data, x->sse_out.len);
+            tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        } else if (!x->streaming && x->route != ROUTE_PASSTHROUGH && !client_form(x)) {
+            exchange_error(x, 502, "provider_error", "the provider's answer could not be read");
+            return;
+        }
         settle(x); /* before the reply: the answer buffers still hold the body */
         if (x->streaming)
             tg_http_stream_end(x->h);
@@ -747,12 +839,19 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
     /* The status line is gone already: tell an event-stream client in-band
      * (the OpenAI SDKs raise an APIError for an `error` event), then end. */
     if (x->sse) {
-        char *e = tg_openai_error_json(msg, "api_error", code);
         tg_buf_t ev = {0};
-        tg_sse_write(&ev, NULL, e, strlen(e));
+        if (x->wire == TG_WIRE_ANTHROPIC) { /* Anthropic's own `error` event */
+            tg_buf_t e = {0};
+            tg_translate_error_json(x->wire, status, msg, &e);
+            tg_sse_write(&ev, "error", e.data, e.len);
+            tg_buf_free(&e);
+        } else {
+            char *e = tg_openai_error_json(msg, "api_error", code);
+            tg_sse_write(&ev, NULL, e, strlen(e));
+            free(e);
+        }
         tg_http_stream_write(x->h, ev.data, ev.len);
         tg_buf_free(&ev);
-        free(e);
     }
     x->status = status;
     tg_http_stream_end(x->h);
@@ -900,20 +999,52 @@ static void build_llm_body(exchange_t *x)
         x->body_len = x->in_len;
 }
 
+/* The client's body as a tree, parsed once and only when needed. */
+static json_t *in_root(exchange_t *x)
+{
+    if (!x->in_root)
+        x->in_root = json_loadb(x->in_body, x->in_len, JSON_ALLOW_NUL, NULL);
+    return x->in_root;
+}
+
 /* One attempt at the current target: URL, headers, body, then the call. */
 static void start_attempt(exchange_t *x)
 {
     const tg_provider_cfg_t *p = x->target.provider;
     const tg_dialect_t *d = tg_dialect_for(p->type);
 
-    if (x->route == ROUTE_PASSTHROUGH) {
-        x->body_ptr = x->in_body;
-        x->body_len = x->in_len;
+    x->tr = x->route == ROUTE_PASSTHROUGH ? NULL : tg_translate_for(x->wire, p->type);
+    if (x->tr) {
+        /* The provider speaks another dialect: translate the request. */
+        char err[512];
+        tg_translate_ropts_t ro = {.stream_usage = tg_provider_accepts_stream_options(p)};
+        tg_translate_req_t rq;
+        memset(&rq, 0, sizeof rq);
+        if (tg_translate_request(x->tr, in_root(x), x->target.model, &ro, &rq, err, sizeof err) <
+            0) {
+            tg_translate_req_free(&rq);
+            exchange_error(x, 400, "untranslatable_request", err);
+            return;
+        }
+        x->body = json_dumps(rq.body, TG_TRANSLATE_DUMP_FLAGS);
+        x->body_ptr = x->body;
+        x->body_len = strlen(x->body);
+        x->tr_include_usage = rq.include_usage;
+        x->url = p->type == TG_PROVIDER_AZURE
+                     ? tg_azure_url(p, x->target.model, rq.path, tg_http_query(x->h))
+                     : tg_provider_url(p, rq.path, rq.query);
+        tg_translate_req_free(&rq);
     } else {
-        build_llm_body(x);
+        if (x->route == ROUTE_PASSTHROUGH) {
+            x->body_ptr = x->in_body;
+            x->body_len = x->in_len;
+        } else {
+            build_llm_body(x);
+        }
+        x->url = p->type == TG_PROVIDER_AZURE && x->route != ROUTE_PASSTHROUGH
+                     ? tg_azure_url(p, x->target.model, x->suffix, tg_http_query(x->h))
+                     : tg_provider_url(p, x->suffix, tg_http_query(x->h));
     }
-    x->url = tg_provider_url(p, x->suffix, tg_http_query(x->h));
-
     /* SPEC §5: a configured key replaces whatever credential the client sent;
      * without one, the client's own credential goes through unchanged. */
     fwd_ctx_t c = {.x = x, .drop_credentials = p->api_key != NULL};
@@ -927,6 +1058,8 @@ static void start_attempt(exchange_t *x)
     }
     for (size_t i = 0; i < p->n_headers; i++)
         push_header(x, p->headers[i].name, p->headers[i].value);
+    if (p->type == TG_PROVIDER_ANTHROPIC && !tg_http_header(x->h, "anthropic-version"))
+        push_header(x, "anthropic-version", "2023-06-01");
 
     tg_upstream_req_t req = {
         .method = tg_http_method(x->h),
@@ -1147,6 +1280,65 @@ static bool cache_stage(exchange_t *x)
 
 /* ---- LLM routes ---- */
 
+/* count_tokens for a provider that has none: a documented local estimate. */
+static void count_tokens_locally(exchange_t *x)
+{
+    tg_buf_t out = {0};
+    tg_translate_count_tokens(in_root(x), &out);
+    x->status = 200;
+    tg_http_reply(x->h, 200, "application/json", out.data, out.len);
+    tg_buf_free(&out);
+    exchange_finish(x);
+}
+
+/* An Anthropic client on the mock: its request translated to Chat
+ * Completions, the mock's answer translated back, through the same
+ * translators a real provider's call would use. */
+static void answer_mock_translated(exchange_t *x, bool stream)
+{
+    const tg_translator_t *t = tg_translate_for(x->wire, TG_PROVIDER_MOCK);
+    char err[512];
+    tg_translate_ropts_t ro = {.stream_usage = true};
+    tg_translate_req_t rq;
+    memset(&rq, 0, sizeof rq);
+    if (!t || tg_translate_request(t, in_root(x), x->target.model, &ro, &rq, err, sizeof err) < 0) {
+        tg_translate_req_free(&rq);
+        exchange_error(x, 400, "untranslatable_request", t ? err : "no translation to the mock");
+        return;
+    }
+    tg_buf_t mock = {0}, out = {0};
+    x->status = tg_mock_answer(TG_MOCK_CHAT, rq.body, x->target.model, stream, &mock);
+    tg_translate_req_free(&rq);
+    tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+                             .model = x->target.model};
+    tg_http_add_header(x->h, "Helicone-Provider", "mock");
+    add_policy_headers(x);
+    x->cost_nusd = x->cfg->cost_enabled ? 0 : -1;
+    if (x->status != 200) {
+        tg_translate_error(x->wire, x->status, mock.data, mock.len, &out);
+        tg_http_reply(x->h, x->status, "application/json", out.data, out.len);
+    } else if (!stream) {
+        tg_translate_response(t, mock.data, mock.len, &o, &out, &x->usage);
+        copy_for_log(x, out.data, out.len);
+        tg_http_reply(x->h, 200, "application/json", out.data, out.len);
+    } else {
+        x->ts = tg_translate_stream_new(t, &o);
+        tg_sse_parser_t sp = {0};
+        tg_sse_feed(&sp, mock.data, mock.len, on_stream_event, x); /* into x->sse_out */
+        tg_sse_free(&sp);
+        tg_translate_stream_finish(x->ts, &x->sse_out);
+        tg_translate_stream_usage(x->ts, &x->usage);
+        copy_for_log(x, x->sse_out.data, x->sse_out.len);
+        tg_http_add_header(x->h, "Cache-Control", "no-cache");
+        tg_http_stream_start(x->h, 200, "text/event-stream");
+        tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        tg_http_stream_end(x->h);
+    }
+    tg_buf_free(&mock);
+    tg_buf_free(&out);
+    exchange_finish(x);
+}
+
 /* The mock's usage: in its JSON, or in the last event of its stream. */
 static void take_usage_from_mock(exchange_t *x, const tg_buf_t *out, bool stream)
 {
@@ -1164,6 +1356,10 @@ static void take_usage_from_mock(exchange_t *x, const tg_buf_t *out, bool stream
 
 static void answer_mock(exchange_t *x, json_t *root, bool stream)
 {
+    if (x->wire != TG_WIRE_OPENAI) {
+        answer_mock_translated(x, stream);
+        return;
+    }
     tg_mock_kind_t kind;
     switch (x->route) {
     case ROUTE_CHAT:
@@ -1206,13 +1402,6 @@ static bool member_is(const char *doc, size_t len, const char *key, const char *
     size_t a, c;
     return tg_json_member(doc, len, key, &a, &c) && c - a == strlen(literal) &&
            !memcmp(doc + a, literal, c - a);
-}
-
-static json_t *in_root(exchange_t *x)
-{
-    if (!x->in_root)
-        x->in_root = json_loadb(x->in_body, x->in_len, JSON_ALLOW_NUL, NULL);
-    return x->in_root;
 }
 
 /* Validate the body and read model, stream and stream_options without
@@ -1283,10 +1472,13 @@ static bool within_token_cap(exchange_t *x)
     return true;
 }
 
-/* Can this route reach a provider of that type (today: OpenAI-compatible)? */
-static bool reachable(const tg_provider_cfg_t *p)
+/* Can this client's dialect reach a provider of that type: natively, or
+ * through a translator? */
+static bool reachable(const exchange_t *x, const tg_provider_cfg_t *p)
 {
-    return p->type == TG_PROVIDER_OPENAI || p->type == TG_PROVIDER_AZURE;
+    if (p->type == TG_PROVIDER_MOCK)
+        return false; /* answered locally, never as a fallback */
+    return tg_wire_of(p->type) == x->wire || tg_translate_for(x->wire, p->type) != NULL;
 }
 
 /* The targets after the first: Helicone-Fallbacks (a JSON list of
@@ -1323,7 +1515,7 @@ static bool plan_fallbacks(exchange_t *x)
             if (x->n_fallbacks == TG_MAX_FALLBACKS ||
                 tg_router_resolve(x->cfg, target, get_header, x->h, &r, err, sizeof err) < 0)
                 continue;
-            if (!reachable(r.provider)) {
+            if (!reachable(x, r.provider)) {
                 tg_route_clear(&r);
                 continue;
             }
@@ -1341,7 +1533,7 @@ static bool plan_fallbacks(exchange_t *x)
     for (size_t i = from; i < cfg->n_fallback_chain && x->n_fallbacks < TG_MAX_FALLBACKS; i++) {
         const tg_provider_cfg_t *p =
             tg_config_provider(cfg, cfg->fallback_chain[i], strlen(cfg->fallback_chain[i]));
-        if (!p || p == x->target.provider || !reachable(p))
+        if (!p || p == x->target.provider || !reachable(x, p))
             continue;
         const char *m = p->default_model ? p->default_model : x->target.model;
         x->fallbacks[x->n_fallbacks++] =
@@ -1353,6 +1545,7 @@ static bool plan_fallbacks(exchange_t *x)
 static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, const llm_route_t *r)
 {
     exchange_t *x = exchange_new(pw, h, caller, r->route, r->path);
+    x->wire = r->wire;
     if (strcmp(tg_http_method(h), "POST") != 0) {
         tg_http_add_header(h, "Allow", "POST");
         exchange_error(x, 405, "method_not_allowed", "this route takes POST");
@@ -1374,22 +1567,24 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
     if (!within_token_cap(x) || !client_limits(x))
         return;
     const tg_provider_cfg_t *p = x->target.provider;
+    if (x->route == ROUTE_COUNT_TOKENS && p->type != TG_PROVIDER_ANTHROPIC) {
+        count_tokens_locally(x);
+        return;
+    }
     if (p->type == TG_PROVIDER_MOCK) {
         answer_mock(x, in_root(x), x->in_stream);
         return;
     }
-    if (!reachable(p)) {
-        snprintf(err, sizeof err,
-                 "provider '%s' is of type %s, which this route cannot reach yet; use its native "
-                 "API through /%s/...",
-                 p->name, tg_provider_type_name(p->type), p->name);
-        exchange_error(x, 501, "unsupported_provider", err);
+    if (!reachable(x, p)) {
+        snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
+                 tg_provider_type_name(p->type), x->route_path);
+        exchange_error(x, 400, "unsupported_provider", err);
         return;
     }
     if (!plan_fallbacks(x))
         return;
     x->suffix = r->suffix;
-    if (cache_stage(x))
+    if (x->route != ROUTE_COUNT_TOKENS && cache_stage(x))
         return;
     proceed_upstream(x);
 }

@@ -22,28 +22,12 @@
 
 /* ---- building ---- */
 
-/* A UUID version 7 (RFC 9562): 48 bits of Unix ms, then random bits. Ids
- * that grow with time keep the store's id index appending instead of
- * writing all over it. */
-static void uuid7(char out[37], int64_t ms)
-{
-    static const char hex[] = "0123456789abcdef";
-    tg_uuid4(out); /* xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx: random, variant set */
-    uint64_t t = (uint64_t)ms & 0xFFFFFFFFFFFFull;
-    static const int pos[12] = {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12};
-    for (int i = 11; i >= 0; i--) {
-        out[pos[i]] = hex[t & 15];
-        t >>= 4;
-    }
-    out[14] = '7';
-}
-
 tg_record_t *tg_record_new(void)
 {
     tg_record_t *r = tg_xcalloc(1, sizeof *r);
     char id[37];
     r->created_at_ms = tg_wall_ms();
-    uuid7(id, r->created_at_ms);
+    tg_uuid7(id, r->created_at_ms);
     r->id = tg_xstrdup(id);
     r->latency_ms = -1;
     r->ttft_ms = -1;
