@@ -39,6 +39,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10s}
 [[ $DURATION =~ ^[0-9]+$ ]] && DURATION+=s # wrk reads a bare number as seconds
 ROUNDS=${ROUNDS:-3}
+REQUEST_LOGGING=${REQUEST_LOGGING:-true} # false: the proxy alone, no request records
 MEM_REQUESTS=${MEM_REQUESTS:-100000}
 MEM_MAX_ROUNDS=${MEM_MAX_ROUNDS:-40}
 RSS_TARGET_MB=30
@@ -204,6 +205,8 @@ providers:
     api_key: "sk-bench"
 logging:
   level: warn
+observability:
+  request_logging: { enabled: $REQUEST_LOGGING }
 storage:
   url: "sqlite:$TMP/tollgate/tollgate.db"
 EOF
