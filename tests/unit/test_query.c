@@ -104,7 +104,7 @@ static bool fixture_open(fixture_t *f)
         }
         tg_store_submit(f->s, r);
     }
-    return tg_store_flush(f->s, 5000) == 0;
+    return tg_store_flush(f->s, 20000) == 0;
 }
 
 static void fixture_close(fixture_t *f)
@@ -435,7 +435,7 @@ TEST(query_costs_seed_form)
         r->cost_nusd = 331520;
         tg_store_submit(f.s, r);
     }
-    CHECK_INT(tg_store_flush(f.s, 5000), 0);
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
     tg_buf_t b = {0};
     CHECK_INT(tg_query_request_costs(f.s, "filter=properties.Agent-Name=seed&period=day", &b), 200);
     CHECK(strstr(b.data, "{\"total_cost\":0.00066304,\"requests\":2,\"prompt_tokens\":2468,"

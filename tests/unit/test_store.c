@@ -96,6 +96,21 @@ static tg_store_t *open_sqlite(const char *dir, tg_store_options_t *o)
     return s;
 }
 
+/* Wait (up to 20 s: disks stall under load) until every record submitted
+ * so far sits in the spool because the database fails. */
+static bool wait_spooled(tg_store_t *s)
+{
+    int64_t end = tg_mono_ms() + 20000;
+    tg_store_counters_t c;
+    do {
+        tg_store_counters(s, &c);
+        if (c.failing && c.spool_bytes > 0 && c.queue_depth == 0)
+            return true;
+        sleep_ms(10);
+    } while (tg_mono_ms() < end);
+    return false;
+}
+
 /* A back-end that keeps ids in memory and fails on demand. */
 typedef struct {
     tg_store_backend_t base;
@@ -452,7 +467,7 @@ TEST(store_sqlite_round_trip_wal)
         }
         tg_store_submit(s, r);
     }
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
@@ -506,7 +521,7 @@ TEST(store_batches_transactions)
     tg_store_t *s = open_fake(&f, spool, &o);
     for (int i = 0; i < 1000; i++)
         tg_store_submit(s, mkrec(i));
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     CHECK_INT(f.n_ids, 1000);
     CHECK(f.max_batch <= 100);
     CHECK(f.writes >= 10 && f.writes <= 40);
@@ -515,7 +530,7 @@ TEST(store_batches_transactions)
     int64_t t0 = tg_mono_ms();
     tg_store_submit(s, mkrec(5000));
     tg_store_submit(s, mkrec(5001));
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     CHECK(tg_mono_ms() - t0 < 1000);
     CHECK_INT(f.writes - before, 1);
     tg_store_close(s);
@@ -638,7 +653,8 @@ TEST(store_failing_database_spools_then_replays)
     tg_store_t *s = open_fake(&f, spool, &o);
     for (int i = 0; i < 200; i++)
         tg_store_submit(s, mkrec(i));
-    CHECK_INT(tg_store_flush(s, 300), -1); /* cannot be written yet */
+    CHECK(wait_spooled(s));
+    CHECK_INT(tg_store_flush(s, 100), -1); /* cannot be written yet */
     tg_store_counters_t c;
     tg_store_counters(s, &c);
     CHECK(c.failing);
@@ -648,7 +664,7 @@ TEST(store_failing_database_spools_then_replays)
     CHECK_INT(c.queue_depth, 0); /* on disk, not in memory */
     CHECK(c.write_errors >= 1);
     atomic_store(&f.fail, 0); /* the database is back */
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     tg_store_counters(s, &c);
     CHECK(!c.failing);
     CHECK_INT(c.written, 200);
@@ -684,7 +700,7 @@ TEST(store_close_while_failing_keeps_the_spool)
     /* next start: replayed, nothing lost, nothing twice */
     atomic_store(&f.fail, 0);
     s = open_fake(&f, spool, NULL);
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     CHECK_INT(f.n_ids, 10);
     tg_store_close(s);
     fake_free(&f);
@@ -732,7 +748,7 @@ TEST(store_replays_spool_left_by_a_crash)
     fclose(fp);
     tg_buf_free(&b);
     s = open_sqlite(dir, NULL);
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     tg_store_close(s);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 3);
     CHECK_INT(count_rows(db, "SELECT count(DISTINCT id) FROM requests"), 3);
@@ -759,7 +775,8 @@ TEST(store_locked_database_spools_then_replays)
     CHECK_INT(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
     for (int i = 0; i < 100; i++)
         tg_store_submit(s, mkrec(i));
-    CHECK_INT(tg_store_flush(s, 500), -1);
+    CHECK(wait_spooled(s));
+    CHECK_INT(tg_store_flush(s, 100), -1);
     tg_store_counters_t c;
     tg_store_counters(s, &c);
     CHECK(c.failing);
@@ -767,7 +784,7 @@ TEST(store_locked_database_spools_then_replays)
     CHECK_INT(c.dropped, 0);
     sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(h);
-    CHECK_INT(tg_store_flush(s, 5000), 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
     tg_store_counters(s, &c);
     CHECK_INT(c.written, 100);
     CHECK_INT(c.dropped, 0);
@@ -807,12 +824,13 @@ static int readonly_scenario(const char *dir)
         return fails;
     for (int i = 1; i <= 50; i++)
         tg_store_submit(s, mkrec(i));
-    RO_CHECK(tg_store_flush(s, 500) == -1);
+    RO_CHECK(wait_spooled(s));
+    RO_CHECK(tg_store_flush(s, 100) == -1);
     tg_store_counters_t c;
     tg_store_counters(s, &c);
     RO_CHECK(c.failing && c.spool_bytes > 0 && c.dropped == 0);
     RO_CHECK(chmod(db, 0644) == 0); /* writable again */
-    RO_CHECK(tg_store_flush(s, 5000) == 0);
+    RO_CHECK(tg_store_flush(s, 20000) == 0);
     tg_store_counters(s, &c);
     RO_CHECK(c.written == 50 && c.dropped == 0 && c.spool_bytes == 0);
     tg_store_close(s);
