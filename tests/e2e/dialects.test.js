@@ -99,3 +99,46 @@ test('errors on the Anthropic routes come in Anthropic\'s shape', async () => {
   await assert.rejects(claude.messages.create({ model: 'fake/x', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
     { headers: { 'x-fake-status': '429' } }), (e) => e.status === 429 && e.error?.error?.type === 'rate_limit_error');
 });
+
+test('OpenAI SDK -> an Anthropic-type provider: translated request, answer and stream', async () => {
+  const claudeGw = await h.startGateway(h.baseConfig(fake, {
+    providers: { claude: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: h.SECRET } },
+  }));
+  try {
+    const client = h.openaiClient(claudeGw);
+    const id = h.testId('o2a');
+    const r = await client.chat.completions.create({
+      model: 'claude-3-5-haiku-latest',
+      messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'four words for me' }],
+    }, { headers: { 'x-test-id': id, 'x-fake-reply': 'here are four words', 'x-fake-cache-read': '2' } });
+    assert.equal(r.choices[0].message.content, 'here are four words');
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.equal(r.usage.completion_tokens, 4);
+    // Anthropic counts cache reads apart; OpenAI's prompt_tokens include them
+    assert.equal(r.usage.prompt_tokens_details?.cached_tokens, 2);
+    const seen = await h.oneRequest(fake, id);
+    assert.equal(seen.path, '/v1/messages');
+    assert.equal(seen.headers['x-api-key'], h.SECRET);
+    assert.equal(seen.headers.authorization, undefined);
+    assert.equal(seen.headers['anthropic-version'], '2023-06-01');
+    assert.equal(seen.body.system, 'be brief');
+    assert.equal(seen.body.model, 'claude-3-5-haiku-latest');
+    assert.ok(seen.body.max_tokens > 0, 'Anthropic needs max_tokens');
+
+    const sid = h.testId('o2a-stream');
+    const stream = await client.chat.completions.create({
+      model: 'claude-3-5-haiku-latest', stream: true, stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'stream please' }],
+    }, { headers: { 'x-test-id': sid, 'x-fake-reply': 'claude streamed this', 'x-fake-chunks': '3' } });
+    let text = '';
+    let usage = null;
+    for await (const c of stream) {
+      text += c.choices[0]?.delta?.content ?? '';
+      if (c.usage) usage = c.usage;
+    }
+    assert.equal(text, 'claude streamed this');
+    assert.equal(usage?.completion_tokens, 3);
+  } finally {
+    assert.equal((await claudeGw.stop()).code, 0);
+  }
+});

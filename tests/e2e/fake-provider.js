@@ -86,6 +86,39 @@ function embedding(seed, index, dims = 8) {
   return v;
 }
 
+// Anthropic Messages, plain and streamed (message_start ... message_stop).
+// x-fake-cache-read: N reports N prompt tokens read from the prompt cache.
+async function anthropicMessages(req, res, rec, ctl, body, reply, id) {
+  const cacheRead = Number(req.headers['x-fake-cache-read'] || 0);
+  const usage = {
+    input_tokens: promptTokens(body) + (typeof body.system === 'string' ? words(body.system) : 0),
+    output_tokens: words(reply), cache_read_input_tokens: cacheRead, cache_creation_input_tokens: 0,
+  };
+  const msgId = `msg_fake_${id}`;
+  if (!body.stream) {
+    return sendJson(res, 200, {
+      id: msgId, type: 'message', role: 'assistant', model: body.model,
+      content: [{ type: 'text', text: reply }], stop_reason: 'end_turn', stop_sequence: null, usage,
+    });
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (event, obj) => res.write(`event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`);
+  send('message_start', { type: 'message_start', message: {
+    id: msgId, type: 'message', role: 'assistant', model: body.model, content: [],
+    stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
+  send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+  for (const piece of split(reply, ctl.chunks)) {
+    if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
+    if (rec.closedEarly) return;
+    send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece } });
+  }
+  send('content_block_stop', { type: 'content_block_stop', index: 0 });
+  send('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null },
+    usage: { output_tokens: usage.output_tokens } });
+  send('message_stop', { type: 'message_stop' });
+  return res.end();
+}
+
 async function handleApi(req, res, rec, ctl) {
   const body = rec.body && typeof rec.body === 'object' ? rec.body : {};
   const model = body.model;
@@ -101,6 +134,8 @@ async function handleApi(req, res, rec, ctl) {
     });
   }
   if (req.method !== 'POST') return sendJson(res, 404, errorBody(404));
+
+  if (path === '/v1/messages') return anthropicMessages(req, res, rec, ctl, body, reply, id);
 
   if (path === '/v1/chat/completions') {
     const usage = usageFor(body, reply);
