@@ -196,23 +196,6 @@ static int tool_result_block(json_t *m, json_t *blocks, ectx_t *e)
     return 0;
 }
 
-/* Append blocks as a `role` message, merged into the previous one when it
- * has the same role. */
-static void push_message(json_t *msgs, const char *role, json_t *blocks)
-{
-    if (json_array_size(blocks) == 0) {
-        json_decref(blocks);
-        return;
-    }
-    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
-    if (last && tg_xj_is(last, "role", role)) {
-        json_array_extend(json_object_get(last, "content"), blocks);
-        json_decref(blocks);
-        return;
-    }
-    json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", role, "content", blocks));
-}
-
 /* A single plain text block reads better, and caches the same, as a string. */
 static json_t *simplify(json_t *blocks)
 {
@@ -248,7 +231,7 @@ static int one_message(json_t *m, json_t *system, json_t *msgs, ectx_t *e)
         json_decref(blocks);
         return -1;
     }
-    push_message(msgs, role, blocks);
+    tg_xj_push_turn(msgs, role, "content", blocks);
     return 0;
 }
 

@@ -213,21 +213,6 @@ static int tool_response_out(json_t *m, json_t *parts, gctx_t *g)
     return 0;
 }
 
-static void push_content(json_t *contents, const char *role, json_t *parts)
-{
-    if (json_array_size(parts) == 0) {
-        json_decref(parts);
-        return;
-    }
-    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
-    if (last && tg_xj_is(last, "role", role)) {
-        json_array_extend(json_object_get(last, "parts"), parts);
-        json_decref(parts);
-        return;
-    }
-    json_array_append_new(contents, json_pack("{s:s,s:o}", "role", role, "parts", parts));
-}
-
 static int message_out(json_t *m, json_t *system, json_t *contents, gctx_t *g)
 {
     const char *role = tg_xj_str(m, "role");
@@ -255,7 +240,7 @@ static int message_out(json_t *m, json_t *system, json_t *contents, gctx_t *g)
         json_decref(parts);
         return -1;
     }
-    push_content(contents, grole, parts);
+    tg_xj_push_turn(contents, grole, "parts", parts);
     return 0;
 }
 

@@ -215,6 +215,21 @@ bool tg_xj_is(json_t *o, const char *key, const char *v)
     return s && !strcmp(s, v);
 }
 
+void tg_xj_push_turn(json_t *list, const char *role, const char *field, json_t *items)
+{
+    if (json_array_size(items) == 0) {
+        json_decref(items);
+        return;
+    }
+    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    if (last && tg_xj_is(last, "role", role)) {
+        json_array_extend(json_object_get(last, field), items);
+        json_decref(items);
+        return;
+    }
+    json_array_append_new(list, json_pack("{s:s,s:o}", "role", role, field, items));
+}
+
 long tg_xj_count(json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);

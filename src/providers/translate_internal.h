@@ -18,6 +18,11 @@
 const char *tg_xj_str(json_t *o, const char *key);
 /** True when member `key` is the string `v`. */
 bool tg_xj_is(json_t *o, const char *key, const char *v);
+
+/** Append `items` (stolen) to `list` as a {"role": role, field: items} turn,
+ *  merged into the last turn when it has the same role (Anthropic and
+ *  Gemini both require roles to alternate). An empty `items` adds nothing. */
+void tg_xj_push_turn(json_t *list, const char *role, const char *field, json_t *items);
 /** Integer member as long, or -1 when absent or not an integer >= 0. */
 long tg_xj_count(json_t *o, const char *key);
 /** Copy member `from_key` of `src` into `dst` as `to_key`, when present and

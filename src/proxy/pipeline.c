@@ -194,22 +194,6 @@ char *tg_openai_error_json(const char *message, const char *type, const char *co
     return b.data;
 }
 
-static const char *error_type_for(int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status < 500 ? "invalid_request_error" : "api_error";
-    }
-}
-
 /* A request header by name, in the shape the router, cache and limits take. */
 static const char *get_header(void *ctx, const char *name)
 {
@@ -228,7 +212,7 @@ static void reply_error_in(tg_http_t *h, tg_wire_t wire, int status, const char 
         tg_buf_free(&b);
         return;
     }
-    char *body = tg_openai_error_json(message, error_type_for(status), code);
+    char *body = tg_openai_error_json(message, tg_translate_error_type(TG_WIRE_OPENAI, status), code);
     tg_http_reply(h, status, "application/json", body, strlen(body));
     free(body);
 }
