@@ -48,6 +48,26 @@ const char *tg_translate_error_type(tg_wire_t client, int status)
     }
 }
 
+/* Google's canonical status names, as the Gemini API's error.status. */
+const char *tg_gemini_status_name(int status)
+{
+    switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 405: return "UNIMPLEMENTED";
+    case 409: return "ALREADY_EXISTS";
+    case 413: return "INVALID_ARGUMENT";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 499: return "CANCELLED";
+    case 501: return "UNIMPLEMENTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return status >= 400 && status < 500 ? "FAILED_PRECONDITION" : "INTERNAL";
+    }
+}
+
 static bool is_anthropic_type(const char *t)
 {
     for (const char *const *p = anthropic_types; t && *p; p++)
@@ -113,7 +133,10 @@ static void write_error(tg_wire_t client, int status, err_fields_t *f, tg_buf_t 
     if (!type || (client == TG_WIRE_ANTHROPIC && (specific || !is_anthropic_type(type))))
         type = tg_translate_error_type(client, status);
     json_t *doc;
-    if (client == TG_WIRE_ANTHROPIC) {
+    if (client == TG_WIRE_GEMINI) {
+        doc = json_pack("{s:{s:i,s:O,s:s}}", "error", "code", status, "message", f->message,
+                        "status", tg_gemini_status_name(status));
+    } else if (client == TG_WIRE_ANTHROPIC) {
         doc = json_pack("{s:s,s:{s:s,s:O}}", "type", "error", "error", "type", type, "message",
                         f->message);
     } else {

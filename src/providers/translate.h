@@ -147,8 +147,9 @@ void tg_translate_stream_free(tg_translate_stream_t *s);
 /**
  * A provider's error body (OpenAI, Anthropic or Gemini shape, or anything
  * else) rewritten in the client's dialect: OpenAI
- * {"error":{"message","type","code"}} or Anthropic
- * {"type":"error","error":{"type","message"}}. The HTTP status is kept by
+ * {"error":{"message","type","code"}}, Anthropic
+ * {"type":"error","error":{"type","message"}} or Gemini
+ * {"error":{"code","message","status"}}. The HTTP status is kept by
  * the caller; it only picks the type when the body names none the client's
  * dialect knows.
  */
@@ -159,6 +160,9 @@ void tg_translate_error_json(tg_wire_t client, int status, const char *message, 
 
 /** Error type for a status in the client's dialect ("rate_limit_error", ...). */
 const char *tg_translate_error_type(tg_wire_t client, int status);
+
+/** Google's status name for an HTTP status ("RESOURCE_EXHAUSTED" for 429). */
+const char *tg_gemini_status_name(int status);
 
 /* ---- count_tokens ---- */
 

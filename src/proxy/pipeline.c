@@ -34,6 +34,7 @@
 #include "store/record.h"
 #include "store/store.h"
 
+#include <ctype.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -78,6 +79,7 @@ typedef enum {
     ROUTE_RESPONSES,
     ROUTE_MESSAGES,     /* Anthropic Messages */
     ROUTE_COUNT_TOKENS, /* Anthropic count_tokens */
+    ROUTE_GEMINI,       /* Gemini generateContent, streamGenerateContent */
     ROUTE_PASSTHROUGH,
 } route_t;
 
@@ -109,6 +111,8 @@ typedef struct {
     tg_route_t target; /* the target of the current attempt */
     char *model_requested;
     const char *suffix; /* route suffix appended to the provider's base_url */
+    const char *gemini_action; /* "generateContent" or "streamGenerateContent" */
+    char *suffix_buf;          /* Gemini: "/models/{model}:{action}", per attempt */
 
     /* The client's request, as read once (see read_llm_body). */
     const char *in_body;
@@ -201,7 +205,8 @@ static const char *get_header(void *ctx, const char *name)
 }
 
 /* An error answer in the client's dialect: OpenAI's {"error":{message,
- * type, code}} or Anthropic's {"type":"error","error":{type, message}}. */
+ * type, code}}, Anthropic's {"type":"error","error":{type, message}} or
+ * Gemini's {"error":{code, message, status}}. */
 static void reply_error_in(tg_http_t *h, tg_wire_t wire, int status, const char *code,
                            const char *message)
 {
@@ -220,7 +225,9 @@ static void reply_error_in(tg_http_t *h, tg_wire_t wire, int status, const char 
 /* The dialect of a route, for answers made before an exchange exists. */
 static tg_wire_t wire_of_path(const char *path)
 {
-    return !strncmp(path, "/v1/messages", 12) ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
+    if (!strncmp(path, "/v1/messages", 12))
+        return TG_WIRE_ANTHROPIC;
+    return !strncmp(path, "/v1beta/", 8) ? TG_WIRE_GEMINI : TG_WIRE_OPENAI;
 }
 
 static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
@@ -401,6 +408,7 @@ static void exchange_finish(exchange_t *x)
     for (size_t i = 0; i < x->n_fallbacks; i++)
         tg_route_clear(&x->fallbacks[i]);
     free(x->model_requested);
+    free(x->suffix_buf);
     free(x->hdrs);
     tg_buf_free(&x->resp);
     tg_buf_free(&x->sse_out);
@@ -623,10 +631,12 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 
     const char *ct = tg_headers_get(hd, "content-type");
     x->sse = ct && tg_has_prefix_ci(ct, "text/event-stream");
-    /* Event streams and raw pass-through go out as they arrive; other
-     * answers are whole JSON documents and are sent with a length. A
-     * translated error is a whole document too. */
-    if ((x->sse && (!x->tr || status / 100 == 2)) || x->route == ROUTE_PASSTHROUGH) {
+    /* Event streams, Gemini's streamed JSON array and raw pass-through go
+     * out as they arrive; other answers are whole JSON documents and are
+     * sent with a length. A translated error is a whole document too. */
+    bool gemini_array = x->route == ROUTE_GEMINI && x->in_stream && status / 100 == 2;
+    if ((x->sse && (!x->tr || status / 100 == 2)) || x->route == ROUTE_PASSTHROUGH ||
+        gemini_array) {
         x->streaming = true;
         if (x->tr && x->sse) {
             tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
@@ -654,6 +664,29 @@ static bool take_usage(exchange_t *x, const char *doc, size_t len)
     if (tg_json_member(u, n, "completion_tokens_details", &da, &db) && u[da] == '{')
         x->usage.reasoning_tokens = tg_json_member_long(u + da, db - da, "reasoning_tokens");
     return true;
+}
+
+/* Usage from the "usageMetadata" member of a Gemini document (an answer or
+ * one event of a stream; each event carries the counts so far). */
+static void take_gemini_usage(exchange_t *x, const char *doc, size_t len)
+{
+    size_t a, b;
+    if (!tg_json_member(doc, len, "usageMetadata", &a, &b) || doc[a] != '{')
+        return;
+    json_t *u = json_loadb(doc + a, b - a, 0, NULL);
+    tg_gemini_usage(u, &x->usage);
+    json_decref(u);
+}
+
+/* Usage from the last element of Gemini's streamed JSON array (a
+ * streamGenerateContent answer without alt=sse). */
+static void take_gemini_array_usage(exchange_t *x, const char *doc, size_t len)
+{
+    json_t *arr = json_loadb(doc, len, 0, NULL);
+    size_t n = json_array_size(arr);
+    if (n)
+        tg_gemini_usage(json_object_get(json_array_get(arr, n - 1), "usageMetadata"), &x->usage);
+    json_decref(arr);
 }
 
 /* True when the member's value is an empty array (or the member is absent). */
@@ -685,6 +718,10 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
         tg_anthropic_stream_usage(data, len, &x->usage);
         return 0;
     }
+    if (x->wire == TG_WIRE_GEMINI) { /* native Gemini: the same */
+        take_gemini_usage(x, data, len);
+        return 0;
+    }
     bool drop = false;
     if (memmem(data, len, "\"usage\"", 7)) {
         /* the chunk we asked for: usage, and no choices */
@@ -713,7 +750,13 @@ static int on_up_data(void *arg, const char *data, size_t len)
         return full ? 1 : 0;
     }
     if (x->streaming) {
-        copy_for_log(x, data, len);
+        if (x->route == ROUTE_GEMINI) { /* the JSON array: kept for its usage and the cache */
+            if (x->resp.len + len <= MAX_BUFFERED_RESPONSE)
+                tg_buf_append(&x->resp, data, len);
+            copy_for_cache(x, data, len);
+        } else {
+            copy_for_log(x, data, len);
+        }
         return tg_http_stream_write(x->h, data, len) ? 1 : 0;
     }
     if (x->resp.len + len > MAX_BUFFERED_RESPONSE) {
@@ -752,6 +795,8 @@ static bool client_form(exchange_t *x)
         json_t *j = json_loadb(x->resp.data, x->resp.len, 0, NULL);
         tg_anthropic_usage(json_object_get(j, "usage"), &x->usage);
         json_decref(j);
+    } else if (x->wire == TG_WIRE_GEMINI) {
+        take_gemini_usage(x, x->resp.data, x->resp.len);
     } else {
         take_usage(x, x->resp.data, x->resp.len);
     }
@@ -778,6 +823,8 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
             tg_translate_stream_usage(x->ts, &x->usage);
             copy_for_cache(x, x->sse_out.data, x->sse_out.len);
             tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        } else if (x->streaming && x->route == ROUTE_GEMINI && !x->sse) {
+            take_gemini_array_usage(x, x->resp.data, x->resp.len);
         } else if (!x->streaming && x->route != ROUTE_PASSTHROUGH && !client_form(x)) {
             exchange_error(x, 502, "provider_error", "the provider's answer could not be read");
             return;
@@ -954,6 +1001,11 @@ static char *edit_body(const char *body, size_t len, const char *model, bool add
 static void build_llm_body(exchange_t *x)
 {
     const tg_provider_cfg_t *p = x->target.provider;
+    if (x->route == ROUTE_GEMINI) { /* the model is in the URL; the body passes as is */
+        x->body_ptr = x->in_body;
+        x->body_len = x->in_len;
+        return;
+    }
     /* SPEC §7: usage for every stream. Ask for the usage chunk; hide it from
      * a client that did not ask for it (on_stream_event). */
     bool add_usage = x->in_stream && (x->route == ROUTE_CHAT || x->route == ROUTE_COMPLETIONS) &&
@@ -981,6 +1033,30 @@ static void build_llm_body(exchange_t *x)
     x->body_ptr = x->body ? x->body : x->in_body;
     if (!x->body)
         x->body_len = x->in_len;
+}
+
+/* A query string without the parameter `name` (malloc'd; NULL for none). */
+static char *query_without(const char *query, const char *name)
+{
+    if (!query)
+        return NULL;
+    size_t nlen = strlen(name);
+    tg_buf_t out = {0};
+    for (const char *p = query; *p;) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!(len >= nlen && !memcmp(p, name, nlen) && (len == nlen || p[nlen] == '='))) {
+            if (out.len)
+                tg_buf_puts(&out, "&");
+            tg_buf_append(&out, p, len);
+        }
+        p += len + (end ? 1 : 0);
+    }
+    if (!out.len) {
+        tg_buf_free(&out);
+        return tg_xstrdup("");
+    }
+    return out.data;
 }
 
 /* The client's body as a tree, parsed once and only when needed. */
@@ -1025,9 +1101,22 @@ static void start_attempt(exchange_t *x)
         } else {
             build_llm_body(x);
         }
+        if (x->route == ROUTE_GEMINI) { /* this attempt's model goes in the path */
+            size_t n = strlen(x->target.model) + strlen(x->gemini_action) + 10;
+            free(x->suffix_buf);
+            x->suffix_buf = tg_xmalloc(n);
+            snprintf(x->suffix_buf, n, "/models/%s:%s", x->target.model, x->gemini_action);
+            x->suffix = x->suffix_buf;
+        }
+        /* A Gemini client may carry its key as ?key=; a configured key replaces it. */
+        char *query = p->type == TG_PROVIDER_GEMINI && p->api_key
+                          ? query_without(tg_http_query(x->h), "key")
+                          : NULL;
+        const char *q = query ? query : tg_http_query(x->h);
         x->url = p->type == TG_PROVIDER_AZURE && x->route != ROUTE_PASSTHROUGH
-                     ? tg_azure_url(p, x->target.model, x->suffix, tg_http_query(x->h))
-                     : tg_provider_url(p, x->suffix, tg_http_query(x->h));
+                     ? tg_azure_url(p, x->target.model, x->suffix, q)
+                     : tg_provider_url(p, x->suffix, q);
+        free(query);
     }
     /* SPEC §5: a configured key replaces whatever credential the client sent;
      * without one, the client's own credential goes through unchanged. */
@@ -1155,6 +1244,10 @@ static const char *cache_scope(exchange_t *x, char out[33])
     if (!cred)
         cred = tg_http_header(x->h, "x-api-key");
     if (!cred)
+        cred = tg_http_header(x->h, "x-goog-api-key");
+    if (!cred && x->route == ROUTE_GEMINI)
+        cred = tg_http_query(x->h); /* ?key=..., with whatever else is there */
+    if (!cred)
         return x->caller.key_name;
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)cred, strlen(cred), d);
@@ -1233,8 +1326,10 @@ static bool cache_stage(exchange_t *x)
     }
     if (!p->read && !p->save)
         return false;
-    char scope_buf[33], route[96];
-    snprintf(route, sizeof route, "POST %s", x->route_path);
+    char scope_buf[33], route[600];
+    /* Gemini's model is in the path, so the path is part of the key */
+    snprintf(route, sizeof route, "POST %.500s",
+             x->route == ROUTE_GEMINI ? tg_http_path(x->h) : x->route_path);
     tg_cache_key(p, cache_scope(x, scope_buf), route, x->in_body, x->in_len, &x->cache_key);
     if (!p->read) {
         x->cache_store_after = true;
@@ -1410,6 +1505,8 @@ static bool read_llm_body(exchange_t *x)
         exchange_error(x, 400, "invalid_json", "the request body must be a JSON object");
         return false;
     }
+    if (x->route == ROUTE_GEMINI) /* model and streaming come from the URL */
+        return true;
     int mr = tg_json_member_plain_string(x->in_body, x->in_len, "model", mbuf, sizeof mbuf);
     if (mr == 1) {
         x->model_requested = tg_xstrdup(mbuf);
@@ -1441,9 +1538,18 @@ static bool within_token_cap(exchange_t *x)
     if (cap <= 0)
         return true;
     static const char *const fields[] = {"max_tokens", "max_completion_tokens",
-                                         "max_output_tokens"};
+                                         "max_output_tokens", "maxOutputTokens"};
+    /* Gemini's is in generationConfig */
+    const char *doc = x->in_body;
+    size_t len = x->in_len, a, b;
+    if (x->route == ROUTE_GEMINI) {
+        if (!tg_json_member(doc, len, "generationConfig", &a, &b) || doc[a] != '{')
+            return true;
+        doc += a;
+        len = b - a;
+    }
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        long v = tg_json_member_long(x->in_body, x->in_len, fields[i]);
+        long v = tg_json_member_long(doc, len, fields[i]);
         if (v > cap) {
             char msg[256];
             snprintf(msg, sizeof msg,
@@ -1526,10 +1632,11 @@ static bool plan_fallbacks(exchange_t *x)
     return true;
 }
 
-static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, const llm_route_t *r)
+/* An LLM request, from its body to the provider (or the cache, or the mock).
+ * The route, the client's dialect and the URL suffix are set. */
+static void serve_llm(exchange_t *x)
 {
-    exchange_t *x = exchange_new(pw, h, caller, r->route, r->path);
-    x->wire = r->wire;
+    tg_http_t *h = x->h;
     if (strcmp(tg_http_method(h), "POST") != 0) {
         tg_http_add_header(h, "Allow", "POST");
         exchange_error(x, 405, "method_not_allowed", "this route takes POST");
@@ -1555,7 +1662,8 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
         count_tokens_locally(x);
         return;
     }
-    if (p->type == TG_PROVIDER_MOCK) {
+    if (p->type == TG_PROVIDER_MOCK && (x->wire == TG_WIRE_OPENAI ||
+                                        tg_translate_for(x->wire, TG_PROVIDER_MOCK))) {
         answer_mock(x, in_root(x), x->in_stream);
         return;
     }
@@ -1567,10 +1675,58 @@ static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, cons
     }
     if (!plan_fallbacks(x))
         return;
-    x->suffix = r->suffix;
     if (x->route != ROUTE_COUNT_TOKENS && cache_stage(x))
         return;
     proceed_upstream(x);
+}
+
+static void handle_llm(pworker_t *pw, tg_http_t *h, const caller_t *caller, const llm_route_t *r)
+{
+    exchange_t *x = exchange_new(pw, h, caller, r->route, r->path);
+    x->wire = r->wire;
+    x->suffix = r->suffix;
+    serve_llm(x);
+}
+
+/* Gemini's native API: rest = "{model}:{action}" after /v1beta/models/.
+ * The model may carry a provider/ prefix like any other (SPEC §4). */
+static void handle_gemini(pworker_t *pw, tg_http_t *h, const caller_t *caller, const char *rest)
+{
+    static const char *const actions[] = {"generateContent", "streamGenerateContent"};
+    static const char *const paths[] = {"/v1beta/models/{model}:generateContent",
+                                        "/v1beta/models/{model}:streamGenerateContent"};
+    char *name = tg_http_decode(rest, strlen(rest));
+    char *colon = name ? strrchr(name, ':') : NULL;
+    int k = -1;
+    for (int i = 0; colon && i < 2; i++)
+        if (!strcmp(colon + 1, actions[i]))
+            k = i;
+    if (k < 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg,
+                 "no route for %s /v1beta/models/%.200s: this gateway serves :generateContent "
+                 "and :streamGenerateContent",
+                 tg_http_method(h), rest);
+        reply_error(h, 404, "unknown_route", msg);
+        free(name);
+        return;
+    }
+    *colon = 0;
+    exchange_t *x = exchange_new(pw, h, caller, ROUTE_GEMINI, paths[k]);
+    x->wire = TG_WIRE_GEMINI;
+    x->gemini_action = actions[k];
+    x->in_stream = k == 1;
+    bool plain = *name != 0;
+    for (const char *c = name; *c; c++)
+        plain = plain && (isalnum((unsigned char)*c) || strchr("._-/@", *c));
+    if (!plain) {
+        free(name);
+        exchange_error(x, 400, "invalid_model",
+                       "the model in the path must be a name of letters, digits and . _ - / @");
+        return;
+    }
+    x->model_requested = name;
+    serve_llm(x);
 }
 
 /* ---- raw pass-through ---- */
@@ -1745,7 +1901,8 @@ static void handle_api(tg_http_t *h, const caller_t *caller, const char *path)
 
 /* The gateway key a request presents: Helicone-Auth first (then the
  * client's Authorization stays its provider credential), else
- * Authorization: Bearer or x-api-key, which are then consumed. */
+ * Authorization: Bearer, x-api-key or x-goog-api-key, which are then
+ * consumed. */
 static const char *presented_key(tg_http_t *h, const char **header)
 {
     const char *v;
@@ -1759,6 +1916,10 @@ static const char *presented_key(tg_http_t *h, const char **header)
     }
     if ((v = tg_http_header(h, "x-api-key"))) {
         *header = "x-api-key";
+        return v;
+    }
+    if ((v = tg_http_header(h, "x-goog-api-key"))) { /* Gemini SDKs */
+        *header = "x-goog-api-key";
         return v;
     }
     return NULL;
@@ -1842,6 +2003,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             handle_llm(pw, h, &caller, &llm_routes[i]);
             return;
         }
+    if (!strncmp(path, "/v1beta/models/", 15)) {
+        handle_gemini(pw, h, &caller, path + 15);
+        return;
+    }
     if (!strncmp(path, "/passthrough/", 13)) {
         handle_passthrough(pw, h, &caller, "/passthrough", path + 13);
         return;

@@ -35,6 +35,9 @@ const char *tg_http_method(const tg_http_t *h);
 const char *tg_http_path(const tg_http_t *h);
 /** The query string without '?', or NULL. */
 const char *tg_http_query(const tg_http_t *h);
+/** Percent-decode len bytes of a path segment (malloc'd, '+' kept as is),
+ *  or NULL when they decode to a NUL byte. */
+char *tg_http_decode(const char *s, size_t len);
 /** First request header of that name (case-insensitive), or NULL. */
 const char *tg_http_header(const tg_http_t *h, const char *name);
 /** Calls fn for each request header in order; stops when fn returns non-zero. */

@@ -108,6 +108,21 @@ const char *tg_http_method(const tg_http_t *h) { return h->method; }
 const char *tg_http_path(const tg_http_t *h) { return h->path; }
 const char *tg_http_query(const tg_http_t *h) { return h->query; }
 const char *tg_http_client_ip(const tg_http_t *h) { return h->ip; }
+
+char *tg_http_decode(const char *s, size_t len)
+{
+    char *raw = tg_xmalloc(len + 1);
+    memcpy(raw, s, len);
+    raw[len] = 0;
+    size_t n = 0;
+    char *out = evhttp_uridecode(raw, 0, &n);
+    free(raw);
+    if (out && strlen(out) != n) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
 struct event_base *tg_http_base(const tg_http_t *h) { return h->w->base; }
 bool tg_http_client_gone(const tg_http_t *h) { return h->gone; }
 
