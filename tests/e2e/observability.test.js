@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const Anthropic = require('@anthropic-ai/sdk').default ?? require('@anthropic-ai/sdk');
 const h = require('./harness');
 
 let fake;
@@ -15,13 +16,15 @@ let config;
 
 // USD per 1,000 tokens, as in the fixtures
 const PRICE = { input: 0.00015, output: 0.0006 };
+const CLAUDE_PRICE = { input: 0.0008, output: 0.004, cached_input: 0.00008 };
 
 before(async () => {
   fake = await h.startFake();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-obs-'));
   config = h.baseConfig(fake, {
+    providers: { claude: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: h.SECRET } },
     storage: { url: `sqlite:${dir}/records.db` },
-    cost_tracking: { pricing: { 'gpt-4o-mini': PRICE } },
+    cost_tracking: { pricing: { 'gpt-4o-mini': PRICE, 'claude-3-5-haiku': CLAUDE_PRICE } },
   });
 });
 after(async () => {
@@ -69,9 +72,27 @@ test('records carry properties, user and session; filters find them; costs are e
     for await (const _ of stream) { /* the usage chunk is hidden from us, not from the gateway */ }
     prompt += 5;
     completion += 6;
+    let expected = (prompt * PRICE.input + completion * PRICE.output) / 1000;
 
-    const list = await waitForTotal(gw, `property.Agent-Name=${agent}`, 3);
-    assert.equal(list.total, 3);
+    // the same agent on Claude, natively through the Anthropic SDK, plain
+    // and streamed; the provider's cache serves part of the prompt
+    const claude = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant-client-dummy', maxRetries: 0 });
+    const cmsg = { model: 'claude-3-5-haiku-20241022', max_tokens: 50, messages };
+    const m = await claude.messages.create(cmsg,
+      { headers: { ...headers, 'x-fake-reply': 'claude says three', 'x-fake-cache-read': '4' } });
+    const ms = await claude.messages.stream(cmsg,
+      { headers: { ...headers, 'x-fake-reply': 'a streamed claude answer of seven', 'x-fake-cache-read': '4' } })
+      .finalMessage();
+    for (const u of [m.usage, ms.usage]) {
+      assert.equal(u.cache_read_input_tokens, 4);
+      prompt += u.input_tokens + u.cache_read_input_tokens;
+      completion += u.output_tokens;
+      expected += (u.input_tokens * CLAUDE_PRICE.input + u.cache_read_input_tokens * CLAUDE_PRICE.cached_input
+        + u.output_tokens * CLAUDE_PRICE.output) / 1000;
+    }
+
+    const list = await waitForTotal(gw, `property.Agent-Name=${agent}`, 5);
+    assert.equal(list.total, 5);
     for (const rec of list.data) {
       // header names are case-insensitive (Node's client sends them lower case)
       const prop = Object.entries(rec.properties).find(([k]) => k.toLowerCase() === 'agent-name');
@@ -80,22 +101,28 @@ test('records carry properties, user and session; filters find them; costs are e
       assert.equal(rec.session_id, 'sess-obs');
       assert.equal(rec.session_name, 'Nightly');
       assert.equal(rec.session_path, '/a/b');
-      assert.equal(rec.provider, 'fake');
-      assert.equal(rec.model, 'gpt-4o-mini');
-      assert.equal(rec.model_requested, 'fake/gpt-4o-mini');
+      if (rec.provider === 'claude') {
+        assert.equal(rec.model, 'claude-3-5-haiku-20241022');
+      } else {
+        assert.equal(rec.provider, 'fake');
+        assert.equal(rec.model, 'gpt-4o-mini');
+        assert.equal(rec.model_requested, 'fake/gpt-4o-mini');
+      }
       assert.equal(rec.status, 200);
       assert.ok(rec.cost > 0);
     }
-    assert.equal((await api(gw, '/api/v1/requests?user_id=user-obs')).total, 3);
-    assert.equal((await api(gw, '/api/v1/requests?session_id=sess-obs')).total, 3);
+    assert.equal(list.data.filter((r) => r.provider === 'claude').length, 2);
+    assert.equal((await api(gw, '/api/v1/requests?user_id=user-obs')).total, 5);
+    assert.equal((await api(gw, '/api/v1/requests?session_id=sess-obs')).total, 5);
     assert.equal((await api(gw, '/api/v1/requests?user_id=nobody')).total, 0);
 
     const costs = await api(gw, `/api/v1/requests/costs?filter=properties.Agent-Name=${agent}&period=day`);
-    const expected = (prompt * PRICE.input + completion * PRICE.output) / 1000;
-    assert.equal(costs.requests, 3);
+    assert.equal(costs.requests, 5);
     assert.equal(costs.prompt_tokens, prompt);
     assert.equal(costs.completion_tokens, completion);
     assert.ok(Math.abs(costs.total_cost - expected) < 1e-12, `cost ${costs.total_cost} != ${expected}`);
+
+    assert.equal(costs.cached_tokens, 8);
 
     // the oldest is a plain call; a JSON body comes back as JSON
     const one = await api(gw, `/api/v1/requests/${list.data[list.data.length - 1].id}`);
