@@ -175,3 +175,67 @@ test('1000 concurrent requests make exactly 1000 records, and they survive a res
   const raw = fs.readFileSync(`${dir}/records.db`);
   assert.ok(!raw.includes(h.SECRET), 'the provider key reached the database');
 });
+
+// The store's disk fills up under a running gateway: the database and the
+// spool beside it cannot be written, so records wait in memory; nothing is
+// lost, and all of them are written once there is room again. (A file system
+// cannot be remounted read-only while files on it are open for writing, so a
+// full disk is how a live store stops taking writes.) Needs a small file
+// system of our own: root with CAP_SYS_ADMIN; elsewhere the same path is
+// covered by the unit test store_readonly_database_spools_then_replays.
+test('a store whose disk fills up mid-run loses nothing once it has room again', async (t) => {
+  const { execFileSync } = require('node:child_process');
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-fullmnt-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' });
+  } catch {
+    fs.rmSync(mnt, { recursive: true, force: true });
+    t.skip('cannot mount a file system here (needs root with CAP_SYS_ADMIN)');
+    return;
+  }
+  const filler = path.join(mnt, 'filler');
+  const fill = () => {
+    const st = fs.statfsSync(mnt);
+    fs.writeFileSync(filler, Buffer.alloc(Number(st.bavail) * st.bsize));
+  };
+  const tag = `full-${process.pid}-${Date.now()}`;
+  const prompt = 'p'.repeat(4000); // a record of some kilobytes with its bodies
+  const send = (gw, n) => Promise.all(Array.from({ length: n }, () => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'Helicone-Property-Full': tag },
+    body: JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: prompt }] }),
+  }).then((r) => r.status)));
+  const metric = async (gw, name) => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  };
+  const total = async (gw) => (await api(gw, `/api/v1/requests?property.Full=${tag}&limit=1`)).total;
+  const gw = await h.startGateway({ ...config, storage: { url: `sqlite:${mnt}/records.db` } });
+  try {
+    assert.deepEqual(await send(gw, 10), Array(10).fill(200));
+    await waitForTotal(gw, `property.Full=${tag}`, 10);
+    fill();
+    // answers go on while the store cannot take records
+    assert.deepEqual(await send(gw, 300), Array(300).fill(200));
+    let waiting = 0;
+    for (let i = 0; i < 100 && waiting === 0; i++) {
+      waiting = await metric(gw, 'tollgate_log_queue_depth');
+      if (!waiting) await h.sleep(50);
+    }
+    assert.ok(waiting > 0, 'records should be waiting while the disk is full');
+    assert.ok(await total(gw) < 310);
+    fs.rmSync(filler);
+    let n = 0;
+    for (let i = 0; i < 200 && n < 310; i++) {
+      n = await total(gw);
+      if (n < 310) await h.sleep(50);
+    }
+    assert.equal(n, 310);
+    assert.equal(await metric(gw, 'tollgate_log_records_dropped_total'), 0);
+  } finally {
+    fs.rmSync(filler, { force: true });
+    assert.equal((await gw.stop()).code, 0);
+    execFileSync('umount', [mnt]);
+    fs.rmSync(mnt, { recursive: true, force: true });
+  }
+});
