@@ -5,6 +5,10 @@
 #   A  static upstream   nginx answering a fixed OpenAI chat.completion
 #   B  nginx proxy       proxy_pass to A with pooled keep-alive connections
 #   C  tollgate          provider "bench" -> A
+#   D  cache             C with Helicone-Cache-Enabled: every request after
+#                        the first is a cache hit, no upstream call
+#   E  limited           C with a Helicone-RateLimit-Policy per user that
+#                        never denies: the cost of rate limiting
 #
 # wrk drives each target in turn (A, B, C, A, B, C, ...) for ROUNDS rounds of
 # DURATION; the script prints the medians, the ratios and the issue's targets,
@@ -15,7 +19,7 @@
 #
 # Environment (defaults):
 #   TOLLGATE_BIN=build/tollgate  (relative to the repo root)
-#   TARGETS="direct nginx tollgate"
+#   TARGETS="direct nginx tollgate cache limited"
 #   WORKERS=2            tollgate server.workers and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=1   worker_processes of the static upstream
 #   THREADS=2 CONNECTIONS=64 DURATION=10s ROUNDS=3   wrk settings
@@ -31,7 +35,7 @@ BENCH=$ROOT/bench
 
 TOLLGATE_BIN=${TOLLGATE_BIN:-build/tollgate}
 [[ $TOLLGATE_BIN == /* ]] || TOLLGATE_BIN=$ROOT/$TOLLGATE_BIN
-TARGETS=${TARGETS:-direct nginx tollgate}
+TARGETS=${TARGETS:-direct nginx tollgate cache limited}
 WORKERS=${WORKERS:-2}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 THREADS=${THREADS:-2}
@@ -63,9 +67,12 @@ NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 for t in $TARGETS; do
-    case $t in direct | nginx | tollgate) ;; *) die "unknown target '$t' in TARGETS (direct nginx tollgate)" ;; esac
+    case $t in direct | nginx | tollgate | cache | limited) ;;
+    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited)" ;; esac
 done
-if want tollgate && [[ ! -x $TOLLGATE_BIN ]]; then
+# cache and limited are the same tollgate process, sent other headers
+want_tollgate() { want tollgate || want cache || want limited; }
+if want_tollgate && [[ ! -x $TOLLGATE_BIN ]]; then
     die "tollgate binary not found at $TOLLGATE_BIN (run 'make', set TOLLGATE_BIN, or TARGETS=\"direct nginx\")"
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
@@ -190,7 +197,7 @@ echo
 start_nginx upstream "$BENCH/nginx-upstream.conf.in" "$PORT_DIRECT" "$UPSTREAM_WORKERS"
 want nginx && start_nginx proxy "$BENCH/nginx-proxy.conf.in" "$PORT_NGINX" "$WORKERS"
 
-if want tollgate; then
+if want_tollgate; then
     mkdir -p "$TMP/tollgate"
     cat >"$TMP/tollgate/tollgate.yaml" <<EOF
 # written by bench/proxy.sh; request logging stays on (the default) into a
@@ -232,7 +239,16 @@ url_of() {
     case $1 in
     direct) echo "http://127.0.0.1:$PORT_DIRECT/v1/chat/completions" ;;
     nginx) echo "http://127.0.0.1:$PORT_NGINX/v1/chat/completions" ;;
-    tollgate) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
+    tollgate | cache | limited) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
+    esac
+}
+
+# Extra request headers per target (read by chat.lua)
+headers_of() {
+    case $1 in
+    cache) echo "Helicone-Cache-Enabled: true" ;;
+    limited) echo "Helicone-User-Id: bench-user|Helicone-RateLimit-Policy: 1000000000;w=60;s=user" ;;
+    *) echo "" ;;
     esac
 }
 
@@ -287,7 +303,8 @@ check_alive() {
 
 run_round() { # label target -> sets LAST (parsed line)
     local label=$1 target=$2 out=$TMP/wrk-$1-$2.txt
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/chat.lua" \
+    BENCH_HEADERS=$(headers_of "$target") \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/chat.lua" \
         "$(url_of "$target")" >"$out" 2>&1 &
     WRK_PID=$!
     local rc=0
@@ -300,7 +317,7 @@ run_round() { # label target -> sets LAST (parsed line)
     read -r rps p50 p99 req non2xx sock <<<"$LAST"
     printf '%-8s %-9s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests' \
         "$label" "$target" "$rps" "$p50" "$p99" "$req"
-    [[ $target == tollgate ]] && TG_SERVED=$((TG_SERVED + req))
+    [[ $target == tollgate || $target == cache || $target == limited ]] && TG_SERVED=$((TG_SERVED + req))
     if [[ $sock != - ]]; then printf '  socket errors: %s' "${sock//_/ }"; fi
     if ((non2xx > 0)); then
         printf '  NON-2xx: %d' "$non2xx"
@@ -320,14 +337,14 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 
 echo "== rounds (alternating targets)"
 [[ -n $TG_PID ]] && RSS_LOG+=("start 0 $(rss_kb)")
 for ((r = 1; r <= ROUNDS; r++)); do
-    for t in direct nginx tollgate; do
+    for t in direct nginx tollgate cache limited; do
         want "$t" || continue
         run_round "round$r" "$t"
         read -r rps p50 p99 _ <<<"$LAST"
         RPS[$t]+="$rps "
         P50[$t]+="$p50 "
         P99[$t]+="$p99 "
-        [[ $t == tollgate ]] && RSS_LOG+=("round$r $TG_SERVED $(rss_kb)")
+        [[ $t == tollgate || $t == cache || $t == limited ]] && RSS_LOG+=("round$r.$t $TG_SERVED $(rss_kb)")
     done
 done
 echo
@@ -335,7 +352,7 @@ echo
 echo "== medians over $ROUNDS rounds"
 printf '%-9s %12s %10s %10s\n' target "req/s" "p50 ms" "p99 ms"
 declare -A M_RPS M_P50 M_P99
-for t in direct nginx tollgate; do
+for t in direct nginx tollgate cache limited; do
     want "$t" || continue
     M_RPS[$t]=$(median <<<"${RPS[$t]}")
     M_P50[$t]=$(median <<<"${P50[$t]}")
@@ -364,6 +381,13 @@ if want tollgate && { want nginx || want direct; }; then
         r=$(ratio "${M_P99[tollgate]}" "${M_P99[nginx]}")
         printf '%-34s %6sx   (no target)\n' "p99 latency tollgate / nginx" "$r"
     fi
+    for t in cache limited; do
+        want "$t" || continue
+        want nginx && printf '%-34s %6sx   (no target)\n' "throughput $t / nginx" "$(ratio "${M_RPS[$t]}" "${M_RPS[nginx]}")"
+        want direct && printf '%-34s %6sx   (no target)\n' "throughput $t / direct" "$(ratio "${M_RPS[$t]}" "${M_RPS[direct]}")"
+        printf '%-34s %6sx   (no target)\n' "throughput $t / tollgate" "$(ratio "${M_RPS[$t]}" "${M_RPS[tollgate]}")"
+        printf '%-34s %6sx   (no target)\n' "p50 latency $t / tollgate" "$(ratio "${M_P50[$t]}" "${M_P50[tollgate]}")"
+    done
     echo
 elif want nginx && want direct; then
     echo "== ratios"
@@ -384,10 +408,10 @@ if want tollgate; then
     sleep 1
     RSS_LOG+=("end $TG_SERVED $(rss_kb)")
     echo
-    printf '%-8s %12s %10s\n' after requests "RSS MB"
+    printf '%-16s %12s %10s\n' after requests "RSS MB"
     for e in "${RSS_LOG[@]}"; do
         read -r label req kb <<<"$e"
-        printf '%-8s %12d %10.1f\n' "$label" "$req" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')"
+        printf '%-16s %12d %10.1f\n' "$label" "$req" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')"
     done
     # Growth over the last readings (at most 4 rounds plus the idle end
     # reading): a leak shows as a rise that keeps going with the request count.
