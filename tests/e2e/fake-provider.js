@@ -1,14 +1,21 @@
 #!/usr/bin/env node
 'use strict';
-// The project's fake OpenAI-compatible provider for end-to-end tests.
+// The project's fake provider for end-to-end tests: OpenAI-compatible,
+// Anthropic Messages and Gemini generateContent.
 //
 //   node tests/e2e/fake-provider.js [PORT]     (or FAKE_PORT=PORT; 0 = any free port)
 //
 // Prints "LISTENING <port>" on stdout once it accepts connections.
-// Endpoints (OpenAI format): POST /v1/chat/completions (plain and SSE),
-// POST /v1/completions, POST /v1/embeddings, POST /v1/responses, GET /v1/models.
+// Endpoints: POST /v1/chat/completions (plain and SSE), /v1/completions,
+// /v1/embeddings, /v1/responses, GET /v1/models (OpenAI); POST /v1/messages
+// (Anthropic); POST {any prefix}/models/{model}:generateContent and
+// :streamGenerateContent (Gemini; ?alt=sse for SSE, else a JSON array).
+// A request that declares tools is answered with a call of the first one.
 // Per-request controls are request headers (see README.md): x-fake-status,
-// x-fake-delay-ms, x-fake-chunks, x-fake-chunk-delay-ms, x-fake-drop, x-fake-reply.
+// x-fake-delay-ms, x-fake-chunks, x-fake-chunk-delay-ms, x-fake-drop,
+// x-fake-reply, x-fake-fail-times, x-fake-retry-after, x-fake-cache-read,
+// x-fake-thoughts, x-fake-tool-args.
+// Errors come in the shape of the route's dialect.
 // Introspection: GET|DELETE /_fake/requests, GET /_fake/stats.
 
 const http = require('node:http');
@@ -16,6 +23,8 @@ const http = require('node:http');
 const MAX_RECORDS = 1000;
 const DEFAULT_REPLY = 'Hello from the fake provider.';
 const MODELS = ['gpt-4o-mini', 'gpt-4o', 'text-embedding-3-small'];
+// Gemini's routes, under whatever prefix the caller uses (/v1beta, ...).
+const GEMINI_ROUTE = /\/models\/([^/]+):([A-Za-z]+)$/;
 
 const records = [];
 const failCounts = new Map(); // x-test-id -> requests seen (x-fake-fail-times)
@@ -26,7 +35,8 @@ const words = (s) => (String(s).match(/\S+/g) || []).length;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Date.now();
 
-// Word count of whatever text a request carries: messages, prompt, input.
+// Word count of whatever text a request carries: messages, prompt, input,
+// Gemini's contents and systemInstruction.
 function promptTokens(body) {
   if (!body || typeof body !== 'object') return 0;
   let n = 0;
@@ -36,9 +46,12 @@ function promptTokens(body) {
     else if (v && typeof v === 'object') {
       if (typeof v.text === 'string') n += words(v.text);
       if (v.content !== undefined) text(v.content);
+      if (v.parts !== undefined) text(v.parts);
     }
   };
   if (Array.isArray(body.messages)) body.messages.forEach((m) => text(m.content));
+  if (Array.isArray(body.contents)) body.contents.forEach(text);
+  if (body.systemInstruction !== undefined) text(body.systemInstruction);
   if (body.prompt !== undefined) text(body.prompt);
   if (body.input !== undefined) text(body.input);
   if (typeof body.instructions === 'string') text(body.instructions);
@@ -69,7 +82,36 @@ function sendJson(res, status, obj, extraHeaders = {}) {
   res.end(data);
 }
 
-function errorBody(status) {
+/** The dialect a route speaks: 'gemini', 'anthropic' or 'openai'. */
+function dialectOf(path) {
+  if (GEMINI_ROUTE.test(path)) return 'gemini';
+  if (path === '/v1/messages') return 'anthropic';
+  return 'openai';
+}
+
+const ANTHROPIC_ERRORS = {
+  400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error',
+  404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 529: 'overloaded_error',
+};
+const GOOGLE_STATUS = {
+  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 501: 'NOT_IMPLEMENTED', 503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+/** An error body in the dialect's shape; retryAfter (seconds) for Gemini's RetryInfo. */
+function errorBody(status, dialect = 'openai', retryAfter = '1') {
+  const message = `fake provider failure: status ${status}`;
+  if (dialect === 'anthropic') {
+    return { type: 'error', error: { type: ANTHROPIC_ERRORS[status] || 'api_error', message } };
+  }
+  if (dialect === 'gemini') {
+    const error = { code: status, message, status: GOOGLE_STATUS[status] || 'UNKNOWN' };
+    if (status === 429) {
+      error.details = [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${retryAfter}s` }];
+    }
+    return { error };
+  }
   const kinds = {
     400: ['invalid_request_error', 'bad_request'],
     401: ['invalid_request_error', 'invalid_api_key'],
@@ -77,7 +119,7 @@ function errorBody(status) {
     429: ['rate_limit_error', 'rate_limit_exceeded'],
   };
   const [type, code] = kinds[status] || ['server_error', 'fake_failure'];
-  return { error: { message: `fake provider failure: status ${status}`, type, param: null, code } };
+  return { error: { message, type, param: null, code } };
 }
 
 function embedding(seed, index, dims = 8) {
@@ -86,19 +128,88 @@ function embedding(seed, index, dims = 8) {
   return v;
 }
 
+// ---------------------------------------------------------------- tools
+
+// The first tool the request declares, in the dialect's own layout:
+// { name, schema } or null.
+function firstTool(dialect, body) {
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  if (dialect === 'gemini') {
+    const decl = tools.map((t) => t && Array.isArray(t.functionDeclarations) && t.functionDeclarations[0])
+      .find(Boolean);
+    return decl ? { name: decl.name, schema: decl.parametersJsonSchema ?? decl.parameters } : null;
+  }
+  const t = tools[0];
+  if (!t || typeof t !== 'object') return null;
+  if (dialect === 'anthropic') return { name: t.name, schema: t.input_schema };
+  return t.function ? { name: t.function.name, schema: t.function.parameters } : null;
+}
+
+// Does the conversation end with a tool's result? Then the model answers in text.
+function endsWithToolResult(dialect, body) {
+  if (dialect === 'gemini') {
+    const last = Array.isArray(body.contents) ? body.contents.at(-1) : null;
+    return Array.isArray(last?.parts) && last.parts.some((p) => p && p.functionResponse);
+  }
+  const last = Array.isArray(body.messages) ? body.messages.at(-1) : null;
+  if (dialect === 'anthropic') {
+    return Array.isArray(last?.content) && last.content.some((b) => b && b.type === 'tool_result');
+  }
+  return last?.role === 'tool';
+}
+
+// Arguments that fit a JSON Schema's top-level properties (Gemini's
+// OpenAPI-style `parameters` writes the types in capitals).
+function argsFor(schema) {
+  const args = {};
+  for (const [k, s] of Object.entries((schema && schema.properties) || {})) {
+    const type = String((Array.isArray(s?.type) ? s.type[0] : s?.type) ?? '').toLowerCase();
+    if (Array.isArray(s?.enum) && s.enum.length) args[k] = s.enum[0];
+    else if (type === 'integer' || type === 'number') args[k] = 1;
+    else if (type === 'boolean') args[k] = true;
+    else if (type === 'array') args[k] = [];
+    else if (type === 'object') args[k] = {};
+    else args[k] = `fake ${k}`;
+  }
+  return args;
+}
+
+/**
+ * The tool call the fake answers with: the first declared tool, arguments
+ * from x-fake-tool-args (JSON) or made up from its schema. null when the
+ * request declares no tool or hands a tool's result back.
+ */
+function toolCallFor(dialect, body, headers) {
+  const tool = firstTool(dialect, body);
+  if (!tool || typeof tool.name !== 'string' || endsWithToolResult(dialect, body)) return null;
+  const given = headers['x-fake-tool-args'];
+  return { name: tool.name, args: given !== undefined ? JSON.parse(given) : argsFor(tool.schema) };
+}
+
+// What a tool call counts as output, for usage.
+const callWords = (call) => words(`${call.name} ${JSON.stringify(call.args)}`);
+
+// ---------------------------------------------------------------- Anthropic
+
 // Anthropic Messages, plain and streamed (message_start ... message_stop).
 // x-fake-cache-read: N reports N prompt tokens read from the prompt cache.
 async function anthropicMessages(req, res, rec, ctl, body, reply, id) {
   const cacheRead = Number(req.headers['x-fake-cache-read'] || 0);
+  const call = toolCallFor('anthropic', body, req.headers);
   const usage = {
     input_tokens: promptTokens(body) + (typeof body.system === 'string' ? words(body.system) : 0),
-    output_tokens: words(reply), cache_read_input_tokens: cacheRead, cache_creation_input_tokens: 0,
+    output_tokens: call ? callWords(call) : words(reply),
+    cache_read_input_tokens: cacheRead, cache_creation_input_tokens: 0,
   };
   const msgId = `msg_fake_${id}`;
+  const toolId = `toolu_fake_${id}`;
+  const stopReason = call ? 'tool_use' : 'end_turn';
   if (!body.stream) {
     return sendJson(res, 200, {
       id: msgId, type: 'message', role: 'assistant', model: body.model,
-      content: [{ type: 'text', text: reply }], stop_reason: 'end_turn', stop_sequence: null, usage,
+      content: [call ? { type: 'tool_use', id: toolId, name: call.name, input: call.args }
+        : { type: 'text', text: reply }],
+      stop_reason: stopReason, stop_sequence: null, usage,
     });
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -106,18 +217,77 @@ async function anthropicMessages(req, res, rec, ctl, body, reply, id) {
   send('message_start', { type: 'message_start', message: {
     id: msgId, type: 'message', role: 'assistant', model: body.model, content: [],
     stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
-  send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
-  for (const piece of split(reply, ctl.chunks)) {
+  send('content_block_start', { type: 'content_block_start', index: 0, content_block: call
+    ? { type: 'tool_use', id: toolId, name: call.name, input: {} } : { type: 'text', text: '' } });
+  for (const piece of split(call ? JSON.stringify(call.args) : reply, ctl.chunks)) {
     if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
     if (rec.closedEarly) return;
-    send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: piece } });
+    send('content_block_delta', { type: 'content_block_delta', index: 0, delta: call
+      ? { type: 'input_json_delta', partial_json: piece } : { type: 'text_delta', text: piece } });
   }
   send('content_block_stop', { type: 'content_block_stop', index: 0 });
-  send('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null },
+  send('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null },
     usage: { output_tokens: usage.output_tokens } });
   send('message_stop', { type: 'message_stop' });
   return res.end();
 }
+
+// ---------------------------------------------------------------- Gemini
+
+// Gemini generateContent and streamGenerateContent (SSE with ?alt=sse,
+// otherwise one JSON array written as the parts come). A stream's text
+// comes in x-fake-chunks events, a functionCall whole in one; every event
+// carries usageMetadata, the last one the full counts and finishReason.
+// x-fake-cache-read: N adds N tokens of cached content to the prompt;
+// x-fake-thoughts: N reports N thinking tokens.
+async function geminiGenerate(req, res, rec, ctl, body, reply, id, model, action) {
+  if (action !== 'generateContent' && action !== 'streamGenerateContent') {
+    return sendJson(res, 404, errorBody(404, 'gemini'));
+  }
+  const cacheRead = Number(req.headers['x-fake-cache-read'] || 0);
+  const thoughts = Number(req.headers['x-fake-thoughts'] || 0);
+  const call = toolCallFor('gemini', body, req.headers);
+  const prompt = promptTokens(body) + cacheRead;
+  const output = call ? callWords(call) : words(reply);
+  const usage = { promptTokenCount: prompt, candidatesTokenCount: output,
+    totalTokenCount: prompt + output + thoughts };
+  if (cacheRead) usage.cachedContentTokenCount = cacheRead;
+  if (thoughts) usage.thoughtsTokenCount = thoughts;
+  const responseId = `fake-resp-${id}`;
+  const response = (parts, last) => ({
+    candidates: [{ content: { role: 'model', parts }, ...(last ? { finishReason: 'STOP' } : {}), index: 0 }],
+    usageMetadata: last ? usage : { promptTokenCount: prompt, totalTokenCount: prompt },
+    modelVersion: model, responseId,
+  });
+  const callPart = call && { functionCall: { name: call.name, args: call.args } };
+  if (action === 'generateContent') return sendJson(res, 200, response([callPart || { text: reply }], true));
+
+  const sse = new URLSearchParams(rec.path.split('?')[1] || '').get('alt') === 'sse';
+  res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/json',
+    'cache-control': 'no-cache' });
+  let flushed = Promise.resolve();
+  let n = 0;
+  const send = (obj) => {
+    const json = JSON.stringify(obj);
+    const data = sse ? `data: ${json}\r\n\r\n` : `${n++ ? ',\r\n' : '['}${json}`;
+    flushed = new Promise((r) => res.write(data, r));
+  };
+  const parts = call ? [callPart] : split(reply, ctl.chunks).map((t) => ({ text: t }));
+  for (let i = 0; i < parts.length; i++) {
+    if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
+    if (rec.closedEarly) return;
+    if (ctl.drop === 'mid' && parts.length > 1 && i === Math.floor(parts.length / 2)) {
+      rec.dropped = true;
+      await flushed;
+      await sleep(20);
+      return req.socket.destroy();
+    }
+    send(response([parts[i]], i === parts.length - 1));
+  }
+  return res.end(sse ? '' : (n ? ']' : '[]'));
+}
+
+// ---------------------------------------------------------------- OpenAI
 
 async function handleApi(req, res, rec, ctl) {
   const body = rec.body && typeof rec.body === 'object' ? rec.body : {};
@@ -133,26 +303,41 @@ async function handleApi(req, res, rec, ctl) {
       data: MODELS.map((m) => ({ id: m, object: 'model', created: 1700000000, owned_by: 'fake' })),
     });
   }
-  if (req.method !== 'POST') return sendJson(res, 404, errorBody(404));
+  const dialect = dialectOf(path);
+  if (req.method !== 'POST') return sendJson(res, 404, errorBody(404, dialect));
 
-  if (path === '/v1/messages') return anthropicMessages(req, res, rec, ctl, body, reply, id);
+  if (dialect === 'anthropic') return anthropicMessages(req, res, rec, ctl, body, reply, id);
+  if (dialect === 'gemini') {
+    const [, name, action] = GEMINI_ROUTE.exec(path);
+    return geminiGenerate(req, res, rec, ctl, body, reply, id, decodeURIComponent(name), action);
+  }
 
   if (path === '/v1/chat/completions') {
+    const call = toolCallFor('openai', body, req.headers);
+    const callId = `call_fake_${id}`;
     const usage = usageFor(body, reply);
+    if (call) {
+      usage.completion_tokens = callWords(call);
+      usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    }
+    const finish = call ? 'tool_calls' : 'stop';
     if (!body.stream) {
+      const message = call
+        ? { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: callId, type: 'function',
+          function: { name: call.name, arguments: JSON.stringify(call.args) } }] }
+        : { role: 'assistant', content: reply, refusal: null };
       return sendJson(res, 200, {
         id: `chatcmpl-fake-${id}`, object: 'chat.completion', created, model,
         system_fingerprint: 'fp_fake',
-        choices: [{ index: 0, message: { role: 'assistant', content: reply, refusal: null },
-          logprobs: null, finish_reason: 'stop' }],
+        choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
         usage,
       });
     }
     const withUsage = !!(body.stream_options && body.stream_options.include_usage);
-    const chunk = (delta, finish, extra = {}) => ({
+    const chunk = (delta, fin, extra = {}) => ({
       id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model,
       system_fingerprint: 'fp_fake',
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: fin }],
       ...(withUsage ? { usage: null } : {}),
       ...extra,
     });
@@ -161,22 +346,27 @@ async function handleApi(req, res, rec, ctl) {
     const send = (obj) => {
       flushed = new Promise((r) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}\n\n`, r));
     };
-    send(chunk({ role: 'assistant', content: '', refusal: null }, null));
-    const pieces = split(reply, ctl.chunks);
-    for (let i = 0; i < pieces.length; i++) {
+    send(chunk({ role: 'assistant', content: call ? null : '', refusal: null }, null));
+    // A tool call: its id and name first, then the arguments in pieces.
+    const deltas = call
+      ? [{ tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] },
+        ...split(JSON.stringify(call.args), ctl.chunks)
+          .map((a) => ({ tool_calls: [{ index: 0, function: { arguments: a } }] }))]
+      : split(reply, ctl.chunks).map((c) => ({ content: c }));
+    for (let i = 0; i < deltas.length; i++) {
       if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
       if (rec.closedEarly) return; // the peer left: stop producing
-      if (ctl.drop === 'mid' && i === Math.floor(pieces.length / 2)) {
+      if (ctl.drop === 'mid' && i === Math.floor(deltas.length / 2)) {
         rec.dropped = true;
         await flushed; // what was sent so far reaches the peer before the cut
         await sleep(20);
         return req.socket.destroy();
       }
-      send(chunk({ content: pieces[i] }, null));
+      send(chunk(deltas[i], null));
     }
     if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
     if (rec.closedEarly) return;
-    send(chunk({}, 'stop'));
+    send(chunk({}, finish));
     if (withUsage) send({ id: `chatcmpl-fake-${id}`, object: 'chat.completion.chunk', created, model,
       system_fingerprint: 'fp_fake', choices: [], usage });
     send('[DONE]');
@@ -242,7 +432,8 @@ const server = http.createServer((req, res) => {
     try { if (raw.length) body = JSON.parse(raw); } catch { /* keep the raw text */ }
     const h = req.headers;
     const rec = {
-      id: nextId++, method: req.method, path: req.url, headers: h, body,
+      id: nextId++, method: req.method, path: req.url,
+      query: Object.fromEntries(new URLSearchParams(req.url.split('?')[1] || '')), headers: h, body,
       bodyBytes: Buffer.byteLength(raw), receivedAt: now(),
       status: null, finished: false, closedEarly: false, finishedAt: null, closedAt: null,
     };
@@ -288,13 +479,14 @@ const server = http.createServer((req, res) => {
       if (ctl.delay) await sleep(ctl.delay);
       if (rec.closedEarly) return;
       if (ctl.status) {
-        return sendJson(res, ctl.status, errorBody(ctl.status),
-          ctl.status === 429 ? { 'retry-after': h['x-fake-retry-after'] ?? '1' } : {});
+        const retryAfter = h['x-fake-retry-after'] ?? '1';
+        return sendJson(res, ctl.status, errorBody(ctl.status, dialectOf(path), retryAfter),
+          ctl.status === 429 ? { 'retry-after': retryAfter } : {});
       }
       await handleApi(req, res, rec, ctl);
     } catch (err) {
       process.stderr.write(`fake-provider: ${err.stack}\n`);
-      if (!res.headersSent) sendJson(res, 500, errorBody(500));
+      if (!res.headersSent) sendJson(res, 500, errorBody(500, dialectOf(path)));
       else res.destroy();
     }
   });

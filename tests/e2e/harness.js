@@ -299,6 +299,29 @@ async function waitFor(fn, ms = 3000, step = 25) {
   }
 }
 
+/**
+ * Read an openai SDK chat stream and abort it (through AC, its signal) at
+ * the first content; resolves the time of the abort, 0 if no content came.
+ */
+async function abortAtFirstContent(stream, ac) {
+  let tAbort = 0;
+  try {
+    for await (const c of stream) {
+      if (c.choices[0]?.delta?.content) { tAbort = Date.now(); ac.abort(); }
+    }
+  } catch { /* the SDK may end quietly or throw on abort */ }
+  return tAbort;
+}
+
+/** A function tool for the tool-calling tests (OpenAI's layout). */
+const WEATHER_TOOL = {
+  type: 'function',
+  function: {
+    name: 'get_weather', description: 'Current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
 /** The single upstream request the fake received tagged x-test-id: ID. */
 async function oneRequest(fake, id) {
   const list = await fake.requestsFor(id);
@@ -315,5 +338,6 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
   startFake, toYaml, writeConfig, baseConfig, startGateway,
-  makeRecorder, openaiClient, rawRequest, findSecretLeaks, oneRequest,
+  makeRecorder, openaiClient, rawRequest, findSecretLeaks, oneRequest, abortAtFirstContent,
+  WEATHER_TOOL,
 };

@@ -118,12 +118,7 @@ test('a client that aborts mid-stream ends the upstream request at once', async 
   const stream = await client.chat.completions.create({
     model: 'fake/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'long' }],
   }, { signal: ac.signal, headers: { 'x-test-id': id, 'x-fake-chunks': '50', 'x-fake-chunk-delay-ms': '100' } });
-  let tAbort = 0;
-  try {
-    for await (const c of stream) {
-      if (c.choices[0]?.delta?.content) { tAbort = Date.now(); ac.abort(); }
-    }
-  } catch { /* the SDK may end quietly or throw on abort */ }
+  const tAbort = await h.abortAtFirstContent(stream, ac);
   assert.ok(tAbort > 0, 'no content chunk arrived');
   const seen = await h.waitFor(async () => (await fake.requestsFor(id)).find((r) => r.closedEarly || r.finished), 4000);
   assert.ok(seen, 'upstream request still running 4 s after the abort');
