@@ -4,8 +4,9 @@
  * Owns nothing at run time: it reads the immutable built-in table
  * (prices.c) and the caller's immutable configuration. Invariants: prices
  * and costs are integers (femto-USD per token, nano-USD per request), a
- * configured price beats a built-in one, the longest matching key wins, and
- * an unknown token count or an unpriced model gives -1, never 0.
+ * configured price beats a built-in one, a configured `<provider>/<key>`
+ * beats a plain configured key for that provider, the longest matching key
+ * wins, and an unknown token count or an unpriced model gives -1, never 0.
  *
  * Pure functions: any thread.
  */
@@ -74,30 +75,56 @@ static int64_t from_per_1k(double usd_per_1k)
     return (int64_t)llround(usd_per_1k * 1e12);
 }
 
-bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, const char **matched)
+/* A configured entry in femto-USD per token. */
+static void from_cfg(const tg_price_cfg_t *pc, tg_price_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->input = from_per_1k(pc->input);
+    out->output = from_per_1k(pc->output);
+    /* not given: the input price (documented in docs/observability.md) */
+    out->cached_input = pc->cached_input >= 0 ? from_per_1k(pc->cached_input) : out->input;
+    out->cache_write = pc->cache_write >= 0 ? from_per_1k(pc->cache_write) : out->input;
+}
+
+/* The model part of `key` when it reads `<provider>/<model key>`, else NULL. */
+static const char *provider_key_rest(const char *key, const char *provider)
+{
+    size_t n = provider ? strlen(provider) : 0;
+    if (!n || strncasecmp(key, provider, n) != 0 || key[n] != '/')
+        return NULL;
+    return key + n + 1;
+}
+
+bool tg_cost_price_at(const tg_config_t *cfg, const char *provider, const char *model,
+                      tg_price_t *out, const char **matched)
 {
     if (!model || !*model)
         return false;
-    /* configured overrides first: they always win */
+    /* Configured overrides first: they always win; among them a key for
+     * this provider beats a plain model key, then the longest key wins. */
     const tg_price_cfg_t *best_cfg = NULL;
     size_t best_len = 0;
+    bool best_at_provider = false;
     for (size_t i = 0; cfg && i < cfg->n_pricing; i++) {
         const tg_price_cfg_t *pc = &cfg->pricing[i];
+        const char *rest = provider_key_rest(pc->model, provider);
+        if (rest && tg_cost_key_matches(rest, model)) {
+            size_t len = strlen(rest);
+            if (!best_at_provider || len > best_len) {
+                best_cfg = pc;
+                best_len = len;
+                best_at_provider = true;
+            }
+            continue;
+        }
         size_t len = strlen(pc->model);
-        if (len > best_len && tg_cost_key_matches(pc->model, model)) {
+        if (!best_at_provider && len > best_len && tg_cost_key_matches(pc->model, model)) {
             best_cfg = pc;
             best_len = len;
         }
     }
     if (best_cfg) {
-        memset(out, 0, sizeof *out);
-        out->input = from_per_1k(best_cfg->input);
-        out->output = from_per_1k(best_cfg->output);
-        /* not given: the input price (documented in docs/observability.md) */
-        out->cached_input =
-            best_cfg->cached_input >= 0 ? from_per_1k(best_cfg->cached_input) : out->input;
-        out->cache_write =
-            best_cfg->cache_write >= 0 ? from_per_1k(best_cfg->cache_write) : out->input;
+        from_cfg(best_cfg, out);
         if (matched)
             *matched = best_cfg->model;
         return true;
@@ -117,6 +144,22 @@ bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, c
     if (matched)
         *matched = best->key;
     return true;
+}
+
+bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, const char **matched)
+{
+    return tg_cost_price_at(cfg, NULL, model, out, matched);
+}
+
+int64_t tg_cost_rank_price(const tg_config_t *cfg, const char *provider, const char *model)
+{
+    tg_price_t p;
+    if (!tg_cost_price_at(cfg, provider, model, &p, NULL))
+        return -1;
+    /* 3:1 input:output, the usual shape of chat traffic (a prompt with its
+     * history, a shorter answer); computed wide, then saturated. */
+    __int128 v = (__int128)3 * p.input + p.output;
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u)
@@ -148,8 +191,14 @@ int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u)
 
 int64_t tg_cost_for(const tg_config_t *cfg, const char *model, const tg_usage_t *u)
 {
+    return tg_cost_for_provider(cfg, NULL, model, u);
+}
+
+int64_t tg_cost_for_provider(const tg_config_t *cfg, const char *provider, const char *model,
+                             const tg_usage_t *u)
+{
     tg_price_t p;
-    if (!tg_cost_price(cfg, model, &p, NULL))
+    if (!tg_cost_price_at(cfg, provider, model, &p, NULL))
         return -1;
     return tg_cost_compute(&p, u);
 }

@@ -67,6 +67,26 @@ bool tg_cost_price(const struct tg_config *cfg, const char *model, tg_price_t *o
                    const char **matched);
 
 /**
+ * tg_cost_price for `model` as sent to `provider` (may be NULL): a
+ * configured key `<provider>/<key>` (provider name case-insensitive, <key>
+ * matched as above) prices it there, before every other key, so two
+ * providers of one model can be priced apart. Every other key still counts
+ * as a whole model name (`openai/gpt-4o` also prices the model of that name
+ * at OpenRouter).
+ */
+bool tg_cost_price_at(const struct tg_config *cfg, const char *provider, const char *model,
+                      tg_price_t *out, const char **matched);
+
+/**
+ * One number to compare what `model` costs at `provider` (the `cost`
+ * load-balancing strategy): the price of a request with three input tokens
+ * for each output token, 3 x input + output, in femto-USD (saturated at
+ * INT64_MAX). Uncached, below any long-context tier. -1 when unpriced, so
+ * that an unpriced model is never taken for a free one.
+ */
+int64_t tg_cost_rank_price(const struct tg_config *cfg, const char *provider, const char *model);
+
+/**
  * Cost of `u` at `p`, in nano-USD, rounded half up:
  *   (prompt - cached - cache_write) * input + cached * cached_input
  *   + cache_write * cache_write_price + completion * output
@@ -80,6 +100,10 @@ int64_t tg_cost_compute(const tg_price_t *p, const tg_usage_t *u);
 
 /** tg_cost_price + tg_cost_compute: nano-USD, or -1 when unpriced or unknown. */
 int64_t tg_cost_for(const struct tg_config *cfg, const char *model, const tg_usage_t *u);
+
+/** tg_cost_price_at + tg_cost_compute: the same, with prices keyed per provider. */
+int64_t tg_cost_for_provider(const struct tg_config *cfg, const char *provider, const char *model,
+                             const tg_usage_t *u);
 
 /** nano-USD -> USD as a double (for metrics); -1 stays -1. */
 double tg_cost_usd(int64_t nusd);

@@ -6,7 +6,10 @@
  * provider is ejected. Latency: an exponentially weighted moving average of
  * time to first byte (weight 0.2 for the newest sample). The `latency`
  * strategy is "power of two choices": two random candidates, the faster
- * wins, so load spreads without herding on one provider.
+ * wins, so load spreads without herding on one provider. The `cost`
+ * strategy narrows the usable candidates to the cheapest (prices come from
+ * the caller, so this file knows nothing of price tables) and picks among
+ * equals by weight; an unpriced candidate never beats a priced one.
  */
 #include "router/balance.h"
 
@@ -173,8 +176,25 @@ static size_t pick_weighted(const tg_provider_cfg_t *const *c, const size_t *idx
     return idx[m - 1];
 }
 
-static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands, size_t n,
-                   uint64_t rnd, int64_t now_ms)
+/* Keep in idx[0..m) the candidates at the lowest price; returns how many.
+ * Nothing priced: they all tie. */
+static size_t keep_cheapest(const int64_t *prices, size_t *idx, size_t m)
+{
+    int64_t best = -1;
+    for (size_t i = 0; i < m; i++)
+        if (prices[idx[i]] >= 0 && (best < 0 || prices[idx[i]] < best))
+            best = prices[idx[i]];
+    if (best < 0)
+        return m;
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        if (prices[idx[i]] == best)
+            idx[k++] = idx[i];
+    return k;
+}
+
+static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
+                   const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms)
 {
     if (n <= 1)
         return 0;
@@ -204,17 +224,20 @@ static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *ca
         /* unknown latency (0) wins, so every provider gets measured */
         return la <= lb ? a : b;
     }
-    case TG_LB_WEIGHTED:
     case TG_LB_COST:
+        if (prices)
+            m = keep_cheapest(prices, idx, m);
+        return pick_weighted(cands, idx, m, rnd);
+    case TG_LB_WEIGHTED:
     default:
         return pick_weighted(cands, idx, m, rnd);
     }
 }
 
-size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands, size_t n,
-                       uint64_t rnd, int64_t now_ms)
+size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
+                       const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms)
 {
-    size_t k = pick(strategy, cands, n, rnd, now_ms);
+    size_t k = pick(strategy, cands, prices, n, rnd, now_ms);
     if (n)
         tg_health_claim(tg_health_for(cands[k]->name), now_ms);
     return k;

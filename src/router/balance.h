@@ -48,11 +48,14 @@ bool tg_health_ejected(tg_health_t *h, int64_t now_ms);
 
 /**
  * Pick one of n candidates by strategy. Candidates that are not usable are
- * passed over unless none is. `cost` is not yet priced here and picks as
- * `weighted`. rnd: random bits from the caller.
+ * passed over unless none is. prices: for `cost`, each candidate's
+ * comparable price (tg_cost_rank_price; -1 when unpriced), or NULL for the
+ * other strategies. `cost` keeps the cheapest usable candidates (the
+ * unpriced ones only when none is priced) and picks among them by weight.
+ * rnd: random bits from the caller.
  */
-size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands, size_t n,
-                       uint64_t rnd, int64_t now_ms);
+size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
+                       const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms);
 
 /** Forget every record (tests, and process exit for leak checkers). */
 void tg_health_reset(void);

@@ -6,11 +6,13 @@
  * `claude-*` still reaches anthropic); model_aliases; providers' `models`
  * lists; well-known families; the default provider; else an error naming
  * the configured providers. Where several providers' `models` lists match,
- * routing.load_balancing picks one (balance.c).
+ * routing.load_balancing picks one (balance.c); for `cost` this file looks
+ * up each candidate's price (cost.c) and hands the prices over.
  */
 #include "router/router.h"
 
 #include "core/util.h"
+#include "cost/cost.h"
 #include "router/balance.h"
 
 #include <fnmatch.h>
@@ -189,7 +191,15 @@ static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, 
         if (provider_lists(&cfg->providers[i], model))
             cands[n++] = &cfg->providers[i];
     if (n) {
-        size_t k = tg_balance_pick(cfg->lb_strategy, cands, n, tg_random_u64(), tg_mono_ms());
+        /* `cost`: what the model each candidate would be sent (here the same
+         * name for all) costs at that provider (cost.c: configured prices,
+         * `<provider>/<model>` keys first, then the built-in table). */
+        int64_t prices[64];
+        bool priced = cfg->lb_strategy == TG_LB_COST && n > 1;
+        for (size_t i = 0; priced && i < n; i++)
+            prices[i] = tg_cost_rank_price(cfg, cands[i]->name, model);
+        size_t k = tg_balance_pick(cfg->lb_strategy, cands, priced ? prices : NULL, n,
+                                   tg_random_u64(), tg_mono_ms());
         set_route(out, cands[k], model, strlen(model), n > 1 ? "balanced" : "models");
         return 0;
     }

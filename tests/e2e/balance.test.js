@@ -1,6 +1,7 @@
 'use strict';
 // Load balancing among providers that serve one model (routing.load_balancing):
-// a weighted split, and a failing provider ejected and probed back.
+// a weighted split, a failing provider ejected and probed back, and the
+// cheapest provider chosen until it asks for rest.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -71,6 +72,50 @@ test('a failing provider is ejected, then probed back once it answers again', as
     for (let i = 0; i < 10; i++) back.push(await ask());
     assert.ok(back.includes('shaky'), `shaky never came back: ${back}`);
     assert.ok(!back.some((p) => p.startsWith('error')), back.join(','));
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+});
+
+test('cost: the cheaper provider serves; once it answers 429 the other does', async () => {
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    providers: {
+      // weight would send nearly everything to pricey: the price decides
+      pricey: { base_url: `${fake.url}/v1`, weight: 20, models: ['cost-model'] },
+      cheap: { base_url: `${fake.url}/v1`, weight: 1, models: ['cost-model'] },
+    },
+    routing: { load_balancing: { strategy: 'cost' } },
+    cost_tracking: {
+      pricing: {
+        'pricey/cost-model': { input: 0.003, output: 0.015 },
+        'cheap/cost-model': { input: 0.0005, output: 0.0015 },
+      },
+    },
+    logging: { level: 'info' },
+  }));
+  try {
+    assert.doesNotMatch(gw.output(), /strategy: cost/, 'cost is reported as not active');
+    const client = h.openaiClient(gw);
+    const ask = async (headers) => {
+      try {
+        const { response } = await client.chat.completions
+          .create({ model: 'cost-model', messages }, { headers }).withResponse();
+        return response.headers.get('helicone-provider');
+      } catch (e) {
+        return `error ${e.status} ${e.headers?.get('helicone-provider')}`;
+      }
+    };
+    const first = await Promise.all(Array.from({ length: 40 }, () => ask()));
+    assert.deepEqual([...new Set(first)], ['cheap'], first.join(','));
+
+    // The fake answers this one request (it goes to cheap) with 429 and
+    // Retry-After: 30; no fallback is configured, so the client sees it.
+    const limited = await ask({ 'x-fake-status': '429', 'x-fake-retry-after': '30' });
+    assert.equal(limited, 'error 429 cheap');
+
+    // cheap rests for 30 s: the next cheapest serves
+    const next = await Promise.all(Array.from({ length: 20 }, () => ask()));
+    assert.deepEqual([...new Set(next)], ['pricey'], next.join(','));
   } finally {
     assert.equal((await gw.stop()).code, 0);
   }

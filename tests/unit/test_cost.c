@@ -239,3 +239,58 @@ TEST(cost_format_exact_decimal)
     CHECK(tg_cost_usd(-1) == -1);
     CHECK(tg_cost_usd(331520) == 0.00033152);
 }
+
+TEST(cost_prices_keyed_per_provider)
+{
+    tg_config_t *c = cost_cfg("cost_tracking:\n"
+                              "  pricing:\n"
+                              "    gpt-4o: {input: 0.002, output: 0.008}\n"
+                              "    cheap/gpt-4o: {input: 0.001, output: 0.004}\n"
+                              "    cheap/gpt: {input: 0.5, output: 0.5}\n"
+                              "    openai/gpt-4o-mini: {input: 0.0001, output: 0.0002}\n"
+                              "    free/llama: {input: 0, output: 0}\n");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    tg_price_t p;
+    const char *key;
+    /* at its provider (any case), dated versions too, a provider key wins */
+    CHECK(tg_cost_price_at(c, "Cheap", "gpt-4o-2024-08-06", &p, &key));
+    CHECK_STR(key, "cheap/gpt-4o");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(1.00));
+    CHECK_INT(p.cached_input, p.input);
+    /* elsewhere, and without a provider, the plain key */
+    CHECK(tg_cost_price_at(c, "other", "gpt-4o", &p, &key));
+    CHECK_STR(key, "gpt-4o");
+    CHECK(tg_cost_price(c, "gpt-4o", &p, &key));
+    CHECK_STR(key, "gpt-4o");
+    /* a provider key matches like any key: cheap/gpt does not price gpt-4o-mini */
+    CHECK(tg_cost_price_at(c, "cheap", "gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "gpt-4o-mini");
+    /* a key with a slash still prices the model of that whole name */
+    CHECK(tg_cost_price_at(c, "openrouter", "openai/gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "openai/gpt-4o-mini");
+    CHECK(tg_cost_price_at(c, "openai", "gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "openai/gpt-4o-mini");
+    tg_usage_t u = usage(1000, 1000, -1, -1);
+    CHECK_INT(tg_cost_for_provider(c, "cheap", "gpt-4o", &u), 5000000);
+    CHECK_INT(tg_cost_for_provider(c, NULL, "gpt-4o", &u), 10000000);
+    CHECK_INT(tg_cost_for(c, "gpt-4o", &u), 10000000);
+
+    /* the comparable price: 3 x input + output, femto-USD per token */
+    CHECK_INT(tg_cost_rank_price(c, "cheap", "gpt-4o"),
+              3 * TG_PRICE_PER_MTOK(1.00) + TG_PRICE_PER_MTOK(4.00));
+    CHECK_INT(tg_cost_rank_price(NULL, "x", "gpt-4o"),
+              3 * TG_PRICE_PER_MTOK(2.50) + TG_PRICE_PER_MTOK(10.00));
+    CHECK_INT(tg_cost_rank_price(c, "free", "llama"), 0); /* free, and priced */
+    CHECK_INT(tg_cost_rank_price(c, "other", "llama"), -1); /* unpriced */
+    tg_config_release(c);
+
+    /* absurd prices saturate rather than wrap */
+    c = cost_cfg("cost_tracking:\n  pricing:\n    big: {input: 1e300, output: 1e300}\n");
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(tg_cost_rank_price(c, NULL, "big"), INT64_MAX);
+        tg_config_release(c);
+    }
+}

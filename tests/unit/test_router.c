@@ -2,6 +2,8 @@
 #include "test.h"
 
 #include "config/config.h"
+#include "core/util.h"
+#include "router/balance.h"
 #include "router/router.h"
 
 #include <stdlib.h>
@@ -190,4 +192,41 @@ TEST(router_family_table)
     CHECK_STR(tg_router_family("gemini-2.0-flash"), "gemini");
     CHECK_STR(tg_router_family("grok-3"), "xai");
     CHECK(tg_router_family("llama-3") == NULL);
+}
+
+TEST(router_cost_strategy_prices_each_provider)
+{
+    tg_config_t *c = cfg_from("providers:\n"
+                              "  pricey: {base_url: 'http://127.0.0.1:9/v1', weight: 50,\n"
+                              "           models: [gpt-4o, house-model, own-model]}\n"
+                              "  cheap: {base_url: 'http://127.0.0.1:9/v1',\n"
+                              "          models: [gpt-4o, house-model, own-model]}\n"
+                              "routing:\n"
+                              "  load_balancing: {strategy: cost}\n"
+                              "  model_aliases: {house: house-model}\n"
+                              "cost_tracking:\n"
+                              "  pricing:\n"
+                              "    cheap/gpt-4o: {input: 0.001, output: 0.004}\n"
+                              "    pricey/house-model: {input: 0.01, output: 0.03}\n"
+                              "    own-model: {input: 0.002, output: 0.002}\n"
+                              "    PRICEY/own-model: {input: 0.001, output: 0.001}\n");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    tg_health_reset();
+    for (int i = 0; i < 200; i++) {
+        /* its own price beats the built-in gpt-4o price pricey pays */
+        EXPECT(c, "gpt-4o", NULL, "cheap", "gpt-4o");
+        /* priced at pricey only: unpriced cheap is not taken as free */
+        EXPECT(c, "house", NULL, "pricey", "house-model");
+        /* a provider key (any case) beats the plain one */
+        EXPECT(c, "own-model", NULL, "pricey", "own-model");
+    }
+    /* the cheaper one rests after a 429: the other serves */
+    int64_t now = tg_mono_ms();
+    tg_health_report(tg_health_for("cheap"), TG_OUTCOME_RATE_LIMITED, 0, 60000, 30000, now);
+    for (int i = 0; i < 50; i++)
+        EXPECT(c, "gpt-4o", NULL, "pricey", "gpt-4o");
+    tg_health_reset();
+    tg_config_release(c);
 }
