@@ -521,7 +521,8 @@ static void settle(exchange_t *x)
     if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
         /* Helicone-Model-Override names the model whose price applies */
         const char *m = tg_http_header(x->h, "Helicone-Model-Override");
-        x->cost_nusd = tg_cost_for(x->cfg, m && *m ? m : x->target.model, &x->usage);
+        x->cost_nusd = tg_cost_for_provider(x->cfg, x->target.provider->name,
+                                            m && *m ? m : x->target.model, &x->usage);
     }
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
@@ -953,6 +954,25 @@ static int forward_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* The provider key a client sent in its own dialect's header (bring your
+ * own key), not counting a header that carried the gateway key. */
+static const char *client_credential(const exchange_t *x)
+{
+    static const char *const names[] = {"Authorization", "x-api-key", "x-goog-api-key",
+                                        "api-key"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (x->caller.consumed_header && !strcasecmp(names[i], x->caller.consumed_header))
+            continue;
+        const char *v = tg_http_header(x->h, names[i]);
+        if (!v)
+            continue;
+        if (i == 0) /* only a Bearer token is a key; other schemes are not ours to move */
+            return tg_has_prefix_ci(v, "Bearer ") ? v + 7 : NULL;
+        return v;
+    }
+    return NULL;
+}
+
 /* The request body with its top-level "model" set to `model` (when not
  * NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
  * body has no stream_options then). Everything else stays as sent. */
@@ -1119,13 +1139,16 @@ static void start_attempt(exchange_t *x)
         free(query);
     }
     /* SPEC §5: a configured key replaces whatever credential the client sent;
-     * without one, the client's own credential goes through unchanged. */
-    fwd_ctx_t c = {.x = x, .drop_credentials = p->api_key != NULL};
+     * without one, the client's own credential goes through unchanged — in
+     * the provider's header when the request is translated (an OpenAI SDK's
+     * Bearer key becomes x-api-key for Anthropic, x-goog-api-key for Gemini). */
+    const char *key = p->api_key ? p->api_key : x->tr ? client_credential(x) : NULL;
+    fwd_ctx_t c = {.x = x, .drop_credentials = key != NULL};
     tg_http_headers_foreach(x->h, forward_header, &c);
-    if (p->api_key) {
-        size_t n = strlen(d->auth_prefix) + strlen(p->api_key) + 1;
+    if (key) {
+        size_t n = strlen(d->auth_prefix) + strlen(key) + 1;
         char *v = tg_xmalloc(n);
-        snprintf(v, n, "%s%s", d->auth_prefix, p->api_key);
+        snprintf(v, n, "%s%s", d->auth_prefix, key);
         push_header(x, d->auth_header, v);
         free(v);
     }

@@ -116,6 +116,18 @@ test('cost: the cheaper provider serves; once it answers 429 the other does', as
     // cheap rests for 30 s: the next cheapest serves
     const next = await Promise.all(Array.from({ length: 20 }, () => ask()));
     assert.deepEqual([...new Set(next)], ['pricey'], next.join(','));
+
+    // each record is priced at the provider that served it
+    for (const [name, price] of [['cheap', { input: 0.0005, output: 0.0015 }], ['pricey', { input: 0.003, output: 0.015 }]]) {
+      let rec;
+      for (let i = 0; i < 100 && !rec; i++) {
+        rec = (await (await fetch(`${gw.url}/api/v1/requests?provider=${name}&status=200&limit=1`)).json()).data[0];
+        if (!rec) await h.sleep(50);
+      }
+      assert.ok(rec, `a record served by ${name}`);
+      const expected = (rec.prompt_tokens * price.input + rec.completion_tokens * price.output) / 1000;
+      assert.ok(Math.abs(rec.cost - expected) < 1e-12, `${name}: cost ${rec.cost} != ${expected}`);
+    }
   } finally {
     assert.equal((await gw.stop()).code, 0);
   }

@@ -373,3 +373,25 @@ test('Anthropic SDK -> Gemini-type provider: translated both ways, plain and str
   await assert.rejects(claude.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
     { headers: { 'x-fake-status': '429' } }), (e) => e.status === 429 && e.error?.error?.type === 'rate_limit_error');
 });
+
+test('bring your own key across dialects: the client\'s Bearer key moves to the provider\'s header', async () => {
+  const byok = await h.startGateway(h.baseConfig(fake, {
+    providers: {
+      gemkeyless: { type: 'gemini', base_url: fake.url, models: ['gemini-*'] },
+      claudekeyless: { type: 'anthropic', base_url: `${fake.url}/v1`, models: ['claude-*'] },
+    },
+  }));
+  try {
+    const own = new h.OpenAI({ baseURL: byok.baseURL, apiKey: 'client-own-key', maxRetries: 0 });
+    for (const [model, header] of [[MODEL, 'x-goog-api-key'], ['claude-3-5-haiku-latest', 'x-api-key']]) {
+      const id = h.testId('byok');
+      await own.chat.completions.create({ model, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+        { headers: { 'x-test-id': id } });
+      const seen = await h.oneRequest(fake, id);
+      assert.equal(seen.headers[header], 'client-own-key', `${model}: ${header}`);
+      assert.equal(seen.headers.authorization, undefined, `${model}: the Bearer header is not forwarded as is`);
+    }
+  } finally {
+    assert.equal((await byok.stop()).code, 0);
+  }
+});
