@@ -202,6 +202,26 @@ int main(int argc, char **argv)
         .handle = tg_pipeline_handle,
         .config_changed = tg_pipeline_config_changed,
     };
+    tg_store_t *store = NULL;
+    char err[512];
+    if (app.cfg->request_logging_enabled) {
+        tg_store_options_t so;
+        tg_store_options_default(&so);
+        so.url = app.cfg->storage_url;
+        if (tg_store_open(&so, &store, err, sizeof err) < 0) {
+            tg_error("storage.url %s: %s", app.cfg->storage_url, err);
+            tg_config_release(app.cfg);
+            return 1;
+        }
+    }
+    if (tg_pipeline_init(app.cfg, store, err, sizeof err) < 0) {
+        tg_error("storage.url %s: runtime rate limits: %s", app.cfg->storage_url, err);
+        tg_pipeline_shutdown();
+        tg_store_close(store);
+        tg_config_release(app.cfg);
+        return 1;
+    }
+
     app.base = event_base_new();
     struct event *sigterm = evsignal_new(app.base, SIGTERM, on_stop_signal, &app);
     struct event *sigint = evsignal_new(app.base, SIGINT, on_stop_signal, &app);
@@ -209,19 +229,6 @@ int main(int argc, char **argv)
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
-
-    tg_store_t *store = NULL;
-    if (app.cfg->request_logging_enabled) {
-        tg_store_options_t so;
-        tg_store_options_default(&so);
-        so.url = app.cfg->storage_url;
-        char err[512];
-        if (tg_store_open(&so, &store, err, sizeof err) < 0) {
-            tg_error("storage.url %s: %s", app.cfg->storage_url, err);
-            return 1;
-        }
-    }
-    tg_pipeline_init(app.cfg, store);
     app.server = tg_server_start(app.cfg, &hooks);
     if (!app.server)
         return 1;

@@ -1824,7 +1824,22 @@ static void reply_buf(tg_http_t *h, int status, tg_buf_t *b)
     tg_buf_free(b);
 }
 
-/* POST, GET /api/v1/rate-limits and DELETE /api/v1/rate-limits/{id}. */
+/* A runtime rate limit as the API shows it. */
+static void rule_json(tg_buf_t *out, const tg_rl_rule_t *r)
+{
+    char pol[128];
+    tg_rl_policy_format(&r->policy, pol, sizeof pol);
+    tg_buf_printf(out, "{\"id\":\"%s\",\"property\":", r->id);
+    tg_record_json_str(out, r->property, strlen(r->property));
+    tg_buf_puts(out, ",\"value\":");
+    tg_record_json_str(out, r->value, strlen(r->value));
+    tg_buf_printf(out, ",\"limit\":%lld,\"window_seconds\":%lld,\"unit\":\"%s\",\"policy\":\"%s\"}",
+                  (long long)r->policy.quota, (long long)r->policy.window_s,
+                  tg_rl_unit_name(r->policy.unit), pol);
+}
+
+/* POST, GET /api/v1/rate-limits and DELETE /api/v1/rate-limits/{id}; kept in
+ * the store when there is one (request logging on), else in memory only. */
 static void handle_rate_limits_api(tg_http_t *h, const caller_t *caller, const char *id)
 {
     const char *m = tg_http_method(h);
@@ -1842,35 +1857,43 @@ static void handle_rate_limits_api(tg_http_t *h, const caller_t *caller, const c
             reply_error(h, 400, "invalid_rate_limit", body ? err : "a JSON body is expected");
             return;
         }
-        if (tg_rl_registry_add(g_rules, &rule) < 0) {
-            reply_error(h, 409, "rate_limit_not_added", "the id is taken or there are too many");
+        /* The store first: a rule is enforced only once it will outlive a
+         * restart, so memory and store never disagree (no store: memory only). */
+        tg_uuid4(rule.id);
+        if (g_store && tg_store_rule_save(g_store, &rule, err, sizeof err) < 0) {
+            tg_error("rate limits: rule not saved: %s", err);
+            reply_error(h, 503, "store_unavailable",
+                        "the store cannot save the rate limit now; it was not added");
             return;
         }
-        char pol[128];
-        tg_rl_policy_format(&rule.policy, pol, sizeof pol);
-        tg_buf_printf(&out, "{\"id\":\"%s\",\"property\":", rule.id);
-        tg_record_json_str(&out, rule.property, strlen(rule.property));
-        tg_buf_puts(&out, ",\"value\":");
-        tg_record_json_str(&out, rule.value, strlen(rule.value));
-        tg_buf_printf(&out, ",\"limit\":%lld,\"window_seconds\":%lld,\"policy\":\"%s\"}",
-                      (long long)rule.policy.quota, (long long)rule.policy.window_s, pol);
+        if (tg_rl_registry_add(g_rules, &rule) < 0) {
+            if (g_store && tg_store_rule_delete(g_store, rule.id, err, sizeof err) < 0)
+                tg_error("rate limits: rule %s saved but not added: %s", rule.id, err);
+            reply_error(h, 409, "rate_limit_not_added", "there are too many rate limits");
+            return;
+        }
+        rule_json(&out, &rule);
         reply_buf(h, 201, &out);
     } else if (!strcmp(m, "GET") && !id) {
         tg_rl_rule_t *rules = NULL;
         size_t n = tg_rl_registry_list(g_rules, &rules);
         tg_buf_puts(&out, "{\"data\":[");
         for (size_t i = 0; i < n; i++) {
-            tg_buf_printf(&out, "%s{\"id\":\"%s\",\"property\":", i ? "," : "", rules[i].id);
-            tg_record_json_str(&out, rules[i].property, strlen(rules[i].property));
-            tg_buf_puts(&out, ",\"value\":");
-            tg_record_json_str(&out, rules[i].value, strlen(rules[i].value));
-            tg_buf_printf(&out, ",\"limit\":%lld,\"window_seconds\":%lld}",
-                          (long long)rules[i].policy.quota, (long long)rules[i].policy.window_s);
+            tg_buf_puts(&out, i ? "," : "");
+            rule_json(&out, &rules[i]);
         }
         tg_buf_printf(&out, "],\"total\":%zu}", n);
         free(rules);
         reply_buf(h, 200, &out);
     } else if (!strcmp(m, "DELETE") && id) {
+        /* the store first, as for POST: a rule it still holds stays enforced */
+        int rc = g_store ? tg_store_rule_delete(g_store, id, err, sizeof err) : 0;
+        if (rc < 0) {
+            tg_error("rate limits: rule %.40s not deleted: %s", id, err);
+            reply_error(h, 503, "store_unavailable",
+                        "the store cannot delete the rate limit now; it is still in force");
+            return;
+        }
         if (!tg_rl_registry_remove(g_rules, id)) {
             reply_error(h, 404, "not_found", "no runtime rate limit with that id");
             return;
@@ -2062,7 +2085,7 @@ static long store_dropped(void)
     return (long)c.dropped;
 }
 
-void tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store)
+int tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store, char *err, size_t errlen)
 {
     g_store = store;
     if (store) {
@@ -2073,6 +2096,21 @@ void tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store)
                            NULL);
     g_rl = tg_rl_new(0, NULL, NULL);
     g_rules = tg_rl_registry_new();
+    if (!store)
+        return 0; /* runtime rate limits live in memory only */
+    /* the runtime rate limits made through the API before this start */
+    tg_rl_rule_t *rules = NULL;
+    size_t n = 0;
+    if (tg_store_rules_load(store, &rules, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (tg_rl_registry_add(g_rules, &rules[i]) < 0)
+            tg_warn("rate limits: stored rule %s not loaded (more than the registry holds)",
+                    rules[i].id);
+    if (n)
+        tg_info("rate limits: %zu runtime limit(s) loaded from the store", n);
+    free(rules);
+    return 0;
 }
 
 void tg_pipeline_shutdown(void)

@@ -11,12 +11,14 @@
 
 struct event_base;
 
-/** Process-wide state (the response cache, the rate limiter): before the
- *  workers start, and after they have all stopped. caching.max_size is
- *  read here only: changing it needs a restart. store: where request
- *  records go (NULL: request logging off). */
+/** Process-wide state (the response cache, the rate limiter, the runtime
+ *  rate limits): before the workers start, and after they have all
+ *  stopped. caching.max_size is read here only: changing it needs a
+ *  restart. store: where request records and runtime rate limits go (NULL:
+ *  request logging off, runtime limits in memory only); the limits it holds
+ *  are loaded here. Returns 0, or -1 with err when they cannot be read. */
 struct tg_store;
-void tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store);
+int tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store, char *err, size_t errlen);
 void tg_pipeline_shutdown(void);
 
 void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg);

@@ -531,13 +531,7 @@ int tg_rl_policy_parse(const char *str, tg_rl_policy_t *p, char *err, size_t err
             if (have_u)
                 return fail(err, errlen, "rate-limit policy gives u= twice");
             have_u = true;
-            if (span_is(vs, ve, "request") || span_is(vs, ve, "requests"))
-                p->unit = TG_RL_UNIT_REQUEST;
-            else if (span_is(vs, ve, "cents"))
-                p->unit = TG_RL_UNIT_CENTS;
-            else if (span_is(vs, ve, "token") || span_is(vs, ve, "tokens"))
-                p->unit = TG_RL_UNIT_TOKEN;
-            else
+            if (tg_rl_unit_parse(vs, (size_t)(ve - vs), &p->unit) < 0)
                 return fail(err, errlen,
                             "rate-limit policy u= must be request or cents (or token)");
         } else if (span_is(ns, ne, "s")) {
@@ -576,14 +570,33 @@ int tg_rl_policy_parse(const char *str, tg_rl_policy_t *p, char *err, size_t err
     return 0;
 }
 
+const char *tg_rl_unit_name(tg_rl_unit_t unit)
+{
+    static const char *names[] = {"request", "cents", "token"};
+    return (unsigned)unit < 3 ? names[unit] : "request";
+}
+
+int tg_rl_unit_parse(const char *s, size_t len, tg_rl_unit_t *out)
+{
+    const char *e = s + len;
+    if (span_is(s, e, "request") || span_is(s, e, "requests"))
+        *out = TG_RL_UNIT_REQUEST;
+    else if (span_is(s, e, "cents"))
+        *out = TG_RL_UNIT_CENTS;
+    else if (span_is(s, e, "token") || span_is(s, e, "tokens"))
+        *out = TG_RL_UNIT_TOKEN;
+    else
+        return -1;
+    return 0;
+}
+
 void tg_rl_policy_format(const tg_rl_policy_t *p, char *buf, size_t len)
 {
-    static const char *units[] = {"request", "cents", "token"};
     int n = snprintf(buf, len, "%lld;w=%lld", (long long)p->quota, (long long)p->window_s);
     if (n < 0 || (size_t)n >= len)
         return;
     if (p->unit != TG_RL_UNIT_REQUEST)
-        n += snprintf(buf + n, len - (size_t)n, ";u=%s", units[p->unit]);
+        n += snprintf(buf + n, len - (size_t)n, ";u=%s", tg_rl_unit_name(p->unit));
     if (n < 0 || (size_t)n >= len)
         return;
     if (p->segment == TG_RL_SEGMENT_USER)
@@ -730,26 +743,27 @@ int tg_rl_rule_parse_json(const char *json, size_t len, tg_rl_rule_t *out, char 
     }
     out->policy.window_s = ms / 1000;
     v = json_object_get(o, "unit");
-    if (v) {
-        const char *u = json_string_value(v);
-        if (u && (!strcmp(u, "request") || !strcmp(u, "requests")))
-            out->policy.unit = TG_RL_UNIT_REQUEST;
-        else if (u && !strcmp(u, "cents"))
-            out->policy.unit = TG_RL_UNIT_CENTS;
-        else if (u && (!strcmp(u, "token") || !strcmp(u, "tokens")))
-            out->policy.unit = TG_RL_UNIT_TOKEN;
-        else {
-            fail(err, errlen, "\"unit\" must be request, cents or token");
-            goto done;
-        }
+    if (v && (!json_is_string(v) || tg_rl_unit_parse(json_string_value(v), json_string_length(v),
+                                                     &out->policy.unit) < 0)) {
+        fail(err, errlen, "\"unit\" must be request, cents or token");
+        goto done;
     }
-    out->policy.segment = TG_RL_SEGMENT_PROPERTY;
-    for (size_t i = 0; out->property[i]; i++)
-        out->policy.property[i] = (char)tolower((unsigned char)out->property[i]);
+    tg_rl_rule_normalize(out);
     rc = 0;
 done:
     json_decref(o);
     return rc;
+}
+
+void tg_rl_rule_normalize(tg_rl_rule_t *rule)
+{
+    rule->policy.segment = TG_RL_SEGMENT_PROPERTY;
+    /* property and policy.property are both 64 bytes */
+    for (size_t i = 0; i < sizeof rule->policy.property; i++) {
+        rule->policy.property[i] = (char)tolower((unsigned char)rule->property[i]);
+        if (!rule->property[i])
+            break;
+    }
 }
 
 static bool rule_ok(const tg_rl_rule_t *r)
@@ -765,13 +779,7 @@ int tg_rl_registry_add(tg_rl_registry_t *reg, tg_rl_rule_t *rule)
         return -1;
     if (!rule->id[0])
         tg_uuid4(rule->id);
-    /* A rule loaded from the store may come without its policy's segment. */
-    rule->policy.segment = TG_RL_SEGMENT_PROPERTY;
-    for (size_t i = 0; i < sizeof rule->policy.property; i++) {
-        rule->policy.property[i] = (char)tolower((unsigned char)rule->property[i]);
-        if (!rule->property[i])
-            break;
-    }
+    tg_rl_rule_normalize(rule);
     int rc = 0;
     pthread_rwlock_wrlock(&reg->lock);
     for (size_t i = 0; i < reg->n; i++)

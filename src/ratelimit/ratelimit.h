@@ -128,6 +128,13 @@ int tg_rl_policy_parse(const char *s, tg_rl_policy_t *p, char *err, size_t errle
 /** Canonical text ("100;w=60;u=cents;s=user"), for Helicone-RateLimit-Policy. */
 void tg_rl_policy_format(const tg_rl_policy_t *p, char *buf, size_t len);
 
+/** "request", "cents" or "token". */
+const char *tg_rl_unit_name(tg_rl_unit_t unit);
+
+/** The unit named by s[0..len): request(s), cents, token(s), any case.
+ *  Returns 0, or -1 for another word. */
+int tg_rl_unit_parse(const char *s, size_t len, tg_rl_unit_t *out);
+
 /** The limit to acquire against (cents become micro-dollars). */
 tg_rl_limit_t tg_rl_policy_limit(const tg_rl_policy_t *p);
 
@@ -165,6 +172,10 @@ typedef struct {
 } tg_rl_rule_t;
 
 typedef struct tg_rl_registry tg_rl_registry_t;
+
+/** Fill what a rule's policy derives from its property: segment PROPERTY and
+ *  the lower-case name (a rule read back from the store, see store.h). */
+void tg_rl_rule_normalize(tg_rl_rule_t *rule);
 
 /** Property value by name (the Helicone-Property-<name> header), or NULL. */
 typedef const char *(*tg_rl_property_fn)(void *ctx, const char *name);

@@ -1,13 +1,23 @@
 /*
  * sqlite.c — the SQLite back-end of the request store (see store.h).
  *
- * Owns one write connection (used only by the store's writer thread) and a
+ * Owns one write connection (used only by the store's writer thread), a
  * small pool of read-only connections (taken by whichever thread runs a
- * query). WAL mode, synchronous=NORMAL: a commit survives a process crash
- * at once and an OS crash from the next WAL sync on; readers never block the
- * writer and the writer never blocks readers.
+ * query), and one connection for the runtime rate-limit rules (used by the
+ * API's worker threads, one at a time). WAL mode, synchronous=NORMAL for
+ * records: a commit survives a process crash at once and an OS crash from
+ * the next WAL sync on; readers never block the writer and the writer never
+ * blocks readers. Rule changes are single-row transactions with
+ * synchronous=FULL (on disk when the API answers) and never checkpoint,
+ * which is the writer's job.
  *
- * Schema (version 1, PRAGMA user_version):
+ * WAL has one writer at a time. The writer's batches and the rule changes
+ * take turns in arrival order (the `turn` ticket) instead of meeting in
+ * SQLite's busy handler, which polls: a writer committing batch after batch
+ * would starve a rule change there. So a rule change waits for the batch
+ * being written at most, and the rules connection needs no other lock.
+ *
+ * Schema (version 2, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at), and requests_time, which
@@ -15,6 +25,10 @@
  *   request_properties  (seq, name, value, created_at), names NOCASE,
  *                       indexed on (name, value, created_at) for filters
  *   request_bodies      bodies by seq, read only for a single record
+ *   rate_limit_rules    (version 2) the runtime limits of /api/v1/rate-limits:
+ *                       id, property, value, quota, window_s, unit
+ *                       ("request", "cents", "token"), created_at; read
+ *                       back in rowid (insertion) order
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  *
@@ -36,7 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define POOL_MAX       8
 
 typedef struct {
@@ -47,6 +61,10 @@ typedef struct {
     pthread_mutex_t pool_mu;
     sqlite3 *pool[POOL_MAX];
     int n_pool;
+    pthread_mutex_t turn_mu; /* the write turn: a FIFO ticket lock */
+    pthread_cond_t turn_cv;
+    uint64_t turn_next, turn_now;
+    sqlite3 *rules; /* rate-limit rule changes; with the turn; opened on first use */
 } sq_t;
 
 static const char *migrations[] = {
@@ -89,6 +107,15 @@ static const char *migrations[] = {
     " seq INTEGER PRIMARY KEY,"
     " request_body BLOB,"
     " response_body BLOB);",
+    /* 1 -> 2 */
+    "CREATE TABLE rate_limit_rules ("
+    " id TEXT PRIMARY KEY,"
+    " property TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " quota INTEGER NOT NULL,"
+    " window_s INTEGER NOT NULL,"
+    " unit TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL);",
 };
 
 #define REC_COLS                                                                                   \
@@ -361,10 +388,26 @@ static int insert_one(sq_t *q, const tg_record_t *r, tg_buf_t *props)
     return SQLITE_OK;
 }
 
-static int sq_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err,
-                    size_t errlen)
+/* Wait for this thread's turn to write (see the top of the file). */
+static void turn_take(sq_t *q)
 {
-    sq_t *q = (sq_t *)b;
+    pthread_mutex_lock(&q->turn_mu);
+    uint64_t mine = q->turn_next++;
+    while (q->turn_now != mine)
+        pthread_cond_wait(&q->turn_cv, &q->turn_mu);
+    pthread_mutex_unlock(&q->turn_mu);
+}
+
+static void turn_give(sq_t *q)
+{
+    pthread_mutex_lock(&q->turn_mu);
+    q->turn_now++;
+    pthread_cond_broadcast(&q->turn_cv);
+    pthread_mutex_unlock(&q->turn_mu);
+}
+
+static int write_batch(sq_t *q, tg_record_t *const *recs, size_t n, char *err, size_t errlen)
+{
     if (!q->w && writer_connect(q, false, err, errlen) != 0)
         return TG_STORE_ERETRY;
     char msg[256];
@@ -388,6 +431,16 @@ static int sq_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, c
         return classify(rc);
     }
     return TG_STORE_OK;
+}
+
+static int sq_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err,
+                    size_t errlen)
+{
+    sq_t *q = (sq_t *)b;
+    turn_take(q);
+    int rc = write_batch(q, recs, n, err, errlen);
+    turn_give(q);
+    return rc;
 }
 
 static int sq_reopen(tg_store_backend_t *b, char *err, size_t errlen)
@@ -1030,6 +1083,156 @@ out:
     return ret;
 }
 
+/* ---- runtime rate-limit rules ---- */
+
+/* The rules connection, opened on first use. With the turn. */
+static sqlite3 *rules_db(sq_t *q, char *err, size_t errlen)
+{
+    if (q->rules)
+        return q->rules;
+    if (sqlite3_open_v2(q->path, &q->rules, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        set_err(err, errlen, q->path, q->rules);
+        sqlite3_close_v2(q->rules);
+        q->rules = NULL;
+        return NULL;
+    }
+    /* only another process can hold the lock now: wait a little, not forever */
+    sqlite3_busy_timeout(q->rules, 2000);
+    char msg[128];
+    exec(q->rules, "PRAGMA synchronous=FULL", msg, sizeof msg);
+    exec(q->rules, "PRAGMA wal_autocheckpoint=0", msg, sizeof msg);
+    return q->rules;
+}
+
+/* Run one statement on the rules connection: 0 and *changes, or -1 with err.
+ * A failed connection is dropped, so the next call starts afresh (as the
+ * writer does after a spell of a read-only or locked database). */
+static int rules_exec(sq_t *q, const char *sql, const tg_rl_rule_t *r, const char *id, int *changes,
+                      char *err, size_t errlen)
+{
+    turn_take(q);
+    int ret = -1;
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = rules_db(q, err, errlen);
+    if (!db)
+        goto out;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "rate_limit_rules", db);
+        goto out;
+    }
+    if (r) {
+        bind_str(st, 1, r->id);
+        bind_str(st, 2, r->property);
+        bind_str(st, 3, r->value);
+        sqlite3_bind_int64(st, 4, r->policy.quota);
+        sqlite3_bind_int64(st, 5, r->policy.window_s);
+        bind_str(st, 6, tg_rl_unit_name(r->policy.unit));
+        sqlite3_bind_int64(st, 7, tg_wall_ms());
+    } else {
+        bind_str(st, 1, id);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        set_err(err, errlen, "rate_limit_rules", db);
+        goto out;
+    }
+    *changes = sqlite3_changes(db);
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    if (ret != 0 && q->rules) {
+        sqlite3_close_v2(q->rules);
+        q->rules = NULL;
+    }
+    turn_give(q);
+    return ret;
+}
+
+static int sq_rule_save(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *err, size_t errlen)
+{
+    int changes = 0;
+    return rules_exec((sq_t *)b,
+                      "INSERT INTO rate_limit_rules(id, property, value, quota, window_s, unit,"
+                      " created_at) VALUES (?,?,?,?,?,?,?)",
+                      rule, NULL, &changes, err, errlen);
+}
+
+static int sq_rule_delete(tg_store_backend_t *b, const char *id, char *err, size_t errlen)
+{
+    int changes = 0;
+    if (rules_exec((sq_t *)b, "DELETE FROM rate_limit_rules WHERE id = ?", NULL, id, &changes, err,
+                   errlen) != 0)
+        return -1;
+    return changes ? 0 : 1;
+}
+
+/* Column i as text into dst[cap]: false when NULL, empty or too long. */
+static bool col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const char *v = (const char *)sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (!v || !n || n >= cap || memchr(v, 0, n))
+        return false;
+    memcpy(dst, v, n + 1);
+    return true;
+}
+
+static int sq_rules_load(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
+                         size_t errlen)
+{
+    sq_t *q = (sq_t *)b;
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db = reader_get(q, err, errlen);
+    if (!db)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, property, value, quota, window_s, unit"
+                           " FROM rate_limit_rules ORDER BY rowid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "rate_limit_rules", db);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        tg_rl_rule_t r;
+        memset(&r, 0, sizeof r);
+        const char *unit = (const char *)sqlite3_column_text(st, 5);
+        r.policy.quota = sqlite3_column_int64(st, 3);
+        r.policy.window_s = sqlite3_column_int64(st, 4);
+        if (!col_copy(st, 0, r.id, sizeof r.id) ||
+            !col_copy(st, 1, r.property, sizeof r.property) ||
+            !col_copy(st, 2, r.value, sizeof r.value) || r.policy.quota < 1 ||
+            r.policy.window_s < 1 || !unit ||
+            tg_rl_unit_parse(unit, (size_t)sqlite3_column_bytes(st, 5), &r.policy.unit) < 0) {
+            /* only a hand-edited row can look like this */
+            tg_warn("store: rate_limit_rules row %.40s is not a valid rule; skipped",
+                    sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "?");
+            continue;
+        }
+        tg_rl_rule_normalize(&r);
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = tg_xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = r;
+    }
+    if (rc != SQLITE_DONE) {
+        set_err(err, errlen, "rate_limit_rules", db);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    reader_put(q, db);
+    return ret;
+}
+
 static void sq_close(tg_store_backend_t *b)
 {
     sq_t *q = (sq_t *)b;
@@ -1040,7 +1243,11 @@ static void sq_close(tg_store_backend_t *b)
     writer_disconnect(q);
     for (int i = 0; i < q->n_pool; i++)
         sqlite3_close_v2(q->pool[i]);
+    if (q->rules)
+        sqlite3_close_v2(q->rules);
     pthread_mutex_destroy(&q->pool_mu);
+    pthread_mutex_destroy(&q->turn_mu);
+    pthread_cond_destroy(&q->turn_cv);
     free(q->path);
     free(q);
 }
@@ -1053,6 +1260,9 @@ static const tg_store_ops_t sqlite_ops = {
     .get = sq_get,
     .costs = sq_costs,
     .stats = sq_stats,
+    .rule_save = sq_rule_save,
+    .rule_delete = sq_rule_delete,
+    .rules_load = sq_rules_load,
     .close = sq_close,
 };
 
@@ -1062,6 +1272,8 @@ tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t err
     q->base.ops = &sqlite_ops;
     q->path = tg_xstrdup(path);
     pthread_mutex_init(&q->pool_mu, NULL);
+    pthread_mutex_init(&q->turn_mu, NULL);
+    pthread_cond_init(&q->turn_cv, NULL);
     if (writer_connect(q, true, err, errlen) != 0) {
         sq_close(&q->base);
         return NULL;

@@ -10,8 +10,13 @@
  * replays the spool when the database is back. tg_store_close writes
  * everything. Guarantees and bounds: docs/observability.md.
  *
+ * Settings: the runtime rate limits of /api/v1/rate-limits are kept in the
+ * store too, so they survive a restart. They do not go through the queue: a
+ * rule is saved or deleted at once, on the caller's thread, so the API can
+ * answer only once it is on disk (tg_store_rule_save and friends).
+ *
  * Back-ends (SQLite now, PostgreSQL later) implement tg_store_ops_t; the
- * writer and the query API only talk to that interface.
+ * writer, the query API and the settings calls only talk to that interface.
  */
 #ifndef TG_STORE_H
 #define TG_STORE_H
@@ -20,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit/ratelimit.h"
 #include "store/record.h"
 
 struct tg_query;
@@ -84,6 +90,22 @@ typedef struct {
 
 void tg_store_counters(tg_store_t *s, tg_store_counters_t *c);
 
+/* ---- runtime rate limits (POST/GET/DELETE /api/v1/rate-limits) ---- */
+
+/** Save a new rule (its id must not be stored yet), durably, before
+ *  returning. Returns 0, or -1 with err (store unavailable, id taken). Any
+ *  thread; one single-row transaction, independent of the writer thread. */
+int tg_store_rule_save(tg_store_t *s, const tg_rl_rule_t *rule, char *err, size_t errlen);
+
+/** Delete the rule with that id. Returns 0 deleted, 1 no such rule, -1 error
+ *  (err). Any thread, like tg_store_rule_save. */
+int tg_store_rule_delete(tg_store_t *s, const char *id, char *err, size_t errlen);
+
+/** Every stored rule in the order saved, rebuilt as they were given to
+ *  tg_store_rule_save (*out: free() it, also when *n is 0). Returns 0, or -1
+ *  with err. Any thread. */
+int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err, size_t errlen);
+
 /* ---- back-end interface ---- */
 
 typedef struct tg_store_backend tg_store_backend_t;
@@ -142,6 +164,14 @@ typedef struct {
                  size_t errlen);
     int (*stats)(tg_store_backend_t *b, const struct tg_query *q, tg_stats_t *out, char *err,
                  size_t errlen);
+    /* runtime rate limits, any thread, concurrently with writes; each call
+     * is its own durable transaction (see tg_store_rule_save, _delete,
+     * tg_store_rules_load for the results). A back-end without them keeps
+     * no rules: the calls then fail. */
+    int (*rule_save)(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *err, size_t errlen);
+    int (*rule_delete)(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
+    int (*rules_load)(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
+                      size_t errlen);
     void (*close)(tg_store_backend_t *b);
 } tg_store_ops_t;
 

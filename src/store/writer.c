@@ -23,8 +23,9 @@
  * is already stored, so a crash between a commit and the spool truncation
  * does not duplicate records.
  *
- * Threads: tg_store_submit and tg_store_counters run on any thread; the
- * writer thread runs writer_main and everything it calls; open/close on main.
+ * Threads: tg_store_submit, tg_store_counters and the rule calls (which
+ * go straight to the back-end) run on any thread; the writer thread runs
+ * writer_main and everything it calls; open/close on main.
  * The spool append path is shared by producers and the writer under
  * spool_mu; only the writer rotates (renames) the spool.
  */
@@ -650,6 +651,40 @@ void tg_store_counters(tg_store_t *s, tg_store_counters_t *c)
 tg_store_backend_t *tg_store_backend(tg_store_t *s)
 {
     return s ? s->be : NULL;
+}
+
+/* ---- runtime rate limits: straight to the back-end, not queued ---- */
+
+static bool keeps_rules(tg_store_t *s, bool has_op, char *err, size_t errlen)
+{
+    if (!s)
+        snprintf(err, errlen, "no store (request logging is off)");
+    else if (!has_op)
+        snprintf(err, errlen, "the %s store keeps no rate-limit rules", s->be->ops->name);
+    return s && has_op;
+}
+
+int tg_store_rule_save(tg_store_t *s, const tg_rl_rule_t *rule, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->rule_save, err, errlen))
+        return -1;
+    return s->be->ops->rule_save(s->be, rule, err, errlen);
+}
+
+int tg_store_rule_delete(tg_store_t *s, const char *id, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->rule_delete, err, errlen))
+        return -1;
+    return s->be->ops->rule_delete(s->be, id, err, errlen);
+}
+
+int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!keeps_rules(s, s && s->be->ops->rules_load, err, errlen))
+        return -1;
+    return s->be->ops->rules_load(s->be, out, n, err, errlen);
 }
 
 static void store_free(tg_store_t *s)

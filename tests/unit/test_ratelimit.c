@@ -496,6 +496,8 @@ TEST(rl_runtime_rules)
         "{\"property\":\"A\",\"limit\":5,\"window\":60}",
         "{\"property\":\"A\",\"value\":\"v\",\"limit\":5,\"window\":60,\"extra\":1}",
         "{\"property\":\"A\",\"value\":\"v\",\"limit\":5,\"window\":60,\"unit\":\"usd\"}",
+        "{\"property\":\"A\",\"value\":\"v\",\"limit\":5,\"window\":60,\"unit\":1}",
+        "{\"property\":\"A\",\"value\":\"v\",\"limit\":5,\"window\":60,\"unit\":\"cent\\u0000s\"}",
         "{\"property\":\"A\",\"value\":\"v\",\"limit\":5,\"window\":9223372036854775807}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -537,4 +539,30 @@ TEST(rl_runtime_rules)
     CHECK_INT(tg_rl_registry_match(reg, props, req1, m, 4), 1);
     CHECK_STR(m[0].id, "kept-from-the-store");
     tg_rl_registry_free(reg);
+}
+
+/* Units by name: what the store writes and reads back, and the parsers use. */
+TEST(rl_unit_names_round_trip)
+{
+    for (int u = TG_RL_UNIT_REQUEST; u <= TG_RL_UNIT_TOKEN; u++) {
+        const char *name = tg_rl_unit_name((tg_rl_unit_t)u);
+        tg_rl_unit_t back = TG_RL_UNIT_REQUEST;
+        CHECK_INT(tg_rl_unit_parse(name, strlen(name), &back), 0);
+        CHECK_INT(back, u);
+    }
+    CHECK_STR(tg_rl_unit_name(TG_RL_UNIT_CENTS), "cents");
+    tg_rl_unit_t u;
+    CHECK_INT(tg_rl_unit_parse("Tokens", 6, &u), 0);
+    CHECK_INT(u, TG_RL_UNIT_TOKEN);
+    CHECK_INT(tg_rl_unit_parse("requestx", 7, &u), 0); /* the length counts, not a NUL */
+    CHECK_INT(u, TG_RL_UNIT_REQUEST);
+    CHECK_INT(tg_rl_unit_parse("usd", 3, &u), -1);
+    CHECK_INT(tg_rl_unit_parse("", 0, &u), -1);
+    /* the derived fields of a rule read back from the store */
+    tg_rl_rule_t r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.property, "Agent-Name");
+    tg_rl_rule_normalize(&r);
+    CHECK_INT(r.policy.segment, TG_RL_SEGMENT_PROPERTY);
+    CHECK_STR(r.policy.property, "agent-name");
 }

@@ -471,7 +471,7 @@ TEST(store_sqlite_round_trip_wal)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 1);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 2);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
               1);
     /* one record, with bodies, through the back-end */
@@ -892,5 +892,255 @@ TEST(store_open_errors)
     o.url = url;
     CHECK_INT(tg_store_open(&o, &s, err, sizeof err), -1);
     CHECK(strstr(err, "newer") != NULL);
+    rm_rf(dir);
+}
+
+/* ---- runtime rate-limit rules ---- */
+
+/* A new store in a new directory; db is its file. NULL (a failed check) if
+ * it does not open. */
+static tg_store_t *fresh_sqlite(char dir[64], char db[128])
+{
+    tmpdir(dir);
+    snprintf(db, 128, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    return s;
+}
+
+static tg_rl_rule_t mkrule(const char *id, const char *prop, const char *value, int64_t quota,
+                           int64_t window_s, tg_rl_unit_t unit)
+{
+    tg_rl_rule_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", id);
+    snprintf(r.property, sizeof r.property, "%s", prop);
+    snprintf(r.value, sizeof r.value, "%s", value);
+    r.policy.quota = quota;
+    r.policy.window_s = window_s;
+    r.policy.unit = unit;
+    tg_rl_rule_normalize(&r);
+    return r;
+}
+
+/* The rules stored, compared byte for byte with `want` (as they were given). */
+static void check_rules(tg_store_t *s, const tg_rl_rule_t *want, size_t n_want)
+{
+    tg_rl_rule_t *got = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    CHECK_INT(tg_store_rules_load(s, &got, &n, err, sizeof err), 0);
+    CHECK_INT(n, n_want);
+    for (size_t i = 0; i < n && i < n_want; i++) {
+        CHECK_STR(got[i].id, want[i].id);
+        if (memcmp(&got[i], &want[i], sizeof got[i]) != 0)
+            tg_test_fail(__FILE__, __LINE__, "rule %s not rebuilt exactly", want[i].id);
+    }
+    free(got);
+}
+
+TEST(store_rules_save_delete_load_survive_reopen)
+{
+    char dir[64], db[128];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    char err[256] = "";
+    check_rules(s, NULL, 0); /* none yet */
+    tg_rl_rule_t r[4] = {
+        mkrule("9f0c-first", "Agent-Name", "a1", 100, 60, TG_RL_UNIT_REQUEST),
+        mkrule("0a1b-second", "team", "red \"quoted\" ünïcode", 5, 3600, TG_RL_UNIT_CENTS),
+        mkrule("zz-third", "Tier", "free", 1000000, 86400, TG_RL_UNIT_TOKEN),
+        mkrule("ff-fourth", "x.y_z", "v", 1, 1, TG_RL_UNIT_REQUEST),
+    };
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(tg_store_rule_save(s, &r[i], err, sizeof err), 0);
+    CHECK_INT(tg_store_rule_save(s, &r[1], err, sizeof err), -1); /* the id is taken */
+    CHECK(err[0] != 0);
+    check_rules(s, r, 4); /* in the order saved, not by id */
+    CHECK_INT(tg_store_rule_delete(s, "zz-third", err, sizeof err), 0);
+    CHECK_INT(tg_store_rule_delete(s, "zz-third", err, sizeof err), 1);
+    CHECK_INT(tg_store_rule_delete(s, "never-there", err, sizeof err), 1);
+    r[2] = r[3];
+    check_rules(s, r, 3);
+    /* committed at once, not with the records' next batch */
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM rate_limit_rules"), 3);
+    tg_store_close(s);
+
+    s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    check_rules(s, r, 3);
+    tg_rl_rule_t later = mkrule("later", "Agent-Name", "a2", 7, 30, TG_RL_UNIT_REQUEST);
+    CHECK_INT(tg_store_rule_save(s, &later, err, sizeof err), 0);
+    r[3] = later;
+    check_rules(s, r, 4);
+    tg_store_close(s);
+    rm_rf(dir);
+}
+
+TEST(store_rules_schema_upgrade_from_version_1)
+{
+    /* a version-1 database with a record in it: version 2 only added the
+     * rules table, so a current database without it is exactly version 1 */
+    char dir[64], db[128];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    tg_store_submit(s, mkrec(1));
+    tg_store_close(s);
+    sqlite3 *h;
+    CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_INT(
+        sqlite3_exec(h, "DROP TABLE rate_limit_rules; PRAGMA user_version=1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(h);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 1);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name='rate_limit_rules'"),
+              0);
+
+    s = open_sqlite(dir, NULL); /* upgrades */
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 2);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 1); /* kept */
+    check_rules(s, NULL, 0);
+    char err[256] = "";
+    tg_rl_rule_t r = mkrule("after-upgrade", "Agent-Name", "a1", 3, 60, TG_RL_UNIT_REQUEST);
+    CHECK_INT(tg_store_rule_save(s, &r, err, sizeof err), 0);
+    tg_store_submit(s, mkrec(2));
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 2);
+    s = open_sqlite(dir, NULL); /* already current: nothing to do */
+    check_rules(s, &r, 1);
+    tg_store_close(s);
+    rm_rf(dir);
+}
+
+typedef struct {
+    tg_store_t *s;
+    atomic_bool stop;
+    int submitted;
+} busy_writer_t;
+
+static void *submit_records(void *arg)
+{
+    busy_writer_t *w = arg;
+    while (!atomic_load(&w->stop)) {
+        for (int i = 0; i < 50; i++)
+            tg_store_submit(w->s, mkrec(w->submitted++));
+        sleep_ms(2);
+    }
+    return NULL;
+}
+
+/* Rule changes from an API thread while the writer thread commits batch
+ * after batch of records: they take turns, so neither waits the other out
+ * into a failure (left to SQLite's polling busy handler, a busy writer
+ * starved the rule changes, and they it). */
+TEST(store_rules_beside_a_busy_writer)
+{
+    char dir[64], db[128];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    busy_writer_t w = {.s = s};
+    pthread_t t;
+    pthread_create(&t, NULL, submit_records, &w);
+    char err[256] = "";
+    int failures = 0;
+    for (int i = 0; i < 100; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "rule-%d", i);
+        tg_rl_rule_t r = mkrule(id, "Agent-Name", id, 10, 60, TG_RL_UNIT_REQUEST);
+        int64_t t0 = tg_mono_ms();
+        if (tg_store_rule_save(s, &r, err, sizeof err) != 0) {
+            printf("    save %s: %s (%lld ms)\n", id, err, (long long)(tg_mono_ms() - t0));
+            failures++;
+        }
+        if (i % 2 && tg_store_rule_delete(s, id, err, sizeof err) != 0) {
+            printf("    delete %s: %s\n", id, err);
+            failures++;
+        }
+        sleep_ms(2); /* spread over many of the writer's batches */
+    }
+    atomic_store(&w.stop, true);
+    pthread_join(t, NULL);
+    CHECK_INT(failures, 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.written, w.submitted);
+    CHECK_INT(c.dropped, 0);
+    CHECK_INT(c.write_errors, 0); /* no batch had to wait for a rule into the spool */
+    tg_rl_rule_t *got = NULL;
+    size_t n = 0;
+    CHECK_INT(tg_store_rules_load(s, &got, &n, err, sizeof err), 0);
+    CHECK_INT(n, 50);
+    if (n == 50) {
+        CHECK_STR(got[0].id, "rule-0");
+        CHECK_STR(got[49].id, "rule-98");
+    }
+    free(got);
+    tg_store_close(s);
+    rm_rf(dir);
+}
+
+/* Another process holds the write lock: the save fails after a bounded wait
+ * (the API then answers 503) and works again once the lock is gone. */
+TEST(store_rules_locked_database_fails_then_recovers)
+{
+    char dir[64], db[128];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    char err[256] = "";
+    tg_rl_rule_t a = mkrule("a", "Agent-Name", "a1", 3, 60, TG_RL_UNIT_REQUEST);
+    tg_rl_rule_t b = mkrule("b", "Agent-Name", "a2", 3, 60, TG_RL_UNIT_REQUEST);
+    CHECK_INT(tg_store_rule_save(s, &a, err, sizeof err), 0);
+    sqlite3 *h;
+    sqlite3_open(db, &h);
+    CHECK_INT(sqlite3_exec(h, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    int64_t t0 = tg_mono_ms();
+    CHECK_INT(tg_store_rule_save(s, &b, err, sizeof err), -1);
+    CHECK(strstr(err, "locked") != NULL);
+    CHECK_INT(tg_store_rule_delete(s, "a", err, sizeof err), -1);
+    CHECK(tg_mono_ms() - t0 < 10000);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    CHECK_INT(tg_store_rule_save(s, &b, err, sizeof err), 0);
+    tg_rl_rule_t want[2] = {a, b};
+    check_rules(s, want, 2);
+    tg_store_close(s);
+    rm_rf(dir);
+}
+
+TEST(store_rules_need_a_store_that_keeps_them)
+{
+    char err[256] = "";
+    tg_rl_rule_t r = mkrule("a", "Agent-Name", "a1", 3, 60, TG_RL_UNIT_REQUEST), *got = NULL;
+    size_t n = 7;
+    CHECK_INT(tg_store_rule_save(NULL, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "logging is off") != NULL);
+    CHECK_INT(tg_store_rules_load(NULL, &got, &n, err, sizeof err), -1);
+    CHECK_INT(n, 0);
+    /* a back-end without the rule operations (the fake) */
+    char dir[64], spool[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    fake_t f;
+    fake_init(&f);
+    tg_store_t *s = open_fake(&f, spool, NULL);
+    CHECK(s != NULL);
+    CHECK_INT(tg_store_rule_save(s, &r, err, sizeof err), -1);
+    CHECK(strstr(err, "fake") != NULL);
+    CHECK_INT(tg_store_rule_delete(s, "a", err, sizeof err), -1);
+    CHECK_INT(tg_store_rules_load(s, &got, &n, err, sizeof err), -1);
+    free(got);
+    tg_store_close(s);
+    fake_free(&f);
     rm_rf(dir);
 }
