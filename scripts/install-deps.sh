@@ -9,7 +9,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 pkgs=(build-essential pkg-config
-      libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev
+      libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev libsqlite3-dev
+      sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js
       ca-certificates curl nginx-light wrk
       clang libclang-rt-14-dev)  # libFuzzer for tests/fuzz
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
