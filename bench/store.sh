@@ -27,13 +27,13 @@ trap cleanup EXIT
 DB=${DB:-$TMP/bench.db}
 
 cd "$ROOT"
-SRCS="bench/store_bench.c src/store/record.c src/store/queue.c src/store/writer.c
-      src/store/sqlite.c src/store/query.c src/cost/cost.c src/cost/prices.c
-      src/core/util.c src/core/log.c src/proxy/jsonscan.c"
+# the gateway's own library (the store, its writer and the query API), as built by make
+make -s build/libtollgate.a
+PKGS="libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3"
 # shellcheck disable=SC2086
 $CC -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc \
-    $(pkg-config --cflags jansson sqlite3) -o "$TMP/store_bench" $SRCS \
-    $(pkg-config --libs jansson sqlite3) -lpthread -lm
+    $(pkg-config --cflags $PKGS) -o "$TMP/store_bench" bench/store_bench.c build/libtollgate.a \
+    $(pkg-config --libs $PKGS) -lpthread -lm
 
 echo "store bench: $RECORDS records over $DAYS days, $(nproc) cores, SQLite $(pkg-config --modversion sqlite3)"
 "$TMP/store_bench" "$DB" "$RECORDS" "$DAYS" "$RUNS"
