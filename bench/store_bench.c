@@ -197,6 +197,10 @@ int main(int argc, char **argv)
     timeit(s, "list by property, one day", tg_query_requests, qs, runs);
     timeit(s, "list, page 100", tg_query_requests, "limit=50&offset=5000", runs);
     timeit(s, "list by user", tg_query_requests, "user_id=user-0042", runs);
+    timeit(s, "list by model", tg_query_requests, "model=claude-sonnet-4-5", runs);
+    timeit(s, "list server errors", tg_query_requests, "status=5xx", runs);
+    snprintf(qs, sizeof qs, "model=claude-sonnet-4-5&from=%s&to=%s", from, to);
+    timeit(s, "list by model, one day", tg_query_requests, qs, runs);
     snprintf(qs, sizeof qs, "filter=properties.Agent-Name=agent-07&from=%s&to=%s", from, to);
     timeit(s, "costs by property for a day", tg_query_request_costs, qs, runs);
     timeit(s, "costs by property, period=day", tg_query_request_costs,
