@@ -186,6 +186,16 @@ function makeGateway(proc, port, configPath, config, dir) {
     /** Send SIG (SIGTERM), wait for exit; resolves { code, signal, timedOut }. */
     async stop(sig = 'SIGTERM', ms = 15000) {
       let r = { ...(await waitExit(proc, 1)), timedOut: false };
+      // SPEC §10 / the store's promise: no test may lose a record. Read the
+      // counter while the gateway still serves (where /metrics is open to us).
+      let dropped = 0;
+      if (gw.alive()) {
+        try {
+          const m = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) });
+          const text = m.status === 200 ? await m.text() : '';
+          dropped = Number(/^tollgate_log_records_dropped_total (\S+)$/m.exec(text)?.[1] ?? 0);
+        } catch { /* not answering: the exit status tells */ }
+      }
       if (gw.alive()) {
         proc.kill(sig);
         const e = await waitExit(proc, ms);
@@ -199,6 +209,7 @@ function makeGateway(proc, port, configPath, config, dir) {
         process.stderr.write(`\n---- sanitizer report from the gateway ----\n${output}\n`);
         r.sanitizer = true;
       }
+      if (dropped > 0) throw new Error(`the gateway dropped ${dropped} request records:\n${output}`);
       return r;
     },
     /** Rewrite the config file (object or raw text) and send SIGHUP. */
