@@ -1,0 +1,154 @@
+/*
+ * api.c — the management and query API under /api/v1 (SPEC §8): request
+ * records, costs and stats (answered by store/query.c), and the runtime rate
+ * limits, kept in the store when there is one. Answers and errors are JSON in
+ * OpenAI's error shape. Runs on the worker thread that took the request.
+ */
+#include "proxy/api.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "providers/translate.h"
+#include "proxy/pipeline.h"
+#include "store/query.h"
+#include "store/record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
+{
+    const char *type = tg_translate_error_type(TG_WIRE_OPENAI, status);
+    char *body = tg_openai_error_json(message, type, code);
+    tg_http_reply(h, status, "application/json", body, strlen(body));
+    free(body);
+}
+
+static void reply_buf(tg_http_t *h, int status, tg_buf_t *b)
+{
+    tg_http_reply(h, status, "application/json", b->data ? b->data : "", b->len);
+    tg_buf_free(b);
+}
+
+/* A runtime rate limit as the API shows it. */
+static void rule_json(tg_buf_t *out, const tg_rl_rule_t *r)
+{
+    char pol[128];
+    tg_rl_policy_format(&r->policy, pol, sizeof pol);
+    tg_buf_printf(out, "{\"id\":\"%s\",\"property\":", r->id);
+    tg_record_json_str(out, r->property, strlen(r->property));
+    tg_buf_puts(out, ",\"value\":");
+    tg_record_json_str(out, r->value, strlen(r->value));
+    tg_buf_printf(out, ",\"limit\":%lld,\"window_seconds\":%lld,\"unit\":\"%s\",\"policy\":\"%s\"}",
+                  (long long)r->policy.quota, (long long)r->policy.window_s,
+                  tg_rl_unit_name(r->policy.unit), pol);
+}
+
+/* POST, GET /api/v1/rate-limits and DELETE /api/v1/rate-limits/{id}; kept in
+ * the store when there is one (request logging on), else in memory only. */
+static void handle_rate_limits_api(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules,
+                                   bool may_write, const char *id)
+{
+    const char *m = tg_http_method(h);
+    tg_buf_t out = {0};
+    char err[256];
+    if (strcmp(m, "GET") != 0 && !may_write) {
+        reply_error(h, 403, "permission_denied", "changing rate limits needs a key with write");
+        return;
+    }
+    if (!strcmp(m, "POST") && !id) {
+        size_t len;
+        const char *body = tg_http_body(h, &len);
+        tg_rl_rule_t rule;
+        if (!body || tg_rl_rule_parse_json(body, len, &rule, err, sizeof err) < 0) {
+            reply_error(h, 400, "invalid_rate_limit", body ? err : "a JSON body is expected");
+            return;
+        }
+        /* The store first: a rule is enforced only once it will outlive a
+         * restart, so memory and store never disagree (no store: memory only). */
+        tg_uuid4(rule.id);
+        if (store && tg_store_rule_save(store, &rule, err, sizeof err) < 0) {
+            tg_error("rate limits: rule not saved: %s", err);
+            reply_error(h, 503, "store_unavailable",
+                        "the store cannot save the rate limit now; it was not added");
+            return;
+        }
+        if (tg_rl_registry_add(rules, &rule) < 0) {
+            if (store && tg_store_rule_delete(store, rule.id, err, sizeof err) < 0)
+                tg_error("rate limits: rule %s saved but not added: %s", rule.id, err);
+            reply_error(h, 409, "rate_limit_not_added", "there are too many rate limits");
+            return;
+        }
+        rule_json(&out, &rule);
+        reply_buf(h, 201, &out);
+    } else if (!strcmp(m, "GET") && !id) {
+        tg_rl_rule_t *list = NULL;
+        size_t n = tg_rl_registry_list(rules, &list);
+        tg_buf_puts(&out, "{\"data\":[");
+        for (size_t i = 0; i < n; i++) {
+            tg_buf_puts(&out, i ? "," : "");
+            rule_json(&out, &list[i]);
+        }
+        tg_buf_printf(&out, "],\"total\":%zu}", n);
+        free(list);
+        reply_buf(h, 200, &out);
+    } else if (!strcmp(m, "DELETE") && id) {
+        /* the store first, as for POST: a rule it still holds stays enforced */
+        int rc = store ? tg_store_rule_delete(store, id, err, sizeof err) : 0;
+        if (rc < 0) {
+            tg_error("rate limits: rule %.40s not deleted: %s", id, err);
+            reply_error(h, 503, "store_unavailable",
+                        "the store cannot delete the rate limit now; it is still in force");
+            return;
+        }
+        if (!tg_rl_registry_remove(rules, id)) {
+            reply_error(h, 404, "not_found", "no runtime rate limit with that id");
+            return;
+        }
+        tg_http_reply(h, 204, NULL, NULL, 0);
+    } else {
+        reply_error(h, 405, "method_not_allowed",
+                    "POST or GET /api/v1/rate-limits, DELETE .../{id}");
+    }
+}
+
+void tg_api_handle(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules, bool may_read,
+                   bool may_write, const char *path)
+{
+    if (!may_read) {
+        reply_error(h, 403, "permission_denied", "this key may not read logs and costs");
+        return;
+    }
+    if (!strcmp(path, "/api/v1/rate-limits") || !strncmp(path, "/api/v1/rate-limits/", 20)) {
+        handle_rate_limits_api(h, store, rules, may_write,
+                               path[19] == '/' && path[20] ? path + 20 : NULL);
+        return;
+    }
+    if (strcmp(tg_http_method(h), "GET") != 0) {
+        reply_error(h, 405, "method_not_allowed", "this route takes GET");
+        return;
+    }
+    if (!store) {
+        reply_error(h, 503, "logging_disabled",
+                    "request logging is off (observability.request_logging.enabled)");
+        return;
+    }
+    const char *qs = tg_http_query(h);
+    tg_buf_t out = {0};
+    int status;
+    if (!strcmp(path, "/api/v1/requests"))
+        status = tg_query_requests(store, qs, &out);
+    else if (!strcmp(path, "/api/v1/requests/costs"))
+        status = tg_query_request_costs(store, qs, &out);
+    else if (!strncmp(path, "/api/v1/requests/", 17) && path[17] && !strchr(path + 17, '/'))
+        status = tg_query_request(store, path + 17, &out);
+    else if (!strcmp(path, "/api/v1/costs"))
+        status = tg_query_costs(store, qs, &out);
+    else if (!strcmp(path, "/api/v1/stats"))
+        status = tg_query_stats(store, qs, &out);
+    else {
+        reply_error(h, 404, "unknown_route", "no such /api/v1 route");
+        return;
+    }
+    reply_buf(h, status, &out);
+}
