@@ -15,11 +15,6 @@
 
 #include <string.h>
 
-const tg_dialect_t tg_dialect_anthropic = {
-    .name = "anthropic",
-    .auth_header = "x-api-key",
-    .auth_prefix = "",
-};
 
 /* max_tokens is required by the Messages API; OpenAI's is optional. */
 #define DEFAULT_MAX_TOKENS 4096
@@ -56,6 +51,29 @@ void tg_anthropic_stream_usage(const char *data, size_t len, tg_usage_t *usage)
         tg_anthropic_usage(json_object_get(doc, "usage"), usage);
     json_decref(doc);
 }
+
+static void anthropic_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
+{
+    json_t *j = json_loadb(doc, len, 0, NULL);
+    tg_anthropic_usage(json_object_get(j, "usage"), usage);
+    json_decref(j);
+}
+
+static bool anthropic_event_usage(const char *data, size_t len, tg_usage_t *usage)
+{
+    if (!memmem(data, len, "\"usage\"", 7))
+        return false;
+    tg_anthropic_stream_usage(data, len, usage);
+    return true;
+}
+
+const tg_dialect_t tg_dialect_anthropic = {
+    .name = "anthropic",
+    .auth_header = "x-api-key",
+    .auth_prefix = "",
+    .answer_usage = anthropic_answer_usage,
+    .event_usage = anthropic_event_usage,
+};
 
 /* ---- request: OpenAI -> Anthropic ---- */
 

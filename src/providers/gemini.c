@@ -12,6 +12,7 @@
  * thought_signature, the field Google's own OpenAI endpoint uses.
  */
 #include "providers/provider.h"
+#include "core/jsonscan.h"
 #include "providers/translate_internal.h"
 
 #include <stdio.h>
@@ -19,11 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-const tg_dialect_t tg_dialect_gemini = {
-    .name = "gemini",
-    .auth_header = "x-goog-api-key",
-    .auth_prefix = "",
-};
 
 /* ---- usage ---- */
 
@@ -46,6 +42,46 @@ bool tg_gemini_usage(json_t *u, tg_usage_t *usage)
         usage->completion_tokens = (cand > 0 ? cand : 0) + (thoughts > 0 ? thoughts : 0);
     return true;
 }
+
+/* "usageMetadata" of one GenerateContentResponse (an answer, or an event of
+ * a stream: each carries the counts so far), read with a tree of that
+ * member only. */
+static bool gemini_event_usage(const char *data, size_t len, tg_usage_t *usage)
+{
+    size_t a, b;
+    if (!tg_json_member(data, len, "usageMetadata", &a, &b) || data[a] != '{')
+        return false;
+    json_t *u = json_loadb(data + a, b - a, 0, NULL);
+    bool ok = tg_gemini_usage(u, usage);
+    json_decref(u);
+    return ok;
+}
+
+/* An answer, or the JSON array streamGenerateContent sends without
+ * alt=sse, whose last element has the final counts. */
+static void gemini_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
+{
+    size_t i = 0;
+    while (i < len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == '\t'))
+        i++;
+    if (i == len || doc[i] != '[') {
+        gemini_event_usage(doc, len, usage);
+        return;
+    }
+    json_t *arr = json_loadb(doc, len, 0, NULL);
+    size_t n = json_array_size(arr);
+    if (n)
+        tg_gemini_usage(json_object_get(json_array_get(arr, n - 1), "usageMetadata"), usage);
+    json_decref(arr);
+}
+
+const tg_dialect_t tg_dialect_gemini = {
+    .name = "gemini",
+    .auth_header = "x-goog-api-key",
+    .auth_prefix = "",
+    .answer_usage = gemini_answer_usage,
+    .event_usage = gemini_event_usage,
+};
 
 /* ---- request: OpenAI -> Gemini ---- */
 

@@ -7,6 +7,8 @@
  * chat.completion becomes a Message). Pure; any thread.
  */
 #include "providers/provider.h"
+
+#include "core/jsonscan.h"
 #include "providers/translate_internal.h"
 
 #include <stdlib.h>
@@ -21,10 +23,36 @@ bool tg_provider_accepts_stream_options(const tg_provider_cfg_t *p)
            !(p->base_url && strstr(p->base_url, "api.mistral.ai"));
 }
 
+/* The top-level "usage" of a chat.completion, a completion, an embedding
+ * list or a stream chunk, read without building a tree (this runs for every
+ * answer and every usage chunk). */
+static bool openai_usage(const char *doc, size_t len, tg_usage_t *usage)
+{
+    size_t a, b;
+    if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
+        return false;
+    const char *u = doc + a;
+    size_t n = b - a, da, db;
+    usage->prompt_tokens = tg_json_member_long(u, n, "prompt_tokens");
+    usage->completion_tokens = tg_json_member_long(u, n, "completion_tokens");
+    if (tg_json_member(u, n, "prompt_tokens_details", &da, &db) && u[da] == '{')
+        usage->cached_tokens = tg_json_member_long(u + da, db - da, "cached_tokens");
+    if (tg_json_member(u, n, "completion_tokens_details", &da, &db) && u[da] == '{')
+        usage->reasoning_tokens = tg_json_member_long(u + da, db - da, "reasoning_tokens");
+    return true;
+}
+
+static void openai_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
+{
+    openai_usage(doc, len, usage);
+}
+
 const tg_dialect_t tg_dialect_openai = {
     .name = "openai",
     .auth_header = "Authorization",
     .auth_prefix = "Bearer ",
+    .answer_usage = openai_answer_usage,
+    .event_usage = openai_usage,
 };
 
 /* Azure OpenAI: same bodies, its own key header. */
@@ -32,6 +60,8 @@ const tg_dialect_t tg_dialect_azure = {
     .name = "azure",
     .auth_header = "api-key",
     .auth_prefix = "",
+    .answer_usage = openai_answer_usage,
+    .event_usage = openai_usage,
 };
 
 /* ==== Anthropic -> OpenAI: Claude Code and the Anthropic SDKs on

@@ -8,6 +8,7 @@
 #define TG_PROVIDER_H
 
 #include "config/config.h"
+#include "core/usage.h"
 #include "core/util.h"
 
 #include <jansson.h>
@@ -18,6 +19,12 @@ typedef struct {
     /** Header that carries a configured key, and the value's prefix. */
     const char *auth_header;
     const char *auth_prefix;
+    /** Usage of a whole native 2xx answer, merged into *usage (counts the
+     *  answer does not give are left as they are). */
+    void (*answer_usage)(const char *doc, size_t len, tg_usage_t *usage);
+    /** Usage of one event of a native stream (its data), merged into
+     *  *usage; true when the event carried usage. */
+    bool (*event_usage)(const char *data, size_t len, tg_usage_t *usage);
 } tg_dialect_t;
 
 extern const tg_dialect_t tg_dialect_openai;

@@ -28,7 +28,7 @@
 #include "providers/provider.h"
 #include "providers/translate.h"
 #include "proxy/api.h"
-#include "proxy/jsonscan.h"
+#include "core/jsonscan.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
 #include "proxy/sse.h"
@@ -652,45 +652,11 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     }
 }
 
-/* Usage from the top-level "usage" member of an OpenAI-format document,
- * read without parsing the rest of it. */
-static bool take_usage(exchange_t *x, const char *doc, size_t len)
+/* The dialect the provider answers in when the call is native (the mock
+ * answers in OpenAI's): it reads the usage of its answers and events. */
+static const tg_dialect_t *native_dialect(const exchange_t *x)
 {
-    size_t a, b;
-    if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
-        return false;
-    const char *u = doc + a;
-    size_t n = b - a, da, db;
-    x->usage.prompt_tokens = tg_json_member_long(u, n, "prompt_tokens");
-    x->usage.completion_tokens = tg_json_member_long(u, n, "completion_tokens");
-    if (tg_json_member(u, n, "prompt_tokens_details", &da, &db) && u[da] == '{')
-        x->usage.cached_tokens = tg_json_member_long(u + da, db - da, "cached_tokens");
-    if (tg_json_member(u, n, "completion_tokens_details", &da, &db) && u[da] == '{')
-        x->usage.reasoning_tokens = tg_json_member_long(u + da, db - da, "reasoning_tokens");
-    return true;
-}
-
-/* Usage from the "usageMetadata" member of a Gemini document (an answer or
- * one event of a stream; each event carries the counts so far). */
-static void take_gemini_usage(exchange_t *x, const char *doc, size_t len)
-{
-    size_t a, b;
-    if (!tg_json_member(doc, len, "usageMetadata", &a, &b) || doc[a] != '{')
-        return;
-    json_t *u = json_loadb(doc + a, b - a, 0, NULL);
-    tg_gemini_usage(u, &x->usage);
-    json_decref(u);
-}
-
-/* Usage from the last element of Gemini's streamed JSON array (a
- * streamGenerateContent answer without alt=sse). */
-static void take_gemini_array_usage(exchange_t *x, const char *doc, size_t len)
-{
-    json_t *arr = json_loadb(doc, len, 0, NULL);
-    size_t n = json_array_size(arr);
-    if (n)
-        tg_gemini_usage(json_object_get(json_array_get(arr, n - 1), "usageMetadata"), &x->usage);
-    json_decref(arr);
+    return tg_dialect_for(x->target.provider->type);
 }
 
 /* True when the member's value is an empty array (or the member is absent). */
@@ -707,9 +673,10 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
-/* One event of an OpenAI-format stream. Usage is read from the chunk that
- * carries it; that chunk (no choices, only usage) is dropped when the client
- * did not ask for it; everything else is passed on. */
+/* One event of the provider's stream. Translated: it becomes the client's
+ * events. Native: its usage is read; in OpenAI's dialect the usage chunk we
+ * asked for (no choices, only usage) is dropped when the client did not ask
+ * for it; everything else is passed on. */
 static int on_stream_event(void *arg, const char *event, const char *data, size_t len)
 {
     exchange_t *x = arg;
@@ -718,18 +685,15 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
         tg_translate_stream_usage(x->ts, &x->usage);
         return 0;
     }
-    if (x->wire == TG_WIRE_ANTHROPIC) { /* native Anthropic: read usage, pass as is */
-        tg_anthropic_stream_usage(data, len, &x->usage);
-        return 0;
-    }
-    if (x->wire == TG_WIRE_GEMINI) { /* native Gemini: the same */
-        take_gemini_usage(x, data, len);
+    const tg_dialect_t *d = native_dialect(x);
+    if (x->wire != TG_WIRE_OPENAI) { /* read usage, pass as is */
+        d->event_usage(data, len, &x->usage);
         return 0;
     }
     bool drop = false;
     if (memmem(data, len, "\"usage\"", 7)) {
         /* the chunk we asked for: usage, and no choices */
-        drop = take_usage(x, data, len) && x->hide_usage && no_choices(data, len);
+        drop = d->event_usage(data, len, &x->usage) && x->hide_usage && no_choices(data, len);
     }
     if (x->hide_usage && !drop)
         tg_sse_write(&x->sse_out, strcmp(event, "message") ? event : NULL, data, len);
@@ -793,17 +757,8 @@ static bool client_form(exchange_t *x)
         x->resp = out;
         return true;
     }
-    if (!ok2xx)
-        return true;
-    if (x->wire == TG_WIRE_ANTHROPIC) {
-        json_t *j = json_loadb(x->resp.data, x->resp.len, 0, NULL);
-        tg_anthropic_usage(json_object_get(j, "usage"), &x->usage);
-        json_decref(j);
-    } else if (x->wire == TG_WIRE_GEMINI) {
-        take_gemini_usage(x, x->resp.data, x->resp.len);
-    } else {
-        take_usage(x, x->resp.data, x->resp.len);
-    }
+    if (ok2xx)
+        native_dialect(x)->answer_usage(x->resp.data, x->resp.len, &x->usage);
     return true;
 }
 
@@ -828,7 +783,8 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
             copy_for_cache(x, x->sse_out.data, x->sse_out.len);
             tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
         } else if (x->streaming && x->route == ROUTE_GEMINI && !x->sse) {
-            take_gemini_array_usage(x, x->resp.data, x->resp.len);
+            /* Gemini's streamed JSON array, kept whole for its usage */
+            native_dialect(x)->answer_usage(x->resp.data, x->resp.len, &x->usage);
         } else if (!x->streaming && x->route != ROUTE_PASSTHROUGH && !client_form(x)) {
             exchange_error(x, 502, "provider_error", "the provider's answer could not be read");
             return;
@@ -1448,7 +1404,7 @@ static void answer_mock_translated(exchange_t *x, bool stream)
 static void take_usage_from_mock(exchange_t *x, const tg_buf_t *out, bool stream)
 {
     if (!stream) {
-        take_usage(x, out->data, out->len);
+        tg_dialect_openai.answer_usage(out->data, out->len, &x->usage);
         return;
     }
     tg_sse_parser_t p = {0};

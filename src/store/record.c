@@ -12,7 +12,7 @@
 #include "store/record.h"
 
 #include "cost/cost.h"
-#include "proxy/jsonscan.h"
+#include "core/jsonscan.h"
 
 #include <jansson.h>
 #include <stdio.h>

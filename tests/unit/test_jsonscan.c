@@ -1,7 +1,7 @@
 /* Top-level member look-up used for in-place body edits and usage reads. */
 #include "test.h"
 
-#include "proxy/jsonscan.h"
+#include "core/jsonscan.h"
 
 static char *member(const char *json, const char *key)
 {

@@ -8,6 +8,7 @@
  */
 #include "test.h"
 
+#include "providers/provider.h"
 #include "providers/translate.h"
 #include "proxy/sse.h"
 
@@ -504,6 +505,56 @@ TEST(translate_usage_parsers)
     CHECK_INT(u.completion_tokens, 2);
     CHECK_INT(u.reasoning_tokens, 0);
     json_decref(j);
+}
+
+/* The usage readers of the dialect tables, as the pipeline calls them on
+ * native answers and events. */
+TEST(dialect_usage_readers)
+{
+    const tg_dialect_t *oa = tg_dialect_for(TG_PROVIDER_OPENAI);
+    const tg_dialect_t *an = tg_dialect_for(TG_PROVIDER_ANTHROPIC);
+    const tg_dialect_t *ge = tg_dialect_for(TG_PROVIDER_GEMINI);
+    CHECK(tg_dialect_for(TG_PROVIDER_MOCK)->event_usage == oa->event_usage);
+    CHECK(tg_dialect_for(TG_PROVIDER_AZURE)->answer_usage == oa->answer_usage);
+
+    tg_usage_t u = TG_USAGE_UNKNOWN;
+    const char *chunk = "{\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,"
+                        "\"prompt_tokens_details\":{\"cached_tokens\":8},"
+                        "\"completion_tokens_details\":{\"reasoning_tokens\":2}}}";
+    CHECK(oa->event_usage(chunk, strlen(chunk), &u));
+    CHECK_INT(u.prompt_tokens, 12);
+    CHECK_INT(u.completion_tokens, 3);
+    CHECK_INT(u.cached_tokens, 8);
+    CHECK_INT(u.reasoning_tokens, 2);
+    const char *plain = "{\"choices\":[{\"delta\":{\"content\":\"usage\"}}]}";
+    CHECK(!oa->event_usage(plain, strlen(plain), &u));
+    CHECK_INT(u.prompt_tokens, 12);
+
+    u = (tg_usage_t)TG_USAGE_UNKNOWN;
+    const char *msg = "{\"type\":\"message\",\"usage\":{\"input_tokens\":4,"
+                      "\"cache_creation_input_tokens\":6,\"output_tokens\":5}}";
+    an->answer_usage(msg, strlen(msg), &u);
+    CHECK_INT(u.prompt_tokens, 10);
+    CHECK_INT(u.cache_write_tokens, 6);
+    CHECK_INT(u.completion_tokens, 5);
+    const char *ping = "{\"type\":\"ping\"}";
+    CHECK(!an->event_usage(ping, strlen(ping), &u));
+
+    u = (tg_usage_t)TG_USAGE_UNKNOWN;
+    const char *ev = "{\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":9,"
+                     "\"candidatesTokenCount\":4,\"thoughtsTokenCount\":3}}";
+    CHECK(ge->event_usage(ev, strlen(ev), &u));
+    CHECK_INT(u.completion_tokens, 7);
+    CHECK_INT(u.reasoning_tokens, 3);
+    u = (tg_usage_t)TG_USAGE_UNKNOWN;
+    const char *arr = " [{\"usageMetadata\":{\"promptTokenCount\":9}},"
+                      "{\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":11}}]";
+    ge->answer_usage(arr, strlen(arr), &u);
+    CHECK_INT(u.prompt_tokens, 9);
+    CHECK_INT(u.completion_tokens, 11);
+    u = (tg_usage_t)TG_USAGE_UNKNOWN;
+    ge->answer_usage("[", 1, &u); /* broken: nothing read, nothing crashes */
+    CHECK_INT(u.prompt_tokens, -1);
 }
 
 static int request_rc(tg_wire_t client, tg_provider_type_t type, const char *req, const char *model,

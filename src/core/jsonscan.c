@@ -4,7 +4,7 @@
  * never read past len. tg_json_valid is the strict grammar check that lets
  * the request path skip building a jansson tree it does not need.
  */
-#include "proxy/jsonscan.h"
+#include "core/jsonscan.h"
 
 #include <string.h>
 
