@@ -27,7 +27,7 @@ TRANSLATE_SRCS="src/providers/translate.c src/providers/dialect_errors.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
     src/providers/registry.c
-    src/providers/mock.c src/proxy/sse.c src/core/util.c"
+    src/providers/mock.c src/proxy/sse.c src/core/util.c src/core/jsonscan.c"
 
 if command -v python3 >/dev/null 2>&1; then
     rm -rf "$OUT/seeds" && python3 tests/fuzz/seeds.py "$OUT/seeds"
