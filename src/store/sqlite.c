@@ -17,10 +17,12 @@
  * would starve a rule change there. So a rule change waits for the batch
  * being written at most, and the rules connection needs no other lock.
  *
- * Schema (version 2, PRAGMA user_version):
+ * Schema (version 3, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
- *                       column (col, created_at), and requests_time, which
+ *                       column (col, created_at) — partial for user_id and
+ *                       session_id (version 3: no entries for NULL) — and
+ *                       requests_time, which
  *                       covers every column the time-range reports read
  *   request_properties  (seq, name, value, created_at), names NOCASE,
  *                       indexed on (name, value, created_at) for filters
@@ -50,7 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define POOL_MAX       8
 
 typedef struct {
@@ -116,6 +118,15 @@ static const char *migrations[] = {
     " window_s INTEGER NOT NULL,"
     " unit TEXT NOT NULL,"
     " created_at INTEGER NOT NULL);",
+    /* 2 -> 3: records without a user or a session (most, for many teams)
+     * take no entry in those indexes: two B-tree inserts fewer per record
+     * for the writer; a filter on the column (=, IN) implies NOT NULL, so
+     * the planner still uses them */
+    "DROP INDEX requests_user;"
+    "CREATE INDEX requests_user ON requests(user_id, created_at) WHERE user_id IS NOT NULL;"
+    "DROP INDEX requests_session;"
+    "CREATE INDEX requests_session ON requests(session_id, created_at)"
+    " WHERE session_id IS NOT NULL;",
 };
 
 #define REC_COLS                                                                                   \

@@ -62,6 +62,25 @@ static tg_record_t *mkrec(int i)
     return r;
 }
 
+/* Whether SQLite's plan for `sql` names `index`. */
+static bool plan_uses(const char *db, const char *sql, const char *index)
+{
+    sqlite3 *h;
+    bool found = false;
+    char eqp[512];
+    snprintf(eqp, sizeof eqp, "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(h, eqp, -1, &st, NULL) == SQLITE_OK) {
+            while (sqlite3_step(st) == SQLITE_ROW)
+                found = found || strstr((const char *)sqlite3_column_text(st, 3), index);
+            sqlite3_finalize(st);
+        }
+    }
+    sqlite3_close(h);
+    return found;
+}
+
 static int64_t count_rows(const char *db, const char *sql)
 {
     sqlite3 *h;
@@ -471,7 +490,7 @@ TEST(store_sqlite_round_trip_wal)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 2);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 3);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
               1);
     /* one record, with bodies, through the back-end */
@@ -982,8 +1001,9 @@ TEST(store_rules_save_delete_load_survive_reopen)
 
 TEST(store_rules_schema_upgrade_from_version_1)
 {
-    /* a version-1 database with a record in it: version 2 only added the
-     * rules table, so a current database without it is exactly version 1 */
+    /* a version-1 database with a record in it: version 2 added the rules
+     * table and version 3 made the user and session indexes partial, so a
+     * current database without those is exactly version 1 */
     char dir[64], db[128];
     tg_store_t *s = fresh_sqlite(dir, db);
     if (!s)
@@ -993,7 +1013,14 @@ TEST(store_rules_schema_upgrade_from_version_1)
     sqlite3 *h;
     CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
     CHECK_INT(
-        sqlite3_exec(h, "DROP TABLE rate_limit_rules; PRAGMA user_version=1", NULL, NULL, NULL),
+        sqlite3_exec(h,
+                     "DROP TABLE rate_limit_rules;"
+                     "DROP INDEX requests_user;"
+                     "CREATE INDEX requests_user ON requests(user_id, created_at);"
+                     "DROP INDEX requests_session;"
+                     "CREATE INDEX requests_session ON requests(session_id, created_at);"
+                     "PRAGMA user_version=1",
+                     NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(h);
     CHECK_INT(count_rows(db, "PRAGMA user_version"), 1);
@@ -1004,8 +1031,16 @@ TEST(store_rules_schema_upgrade_from_version_1)
     CHECK(s != NULL);
     if (!s)
         return;
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 2);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 3);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 1); /* kept */
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('requests_user', 'requests_session') AND sql LIKE '%WHERE%NOT NULL'"),
+              2);
+    /* a filter on the column still finds the partial index */
+    CHECK(plan_uses(db, "SELECT seq FROM requests WHERE user_id = ?1 ORDER BY created_at DESC",
+                    "requests_user"));
+    CHECK(plan_uses(db, "SELECT count(*) FROM requests WHERE session_id IN ('a', 'b')",
+                    "requests_session"));
     check_rules(s, NULL, 0);
     char err[256] = "";
     tg_rl_rule_t r = mkrule("after-upgrade", "Agent-Name", "a1", 3, 60, TG_RL_UNIT_REQUEST);
