@@ -241,6 +241,8 @@ static tg_config_t *config_new(void)
     c->log_output = xstrdup("stdout");
     c->storage_url = xstrdup("sqlite:tollgate.db");
     c->refs = 1;
+    static uint64_t generations;
+    c->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
     return c;
 }
 

@@ -184,6 +184,8 @@ typedef struct tg_config {
     /* bookkeeping */
     char *source; /* file path, or NULL for built-in defaults */
     int refs;     /* atomic reference count; see tg_config_acquire */
+    uint64_t generation; /* unique per loaded config (from 1): a key for caches
+                            of values derived from it */
 } tg_config_t;
 
 /** One problem found while loading: message plus YAML path and line. */

@@ -95,11 +95,60 @@ static const char *provider_key_rest(const char *key, const char *provider)
     return key + n + 1;
 }
 
+/* Every request looks its price up, and a gateway sees few distinct models:
+ * each thread keeps its last answers, keyed by the config's generation (a
+ * reloaded config is another key), the provider and the model. */
+#define PRICE_MEMO 8
+typedef struct {
+    uint64_t generation; /* 0: empty */
+    char provider[64];
+    char model[128];
+    bool found;
+    tg_price_t price;
+    const char *matched; /* in the config or the built-in table: lives as long */
+} price_memo_t;
+static _Thread_local price_memo_t memo[PRICE_MEMO];
+static _Thread_local unsigned memo_next;
+
+static bool price_lookup(const tg_config_t *cfg, const char *provider, const char *model,
+                         tg_price_t *out, const char **matched);
+
 bool tg_cost_price_at(const tg_config_t *cfg, const char *provider, const char *model,
                       tg_price_t *out, const char **matched)
 {
     if (!model || !*model)
         return false;
+    const char *pv = provider ? provider : "";
+    if (!cfg || strlen(pv) >= sizeof memo[0].provider || strlen(model) >= sizeof memo[0].model)
+        return price_lookup(cfg, provider, model, out, matched);
+    for (unsigned i = 0; i < PRICE_MEMO; i++) {
+        const price_memo_t *m = &memo[i];
+        if (m->generation == cfg->generation && !strcmp(m->model, model) &&
+            !strcmp(m->provider, pv)) {
+            if (m->found) {
+                *out = m->price;
+                if (matched)
+                    *matched = m->matched;
+            }
+            return m->found;
+        }
+    }
+    price_memo_t *m = &memo[memo_next++ % PRICE_MEMO];
+    m->found = price_lookup(cfg, provider, model, &m->price, &m->matched);
+    m->generation = cfg->generation;
+    snprintf(m->provider, sizeof m->provider, "%s", pv);
+    snprintf(m->model, sizeof m->model, "%s", model);
+    if (m->found) {
+        *out = m->price;
+        if (matched)
+            *matched = m->matched;
+    }
+    return m->found;
+}
+
+static bool price_lookup(const tg_config_t *cfg, const char *provider, const char *model,
+                         tg_price_t *out, const char **matched)
+{
     /* Configured overrides first: they always win; among them a key for
      * this provider beats a plain model key, then the longest key wins. */
     const tg_price_cfg_t *best_cfg = NULL;

@@ -16,6 +16,11 @@ static void add(tg_limits_t *L, const char *key, tg_rl_limit_t lim, int64_t n,
 {
     if (L->n == TG_LIMITS_MAX || lim.quota <= 0)
         return;
+    if (!L->checks) {
+        L->checks = tg_xcalloc(TG_LIMITS_MAX, sizeof *L->checks);
+        L->policies = tg_xcalloc(TG_LIMITS_MAX, sizeof *L->policies);
+        L->keys = tg_xcalloc(TG_LIMITS_MAX, sizeof *L->keys);
+    }
     L->keys[L->n] = tg_xstrdup(key);
     L->checks[L->n] = (tg_rl_check_t){.key = L->keys[L->n], .limit = lim, .n = n};
     L->policies[L->n] = *pol;
@@ -57,7 +62,7 @@ int tg_limits_for_client(tg_limits_t *L, const tg_config_t *cfg, tg_rl_registry_
                          tg_limits_header_fn get, void *ctx, const char *ip,
                          const char *key_name, char *err, size_t errlen)
 {
-    memset(L, 0, sizeof *L);
+    tg_limits_free(L); /* L is zeroed or was used before */
     L->header_policy = -1;
     char scope[600];
     snprintf(scope, sizeof scope, "ip:%.100s", ip ? ip : "");
@@ -143,7 +148,7 @@ bool tg_limits_acquire(tg_rl_t *rl, tg_limits_t *L, tg_rl_headers_t *hdr)
 
 bool tg_limits_policy_headers(tg_rl_t *rl, const tg_limits_t *L, tg_rl_headers_t *hdr)
 {
-    if (L->header_policy < 0)
+    if (L->header_policy < 0 || (size_t)L->header_policy >= L->n)
         return false;
     const tg_rl_check_t *c = &L->checks[L->header_policy];
     tg_rl_result_t r;
@@ -167,5 +172,8 @@ void tg_limits_free(tg_limits_t *L)
 {
     for (size_t i = 0; i < L->n; i++)
         free(L->keys[i]);
-    L->n = 0;
+    free(L->checks);
+    free(L->policies);
+    free(L->keys);
+    memset(L, 0, sizeof *L);
 }

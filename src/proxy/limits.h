@@ -16,10 +16,13 @@
 
 typedef const char *(*tg_limits_header_fn)(void *ctx, const char *name);
 
+/* Zeroed, it is an empty set. The arrays (TG_LIMITS_MAX each) are allocated
+ * with the first limit that applies, so a request without limits costs
+ * nothing here; tg_limits_free releases them. */
 typedef struct {
-    tg_rl_check_t checks[TG_LIMITS_MAX];
-    tg_rl_policy_t policies[TG_LIMITS_MAX]; /* what each check is, for headers */
-    char *keys[TG_LIMITS_MAX];
+    tg_rl_check_t *checks;
+    tg_rl_policy_t *policies; /* what each check is, for headers */
+    char **keys;
     size_t n;
     int header_policy; /* index of the Helicone-RateLimit-Policy check, or -1 */
 } tg_limits_t;
