@@ -294,3 +294,26 @@ TEST(cost_prices_keyed_per_provider)
         tg_config_release(c);
     }
 }
+
+/* Look-ups are remembered per thread: a reloaded config (a new generation,
+ * perhaps at the same address) must get its own prices, and a repeated
+ * look-up the same answer as the first. */
+TEST(cost_price_memo_follows_reloads)
+{
+    tg_usage_t u = usage(1000, 1000, 0, 0);
+    for (int round = 1; round <= 3; round++) {
+        char yaml[160];
+        snprintf(yaml, sizeof yaml,
+                 "cost_tracking:\n  pricing:\n    memo-model: {input: %d, output: 0}\n", round);
+        tg_config_t *c = cost_cfg(yaml);
+        CHECK(c != NULL);
+        if (!c)
+            return;
+        for (int again = 0; again < 3; again++) {
+            CHECK_INT(tg_cost_for(c, "memo-model", &u), (int64_t)round * 1000000000);
+            CHECK_INT(tg_cost_for_provider(c, "p", "memo-model", &u), (int64_t)round * 1000000000);
+            CHECK_INT(tg_cost_for(c, "memo-unpriced-xyz", &u), -1);
+        }
+        tg_config_release(c);
+    }
+}
