@@ -180,9 +180,7 @@ static int tool_calls_to_blocks(json_t *calls, json_t *blocks, ectx_t *e)
         json_t *args = json_object_get(fn, "arguments");
         if (!json_is_string(id) || !json_is_string(name))
             return tg_xerr(e->err, e->errlen, "a tool call needs a string id and function.name");
-        json_t *input = json_is_string(args)
-                            ? tg_xj_parse_args(json_string_value(args), json_string_length(args))
-                            : (json_is_object(args) ? json_incref(args) : json_object());
+        json_t *input = tg_xj_call_input(args);
         if (!input)
             return tg_xerr(e->err, e->errlen, "tool call '%s': arguments are not a JSON object",
                            json_string_value(id));

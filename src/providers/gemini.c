@@ -202,9 +202,7 @@ static int calls_out(json_t *calls, json_t *parts, gctx_t *g)
         json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
         if (!json_is_string(name))
             return tg_xerr(g->err, g->errlen, "a tool call needs a function.name");
-        json_t *input = json_is_string(args)
-                            ? tg_xj_parse_args(json_string_value(args), json_string_length(args))
-                            : (json_is_object(args) ? json_incref(args) : json_object());
+        json_t *input = tg_xj_call_input(args);
         if (!input)
             return tg_xerr(g->err, g->errlen, "tool call '%s': arguments are not a JSON object",
                            json_string_value(name));

@@ -278,6 +278,13 @@ json_t *tg_xj_parse_args(const char *s, size_t len)
     return v;
 }
 
+json_t *tg_xj_call_input(json_t *args)
+{
+    if (json_is_string(args))
+        return tg_xj_parse_args(json_string_value(args), json_string_length(args));
+    return json_is_object(args) ? json_incref(args) : json_object();
+}
+
 int tg_xerr(char *err, size_t n, const char *fmt, ...)
 {
     if (err && n) {

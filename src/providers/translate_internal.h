@@ -35,6 +35,10 @@ json_t *tg_xj_buf_string(const tg_buf_t *b);
 /** Parse a tool call's `arguments` string into an object: "" -> {}.
  *  NULL when it is not a JSON object. */
 json_t *tg_xj_parse_args(const char *s, size_t len);
+/** A request's tool call `function.arguments` as an object: a string is
+ *  parsed (tg_xj_parse_args), an object kept, anything else is {}. NULL
+ *  when a string is not a JSON object. New reference. */
+json_t *tg_xj_call_input(json_t *args);
 
 /** printf into err (may be NULL); returns -1 for `return tg_xerr(...)`. */
 int tg_xerr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

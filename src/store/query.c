@@ -419,6 +419,23 @@ static tg_store_backend_t *backend_or_error(tg_store_t *s, tg_buf_t *out, int *s
     return b;
 }
 
+/* The query string parsed and the back-end at hand: the back-end, or NULL
+ * with the error answered in `out` and its status in *status. */
+static tg_store_backend_t *start_query(tg_store_t *s, tg_query_kind_t kind, const char *qs,
+                                       tg_query_t *q, tg_buf_t *out, int *status)
+{
+    char err[300];
+    if (tg_query_parse(kind, qs, tg_wall_ms(), q, err, sizeof err) != 0) {
+        tg_query_free(q);
+        *status = bad_request(out, err);
+        return NULL;
+    }
+    tg_store_backend_t *b = backend_or_error(s, out, status);
+    if (!b)
+        tg_query_free(q);
+    return b;
+}
+
 static void put_time(tg_buf_t *out, const char *k, bool has, int64_t ms)
 {
     tg_buf_printf(out, "\"%s\":", k);
@@ -429,6 +446,14 @@ static void put_time(tg_buf_t *out, const char *k, bool has, int64_t ms)
     tg_buf_append(out, "\"", 1);
     tg_record_time_format(ms, out);
     tg_buf_append(out, "\"", 1);
+}
+
+/* "from":...,"to":... of the query's time range. */
+static void put_range(tg_buf_t *out, const tg_query_t *q)
+{
+    put_time(out, "from", q->has_from, q->from_ms);
+    tg_buf_append(out, ",", 1);
+    put_time(out, "to", q->has_to, q->to_ms);
 }
 
 static void put_cost(tg_buf_t *out, const char *k, int64_t nusd)
@@ -443,15 +468,13 @@ int tg_query_requests(tg_store_t *s, const char *qs, tg_buf_t *out)
     int status = 200;
     tg_query_t q;
     char err[300];
-    if (tg_query_parse(TG_QUERY_LIST, qs, tg_wall_ms(), &q, err, sizeof err) != 0) {
-        tg_query_free(&q);
-        return bad_request(out, err);
-    }
-    tg_store_backend_t *b = backend_or_error(s, out, &status);
+    tg_store_backend_t *b = start_query(s, TG_QUERY_LIST, qs, &q, out, &status);
+    if (!b)
+        return status;
     tg_record_list_t l;
-    if (b && b->ops->list(b, &q, &l, err, sizeof err) != 0)
+    if (b->ops->list(b, &q, &l, err, sizeof err) != 0)
         status = store_failed(out, err);
-    else if (b) {
+    else {
         tg_buf_puts(out, "{\"data\":[");
         for (size_t i = 0; i < l.n; i++) {
             if (i)
@@ -493,15 +516,13 @@ int tg_query_request_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
     int status = 200;
     tg_query_t q;
     char err[300];
-    if (tg_query_parse(TG_QUERY_COSTS_PERIOD, qs, tg_wall_ms(), &q, err, sizeof err) != 0) {
-        tg_query_free(&q);
-        return bad_request(out, err);
-    }
-    tg_store_backend_t *b = backend_or_error(s, out, &status);
+    tg_store_backend_t *b = start_query(s, TG_QUERY_COSTS_PERIOD, qs, &q, out, &status);
+    if (!b)
+        return status;
     tg_cost_rows_t rows;
-    if (b && b->ops->costs(b, &q, &rows, err, sizeof err) != 0)
+    if (b->ops->costs(b, &q, &rows, err, sizeof err) != 0)
         status = store_failed(out, err);
-    else if (b) {
+    else {
         tg_cost_row_t zero = {0}, *r = rows.n ? &rows.rows[0] : &zero;
         tg_buf_puts(out, "{");
         put_cost(out, "total_cost", r->cost_nusd);
@@ -517,9 +538,7 @@ int tg_query_request_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
         else
             tg_buf_puts(out, "null");
         tg_buf_append(out, ",", 1);
-        put_time(out, "from", q.has_from, q.from_ms);
-        tg_buf_append(out, ",", 1);
-        put_time(out, "to", q.has_to, q.to_ms);
+        put_range(out, &q);
         tg_buf_puts(out, "}");
         tg_cost_rows_free(&rows);
     }
@@ -543,15 +562,13 @@ int tg_query_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
     int status = 200;
     tg_query_t q;
     char err[300];
-    if (tg_query_parse(TG_QUERY_COSTS, qs, tg_wall_ms(), &q, err, sizeof err) != 0) {
-        tg_query_free(&q);
-        return bad_request(out, err);
-    }
-    tg_store_backend_t *b = backend_or_error(s, out, &status);
+    tg_store_backend_t *b = start_query(s, TG_QUERY_COSTS, qs, &q, out, &status);
+    if (!b)
+        return status;
     tg_cost_rows_t rows;
-    if (b && b->ops->costs(b, &q, &rows, err, sizeof err) != 0)
+    if (b->ops->costs(b, &q, &rows, err, sizeof err) != 0)
         status = store_failed(out, err);
-    else if (b) {
+    else {
         tg_buf_puts(out, "{\"group_by\":");
         if (q.group_by == TG_GROUP_PROPERTY) {
             tg_buf_t g = {0};
@@ -562,9 +579,7 @@ int tg_query_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
             tg_buf_printf(out, "\"%s\"", group_name(&q));
         }
         tg_buf_append(out, ",", 1);
-        put_time(out, "from", q.has_from, q.from_ms);
-        tg_buf_append(out, ",", 1);
-        put_time(out, "to", q.has_to, q.to_ms);
+        put_range(out, &q);
         tg_buf_puts(out, ",\"data\":[");
         for (size_t i = 0; i < rows.n; i++) {
             tg_cost_row_t *r = &rows.rows[i];
@@ -609,19 +624,15 @@ int tg_query_stats(tg_store_t *s, const char *qs, tg_buf_t *out)
     int status = 200;
     tg_query_t q;
     char err[300];
-    if (tg_query_parse(TG_QUERY_STATS, qs, tg_wall_ms(), &q, err, sizeof err) != 0) {
-        tg_query_free(&q);
-        return bad_request(out, err);
-    }
-    tg_store_backend_t *b = backend_or_error(s, out, &status);
+    tg_store_backend_t *b = start_query(s, TG_QUERY_STATS, qs, &q, out, &status);
+    if (!b)
+        return status;
     tg_stats_t st;
-    if (b && b->ops->stats(b, &q, &st, err, sizeof err) != 0)
+    if (b->ops->stats(b, &q, &st, err, sizeof err) != 0)
         status = store_failed(out, err);
-    else if (b) {
+    else {
         tg_buf_puts(out, "{");
-        put_time(out, "from", q.has_from, q.from_ms);
-        tg_buf_append(out, ",", 1);
-        put_time(out, "to", q.has_to, q.to_ms);
+        put_range(out, &q);
         tg_buf_printf(out,
                       ",\"requests\":%lld,\"errors\":%lld,\"cache_hits\":%lld,"
                       "\"cache_misses\":%lld,\"cache_hit_rate\":",
