@@ -10,7 +10,15 @@
  * - there is no total-time limit (it would kill long streams): a transfer
  *   ends on connect timeout, or when the provider sends nothing for its idle
  *   timeout while the transfer is not paused for a slow client;
- * - a transfer's owner hears on_done exactly once, or nothing after cancel.
+ * - a transfer's owner hears on_done exactly once, or nothing after cancel;
+ * - a connected socket curl stops watching (CURL_POLL_REMOVE: its transfer
+ *   ended and the connection went back to curl's cache) stays registered with
+ *   libevent, for reading only, until curl closes it or it becomes readable.
+ *   The next transfer on that connection then costs no epoll_ctl to stop and
+ *   start watching it; an idle socket that turns readable (the provider
+ *   closed it) is unwatched at once, and curl finds it dead on reuse. Every
+ *   socket curl closes passes through on_curl_close, which drops its watch
+ *   before the descriptor can be reused.
  */
 #include "proxy/relay.h"
 
@@ -22,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define POOL_MAX 64
 #define MAX_RESPONSE_HEADERS 200
@@ -32,8 +42,11 @@ struct tg_relay {
     bool env_proxy; /* a proxy variable was set at start: let curl read it */
     CURLM *multi;
     struct event *timer;
+    bool in_timer; /* inside on_timer's curl_multi_socket_action */
     CURL *pool[POOL_MAX];
     int n_pool;
+    struct sock_ctx **socks; /* by descriptor: every socket being watched */
+    int n_socks;
 };
 
 struct tg_upstream {
@@ -57,10 +70,14 @@ struct tg_upstream {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-typedef struct {
+typedef struct sock_ctx {
     tg_relay_t *r;
     curl_socket_t fd;
     struct event *ev;
+    short kind;   /* the events ev was assigned */
+    bool armed;   /* ev is added */
+    bool idle;    /* curl said CURL_POLL_REMOVE: nobody's transfer uses it */
+    bool connected; /* curl has asked to read it, so its connect completed */
 } sock_ctx_t;
 
 static void check_done(tg_relay_t *r);
@@ -93,48 +110,123 @@ static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 {
     sock_ctx_t *sc = arg;
     tg_relay_t *r = sc->r;
+    if (sc->idle) {
+        /* A cached connection turned readable: the provider closed it, or
+         * sent something unasked. Stop watching; curl sees it on reuse. */
+        event_del(sc->ev);
+        sc->armed = false;
+        return;
+    }
     int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(r->multi, fd, flags, &running);
     check_done(r);
 }
 
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+/* (Re)arms sc for kind, touching libevent only when something changes. */
+static void watch(sock_ctx_t *sc, short kind)
 {
-    tg_relay_t *r = userp;
-    sock_ctx_t *sc = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (sc) {
-            event_free(sc->ev);
-            free(sc);
-            curl_multi_assign(r->multi, s, NULL);
-        }
-        return 0;
+    if (sc->armed && sc->kind == kind)
+        return;
+    if (sc->armed)
+        event_del(sc->ev);
+    if (sc->kind != kind) {
+        event_assign(sc->ev, sc->r->base, sc->fd, kind, on_sock_event, sc);
+        sc->kind = kind;
     }
-    short kind = EV_PERSIST;
-    if (what & CURL_POLL_IN)
-        kind |= EV_READ;
-    if (what & CURL_POLL_OUT)
-        kind |= EV_WRITE;
+    event_add(sc->ev, NULL);
+    sc->armed = true;
+}
+
+static sock_ctx_t *sock_for(tg_relay_t *r, curl_socket_t s)
+{
+    if (s < 0)
+        return NULL;
+    if (s >= r->n_socks) {
+        int n = r->n_socks ? r->n_socks : 64;
+        while (n <= s)
+            n *= 2;
+        r->socks = tg_xrealloc(r->socks, (size_t)n * sizeof *r->socks);
+        memset(r->socks + r->n_socks, 0, (size_t)(n - r->n_socks) * sizeof *r->socks);
+        r->n_socks = n;
+    }
+    sock_ctx_t *sc = r->socks[s];
     if (!sc) {
         sc = tg_xcalloc(1, sizeof *sc);
         sc->r = r;
         sc->fd = s;
-        sc->ev = event_new(r->base, s, kind, on_sock_event, sc);
-        curl_multi_assign(r->multi, s, sc);
-    } else {
-        event_del(sc->ev);
-        event_assign(sc->ev, r->base, s, kind, on_sock_event, sc);
+        sc->ev = event_new(r->base, s, 0, on_sock_event, sc);
+        r->socks[s] = sc;
     }
-    event_add(sc->ev, NULL);
+    return sc;
+}
+
+static void drop_sock(tg_relay_t *r, curl_socket_t s)
+{
+    if (s < 0 || s >= r->n_socks || !r->socks[s])
+        return;
+    event_free(r->socks[s]->ev);
+    free(r->socks[s]);
+    r->socks[s] = NULL;
+}
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    tg_relay_t *r = userp;
+    sock_ctx_t *sc = sock_for(r, s);
+    if (!sc)
+        return 0;
+    if (what == CURL_POLL_REMOVE) {
+        /* Only a connected socket lingers: curl 7.88 closes a socket whose
+         * connect never completed without calling on_curl_close (curl PR
+         * #11439), often before this REMOVE, and a watch left on a closed
+         * number would stand in for whatever gets that number next. curl
+         * asks to read a socket only once it is connected. */
+        if (!sc->connected) {
+            drop_sock(r, s);
+            return 0;
+        }
+        /* Reading only: a write watch on an idle socket fires on every turn. */
+        sc->idle = true;
+        if (sc->armed)
+            watch(sc, EV_READ | EV_PERSIST);
+        return 0;
+    }
+    sc->idle = false;
+    short kind = EV_PERSIST;
+    if (what & CURL_POLL_IN) {
+        kind |= EV_READ;
+        sc->connected = true;
+    }
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    watch(sc, kind);
     return 0;
+}
+
+/* Every socket curl opens starts unwatched, whatever an earlier socket of
+ * that number left behind. */
+static curl_socket_t on_curl_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+    drop_sock(clientp, s);
+    return s;
+}
+
+/* Every socket curl closes: unwatch it before its number can be reused. */
+static int on_curl_close(void *clientp, curl_socket_t s)
+{
+    drop_sock(clientp, s);
+    return close(s);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     tg_relay_t *r = arg;
     int running;
+    r->in_timer = true;
     curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    r->in_timer = false;
     check_done(r);
 }
 
@@ -143,6 +235,14 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     tg_relay_t *r = userp;
     if (timeout_ms < 0) {
         evtimer_del(r->timer);
+        return 0;
+    }
+    if (timeout_ms == 0 && !r->in_timer) {
+        /* "As soon as possible": later in this loop turn, not after a
+         * zero-timeout trip through epoll_wait. Asked again from within
+         * on_timer, it waits for the next turn, so I/O is never starved. */
+        evtimer_del(r->timer);
+        event_active(r->timer, EV_TIMEOUT, 0);
         return 0;
     }
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
@@ -181,7 +281,10 @@ void tg_relay_free(tg_relay_t *r)
         return;
     for (int i = 0; i < r->n_pool; i++)
         curl_easy_cleanup(r->pool[i]);
-    curl_multi_cleanup(r->multi);
+    curl_multi_cleanup(r->multi); /* closes the cached connections */
+    for (int i = 0; i < r->n_socks; i++)
+        drop_sock(r, i);
+    free(r->socks);
     event_free(r->timer);
     free(r);
 }
@@ -290,6 +393,10 @@ static CURL *new_easy(tg_relay_t *r)
         abort();
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_curl_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_curl_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
