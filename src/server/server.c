@@ -89,6 +89,11 @@ struct tg_worker {
      * output buffer (a reference is held on each, see exchange_end). */
     struct bufferevent **flushing;
     size_t n_flushing, cap_flushing;
+    /* Connections write_now wrote out in this loop turn (a reference held on
+     * each), and the event that tells evhttp so: on_written. */
+    struct bufferevent **written;
+    size_t n_written, cap_written;
+    struct event *written_ev;
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
     tg_config_t *pending_cfg;
@@ -300,6 +305,55 @@ static void on_output_drained(struct evhttp_connection *evcon, void *arg)
     }
 }
 
+/* Writes what evhttp just queued for the client now, instead of arming the
+ * socket for writing and waiting a loop turn for it: that costs an epoll_ctl
+ * to add the write interest and another to drop it, per reply and per
+ * streamed chunk. evhttp still learns that the output drained the usual
+ * way, from its bufferevent's write callback, which on_written runs from
+ * the loop (never inside our caller, which may go on using the exchange),
+ * in this same loop turn: the write interest is added and dropped within
+ * one changelist and never reaches the kernel. What the socket does not
+ * take stays queued for the bufferevent, which also meets any write error.
+ * Plain sockets only: a TLS bufferevent's output is not the socket's. */
+static void write_now(tg_http_t *h)
+{
+    tg_worker_t *w = h->w;
+    if (!h->evcon || w->ssl_ctx)
+        return;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || !evbuffer_get_length(out) || !(bufferevent_get_enabled(bev) & EV_WRITE))
+        return;
+    if (evbuffer_write(out, fd) <= 0 || evbuffer_get_length(out) > 0)
+        return;
+    if (w->n_written == w->cap_written) {
+        w->cap_written = w->cap_written ? w->cap_written * 2 : 16;
+        w->written = tg_xrealloc(w->written, w->cap_written * sizeof *w->written);
+    }
+    bufferevent_incref(bev); /* evhttp may free the connection meanwhile */
+    w->written[w->n_written++] = bev;
+    if (w->n_written == 1)
+        event_active(w->written_ev, EV_TIMEOUT, 0);
+}
+
+/* The loop's turn after write_now: a bufferevent whose output is still
+ * empty and still wanted written has drained; tell its owner (evhttp). */
+static void on_written(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    for (size_t i = 0; i < w->n_written; i++) {
+        struct bufferevent *bev = w->written[i];
+        /* A callback below may queue more: take each out before running it. */
+        w->written[i] = NULL;
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+            (bufferevent_get_enabled(bev) & EV_WRITE))
+            bufferevent_trigger(bev, EV_WRITE, 0);
+        bufferevent_decref(bev);
+    }
+    w->n_written = 0;
+}
+
 static void add_standard_headers(tg_http_t *h)
 {
     if (h->w->draining)
@@ -317,6 +371,7 @@ void tg_http_reply(tg_http_t *h, int status, const char *content_type, const voi
         evbuffer_add(buf, body, len);
     evhttp_send_reply(h->req, status, reason_phrase(status), buf);
     evbuffer_free(buf);
+    write_now(h);
     exchange_end(h);
 }
 
@@ -328,6 +383,7 @@ void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
     h->streaming = true;
     h->chunk = evbuffer_new();
     evhttp_send_reply_start(h->req, status, reason_phrase(status));
+    write_now(h);
 }
 
 bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
@@ -336,6 +392,9 @@ bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
         return false;
     evbuffer_add(h->chunk, data, len);
     evhttp_send_reply_chunk_with_cb(h->req, h->chunk, on_output_drained, h);
+    write_now(h);
+    if (!h->evcon)
+        return false;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
     if (evbuffer_get_length(bufferevent_get_output(bev)) > TG_HTTP_HIGH_WATER) {
         h->want_drain = true;
@@ -347,6 +406,7 @@ bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
 void tg_http_stream_end(tg_http_t *h)
 {
     evhttp_send_reply_end(h->req);
+    write_now(h);
     exchange_end(h);
 }
 
@@ -617,6 +677,7 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
         return -1;
     }
     w->ctl = event_new(w->base, -1, 0, on_control, w);
+    w->written_ev = event_new(w->base, -1, 0, on_written, w);
     pthread_mutex_init(&w->mu, NULL);
     w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
     return w->wctx ? 0 : -1;
@@ -685,6 +746,11 @@ void tg_server_join(tg_server_t *s)
         pthread_join(w->thread, NULL);
         if (w->ctl)
             event_free(w->ctl);
+        for (size_t j = 0; j < w->n_written; j++) /* the loop ended before on_written */
+            bufferevent_decref(w->written[j]);
+        free(w->written);
+        if (w->written_ev)
+            event_free(w->written_ev);
         if (w->drain_tm)
             event_free(w->drain_tm);
         if (w->deadline)
