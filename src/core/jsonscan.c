@@ -65,50 +65,66 @@ size_t tg_json_object_start(const char *json, size_t len)
     return i < len && json[i] == '{' ? i + 1 : 0;
 }
 
-bool tg_json_member(const char *s, size_t n, const char *key, size_t *vstart, size_t *vend)
+bool tg_json_members(const char *s, size_t n, const char *const *keys, size_t nkeys,
+                     tg_json_span_t *out)
 {
-    size_t klen = strlen(key);
+    memset(out, 0, nkeys * sizeof *out);
     size_t i = tg_json_object_start(s, n);
-    bool found = false;
     if (!i)
         return false;
     for (;;) {
         i = skip_ws(s, i, n);
         if (i >= n || s[i] != '"')
-            return found; /* '}' (end) or malformed */
+            return true; /* '}' (end) or malformed: what was found stands */
         size_t kstart = i + 1;
         i = skip_string(s, i, n);
         if (i >= n)
-            return false;
-        bool match = i - 1 - kstart == klen && !memcmp(s + kstart, key, klen);
+            goto cut;
+        size_t klen = i - 1 - kstart;
+        size_t match = nkeys;
+        for (size_t k = 0; k < nkeys; k++)
+            if (keys[k][0] == s[kstart] && strlen(keys[k]) == klen &&
+                !memcmp(s + kstart, keys[k], klen)) {
+                match = k;
+                break;
+            }
         i = skip_ws(s, i, n);
         if (i >= n || s[i] != ':')
-            return false;
+            goto cut;
         i = skip_ws(s, i + 1, n);
         size_t v = i;
         i = skip_value(s, i, n);
         /* In a well-formed object a value is always followed by ',' or '}'. */
         if (i >= n)
-            return false;
-        if (match && i > v) {
-            *vstart = v;
-            *vend = i;
-            found = true;
-        }
+            goto cut;
+        if (match < nkeys && i > v)
+            out[match] = (tg_json_span_t){.start = v, .end = i, .found = true};
         i = skip_ws(s, i, n);
         if (i >= n || s[i] != ',')
-            return found;
+            return true;
         i++;
     }
+cut: /* the document ends inside a member: nothing in it counts */
+    memset(out, 0, nkeys * sizeof *out);
+    return false;
 }
 
-long tg_json_member_long(const char *s, size_t n, const char *key)
+bool tg_json_member(const char *s, size_t n, const char *key, size_t *vstart, size_t *vend)
 {
-    size_t a, b;
-    if (!tg_json_member(s, n, key, &a, &b) || b - a > 18)
+    tg_json_span_t sp;
+    if (!tg_json_members(s, n, &key, 1, &sp) || !sp.found)
+        return false;
+    *vstart = sp.start;
+    *vend = sp.end;
+    return true;
+}
+
+long tg_json_span_long(const char *s, tg_json_span_t sp)
+{
+    if (!sp.found || sp.end - sp.start > 18)
         return -1;
     long v = 0;
-    for (size_t i = a; i < b; i++) {
+    for (size_t i = sp.start; i < sp.end; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -1;
         v = v * 10 + (s[i] - '0');
@@ -116,17 +132,37 @@ long tg_json_member_long(const char *s, size_t n, const char *key)
     return v;
 }
 
-int tg_json_member_plain_string(const char *s, size_t n, const char *key, char *out,
-                                size_t outlen)
+int tg_json_span_plain_string(const char *s, tg_json_span_t sp, char *out, size_t outlen)
 {
-    size_t a, b;
-    if (!tg_json_member(s, n, key, &a, &b))
+    if (!sp.found)
         return 0;
+    size_t a = sp.start, b = sp.end;
     if (b - a < 2 || s[a] != '"' || b - a - 2 >= outlen || memchr(s + a + 1, '\\', b - a - 2))
         return -1;
     memcpy(out, s + a + 1, b - a - 2);
     out[b - a - 2] = 0;
     return 1;
+}
+
+bool tg_json_span_is(const char *s, tg_json_span_t sp, const char *literal)
+{
+    size_t l = strlen(literal);
+    return sp.found && sp.end - sp.start == l && !memcmp(s + sp.start, literal, l);
+}
+
+long tg_json_member_long(const char *s, size_t n, const char *key)
+{
+    tg_json_span_t sp;
+    tg_json_members(s, n, &key, 1, &sp);
+    return tg_json_span_long(s, sp);
+}
+
+int tg_json_member_plain_string(const char *s, size_t n, const char *key, char *out,
+                                size_t outlen)
+{
+    tg_json_span_t sp;
+    tg_json_members(s, n, &key, 1, &sp);
+    return tg_json_span_plain_string(s, sp, out, outlen);
 }
 
 /* ---- validation ---- */

@@ -21,6 +21,29 @@
  */
 bool tg_json_member(const char *json, size_t len, const char *key, size_t *vstart, size_t *vend);
 
+/** Where one member's value lies: json[start..end), when found. */
+typedef struct {
+    size_t start, end;
+    bool found;
+} tg_json_span_t;
+
+/**
+ * tg_json_member for several keys in one pass over the document: out[k] is
+ * the value of keys[k] (keys must not be empty strings). Returns false, with
+ * nothing found, when the document is not an object or ends inside a member.
+ */
+bool tg_json_members(const char *json, size_t len, const char *const *keys, size_t nkeys,
+                     tg_json_span_t *out);
+
+/** The span's value as a non-negative integer, or -1 (absent, or not one). */
+long tg_json_span_long(const char *json, tg_json_span_t sp);
+
+/** As tg_json_member_plain_string, for a span already found. */
+int tg_json_span_plain_string(const char *json, tg_json_span_t sp, char *out, size_t outlen);
+
+/** True when the span's value is spelled exactly `literal` ("true", say). */
+bool tg_json_span_is(const char *json, tg_json_span_t sp, const char *literal);
+
 /** Offset just after the top-level object's '{', or 0 if there is none. */
 size_t tg_json_object_start(const char *json, size_t len);
 

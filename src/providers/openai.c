@@ -31,14 +31,19 @@ static bool openai_usage(const char *doc, size_t len, tg_usage_t *usage)
     size_t a, b;
     if (!tg_json_member(doc, len, "usage", &a, &b) || doc[a] != '{')
         return false;
+    static const char *const keys[] = {"prompt_tokens", "completion_tokens",
+                                       "prompt_tokens_details", "completion_tokens_details"};
+    tg_json_span_t sp[4];
     const char *u = doc + a;
-    size_t n = b - a, da, db;
-    usage->prompt_tokens = tg_json_member_long(u, n, "prompt_tokens");
-    usage->completion_tokens = tg_json_member_long(u, n, "completion_tokens");
-    if (tg_json_member(u, n, "prompt_tokens_details", &da, &db) && u[da] == '{')
-        usage->cached_tokens = tg_json_member_long(u + da, db - da, "cached_tokens");
-    if (tg_json_member(u, n, "completion_tokens_details", &da, &db) && u[da] == '{')
-        usage->reasoning_tokens = tg_json_member_long(u + da, db - da, "reasoning_tokens");
+    tg_json_members(u, b - a, keys, 4, sp);
+    usage->prompt_tokens = tg_json_span_long(u, sp[0]);
+    usage->completion_tokens = tg_json_span_long(u, sp[1]);
+    if (sp[2].found && u[sp[2].start] == '{')
+        usage->cached_tokens =
+            tg_json_member_long(u + sp[2].start, sp[2].end - sp[2].start, "cached_tokens");
+    if (sp[3].found && u[sp[3].start] == '{')
+        usage->reasoning_tokens =
+            tg_json_member_long(u + sp[3].start, sp[3].end - sp[3].start, "reasoning_tokens");
     return true;
 }
 

@@ -102,6 +102,13 @@ static const llm_route_t llm_routes[] = {
     {"/v1/messages/count_tokens", ROUTE_COUNT_TOKENS, "/messages/count_tokens", TG_WIRE_ANTHROPIC},
 };
 
+/* The top-level members of an LLM request body the pipeline reads, found
+ * in one pass (read_llm_body); the max_* ones in within_token_cap's order. */
+enum { IN_MODEL, IN_STREAM, IN_STREAM_OPTIONS, IN_MAX_TOKENS, IN_NKEYS = IN_MAX_TOKENS + 4 };
+static const char *const in_keys_names[IN_NKEYS] = {
+    "model", "stream", "stream_options",
+    "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens"};
+
 typedef struct {
     tg_http_t *h;
     pworker_t *pw;
@@ -121,6 +128,7 @@ typedef struct {
     const char *in_body;
     size_t in_len;
     json_t *in_root; /* parsed only when needed */
+    tg_json_span_t in_keys[IN_NKEYS]; /* the members of in_keys_names, found in one pass */
     bool in_stream, in_client_usage, in_has_stream_options;
 
     /* Attempts (SPEC §4 fallback chain, §6 retry and fallback headers). */
@@ -932,15 +940,15 @@ static const char *client_credential(const exchange_t *x)
     return NULL;
 }
 
-/* The request body with its top-level "model" set to `model` (when not
- * NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
+/* The request body with its top-level "model" (at model_span) set to
+ * `model` (when not NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
  * body has no stream_options then). Everything else stays as sent. */
-static char *edit_body(const char *body, size_t len, const char *model, bool add_usage,
-                       size_t *out_len)
+static char *edit_body(const char *body, size_t len, tg_json_span_t model_span,
+                       const char *model, bool add_usage, size_t *out_len)
 {
     tg_buf_t out = {0}, ins = {0};
-    size_t a = 0, b = 0;
-    bool has_model = model && tg_json_member(body, len, "model", &a, &b);
+    size_t a = model_span.start, b = model_span.end;
+    bool has_model = model && model_span.found;
     if (model && !has_model) {
         tg_buf_puts(&ins, "\"model\":\"");
         tg_buf_json_escape(&ins, model, strlen(model));
@@ -992,8 +1000,7 @@ static void build_llm_body(exchange_t *x)
     x->hide_usage = add_usage;
     const char *model = x->model_requested;
     bool new_model = !model || strcmp(model, x->target.model) != 0;
-    size_t ma, mb;
-    bool odd_key = model && new_model && !tg_json_member(x->in_body, x->in_len, "model", &ma, &mb);
+    bool odd_key = model && new_model && !x->in_keys[IN_MODEL].found;
     if ((add_usage && x->in_has_stream_options) || odd_key) {
         if (!x->in_root)
             x->in_root = json_loadb(x->in_body, x->in_len, JSON_ALLOW_NUL, NULL);
@@ -1006,8 +1013,8 @@ static void build_llm_body(exchange_t *x)
         x->body_len = strlen(x->body);
         json_decref(root);
     } else if (new_model || add_usage) {
-        x->body = edit_body(x->in_body, x->in_len, new_model ? x->target.model : NULL, add_usage,
-                            &x->body_len);
+        x->body = edit_body(x->in_body, x->in_len, x->in_keys[IN_MODEL],
+                            new_model ? x->target.model : NULL, add_usage, &x->body_len);
     }
     x->body_ptr = x->body ? x->body : x->in_body;
     if (!x->body)
@@ -1489,7 +1496,8 @@ static bool read_llm_body(exchange_t *x)
     }
     if (x->route == ROUTE_GEMINI) /* model and streaming come from the URL */
         return true;
-    int mr = tg_json_member_plain_string(x->in_body, x->in_len, "model", mbuf, sizeof mbuf);
+    tg_json_members(x->in_body, x->in_len, in_keys_names, IN_NKEYS, x->in_keys);
+    int mr = tg_json_span_plain_string(x->in_body, x->in_keys[IN_MODEL], mbuf, sizeof mbuf);
     if (mr == 1) {
         x->model_requested = tg_xstrdup(mbuf);
     } else if (mr == -1) {
@@ -1502,11 +1510,12 @@ static bool read_llm_body(exchange_t *x)
         if (json_is_string(jm))
             x->model_requested = tg_xstrdup(json_string_value(jm));
     }
-    x->in_stream = member_is(x->in_body, x->in_len, "stream", "true");
-    size_t a, c;
-    if (tg_json_member(x->in_body, x->in_len, "stream_options", &a, &c) && x->in_body[a] == '{') {
+    x->in_stream = tg_json_span_is(x->in_body, x->in_keys[IN_STREAM], "true");
+    tg_json_span_t so = x->in_keys[IN_STREAM_OPTIONS];
+    if (so.found && x->in_body[so.start] == '{') {
         x->in_has_stream_options = true;
-        x->in_client_usage = member_is(x->in_body + a, c - a, "include_usage", "true");
+        x->in_client_usage = member_is(x->in_body + so.start, so.end - so.start, "include_usage",
+                                       "true");
     }
     return true;
 }
@@ -1519,19 +1528,22 @@ static bool within_token_cap(exchange_t *x)
     int64_t cap = x->cfg->max_tokens_per_request;
     if (cap <= 0)
         return true;
-    static const char *const fields[] = {"max_tokens", "max_completion_tokens",
-                                         "max_output_tokens", "maxOutputTokens"};
-    /* Gemini's is in generationConfig */
+    const char *const *fields = in_keys_names + IN_MAX_TOKENS;
+    enum { N = IN_NKEYS - IN_MAX_TOKENS };
+    /* read_llm_body found them; Gemini's are in generationConfig */
     const char *doc = x->in_body;
-    size_t len = x->in_len, a, b;
+    const tg_json_span_t *found = x->in_keys + IN_MAX_TOKENS;
+    tg_json_span_t gen[N];
     if (x->route == ROUTE_GEMINI) {
-        if (!tg_json_member(doc, len, "generationConfig", &a, &b) || doc[a] != '{')
+        size_t a, b;
+        if (!tg_json_member(doc, x->in_len, "generationConfig", &a, &b) || doc[a] != '{')
             return true;
         doc += a;
-        len = b - a;
+        tg_json_members(doc, b - a, fields, N, gen);
+        found = gen;
     }
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        long v = tg_json_member_long(doc, len, fields[i]);
+    for (size_t i = 0; i < N; i++) {
+        long v = tg_json_span_long(doc, found[i]);
         if (v > cap) {
             char msg[256];
             snprintf(msg, sizeof msg,

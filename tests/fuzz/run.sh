@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS]      (default 20 s a target; run from anywhere)
 #
-# Targets: the SSE parser and each translation direction (openai->anthropic,
+# Targets: the SSE parser, the JSON member look-ups, and each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
 # error bodies, streams). The harness compiles the sources it needs directly, with
 # ASan + UBSan + libFuzzer; no Makefile involved. Corpora live in
@@ -34,10 +34,11 @@ if command -v python3 >/dev/null 2>&1; then
 fi
 
 failed=""
-for target in sse openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
+for target in sse jsonscan openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
-    [ "$target" = sse ] || srcs="$TRANSLATE_SRCS"
+    [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
+    [ "$target" = sse ] || [ "$target" = jsonscan ] || srcs="$TRANSLATE_SRCS"
     # shellcheck disable=SC2086
     if ! $CC $CFLAGS "tests/fuzz/fuzz_$target.c" $srcs -o "$bin" $LIBS; then
         echo "fuzz: $target does not build" >&2

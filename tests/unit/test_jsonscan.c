@@ -50,6 +50,36 @@ static bool valid(const char *s)
     return tg_json_valid(s, strlen(s), NULL, NULL);
 }
 
+TEST(jsonscan_members_in_one_pass)
+{
+    static const char *const keys[] = {"model", "stream", "max_tokens", "absent", "m"};
+    tg_json_span_t sp[5];
+    const char *j = "{\"messages\":[{\"model\":\"inner\",\"stream\":false}],\"model\":\"a\","
+                    "\"m\":1,\"max_tokens\":64,\"stream\":true,\"model\":\"last\"}";
+    CHECK(tg_json_members(j, strlen(j), keys, 5, sp));
+    CHECK(sp[0].found && sp[1].found && sp[2].found && !sp[3].found && sp[4].found);
+    /* the last of a repeated key counts, as with tg_json_member */
+    size_t a, b;
+    CHECK(tg_json_member(j, strlen(j), "model", &a, &b));
+    CHECK(sp[0].start == a && sp[0].end == b);
+    char out[16];
+    CHECK(tg_json_span_plain_string(j, sp[0], out, sizeof out) == 1);
+    CHECK_STR(out, "last");
+    CHECK(tg_json_span_is(j, sp[1], "true"));
+    CHECK(!tg_json_span_is(j, sp[1], "tru"));
+    CHECK(tg_json_span_long(j, sp[2]) == 64);
+    CHECK(tg_json_span_long(j, sp[3]) == -1);
+    CHECK(tg_json_span_plain_string(j, sp[3], out, sizeof out) == 0);
+    CHECK(tg_json_span_plain_string(j, sp[4], out, sizeof out) == -1); /* not a string */
+    /* a document cut inside a member: nothing counts, as tg_json_member says */
+    const char *cut = "{\"model\":\"a\",\"stream\":tr";
+    CHECK(!tg_json_members(cut, strlen(cut), keys, 5, sp));
+    CHECK(!sp[0].found && !sp[1].found);
+    CHECK(!tg_json_member(cut, strlen(cut), "model", &a, &b));
+    CHECK(!tg_json_members("[1]", 3, keys, 5, sp) && !sp[0].found);
+    CHECK(tg_json_members("{}", 2, keys, 5, sp) && !sp[0].found);
+}
+
 TEST(jsonscan_validator_accepts_and_rejects)
 {
     const char *good[] = {"{}", "[]", " {\"a\" : [1, -2.5e+3, 0, 0.1, true, false, null]} ",
