@@ -34,7 +34,9 @@ if command -v python3 >/dev/null 2>&1; then
 fi
 
 failed=""
+total=0
 for target in sse jsonscan openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
+    total=$((total + 1))
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
@@ -57,8 +59,9 @@ for target in sse jsonscan openai_to_anthropic openai_to_gemini anthropic_to_ope
         grep -E "^stat::number_of_executed_units|^#[0-9]+.*DONE" "$OUT/fuzz_$target.log" | tail -1
     fi
 done
+nfailed=$(echo $failed | wc -w)
+echo "fuzz: $((total - nfailed)) passed, $nfailed failed"
 if [ -n "$failed" ]; then
     echo "fuzz: failed:$failed" >&2
     exit 1
 fi
-echo "fuzz: no findings"
