@@ -121,23 +121,19 @@ bool tg_cost_price_at(const tg_config_t *cfg, const char *provider, const char *
     const char *pv = provider ? provider : "";
     if (!cfg || strlen(pv) >= sizeof memo[0].provider || strlen(model) >= sizeof memo[0].model)
         return price_lookup(cfg, provider, model, out, matched);
-    for (unsigned i = 0; i < PRICE_MEMO; i++) {
-        const price_memo_t *m = &memo[i];
-        if (m->generation == cfg->generation && !strcmp(m->model, model) &&
-            !strcmp(m->provider, pv)) {
-            if (m->found) {
-                *out = m->price;
-                if (matched)
-                    *matched = m->matched;
-            }
-            return m->found;
-        }
+    const price_memo_t *m = NULL;
+    for (unsigned i = 0; i < PRICE_MEMO && !m; i++)
+        if (memo[i].generation == cfg->generation && !strcmp(memo[i].model, model) &&
+            !strcmp(memo[i].provider, pv))
+            m = &memo[i];
+    if (!m) {
+        price_memo_t *e = &memo[memo_next++ % PRICE_MEMO];
+        e->found = price_lookup(cfg, provider, model, &e->price, &e->matched);
+        e->generation = cfg->generation;
+        snprintf(e->provider, sizeof e->provider, "%s", pv);
+        snprintf(e->model, sizeof e->model, "%s", model);
+        m = e;
     }
-    price_memo_t *m = &memo[memo_next++ % PRICE_MEMO];
-    m->found = price_lookup(cfg, provider, model, &m->price, &m->matched);
-    m->generation = cfg->generation;
-    snprintf(m->provider, sizeof m->provider, "%s", pv);
-    snprintf(m->model, sizeof m->model, "%s", model);
     if (m->found) {
         *out = m->price;
         if (matched)

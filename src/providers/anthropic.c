@@ -15,7 +15,6 @@
 
 #include <string.h>
 
-
 /* max_tokens is required by the Messages API; OpenAI's is optional. */
 #define DEFAULT_MAX_TOKENS 4096
 

@@ -12,6 +12,7 @@
  * thought_signature, the field Google's own OpenAI endpoint uses.
  */
 #include "providers/provider.h"
+
 #include "core/jsonscan.h"
 #include "providers/translate_internal.h"
 
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
 
 /* ---- usage ---- */
 

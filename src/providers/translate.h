@@ -31,8 +31,9 @@
  * none), created (time(NULL)), model (the upstream model), include_usage
  * (= rq.include_usage). Azure: the model name is the deployment
  * (tg_azure_url). Native calls need no translator; their usage is read by
- * the provider's dialect table (provider.h: answer_usage, event_usage). POST /v1/messages/count_tokens on a non-Anthropic
- * provider: tg_translate_count_tokens, answered locally with 200.
+ * the provider's dialect table (provider.h: answer_usage, event_usage).
+ * POST /v1/messages/count_tokens on a non-Anthropic provider:
+ * tg_translate_count_tokens, answered locally with 200.
  */
 #ifndef TG_TRANSLATE_H
 #define TG_TRANSLATE_H

@@ -21,6 +21,7 @@
 
 #include "auth/access.h"
 #include "cache/cache.h"
+#include "core/jsonscan.h"
 #include "cost/cost.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -28,7 +29,6 @@
 #include "providers/provider.h"
 #include "providers/translate.h"
 #include "proxy/api.h"
-#include "core/jsonscan.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
 #include "proxy/sse.h"
@@ -941,8 +941,9 @@ static const char *client_credential(const exchange_t *x)
 }
 
 /* The request body with its top-level "model" (at model_span) set to
- * `model` (when not NULL) and `"stream_options":{"include_usage":true}` added (when asked; the
- * body has no stream_options then). Everything else stays as sent. */
+ * `model` (when not NULL) and `"stream_options":{"include_usage":true}`
+ * added (when asked; the body has no stream_options then). Everything else
+ * stays as sent. */
 static char *edit_body(const char *body, size_t len, tg_json_span_t model_span,
                        const char *model, bool add_usage, size_t *out_len)
 {
@@ -1467,9 +1468,9 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
 
 static bool member_is(const char *doc, size_t len, const char *key, const char *literal)
 {
-    size_t a, c;
-    return tg_json_member(doc, len, key, &a, &c) && c - a == strlen(literal) &&
-           !memcmp(doc + a, literal, c - a);
+    tg_json_span_t sp;
+    tg_json_members(doc, len, &key, 1, &sp);
+    return tg_json_span_is(doc, sp, literal);
 }
 
 /* Validate the body and read model, stream and stream_options without

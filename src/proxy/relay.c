@@ -74,7 +74,6 @@ typedef struct sock_ctx {
     tg_relay_t *r;
     curl_socket_t fd;
     struct event *ev;
-    short kind;   /* the events ev was assigned */
     bool armed;   /* ev is added */
     bool idle;    /* curl said CURL_POLL_REMOVE: nobody's transfer uses it */
     bool connected; /* curl has asked to read it, so its connect completed */
@@ -126,14 +125,13 @@ static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 /* (Re)arms sc for kind, touching libevent only when something changes. */
 static void watch(sock_ctx_t *sc, short kind)
 {
-    if (sc->armed && sc->kind == kind)
+    bool same = event_get_events(sc->ev) == kind;
+    if (sc->armed && same)
         return;
     if (sc->armed)
         event_del(sc->ev);
-    if (sc->kind != kind) {
+    if (!same)
         event_assign(sc->ev, sc->r->base, sc->fd, kind, on_sock_event, sc);
-        sc->kind = kind;
-    }
     event_add(sc->ev, NULL);
     sc->armed = true;
 }

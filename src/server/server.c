@@ -338,14 +338,14 @@ static void write_now(tg_http_t *h)
 }
 
 /* The loop's turn after write_now: a bufferevent whose output is still
- * empty and still wanted written has drained; tell its owner (evhttp). */
+ * empty and still wanted written has drained; tell its owner (evhttp). A
+ * callback run here may write_now again: that entry is appended and taken
+ * by this same loop. */
 static void on_written(evutil_socket_t fd, short what, void *arg)
 {
     tg_worker_t *w = arg;
     for (size_t i = 0; i < w->n_written; i++) {
         struct bufferevent *bev = w->written[i];
-        /* A callback below may queue more: take each out before running it. */
-        w->written[i] = NULL;
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
             (bufferevent_get_enabled(bev) & EV_WRITE))
             bufferevent_trigger(bev, EV_WRITE, 0);
@@ -393,8 +393,6 @@ bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
     evbuffer_add(h->chunk, data, len);
     evhttp_send_reply_chunk_with_cb(h->req, h->chunk, on_output_drained, h);
     write_now(h);
-    if (!h->evcon)
-        return false;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
     if (evbuffer_get_length(bufferevent_get_output(bev)) > TG_HTTP_HIGH_WATER) {
         h->want_drain = true;
