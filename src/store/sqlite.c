@@ -54,6 +54,10 @@
 
 #define SCHEMA_VERSION 3
 #define POOL_MAX       8
+#define PAGE_SIZE      16384    /* of a new database */
+#define WAL_BYTES      67108864 /* checkpoint when the WAL reaches 64 MiB */
+#define TG_STR_(x)     #x
+#define TG_STR(x)      TG_STR_(x)
 
 typedef struct {
     tg_store_backend_t base;
@@ -151,6 +155,18 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
         sqlite3_free(msg);
     }
     return rc;
+}
+
+/* The database's page size (4096 if it cannot be read). */
+static int page_size(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v > 0 ? v : 4096;
 }
 
 static int user_version(sqlite3 *db)
@@ -252,14 +268,23 @@ static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     /* short: a locked database is a reason to spool, not to stall the writer */
     sqlite3_busy_timeout(q->w, 100);
     char msg[256];
+    /* A new database gets 16 KiB pages (a no-op on an existing one, which
+     * keeps its size): a quarter of the page writes, WAL frames and B-tree
+     * splits of 4 KiB pages for the same records, ~15% less writer CPU per
+     * record under load (docs/observability.md). Must come before WAL mode,
+     * which fixes the page size. */
+    exec(q->w, "PRAGMA page_size=" TG_STR(PAGE_SIZE), msg, sizeof msg);
     /* WAL needs a writable file the first time; a read-only database that is
      * already in WAL mode still reads. Failures here are not fatal. */
     exec(q->w, "PRAGMA journal_mode=WAL", msg, sizeof msg);
     exec(q->w, "PRAGMA synchronous=NORMAL", msg, sizeof msg);
-    exec(q->w, "PRAGMA journal_size_limit=67108864", msg, sizeof msg);
-    /* a 64 MiB WAL between checkpoints: index pages dirtied by many
-     * transactions reach the database file once per checkpoint */
-    exec(q->w, "PRAGMA wal_autocheckpoint=16384", msg, sizeof msg);
+    exec(q->w, "PRAGMA journal_size_limit=" TG_STR(WAL_BYTES), msg, sizeof msg);
+    /* a 64 MiB WAL between checkpoints, whatever the page size: index pages
+     * dirtied by many transactions reach the database file once per
+     * checkpoint */
+    char ck[64];
+    snprintf(ck, sizeof ck, "PRAGMA wal_autocheckpoint=%d", WAL_BYTES / page_size(q->w));
+    exec(q->w, ck, msg, sizeof msg);
     /* the indexes take random inserts (ids are UUIDs): keep their pages in memory */
     exec(q->w, "PRAGMA cache_size=-65536", msg, sizeof msg);
     exec(q->w, "PRAGMA mmap_size=268435456", msg, sizeof msg);

@@ -37,7 +37,7 @@ typedef struct tg_store tg_store_t;
 typedef struct {
     const char *url;         /* "sqlite:PATH" (storage.url) */
     const char *spool_path;  /* NULL: "<database path>-spool.jsonl" */
-    size_t queue_capacity;   /* records in memory, default 2048 */
+    size_t queue_capacity;   /* records in memory, default 4096 */
     size_t queue_max_bytes;  /* bytes in memory (bodies!), default 32 MiB */
     size_t batch_max;        /* records per transaction at most, default 1024 */
     int batch_ms;            /* longest a record waits for its batch, default 100 */

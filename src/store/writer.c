@@ -87,7 +87,7 @@ void tg_store_options_default(tg_store_options_t *o)
 {
     memset(o, 0, sizeof *o);
     o->url = "sqlite:tollgate.db";
-    o->queue_capacity = 2048;
+    o->queue_capacity = 4096;
     o->queue_max_bytes = 32u << 20;
     o->batch_max = 1024;
     o->batch_ms = 100;

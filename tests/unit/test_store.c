@@ -493,6 +493,7 @@ TEST(store_sqlite_round_trip_wal)
     CHECK_INT(count_rows(db, "PRAGMA user_version"), 3);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
               1);
+    CHECK_INT(count_rows(db, "PRAGMA page_size"), 16384); /* a new store's pages */
     /* one record, with bodies, through the back-end */
     tg_store_backend_t *be = tg_store_backend(s);
     tg_record_t *r = NULL;
@@ -523,6 +524,36 @@ TEST(store_sqlite_round_trip_wal)
     tg_store_submit(s, mkrec(100));
     tg_store_close(s);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 11);
+    rm_rf(dir);
+}
+
+/* A database made with another page size (4 KiB: SQLite's default, and what
+ * stores made before 16 KiB pages have) keeps it: the page size is chosen
+ * once, when the file is new. */
+TEST(store_keeps_the_page_size_of_an_existing_database)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    sqlite3 *h;
+    CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(h, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                              " CREATE TABLE other(x);",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(h);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    for (int i = 0; i < 300; i++)
+        tg_store_submit(s, mkrec(i));
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "PRAGMA page_size"), 4096);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 300);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check='ok'"),
+              1);
     rm_rf(dir);
 }
 
