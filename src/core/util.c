@@ -152,6 +152,14 @@ bool tg_has_prefix_ci(const char *s, const char *prefix)
     return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool tg_name_in(const char *name, size_t n, const tg_name_t *set, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (set[i].n == n && !strncasecmp(name, set[i].s, n))
+            return true;
+    return false;
+}
+
 int64_t tg_mono_us(void)
 {
     struct timespec ts;

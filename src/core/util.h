@@ -34,6 +34,19 @@ char *tg_xstrndup(const char *s, size_t n);
 /** Case-insensitive prefix test. */
 bool tg_has_prefix_ci(const char *s, const char *prefix);
 
+/* A fixed set of header names: compared only where the length matches, the
+ * common miss costs one integer compare per name instead of a strcasecmp. */
+typedef struct {
+    const char *s;
+    size_t n;
+} tg_name_t;
+#define TG_NAME(lit)                                                                               \
+    {                                                                                              \
+        lit, sizeof(lit) - 1                                                                       \
+    }
+/* Whether name, of length n, is in set[0..count), ignoring ASCII case. */
+bool tg_name_in(const char *name, size_t n, const tg_name_t *set, size_t count);
+
 /** Monotonic milliseconds / microseconds, and wall-clock milliseconds since the epoch. */
 int64_t tg_mono_ms(void);
 int64_t tg_mono_us(void);

@@ -4,6 +4,8 @@
  */
 #include "providers/provider.h"
 
+#include "core/util.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -37,6 +39,7 @@ char *tg_provider_url(const tg_provider_cfg_t *p, const char *suffix, const char
 
 bool tg_is_credential_header(const char *name)
 {
-    return !strcasecmp(name, "authorization") || !strcasecmp(name, "x-api-key") ||
-           !strcasecmp(name, "x-goog-api-key") || !strcasecmp(name, "api-key");
+    static const tg_name_t names[] = {TG_NAME("authorization"), TG_NAME("x-api-key"),
+                                      TG_NAME("x-goog-api-key"), TG_NAME("api-key")};
+    return tg_name_in(name, strlen(name), names, sizeof names / sizeof names[0]);
 }

@@ -598,15 +598,18 @@ static void report_health(exchange_t *x, tg_outcome_t o)
 
 /* ---- relay callbacks ---- */
 
-static bool hop_by_hop(const char *name)
+static bool hop_by_hop(const char *name, size_t n)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "te", "trailer", "upgrade",
-                                        "content-length", "proxy-authenticate"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcasecmp(name, names[i]))
-            return true;
-    return false;
+    static const tg_name_t names[] = {
+        TG_NAME("connection"), TG_NAME("keep-alive"), TG_NAME("proxy-connection"),
+        TG_NAME("transfer-encoding"), TG_NAME("te"), TG_NAME("trailer"), TG_NAME("upgrade"),
+        TG_NAME("content-length"), TG_NAME("proxy-authenticate")};
+    return tg_name_in(name, n, names, sizeof names / sizeof names[0]);
+}
+
+static bool is_helicone(const char *name, size_t n)
+{
+    return n >= 9 && !strncasecmp(name, "helicone-", 9);
 }
 
 static void on_up_response(void *arg, int status, const tg_headers_t *hd)
@@ -626,9 +629,12 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
         return;
     }
     x->ttfb_us = tg_mono_us() - x->t0_us;
-    for (size_t i = 0; i < hd->n; i++)
-        if (!hop_by_hop(hd->names[i]) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
+    for (size_t i = 0; i < hd->n; i++) {
+        /* the value follows the name's NUL in the same block */
+        size_t n = (size_t)(hd->values[i] - hd->names[i]) - 1;
+        if (!hop_by_hop(hd->names[i], n) && !is_helicone(hd->names[i], n))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
+    }
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
     if (x->cache_result)
         tg_http_add_header(x->h, "Helicone-Cache", "MISS");
@@ -906,13 +912,13 @@ typedef struct {
 static int forward_header(const char *name, const char *value, void *arg)
 {
     fwd_ctx_t *c = arg;
-    static const char *const dropped[] = {"host", "expect", "accept-encoding",
-                                          "proxy-authorization", "cookie"};
-    if (hop_by_hop(name) || tg_has_prefix_ci(name, "helicone-"))
+    static const tg_name_t dropped[] = {TG_NAME("host"), TG_NAME("expect"),
+                                        TG_NAME("accept-encoding"), TG_NAME("proxy-authorization"),
+                                        TG_NAME("cookie")};
+    size_t n = strlen(name);
+    if (hop_by_hop(name, n) || is_helicone(name, n) ||
+        tg_name_in(name, n, dropped, sizeof dropped / sizeof dropped[0]))
         return 0;
-    for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++)
-        if (!strcasecmp(name, dropped[i]))
-            return 0;
     if (c->drop_credentials && tg_is_credential_header(name))
         return 0;
     if (c->x->caller.consumed_header && !strcasecmp(name, c->x->caller.consumed_header))

@@ -34,8 +34,18 @@
 #include <unistd.h>
 
 #define POOL_MAX 64
+#define URL_CACHE 8
 #define MAX_RESPONSE_HEADERS 200
 #define MAX_RESPONSE_HEADER_BYTES (64 * 1024)
+
+/* A provider URL parsed once (CURLOPT_CURLU): given a CURLOPT_URL string,
+ * curl parses and re-assembles it for every transfer. Kept while a transfer
+ * uses it (refs); an unused one makes room for a new URL. */
+typedef struct {
+    char *url;
+    CURLU *uh;
+    int refs;
+} url_entry_t;
 
 struct tg_relay {
     struct event_base *base;
@@ -47,11 +57,14 @@ struct tg_relay {
     int n_pool;
     struct sock_ctx **socks; /* by descriptor: every socket being watched */
     int n_socks;
+    url_entry_t urls[URL_CACHE];
+    int url_hand; /* where the search for a slot to reuse starts */
 };
 
 struct tg_upstream {
     tg_relay_t *r;
     CURL *easy;
+    url_entry_t *url; /* NULL: the URL went as a string */
     struct curl_slist *hdrs;
     tg_upstream_cbs_t cbs;
     void *arg;
@@ -86,10 +99,8 @@ static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err);
 
 void tg_headers_free(tg_headers_t *h)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        free(h->names[i]);
-        free(h->values[i]);
-    }
+    for (size_t i = 0; i < h->n; i++)
+        free(h->names[i]); /* the value is in the same block */
     free(h->names);
     free(h->values);
     memset(h, 0, sizeof *h);
@@ -283,6 +294,10 @@ void tg_relay_free(tg_relay_t *r)
     for (int i = 0; i < r->n_socks; i++)
         drop_sock(r, i);
     free(r->socks);
+    for (int i = 0; i < URL_CACHE; i++) {
+        free(r->urls[i].url);
+        curl_url_cleanup(r->urls[i].uh);
+    }
     event_free(r->timer);
     free(r);
 }
@@ -322,11 +337,21 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
-    u->resp.names = tg_xrealloc(u->resp.names, (u->resp.n + 1) * sizeof(char *));
-    u->resp.values = tg_xrealloc(u->resp.values, (u->resp.n + 1) * sizeof(char *));
-    u->resp.names[u->resp.n] = tg_xstrndup(buf, nlen);
-    u->resp.values[u->resp.n] = tg_xstrndup(v, (size_t)(end - v));
-    u->resp.n++;
+    tg_headers_t *h = &u->resp;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 16;
+        h->names = tg_xrealloc(h->names, h->cap * sizeof(char *));
+        h->values = tg_xrealloc(h->values, h->cap * sizeof(char *));
+    }
+    size_t vlen = (size_t)(end - v);
+    char *block = tg_xmalloc(nlen + vlen + 2); /* "name\0value\0" */
+    memcpy(block, buf, nlen);
+    block[nlen] = 0;
+    memcpy(block + nlen + 1, v, vlen);
+    block[nlen + 1 + vlen] = 0;
+    h->names[h->n] = block;
+    h->values[h->n] = block + nlen + 1;
+    h->n++;
     return len;
 }
 
@@ -411,9 +436,46 @@ static CURL *new_easy(tg_relay_t *r)
     return e;
 }
 
+/* The parsed form of `url`, with a reference for the caller; NULL when every
+ * slot is in use or curl does not take the URL (the caller then passes the
+ * string, and curl reports what is wrong with it). */
+static url_entry_t *url_get(tg_relay_t *r, const char *url)
+{
+    url_entry_t *slot = NULL;
+    for (int i = 0; i < URL_CACHE; i++) {
+        url_entry_t *e = &r->urls[(r->url_hand + i) % URL_CACHE];
+        if (e->url && !strcmp(e->url, url)) {
+            e->refs++;
+            return e;
+        }
+        if (!e->refs && (!slot || (slot->url && !e->url)))
+            slot = e; /* the first unused one, an empty one if any */
+    }
+    if (!slot)
+        return NULL;
+    /* the flags curl itself parses a CURLOPT_URL string with */
+    CURLU *uh = curl_url();
+    if (!uh ||
+        curl_url_set(uh, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)) {
+        curl_url_cleanup(uh);
+        return NULL;
+    }
+    free(slot->url);
+    curl_url_cleanup(slot->uh);
+    slot->url = tg_xstrdup(url);
+    slot->uh = uh;
+    slot->refs = 1;
+    r->url_hand = (int)(slot - r->urls + 1) % URL_CACHE;
+    return slot;
+}
+
 static void release(tg_upstream_t *u)
 {
     tg_relay_t *r = u->r;
+    if (u->url) {
+        u->url->refs--;
+        curl_easy_setopt(u->easy, CURLOPT_CURLU, NULL); /* no pooled handle points at it */
+    }
     if (u->idle_timer)
         event_free(u->idle_timer);
     if (u->fail_ev)
@@ -505,7 +567,11 @@ tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
 
     /* Everything that differs between transfers is set here, every time;
      * the rest was set once in new_easy. */
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    u->url = url_get(r, req->url);
+    if (u->url)
+        curl_easy_setopt(e, CURLOPT_CURLU, u->url->uh);
+    else
+        curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, u);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, u->hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, u);

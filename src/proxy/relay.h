@@ -30,10 +30,12 @@ typedef enum {
 } tg_upstream_result_t;
 
 /** Response header list: names as received, values trimmed. */
+/* Response headers. Each names[i] is one allocation that also holds
+ * values[i]; the arrays have room for cap entries. */
 typedef struct {
     char **names;
     char **values;
-    size_t n;
+    size_t n, cap;
 } tg_headers_t;
 
 typedef struct {
