@@ -92,6 +92,35 @@ test('@google/genai generateContent: native call, key injected, usage and cost r
   assert.ok(Math.abs(rec.cost - expected) < 1e-12, `cost ${rec.cost} != ${expected}`);
 });
 
+// The model is in the URL, so every model is a URL of its own. Each worker
+// keeps a few parsed provider URLs; with more in flight at once than it
+// keeps, the rest go as plain strings, and a kept one is replaced only once
+// no call uses it. Whichever way, each call must reach its own path.
+test('twenty models in flight at once: each call reaches its own URL', async () => {
+  const sid = h.testId('gurls');
+  const models = Array.from({ length: 20 }, (_, i) => `gemini-url-${i}`);
+  const call = (model, delay) => post(`/v1beta/models/${model}:generateContent`,
+    { contents: [{ parts: [{ text: `to ${model}` }] }] },
+    { 'x-goog-api-key': 'client-gemini-key', 'x-test-id': sid, 'x-fake-delay-ms': String(delay),
+      'x-fake-reply': `from ${model}` });
+  const all = await Promise.all(models.map((m) => call(m, 300)));
+  // then one at a time, in another order: kept URLs are replaced
+  for (const m of [...models].reverse()) all.push(await call(m, 0));
+  for (const [i, r] of all.entries()) {
+    assert.equal(r.status, 200);
+    const m = models[i < 20 ? i : 39 - i];
+    assert.equal((await r.json()).candidates[0].content.parts[0].text, `from ${m}`);
+  }
+  const seen = await fake.requestsFor(sid);
+  assert.equal(seen.length, 40);
+  for (const r of seen) {
+    const m = r.path.match(/\/models\/([^/:]+):generateContent/)[1];
+    assert.equal(r.body.contents[0].parts[0].text, `to ${m}`);
+  }
+  assert.deepEqual([...new Set(seen.map((r) => r.path.split('?')[0]))].sort(),
+    models.map((m) => `/v1beta/models/${m}:generateContent`).sort());
+});
+
 test('@google/genai generateContentStream: SSE relayed event by event, usage from the last event', async () => {
   const sid = h.testId('gstream');
   const stream = await withHeaders({
