@@ -15,17 +15,28 @@ static size_t skip_ws(const char *s, size_t i, size_t n)
     return i;
 }
 
-/* s[i] == '"'; returns the index after the closing quote, or n. */
+/* s[i] == '"'; returns the index after the closing quote, or n. A quote
+ * ends the string unless an odd number of backslashes precede it; memchr
+ * finds the candidates (LLM answers are long strings). */
 static size_t skip_string(const char *s, size_t i, size_t n)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
+    size_t from = i + 1;
+    for (;;) {
+        const char *q = from < n ? memchr(s + from, '"', n - from) : NULL;
+        if (!q)
+            return n;
+        size_t j = (size_t)(q - s), k = j;
+        while (k > i + 1 && s[k - 1] == '\\')
+            k--;
+        if (((j - k) & 1) == 0)
+            return j + 1;
+        from = j + 1;
     }
-    return n;
 }
+
+/* What skip_value's container loop stops at: 1 a string, 2 an opening
+ * bracket, 3 a closing one; everything else is stepped over. */
+static const unsigned char stop_at[256] = {['"'] = 1, ['{'] = 2, ['['] = 2, ['}'] = 3, [']'] = 3};
 
 /* Returns the index after the value starting at s[i], or n. */
 static size_t skip_value(const char *s, size_t i, size_t n)
@@ -37,14 +48,11 @@ static size_t skip_value(const char *s, size_t i, size_t n)
     if (s[i] == '{' || s[i] == '[') {
         int depth = 0;
         while (i < n) {
-            char c = s[i];
-            if (c == '"') {
-                i = skip_string(s, i, n);
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']') {
+            switch (stop_at[(unsigned char)s[i]]) {
+            case 0: i++; continue;
+            case 1: i = skip_string(s, i, n); continue;
+            case 2: depth++; break;
+            default:
                 if (--depth == 0)
                     return i + 1;
             }
@@ -231,11 +239,22 @@ static bool utf8_seq(vstate_t *v)
     return true;
 }
 
+/* A byte a string holds as it is: printable ASCII but '"' and '\\'. */
+static inline bool plain_char(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 static bool v_string(vstate_t *v)
 {
     v->i++; /* opening quote */
     while (v->i < v->n) {
-        unsigned char c = (unsigned char)v->s[v->i];
+        const unsigned char *u = (const unsigned char *)v->s;
+        while (v->i < v->n && plain_char(u[v->i]))  /* the common case, in a tight loop */
+            v->i++;
+        if (v->i >= v->n)
+            break;
+        unsigned char c = u[v->i];
         if (c == '"') {
             v->i++;
             return true;

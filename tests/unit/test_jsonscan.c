@@ -38,6 +38,12 @@ TEST(jsonscan_malformed_and_edges)
     CHECK(member("{\"model\":\"unterminated", "model") == NULL);
     CHECK(member("{}", "model") == NULL);
     CHECK_STR(member("{\"a\\\"b\":1,\"model\":null}", "model"), "null");
+    /* a quote ends a string after an even run of backslashes, not an odd one */
+    CHECK_STR(member("{\"a\":\"x\\\\\",\"model\":1}", "model"), "1");
+    CHECK_STR(member("{\"a\":\"x\\\\\\\"\",\"model\":2}", "model"), "2");
+    CHECK_STR(member("{\"a\":[\"]}\\\\\",{\"b\":\"\\\"]\"}],\"model\":3}", "model"), "3");
+    CHECK_STR(member("{\"model\":\"\\\\\\\\\"}", "model"), "\"\\\\\\\\\"");
+    CHECK(member("{\"model\":\"\\\"}", "model") == NULL); /* the quote is escaped: cut */
     CHECK_INT(tg_json_object_start("  {}", 4), 3);
     CHECK_INT(tg_json_object_start("[]", 2), 0);
 }
