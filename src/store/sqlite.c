@@ -355,8 +355,7 @@ static void bind_blob(sqlite3_stmt *st, int i, const char *s, size_t len)
 static int step_reset(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* the next record binds every parameter again */
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -1302,8 +1301,18 @@ static const tg_store_ops_t sqlite_ops = {
     .close = sq_close,
 };
 
+/* SQLite keeps memory statistics (sqlite3_status) behind a global mutex it
+ * takes on every allocation; nothing here reads them. Only possible before
+ * SQLite initializes, so on the first open (later: SQLITE_MISUSE, no harm). */
+static void sqlite_global_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_config);
     sq_t *q = tg_xcalloc(1, sizeof *q);
     q->base.ops = &sqlite_ops;
     q->path = tg_xstrdup(path);
