@@ -247,10 +247,10 @@ static inline bool plain_char(unsigned char c)
 
 static bool v_string(vstate_t *v)
 {
+    const unsigned char *u = (const unsigned char *)v->s;
     v->i++; /* opening quote */
     while (v->i < v->n) {
-        const unsigned char *u = (const unsigned char *)v->s;
-        while (v->i < v->n && plain_char(u[v->i]))  /* the common case, in a tight loop */
+        while (v->i < v->n && plain_char(u[v->i])) /* the common case, in a tight loop */
             v->i++;
         if (v->i >= v->n)
             break;

@@ -630,8 +630,7 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     }
     x->ttfb_us = tg_mono_us() - x->t0_us;
     for (size_t i = 0; i < hd->n; i++) {
-        /* the value follows the name's NUL in the same block */
-        size_t n = (size_t)(hd->values[i] - hd->names[i]) - 1;
+        size_t n = strlen(hd->names[i]);
         if (!hop_by_hop(hd->names[i], n) && !is_helicone(hd->names[i], n))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
     }

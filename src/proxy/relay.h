@@ -29,9 +29,9 @@ typedef enum {
     TG_UP_TOO_LARGE /* answer over the relay's limit */
 } tg_upstream_result_t;
 
-/** Response header list: names as received, values trimmed. */
-/* Response headers. Each names[i] is one allocation that also holds
- * values[i]; the arrays have room for cap entries. */
+/** Response header list: names as received, values trimmed. Each names[i]
+ *  is one allocation that also holds values[i]; the arrays have room for
+ *  cap entries. */
 typedef struct {
     char **names;
     char **values;
