@@ -278,7 +278,7 @@ parse_wrk() {
 }
 
 FAILED=0
-declare -A RPS P50 P99
+declare -A RPS P50 P99 CPU
 TG_SERVED=0
 RSS_LOG=()  # "label requests rss_kb"
 
@@ -301,8 +301,28 @@ check_alive() {
     for p in "${PIDS_NGINX[@]}"; do kill -0 "$p" 2>/dev/null || die "an nginx instance died during the run"; done
 }
 
-run_round() { # label target -> sets LAST (parsed line)
+CLK_TCK=$(getconf CLK_TCK)
+# CPU clock ticks (user + system, every thread) used so far by the process
+# that serves TARGET: the static upstream's or the nginx proxy's master and
+# workers, or tollgate (workers and writer thread)
+cpu_ticks() {
+    local pids p t=0
+    case $1 in
+    direct) pids="${PIDS_NGINX[0]} $(pgrep -P "${PIDS_NGINX[0]}" 2>/dev/null || true)" ;;
+    nginx) pids="${PIDS_NGINX[1]} $(pgrep -P "${PIDS_NGINX[1]}" 2>/dev/null || true)" ;;
+    *) pids=$TG_PID ;;
+    esac
+    for p in $pids; do
+        # fields 14 and 15 after the command name, which may hold spaces
+        t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ s += $12 + $13 } END { print s + 0 }')))
+    done
+    echo "$t"
+}
+
+run_round() { # label target -> sets LAST (parsed line) and LAST_CPU (us/request)
     local label=$1 target=$2 out=$TMP/wrk-$1-$2.txt
+    local c0
+    c0=$(cpu_ticks "$target")
     BENCH_HEADERS=$(headers_of "$target") \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/chat.lua" \
         "$(url_of "$target")" >"$out" 2>&1 &
@@ -315,8 +335,10 @@ run_round() { # label target -> sets LAST (parsed line)
     LAST=$(parse_wrk <"$out")
     local rps p50 p99 req non2xx sock
     read -r rps p50 p99 req non2xx sock <<<"$LAST"
-    printf '%-8s %-9s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests' \
-        "$label" "$target" "$rps" "$p50" "$p99" "$req"
+    LAST_CPU=$(awk -v t="$(($(cpu_ticks "$target") - c0))" -v hz="$CLK_TCK" -v n="$req" \
+        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+    printf '%-8s %-9s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests  cpu %6s us/req' \
+        "$label" "$target" "$rps" "$p50" "$p99" "$req" "$LAST_CPU"
     [[ $target == tollgate || $target == cache || $target == limited ]] && TG_SERVED=$((TG_SERVED + req))
     if [[ $sock != - ]]; then printf '  socket errors: %s' "${sock//_/ }"; fi
     if ((non2xx > 0)); then
@@ -344,20 +366,22 @@ for ((r = 1; r <= ROUNDS; r++)); do
         RPS[$t]+="$rps "
         P50[$t]+="$p50 "
         P99[$t]+="$p99 "
+        CPU[$t]+="$LAST_CPU "
         [[ $t == tollgate || $t == cache || $t == limited ]] && RSS_LOG+=("round$r.$t $TG_SERVED $(rss_kb)")
     done
 done
 echo
 
 echo "== medians over $ROUNDS rounds"
-printf '%-9s %12s %10s %10s\n' target "req/s" "p50 ms" "p99 ms"
-declare -A M_RPS M_P50 M_P99
+printf '%-9s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
+declare -A M_RPS M_P50 M_P99 M_CPU
 for t in direct nginx tollgate cache limited; do
     want "$t" || continue
     M_RPS[$t]=$(median <<<"${RPS[$t]}")
     M_P50[$t]=$(median <<<"${P50[$t]}")
     M_P99[$t]=$(median <<<"${P99[$t]}")
-    printf '%-9s %12.0f %10.3f %10.3f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}"
+    M_CPU[$t]=$(median <<<"${CPU[$t]}")
+    printf '%-9s %12.0f %10.3f %10.3f %12.1f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}" "${M_CPU[$t]}"
 done
 echo
 
@@ -380,6 +404,8 @@ if want tollgate && { want nginx || want direct; }; then
         printf '%-34s %6sx   target <= %sx: %s\n' "p50 latency tollgate / nginx" "$r" "$P50_TARGET" "$(verdict "$r" "<=" "$P50_TARGET")"
         r=$(ratio "${M_P99[tollgate]}" "${M_P99[nginx]}")
         printf '%-34s %6sx   (no target)\n' "p99 latency tollgate / nginx" "$r"
+        r=$(ratio "${M_CPU[tollgate]}" "${M_CPU[nginx]}")
+        printf '%-34s %6sx   (no target; steadier than req/s on a busy machine)\n' "CPU per request tollgate / nginx" "$r"
     fi
     for t in cache limited; do
         want "$t" || continue
