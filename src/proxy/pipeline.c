@@ -607,11 +607,6 @@ static bool hop_by_hop(const char *name, size_t n)
     return tg_name_in(name, n, names, sizeof names / sizeof names[0]);
 }
 
-static bool is_helicone(const char *name, size_t n)
-{
-    return n >= 9 && !strncasecmp(name, "helicone-", 9);
-}
-
 static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 {
     exchange_t *x = arg;
@@ -631,7 +626,7 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     x->ttfb_us = tg_mono_us() - x->t0_us;
     for (size_t i = 0; i < hd->n; i++) {
         size_t n = strlen(hd->names[i]);
-        if (!hop_by_hop(hd->names[i], n) && !is_helicone(hd->names[i], n))
+        if (!hop_by_hop(hd->names[i], n) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
     }
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
@@ -915,7 +910,7 @@ static int forward_header(const char *name, const char *value, void *arg)
                                         TG_NAME("accept-encoding"), TG_NAME("proxy-authorization"),
                                         TG_NAME("cookie")};
     size_t n = strlen(name);
-    if (hop_by_hop(name, n) || is_helicone(name, n) ||
+    if (hop_by_hop(name, n) || tg_has_prefix_ci(name, "helicone-") ||
         tg_name_in(name, n, dropped, sizeof dropped / sizeof dropped[0]))
         return 0;
     if (c->drop_credentials && tg_is_credential_header(name))

@@ -68,6 +68,32 @@ struct tg_http {
     struct tg_http *prev, *next; /* worker's live list */
 };
 
+/* Bufferevents held with a reference each (evhttp may free their
+ * connections meanwhile). */
+typedef struct {
+    struct bufferevent **v;
+    size_t n, cap;
+} bev_list_t;
+
+static void bev_list_push(bev_list_t *l, struct bufferevent *bev)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = tg_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    bufferevent_incref(bev);
+    l->v[l->n++] = bev;
+}
+
+/* Gives back every reference and the memory. */
+static void bev_list_release(bev_list_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        bufferevent_decref(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
 struct tg_worker {
     tg_server_t *srv;
     int index;
@@ -86,13 +112,11 @@ struct tg_worker {
     atomic_long n_live;
     bool draining;
     /* While draining: connections whose last reply may still be in their
-     * output buffer (a reference is held on each, see exchange_end). */
-    struct bufferevent **flushing;
-    size_t n_flushing, cap_flushing;
-    /* Connections write_now wrote out in this loop turn (a reference held on
-     * each), and the event that tells evhttp so: on_written. */
-    struct bufferevent **written;
-    size_t n_written, cap_written;
+     * output buffer (see exchange_end). */
+    bev_list_t flushing;
+    /* Connections write_now wrote out in this loop turn, and the event that
+     * tells evhttp so: on_written. */
+    bev_list_t written;
     struct event *written_ev;
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
@@ -200,44 +224,23 @@ static void on_client_closed(evutil_socket_t fd, short what, void *arg);
 static void on_conn_closed(struct evhttp_connection *evcon, void *arg);
 static void worker_maybe_finish(tg_worker_t *w);
 
-/* The reply is queued, not written: a draining worker must not exit before
- * it leaves. Hold the connection's bufferevent (refcounted, so the pointer
- * stays valid even if evhttp frees the connection) until it has flushed. */
-static void track_flush(tg_worker_t *w, struct bufferevent *bev)
-{
-    if (w->n_flushing == w->cap_flushing) {
-        w->cap_flushing = w->cap_flushing ? w->cap_flushing * 2 : 16;
-        w->flushing = tg_xrealloc(w->flushing, w->cap_flushing * sizeof *w->flushing);
-    }
-    bufferevent_incref(bev);
-    w->flushing[w->n_flushing++] = bev;
-}
-
 /* Drops the flushed ones; true when none is left. A bufferevent that evhttp
  * freed or stopped writing to has nothing more to send. */
 static bool all_flushed(tg_worker_t *w)
 {
     size_t k = 0;
-    for (size_t i = 0; i < w->n_flushing; i++) {
-        struct bufferevent *bev = w->flushing[i];
+    for (size_t i = 0; i < w->flushing.n; i++) {
+        struct bufferevent *bev = w->flushing.v[i];
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
             !(bufferevent_get_enabled(bev) & EV_WRITE))
             bufferevent_decref(bev);
         else
-            w->flushing[k++] = bev;
+            w->flushing.v[k++] = bev;
     }
-    w->n_flushing = k;
+    w->flushing.n = k;
     return k == 0;
 }
 
-static void release_flushing(tg_worker_t *w)
-{
-    for (size_t i = 0; i < w->n_flushing; i++)
-        bufferevent_decref(w->flushing[i]);
-    free(w->flushing);
-    w->flushing = NULL;
-    w->n_flushing = w->cap_flushing = 0;
-}
 
 static void exchange_end(tg_http_t *h)
 {
@@ -246,8 +249,10 @@ static void exchange_end(tg_http_t *h)
         event_free(h->close_ev);
     if (h->evcon) {
         evhttp_connection_set_closecb(h->evcon, NULL, NULL);
+        /* The reply is queued, not written: a draining worker must not exit
+         * before it leaves, so its bufferevent is held until it has flushed. */
         if (w->draining)
-            track_flush(w, evhttp_connection_get_bufferevent(h->evcon));
+            bev_list_push(&w->flushing, evhttp_connection_get_bufferevent(h->evcon));
     }
     if (h->chunk)
         evbuffer_free(h->chunk);
@@ -327,13 +332,8 @@ static void write_now(tg_http_t *h)
         return;
     if (evbuffer_write(out, fd) <= 0 || evbuffer_get_length(out) > 0)
         return;
-    if (w->n_written == w->cap_written) {
-        w->cap_written = w->cap_written ? w->cap_written * 2 : 16;
-        w->written = tg_xrealloc(w->written, w->cap_written * sizeof *w->written);
-    }
-    bufferevent_incref(bev); /* evhttp may free the connection meanwhile */
-    w->written[w->n_written++] = bev;
-    if (w->n_written == 1)
+    bev_list_push(&w->written, bev);
+    if (w->written.n == 1)
         event_active(w->written_ev, EV_TIMEOUT, 0);
 }
 
@@ -344,14 +344,14 @@ static void write_now(tg_http_t *h)
 static void on_written(evutil_socket_t fd, short what, void *arg)
 {
     tg_worker_t *w = arg;
-    for (size_t i = 0; i < w->n_written; i++) {
-        struct bufferevent *bev = w->written[i];
+    for (size_t i = 0; i < w->written.n; i++) {
+        struct bufferevent *bev = w->written.v[i];
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
             (bufferevent_get_enabled(bev) & EV_WRITE))
             bufferevent_trigger(bev, EV_WRITE, 0);
         bufferevent_decref(bev);
     }
-    w->n_written = 0;
+    w->written.n = 0;
 }
 
 static void add_standard_headers(tg_http_t *h)
@@ -508,7 +508,7 @@ static void worker_finish_now(tg_worker_t *w)
         event_del(w->drain_tm);
     if (w->deadline)
         event_del(w->deadline);
-    release_flushing(w);
+    bev_list_release(&w->flushing);
     event_base_loopbreak(w->base);
 }
 
@@ -744,9 +744,7 @@ void tg_server_join(tg_server_t *s)
         pthread_join(w->thread, NULL);
         if (w->ctl)
             event_free(w->ctl);
-        for (size_t j = 0; j < w->n_written; j++) /* the loop ended before on_written */
-            bufferevent_decref(w->written[j]);
-        free(w->written);
+        bev_list_release(&w->written); /* the loop may have ended before on_written */
         if (w->written_ev)
             event_free(w->written_ev);
         if (w->drain_tm)

@@ -157,23 +157,13 @@ static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
-/* The database's page size (4096 if it cannot be read). */
-static int page_size(sqlite3 *db)
+/* An integer PRAGMA's value (`sql` is "PRAGMA name"), or dflt when it
+ * cannot be read. */
+static int pragma_int(sqlite3 *db, const char *sql, int dflt)
 {
     sqlite3_stmt *st;
-    int v = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return v > 0 ? v : 4096;
-}
-
-static int user_version(sqlite3 *db)
-{
-    sqlite3_stmt *st;
-    int v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+    int v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             v = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
@@ -184,7 +174,7 @@ static int user_version(sqlite3 *db)
 /* Bring the schema to SCHEMA_VERSION. */
 static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-    int v = user_version(db);
+    int v = pragma_int(db, "PRAGMA user_version", -1);
     if (v < 0) {
         set_err(err, errlen, path, db);
         return -1;
@@ -283,7 +273,7 @@ static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
      * dirtied by many transactions reach the database file once per
      * checkpoint */
     char ck[64];
-    snprintf(ck, sizeof ck, "PRAGMA wal_autocheckpoint=%d", WAL_BYTES / page_size(q->w));
+    snprintf(ck, sizeof ck, "PRAGMA wal_autocheckpoint=%d", WAL_BYTES / pragma_int(q->w, "PRAGMA page_size", 4096));
     exec(q->w, ck, msg, sizeof msg);
     /* the indexes take random inserts (ids are UUIDs): keep their pages in memory */
     exec(q->w, "PRAGMA cache_size=-65536", msg, sizeof msg);
