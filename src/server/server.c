@@ -114,10 +114,14 @@ struct tg_worker {
     /* While draining: connections whose last reply may still be in their
      * output buffer (see exchange_end). */
     bev_list_t flushing;
-    /* Connections write_now wrote out in this loop turn, and the event that
+    /* Connections on_flush wrote out in this loop turn, and the event that
      * tells evhttp so: on_written. */
     bev_list_t written;
     struct event *written_ev;
+    /* Connections with output queued in this loop turn, and the event
+     * that writes them out at its end: on_flush. */
+    bev_list_t to_write;
+    struct event *flush_ev;
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
     tg_config_t *pending_cfg;
@@ -310,7 +314,7 @@ static void on_output_drained(struct evhttp_connection *evcon, void *arg)
     }
 }
 
-/* Writes what evhttp just queued for the client now, instead of arming the
+/* Writes what evhttp queued for the client itself, instead of arming the
  * socket for writing and waiting a loop turn for it: that costs an epoll_ctl
  * to add the write interest and another to drop it, per reply and per
  * streamed chunk. evhttp still learns that the output drained the usual
@@ -320,12 +324,8 @@ static void on_output_drained(struct evhttp_connection *evcon, void *arg)
  * one changelist and never reaches the kernel. What the socket does not
  * take stays queued for the bufferevent, which also meets any write error.
  * Plain sockets only: a TLS bufferevent's output is not the socket's. */
-static void write_now(tg_http_t *h)
+static void write_out(tg_worker_t *w, struct bufferevent *bev)
 {
-    tg_worker_t *w = h->w;
-    if (!h->evcon || w->ssl_ctx)
-        return;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
     struct evbuffer *out = bufferevent_get_output(bev);
     evutil_socket_t fd = bufferevent_getfd(bev);
     if (fd < 0 || !evbuffer_get_length(out) || !(bufferevent_get_enabled(bev) & EV_WRITE))
@@ -335,6 +335,39 @@ static void write_now(tg_http_t *h)
     bev_list_push(&w->written, bev);
     if (w->written.n == 1)
         event_active(w->written_ev, EV_TIMEOUT, 0);
+}
+
+/* The end of the loop turn in which replies were queued: write each
+ * connection's output out (write_out). */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    for (size_t i = 0; i < w->to_write.n; i++) {
+        write_out(w, w->to_write.v[i]);
+        bufferevent_decref(w->to_write.v[i]);
+    }
+    w->to_write.n = 0;
+    if (w->draining)
+        worker_maybe_finish(w);
+}
+
+/* Queues the connection for on_flush, which the loop runs after every
+ * callback already active in this turn: all the replies and stream chunks
+ * that one batch of provider traffic produces leave together, at the end
+ * of the turn, rather than one write per callback as each is made. A
+ * connection queued twice in a row is queued once; an entry further back
+ * may repeat, and write_out passes over an output already written. */
+static void write_now(tg_http_t *h)
+{
+    tg_worker_t *w = h->w;
+    if (!h->evcon || w->ssl_ctx)
+        return;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
+    if (w->to_write.n && w->to_write.v[w->to_write.n - 1] == bev)
+        return;
+    bev_list_push(&w->to_write, bev);
+    if (w->to_write.n == 1)
+        event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* The loop's turn after write_now: a bufferevent whose output is still
@@ -676,6 +709,7 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
     }
     w->ctl = event_new(w->base, -1, 0, on_control, w);
     w->written_ev = event_new(w->base, -1, 0, on_written, w);
+    w->flush_ev = event_new(w->base, -1, 0, on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
     w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
     return w->wctx ? 0 : -1;
@@ -745,6 +779,9 @@ void tg_server_join(tg_server_t *s)
         if (w->ctl)
             event_free(w->ctl);
         bev_list_release(&w->written); /* the loop may have ended before on_written */
+        bev_list_release(&w->to_write);
+        if (w->flush_ev)
+            event_free(w->flush_ev);
         if (w->written_ev)
             event_free(w->written_ev);
         if (w->drain_tm)
