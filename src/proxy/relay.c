@@ -318,9 +318,11 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     tg_upstream_t *u = ud;
     size_t len = size * nitems;
-    u->last_activity_ms = tg_mono_ms();
     if (len >= 5 && !memcmp(buf, "HTTP/", 5)) {
-        /* A status line: a new response (after 100-continue, say) starts. */
+        /* A status line: a new response (after 100-continue, say) starts.
+         * It and the blank line after the headers count as activity for
+         * the idle timeout; the lines between arrive with them. */
+        u->last_activity_ms = tg_mono_ms();
         tg_headers_free(&u->resp);
         u->resp_bytes = 0;
         return len;
@@ -329,8 +331,10 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     if (u->resp_bytes > MAX_RESPONSE_HEADER_BYTES || u->resp.n >= MAX_RESPONSE_HEADERS)
         return 0; /* aborts: CURLE_WRITE_ERROR */
     const char *colon = memchr(buf, ':', len);
-    if (!colon)
+    if (!colon) {
+        u->last_activity_ms = tg_mono_ms();
         return len; /* the blank line, or junk */
+    }
     size_t nlen = (size_t)(colon - buf);
     const char *v = colon + 1, *end = buf + len;
     while (v < end && (*v == ' ' || *v == '\t'))

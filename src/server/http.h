@@ -39,7 +39,7 @@ const char *tg_http_query(const tg_http_t *h);
  *  or NULL when they decode to a NUL byte. */
 char *tg_http_decode(const char *s, size_t len);
 /** First request header of that name (case-insensitive), or NULL. */
-const char *tg_http_header(const tg_http_t *h, const char *name);
+const char *tg_http_header(tg_http_t *h, const char *name);
 /** Calls fn for each request header in order; stops when fn returns non-zero. */
 void tg_http_headers_foreach(const tg_http_t *h,
                              int (*fn)(const char *name, const char *value, void *arg),

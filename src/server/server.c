@@ -65,6 +65,7 @@ struct tg_http {
     bool gone;
     bool want_drain;
     bool streaming;
+    bool helicone_known, helicone; /* has_helicone_headers */
     struct tg_http *prev, *next; /* worker's live list */
 };
 
@@ -159,8 +160,24 @@ char *tg_http_decode(const char *s, size_t len)
 struct event_base *tg_http_base(const tg_http_t *h) { return h->w->base; }
 bool tg_http_client_gone(const tg_http_t *h) { return h->gone; }
 
-const char *tg_http_header(const tg_http_t *h, const char *name)
+/* A request asks for some twenty Helicone-* headers (retries, cache,
+ * limits, fallbacks, ...) and most requests carry none: one pass over the
+ * headers, on the first such question, answers all of those at once. */
+static bool has_helicone_headers(tg_http_t *h)
 {
+    if (!h->helicone_known) {
+        struct evkeyvalq *hdrs = evhttp_request_get_input_headers(h->req);
+        for (struct evkeyval *kv = hdrs->tqh_first; kv && !h->helicone; kv = kv->next.tqe_next)
+            h->helicone = !strncasecmp(kv->key, "Helicone-", 9);
+        h->helicone_known = true;
+    }
+    return h->helicone;
+}
+
+const char *tg_http_header(tg_http_t *h, const char *name)
+{
+    if (!strncasecmp(name, "Helicone-", 9) && !has_helicone_headers(h))
+        return NULL;
     return evhttp_find_header(evhttp_request_get_input_headers(h->req), name);
 }
 
