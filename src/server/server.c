@@ -387,10 +387,10 @@ static void write_now(tg_http_t *h)
         event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
 
-/* The loop's turn after write_now: a bufferevent whose output is still
- * empty and still wanted written has drained; tell its owner (evhttp). A
- * callback run here may write_now again: that entry is appended and taken
- * by this same loop. */
+/* Run after on_flush in the same loop turn: a bufferevent whose output is
+ * still empty and still wanted written has drained; tell its owner
+ * (evhttp). A callback run here may write_now again: flush_ev is then
+ * active again and runs later in this same turn. */
 static void on_written(evutil_socket_t fd, short what, void *arg)
 {
     tg_worker_t *w = arg;
