@@ -56,6 +56,8 @@
 #define POOL_MAX       8
 #define PAGE_SIZE      16384    /* of a new database */
 #define WAL_BYTES      67108864 /* checkpoint when the WAL reaches 64 MiB */
+#define INS_ROWS       16       /* rows per multi-row INSERT (write_batch) */
+#define REQ_PARAMS     28       /* bound values per requests row */
 #define TG_STR_(x)     #x
 #define TG_STR(x)      TG_STR_(x)
 
@@ -63,7 +65,9 @@ typedef struct {
     tg_store_backend_t base;
     char *path;
     sqlite3 *w;
-    sqlite3_stmt *ins_req, *ins_prop, *ins_body;
+    /* ins_req_n and ins_body_n insert INS_ROWS rows in one statement;
+     * max_seq and has_seq serve write_batch's seq numbering */
+    sqlite3_stmt *ins_req, *ins_req_n, *ins_prop, *ins_body, *ins_body_n, *max_seq, *has_seq;
     pthread_mutex_t pool_mu;
     sqlite3 *pool[POOL_MAX];
     int n_pool;
@@ -214,10 +218,12 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 
 static void writer_disconnect(sq_t *q)
 {
-    sqlite3_finalize(q->ins_req);
-    sqlite3_finalize(q->ins_prop);
-    sqlite3_finalize(q->ins_body);
-    q->ins_req = q->ins_prop = q->ins_body = NULL;
+    sqlite3_stmt **stmts[] = {&q->ins_req,    &q->ins_req_n, &q->ins_prop, &q->ins_body,
+                              &q->ins_body_n, &q->max_seq,   &q->has_seq};
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        sqlite3_finalize(*stmts[i]);
+        *stmts[i] = NULL;
+    }
     if (q->w)
         sqlite3_close_v2(q->w);
     q->w = NULL;
@@ -290,19 +296,39 @@ static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     if (first && sqlite3_db_readonly(q->w, "main") == 1)
         tg_warn("store: %s is read-only: records are spooled until it can be written", q->path);
     static const char ins_req[] =
-        "INSERT OR IGNORE INTO requests(id, created_at, provider, model, model_requested,"
+        "INSERT OR IGNORE INTO requests(seq, id, created_at, provider, model, model_requested,"
         " route, status, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,"
         " cache_write_tokens, reasoning_tokens, cost_nusd, cache, user_id, session_id,"
         " session_name, session_path, properties, key_name, client_ip, retries,"
-        " fallback_index, error, has_error)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        " fallback_index, error, has_error) VALUES ";
+    static const char req_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ins_prop[] = "INSERT OR IGNORE INTO request_properties(seq, name, value,"
                                    " created_at) VALUES (?,?,?,?)";
     static const char ins_body[] =
-        "INSERT OR REPLACE INTO request_bodies(seq, request_body, response_body) VALUES (?,?,?)";
-    if (sqlite3_prepare_v3(q->w, ins_req, -1, SQLITE_PREPARE_PERSISTENT, &q->ins_req, NULL) ||
-        sqlite3_prepare_v3(q->w, ins_prop, -1, SQLITE_PREPARE_PERSISTENT, &q->ins_prop, NULL) ||
-        sqlite3_prepare_v3(q->w, ins_body, -1, SQLITE_PREPARE_PERSISTENT, &q->ins_body, NULL)) {
+        "INSERT OR REPLACE INTO request_bodies(seq, request_body, response_body) VALUES ";
+    static const char body_row[] = "(?,?,?)";
+    tg_buf_t sql[4] = {{0}};
+    for (int k = 0; k < 4; k++) {
+        bool body = k >= 2, many = k & 1;
+        tg_buf_puts(&sql[k], body ? ins_body : ins_req);
+        for (int i = 0; i < (many ? INS_ROWS : 1); i++) {
+            if (i)
+                tg_buf_append(&sql[k], ",", 1);
+            tg_buf_puts(&sql[k], body ? body_row : req_row);
+        }
+    }
+    sqlite3_stmt **into[4] = {&q->ins_req, &q->ins_req_n, &q->ins_body, &q->ins_body_n};
+    rc = SQLITE_OK;
+    for (int k = 0; k < 4 && rc == SQLITE_OK; k++)
+        rc = sqlite3_prepare_v3(q->w, sql[k].data, (int)sql[k].len, SQLITE_PREPARE_PERSISTENT,
+                                into[k], NULL);
+    for (int k = 0; k < 4; k++)
+        tg_buf_free(&sql[k]);
+    if (rc || sqlite3_prepare_v3(q->w, ins_prop, -1, SQLITE_PREPARE_PERSISTENT, &q->ins_prop, NULL) ||
+        sqlite3_prepare_v3(q->w, "SELECT coalesce(max(seq), 0) FROM requests", -1,
+                           SQLITE_PREPARE_PERSISTENT, &q->max_seq, NULL) ||
+        sqlite3_prepare_v3(q->w, "SELECT 1 FROM requests WHERE seq = ?", -1,
+                           SQLITE_PREPARE_PERSISTENT, &q->has_seq, NULL)) {
         set_err(err, errlen, q->path, q->w);
         writer_disconnect(q);
         return -1;
@@ -354,9 +380,11 @@ static int step_reset(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int insert_one(sq_t *q, const tg_record_t *r, tg_buf_t *props)
+/* Binds one requests row: REQ_PARAMS values from parameter base + 1 on.
+ * `props` holds the properties' JSON until the statement has run. */
+static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64_t seq,
+                         tg_buf_t *props)
 {
-    sqlite3_stmt *st = q->ins_req;
     tg_buf_reset(props);
     tg_buf_append(props, "{", 1);
     for (size_t i = 0; i < r->n_props; i++) {
@@ -367,51 +395,103 @@ static int insert_one(sq_t *q, const tg_record_t *r, tg_buf_t *props)
         tg_record_json_str(props, r->props[i].value, strlen(r->props[i].value));
     }
     tg_buf_append(props, "}", 1);
-    bind_str(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, r->created_at_ms);
-    bind_str(st, 3, r->provider);
-    bind_str(st, 4, r->model);
-    bind_str(st, 5, r->model_requested);
-    bind_str(st, 6, r->route);
-    sqlite3_bind_int(st, 7, r->status);
-    bind_num(st, 8, r->latency_ms);
-    bind_num(st, 9, r->ttft_ms);
-    bind_num(st, 10, r->usage.prompt_tokens);
-    bind_num(st, 11, r->usage.completion_tokens);
-    bind_num(st, 12, r->usage.cached_tokens);
-    bind_num(st, 13, r->usage.cache_write_tokens);
-    bind_num(st, 14, r->usage.reasoning_tokens);
-    bind_num(st, 15, r->cost_nusd);
-    sqlite3_bind_int(st, 16, (int)r->cache);
-    bind_str(st, 17, r->user_id);
-    bind_str(st, 18, r->session_id);
-    bind_str(st, 19, r->session_name);
-    bind_str(st, 20, r->session_path);
-    sqlite3_bind_text(st, 21, props->data, (int)props->len, SQLITE_STATIC);
-    bind_str(st, 22, r->key_name);
-    bind_str(st, 23, r->client_ip);
-    sqlite3_bind_int(st, 24, r->retries);
-    bind_num(st, 25, r->fallback_index);
-    bind_str(st, 26, r->error);
-    sqlite3_bind_int(st, 27, r->error != NULL);
+    sqlite3_bind_int64(st, base + 1, seq);
+    bind_str(st, base + 2, r->id);
+    sqlite3_bind_int64(st, base + 3, r->created_at_ms);
+    bind_str(st, base + 4, r->provider);
+    bind_str(st, base + 5, r->model);
+    bind_str(st, base + 6, r->model_requested);
+    bind_str(st, base + 7, r->route);
+    sqlite3_bind_int(st, base + 8, r->status);
+    bind_num(st, base + 9, r->latency_ms);
+    bind_num(st, base + 10, r->ttft_ms);
+    bind_num(st, base + 11, r->usage.prompt_tokens);
+    bind_num(st, base + 12, r->usage.completion_tokens);
+    bind_num(st, base + 13, r->usage.cached_tokens);
+    bind_num(st, base + 14, r->usage.cache_write_tokens);
+    bind_num(st, base + 15, r->usage.reasoning_tokens);
+    bind_num(st, base + 16, r->cost_nusd);
+    sqlite3_bind_int(st, base + 17, (int)r->cache);
+    bind_str(st, base + 18, r->user_id);
+    bind_str(st, base + 19, r->session_id);
+    bind_str(st, base + 20, r->session_name);
+    bind_str(st, base + 21, r->session_path);
+    sqlite3_bind_text(st, base + 22, props->data, (int)props->len, SQLITE_STATIC);
+    bind_str(st, base + 23, r->key_name);
+    bind_str(st, base + 24, r->client_ip);
+    sqlite3_bind_int(st, base + 25, r->retries);
+    bind_num(st, base + 26, r->fallback_index);
+    bind_str(st, base + 27, r->error);
+    sqlite3_bind_int(st, base + 28, r->error != NULL);
+}
+
+static void bind_body(sqlite3_stmt *st, int base, const tg_record_t *r, int64_t seq)
+{
+    sqlite3_bind_int64(st, base + 1, seq);
+    bind_blob(st, base + 2, r->request_body, r->request_body_len);
+    bind_blob(st, base + 3, r->response_body, r->response_body_len);
+}
+
+/* Whether the row numbered seq was stored (not ignored as a replay). */
+static int row_stored(sq_t *q, int64_t seq, bool *stored)
+{
+    sqlite3_bind_int64(q->has_seq, 1, seq);
+    int rc = sqlite3_step(q->has_seq);
+    *stored = rc == SQLITE_ROW;
+    sqlite3_reset(q->has_seq);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Stores k records (1 or INS_ROWS) as rows seq0, seq0 + 1, ...: one INSERT
+ * for their requests rows, then each stored one's properties and bodies
+ * (again one INSERT for the bodies when all k have them). The rows are
+ * numbered here, not by SQLite, so that a multi-row INSERT still tells
+ * which number each record got. A record already stored (a replay: same
+ * id and time) is ignored; when fewer than k rows went in, each number is
+ * looked up so nothing is attached to a row that was not written.
+ */
+static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0, tg_buf_t *props)
+{
+    sqlite3_stmt *st = k == 1 ? q->ins_req : q->ins_req_n;
+    for (int j = 0; j < k; j++)
+        bind_request(st, j * REQ_PARAMS, recs[j], seq0 + j, &props[j]);
     int rc = step_reset(st);
     if (rc != SQLITE_OK)
         return rc;
-    if (sqlite3_changes(q->w) == 0)
-        return SQLITE_OK; /* already stored (a replay): nothing more to add */
-    sqlite3_int64 seq = sqlite3_last_insert_rowid(q->w);
-    for (size_t i = 0; i < r->n_props; i++) {
-        sqlite3_bind_int64(q->ins_prop, 1, seq);
-        sqlite3_bind_text(q->ins_prop, 2, r->props[i].name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q->ins_prop, 3, r->props[i].value, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q->ins_prop, 4, r->created_at_ms);
-        if ((rc = step_reset(q->ins_prop)) != SQLITE_OK)
+    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1;
+    for (int j = 0; j < k; j++) {
+        const tg_record_t *r = recs[j];
+        bool stored = true;
+        if (!all && (rc = row_stored(q, seq0 + j, &stored)) != SQLITE_OK)
             return rc;
+        if (!stored)
+            continue;
+        for (size_t i = 0; i < r->n_props; i++) {
+            sqlite3_bind_int64(q->ins_prop, 1, seq0 + j);
+            sqlite3_bind_text(q->ins_prop, 2, r->props[i].name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q->ins_prop, 3, r->props[i].value, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q->ins_prop, 4, r->created_at_ms);
+            if ((rc = step_reset(q->ins_prop)) != SQLITE_OK)
+                return rc;
+        }
+        bodies = bodies && (r->request_body || r->response_body);
     }
-    if (r->request_body || r->response_body) {
-        sqlite3_bind_int64(q->ins_body, 1, seq);
-        bind_blob(q->ins_body, 2, r->request_body, r->request_body_len);
-        bind_blob(q->ins_body, 3, r->response_body, r->response_body_len);
+    if (bodies) {
+        for (int j = 0; j < k; j++)
+            bind_body(q->ins_body_n, j * 3, recs[j], seq0 + j);
+        return step_reset(q->ins_body_n);
+    }
+    for (int j = 0; j < k; j++) {
+        const tg_record_t *r = recs[j];
+        bool stored = true;
+        if (!r->request_body && !r->response_body)
+            continue;
+        if (!all && (rc = row_stored(q, seq0 + j, &stored)) != SQLITE_OK)
+            return rc;
+        if (!stored)
+            continue;
+        bind_body(q->ins_body, 0, r, seq0 + j);
         if ((rc = step_reset(q->ins_body)) != SQLITE_OK)
             return rc;
     }
@@ -446,10 +526,22 @@ static int write_batch(sq_t *q, tg_record_t *const *recs, size_t n, char *err, s
         snprintf(err, errlen, "begin: %s", msg);
         return classify(rc);
     }
-    tg_buf_t props = {0};
-    for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
-        rc = insert_one(q, recs[i], &props);
-    tg_buf_free(&props);
+    /* the next free row number: the records take the next n */
+    int64_t seq = 0;
+    if ((rc = sqlite3_step(q->max_seq)) == SQLITE_ROW) {
+        seq = sqlite3_column_int64(q->max_seq, 0) + 1;
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(q->max_seq);
+    tg_buf_t props[INS_ROWS] = {{0}};
+    for (size_t i = 0; i < n && rc == SQLITE_OK;) {
+        int k = n - i >= INS_ROWS ? INS_ROWS : 1;
+        rc = insert_records(q, recs + i, k, seq, props);
+        i += (size_t)k;
+        seq += k;
+    }
+    for (int j = 0; j < INS_ROWS; j++)
+        tg_buf_free(&props[j]);
     if (rc == SQLITE_OK)
         rc = exec(q->w, "COMMIT", msg, sizeof msg);
     else
