@@ -115,6 +115,16 @@ static tg_store_t *open_sqlite(const char *dir, tg_store_options_t *o)
     return s;
 }
 
+/* A new store in a new directory; db is its file. */
+static tg_store_t *fresh_sqlite(char dir[64], char db[128])
+{
+    tmpdir(dir);
+    snprintf(db, 128, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    return s;
+}
+
 /* Wait (up to 20 s: disks stall under load) until every record submitted
  * so far sits in the spool because the database fails. */
 static bool wait_spooled(tg_store_t *s)
@@ -580,10 +590,7 @@ static tg_record_t *tagged_rec(const char *tag, int i, bool bodies)
 TEST(store_rows_get_their_own_properties_and_bodies)
 {
     char dir[64], db[128];
-    tmpdir(dir);
-    snprintf(db, sizeof db, "%s/t.db", dir);
-    tg_store_t *s = open_sqlite(dir, NULL);
-    CHECK(s != NULL);
+    tg_store_t *s = fresh_sqlite(dir, db);
     if (!s)
         return;
     for (int i = 0; i < 100; i++)
@@ -1018,15 +1025,6 @@ TEST(store_open_errors)
 
 /* A new store in a new directory; db is its file. NULL (a failed check) if
  * it does not open. */
-static tg_store_t *fresh_sqlite(char dir[64], char db[128])
-{
-    tmpdir(dir);
-    snprintf(db, 128, "%s/t.db", dir);
-    tg_store_t *s = open_sqlite(dir, NULL);
-    CHECK(s != NULL);
-    return s;
-}
-
 static tg_rl_rule_t mkrule(const char *id, const char *prop, const char *value, int64_t quota,
                            int64_t window_s, tg_rl_unit_t unit)
 {
