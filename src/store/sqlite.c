@@ -8,8 +8,12 @@
  * records: a commit survives a process crash at once and an OS crash from
  * the next WAL sync on; readers never block the writer and the writer never
  * blocks readers. Rule changes are single-row transactions with
- * synchronous=FULL (on disk when the API answers) and never checkpoint,
- * which is the writer's job.
+ * synchronous=FULL (on disk when the API answers) and never checkpoint.
+ * Checkpoints (copying the WAL into the database file) run on a thread of
+ * their own with its own connection, woken when the writer's commits have
+ * grown the WAL past 64 MiB: run on the writer's thread, as SQLite does by
+ * default, each one stalled the writer long enough under load for the
+ * record queue to overflow into the spool.
  *
  * WAL has one writer at a time. The writer's batches and the rule changes
  * take turns in arrival order (the `turn` ticket) instead of meeting in
@@ -75,6 +79,15 @@ typedef struct {
     pthread_cond_t turn_cv;
     uint64_t turn_next, turn_now;
     sqlite3 *rules; /* rate-limit rule changes; with the turn; opened on first use */
+    /* The checkpointer: a thread with a connection of its own that copies
+     * the WAL into the database file once the writer's commits have grown
+     * it past WAL_BYTES (on_wal_commit), so that the writer never stalls on
+     * a checkpoint (see the top of the file). */
+    pthread_t ckpt_thread;
+    bool ckpt_started, ckpt_want, ckpt_stop;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int wal_frames; /* WAL_BYTES in frames of this database's page size */
 } sq_t;
 
 static const char *migrations[] = {
@@ -250,6 +263,68 @@ static void repair_wal_modes(const char *path)
     }
 }
 
+/* After each of the writer's commits, with the WAL's size in frames. Past
+ * WAL_BYTES the checkpointer is woken. Past four times that (it cannot keep
+ * up, or it has failed), or without a checkpointer thread, the writer
+ * checkpoints itself, as SQLite would, so the WAL stays bounded. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    sq_t *q = arg;
+    if (frames < q->wal_frames)
+        return SQLITE_OK;
+    if (frames >= 4 * q->wal_frames || !q->ckpt_started) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+    }
+    pthread_mutex_lock(&q->ckpt_mu);
+    if (!q->ckpt_want) {
+        q->ckpt_want = true;
+        pthread_cond_signal(&q->ckpt_cv);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
+    return SQLITE_OK;
+}
+
+/* PASSIVE checkpoints: they copy what the WAL holds without taking the
+ * write lock, so the writer goes on committing meanwhile; the writer's
+ * next transaction after one that caught up starts the WAL over. */
+static void *ckpt_main(void *arg)
+{
+    sq_t *q = arg;
+    sqlite3 *db = NULL;
+    pthread_mutex_lock(&q->ckpt_mu);
+    for (;;) {
+        while (!q->ckpt_want && !q->ckpt_stop)
+            pthread_cond_wait(&q->ckpt_cv, &q->ckpt_mu);
+        if (q->ckpt_stop)
+            break;
+        q->ckpt_want = false;
+        pthread_mutex_unlock(&q->ckpt_mu);
+        /* a connection learns that the database is in WAL mode (and only
+         * then checkpoints it) on its first read */
+        char msg[128];
+        if (!db && (sqlite3_open_v2(q->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                    NULL) != SQLITE_OK ||
+                    exec(db, "SELECT count(*) FROM sqlite_schema", msg, sizeof msg) != SQLITE_OK)) {
+            tg_debug("store: checkpoint: %s", db ? sqlite3_errmsg(db) : "out of memory");
+            sqlite3_close_v2(db);
+            db = NULL;
+        }
+        if (db) {
+            int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            if (rc != SQLITE_OK && rc != SQLITE_BUSY) { /* the writer copes; try anew next time */
+                tg_debug("store: checkpoint: %s", sqlite3_errmsg(db));
+                sqlite3_close_v2(db);
+                db = NULL;
+            }
+        }
+        pthread_mutex_lock(&q->ckpt_mu);
+    }
+    pthread_mutex_unlock(&q->ckpt_mu);
+    sqlite3_close_v2(db);
+    return NULL;
+}
+
 static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
 {
     writer_disconnect(q);
@@ -277,10 +352,10 @@ static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     exec(q->w, "PRAGMA journal_size_limit=" TG_STR(WAL_BYTES), msg, sizeof msg);
     /* a 64 MiB WAL between checkpoints, whatever the page size: index pages
      * dirtied by many transactions reach the database file once per
-     * checkpoint */
-    char ck[64];
-    snprintf(ck, sizeof ck, "PRAGMA wal_autocheckpoint=%d", WAL_BYTES / pragma_int(q->w, "PRAGMA page_size", 4096));
-    exec(q->w, ck, msg, sizeof msg);
+     * checkpoint; the checkpointer thread runs them (this replaces SQLite's
+     * own checkpoint after a commit, which would run on this thread) */
+    q->wal_frames = WAL_BYTES / pragma_int(q->w, "PRAGMA page_size", 4096);
+    sqlite3_wal_hook(q->w, on_wal_commit, q);
     /* Most index inserts land on the right-most pages (times, UUIDv7 ids);
      * the user, session and property indexes take random ones. 16 MiB
      * holds the former and much of the latter: against 64 MiB, a 1M-record
@@ -1358,6 +1433,13 @@ out:
 static void sq_close(tg_store_backend_t *b)
 {
     sq_t *q = (sq_t *)b;
+    if (q->ckpt_started) {
+        pthread_mutex_lock(&q->ckpt_mu);
+        q->ckpt_stop = true;
+        pthread_cond_signal(&q->ckpt_cv);
+        pthread_mutex_unlock(&q->ckpt_mu);
+        pthread_join(q->ckpt_thread, NULL);
+    }
     if (q->w) {
         char msg[128];
         exec(q->w, "PRAGMA optimize", msg, sizeof msg); /* keeps the planner's statistics fresh */
@@ -1370,6 +1452,8 @@ static void sq_close(tg_store_backend_t *b)
     pthread_mutex_destroy(&q->pool_mu);
     pthread_mutex_destroy(&q->turn_mu);
     pthread_cond_destroy(&q->turn_cv);
+    pthread_mutex_destroy(&q->ckpt_mu);
+    pthread_cond_destroy(&q->ckpt_cv);
     free(q->path);
     free(q);
 }
@@ -1406,9 +1490,12 @@ tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t err
     pthread_mutex_init(&q->pool_mu, NULL);
     pthread_mutex_init(&q->turn_mu, NULL);
     pthread_cond_init(&q->turn_cv, NULL);
+    pthread_mutex_init(&q->ckpt_mu, NULL);
+    pthread_cond_init(&q->ckpt_cv, NULL);
     if (writer_connect(q, true, err, errlen) != 0) {
         sq_close(&q->base);
         return NULL;
     }
+    q->ckpt_started = pthread_create(&q->ckpt_thread, NULL, ckpt_main, q) == 0;
     return &q->base;
 }

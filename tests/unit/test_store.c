@@ -633,6 +633,48 @@ TEST(store_rows_get_their_own_properties_and_bodies)
     rm_rf(dir);
 }
 
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+}
+
+/* The WAL is copied into the database file once it passes 64 MiB (by the
+ * checkpointer thread, while the writer goes on) and does not grow without
+ * bound: ~100 MB of records, 16 KiB of bodies each, written while the store
+ * stays open. */
+TEST(store_checkpoints_while_open)
+{
+    char dir[64], db[128], wal[160];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    static char body[8192];
+    memset(body, 'b', sizeof body);
+    for (int i = 0; i < 6000; i++) {
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, false, body, sizeof body, -1);
+        tg_record_set_body(r, true, body, sizeof body, -1);
+        tg_store_submit(s, r);
+        if (i % 1000 == 999) /* under the queue's 32 MiB: this test is not about the spool */
+            CHECK_INT(tg_store_flush(s, 60000), 0);
+    }
+    CHECK_INT(tg_store_flush(s, 60000), 0);
+    int64_t t0 = tg_mono_ms();
+    while (file_size(db) < (32 << 20) && tg_mono_ms() - t0 < 20000)
+        sleep_ms(50);
+    CHECK(file_size(db) >= (32 << 20));
+    CHECK(file_size(wal) <= (int64_t)4 * (64 << 20) + (8 << 20));
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.written, 6000);
+    CHECK_INT(c.spooled, 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 6000);
+    rm_rf(dir);
+}
+
 TEST(store_batches_transactions)
 {
     char dir[64], spool[128];
