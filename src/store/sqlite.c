@@ -285,6 +285,22 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* The checkpointer's connection, or NULL. A connection learns that the
+ * database is in WAL mode (and only then checkpoints it) on its first read. */
+static sqlite3 *ckpt_connect(const char *path)
+{
+    sqlite3 *db = NULL;
+    char msg[128];
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        exec(db, "SELECT count(*) FROM sqlite_schema", msg, sizeof msg) != SQLITE_OK) {
+        tg_debug("store: checkpoint: %s", db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    return db;
+}
+
 /* PASSIVE checkpoints: they copy what the WAL holds without taking the
  * write lock, so the writer goes on committing meanwhile; the writer's
  * next transaction after one that caught up starts the WAL over. */
@@ -300,29 +316,37 @@ static void *ckpt_main(void *arg)
             break;
         q->ckpt_want = false;
         pthread_mutex_unlock(&q->ckpt_mu);
-        /* a connection learns that the database is in WAL mode (and only
-         * then checkpoints it) on its first read */
-        char msg[128];
-        if (!db && (sqlite3_open_v2(q->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                    NULL) != SQLITE_OK ||
-                    exec(db, "SELECT count(*) FROM sqlite_schema", msg, sizeof msg) != SQLITE_OK)) {
-            tg_debug("store: checkpoint: %s", db ? sqlite3_errmsg(db) : "out of memory");
+        if (!db)
+            db = ckpt_connect(q->path);
+        int rc = db ? sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+                    : SQLITE_OK;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) { /* the writer copes; try anew next time */
+            tg_debug("store: checkpoint: %s", sqlite3_errmsg(db));
             sqlite3_close_v2(db);
             db = NULL;
-        }
-        if (db) {
-            int rc = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            if (rc != SQLITE_OK && rc != SQLITE_BUSY) { /* the writer copes; try anew next time */
-                tg_debug("store: checkpoint: %s", sqlite3_errmsg(db));
-                sqlite3_close_v2(db);
-                db = NULL;
-            }
         }
         pthread_mutex_lock(&q->ckpt_mu);
     }
     pthread_mutex_unlock(&q->ckpt_mu);
     sqlite3_close_v2(db);
     return NULL;
+}
+
+/* Prepares `head` followed by n copies of `row`, comma-separated: an
+ * INSERT of n rows. */
+static int prepare_rows(sqlite3 *db, const char *head, const char *row, int n,
+                        sqlite3_stmt **st)
+{
+    tg_buf_t sql = {0};
+    tg_buf_puts(&sql, head);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            tg_buf_append(&sql, ",", 1);
+        tg_buf_puts(&sql, row);
+    }
+    int rc = sqlite3_prepare_v3(db, sql.data, (int)sql.len, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    tg_buf_free(&sql);
+    return rc;
 }
 
 static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
@@ -378,28 +402,16 @@ static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
         " fallback_index, error, has_error) VALUES ";
     static const char req_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ins_prop[] = "INSERT OR IGNORE INTO request_properties(seq, name, value,"
-                                   " created_at) VALUES (?,?,?,?)";
+                                   " created_at) VALUES ";
+    static const char prop_row[] = "(?,?,?,?)";
     static const char ins_body[] =
         "INSERT OR REPLACE INTO request_bodies(seq, request_body, response_body) VALUES ";
     static const char body_row[] = "(?,?,?)";
-    tg_buf_t sql[4] = {{0}};
-    for (int k = 0; k < 4; k++) {
-        bool body = k >= 2, many = k & 1;
-        tg_buf_puts(&sql[k], body ? ins_body : ins_req);
-        for (int i = 0; i < (many ? INS_ROWS : 1); i++) {
-            if (i)
-                tg_buf_append(&sql[k], ",", 1);
-            tg_buf_puts(&sql[k], body ? body_row : req_row);
-        }
-    }
-    sqlite3_stmt **into[4] = {&q->ins_req, &q->ins_req_n, &q->ins_body, &q->ins_body_n};
-    rc = SQLITE_OK;
-    for (int k = 0; k < 4 && rc == SQLITE_OK; k++)
-        rc = sqlite3_prepare_v3(q->w, sql[k].data, (int)sql[k].len, SQLITE_PREPARE_PERSISTENT,
-                                into[k], NULL);
-    for (int k = 0; k < 4; k++)
-        tg_buf_free(&sql[k]);
-    if (rc || sqlite3_prepare_v3(q->w, ins_prop, -1, SQLITE_PREPARE_PERSISTENT, &q->ins_prop, NULL) ||
+    if (prepare_rows(q->w, ins_req, req_row, 1, &q->ins_req) ||
+        prepare_rows(q->w, ins_req, req_row, INS_ROWS, &q->ins_req_n) ||
+        prepare_rows(q->w, ins_prop, prop_row, 1, &q->ins_prop) ||
+        prepare_rows(q->w, ins_body, body_row, 1, &q->ins_body) ||
+        prepare_rows(q->w, ins_body, body_row, INS_ROWS, &q->ins_body_n) ||
         sqlite3_prepare_v3(q->w, "SELECT coalesce(max(seq), 0) FROM requests", -1,
                            SQLITE_PREPARE_PERSISTENT, &q->max_seq, NULL) ||
         sqlite3_prepare_v3(q->w, "SELECT 1 FROM requests WHERE seq = ?", -1,
@@ -534,13 +546,13 @@ static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0
     int rc = step_reset(st);
     if (rc != SQLITE_OK)
         return rc;
-    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1;
+    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1, stored[INS_ROWS];
     for (int j = 0; j < k; j++) {
         const tg_record_t *r = recs[j];
-        bool stored = true;
-        if (!all && (rc = row_stored(q, seq0 + j, &stored)) != SQLITE_OK)
+        stored[j] = true;
+        if (!all && (rc = row_stored(q, seq0 + j, &stored[j])) != SQLITE_OK)
             return rc;
-        if (!stored)
+        if (!stored[j])
             continue;
         for (size_t i = 0; i < r->n_props; i++) {
             sqlite3_bind_int64(q->ins_prop, 1, seq0 + j);
@@ -558,15 +570,9 @@ static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0
         return step_reset(q->ins_body_n);
     }
     for (int j = 0; j < k; j++) {
-        const tg_record_t *r = recs[j];
-        bool stored = true;
-        if (!r->request_body && !r->response_body)
+        if (!stored[j] || (!recs[j]->request_body && !recs[j]->response_body))
             continue;
-        if (!all && (rc = row_stored(q, seq0 + j, &stored)) != SQLITE_OK)
-            return rc;
-        if (!stored)
-            continue;
-        bind_body(q->ins_body, 0, r, seq0 + j);
+        bind_body(q->ins_body, 0, recs[j], seq0 + j);
         if ((rc = step_reset(q->ins_body)) != SQLITE_OK)
             return rc;
     }
