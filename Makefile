@@ -11,7 +11,8 @@
 CC      ?= cc
 PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+# http-parser (libhttp-parser-dev) ships no pkg-config file.
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 # The release gateway allocates with jemalloc: glibc's malloc spent ~13% of
 # a loaded worker's time in its locks and free-list consolidation (perf), and
 # jemalloc took proxied throughput up ~20% (bench/proxy.sh, same run). The

@@ -10,6 +10,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev libsqlite3-dev
+      libhttp-parser-dev  # reads client requests (src/server/request.c)
       libjemalloc-dev  # the release binary's allocator
       sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js
       ca-certificates curl nginx-light wrk

@@ -1,6 +1,7 @@
 /*
- * server.c — worker threads, SO_REUSEPORT listeners, and the evhttp side of
- * tg_http_t (http.h).
+ * server.c — worker threads, SO_REUSEPORT listeners, client connections, and
+ * tg_http_t (http.h): HTTP/1.1 over libevent bufferevents, requests read by
+ * request.c (http-parser).
  *
  * Threads: tg_server_start/reload/shutdown/join run on the main thread; all
  * other code here runs on the worker thread that owns the event loop. The
@@ -8,18 +9,35 @@
  * (event_active is thread-safe once evthread_use_pthreads() ran) and the
  * fields guarded by the worker's mutex (pending_cfg, stop).
  *
+ * A connection reads one request, hands it to the handler as an exchange
+ * (tg_http_t), and reads the next only once that exchange has ended; bytes
+ * a client pipelines meanwhile wait in its input buffer. Reading stays on
+ * while an exchange runs, so a client that leaves is seen at once (end of
+ * file) and the socket's epoll interest never changes between requests.
+ *
+ * Output goes to the connection's output buffer and is written at the end
+ * of the loop turn (on_flush): every reply and stream chunk one batch of
+ * provider traffic produces leaves in one writev per connection. Only what
+ * the socket does not take at once arms the bufferevent's write event (and
+ * its write timeout) until it has drained. TLS bufferevents write for
+ * themselves.
+ *
  * Invariants:
  * - every tg_http_t is on its worker's `live` list from creation until the
  *   exchange ends (tg_http_reply / tg_http_stream_end), and is freed there;
- * - the connection close callback and the EV_CLOSED watcher point at the
- *   exchange only while it is alive: both are cleared when it ends;
- * - a worker stops only when its live list is empty (or the shutdown deadline
- *   forced every exchange to end).
+ * - a connection has at most one exchange; `c->h` and `h->c` point at each
+ *   other while both live; a connection that closes first detaches (h->c =
+ *   NULL) and the exchange ends on its own;
+ * - a closed connection is freed at the end of its loop turn, never inside
+ *   one of its own callbacks;
+ * - a worker stops only when it has no exchange and no connection left (or
+ *   the shutdown deadline forced every exchange to end).
  */
 #include "server/server.h"
 
 #include "core/log.h"
 #include "core/util.h"
+#include "server/request.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,8 +45,8 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/http.h> /* evhttp_uridecode only */
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -39,61 +57,59 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Above this many bytes queued for a client, the stream's source pauses. */
 #define TG_HTTP_HIGH_WATER (256 * 1024)
-#define TG_MAX_HEADERS_SIZE (64 * 1024)
+/* Pipelined bytes a connection buffers while an exchange runs before it
+ * stops reading (and so stops noticing a client that leaves early). */
+#define TG_PIPELINE_MAX (TG_MAX_HEADERS_SIZE + 64 * 1024)
 
 typedef struct tg_worker tg_worker_t;
+typedef struct tg_conn tg_conn_t;
 
 struct tg_http {
-    struct evhttp_request *req;
-    struct evhttp_connection *evcon; /* NULL once evhttp has freed the connection */
+    tg_conn_t *c; /* NULL once the connection is gone */
     tg_worker_t *w;
-    struct event *close_ev; /* EV_CLOSED watcher on the client socket */
-    struct evbuffer *chunk; /* reused for each streamed chunk */
+    tg_request_t req;
+    tg_buf_t out_headers; /* "Name: value\r\n" lines for the reply */
     tg_http_events_t ev;
     void *ev_arg;
     char *path;
     const char *query;
-    char method[12];
     char ip[INET6_ADDRSTRLEN];
     bool gone;
     bool want_drain;
     bool streaming;
+    bool chunked;
     bool helicone_known, helicone; /* has_helicone_headers */
-    struct tg_http *prev, *next; /* worker's live list */
+    struct tg_http *prev, *next;   /* worker's live list */
 };
 
-/* Bufferevents held with a reference each (evhttp may free their
- * connections meanwhile). */
+struct tg_conn {
+    tg_worker_t *w;
+    struct bufferevent *bev; /* NULL once closed */
+    tg_reqparse_t rp;
+    tg_http_t *h;  /* the exchange in flight */
+    bool closing;  /* close once the output is written */
+    bool queued;   /* on w->to_write for on_flush */
+    bool tls;
+    char ip[INET6_ADDRSTRLEN];
+    struct tg_conn *prev, *next; /* worker's connection list */
+};
+
+/* Connections with output, a close or a pipelined request to see to at the
+ * end of the loop turn. */
 typedef struct {
-    struct bufferevent **v;
+    tg_conn_t **v;
     size_t n, cap;
-} bev_list_t;
-
-static void bev_list_push(bev_list_t *l, struct bufferevent *bev)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 16;
-        l->v = tg_xrealloc(l->v, l->cap * sizeof *l->v);
-    }
-    bufferevent_incref(bev);
-    l->v[l->n++] = bev;
-}
-
-/* Gives back every reference and the memory. */
-static void bev_list_release(bev_list_t *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        bufferevent_decref(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
+} conn_list_t;
 
 struct tg_worker {
     tg_server_t *srv;
@@ -101,28 +117,23 @@ struct tg_worker {
     int listen_fd;
     pthread_t thread;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
-    struct event *ctl;       /* activated by the main thread */
-    struct event *drain_tm;  /* while draining: checks for the end */
-    struct event *deadline;  /* while draining: forces the end */
+    struct evconnlistener *listener;
+    struct event *ctl;      /* activated by the main thread */
+    struct event *drain_tm; /* while draining: checks for the end */
+    struct event *deadline; /* while draining: forces the end */
     void *wctx;
     tg_config_t *cfg; /* this worker's current config */
     SSL_CTX *ssl_ctx;
+    struct timeval idle_tv;
+    size_t max_body;
     tg_http_t *live;
     atomic_long n_live;
+    tg_conn_t *conns;
     bool draining;
-    /* While draining: connections whose last reply may still be in their
-     * output buffer (see exchange_end). */
-    bev_list_t flushing;
-    /* Connections on_flush wrote out in this loop turn, and the event that
-     * tells evhttp so: on_written. */
-    bev_list_t written;
-    struct event *written_ev;
-    /* Connections with output queued in this loop turn, and the event
-     * that writes them out at its end: on_flush. */
-    bev_list_t to_write;
-    struct event *flush_ev;
+    conn_list_t to_write;
+    struct event *flush_ev; /* runs on_flush at the end of the loop turn */
+    time_t date_sec;        /* the second date_line was made for */
+    char date_line[64];     /* "Date: ...\r\n" */
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
     tg_config_t *pending_cfg;
@@ -138,7 +149,7 @@ struct tg_server {
 
 /* ---- tg_http_t accessors ---- */
 
-const char *tg_http_method(const tg_http_t *h) { return h->method; }
+const char *tg_http_method(const tg_http_t *h) { return h->req.method; }
 const char *tg_http_path(const tg_http_t *h) { return h->path; }
 const char *tg_http_query(const tg_http_t *h) { return h->query; }
 const char *tg_http_client_ip(const tg_http_t *h) { return h->ip; }
@@ -166,9 +177,8 @@ bool tg_http_client_gone(const tg_http_t *h) { return h->gone; }
 static bool has_helicone_headers(tg_http_t *h)
 {
     if (!h->helicone_known) {
-        struct evkeyvalq *hdrs = evhttp_request_get_input_headers(h->req);
-        for (struct evkeyval *kv = hdrs->tqh_first; kv && !h->helicone; kv = kv->next.tqe_next)
-            h->helicone = !strncasecmp(kv->key, "Helicone-", 9);
+        for (size_t i = 0; i < h->req.n_headers && !h->helicone; i++)
+            h->helicone = !strncasecmp(h->req.names[i], "Helicone-", 9);
         h->helicone_known = true;
     }
     return h->helicone;
@@ -178,26 +188,25 @@ const char *tg_http_header(tg_http_t *h, const char *name)
 {
     if (!strncasecmp(name, "Helicone-", 9) && !has_helicone_headers(h))
         return NULL;
-    return evhttp_find_header(evhttp_request_get_input_headers(h->req), name);
+    for (size_t i = 0; i < h->req.n_headers; i++)
+        if (!strcasecmp(h->req.names[i], name))
+            return h->req.values[i];
+    return NULL;
 }
 
 void tg_http_headers_foreach(const tg_http_t *h,
                              int (*fn)(const char *name, const char *value, void *arg),
                              void *arg)
 {
-    struct evkeyvalq *hdrs = evhttp_request_get_input_headers(h->req);
-    for (struct evkeyval *kv = hdrs->tqh_first; kv; kv = kv->next.tqe_next)
-        if (fn(kv->key, kv->value, arg))
+    for (size_t i = 0; i < h->req.n_headers; i++)
+        if (fn(h->req.names[i], h->req.values[i], arg))
             return;
 }
 
 const char *tg_http_body(tg_http_t *h, size_t *len)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(h->req);
-    *len = evbuffer_get_length(in);
-    if (!*len)
-        return NULL;
-    return (const char *)evbuffer_pullup(in, -1);
+    *len = h->req.body_len;
+    return h->req.body;
 }
 
 void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg)
@@ -206,17 +215,35 @@ void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg)
     h->ev_arg = arg;
 }
 
+/* The server writes the framing headers itself. */
+static bool framing_header(const char *name)
+{
+    return !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding") ||
+           !strcasecmp(name, "Connection") || !strcasecmp(name, "Date");
+}
+
 void tg_http_add_header(tg_http_t *h, const char *name, const char *value)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(h->req), name, value);
+    /* A name is a token; neither may break the header block (a provider's
+     * header passed on must not be able to add lines of its own). */
+    size_t nl = strlen(name);
+    if (!nl || strcspn(name, ":\r\n \t") != nl || value[strcspn(value, "\r\n")] ||
+        framing_header(name))
+        return;
+    tg_buf_append(&h->out_headers, name, nl);
+    tg_buf_append(&h->out_headers, ": ", 2);
+    tg_buf_puts(&h->out_headers, value);
+    tg_buf_append(&h->out_headers, "\r\n", 2);
 }
 
 static const char *reason_phrase(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 402: return "Payment Required";
@@ -226,8 +253,10 @@ static const char *reason_phrase(int status)
     case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 499: return "Client Closed Request";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -239,44 +268,308 @@ static const char *reason_phrase(int status)
     }
 }
 
-/* ---- exchange lifetime ---- */
+/* ---- connections ---- */
 
-static void on_client_closed(evutil_socket_t fd, short what, void *arg);
-static void on_conn_closed(struct evhttp_connection *evcon, void *arg);
 static void worker_maybe_finish(tg_worker_t *w);
+static void parse_input(tg_conn_t *c);
 
-/* Drops the flushed ones; true when none is left. A bufferevent that evhttp
- * freed or stopped writing to has nothing more to send. */
-static bool all_flushed(tg_worker_t *w)
+/* Sees to c at the end of this loop turn (on_flush). */
+static void queue_conn(tg_conn_t *c)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < w->flushing.n; i++) {
-        struct bufferevent *bev = w->flushing.v[i];
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
-            !(bufferevent_get_enabled(bev) & EV_WRITE))
-            bufferevent_decref(bev);
-        else
-            w->flushing.v[k++] = bev;
+    tg_worker_t *w = c->w;
+    if (c->queued)
+        return;
+    c->queued = true;
+    if (w->to_write.n == w->to_write.cap) {
+        w->to_write.cap = w->to_write.cap ? w->to_write.cap * 2 : 16;
+        w->to_write.v = tg_xrealloc(w->to_write.v, w->to_write.cap * sizeof *w->to_write.v);
     }
-    w->flushing.n = k;
-    return k == 0;
+    w->to_write.v[w->to_write.n++] = c;
+    if (w->to_write.n == 1)
+        event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
 
+/* The client went away (end of file, error, timeout). Tell the handler once. */
+static void client_gone(tg_http_t *h)
+{
+    if (h->gone)
+        return;
+    h->gone = true;
+    if (h->ev.on_close)
+        h->ev.on_close(h->ev_arg);
+}
+
+/* Closes the socket now; the memory goes at the end of the turn. */
+static void conn_close(tg_conn_t *c)
+{
+    if (!c->bev)
+        return;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    tg_http_t *h = c->h;
+    if (h) {
+        c->h = NULL;
+        h->c = NULL;
+        client_gone(h);
+    }
+    queue_conn(c);
+}
+
+static void conn_free(tg_conn_t *c)
+{
+    tg_worker_t *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    tg_reqparse_free(&c->rp);
+    free(c);
+}
+
+static struct evbuffer *conn_out(tg_conn_t *c) { return bufferevent_get_output(c->bev); }
+
+/* The "Date: ...\r\n" line, made once a second. */
+static const char *date_line(tg_worker_t *w)
+{
+    time_t now = time(NULL);
+    if (now != w->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date_line, sizeof w->date_line, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        w->date_sec = now;
+    }
+    return w->date_line;
+}
+
+/* An answer the connection gives on its own (a request it could not read):
+ * an OpenAI-shaped error, and the connection closes after it. */
+static void conn_fail(tg_conn_t *c, int status, const char *msg)
+{
+    tg_buf_t b = {0};
+    tg_buf_printf(&b,
+                  "HTTP/1.1 %d %s\r\n%sContent-Type: application/json\r\nConnection: close\r\n",
+                  status, reason_phrase(status), date_line(c->w));
+    tg_buf_t body = {0};
+    tg_buf_puts(&body, "{\"error\":{\"message\":\"");
+    tg_buf_json_escape(&body, msg, strlen(msg));
+    tg_buf_printf(&body, "\",\"type\":\"invalid_request_error\",\"code\":%d}}", status);
+    tg_buf_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
+    tg_buf_append(&b, body.data, body.len);
+    evbuffer_add(conn_out(c), b.data, b.len);
+    tg_buf_free(&b);
+    tg_buf_free(&body);
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    queue_conn(c);
+}
+
+/* Makes the exchange for a request that has been read whole. */
+static void dispatch(tg_conn_t *c)
+{
+    tg_worker_t *w = c->w;
+    tg_http_t *h = tg_xcalloc(1, sizeof *h);
+    h->c = c;
+    h->w = w;
+    tg_reqparse_take(&c->rp, &h->req);
+    memcpy(h->ip, c->ip, sizeof h->ip);
+
+    const char *target = h->req.target;
+    const char *q = strchr(target, '?');
+    size_t plen = q ? (size_t)(q - target) : strlen(target);
+    h->path = tg_xmalloc(strlen(target) + 2); /* the path, NUL, then the query */
+    memcpy(h->path, target, plen);
+    h->path[plen] = 0;
+    if (q) {
+        strcpy(h->path + plen + 1, q + 1);
+        h->query = h->path + plen + 1;
+    }
+
+    h->next = w->live;
+    if (w->live)
+        w->live->prev = h;
+    w->live = h;
+    atomic_fetch_add(&w->n_live, 1);
+    c->h = h;
+    /* No idle timeout while the exchange runs: a provider may think for
+     * longer. A client that stops taking output still times out. */
+    bufferevent_set_timeouts(c->bev, NULL, &w->idle_tv);
+    w->srv->hooks.handle(h, w->wctx);
+}
+
+/* Reads what the input holds, request after request, until an exchange is
+ * in flight, the input is used up or the connection fails. */
+static void parse_input(tg_conn_t *c)
+{
+    while (c->bev && !c->h && !c->closing) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
+            return;
+        size_t n = tg_reqparse_feed(&c->rp, v.iov_base, v.iov_len);
+        evbuffer_drain(in, n);
+        if (c->rp.fail_status) {
+            conn_fail(c, c->rp.fail_status, c->rp.fail_msg);
+            return;
+        }
+        if (c->rp.expect_continue) {
+            c->rp.expect_continue = false;
+            evbuffer_add(conn_out(c), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            queue_conn(c);
+        }
+        if (c->rp.done)
+            dispatch(c); /* may end at once: then the loop reads on */
+        else if (n < v.iov_len)
+            return; /* cannot happen: the parser stops only at an end or a failure */
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    tg_conn_t *c = arg;
+    if (!c->h) {
+        parse_input(c);
+        return;
+    }
+    /* Pipelined bytes while an exchange runs: kept for later, up to a
+     * bound. Past it the client is no longer read, so a very eager pipeliner
+     * that leaves is noticed only when its answer cannot be written. */
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > TG_PIPELINE_MAX)
+        bufferevent_disable(bev, EV_READ);
+}
+
+/* The output has drained (the bufferevent's low-water mark is 0). */
+static void on_written(struct bufferevent *bev, void *arg)
+{
+    tg_conn_t *c = arg;
+    if (!c->tls)
+        bufferevent_disable(bev, EV_WRITE); /* back to writing at the end of the turn */
+    queue_conn(c); /* a close, a drain or a pipelined request to see to */
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    tg_conn_t *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_close(c);
+}
+
+/* Writes c's output at once, without waiting a loop turn for the socket to
+ * be reported writable: that would cost an epoll_ctl to add the write
+ * interest and another to drop it, per reply. What the socket does not
+ * take stays queued, and the bufferevent writes it (on_written when done). */
+static void write_out(tg_conn_t *c)
+{
+    struct evbuffer *out = conn_out(c);
+    if (c->tls || !evbuffer_get_length(out) || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;
+    /* A socket bufferevent keeps its output's front frozen for itself. */
+    evbuffer_unfreeze(out, 1);
+    int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+    evbuffer_freeze(out, 1);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        conn_close(c);
+        return;
+    }
+    if (evbuffer_get_length(out))
+        bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* The end of the loop turn: write each queued connection's output; then
+ * free the closed ones, close the finished ones, tell a paused stream its
+ * output drained, and read a pipelined request that waited. */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    /* Callbacks below may queue more (into a list that may grow): index. */
+    for (size_t i = 0; i < w->to_write.n; i++) {
+        tg_conn_t *c = w->to_write.v[i];
+        c->queued = false;
+        if (c->bev)
+            write_out(c);
+        if (!c->bev) {
+            if (!c->queued) /* else closed just now: its later entry frees it */
+                conn_free(c);
+            continue;
+        }
+        bool pending = evbuffer_get_length(conn_out(c)) > 0;
+        if (pending)
+            continue; /* on_written queues it again once drained */
+        tg_http_t *h = c->h;
+        if (h && h->want_drain) {
+            h->want_drain = false;
+            if (h->ev.on_drain)
+                h->ev.on_drain(h->ev_arg);
+        } else if (c->closing) {
+            conn_close(c); /* queues it again: freed further down this list */
+        } else if (!h && evbuffer_get_length(bufferevent_get_input(c->bev))) {
+            parse_input(c);
+        }
+    }
+    w->to_write.n = 0;
+    if (w->draining)
+        worker_maybe_finish(w);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    tg_worker_t *w = arg;
+    tg_conn_t *c = tg_xcalloc(1, sizeof *c);
+    c->w = w;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof c->ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof c->ip);
+    /* Stream chunks are small writes that must leave at once. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (w->ssl_ctx) {
+        SSL *ssl = SSL_new(w->ssl_ctx);
+        c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        c->tls = true;
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!c->bev) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    tg_reqparse_init(&c->rp, w->max_body);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    bufferevent_setcb(c->bev, on_read, on_written, on_event, c);
+    bufferevent_set_timeouts(c->bev, &w->idle_tv, &w->idle_tv);
+    if (c->tls) {
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    } else {
+        bufferevent_disable(c->bev, EV_WRITE); /* write_out writes; see there */
+        bufferevent_enable(c->bev, EV_READ);
+    }
+}
+
+/* ---- exchange lifetime ---- */
 
 static void exchange_end(tg_http_t *h)
 {
     tg_worker_t *w = h->w;
-    if (h->close_ev)
-        event_free(h->close_ev);
-    if (h->evcon) {
-        evhttp_connection_set_closecb(h->evcon, NULL, NULL);
-        /* The reply is queued, not written: a draining worker must not exit
-         * before it leaves, so its bufferevent is held until it has flushed. */
-        if (w->draining)
-            bev_list_push(&w->flushing, evhttp_connection_get_bufferevent(h->evcon));
+    tg_conn_t *c = h->c;
+    if (c) {
+        c->h = NULL;
+        if (!h->req.keep_alive || w->draining || h->gone)
+            c->closing = true;
+        else {
+            bufferevent_set_timeouts(c->bev, &w->idle_tv, &w->idle_tv);
+            bufferevent_enable(c->bev, EV_READ); /* on_read may have stopped it */
+        }
+        queue_conn(c);
     }
-    if (h->chunk)
-        evbuffer_free(h->chunk);
     if (h->prev)
         h->prev->next = h->next;
     else
@@ -284,167 +577,97 @@ static void exchange_end(tg_http_t *h)
     if (h->next)
         h->next->prev = h->prev;
     atomic_fetch_sub(&w->n_live, 1);
+    tg_request_free(&h->req);
+    tg_buf_free(&h->out_headers);
     free(h->path);
     free(h);
     if (w->draining)
         worker_maybe_finish(w);
 }
 
-/* The client went away (either detector). Tell the handler once. */
-static void client_gone(tg_http_t *h)
-{
-    if (h->gone)
-        return;
-    h->gone = true;
-    if (h->close_ev)
-        event_del(h->close_ev);
-    if (h->ev.on_close)
-        h->ev.on_close(h->ev_arg);
-}
-
-/* EV_CLOSED: evhttp does not read while a request is pending, so only this
- * watcher sees a client that leaves before the reply has started. */
-static void on_client_closed(evutil_socket_t fd, short what, void *arg)
-{
-    tg_http_t *h = arg;
-    /* No more keep-alive on this connection once the exchange ends. */
-    evhttp_add_header(evhttp_request_get_output_headers(h->req), "Connection", "close");
-    client_gone(h);
-}
-
-/* evhttp freed the connection (write error mid-stream, timeout): the request
- * object survives, detached, until we end the exchange. */
-static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-    tg_http_t *h = arg;
-    h->evcon = NULL;
-    client_gone(h);
-}
-
-static void on_output_drained(struct evhttp_connection *evcon, void *arg)
-{
-    tg_http_t *h = arg;
-    if (h->want_drain) {
-        h->want_drain = false;
-        if (h->ev.on_drain)
-            h->ev.on_drain(h->ev_arg);
-    }
-}
-
-/* Writes what evhttp queued for the client itself, instead of arming the
- * socket for writing and waiting a loop turn for it: that costs an epoll_ctl
- * to add the write interest and another to drop it, per reply and per
- * streamed chunk. evhttp still learns that the output drained the usual
- * way, from its bufferevent's write callback, which on_written runs from
- * the loop (never inside our caller, which may go on using the exchange),
- * in this same loop turn: the write interest is added and dropped within
- * one changelist and never reaches the kernel. What the socket does not
- * take stays queued for the bufferevent, which also meets any write error.
- * Plain sockets only: a TLS bufferevent's output is not the socket's. */
-static void write_out(tg_worker_t *w, struct bufferevent *bev)
-{
-    struct evbuffer *out = bufferevent_get_output(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0 || !evbuffer_get_length(out) || !(bufferevent_get_enabled(bev) & EV_WRITE))
-        return;
-    if (evbuffer_write(out, fd) <= 0 || evbuffer_get_length(out) > 0)
-        return;
-    bev_list_push(&w->written, bev);
-    if (w->written.n == 1)
-        event_active(w->written_ev, EV_TIMEOUT, 0);
-}
-
-/* The end of the loop turn in which replies were queued: write each
- * connection's output out (write_out). */
-static void on_flush(evutil_socket_t fd, short what, void *arg)
-{
-    tg_worker_t *w = arg;
-    for (size_t i = 0; i < w->to_write.n; i++) {
-        write_out(w, w->to_write.v[i]);
-        bufferevent_decref(w->to_write.v[i]);
-    }
-    w->to_write.n = 0;
-    if (w->draining)
-        worker_maybe_finish(w);
-}
-
-/* Queues the connection for on_flush, which the loop runs after every
- * callback already active in this turn: all the replies and stream chunks
- * that one batch of provider traffic produces leave together, at the end
- * of the turn, rather than one write per callback as each is made. A
- * connection queued twice in a row is queued once; an entry further back
- * may repeat, and write_out passes over an output already written. */
-static void write_now(tg_http_t *h)
+/* Appends the status line and headers to `head`. length < 0: a stream. */
+static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *content_type,
+                       long long length)
 {
     tg_worker_t *w = h->w;
-    if (!h->evcon || w->ssl_ctx)
-        return;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
-    if (w->to_write.n && w->to_write.v[w->to_write.n - 1] == bev)
-        return;
-    bev_list_push(&w->to_write, bev);
-    if (w->to_write.n == 1)
-        event_active(w->flush_ev, EV_TIMEOUT, 0);
-}
-
-/* Run after on_flush in the same loop turn: a bufferevent whose output is
- * still empty and still wanted written has drained; tell its owner
- * (evhttp). A callback run here may write_now again: flush_ev is then
- * active again and runs later in this same turn. */
-static void on_written(evutil_socket_t fd, short what, void *arg)
-{
-    tg_worker_t *w = arg;
-    for (size_t i = 0; i < w->written.n; i++) {
-        struct bufferevent *bev = w->written.v[i];
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
-            (bufferevent_get_enabled(bev) & EV_WRITE))
-            bufferevent_trigger(bev, EV_WRITE, 0);
-        bufferevent_decref(bev);
+    bool keep = h->req.keep_alive && !w->draining && !h->gone;
+    bool old = h->req.major == 1 && h->req.minor == 0; /* HTTP/1.0 */
+    bool bodyless = status < 200 || status == 204 || status == 304;
+    if (length < 0) {
+        /* HTTP/1.0 has no chunks: the stream ends with the connection. */
+        h->chunked = !old;
+        keep = keep && !old;
     }
-    w->written.n = 0;
-}
-
-static void add_standard_headers(tg_http_t *h)
-{
-    if (h->w->draining)
-        tg_http_add_header(h, "Connection", "close");
+    h->req.keep_alive = keep;
+    char line[96];
+    int n = snprintf(line, sizeof line, "HTTP/1.%d %d %s\r\n", old ? 0 : 1, status,
+                     reason_phrase(status));
+    tg_buf_append(head, line, (size_t)n);
+    tg_buf_puts(head, date_line(w));
+    if (content_type) {
+        tg_buf_append(head, "Content-Type: ", 14);
+        tg_buf_puts(head, content_type);
+        tg_buf_append(head, "\r\n", 2);
+    }
+    if (h->out_headers.len)
+        tg_buf_append(head, h->out_headers.data, h->out_headers.len);
+    if (length >= 0 && !bodyless) {
+        n = snprintf(line, sizeof line, "Content-Length: %lld\r\n", length);
+        tg_buf_append(head, line, (size_t)n);
+    } else if (length < 0 && h->chunked) {
+        tg_buf_puts(head, "Transfer-Encoding: chunked\r\n");
+    }
+    if (!keep)
+        tg_buf_puts(head, "Connection: close\r\n");
+    else if (old)
+        tg_buf_puts(head, "Connection: keep-alive\r\n");
+    tg_buf_append(head, "\r\n", 2);
 }
 
 void tg_http_reply(tg_http_t *h, int status, const char *content_type, const void *body,
                    size_t len)
 {
-    add_standard_headers(h);
-    struct evbuffer *buf = evbuffer_new();
-    if (content_type)
-        tg_http_add_header(h, "Content-Type", content_type);
-    if (len)
-        evbuffer_add(buf, body, len);
-    evhttp_send_reply(h->req, status, reason_phrase(status), buf);
-    evbuffer_free(buf);
-    write_now(h);
+    if (h->c) {
+        tg_buf_t out = {0};
+        write_head(h, &out, status, content_type, (long long)len);
+        bool bodyless = status < 200 || status == 204 || status == 304 ||
+                        !strcmp(h->req.method, "HEAD");
+        if (len && !bodyless)
+            tg_buf_append(&out, body, len);
+        evbuffer_add(conn_out(h->c), out.data, out.len);
+        tg_buf_free(&out);
+    }
     exchange_end(h);
 }
 
 void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
 {
-    add_standard_headers(h);
-    if (content_type)
-        tg_http_add_header(h, "Content-Type", content_type);
     h->streaming = true;
-    h->chunk = evbuffer_new();
-    evhttp_send_reply_start(h->req, status, reason_phrase(status));
-    write_now(h);
+    if (!h->c)
+        return;
+    tg_buf_t out = {0};
+    write_head(h, &out, status, content_type, -1);
+    evbuffer_add(conn_out(h->c), out.data, out.len);
+    tg_buf_free(&out);
+    queue_conn(h->c);
 }
 
 bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
 {
-    if (h->gone || !h->evcon || !len)
+    if (h->gone || !h->c || !len)
         return false;
-    evbuffer_add(h->chunk, data, len);
-    evhttp_send_reply_chunk_with_cb(h->req, h->chunk, on_output_drained, h);
-    write_now(h);
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(h->evcon);
-    if (evbuffer_get_length(bufferevent_get_output(bev)) > TG_HTTP_HIGH_WATER) {
+    struct evbuffer *out = conn_out(h->c);
+    if (h->chunked) {
+        char size[24];
+        int n = snprintf(size, sizeof size, "%zx\r\n", len);
+        evbuffer_add(out, size, (size_t)n);
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+    queue_conn(h->c);
+    if (evbuffer_get_length(out) > TG_HTTP_HIGH_WATER) {
         h->want_drain = true;
         return true;
     }
@@ -453,75 +676,12 @@ bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
 
 void tg_http_stream_end(tg_http_t *h)
 {
-    evhttp_send_reply_end(h->req);
-    write_now(h);
+    if (h->c && h->chunked)
+        evbuffer_add(conn_out(h->c), "0\r\n\r\n", 5);
     exchange_end(h);
 }
 
-/* ---- request entry ---- */
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    tg_worker_t *w = arg;
-    tg_http_t *h = tg_xcalloc(1, sizeof *h);
-    h->req = req;
-    h->w = w;
-    h->evcon = evhttp_request_get_connection(req);
-
-    const char *m;
-    switch (evhttp_request_get_command(req)) {
-    case EVHTTP_REQ_GET: m = "GET"; break;
-    case EVHTTP_REQ_POST: m = "POST"; break;
-    case EVHTTP_REQ_HEAD: m = "HEAD"; break;
-    case EVHTTP_REQ_PUT: m = "PUT"; break;
-    case EVHTTP_REQ_DELETE: m = "DELETE"; break;
-    case EVHTTP_REQ_OPTIONS: m = "OPTIONS"; break;
-    case EVHTTP_REQ_PATCH: m = "PATCH"; break;
-    default: m = "OTHER"; break;
-    }
-    strcpy(h->method, m);
-
-    const char *uri = evhttp_request_get_uri(req);
-    const char *q = strchr(uri, '?');
-    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
-    /* room for the path, NUL, then the query */
-    h->path = tg_xmalloc(strlen(uri) + 2);
-    memcpy(h->path, uri, plen);
-    h->path[plen] = 0;
-    if (q) {
-        strcpy(h->path + plen + 1, q + 1);
-        h->query = h->path + plen + 1;
-    }
-
-    char *peer = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(h->evcon, &peer, &port);
-    snprintf(h->ip, sizeof h->ip, "%s", peer ? peer : "");
-
-    h->next = w->live;
-    if (w->live)
-        w->live->prev = h;
-    w->live = h;
-    atomic_fetch_add(&w->n_live, 1);
-
-    evhttp_connection_set_closecb(h->evcon, on_conn_closed, h);
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(h->evcon));
-    if (fd >= 0) {
-        h->close_ev = event_new(w->base, fd, EV_CLOSED, on_client_closed, h);
-        event_add(h->close_ev, NULL);
-    }
-    w->srv->hooks.handle(h, w->wctx);
-}
-
 /* ---- TLS ---- */
-
-static struct bufferevent *make_tls_bev(struct event_base *base, void *arg)
-{
-    tg_worker_t *w = arg;
-    SSL *ssl = SSL_new(w->ssl_ctx);
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
-}
 
 static SSL_CTX *make_ssl_ctx(const tg_config_t *cfg)
 {
@@ -545,11 +705,9 @@ static SSL_CTX *make_ssl_ctx(const tg_config_t *cfg)
 
 static void apply_limits(tg_worker_t *w)
 {
-    struct timeval tv = {.tv_sec = (time_t)(w->cfg->idle_timeout_ms / 1000),
-                         .tv_usec = (suseconds_t)(w->cfg->idle_timeout_ms % 1000) * 1000};
-    evhttp_set_timeout_tv(w->http, &tv);
-    evhttp_set_max_body_size(w->http, w->cfg->max_request_size);
-    evhttp_set_max_headers_size(w->http, TG_MAX_HEADERS_SIZE);
+    w->idle_tv.tv_sec = (time_t)(w->cfg->idle_timeout_ms / 1000);
+    w->idle_tv.tv_usec = (suseconds_t)(w->cfg->idle_timeout_ms % 1000) * 1000;
+    w->max_body = (size_t)w->cfg->max_request_size;
 }
 
 static void worker_finish_now(tg_worker_t *w)
@@ -558,13 +716,12 @@ static void worker_finish_now(tg_worker_t *w)
         event_del(w->drain_tm);
     if (w->deadline)
         event_del(w->deadline);
-    bev_list_release(&w->flushing);
     event_base_loopbreak(w->base);
 }
 
 static void worker_maybe_finish(tg_worker_t *w)
 {
-    if (!w->live && all_flushed(w))
+    if (!w->live && !w->conns)
         worker_finish_now(w);
 }
 
@@ -595,10 +752,17 @@ static void begin_drain(tg_worker_t *w)
     if (w->draining)
         return;
     w->draining = true;
-    if (w->bound) {
-        evhttp_del_accept_socket(w->http, w->bound);
-        w->bound = NULL;
+    if (w->listener) {
+        evconnlistener_free(w->listener); /* closes the listening socket */
+        w->listener = NULL;
     }
+    /* Connections between requests close now, or once their last answer
+     * is written; the others after their exchange (exchange_end). */
+    for (tg_conn_t *c = w->conns; c; c = c->next)
+        if (!c->h && c->bev) {
+            c->closing = true;
+            queue_conn(c);
+        }
     struct timeval tick = {0, 10 * 1000};
     w->drain_tm = event_new(w->base, -1, EV_PERSIST, on_drain_tick, w);
     event_add(w->drain_tm, &tick);
@@ -634,9 +798,22 @@ static void *worker_main(void *arg)
     tg_worker_t *w = arg;
     event_base_dispatch(w->base);
 
-    /* Drained: close idle keep-alive connections, then the rest. */
-    evhttp_free(w->http);
-    w->http = NULL;
+    /* Stopped: close what is left (the deadline passed, or idle ones). */
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    while (w->conns) {
+        tg_conn_t *c = w->conns;
+        if (c->bev) {
+            bufferevent_free(c->bev);
+            c->bev = NULL;
+        }
+        if (c->h)
+            c->h->c = NULL;
+        conn_free(c);
+    }
+    w->to_write.n = 0;
     w->srv->hooks.worker_free(w->wctx);
     w->wctx = NULL;
     return NULL;
@@ -694,38 +871,32 @@ static int open_listener(const char *host, int port, bool first)
 static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
 {
     struct event_config *ecfg = event_config_new();
-    event_config_require_features(ecfg, EV_FEATURE_EARLY_CLOSE);
-    /* Coalesce the read/write/close interest changes evhttp and curl make
-     * within one loop iteration into one epoll_ctl each. No fd is dup()ed
-     * here, which is the changelist's one caveat. */
+    /* Coalesce the read/write interest changes the connections and curl
+     * make within one loop iteration into one epoll_ctl each. No fd is
+     * dup()ed here, which is the changelist's one caveat. */
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     if (!w->base) {
-        tg_error("no event backend with early-close detection (epoll) is available");
+        tg_error("worker %d: cannot make an event loop", w->index);
         return -1;
     }
     w->cfg = tg_config_acquire(cfg);
-    w->http = evhttp_new(w->base);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_default_content_type(w->http, NULL);
-    evhttp_set_gencb(w->http, on_request, w);
     apply_limits(w);
     if (cfg->ssl_enabled) {
         w->ssl_ctx = make_ssl_ctx(cfg);
         if (!w->ssl_ctx)
             return -1;
-        evhttp_set_bevcb(w->http, make_tls_bev, w);
     }
-    w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd);
-    if (!w->bound) {
+    /* backlog -1: the socket already listens (open_listener) */
+    w->listener = evconnlistener_new(w->base, on_accept, w,
+                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+                                     w->listen_fd);
+    if (!w->listener) {
         tg_error("worker %d: cannot accept on the listening socket", w->index);
         return -1;
     }
     w->ctl = event_new(w->base, -1, 0, on_control, w);
-    w->written_ev = event_new(w->base, -1, 0, on_written, w);
     w->flush_ev = event_new(w->base, -1, 0, on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
     w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
@@ -736,6 +907,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+    http_parser_set_max_header_size(TG_MAX_HEADERS_SIZE + 1024); /* request.c counts exactly */
 
     tg_server_t *s = tg_xcalloc(1, sizeof *s);
     s->hooks = *hooks;
@@ -795,12 +967,9 @@ void tg_server_join(tg_server_t *s)
         pthread_join(w->thread, NULL);
         if (w->ctl)
             event_free(w->ctl);
-        bev_list_release(&w->written); /* the loop may have ended before on_written */
-        bev_list_release(&w->to_write);
+        free(w->to_write.v);
         if (w->flush_ev)
             event_free(w->flush_ev);
-        if (w->written_ev)
-            event_free(w->written_ev);
         if (w->drain_tm)
             event_free(w->drain_tm);
         if (w->deadline)

@@ -143,3 +143,80 @@ test('a streamed answer arrives whole, chunk after chunk, on a reused client con
   }
   agent.destroy();
 });
+
+/** Sends raw bytes on a new connection; resolves with all it got once the
+ *  gateway closed it or `until` matched what arrived. */
+async function rawExchange(bytes, until) {
+  const sock = net.connect(gw.port, '127.0.0.1');
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  let got = '';
+  const done = new Promise((resolve) => {
+    sock.on('data', (d) => { got += d; if (until && until.test(got)) resolve(); });
+    sock.on('close', resolve);
+    sock.on('error', resolve);
+  });
+  for (const part of [].concat(bytes)) {
+    sock.write(part);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  sock.destroy();
+  return got;
+}
+
+test('Expect: 100-continue gets "100 Continue" before the body is sent, then the answer', async () => {
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `Expect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const sock = net.connect(gw.port, '127.0.0.1');
+  let got = '';
+  sock.on('data', (d) => { got += d; });
+  sock.write(head);
+  await h.waitFor(() => got.length > 0, 3000);
+  assert.equal(got, 'HTTP/1.1 100 Continue\r\n\r\n');
+  sock.write(body);
+  await h.waitFor(() => got.includes('"chatcmpl-c"'), 3000);
+  sock.destroy();
+  assert.match(got.slice(25), /^HTTP\/1\.1 200 /);
+});
+
+test('a chunked request body is read whole, even cut into small writes', async () => {
+  const chunks = [body.slice(0, 10), body.slice(10, 40), body.slice(40)];
+  const framed = chunks.map((c) => `${Buffer.byteLength(c).toString(16)}\r\n${c}\r\n`).join('') + '0\r\n\r\n';
+  const head = 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    'Transfer-Encoding: chunked\r\n\r\n';
+  const all = head + framed;
+  const parts = [];
+  for (let i = 0; i < all.length; i += 7) parts.push(all.slice(i, i + 7));
+  const got = await rawExchange(parts, /"chatcmpl-c"/);
+  assert.match(got, /^HTTP\/1\.1 200 /);
+  const len = Number(/content-length: (\d+)/i.exec(got)[1]);
+  assert.deepEqual(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4, got.indexOf('\r\n\r\n') + 4 + len)), JSON.parse(ANSWER));
+});
+
+test('requests the gateway cannot read get an error and a closed connection; it keeps serving', async () => {
+  const cases = [
+    ['not http at all\r\n\r\n', 400],
+    ['PROPFIND /v1 HTTP/1.1\r\nHost: x\r\n\r\n', 405],
+    [`GET /health HTTP/1.1\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 431],
+    ['POST /v1/chat/completions HTTP/1.1\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}', 417],
+  ];
+  for (const [bytes, status] of cases) {
+    const got = await rawExchange(bytes);
+    assert.match(got, new RegExp(`^HTTP/1\\.1 ${status} `), `for ${JSON.stringify(bytes.slice(0, 40))}`);
+    assert.match(got, /connection: close/i);
+    const err = JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4));
+    assert.equal(err.error.type, 'invalid_request_error');
+  }
+  await chat();
+});
+
+test('headers a client sends arrive without their surrounding blanks; a HEAD answer has no body', async () => {
+  const got = await rawExchange('GET /health HTTP/1.1\r\nHost: x\r\nX-Pad:   v   \r\n\r\nHEAD /health HTTP/1.1\r\nHost: x\r\n\r\n',
+    /HTTP\/1\.1 200[\s\S]*HTTP\/1\.1 200[\s\S]*\r\n\r\n$/);
+  const replies = got.split(/(?=HTTP\/1\.1 )/);
+  assert.equal(replies.length, 2);
+  const len = Number(/content-length: (\d+)/i.exec(replies[1])[1]);
+  assert.ok(len > 0);
+  assert.ok(replies[1].endsWith('\r\n\r\n'), 'HEAD answer carries no body');
+  assert.match(replies[0], /^Date: /m);
+});

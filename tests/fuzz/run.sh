@@ -3,7 +3,8 @@
 #
 #   tests/fuzz/run.sh [SECONDS]      (default 20 s a target; run from anywhere)
 #
-# Targets: the SSE parser, the JSON member look-ups, and each translation direction (openai->anthropic,
+# Targets: the SSE parser, the JSON member look-ups, the reader of client
+# requests, and each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
 # error bodies, streams). The harness compiles the sources it needs directly, with
 # ASan + UBSan + libFuzzer; no Makefile involved. Corpora live in
@@ -21,7 +22,7 @@ mkdir -p "$OUT/corpus" "$OUT/seeds"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags jansson)
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer"
-LIBS="$(pkg-config --libs jansson)"
+LIBS="$(pkg-config --libs jansson) -lhttp_parser"
 TRANSLATE_SRCS="src/providers/translate.c src/providers/dialect_errors.c
     src/providers/count_tokens.c src/providers/anthropic.c src/providers/anthropic_stream.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
@@ -35,12 +36,13 @@ fi
 
 failed=""
 total=0
-for target in sse jsonscan openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
+for target in sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
     total=$((total + 1))
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
-    [ "$target" = sse ] || [ "$target" = jsonscan ] || srcs="$TRANSLATE_SRCS"
+    [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
+    case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     # shellcheck disable=SC2086
     if ! $CC $CFLAGS "tests/fuzz/fuzz_$target.c" $srcs -o "$bin" $LIBS; then
         echo "fuzz: $target does not build" >&2

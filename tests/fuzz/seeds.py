@@ -33,3 +33,24 @@ for d in ("anthropic", "gemini", "openai"):
                 f.write(s)
             n += 1
 print("fuzz: %d seeds from tests/cases" % n)
+
+# The request reader: each golden client request as an HTTP/1.1 POST (sent
+# whole, then in 7-byte reads), a chunked one with 100-continue, and two
+# pipelined GETs.
+os.makedirs(os.path.join(out, "request"), exist_ok=True)
+reqs = [b"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+        b"Expect: 100-continue\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"GET /health HTTP/1.1\r\n\r\nGET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]
+for d in ("anthropic", "openai"):
+    folder = os.path.join("tests/cases", d)
+    for name in sorted(os.listdir(folder))[:8]:
+        case = json.load(open(os.path.join(folder, name)))
+        if "client_request" in case:
+            body = json.dumps(case["client_request"]).encode()
+            reqs.append(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
+for i, r in enumerate(reqs):
+    for step in (b"\xff", b"\x06"):
+        with open(os.path.join(out, "request", "%d.%d" % (i, step[0])), "wb") as f:
+            f.write(step + r)
+print("fuzz: %d request seeds" % (2 * len(reqs)))
