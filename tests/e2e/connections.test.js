@@ -220,3 +220,38 @@ test('headers a client sends arrive without their surrounding blanks; a HEAD ans
   assert.ok(replies[1].endsWith('\r\n\r\n'), 'HEAD answer carries no body');
   assert.match(replies[0], /^Date: /m);
 });
+
+test('server.idle_timeout ends idle and half-sent connections, not a slow answer', async () => {
+  const g = await h.startGateway(h.baseConfig(fake, {
+    server: { host: '127.0.0.1', port: 0, workers: 1, shutdown_timeout: '5s', idle_timeout: '1s' },
+  }));
+  try {
+    const openAndWatch = async (bytes) => {
+      const sock = net.connect(g.port, '127.0.0.1');
+      await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+      const t0 = Date.now();
+      let got = '';
+      sock.on('data', (d) => { got += d; });
+      if (bytes) sock.write(bytes);
+      await new Promise((resolve) => sock.on('close', resolve));
+      return { ms: Date.now() - t0, got };
+    };
+    const fakeBody = JSON.stringify({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    const [idle, half, slow] = await Promise.all([
+      openAndWatch(null),
+      openAndWatch('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{"mo'),
+      openAndWatch(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `X-Fake-Delay-Ms: 1600\r\nContent-Length: ${Buffer.byteLength(fakeBody)}\r\n\r\n${fakeBody}`),
+    ]);
+    assert.ok(idle.ms >= 800 && idle.ms < 4000, `idle connection closed after ${idle.ms} ms`);
+    assert.equal(idle.got, '');
+    assert.ok(half.ms >= 800 && half.ms < 4000, `half-sent request closed after ${half.ms} ms`);
+    assert.equal(half.got, '');
+    // the answer took longer than idle_timeout and still arrived; then the
+    // connection idled out
+    assert.match(slow.got, /^HTTP\/1\.1 200 /);
+    assert.ok(slow.ms >= 1600 + 800, `slow answer's connection closed after ${slow.ms} ms`);
+  } finally {
+    assert.equal((await g.stop()).code, 0);
+  }
+});
