@@ -198,7 +198,8 @@ size_t tg_reqparse_feed(tg_reqparse_t *rp, const char *data, size_t len)
 void tg_reqparse_take(tg_reqparse_t *rp, tg_request_t *out)
 {
     memset(out, 0, sizeof *out);
-    snprintf(out->method, sizeof out->method, "%s", http_method_str(rp->p.method));
+    /* every method that gets this far (method_allowed) fits */
+    strncpy(out->method, http_method_str(rp->p.method), sizeof out->method - 1);
     out->major = rp->p.http_major;
     out->minor = rp->p.http_minor;
     /* An upgrade request ends the parser's use of the connection. */

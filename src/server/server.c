@@ -585,6 +585,19 @@ static void exchange_end(tg_http_t *h)
         worker_maybe_finish(w);
 }
 
+/* Writes v in decimal to out (no NUL); returns the length. */
+static size_t fmt_u64(char out[24], unsigned long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Appends the status line and headers to `head`. length < 0: a stream. */
 static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *content_type,
                        long long length)
@@ -599,10 +612,13 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
         keep = keep && !old;
     }
     h->req.keep_alive = keep;
-    char line[96];
-    int n = snprintf(line, sizeof line, "HTTP/1.%d %d %s\r\n", old ? 0 : 1, status,
-                     reason_phrase(status));
-    tg_buf_append(head, line, (size_t)n);
+    /* Formatted by hand: a printf call costs more than the rest of the head. */
+    char num[24];
+    tg_buf_puts(head, old ? "HTTP/1.0 " : "HTTP/1.1 ");
+    tg_buf_append(head, num, fmt_u64(num, (unsigned)status));
+    tg_buf_append(head, " ", 1);
+    tg_buf_puts(head, reason_phrase(status));
+    tg_buf_append(head, "\r\n", 2);
     tg_buf_puts(head, date_line(w));
     if (content_type) {
         tg_buf_append(head, "Content-Type: ", 14);
@@ -612,8 +628,9 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
     if (h->out_headers.len)
         tg_buf_append(head, h->out_headers.data, h->out_headers.len);
     if (length >= 0 && !bodyless) {
-        n = snprintf(line, sizeof line, "Content-Length: %lld\r\n", length);
-        tg_buf_append(head, line, (size_t)n);
+        tg_buf_append(head, "Content-Length: ", 16);
+        tg_buf_append(head, num, fmt_u64(num, (unsigned long long)length));
+        tg_buf_append(head, "\r\n", 2);
     } else if (length < 0 && h->chunked) {
         tg_buf_puts(head, "Transfer-Encoding: chunked\r\n");
     }
