@@ -1,7 +1,8 @@
 /*
  * server.c — worker threads, SO_REUSEPORT listeners, client connections, and
- * tg_http_t (http.h): HTTP/1.1 over libevent bufferevents, requests read by
- * request.c (http-parser).
+ * tg_http_t (http.h): HTTP/1.1 on libevent, requests read by request.c
+ * (http-parser). A plain connection is a socket with two events and two
+ * evbuffers of our own; a TLS one is an OpenSSL bufferevent.
  *
  * Threads: tg_server_start/reload/shutdown/join run on the main thread; all
  * other code here runs on the worker thread that owns the event loop. The
@@ -18,9 +19,8 @@
  * Output goes to the connection's output buffer and is written at the end
  * of the loop turn (on_flush): every reply and stream chunk one batch of
  * provider traffic produces leaves in one writev per connection. Only what
- * the socket does not take at once arms the bufferevent's write event (and
- * its write timeout) until it has drained. TLS bufferevents write for
- * themselves.
+ * the socket does not take at once arms the write event (and its timeout)
+ * until it has drained. TLS bufferevents write for themselves.
  *
  * Invariants:
  * - every tg_http_t is on its worker's `live` list from creation until the
@@ -62,6 +62,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,12 +95,16 @@ struct tg_http {
 
 struct tg_conn {
     tg_worker_t *w;
-    struct bufferevent *bev; /* NULL once closed */
+    bool open;                 /* until conn_close */
+    struct bufferevent *bev;   /* TLS: the connection's I/O */
+    evutil_socket_t fd;        /* plain socket; -1 with TLS */
+    struct event *rev, *wev;   /* plain: reading (always on), writing (while output waits) */
+    bool reading, writing;     /* plain: rev added, wev added */
+    struct evbuffer *in, *out; /* plain: our own; TLS: the bufferevent's */
     tg_reqparse_t rp;
     tg_http_t *h;  /* the exchange in flight */
     bool closing;  /* close once the output is written */
     bool queued;   /* on w->to_write for on_flush */
-    bool tls;
     char ip[INET6_ADDRSTRLEN];
     struct tg_conn *prev, *next; /* worker's connection list */
 };
@@ -302,10 +307,19 @@ static void client_gone(tg_http_t *h)
 /* Closes the socket now; the memory goes at the end of the turn. */
 static void conn_close(tg_conn_t *c)
 {
-    if (!c->bev)
+    if (!c->open)
         return;
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+    c->open = false;
+    if (c->bev) {
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        c->in = c->out = NULL;
+    } else {
+        event_del(c->rev);
+        event_del(c->wev);
+        evutil_closesocket(c->fd);
+        c->fd = -1;
+    }
     tg_http_t *h = c->h;
     if (h) {
         c->h = NULL;
@@ -324,11 +338,41 @@ static void conn_free(tg_conn_t *c)
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->rev) { /* plain */
+        event_free(c->rev);
+        event_free(c->wev);
+        evbuffer_free(c->in);
+        evbuffer_free(c->out);
+    }
     tg_reqparse_free(&c->rp);
     free(c);
 }
 
-static struct evbuffer *conn_out(tg_conn_t *c) { return bufferevent_get_output(c->bev); }
+static struct evbuffer *conn_out(tg_conn_t *c) { return c->out; }
+
+/* Reading on or off; `timed`: under server.idle_timeout (between requests,
+ * not while an exchange waits for its provider). */
+static void conn_read(tg_conn_t *c, bool on, bool timed)
+{
+    const struct timeval *tv = timed ? &c->w->idle_tv : NULL;
+    if (c->bev) {
+        bufferevent_set_timeouts(c->bev, tv, &c->w->idle_tv);
+        if (on)
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+    } else if (on) {
+        /* event_add with no timeout would keep an earlier one */
+        if (c->reading && !tv)
+            event_remove_timer(c->rev);
+        else
+            event_add(c->rev, tv); /* already added: only the timeout changes */
+        c->reading = true;
+    } else if (c->reading) {
+        event_del(c->rev);
+        c->reading = false;
+    }
+}
 
 /* The "Date: ...\r\n" line, made once a second. */
 static const char *date_line(tg_worker_t *w)
@@ -361,7 +405,7 @@ static void conn_fail(tg_conn_t *c, int status, const char *msg)
     tg_buf_free(&b);
     tg_buf_free(&body);
     c->closing = true;
-    bufferevent_disable(c->bev, EV_READ);
+    conn_read(c, false, false);
     queue_conn(c);
 }
 
@@ -394,7 +438,7 @@ static void dispatch(tg_conn_t *c)
     c->h = h;
     /* No idle timeout while the exchange runs: a provider may think for
      * longer. A client that stops taking output still times out. */
-    bufferevent_set_timeouts(c->bev, NULL, &w->idle_tv);
+    conn_read(c, true, false);
     w->srv->hooks.handle(h, w->wctx);
 }
 
@@ -402,8 +446,8 @@ static void dispatch(tg_conn_t *c)
  * in flight, the input is used up or the connection fails. */
 static void parse_input(tg_conn_t *c)
 {
-    while (c->bev && !c->h && !c->closing) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->open && !c->h && !c->closing) {
+        struct evbuffer *in = c->in;
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
             return;
@@ -425,9 +469,9 @@ static void parse_input(tg_conn_t *c)
     }
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* New bytes in c's input. */
+static void on_input(tg_conn_t *c)
 {
-    tg_conn_t *c = arg;
     if (!c->h) {
         parse_input(c);
         return;
@@ -435,45 +479,106 @@ static void on_read(struct bufferevent *bev, void *arg)
     /* Pipelined bytes while an exchange runs: kept for later, up to a
      * bound. Past it the client is no longer read, so a very eager pipeliner
      * that leaves is noticed only when its answer cannot be written. */
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > TG_PIPELINE_MAX)
-        bufferevent_disable(bev, EV_READ);
+    if (evbuffer_get_length(c->in) > TG_PIPELINE_MAX)
+        conn_read(c, false, false);
 }
 
-/* The output has drained (the bufferevent's low-water mark is 0). */
-static void on_written(struct bufferevent *bev, void *arg)
+static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+/* A plain socket is readable (or its idle time ran out). Reads with readv
+ * into the input buffer: a first read of up to ~4 KiB (one small buffer
+ * chain, enough for most requests), then up to 64 KiB at a time while the
+ * reads come back full. libevent's own socket reads cost an
+ * ioctl(FIONREAD) each and never take more than 4 KiB. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     tg_conn_t *c = arg;
-    if (!c->tls)
-        bufferevent_disable(bev, EV_WRITE); /* back to writing at the end of the turn */
-    queue_conn(c); /* a close, a drain or a pipelined request to see to */
+    if (what & EV_TIMEOUT) {
+        conn_close(c); /* idle between requests, or a request that stopped coming */
+        return;
+    }
+    size_t want = 4096 - 64;
+    for (int round = 0; round < 8; round++) {
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(c->in, (ev_ssize_t)want, v, 2);
+        if (nv <= 0)
+            abort(); /* out of memory */
+        struct iovec iov[2];
+        size_t space = 0;
+        for (int k = 0; k < nv; k++) {
+            iov[k].iov_base = v[k].iov_base;
+            iov[k].iov_len = v[k].iov_len;
+            space += v[k].iov_len;
+        }
+        ssize_t n = readv(fd, iov, nv);
+        if (n <= 0) {
+            if (n < 0 && would_block())
+                break;
+            conn_close(c); /* end of file or an error: the client is gone */
+            return;
+        }
+        size_t left = (size_t)n;
+        int used = 0;
+        while (left) {
+            if (v[used].iov_len > left)
+                v[used].iov_len = left;
+            left -= v[used].iov_len;
+            used++;
+        }
+        evbuffer_commit_space(c->in, v, used);
+        if ((size_t)n < space)
+            break; /* the socket has no more for now */
+        want = 64 * 1024;
+    }
+    on_input(c);
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+/* A plain socket with output waiting can take more (or the client stopped
+ * reading for longer than server.idle_timeout). */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     tg_conn_t *c = arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+    if (what & EV_TIMEOUT) {
         conn_close(c);
+        return;
+    }
+    if (evbuffer_write(c->out, fd) < 0 && !would_block()) {
+        conn_close(c);
+        return;
+    }
+    if (!evbuffer_get_length(c->out)) {
+        event_del(c->wev);
+        c->writing = false;
+        queue_conn(c); /* a close, a drain or a pipelined request to see to */
+    }
+}
+
+/* TLS: the bufferevent read, its output drained (low-water mark 0), or the
+ * connection ended. */
+static void on_tls_read(struct bufferevent *bev, void *arg) { on_input(arg); }
+static void on_tls_written(struct bufferevent *bev, void *arg) { queue_conn(arg); }
+static void on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_close(arg);
 }
 
 /* Writes c's output at once, without waiting a loop turn for the socket to
  * be reported writable: that would cost an epoll_ctl to add the write
  * interest and another to drop it, per reply. What the socket does not
- * take stays queued, and the bufferevent writes it (on_written when done). */
+ * take stays queued for on_writable. A TLS bufferevent writes for itself. */
 static void write_out(tg_conn_t *c)
 {
-    struct evbuffer *out = conn_out(c);
-    if (c->tls || !evbuffer_get_length(out) || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+    if (c->bev || c->writing || !evbuffer_get_length(c->out))
         return;
-    /* A socket bufferevent keeps its output's front frozen for itself. */
-    evbuffer_unfreeze(out, 1);
-    int n = evbuffer_write(out, bufferevent_getfd(c->bev));
-    evbuffer_freeze(out, 1);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    if (evbuffer_write(c->out, c->fd) < 0 && !would_block()) {
         conn_close(c);
         return;
     }
-    if (evbuffer_get_length(out))
-        bufferevent_enable(c->bev, EV_WRITE);
+    if (evbuffer_get_length(c->out)) {
+        event_add(c->wev, &c->w->idle_tv);
+        c->writing = true;
+    }
 }
 
 /* The end of the loop turn: write each queued connection's output; then
@@ -486,16 +591,16 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < w->to_write.n; i++) {
         tg_conn_t *c = w->to_write.v[i];
         c->queued = false;
-        if (c->bev)
+        if (c->open)
             write_out(c);
-        if (!c->bev) {
+        if (!c->open) {
             if (!c->queued) /* else closed just now: its later entry frees it */
                 conn_free(c);
             continue;
         }
         bool pending = evbuffer_get_length(conn_out(c)) > 0;
         if (pending)
-            continue; /* on_written queues it again once drained */
+            continue; /* on_writable (on_tls_written) queues it again once drained */
         tg_http_t *h = c->h;
         if (h && h->want_drain) {
             h->want_drain = false;
@@ -503,7 +608,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
                 h->ev.on_drain(h->ev_arg);
         } else if (c->closing) {
             conn_close(c); /* queues it again: freed further down this list */
-        } else if (!h && evbuffer_get_length(bufferevent_get_input(c->bev))) {
+        } else if (!h && evbuffer_get_length(c->in)) {
             parse_input(c);
         }
     }
@@ -525,33 +630,39 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     /* Stream chunks are small writes that must leave at once. */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = -1;
     if (w->ssl_ctx) {
         SSL *ssl = SSL_new(w->ssl_ctx);
         c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                       BEV_OPT_CLOSE_ON_FREE)
                      : NULL;
-        c->tls = true;
+        if (!c->bev) {
+            evutil_closesocket(fd);
+            free(c);
+            return;
+        }
+        c->in = bufferevent_get_input(c->bev);
+        c->out = bufferevent_get_output(c->bev);
+        bufferevent_setcb(c->bev, on_tls_read, on_tls_written, on_tls_event, c);
+        bufferevent_set_timeouts(c->bev, &w->idle_tv, &w->idle_tv);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     } else {
-        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->fd = fd;
+        c->in = evbuffer_new();
+        c->out = evbuffer_new();
+        c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+        c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+        if (!c->in || !c->out || !c->rev || !c->wev)
+            abort(); /* out of memory */
+        event_add(c->rev, &w->idle_tv);
+        c->reading = true;
     }
-    if (!c->bev) {
-        evutil_closesocket(fd);
-        free(c);
-        return;
-    }
+    c->open = true;
     tg_reqparse_init(&c->rp, w->max_body);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
-    bufferevent_setcb(c->bev, on_read, on_written, on_event, c);
-    bufferevent_set_timeouts(c->bev, &w->idle_tv, &w->idle_tv);
-    if (c->tls) {
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    } else {
-        bufferevent_disable(c->bev, EV_WRITE); /* write_out writes; see there */
-        bufferevent_enable(c->bev, EV_READ);
-    }
 }
 
 /* ---- exchange lifetime ---- */
@@ -564,10 +675,8 @@ static void exchange_end(tg_http_t *h)
         c->h = NULL;
         if (!h->req.keep_alive || w->draining || h->gone)
             c->closing = true;
-        else {
-            bufferevent_set_timeouts(c->bev, &w->idle_tv, &w->idle_tv);
-            bufferevent_enable(c->bev, EV_READ); /* on_read may have stopped it */
-        }
+        else
+            conn_read(c, true, true); /* also if on_input stopped it */
         queue_conn(c);
     }
     if (h->prev)
@@ -776,7 +885,7 @@ static void begin_drain(tg_worker_t *w)
     /* Connections between requests close now, or once their last answer
      * is written; the others after their exchange (exchange_end). */
     for (tg_conn_t *c = w->conns; c; c = c->next)
-        if (!c->h && c->bev) {
+        if (!c->h && c->open) {
             c->closing = true;
             queue_conn(c);
         }
@@ -822,12 +931,11 @@ static void *worker_main(void *arg)
     }
     while (w->conns) {
         tg_conn_t *c = w->conns;
-        if (c->bev) {
-            bufferevent_free(c->bev);
-            c->bev = NULL;
-        }
-        if (c->h)
+        if (c->h) {
             c->h->c = NULL;
+            c->h = NULL;
+        }
+        conn_close(c);
         conn_free(c);
     }
     w->to_write.n = 0;

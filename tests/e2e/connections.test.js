@@ -255,3 +255,12 @@ test('server.idle_timeout ends idle and half-sent connections, not a slow answer
     assert.equal((await g.stop()).code, 0);
   }
 });
+
+test('a 3 MB request body arrives whole', async () => {
+  const big = JSON.stringify({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'word '.repeat(600000) }] });
+  const r = await h.rawRequest(`${gw.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: big,
+  });
+  assert.equal(r.status, 200, r.body.slice(0, 300));
+  assert.equal(JSON.parse(r.body).usage.prompt_tokens, 600000);
+});
