@@ -1,8 +1,9 @@
 /*
  * http.h — one client HTTP exchange, as the rest of tollgate sees it.
  *
- * Nothing outside src/server includes an evhttp header; the pipeline talks to
- * the client only through these functions. All of them run on the worker
+ * Nothing outside src/server knows how connections are served (libevent,
+ * http-parser); the pipeline talks to the client only through these
+ * functions. All of them run on the worker
  * thread that owns the exchange.
  *
  * Lifetime: the server creates a tg_http_t for each request and hands it to

@@ -87,7 +87,6 @@ struct tg_http {
     char ip[INET6_ADDRSTRLEN];
     bool gone;
     bool want_drain;
-    bool streaming;
     bool chunked;
     bool helicone_known, helicone; /* has_helicone_headers */
     struct tg_http *prev, *next;   /* worker's live list */
@@ -768,7 +767,6 @@ void tg_http_reply(tg_http_t *h, int status, const char *content_type, const voi
 
 void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
 {
-    h->streaming = true;
     if (!h->c)
         return;
     tg_buf_t out = {0};

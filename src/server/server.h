@@ -1,8 +1,8 @@
 /*
  * server.h — listeners and worker threads.
  *
- * `server.workers` threads, each with its own event loop, its own evhttp and
- * its own SO_REUSEPORT listening socket: the kernel spreads connections over
+ * `server.workers` threads, each with its own event loop, its own client
+ * connections and its own SO_REUSEPORT listening socket: the kernel spreads connections over
  * them and the threads share nothing on the request path. The main thread
  * only starts, reloads and stops them.
  */
