@@ -95,6 +95,19 @@ void tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void tg_buf_put_i64(tg_buf_t *b, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    tg_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";

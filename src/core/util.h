@@ -19,6 +19,8 @@ typedef struct {
 void tg_buf_append(tg_buf_t *b, const void *data, size_t len);
 void tg_buf_puts(tg_buf_t *b, const char *s);
 void tg_buf_printf(tg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Append v in decimal (no printf: for hot paths). */
+void tg_buf_put_i64(tg_buf_t *b, int64_t v);
 /** Append s as the content of a JSON string (quotes not added). */
 void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len);
 void tg_buf_reset(tg_buf_t *b);

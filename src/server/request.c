@@ -117,8 +117,7 @@ static const char *head_value(tg_reqparse_t *rp, const char *name)
 static int on_headers_complete(http_parser *p)
 {
     tg_reqparse_t *rp = rp_of(p);
-    if (rp->in_value || rp->in_field || rp->head.len == rp->head_bytes)
-        end_part(rp); /* the last value (an empty one, a bare name's), or the target */
+    end_part(rp); /* the target (no headers), or the last name or value */
     if (rp->in_field) {
         /* a name without a colon never gets here: http-parser refuses it */
         rp->offs[rp->n_offs - 1] = (uint32_t)rp->head.len;

@@ -82,7 +82,7 @@ struct tg_http {
     tg_buf_t out_headers; /* "Name: value\r\n" lines for the reply */
     tg_http_events_t ev;
     void *ev_arg;
-    char *path;
+    const char *path; /* path and query: inside req.head */
     const char *query;
     char ip[INET6_ADDRSTRLEN];
     bool gone;
@@ -386,14 +386,28 @@ static const char *date_line(tg_worker_t *w)
     return w->date_line;
 }
 
+/* 1xx, 204 and 304 answers have no body (and no Content-Length). */
+static bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+/* Appends "HTTP/1.x status reason" and the Date line. Formatted by hand: a
+ * printf call costs more than the rest of the head. */
+static void put_status_line(tg_worker_t *w, tg_buf_t *head, bool http10, int status)
+{
+    tg_buf_puts(head, http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    tg_buf_put_i64(head, status);
+    tg_buf_append(head, " ", 1);
+    tg_buf_puts(head, reason_phrase(status));
+    tg_buf_append(head, "\r\n", 2);
+    tg_buf_puts(head, date_line(w));
+}
+
 /* An answer the connection gives on its own (a request it could not read):
  * an OpenAI-shaped error, and the connection closes after it. */
 static void conn_fail(tg_conn_t *c, int status, const char *msg)
 {
     tg_buf_t b = {0};
-    tg_buf_printf(&b,
-                  "HTTP/1.1 %d %s\r\n%sContent-Type: application/json\r\nConnection: close\r\n",
-                  status, reason_phrase(status), date_line(c->w));
+    put_status_line(c->w, &b, false, status);
+    tg_buf_puts(&b, "Content-Type: application/json\r\nConnection: close\r\n");
     tg_buf_t body = {0};
     tg_buf_puts(&body, "{\"error\":{\"message\":\"");
     tg_buf_json_escape(&body, msg, strlen(msg));
@@ -418,15 +432,13 @@ static void dispatch(tg_conn_t *c)
     tg_reqparse_take(&c->rp, &h->req);
     memcpy(h->ip, c->ip, sizeof h->ip);
 
-    const char *target = h->req.target;
-    const char *q = strchr(target, '?');
-    size_t plen = q ? (size_t)(q - target) : strlen(target);
-    h->path = tg_xmalloc(strlen(target) + 2); /* the path, NUL, then the query */
-    memcpy(h->path, target, plen);
-    h->path[plen] = 0;
+    /* The target is the first string of the request's own buffer: cut it
+     * into path and query there. */
+    h->path = h->req.head;
+    char *q = strchr(h->path, '?');
     if (q) {
-        strcpy(h->path + plen + 1, q + 1);
-        h->query = h->path + plen + 1;
+        *q = 0;
+        h->query = q + 1;
     }
 
     h->next = w->live;
@@ -687,23 +699,9 @@ static void exchange_end(tg_http_t *h)
     atomic_fetch_sub(&w->n_live, 1);
     tg_request_free(&h->req);
     tg_buf_free(&h->out_headers);
-    free(h->path);
     free(h);
     if (w->draining)
         worker_maybe_finish(w);
-}
-
-/* Writes v in decimal to out (no NUL); returns the length. */
-static size_t fmt_u64(char out[24], unsigned long long v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while (v /= 10);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
 }
 
 /* Appends the status line and headers to `head`. length < 0: a stream. */
@@ -713,21 +711,13 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
     tg_worker_t *w = h->w;
     bool keep = h->req.keep_alive && !w->draining && !h->gone;
     bool old = h->req.major == 1 && h->req.minor == 0; /* HTTP/1.0 */
-    bool bodyless = status < 200 || status == 204 || status == 304;
     if (length < 0) {
         /* HTTP/1.0 has no chunks: the stream ends with the connection. */
         h->chunked = !old;
         keep = keep && !old;
     }
     h->req.keep_alive = keep;
-    /* Formatted by hand: a printf call costs more than the rest of the head. */
-    char num[24];
-    tg_buf_puts(head, old ? "HTTP/1.0 " : "HTTP/1.1 ");
-    tg_buf_append(head, num, fmt_u64(num, (unsigned)status));
-    tg_buf_append(head, " ", 1);
-    tg_buf_puts(head, reason_phrase(status));
-    tg_buf_append(head, "\r\n", 2);
-    tg_buf_puts(head, date_line(w));
+    put_status_line(w, head, old, status);
     if (content_type) {
         tg_buf_append(head, "Content-Type: ", 14);
         tg_buf_puts(head, content_type);
@@ -735,9 +725,9 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
     }
     if (h->out_headers.len)
         tg_buf_append(head, h->out_headers.data, h->out_headers.len);
-    if (length >= 0 && !bodyless) {
+    if (length >= 0 && status_has_body(status)) {
         tg_buf_append(head, "Content-Length: ", 16);
-        tg_buf_append(head, num, fmt_u64(num, (unsigned long long)length));
+        tg_buf_put_i64(head, length);
         tg_buf_append(head, "\r\n", 2);
     } else if (length < 0 && h->chunked) {
         tg_buf_puts(head, "Transfer-Encoding: chunked\r\n");
@@ -755,9 +745,7 @@ void tg_http_reply(tg_http_t *h, int status, const char *content_type, const voi
     if (h->c) {
         tg_buf_t out = {0};
         write_head(h, &out, status, content_type, (long long)len);
-        bool bodyless = status < 200 || status == 204 || status == 304 ||
-                        !strcmp(h->req.method, "HEAD");
-        if (len && !bodyless)
+        if (len && status_has_body(status) && strcmp(h->req.method, "HEAD"))
             tg_buf_append(&out, body, len);
         evbuffer_add(conn_out(h->c), out.data, out.len);
         tg_buf_free(&out);

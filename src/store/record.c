@@ -232,20 +232,6 @@ static void key(tg_buf_t *b, const char *k, bool *first)
     tg_buf_append(b, "\":", 2);
 }
 
-/* Append v in decimal (the hot path of list answers and the spool). */
-static void put_i64(tg_buf_t *b, int64_t v)
-{
-    char tmp[24], *p = tmp + sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    tg_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 static void put_str(tg_buf_t *b, const char *k, const char *v, bool *first)
 {
     key(b, k, first);
@@ -261,7 +247,7 @@ static void put_num(tg_buf_t *b, const char *k, int64_t v, bool *first)
     if (v < 0)
         tg_buf_puts(b, "null");
     else
-        put_i64(b, v);
+        tg_buf_put_i64(b, v);
 }
 
 /* API form of a body: JSON stays JSON, anything else becomes a string. */
@@ -285,7 +271,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "id", r->id, &first);
     if (spool) {
         key(b, "created_at_ms", &first);
-        put_i64(b, r->created_at_ms);
+        tg_buf_put_i64(b, r->created_at_ms);
     } else {
         key(b, "created_at", &first);
         tg_buf_append(b, "\"", 1);
@@ -297,7 +283,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "model_requested", r->model_requested, &first);
     put_str(b, "route", r->route, &first);
     key(b, "status", &first);
-    put_i64(b, r->status);
+    tg_buf_put_i64(b, r->status);
     put_num(b, "latency_ms", r->latency_ms, &first);
     put_num(b, "ttft_ms", r->ttft_ms, &first);
     put_num(b, "prompt_tokens", r->usage.prompt_tokens, &first);
@@ -335,7 +321,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "key_name", r->key_name, &first);
     put_str(b, "client_ip", r->client_ip, &first);
     key(b, "retries", &first);
-    put_i64(b, r->retries);
+    tg_buf_put_i64(b, r->retries);
     put_num(b, "fallback_index", r->fallback_index, &first);
     put_str(b, "error", r->error, &first);
     if (spool || (flags & TG_RECORD_JSON_BODIES)) {
