@@ -14,6 +14,7 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include <netdb.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +60,9 @@ static const char *config_path(const char *arg)
     return NULL;
 }
 
+/* Loads the file (or the defaults), reporting each problem with its line:
+ * to `report`, or through the log when report is NULL (a SIGHUP reload,
+ * whose errors belong where logging.output says, not on stderr). */
 static tg_config_t *load(const char *path, FILE *report)
 {
     if (!path)
@@ -67,14 +71,64 @@ static tg_config_t *load(const char *path, FILE *report)
     tg_config_t *cfg = tg_config_load_file(path, &errs);
     for (size_t i = 0; i < errs.n; i++) {
         const tg_config_error_t *e = &errs.items[i];
+        char where[32] = "";
         if (e->line)
-            fprintf(report, "%s:%d: %s%s%s\n", path, e->line, e->path,
-                    e->path[0] ? ": " : "", e->message);
+            snprintf(where, sizeof where, ":%d", e->line);
+        if (report)
+            fprintf(report, "%s%s: %s%s%s\n", path, where, e->path, e->path[0] ? ": " : "",
+                    e->message);
         else
-            fprintf(report, "%s: %s%s%s\n", path, e->path, e->path[0] ? ": " : "", e->message);
+            tg_error("%s%s: %s%s%s", path, where, e->path, e->path[0] ? ": " : "", e->message);
     }
     tg_config_errors_free(&errs);
     return cfg;
+}
+
+/* What a file can say that only this machine can check: the listen
+ * addresses resolve, and require_auth has a key to accept. Returns the
+ * number of problems, each reported as load() does; `fatal_keys` false
+ * makes the missing key a warning (--validate: the variables may be set
+ * where the gateway runs). */
+static int check_environment(const char *path, const tg_config_t *c, FILE *report,
+                             bool fatal_keys)
+{
+    int problems = 0;
+    const char *hosts[2] = {c->host, c->dashboard_enabled ? c->dashboard_host : NULL};
+    const char *names[2] = {"server.host", "observability.dashboard.host"};
+    for (int i = 0; i < 2; i++) {
+        if (!hosts[i])
+            continue;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE};
+        struct addrinfo *ai = NULL;
+        int rc = getaddrinfo(hosts[i], NULL, &hints, &ai);
+        if (ai)
+            freeaddrinfo(ai);
+        if (rc == 0)
+            continue;
+        problems++;
+        if (report)
+            fprintf(report, "%s: %s: cannot resolve '%s': %s\n", path ? path : "defaults",
+                    names[i], hosts[i], gai_strerror(rc));
+        else
+            tg_error("%s: %s: cannot resolve '%s': %s", path ? path : "defaults", names[i],
+                     hosts[i], gai_strerror(rc));
+    }
+    size_t usable = 0;
+    for (size_t i = 0; i < c->n_api_keys; i++)
+        usable += c->api_keys[i].key && *c->api_keys[i].key;
+    if (c->require_auth && !usable) {
+        const char *what = "security.require_auth is true but no gateway key has a value "
+                           "(security.api_keys is empty, or every key's ${VAR} is unset): "
+                           "every request would be refused";
+        problems += fatal_keys;
+        if (report)
+            fprintf(report, "%s: %s%s\n", path ? path : "defaults", fatal_keys ? "" : "warning: ",
+                    what);
+        else
+            tg_error("%s: %s", path ? path : "defaults", what);
+    }
+    return problems;
 }
 
 /* Settings the file may carry that this version accepts but does not act
@@ -101,6 +155,39 @@ static void report_inactive(const tg_config_t *c)
     tg_buf_free(&b);
 }
 
+/* One line on who may reach what (issue: an open port must never be a
+ * surprise): the LLM routes, and /api/v1 with /metrics, which show every
+ * stored prompt. A warning when anyone on the network may send requests
+ * without a key. */
+static void describe_access(const tg_config_t *c)
+{
+    tg_buf_t who = {0}, admins = {0};
+    for (size_t i = 0; i < c->n_allowed_ips; i++)
+        tg_buf_printf(&who, "%s%s", i ? ", " : "", c->allowed_ips[i]);
+    for (size_t i = 0; i < c->n_admin_allowed_ips; i++)
+        tg_buf_printf(&admins, "%s%s", i ? ", " : "", c->admin_allowed_ips[i]);
+    bool loopback = !strcmp(c->host, "127.0.0.1") || !strcmp(c->host, "::1") ||
+                    !strcmp(c->host, "localhost");
+    const char *clients = c->n_allowed_ips ? who.data
+                          : loopback        ? "this machine"
+                                            : "any address";
+    if (c->require_auth)
+        tg_info("access: LLM routes: %s, with a gateway key; /api/v1 and /metrics: keys with "
+                "read (write to change)",
+                clients);
+    else if (loopback || c->n_allowed_ips)
+        tg_info("access: LLM routes: %s, no key needed; /api/v1 and /metrics: %s "
+                "(security.admin_allowed_ips)",
+                clients, admins.data);
+    else
+        tg_warn("access: LLM routes: any address that reaches %s:%d, no key needed "
+                "(security.require_auth is off, security.allowed_ips is empty); /api/v1 and "
+                "/metrics: %s (security.admin_allowed_ips)",
+                c->host, c->port, admins.data);
+    tg_buf_free(&who);
+    tg_buf_free(&admins);
+}
+
 static void describe(const tg_config_t *c)
 {
     tg_buf_t b = {0};
@@ -115,6 +202,7 @@ static void describe(const tg_config_t *c)
             TG_VERSION, c->host, c->port, c->workers, c->source ? c->source : "built-in defaults",
             b.data);
     tg_buf_free(&b);
+    describe_access(c);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -133,7 +221,11 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
         tg_info("SIGHUP: running on built-in defaults, nothing to reload");
         return;
     }
-    tg_config_t *cfg = load(app->path, stderr);
+    tg_config_t *cfg = load(app->path, NULL);
+    if (cfg && check_environment(app->path, cfg, NULL, true)) {
+        tg_config_release(cfg);
+        cfg = NULL;
+    }
     if (!cfg) {
         tg_error("SIGHUP: %s has errors (above); the running configuration stays", app->path);
         return;
@@ -181,14 +273,21 @@ int main(int argc, char **argv)
         tg_config_t *cfg = load(app.path, stdout);
         if (!cfg)
             return 1;
-        printf("%s: valid\n", app.path ? app.path : "built-in defaults");
+        int problems = check_environment(app.path, cfg, stdout, false);
         tg_config_release(cfg);
+        if (problems)
+            return 1;
+        printf("%s: valid\n", app.path ? app.path : "built-in defaults");
         return 0;
     }
 
     app.cfg = load(app.path, stderr);
     if (!app.cfg)
         return 1;
+    if (check_environment(app.path, app.cfg, stderr, true)) {
+        tg_config_release(app.cfg);
+        return 1;
+    }
     if (tg_log_init(app.cfg->log_level, app.cfg->log_format, app.cfg->log_output) < 0) {
         fprintf(stderr, "tollgate: logging.output %s: cannot open\n", app.cfg->log_output);
         return 1;
@@ -230,17 +329,18 @@ int main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
     app.server = tg_server_start(app.cfg, &hooks);
-    if (!app.server)
-        return 1;
-    describe(app.cfg);
-    report_inactive(app.cfg);
-
-    event_base_dispatch(app.base);
-    tg_server_join(app.server);
+    int rc = app.server ? 0 : 1;
+    if (app.server) {
+        describe(app.cfg);
+        report_inactive(app.cfg);
+        event_base_dispatch(app.base);
+        tg_server_join(app.server);
+    }
     tg_pipeline_shutdown();
     if (store)
         tg_store_close(store); /* writes every record still queued */
-    tg_info("stopped");
+    if (app.server)
+        tg_info("stopped");
 
     event_free(sigterm);
     event_free(sigint);
@@ -249,5 +349,5 @@ int main(int argc, char **argv)
     tg_config_release(app.cfg);
     tg_health_reset();
     curl_global_cleanup();
-    return 0;
+    return rc;
 }

@@ -28,11 +28,16 @@ typedef struct {
     int prefix; /* in bits of the 128-bit form */
 } net_t;
 
+typedef struct {
+    net_t *nets;
+    size_t n;
+} net_list_t;
+
 struct tg_access {
     key_entry_t *keys;
     size_t n_keys;
-    net_t *nets;
-    size_t n_nets;
+    net_list_t clients; /* security.allowed_ips; empty = everyone */
+    net_list_t admins;  /* security.admin_allowed_ips; never empty */
 };
 
 static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -92,6 +97,23 @@ bool tg_cidr_contains(const unsigned char net[16], int prefix_bits, const char *
     return true;
 }
 
+/* The config checked every entry; one that does not parse is left out. */
+static void parse_nets(net_list_t *l, char *const *items, size_t n)
+{
+    l->nets = tg_xcalloc(n ? n : 1, sizeof *l->nets);
+    for (size_t i = 0; i < n; i++)
+        if (tg_cidr_parse(items[i], l->nets[l->n].addr, &l->nets[l->n].prefix) == 0)
+            l->n++;
+}
+
+static bool in_nets(const net_list_t *l, const char *ip)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (tg_cidr_contains(l->nets[i].addr, l->nets[i].prefix, ip))
+            return true;
+    return false;
+}
+
 tg_access_t *tg_access_new(const tg_config_t *cfg)
 {
     tg_access_t *a = tg_xcalloc(1, sizeof *a);
@@ -104,11 +126,8 @@ tg_access_t *tg_access_new(const tg_config_t *cfg)
         a->keys[a->n_keys].cfg = k;
         a->n_keys++;
     }
-    a->nets = tg_xcalloc(cfg->n_allowed_ips, sizeof *a->nets);
-    for (size_t i = 0; i < cfg->n_allowed_ips; i++)
-        if (tg_cidr_parse(cfg->allowed_ips[i], a->nets[a->n_nets].addr,
-                          &a->nets[a->n_nets].prefix) == 0)
-            a->n_nets++;
+    parse_nets(&a->clients, cfg->allowed_ips, cfg->n_allowed_ips);
+    parse_nets(&a->admins, cfg->admin_allowed_ips, cfg->n_admin_allowed_ips);
     return a;
 }
 
@@ -117,18 +136,19 @@ void tg_access_free(tg_access_t *a)
     if (!a)
         return;
     free(a->keys);
-    free(a->nets);
+    free(a->clients.nets);
+    free(a->admins.nets);
     free(a);
 }
 
 bool tg_access_ip_allowed(const tg_access_t *a, const char *ip)
 {
-    if (!a->n_nets)
-        return true;
-    for (size_t i = 0; i < a->n_nets; i++)
-        if (tg_cidr_contains(a->nets[i].addr, a->nets[i].prefix, ip))
-            return true;
-    return false;
+    return !a->clients.n || in_nets(&a->clients, ip);
+}
+
+bool tg_access_admin_ip_allowed(const tg_access_t *a, const char *ip)
+{
+    return in_nets(&a->admins, ip);
 }
 
 const tg_api_key_cfg_t *tg_access_find_key(const tg_access_t *a, const char *key, size_t len)

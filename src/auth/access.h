@@ -1,6 +1,6 @@
 /*
  * access.h — who may use the gateway (SPEC §5): gateway keys and
- * security.allowed_ips. Built once per configuration; read-only afterwards,
+ * security.allowed_ips and admin_allowed_ips. Built once per configuration; read-only afterwards,
  * so any thread may use it.
  */
 #ifndef TG_ACCESS_H
@@ -18,6 +18,10 @@ void tg_access_free(tg_access_t *a);
 
 /** True when security.allowed_ips is empty or the address is in it. */
 bool tg_access_ip_allowed(const tg_access_t *a, const char *ip);
+
+/** True when the address is in security.admin_allowed_ips (default:
+ *  loopback): who may reach /api/v1 and /metrics while require_auth is off. */
+bool tg_access_admin_ip_allowed(const tg_access_t *a, const char *ip);
 
 /**
  * The configured key equal to `key` (SHA-256 compared in constant time over

@@ -195,6 +195,7 @@ static void config_free(tg_config_t *c)
     }
     free(c->api_keys);
     free_strings(c->allowed_ips, c->n_allowed_ips);
+    free_strings(c->admin_allowed_ips, c->n_admin_allowed_ips);
     free(c->log_level);
     free(c->log_format);
     free(c->log_output);
@@ -268,6 +269,12 @@ static void config_finish(tg_config_t *c)
 {
     if (!c->dashboard_host)
         c->dashboard_host = xstrdup(c->host);
+    /* The API and the metrics show every stored prompt: without keys, only
+     * this machine may read them unless the file names who else may. */
+    if (!c->n_admin_allowed_ips) {
+        *PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = xstrdup("127.0.0.0/8");
+        *PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = xstrdup("::1");
+    }
     add_mock_if_missing(c);
 }
 
@@ -287,6 +294,10 @@ tg_config_t *tg_config_defaults(void)
         {"MODELSCOPE_API_KEY", NULL, "modelscope"},
     };
     tg_config_t *c = config_new();
+    /* No file: nobody chose to expose the gateway, so it serves this
+     * machine only (README: how to open it). */
+    free(c->host);
+    c->host = xstrdup("127.0.0.1");
     for (size_t i = 0; i < sizeof from_env / sizeof from_env[0]; i++) {
         const char *key = getenv(from_env[i].env);
         if ((!key || !*key) && from_env[i].env2)
@@ -1489,9 +1500,15 @@ static void api_key_item(loader_t *L, const entry_t *e)
     *PUSH(c->api_keys, c->n_api_keys) = ak;
 }
 
+/* Where allowed_ip_item puts an address: a list of the config and its count. */
+typedef struct {
+    char ***items;
+    size_t *n;
+} ip_list_t;
+
 static void allowed_ip_item(loader_t *L, const entry_t *e)
 {
-    tg_config_t *c = L->cfg;
+    const ip_list_t *list = e->ctx;
     char *s = value_text(L, e->v, "an IP address or CIDR");
     if (!s)
         return;
@@ -1500,7 +1517,7 @@ static void allowed_ip_item(loader_t *L, const entry_t *e)
         free(s);
         return;
     }
-    *PUSH(c->allowed_ips, c->n_allowed_ips) = s;
+    *PUSH(*list->items, *list->n) = s;
 }
 
 static bool sec_rate_limits_key(loader_t *L, const entry_t *e)
@@ -1519,7 +1536,10 @@ static bool security_key(loader_t *L, const entry_t *e)
     else if (!strcmp(e->key, "api_keys"))
         walk_list(L, e->v, api_key_item, NULL);
     else if (!strcmp(e->key, "allowed_ips"))
-        walk_list(L, e->v, allowed_ip_item, NULL);
+        walk_list(L, e->v, allowed_ip_item, &(ip_list_t){&c->allowed_ips, &c->n_allowed_ips});
+    else if (!strcmp(e->key, "admin_allowed_ips"))
+        walk_list(L, e->v, allowed_ip_item,
+                  &(ip_list_t){&c->admin_allowed_ips, &c->n_admin_allowed_ips});
     else if (!strcmp(e->key, "max_request_size"))
         get_size(L, e->v, 1, &c->max_request_size);
     else if (!strcmp(e->key, "max_tokens_per_request"))

@@ -101,7 +101,7 @@ typedef struct {
 
 typedef struct tg_config {
     /* server */
-    char *host;      /* default "0.0.0.0" */
+    char *host;      /* default "0.0.0.0"; "127.0.0.1" with no configuration file */
     int port;        /* default 8585 */
     int workers;     /* default: number of cores */
     bool ssl_enabled;
@@ -168,6 +168,10 @@ typedef struct tg_config {
     size_t n_api_keys;
     char **allowed_ips; /* addresses and CIDRs as written; empty = all allowed */
     size_t n_allowed_ips;
+    /* security.admin_allowed_ips: who may reach /api/v1 and /metrics while
+     * require_auth is off; never empty (default: loopback) */
+    char **admin_allowed_ips;
+    size_t n_admin_allowed_ips;
     int64_t max_request_size;       /* bytes, default 10 MiB */
     int64_t max_tokens_per_request; /* 0 = no limit */
     tg_rate_pair_t sec_per_ip;      /* security.rate_limits.per_ip */

@@ -52,7 +52,7 @@ int tg_log_init(const char *level, const char *format, const char *output)
     if (output && !strcmp(output, "stderr"))
         fd = STDERR_FILENO;
     else if (output && strcmp(output, "stdout") != 0 && output[0]) {
-        fd = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        fd = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0)
             return -1;
     }

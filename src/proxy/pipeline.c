@@ -1508,6 +1508,12 @@ static bool read_llm_body(exchange_t *x)
             exchange_error(x, 400, "invalid_model", "'model' must be a string");
             return false;
         }
+        /* A NUL would cut the name in C strings (route, record, cost) while
+         * the body goes upstream whole: refuse it rather than disagree. */
+        if (json_is_string(jm) && strlen(json_string_value(jm)) != json_string_length(jm)) {
+            exchange_error(x, 400, "invalid_model", "'model' must not contain a NUL character");
+            return false;
+        }
         if (json_is_string(jm))
             x->model_requested = tg_xstrdup(json_string_value(jm));
     }
@@ -1847,6 +1853,21 @@ static bool admit(pworker_t *pw, tg_http_t *h, caller_t *caller)
     return true;
 }
 
+/* /api/v1 and /metrics show every stored prompt and change limits: without
+ * gateway keys, the address decides (security.admin_allowed_ips, loopback by
+ * default); with keys, their permissions do. Ends the exchange and returns
+ * false when the caller may not go on. */
+static bool admin_reachable(pworker_t *pw, tg_http_t *h)
+{
+    if (pw->cfg->require_auth || tg_access_admin_ip_allowed(pw->access, tg_http_client_ip(h)))
+        return true;
+    reply_error(h, 403, "address_not_allowed",
+                "/api/v1 and /metrics answer only the addresses in "
+                "security.admin_allowed_ips (default: this machine) while "
+                "security.require_auth is off");
+    return false;
+}
+
 /* ---- the route table ---- */
 
 void tg_pipeline_handle(tg_http_t *h, void *wctx)
@@ -1864,6 +1885,9 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     }
     caller_t caller = {0};
     if (!admit(pw, h, &caller))
+        return;
+    bool admin_route = !strcmp(path, "/metrics") || !strncmp(path, "/api/v1/", 8);
+    if (admin_route && !admin_reachable(pw, h))
         return;
     if (!strcmp(path, "/metrics")) {
         if (!pw->cfg->metrics_enabled)

@@ -1014,6 +1014,46 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
     return w->wctx ? 0 : -1;
 }
 
+/* What a worker holds besides its connections, its listener and the
+ * pipeline's state; after its thread ended, or when it never started. */
+static void free_worker_parts(tg_worker_t *w)
+{
+    if (w->ctl)
+        event_free(w->ctl);
+    free(w->to_write.v);
+    if (w->flush_ev)
+        event_free(w->flush_ev);
+    if (w->drain_tm)
+        event_free(w->drain_tm);
+    if (w->deadline)
+        event_free(w->deadline);
+    if (w->base)
+        event_base_free(w->base);
+    if (w->ssl_ctx)
+        SSL_CTX_free(w->ssl_ctx);
+    tg_config_release(w->cfg);
+    tg_config_release(w->pending_cfg);
+    pthread_mutex_destroy(&w->mu);
+}
+
+/* A start that failed part-way (a port in use, a bad certificate): frees
+ * what worker_setup made for each worker it reached. No thread runs yet. */
+static void free_unstarted(tg_server_t *s)
+{
+    for (int i = 0; i < s->n_workers; i++) {
+        tg_worker_t *w = &s->workers[i];
+        if (w->wctx)
+            s->hooks.worker_free(w->wctx);
+        if (w->listener)
+            evconnlistener_free(w->listener); /* closes listen_fd */
+        else if (w->listen_fd > 0)
+            close(w->listen_fd);
+        free_worker_parts(w);
+    }
+    free(s->workers);
+    free(s);
+}
+
 tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1032,7 +1072,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
         w->index = i;
         w->listen_fd = open_listener(cfg->host, cfg->port, i == 0);
         if (w->listen_fd < 0 || worker_setup(s, w, cfg) < 0) {
-            /* Nothing has started yet: just exit-path cleanup by the caller. */
+            free_unstarted(s);
             return NULL;
         }
     }
@@ -1076,21 +1116,7 @@ void tg_server_join(tg_server_t *s)
     for (int i = 0; i < s->n_workers; i++) {
         tg_worker_t *w = &s->workers[i];
         pthread_join(w->thread, NULL);
-        if (w->ctl)
-            event_free(w->ctl);
-        free(w->to_write.v);
-        if (w->flush_ev)
-            event_free(w->flush_ev);
-        if (w->drain_tm)
-            event_free(w->drain_tm);
-        if (w->deadline)
-            event_free(w->deadline);
-        event_base_free(w->base);
-        if (w->ssl_ctx)
-            SSL_CTX_free(w->ssl_ctx);
-        tg_config_release(w->cfg);
-        tg_config_release(w->pending_cfg);
-        pthread_mutex_destroy(&w->mu);
+        free_worker_parts(w);
     }
     free(s->workers);
     free(s);

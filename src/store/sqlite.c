@@ -47,6 +47,7 @@
 #include "core/log.h"
 #include "store/query.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -349,9 +350,23 @@ static int prepare_rows(sqlite3 *db, const char *head, const char *row, int n,
     return rc;
 }
 
+/* A new database file is made readable by its owner only: it holds every
+ * prompt and answer. SQLite gives its -wal and -shm files the database
+ * file's mode, so they follow. An existing file keeps the mode it has (the
+ * operator may have chosen it). */
+static void create_private(const char *path)
+{
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
 static int writer_connect(sq_t *q, bool first, char *err, size_t errlen)
 {
     writer_disconnect(q);
+    create_private(q->path);
     repair_wal_modes(q->path);
     int rc = sqlite3_open_v2(
         q->path, &q->w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -183,6 +183,17 @@ test('a provider that drops mid-stream ends the client stream; the gateway survi
   assert.equal(r.choices[0].message.content, 'Hello from the fake provider.');
 });
 
+test('a NUL inside model is refused, never sent upstream under a cut name', async () => {
+  const id = h.testId('nulmodel');
+  const r = await rawPost('/v1/chat/completions',
+    '{"model":"fake/gpt-4o-mini\\u0000evil","messages":[{"role":"user","content":"hi"}]}',
+    { 'x-test-id': id });
+  assert.equal(r.status, 400, r.body);
+  assertOpenAIError(r.json, 'nul model');
+  assert.equal(r.json.error.code, 'invalid_model');
+  assert.equal((await fake.requestsFor(id)).length, 0);
+});
+
 test('SIGTERM exits 0 after the error tests', async () => {
   const r = await gw.stop('SIGTERM', 10000);
   assert.equal(r.timedOut, false, 'did not exit within 10 s');

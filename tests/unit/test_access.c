@@ -65,3 +65,30 @@ TEST(access_keys_and_allow_list)
     CHECK(tg_access_ip_allowed(a, "203.0.113.9"));
     tg_access_free(a);
 }
+
+/* /api/v1 and /metrics without keys: the admin list alone decides, and the
+ * client list does not widen it. */
+TEST(access_admin_list_separate_from_clients)
+{
+    char *ips[] = {"10.0.0.0/8"};
+    char *admins[] = {"127.0.0.0/8", "::1"};
+    tg_config_t cfg = {.allowed_ips = ips,
+                       .n_allowed_ips = 1,
+                       .admin_allowed_ips = admins,
+                       .n_admin_allowed_ips = 2};
+    tg_access_t *a = tg_access_new(&cfg);
+    CHECK(tg_access_admin_ip_allowed(a, "127.0.0.1"));
+    CHECK(tg_access_admin_ip_allowed(a, "127.5.6.7"));
+    CHECK(tg_access_admin_ip_allowed(a, "::1"));
+    CHECK(tg_access_admin_ip_allowed(a, "::ffff:127.0.0.1"));
+    CHECK(!tg_access_admin_ip_allowed(a, "10.1.2.3")); /* may send requests, not read records */
+    CHECK(tg_access_ip_allowed(a, "10.1.2.3"));
+    CHECK(!tg_access_admin_ip_allowed(a, "192.168.1.1"));
+    CHECK(!tg_access_admin_ip_allowed(a, NULL));
+    tg_access_free(a);
+
+    tg_config_t none = {0}; /* a list never filled: nobody (the config always fills it) */
+    a = tg_access_new(&none);
+    CHECK(!tg_access_admin_ip_allowed(a, "127.0.0.1"));
+    tg_access_free(a);
+}

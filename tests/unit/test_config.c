@@ -4,9 +4,9 @@
  * provider inference and base URLs, routing rules, error paths and lines,
  * cross-checks, defaults from the environment, the reference count.
  *
- * The fixtures are read from ../shared/fixtures (the binary runs from the
- * repository root). Tests set and unset TG_TEST_* and provider key
- * variables; they run on one thread, in order.
+ * The fixtures are read from tests/fixtures, copies of the users' files
+ * (the binary runs from the repository root). Tests set and unset TG_TEST_*
+ * and provider key variables; they run on one thread, in order.
  */
 #include "config/config.h"
 #include "config/config_internal.h"
@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define FIXTURES "../shared/fixtures"
+#define FIXTURES "tests/fixtures"
 
 static tg_config_t *load(const char *yaml, tg_config_errors_t *errs)
 {
@@ -366,6 +366,12 @@ TEST(config_empty_file_gives_defaults)
     CHECK(c->cost_enabled);
     CHECK(c->budget_daily < 0 && c->budget_monthly < 0);
     CHECK(!c->require_auth);
+    /* a file that says nothing still keeps the records to this machine */
+    CHECK_INT(c->n_admin_allowed_ips, 2);
+    if (c->n_admin_allowed_ips == 2) {
+        CHECK_STR(c->admin_allowed_ips[0], "127.0.0.0/8");
+        CHECK_STR(c->admin_allowed_ips[1], "::1");
+    }
     CHECK_INT(c->max_request_size, 10 * 1024 * 1024);
     CHECK_INT(c->max_tokens_per_request, 0);
     CHECK_STR(c->log_level, "info");
@@ -1248,6 +1254,10 @@ TEST(config_defaults_from_env)
     CHECK(c->source == NULL);
     CHECK_INT(c->refs, 1);
     CHECK_INT(c->port, 8585);
+    /* no file: nobody chose to open the gateway to the network */
+    CHECK_STR(c->host, "127.0.0.1");
+    CHECK_STR(c->dashboard_host, "127.0.0.1");
+    CHECK_INT(c->n_admin_allowed_ips, 2);
     CHECK_STR(c->storage_url, "sqlite:tollgate.db");
     tg_config_release(c);
 
@@ -1315,7 +1325,7 @@ TEST(config_refcount)
     tg_config_release(c);
     tg_config_release(c);
     CHECK_INT(c->refs, 1);
-    CHECK_STR(c->host, "0.0.0.0"); /* still alive */
+    CHECK_STR(c->host, "127.0.0.1"); /* still alive */
     tg_config_release(c);          /* freed: ASan reports a leak or use otherwise */
     tg_config_release(NULL);
     CHECK(tg_config_acquire(NULL) == NULL);
@@ -1329,4 +1339,26 @@ TEST(config_refcount)
         CHECK_INT(f->refs, 1);
         tg_config_release(f);
     }
+}
+
+TEST(config_admin_allowed_ips)
+{
+    tg_config_t *c = load_ok("security:\n  admin_allowed_ips: [10.0.0.0/8, \"fd00::/64\"]\n");
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->n_admin_allowed_ips, 2);
+        CHECK_STR(c->admin_allowed_ips[0], "10.0.0.0/8");
+        CHECK_STR(c->admin_allowed_ips[1], "fd00::/64");
+        CHECK_INT(c->n_allowed_ips, 0); /* a list of its own */
+        tg_config_release(c);
+    }
+    c = load_ok("security:\n  admin_allowed_ips: []\n"); /* empty: the default, not everyone */
+    CHECK(c && c->n_admin_allowed_ips == 2);
+    tg_config_release(c);
+
+    tg_config_errors_t errs = {0};
+    c = load("security:\n  admin_allowed_ips: [10.0.0.0/8, nowhere]\n", &errs);
+    CHECK(c == NULL);
+    CHECK(find_error(&errs, "security.admin_allowed_ips[1]", "IPv4 or IPv6") != NULL);
+    tg_config_errors_free(&errs);
 }
