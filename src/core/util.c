@@ -108,42 +108,77 @@ void tg_buf_put_i64(tg_buf_t *b, int64_t v)
     tg_buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && s[1] > 0x9F)
+            return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && s[1] > 0x8F)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
 void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_reserve(b, len + 8);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t n = 0;
-        switch (c) {
-        case '"':
-            esc[n++] = '\\', esc[n++] = '"';
-            break;
-        case '\\':
-            esc[n++] = '\\', esc[n++] = '\\';
-            break;
-        case '\n':
-            esc[n++] = '\\', esc[n++] = 'n';
-            break;
-        case '\r':
-            esc[n++] = '\\', esc[n++] = 'r';
-            break;
-        case '\t':
-            esc[n++] = '\\', esc[n++] = 't';
-            break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                n = 6;
-            } else {
-                esc[n++] = (char)c;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0; /* start of the bytes copied as they are */
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        const char *esc = NULL;
+        char ubuf[7];
+        size_t seq = 1;
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            memcpy(ubuf, "\\u00", 4);
+            ubuf[4] = hex[c >> 4];
+            ubuf[5] = hex[c & 15];
+            ubuf[6] = 0;
+            esc = ubuf;
+        } else if (c >= 0x80) {
+            seq = utf8_seq(u + i, len - i);
+            if (!seq) {
+                esc = "\xEF\xBF\xBD"; /* U+FFFD for one bad byte */
+                seq = 1;
             }
         }
-        tg_buf_append(b, esc, n);
+        if (esc) {
+            tg_buf_append(b, s + run, i - run);
+            tg_buf_puts(b, esc);
+            run = i + seq;
+        }
+        i += seq;
     }
+    tg_buf_append(b, s + run, len - run);
 }
 
 void tg_buf_reset(tg_buf_t *b)

@@ -21,7 +21,9 @@ void tg_buf_puts(tg_buf_t *b, const char *s);
 void tg_buf_printf(tg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append v in decimal (no printf: for hot paths). */
 void tg_buf_put_i64(tg_buf_t *b, int64_t v);
-/** Append s as the content of a JSON string (quotes not added). */
+/** Append s as the content of a JSON string (quotes not added). Bytes that
+ *  are not valid UTF-8 become U+FFFD each, so the output is always valid
+ *  JSON whatever the input (a path, a header, a provider's answer). */
 void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len);
 void tg_buf_reset(tg_buf_t *b);
 void tg_buf_free(tg_buf_t *b);

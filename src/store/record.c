@@ -146,79 +146,10 @@ int tg_record_cache_parse(const char *s)
 
 /* ---- JSON ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && s[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && s[1] > 0x9F)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && s[1] < 0x90)
-            return 0;
-        if (c == 0xF4 && s[1] > 0x8F)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 void tg_record_json_str(tg_buf_t *out, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
     tg_buf_append(out, "\"", 1);
-    size_t run = 0; /* start of bytes copied as they are */
-    for (size_t i = 0; i < len;) {
-        unsigned char c = u[i];
-        const char *esc = NULL;
-        char ubuf[7];
-        size_t seq = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            memcpy(ubuf, "\\u00", 4);
-            ubuf[4] = hex[c >> 4];
-            ubuf[5] = hex[c & 15];
-            ubuf[6] = 0;
-            esc = ubuf;
-        } else if (c >= 0x80) {
-            seq = utf8_seq(u + i, len - i);
-            if (!seq) {
-                esc = "\xEF\xBF\xBD"; /* U+FFFD for one bad byte */
-                seq = 1;
-            }
-        }
-        if (esc) {
-            tg_buf_append(out, s + run, i - run);
-            tg_buf_puts(out, esc);
-            i += seq;
-            run = i;
-        } else {
-            i += seq;
-        }
-    }
-    tg_buf_append(out, s + run, len - run);
+    tg_buf_json_escape(out, s, len);
     tg_buf_append(out, "\"", 1);
 }
 

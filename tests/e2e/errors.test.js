@@ -194,6 +194,26 @@ test('a NUL inside model is refused, never sent upstream under a cut name', asyn
   assert.equal((await fake.requestsFor(id)).length, 0);
 });
 
+test('raw non-UTF-8 bytes in the path: the error body is still valid UTF-8 JSON', async () => {
+  const net = require('node:net');
+  for (const target of ['/v1/\xff\xfe', '/nope/\xc0\xaf', '/v1/%FF%FE']) {
+    const raw = await new Promise((resolve, reject) => {
+      const s = net.connect(gw.port, '127.0.0.1', () => {
+        s.end(Buffer.concat([Buffer.from(`GET ${target} HTTP/1.1\r\n`, 'latin1'),
+          Buffer.from('Host: x\r\nConnection: close\r\n\r\n')]));
+      });
+      const parts = [];
+      s.on('data', (d) => parts.push(d));
+      s.on('end', () => resolve(Buffer.concat(parts)));
+      s.on('error', reject);
+    });
+    const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+    assert.match(raw.toString('latin1'), /^HTTP\/1\.1 4\d\d /, JSON.stringify(target));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(body); // throws on bad UTF-8
+    assertOpenAIError(JSON.parse(text), JSON.stringify(target));
+  }
+});
+
 test('SIGTERM exits 0 after the error tests', async () => {
   const r = await gw.stop('SIGTERM', 10000);
   assert.equal(r.timedOut, false, 'did not exit within 10 s');

@@ -1,0 +1,56 @@
+/* core/util: the one JSON string writer every error and record goes through. */
+#include "test.h"
+
+#include "core/jsonscan.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *esc(const char *s, size_t len)
+{
+    tg_buf_t b = {0};
+    tg_buf_puts(&b, "\"");
+    tg_buf_json_escape(&b, s, len);
+    tg_buf_puts(&b, "\"");
+    return b.data;
+}
+
+TEST(util_json_escape_always_valid_utf8)
+{
+    char *o = esc("a\"b\\c\n\x01", 7);
+    CHECK_STR(o, "\"a\\\"b\\\\c\\n\\u0001\"");
+    free(o);
+    o = esc("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", 12); /* é € 😀 kept as they are */
+    CHECK_STR(o, "\"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+    free(o);
+    /* raw bytes of a hostile path, an overlong '/', a surrogate, a cut sequence */
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+    } bad[] = {
+        {"/v1/\xFF\xFE", 6, "\"/v1/\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"\xC0\xAF", 2, "\"\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"\xED\xA0\x80", 3, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"ab\xE2\x82", 4, "\"ab\xEF\xBF\xBD\xEF\xBF\xBD\""},
+        {"\xF4\x90\x80\x80", 4, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = esc(bad[i].in, bad[i].len);
+        CHECK_STR(o, bad[i].out);
+        size_t off;
+        const char *why;
+        CHECK(tg_json_valid(o, strlen(o), &off, &why)); /* the strict scanner agrees */
+        free(o);
+    }
+    /* every byte value, alone: valid JSON each time */
+    for (int c = 0; c < 256; c++) {
+        char in[1] = {(char)c};
+        o = esc(in, 1);
+        size_t off;
+        const char *why;
+        CHECK(tg_json_valid(o, strlen(o), &off, &why));
+        free(o);
+    }
+}
