@@ -1230,17 +1230,29 @@ static const char *cache_scope(exchange_t *x, char out[33])
 {
     if (x->target.provider->api_key)
         return x->caller.key_name;
-    const char *cred = tg_http_header(x->h, "Authorization");
-    if (!cred)
-        cred = tg_http_header(x->h, "x-api-key");
-    if (!cred)
-        cred = tg_http_header(x->h, "x-goog-api-key");
-    if (!cred && x->route == ROUTE_GEMINI)
-        cred = tg_http_query(x->h); /* ?key=..., with whatever else is there */
-    if (!cred)
+    /* Every header a provider may take a key from (Azure's api-key too: a
+     * caller must not get an answer paid with another caller's key), and
+     * for Gemini the query (?key=..., with whatever else is there). */
+    static const char *const names[] = {"Authorization", "x-api-key", "x-goog-api-key",
+                                        "api-key"};
+    tg_buf_t creds = {0};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = tg_http_header(x->h, names[i]);
+        if (v) {
+            tg_buf_printf(&creds, "%zu:", i);
+            tg_buf_append(&creds, v, strlen(v) + 1);
+        }
+    }
+    const char *q = tg_http_query(x->h);
+    if (q && x->target.provider->type == TG_PROVIDER_GEMINI) {
+        tg_buf_puts(&creds, "q:");
+        tg_buf_puts(&creds, q);
+    }
+    if (!creds.len)
         return x->caller.key_name;
     unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)cred, strlen(cred), d);
+    SHA256((const unsigned char *)creds.data, creds.len, d);
+    tg_buf_free(&creds);
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[d[i] >> 4];

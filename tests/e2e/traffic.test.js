@@ -91,6 +91,25 @@ test('20 concurrent identical requests make one provider call', async () => {
   assert.equal(rs.filter((r) => r.response.headers.get('helicone-cache') === 'MISS').length, 1);
 });
 
+test('bring-your-own-key callers never share answers, whatever header carries the key (Azure api-key too)', async () => {
+  const id = h.testId('byok-cache');
+  const send = (key) => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'api-key': key, 'x-test-id': id },
+    body: JSON.stringify({ model: 'byok/gpt-4o-mini', messages: [{ role: 'user', content: `byok ${id}` }] }),
+  });
+  const a = await send('key-A');
+  assert.equal(a.status, 200);
+  assert.equal(a.headers.get('helicone-cache'), 'MISS');
+  const b = await send('key-B');
+  assert.equal(b.status, 200);
+  assert.equal(b.headers.get('helicone-cache'), 'MISS', "B got A's answer from the cache");
+  const a2 = await send('key-A');
+  assert.equal(a2.headers.get('helicone-cache'), 'HIT');
+  const seen = (await fake.requestsFor(id)).map((r) => r.headers['api-key']);
+  assert.deepEqual(seen, ['key-A', 'key-B']);
+});
+
 test('errors are not cached', async () => {
   const id = h.testId('nocache-err');
   await assert.rejects(ask(id, {}, { 'x-fake-status': '500' }), (e) => e.status === 500);
