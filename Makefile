@@ -2,6 +2,7 @@
 #
 #   make            release build: build/tollgate, build/unit_tests
 #   make asan       ASan + UBSan build: build-asan/tollgate, build-asan/unit_tests
+#   make tsan       ThreadSanitizer build: build-tsan/tollgate, build-tsan/unit_tests
 #   make check      unit tests and end-to-end tests, release and sanitizer builds
 #   make run        build and start the gateway on its embedded defaults
 #
@@ -34,15 +35,23 @@ CFLAGS_R := $(BASE_CFLAGS) -O2 -g
 OUT_A    := build-asan
 CFLAGS_A := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS_A := -fsanitize=address,undefined
+# ThreadSanitizer build: the writer, checkpointer and worker threads share
+# the record queue, the spool and the journals; TSan checks their hand-offs.
+OUT_T    := build-tsan
+CFLAGS_T := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS_T := -fsanitize=thread
 
 OBJS_R   := $(SRCS:%.c=$(OUT)/%.o)
 UOBJS_R  := $(UNIT_SRCS:%.c=$(OUT)/%.o)
 OBJS_A   := $(SRCS:%.c=$(OUT_A)/%.o)
 UOBJS_A  := $(UNIT_SRCS:%.c=$(OUT_A)/%.o)
+OBJS_T   := $(SRCS:%.c=$(OUT_T)/%.o)
+UOBJS_T  := $(UNIT_SRCS:%.c=$(OUT_T)/%.o)
 
-.PHONY: all asan check test unit e2e run clean format bench
+.PHONY: all asan tsan check test unit e2e run clean format bench
 all: $(OUT)/tollgate $(OUT)/unit_tests
 asan: $(OUT_A)/tollgate $(OUT_A)/unit_tests
+tsan: $(OUT_T)/tollgate $(OUT_T)/unit_tests
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,10 +59,15 @@ $(OUT)/%.o: %.c
 $(OUT_A)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_A) -c $< -o $@
+$(OUT_T)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -c $< -o $@
 
 $(OUT)/libtollgate.a: $(OBJS_R)
 	ar rcs $@ $^
 $(OUT_A)/libtollgate.a: $(OBJS_A)
+	ar rcs $@ $^
+$(OUT_T)/libtollgate.a: $(OBJS_T)
 	ar rcs $@ $^
 
 $(OUT)/tollgate: $(OUT)/src/main.o $(OUT)/libtollgate.a
@@ -64,6 +78,10 @@ $(OUT_A)/tollgate: $(OUT_A)/src/main.o $(OUT_A)/libtollgate.a
 	$(CC) $(LDFLAGS_A) -o $@ $^ $(PKG_LIBS)
 $(OUT_A)/unit_tests: $(UOBJS_A) $(OUT_A)/libtollgate.a
 	$(CC) $(LDFLAGS_A) -o $@ $^ $(PKG_LIBS)
+$(OUT_T)/tollgate: $(OUT_T)/src/main.o $(OUT_T)/libtollgate.a
+	$(CC) $(LDFLAGS_T) -o $@ $^ $(PKG_LIBS)
+$(OUT_T)/unit_tests: $(UOBJS_T) $(OUT_T)/libtollgate.a
+	$(CC) $(LDFLAGS_T) -o $@ $^ $(PKG_LIBS)
 
 # The whole suite: unit and end-to-end, on the release and the sanitizer
 # builds. Prints "N passed, N failed" last.
@@ -84,6 +102,6 @@ format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')
 
 clean:
-	rm -rf $(OUT) $(OUT_A)
+	rm -rf $(OUT) $(OUT_A) $(OUT_T)
 
--include $(OBJS_R:.o=.d) $(UOBJS_R:.o=.d) $(OBJS_A:.o=.d) $(UOBJS_A:.o=.d) $(OUT)/src/main.d $(OUT_A)/src/main.d
+-include $(OBJS_R:.o=.d) $(UOBJS_R:.o=.d) $(OBJS_A:.o=.d) $(UOBJS_A:.o=.d) $(OBJS_T:.o=.d) $(UOBJS_T:.o=.d) $(OUT)/src/main.d $(OUT_A)/src/main.d $(OUT_T)/src/main.d
