@@ -35,6 +35,9 @@ void *tg_xrealloc(void *p, size_t n);
 char *tg_xstrdup(const char *s);
 char *tg_xstrndup(const char *s, size_t n);
 
+/** The value of a hex digit (either case), or -1. */
+int tg_hexval(char c);
+
 /** Case-insensitive prefix test. */
 bool tg_has_prefix_ci(const char *s, const char *prefix);
 

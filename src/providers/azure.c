@@ -5,6 +5,7 @@
  * addressed like OpenAI's. The model name is the deployment name. Pure; any
  * thread.
  */
+#include "core/urlpath.h"
 #include "providers/provider.h"
 #include "providers/translate.h"
 
@@ -15,17 +16,6 @@ static bool unreserved(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '.' || c == '_' || c == '~';
-}
-
-static void put_escaped(tg_buf_t *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (unreserved(c))
-            tg_buf_append(b, &c, 1);
-        else
-            tg_buf_printf(b, "%%%02X", c);
-    }
 }
 
 /* The value of `api-version` in a query string ("a=b&api-version=V"), as
@@ -53,15 +43,20 @@ char *tg_azure_url(const tg_provider_cfg_t *p, const char *model, const char *su
                    const char *client_query)
 {
     const char *base = p->base_url ? p->base_url : "";
+    if (is_v1_base(base))
+        return tg_provider_url(p, suffix, NULL);
+    /* The deployment is one segment; the path after the base must pass the
+     * check every provider URL passes (an empty name or ".." would not). */
     tg_buf_t b = {0};
     tg_buf_puts(&b, base);
-    if (is_v1_base(base)) {
-        tg_buf_puts(&b, suffix);
-        return b.data;
-    }
+    size_t path_at = b.len;
     tg_buf_puts(&b, "/openai/deployments/");
-    put_escaped(&b, model, strlen(model));
+    tg_urlpath_put_segment(&b, model, strlen(model));
     tg_buf_puts(&b, suffix);
+    if (!*model || tg_urlpath_check(b.data + path_at, b.len - path_at, 0) < 0) {
+        tg_buf_free(&b);
+        return NULL;
+    }
     tg_buf_puts(&b, "?api-version=");
     size_t n = 0;
     const char *v = query_version(client_query, &n);
@@ -74,7 +69,8 @@ char *tg_azure_url(const tg_provider_cfg_t *p, const char *model, const char *su
     }
     for (size_t i = 0; i < p->n_headers; i++) {
         if (!strcasecmp(p->headers[i].name, "api-version") && p->headers[i].value) {
-            put_escaped(&b, p->headers[i].value, strlen(p->headers[i].value));
+            /* a query value: the same encoding as a segment's */
+            tg_urlpath_put_segment(&b, p->headers[i].value, strlen(p->headers[i].value));
             return b.data;
         }
     }

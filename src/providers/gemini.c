@@ -14,6 +14,7 @@
 #include "providers/provider.h"
 
 #include "core/jsonscan.h"
+#include "core/urlpath.h"
 #include "providers/translate_internal.h"
 
 #include <stdio.h>
@@ -386,22 +387,15 @@ static int tool_config_out(json_t *req, json_t *body, gctx_t *g)
     return 0;
 }
 
-/* "/models/NAME:method", NAME percent-encoded but for RFC 3986's
- * unreserved characters. */
-static char *model_path(const char *model, bool stream)
+char *tg_gemini_model_path(const char *model, const char *action)
 {
     if (!strncmp(model, "models/", 7))
         model += 7;
     tg_buf_t b = {0};
     tg_buf_puts(&b, "/models/");
-    for (const unsigned char *p = (const unsigned char *)model; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~')
-            tg_buf_append(&b, p, 1);
-        else
-            tg_buf_printf(&b, "%%%02X", *p);
-    }
-    tg_buf_puts(&b, stream ? ":streamGenerateContent" : ":generateContent");
+    tg_urlpath_put_segment(&b, model, strlen(model));
+    tg_buf_puts(&b, ":");
+    tg_buf_puts(&b, action);
     return b.data;
 }
 
@@ -425,7 +419,8 @@ int tg_gemini_request_from_openai(json_t *req, const char *model, tg_translate_r
     out->stream = json_is_true(json_object_get(req, "stream"));
     out->include_usage =
         json_is_true(json_object_get(json_object_get(req, "stream_options"), "include_usage"));
-    out->path = model_path(model, out->stream);
+    out->path =
+        tg_gemini_model_path(model, out->stream ? "streamGenerateContent" : "generateContent");
     out->query = out->stream ? "alt=sse" : NULL;
     return 0;
 }

@@ -35,7 +35,10 @@ extern const tg_dialect_t tg_dialect_azure;
 /** The dialect of a provider type (the mock answers in OpenAI's). */
 const tg_dialect_t *tg_dialect_for(tg_provider_type_t type);
 
-/** base_url + suffix (+ '?' + query). suffix starts with '/' or is empty. */
+/** base_url + suffix (+ '?' + query), malloc'd. suffix starts with '/' or is
+ *  empty. NULL when suffix or query could leave the base path
+ *  (tg_urlpath_check, tg_urlquery_check in core/urlpath.h): the URL never
+ *  points anywhere but under base_url. */
 char *tg_provider_url(const tg_provider_cfg_t *p, const char *suffix, const char *query);
 
 /** Whether an OpenAI-type provider accepts `stream_options.include_usage`.

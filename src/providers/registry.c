@@ -4,6 +4,7 @@
  */
 #include "providers/provider.h"
 
+#include "core/urlpath.h"
 #include "core/util.h"
 
 #include <string.h>
@@ -27,6 +28,8 @@ const tg_dialect_t *tg_dialect_for(tg_provider_type_t type)
 
 char *tg_provider_url(const tg_provider_cfg_t *p, const char *suffix, const char *query)
 {
+    if (tg_urlpath_check(suffix, strlen(suffix), 0) < 0 || tg_urlquery_check(query) < 0)
+        return NULL;
     tg_buf_t b = {0};
     tg_buf_puts(&b, p->base_url ? p->base_url : "");
     tg_buf_puts(&b, suffix);

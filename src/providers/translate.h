@@ -164,6 +164,11 @@ const char *tg_translate_error_type(tg_wire_t client, int status);
 /** Google's status name for an HTTP status ("RESOURCE_EXHAUSTED" for 429). */
 const char *tg_gemini_status_name(int status);
 
+/** "/models/{model}:{action}" (malloc'd), a leading "models/" dropped and the
+ *  model encoded as one path segment ('/' as %2F): the path of a Gemini call,
+ *  native or translated, below the provider's base_url. */
+char *tg_gemini_model_path(const char *model, const char *action);
+
 /* ---- count_tokens ---- */
 
 /**
@@ -221,6 +226,9 @@ int tg_openai_response_to_anthropic(json_t *resp, const tg_translate_opts_t *o, 
  * NULL), else the provider's `headers` entry `api-version`, else
  * TG_AZURE_DEFAULT_API_VERSION. A base_url ending in `/openai/v1` is
  * Azure's v1 API: `{base}{suffix}`, no deployment, no api-version.
+ * The deployment is encoded as one path segment; NULL (like
+ * tg_provider_url) for an empty one, or when the path after the base would
+ * not pass tg_urlpath_check ("." or "..").
  */
 char *tg_azure_url(const tg_provider_cfg_t *p, const char *model, const char *suffix,
                    const char *client_query);

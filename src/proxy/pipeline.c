@@ -24,6 +24,7 @@
 #include "core/jsonscan.h"
 #include "cost/cost.h"
 #include "core/log.h"
+#include "core/urlpath.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
@@ -1089,10 +1090,8 @@ static void start_attempt(exchange_t *x)
             build_llm_body(x);
         }
         if (x->route == ROUTE_GEMINI) { /* this attempt's model goes in the path */
-            size_t n = strlen(x->target.model) + strlen(x->gemini_action) + 10;
             free(x->suffix_buf);
-            x->suffix_buf = tg_xmalloc(n);
-            snprintf(x->suffix_buf, n, "/models/%s:%s", x->target.model, x->gemini_action);
+            x->suffix_buf = tg_gemini_model_path(x->target.model, x->gemini_action);
             x->suffix = x->suffix_buf;
         }
         /* A Gemini client may carry its key as ?key=; a configured key replaces it. */
@@ -1104,6 +1103,15 @@ static void start_attempt(exchange_t *x)
                      ? tg_azure_url(p, x->target.model, x->suffix, q)
                      : tg_provider_url(p, x->suffix, q);
         free(query);
+    }
+    if (!x->url) { /* the URL builders refuse a path that leaves base_url */
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "the path, model or query of this request would not stay under the base path "
+                 "of provider '%s'",
+                 p->name);
+        exchange_error(x, 400, "invalid_path", msg);
+        return;
     }
     /* SPEC §5: a configured key replaces whatever credential the client sent;
      * without one, the client's own credential goes through unchanged — in
@@ -1764,6 +1772,13 @@ static void handle_passthrough(pworker_t *pw, tg_http_t *h, const caller_t *call
     x->in_body = tg_http_body(h, &x->in_len);
     record_request_body(x);
     x->suffix = slash ? slash : "";
+    if (tg_urlpath_check(x->suffix, strlen(x->suffix), TG_URLPATH_STRICT) < 0) {
+        exchange_error(x, 400, "invalid_path",
+                       "the pass-through path must stay under the provider's base path: no "
+                       "'.' or '..' segments (plain or percent-encoded), backslashes, encoded "
+                       "slashes, NUL or fragments");
+        return;
+    }
     if (!client_limits(x))
         return;
     proceed_upstream(x);

@@ -28,17 +28,6 @@
 
 /* ---- query strings ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *decode(const char *s, size_t n, char *err, size_t errlen)
 {
     char *out = tg_xmalloc(n + 1);
@@ -47,8 +36,8 @@ static char *decode(const char *s, size_t n, char *err, size_t errlen)
         if (s[i] == '+') {
             out[o++] = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 1 < n ? tg_hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? tg_hexval(s[i + 2]) : -1;
             int h = hi >= 0 && lo >= 0 ? hi * 16 + lo : -1;
             if (h < 0) {
                 snprintf(err, errlen, "bad percent-encoding in '%.*s'", (int)(n > 64 ? 64 : n), s);

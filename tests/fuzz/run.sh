@@ -4,10 +4,12 @@
 #   tests/fuzz/run.sh [SECONDS]      (default 20 s a target; run from anywhere)
 #
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
-# requests, and each translation direction (openai->anthropic,
+# requests, each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
-# error bodies, streams). The harness compiles the sources it needs directly, with
-# ASan + UBSan + libFuzzer; no Makefile involved. Corpora live in
+# error bodies, streams), and the provider URL builders (paths: no URL
+# leaves the base path, as libcurl and a lenient server read it). The
+# harness compiles the sources it needs directly, with ASan + UBSan +
+# libFuzzer; no Makefile involved. Corpora live in
 # build-fuzz/corpus/<target> and grow across runs; they are seeded from the
 # golden cases. Exits non-zero when any target finds a crash, leak,
 # sanitizer report or broken property; the reproducer is left in
@@ -28,7 +30,8 @@ TRANSLATE_SRCS="src/providers/translate.c src/providers/dialect_errors.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
     src/providers/registry.c
-    src/providers/mock.c src/proxy/sse.c src/core/util.c src/core/jsonscan.c"
+    src/providers/mock.c src/proxy/sse.c src/core/util.c src/core/jsonscan.c
+    src/core/urlpath.c"
 
 if command -v python3 >/dev/null 2>&1; then
     rm -rf "$OUT/seeds" && python3 tests/fuzz/seeds.py "$OUT/seeds"
@@ -36,15 +39,24 @@ fi
 
 failed=""
 total=0
-for target in sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
+TARGETS="sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai
+    anthropic_to_gemini paths"
+# FUZZ_TARGETS="paths ..." runs only those.
+for target in ${FUZZ_TARGETS:-$TARGETS}; do
     total=$((total + 1))
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
+    libs="$LIBS"
+    dict=json.dict
+    if [ "$target" = paths ]; then
+        libs="$LIBS $(pkg-config --libs libcurl)" # curl reads the URLs
+        dict=paths.dict
+    fi
     # shellcheck disable=SC2086
-    if ! $CC $CFLAGS "tests/fuzz/fuzz_$target.c" $srcs -o "$bin" $LIBS; then
+    if ! $CC $CFLAGS "tests/fuzz/fuzz_$target.c" $srcs -o "$bin" $libs; then
         echo "fuzz: $target does not build" >&2
         failed="$failed $target"
         continue
@@ -52,7 +64,7 @@ for target in sse jsonscan request openai_to_anthropic openai_to_gemini anthropi
     mkdir -p "$OUT/corpus/$target" "$OUT/seeds/$target"
     echo "fuzz: $target for ${SECS}s"
     if ! (cd "$OUT" && "./fuzz_$target" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
-            -rss_limit_mb=2048 -print_final_stats=1 -dict=../tests/fuzz/json.dict \
+            -rss_limit_mb=2048 -print_final_stats=1 -dict="../tests/fuzz/$dict" \
             "corpus/$target" "seeds/$target" >"fuzz_$target.log" 2>&1); then
         echo "fuzz: $target FOUND A PROBLEM (see $OUT/fuzz_$target.log)" >&2
         tail -40 "$OUT/fuzz_$target.log" >&2

@@ -54,3 +54,17 @@ for i, r in enumerate(reqs):
         with open(os.path.join(out, "request", "%d.%d" % (i, step[0])), "wb") as f:
             f.write(step + r)
 print("fuzz: %d request seeds" % (2 * len(reqs)))
+
+# The URL builders (fuzz_paths.c): the first byte picks pass-through path
+# (0), Gemini model (1), Azure deployment (2) or Azure v1 path (3); a NUL
+# separates a query.
+os.makedirs(os.path.join(out, "paths"), exist_ok=True)
+paths = [b"\x00/chat/completions\x00a=1", b"\x00/../../etc/passwd", b"\x00/%2e%2e/x",
+         b"\x00/.%2e/x", b"\x00/..%2f", b"\x00/\\..\\x", b"\x00/a//b/./c", b"\x00/x%00",
+         b"\x00/..;/x", b"\x00/x\x00a=1#/../y", b"\x01gemini-2.5-flash", b"\x01../../escape",
+         b"\x01models/x/..", b"\x02my-deployment\x00api-version=2024-10-21", b"\x02..",
+         b"\x03/chat/completions", b"\x03/%2E%2E%2Fx"]
+for i, p in enumerate(paths):
+    with open(os.path.join(out, "paths", "%d" % i), "wb") as f:
+        f.write(p)
+print("fuzz: %d path seeds" % len(paths))

@@ -474,6 +474,68 @@ TEST(translate_azure_url)
     free(u);
 }
 
+/* The URL builders never yield a path outside the provider's base path:
+ * pass-through suffixes, a Gemini model, an Azure deployment, a query. */
+TEST(translate_urls_stay_under_base)
+{
+    tg_provider_cfg_t p = {.name = "o", .type = TG_PROVIDER_OPENAI, .base_url = "http://h/v1"};
+    char *u = tg_provider_url(&p, "/chat/completions", "a=1&b=%2e%2e/x");
+    CHECK_STR(u, "http://h/v1/chat/completions?a=1&b=%2e%2e/x");
+    free(u);
+    u = tg_provider_url(&p, "", NULL);
+    CHECK_STR(u, "http://h/v1");
+    free(u);
+    static const char *const bad[] = {"/../../etc/passwd", "/%2e%2e/x", "/.%2e/x", "/..%2f",
+                                      "/\\..\\x", "/./x", "/x%00", "/..;/x", "/a#b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        u = tg_provider_url(&p, bad[i], NULL);
+        if (u)
+            tg_test_fail(__FILE__, __LINE__, "built %s", u);
+        free(u);
+    }
+    CHECK(!tg_provider_url(&p, "/x", "a=1#/../../y")); /* a fragment would cut the URL */
+
+    /* Gemini: the model is one segment; a traversal in it is refused */
+    char *g = tg_gemini_model_path("models/gemini-2.5-flash", "generateContent");
+    CHECK_STR(g, "/models/gemini-2.5-flash:generateContent");
+    u = tg_provider_url(&p, g, "alt=sse");
+    CHECK_STR(u, "http://h/v1/models/gemini-2.5-flash:generateContent?alt=sse");
+    free(u);
+    free(g);
+    static const char *const bad_models[] = {"../../escape", "x/../..", "..\\..", "a/./b",
+                                             "%2e%2e/../x", "x/..;/y"};
+    for (size_t i = 0; i < sizeof bad_models / sizeof bad_models[0]; i++) {
+        g = tg_gemini_model_path(bad_models[i], "generateContent");
+        u = tg_provider_url(&p, g, NULL);
+        if (u)
+            tg_test_fail(__FILE__, __LINE__, "built %s", u);
+        free(u);
+        free(g);
+    }
+
+    /* Azure: the deployment is one segment, never empty, "." or ".." */
+    tg_provider_cfg_t az = {.name = "az", .type = TG_PROVIDER_AZURE, .base_url = "https://r"};
+    u = tg_azure_url(&az, "a/../../b", "/chat/completions", NULL);
+    CHECK(u == NULL);
+    free(u);
+    static const char *const bad_deployments[] = {"", ".", "..", "..;x", "%2e%2e"};
+    for (size_t i = 0; i < sizeof bad_deployments / sizeof bad_deployments[0]; i++) {
+        u = tg_azure_url(&az, bad_deployments[i], "/chat/completions", NULL);
+        if (u && !strcmp(bad_deployments[i], "%2e%2e")) /* '%' is encoded: a name */
+            CHECK_STR(u, "https://r/openai/deployments/%252e%252e/chat/completions"
+                         "?api-version=2024-10-21");
+        else if (u)
+            tg_test_fail(__FILE__, __LINE__, "built %s", u);
+        free(u);
+    }
+    u = tg_azure_url(&az, "dep?x#y", "/chat/completions", "api-version=2024-10-21#x");
+    CHECK_STR(u, "https://r/openai/deployments/dep%3Fx%23y/chat/completions"
+                 "?api-version=2024-10-21");
+    free(u);
+    az.base_url = "https://r/openai/v1";
+    CHECK(!tg_azure_url(&az, "d", "/../x", NULL));
+}
+
 TEST(translate_usage_parsers)
 {
     tg_usage_t u = TG_USAGE_UNKNOWN;
