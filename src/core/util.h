@@ -33,6 +33,10 @@ void *tg_xrealloc(void *p, size_t n);
 char *tg_xstrdup(const char *s);
 char *tg_xstrndup(const char *s, size_t n);
 
+/** write(2) all n bytes, again after EINTR or a short write. False (errno
+ *  set) on an error; some bytes may have been written then. */
+bool tg_write_all(int fd, const void *p, size_t n);
+
 /** Case-insensitive prefix test. */
 bool tg_has_prefix_ci(const char *s, const char *prefix);
 

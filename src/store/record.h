@@ -54,6 +54,10 @@ typedef struct {
     size_t request_body_len;
     char *response_body;
     size_t response_body_len;
+    /* The store's, not part of the record: the journal segment that holds a
+     * copy of it (a reference, dropped when the store settles the record;
+     * store/journal.h). NULL when not journaled. */
+    struct tg_jseg *journal;
 } tg_record_t;
 
 /** A fresh record: a new UUID v7 id (time-ordered), created_at now, counts -1, cost -1, cache
