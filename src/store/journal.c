@@ -124,7 +124,7 @@ void tg_journal_encode(const tg_record_t *r, tg_buf_t *out)
     size_t at = out->len;
     char head[TG_JOURNAL_HEADER] = {0};
     tg_buf_append(out, head, sizeof head);
-    tg_record_to_json(r, TG_RECORD_JSON_SPOOL, out);
+    tg_record_pack(r, out);
     char *h = out->data + at;
     uint32_t len = (uint32_t)(out->len - at - TG_JOURNAL_HEADER);
     put_u32(h, MAGIC);
@@ -158,7 +158,7 @@ int tg_journal_decode(const char *p, size_t len, size_t *used, tg_record_t **out
     int rc = tg_journal_frame(p, len, used, &pl, &n);
     if (rc != TG_JOURNAL_OK)
         return rc;
-    *out = tg_record_from_spool(pl, n);
+    *out = tg_record_unpack(pl, n);
     return *out ? TG_JOURNAL_OK : TG_JOURNAL_BAD;
 }
 
@@ -228,9 +228,9 @@ static long segment_lines(const tg_buf_t *file, tg_buf_t *lines, size_t *tail)
         size_t used, plen;
         if (tg_journal_frame(file->data + at, file->len - at, &used, &pl, &plen) != TG_JOURNAL_OK)
             break;
-        tg_record_t *r = tg_record_from_spool(pl, plen);
+        tg_record_t *r = tg_record_unpack(pl, plen);
         if (r) {
-            tg_buf_append(lines, pl, plen);
+            tg_record_to_json(r, TG_RECORD_JSON_SPOOL, lines);
             tg_buf_append(lines, "\n", 1);
             n++;
         }

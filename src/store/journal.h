@@ -16,9 +16,10 @@
  *
  *     u32 magic "TGJ1" | u32 length | u32 CRC-32C(length, payload) | payload
  *
- * (little-endian), payload = the record's spool line (TG_RECORD_JSON_SPOOL,
- * no newline). A torn last frame (crash mid-write) fails its length or CRC
- * and ends the segment's reading.
+ * (little-endian), payload = the record's binary form (tg_record_pack: a
+ * few copies; the spool's JSON line cost ~40k instructions per record with
+ * bodies). A torn last frame (crash mid-write) fails its length or CRC and
+ * ends the segment's reading.
  *
  * Trim: each record holds a reference on its segment until the writer has
  * settled it (committed, spooled or dropped), the worker holds one while it

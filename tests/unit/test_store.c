@@ -1349,6 +1349,53 @@ static void three_and_a_half(tg_buf_t *b, size_t *whole, size_t *fourth)
     *fourth = b->len - *whole;
 }
 
+TEST(journal_binary_form_keeps_every_field)
+{
+    tg_record_t *r = mkrec(7);
+    tg_record_set_str(&r->id, "req-1");
+    tg_record_set_str(&r->model_requested, "fast");
+    tg_record_set_str(&r->user_id, "u1");
+    tg_record_set_str(&r->session_id, "s1");
+    tg_record_set_str(&r->session_name, "");
+    tg_record_set_str(&r->session_path, "/a/b");
+    tg_record_set_str(&r->key_name, "k");
+    tg_record_set_str(&r->client_ip, "::1");
+    tg_record_set_str(&r->error, "boom");
+    tg_record_set_property(r, "Env", "prod");
+    r->ttft_ms = 12;
+    r->usage = (tg_usage_t){1, 2, 3, 4, 5};
+    r->cost_nusd = 123456789012;
+    r->cache = TG_RECORD_CACHE_HIT;
+    r->retries = 2;
+    r->fallback_index = 1;
+    static const char body[] = "a\0b\xff\n\"c"; /* NUL, a byte that is not UTF-8 */
+    tg_record_set_body(r, false, body, sizeof body - 1, -1);
+    tg_buf_t a = {0}, b = {0};
+    tg_record_pack(r, &a);
+    tg_record_t *back = tg_record_unpack(a.data, a.len);
+    CHECK(back != NULL);
+    if (back) {
+        tg_record_pack(back, &b);
+        CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len)); /* nothing lost */
+        CHECK_STR(back->session_name, "");
+        CHECK(back->provider != NULL && back->response_body == NULL);
+        CHECK_INT(back->request_body_len, sizeof body - 1);
+        CHECK(!memcmp(back->request_body, body, sizeof body - 1));
+        CHECK_INT(back->usage.reasoning_tokens, 5);
+        CHECK_INT(back->cost_nusd, 123456789012);
+        CHECK_INT(back->n_props, 2);
+    }
+    tg_record_free(back);
+    /* not exactly one record: refused */
+    for (size_t cut = 0; cut < a.len; cut++)
+        CHECK(tg_record_unpack(a.data, cut) == NULL);
+    tg_buf_append(&a, "x", 1);
+    CHECK(tg_record_unpack(a.data, a.len) == NULL);
+    tg_buf_free(&a);
+    tg_buf_free(&b);
+    tg_record_free(r);
+}
+
 TEST(journal_frames_round_trip)
 {
     tg_buf_t b = {0};
@@ -1517,10 +1564,15 @@ TEST(journal_trimmed_once_committed)
     char dir[64], db[128];
     tmpdir(dir);
     snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_buf_t frame = {0};
+    tg_record_t *r0 = mkrec(0);
+    tg_journal_encode(r0, &frame); /* every mkrec record packs to this size */
+    tg_record_free(r0);
     tg_store_options_t o;
     tg_store_options_default(&o);
-    o.journal_segment_bytes = 4096; /* sealed past 4 KiB, trimmed past 256 bytes */
-    o.batch_ms = 60000;             /* committed only when flushed */
+    o.journal_segment_bytes = 8 * (int64_t)frame.len; /* sealed every 2 writes of 5 */
+    o.batch_ms = 60000;                               /* committed only when flushed */
+    tg_buf_free(&frame);
     tg_store_t *s = open_sqlite(dir, &o);
     tg_journal_t *j = tg_journal_open(s, 0);
     CHECK(j != NULL);
@@ -1542,7 +1594,7 @@ TEST(journal_trimmed_once_committed)
     tg_journal_write(j);
     CHECK_INT(tg_store_flush(s, 20000), 0);
     CHECK_INT(journal_files(dir, &bytes), 1);
-    CHECK(bytes > 256);
+    CHECK(bytes > o.journal_segment_bytes / 16);
     /* ...is started over by the next turn */
     tg_record_t *r = mkrec(61);
     tg_buf_t one = {0};
