@@ -29,8 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC 0x314a4754u           /* "TGJ1" little-endian */
-#define MAX_PAYLOAD (1u << 30)      /* larger "lengths" are garbage */
+#define MAGIC       0x314a4754u /* "TGJ1" little-endian */
+#define MAX_PAYLOAD (1u << 30)  /* larger "lengths" are garbage */
 
 struct tg_jset {
     char *dir;
@@ -64,7 +64,7 @@ struct tg_journal {
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const unsigned char *p,
-                                                              size_t n)
+                                                            size_t n)
 {
     uint64_t c64 = c;
     for (; n >= 8; p += 8, n -= 8) {
@@ -83,10 +83,10 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const un
  * without the instruction. */
 static uint32_t crc32c_sw(uint32_t c, const unsigned char *p, size_t n)
 {
-    static const uint32_t t[16] = {
-        0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1, 0x417b1dbc, 0x5125dad3,
-        0x61c69362, 0x7198540d, 0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
-        0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75};
+    static const uint32_t t[16] = {0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
+                                   0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
+                                   0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
+                                   0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75};
     while (n--) {
         c ^= *p++;
         c = (c >> 4) ^ t[c & 15];
@@ -136,7 +136,7 @@ int tg_journal_frame(const char *p, size_t len, size_t *used, const char **paylo
 {
     if (len < TG_JOURNAL_HEADER)
         return len && (len < 4 ? memcmp(p, "TGJ1", len) : get_u32(p) != MAGIC) ? TG_JOURNAL_BAD
-                                                                                 : TG_JOURNAL_TORN;
+                                                                               : TG_JOURNAL_TORN;
     uint32_t n = get_u32(p + 4);
     if (get_u32(p) != MAGIC || n > MAX_PAYLOAD)
         return TG_JOURNAL_BAD;
@@ -175,8 +175,7 @@ tg_jset_t *tg_jset_new(const char *dir, int64_t max_bytes, int64_t segment_bytes
     js->dir = tg_xstrdup(dir);
     js->max_bytes = max_bytes;
     js->segment_bytes = segment_bytes;
-    snprintf(js->run, sizeof js->run, "%llx-%ld", (unsigned long long)tg_wall_ms(),
-             (long)getpid());
+    snprintf(js->run, sizeof js->run, "%llx-%ld", (unsigned long long)tg_wall_ms(), (long)getpid());
     return js;
 }
 

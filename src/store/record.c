@@ -554,7 +554,7 @@ int tg_record_time_parse(const char *s, int64_t *ms)
 /* ---- the binary form (tg_record_pack) ---- */
 
 #define PACK_VERSION 1
-#define PACK_NULL 0xffffffffu /* string length of a NULL field */
+#define PACK_NULL    0xffffffffu /* string length of a NULL field */
 
 static void pack_u64(unsigned char *p, uint64_t v)
 {
@@ -580,19 +580,29 @@ static void pack_str(tg_buf_t *out, const char *s, size_t len)
 
 void tg_record_pack(const tg_record_t *r, tg_buf_t *out)
 {
-    int64_t nums[PACK_NUMS] = {
-        r->created_at_ms, r->status, r->latency_ms, r->ttft_ms, r->usage.prompt_tokens,
-        r->usage.completion_tokens, r->usage.cached_tokens, r->usage.cache_write_tokens,
-        r->usage.reasoning_tokens, r->cost_nusd, r->cache, r->retries, r->fallback_index,
-        (int64_t)r->n_props, 0 /* reserved */};
+    int64_t nums[PACK_NUMS] = {r->created_at_ms,
+                               r->status,
+                               r->latency_ms,
+                               r->ttft_ms,
+                               r->usage.prompt_tokens,
+                               r->usage.completion_tokens,
+                               r->usage.cached_tokens,
+                               r->usage.cache_write_tokens,
+                               r->usage.reasoning_tokens,
+                               r->cost_nusd,
+                               r->cache,
+                               r->retries,
+                               r->fallback_index,
+                               (int64_t)r->n_props,
+                               0 /* reserved */};
     unsigned char fixed[1 + 8 * PACK_NUMS];
     fixed[0] = PACK_VERSION;
     for (int i = 0; i < PACK_NUMS; i++)
         pack_u64(fixed + 1 + 8 * i, (uint64_t)nums[i]);
     tg_buf_append(out, fixed, sizeof fixed);
-    const char *strs[] = {r->id,         r->provider,     r->model,        r->model_requested,
-                          r->route,      r->user_id,      r->session_id,   r->session_name,
-                          r->session_path, r->key_name,   r->client_ip,    r->error};
+    const char *strs[] = {r->id,           r->provider, r->model,      r->model_requested,
+                          r->route,        r->user_id,  r->session_id, r->session_name,
+                          r->session_path, r->key_name, r->client_ip,  r->error};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         PACK_STR(out, strs[i]);
     pack_str(out, r->request_body, r->request_body_len);
@@ -665,9 +675,9 @@ tg_record_t *tg_record_unpack(const char *p, size_t len)
                                                   : TG_RECORD_CACHE_NONE;
     r->retries = (int)nums[11];
     r->fallback_index = (int)nums[12];
-    char **strs[] = {&r->id,         &r->provider, &r->model,      &r->model_requested,
-                     &r->route,      &r->user_id,  &r->session_id, &r->session_name,
-                     &r->session_path, &r->key_name, &r->client_ip, &r->error};
+    char **strs[] = {&r->id,           &r->provider, &r->model,      &r->model_requested,
+                     &r->route,        &r->user_id,  &r->session_id, &r->session_name,
+                     &r->session_path, &r->key_name, &r->client_ip,  &r->error};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         *strs[i] = unpack_str(&u, NULL);
     r->request_body = unpack_str(&u, &r->request_body_len);
