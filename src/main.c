@@ -300,6 +300,7 @@ int main(int argc, char **argv)
         .worker_free = tg_pipeline_worker_free,
         .handle = tg_pipeline_handle,
         .config_changed = tg_pipeline_config_changed,
+        .before_write = tg_pipeline_before_write,
     };
     tg_store_t *store = NULL;
     char err[512];

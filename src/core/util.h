@@ -38,6 +38,10 @@ char *tg_xstrndup(const char *s, size_t n);
 /** The value of a hex digit (either case), or -1. */
 int tg_hexval(char c);
 
+/** write(2) all n bytes, again after EINTR or a short write. False (errno
+ *  set) on an error; some bytes may have been written then. */
+bool tg_write_all(int fd, const void *p, size_t n);
+
 /** Case-insensitive prefix test. */
 bool tg_has_prefix_ci(const char *s, const char *prefix);
 

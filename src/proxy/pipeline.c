@@ -66,6 +66,8 @@ typedef struct {
     tg_config_t *cfg;
     tg_access_t *access; /* built from cfg */
     int index;
+    tg_journal_t *journal;    /* NULL when request logging is off */
+    struct event *journal_ev; /* writes the journal when no client write will */
 } pworker_t;
 
 /* Who is calling, as established by admit(). */
@@ -382,7 +384,11 @@ static void record_submit(exchange_t *x)
         if (b->len)
             tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
     }
-    tg_store_submit(g_store, r);
+    /* Usually the reply that ends this exchange is written at the end of
+     * this loop turn, and the journal just before it (before_write). An
+     * exchange whose client is gone has no reply: journal_ev then writes. */
+    if (tg_journal_submit(g_store, x->pw->journal, r))
+        event_active(x->pw->journal_ev, EV_TIMEOUT, 0);
 }
 
 /* The single cleanup. The HTTP exchange has already been ended. */
@@ -2024,6 +2030,11 @@ void tg_pipeline_shutdown(void)
 
 /* ---- worker hooks ---- */
 
+static void on_journal_ev(evutil_socket_t fd, short what, void *arg)
+{
+    tg_journal_write(((pworker_t *)arg)->journal);
+}
+
 void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg)
 {
     pworker_t *pw = tg_xcalloc(1, sizeof *pw);
@@ -2032,10 +2043,11 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->cfg = tg_config_acquire(cfg);
     pw->access = tg_access_new(cfg);
     pw->relay = tg_relay_new(base);
+    pw->journal = tg_journal_open(g_store, index);
+    if (pw->journal)
+        pw->journal_ev = event_new(base, -1, 0, on_journal_ev, pw);
     if (!pw->relay) {
-        tg_access_free(pw->access);
-        tg_config_release(pw->cfg);
-        free(pw);
+        tg_pipeline_worker_free(pw);
         return NULL;
     }
     return pw;
@@ -2046,10 +2058,18 @@ void tg_pipeline_worker_free(void *wctx)
     pworker_t *pw = wctx;
     if (!pw)
         return;
+    tg_journal_close(pw->journal); /* no exchange is left to submit a record */
+    if (pw->journal_ev)
+        event_free(pw->journal_ev);
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);
     tg_config_release(pw->cfg);
     free(pw);
+}
+
+void tg_pipeline_before_write(void *wctx)
+{
+    tg_journal_write(((pworker_t *)wctx)->journal);
 }
 
 void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg)

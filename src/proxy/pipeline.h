@@ -25,6 +25,9 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
 void tg_pipeline_worker_free(void *wctx);
 void tg_pipeline_handle(tg_http_t *h, void *wctx);
 void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg);
+/** The worker is about to write to a client: the records of this loop
+ *  turn go to the store's journal first. */
+void tg_pipeline_before_write(void *wctx);
 
 /** OpenAI-shaped error body: {"error":{"message","type","code"}} (malloc'd). */
 char *tg_openai_error_json(const char *message, const char *type, const char *code);

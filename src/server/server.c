@@ -544,6 +544,16 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     on_input(c);
 }
 
+/* Client bytes are about to leave: the handler's before_write (the
+ * store's journal) goes first, so a record is in the kernel before its
+ * client has the last byte of its answer. TLS bufferevents write on their
+ * own, without this hook (docs/observability.md). */
+static void before_write(tg_worker_t *w)
+{
+    if (w->srv->hooks.before_write)
+        w->srv->hooks.before_write(w->wctx);
+}
+
 /* A plain socket with output waiting can take more (or the client stopped
  * reading for longer than server.idle_timeout). */
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -553,6 +563,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         conn_close(c);
         return;
     }
+    before_write(c->w);
     if (evbuffer_write(c->out, fd) < 0 && !would_block()) {
         conn_close(c);
         return;
@@ -582,6 +593,7 @@ static void write_out(tg_conn_t *c)
 {
     if (c->bev || c->writing || !evbuffer_get_length(c->out))
         return;
+    before_write(c->w);
     if (evbuffer_write(c->out, c->fd) < 0 && !would_block()) {
         conn_close(c);
         return;

@@ -25,6 +25,11 @@ typedef struct {
     /** A new configuration now applies to this worker (the old one stays
      *  valid for exchanges that took a reference to it). */
     void (*config_changed)(void *wctx, tg_config_t *cfg);
+    /** Bytes are about to be written to a client socket (optional). Runs
+     *  before every such write, so work of this loop turn that must reach
+     *  the kernel before a client can see its answer (the store's journal)
+     *  does; it must be cheap when there is nothing to do. */
+    void (*before_write)(void *wctx);
 } tg_server_hooks_t;
 
 /** Open the listening sockets (reporting bind errors at once) and start the

@@ -481,3 +481,152 @@ int tg_record_time_parse(const char *s, int64_t *ms)
     *ms = ((days * 24 + h) * 60 + mi - offset_min) * 60000 + (int64_t)sec * 1000 + frac;
     return 0;
 }
+
+/* ---- the binary form (tg_record_pack) ---- */
+
+#define PACK_VERSION 1
+#define PACK_NULL    0xffffffffu /* string length of a NULL field */
+
+static void pack_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void pack_str(tg_buf_t *out, const char *s, size_t len)
+{
+    unsigned char n[4];
+    uint32_t v = s ? (uint32_t)len : PACK_NULL;
+    for (int i = 0; i < 4; i++)
+        n[i] = (unsigned char)(v >> (8 * i));
+    tg_buf_append(out, n, 4);
+    if (s)
+        tg_buf_append(out, s, len);
+}
+
+#define PACK_STR(out, s) pack_str(out, s, (s) ? strlen(s) : 0)
+
+/* The numbers, in this order, after the version byte. */
+#define PACK_NUMS 15
+
+void tg_record_pack(const tg_record_t *r, tg_buf_t *out)
+{
+    int64_t nums[PACK_NUMS] = {r->created_at_ms,
+                               r->status,
+                               r->latency_ms,
+                               r->ttft_ms,
+                               r->usage.prompt_tokens,
+                               r->usage.completion_tokens,
+                               r->usage.cached_tokens,
+                               r->usage.cache_write_tokens,
+                               r->usage.reasoning_tokens,
+                               r->cost_nusd,
+                               r->cache,
+                               r->retries,
+                               r->fallback_index,
+                               (int64_t)r->n_props,
+                               0 /* reserved */};
+    unsigned char fixed[1 + 8 * PACK_NUMS];
+    fixed[0] = PACK_VERSION;
+    for (int i = 0; i < PACK_NUMS; i++)
+        pack_u64(fixed + 1 + 8 * i, (uint64_t)nums[i]);
+    tg_buf_append(out, fixed, sizeof fixed);
+    const char *strs[] = {r->id,           r->provider, r->model,      r->model_requested,
+                          r->route,        r->user_id,  r->session_id, r->session_name,
+                          r->session_path, r->key_name, r->client_ip,  r->error};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        PACK_STR(out, strs[i]);
+    pack_str(out, r->request_body, r->request_body_len);
+    pack_str(out, r->response_body, r->response_body_len);
+    for (size_t i = 0; i < r->n_props; i++) {
+        PACK_STR(out, r->props[i].name);
+        PACK_STR(out, r->props[i].value);
+    }
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+    bool bad;
+} unpack_t;
+
+static uint64_t unpack_u(unpack_t *u, int bytes)
+{
+    if (u->bad || u->left < (size_t)bytes) {
+        u->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)u->p[i] << (8 * i);
+    u->p += bytes;
+    u->left -= (size_t)bytes;
+    return v;
+}
+
+/* A string field: NULL for a NULL one (or on error: u->bad says which). */
+static char *unpack_str(unpack_t *u, size_t *len)
+{
+    uint32_t n = (uint32_t)unpack_u(u, 4);
+    if (u->bad || n == PACK_NULL)
+        return NULL;
+    if (n > u->left) {
+        u->bad = true;
+        return NULL;
+    }
+    char *s = tg_xstrndup((const char *)u->p, n);
+    u->p += n;
+    u->left -= n;
+    if (len)
+        *len = n;
+    return s;
+}
+
+tg_record_t *tg_record_unpack(const char *p, size_t len)
+{
+    unpack_t u = {(const unsigned char *)p, len, false};
+    if (unpack_u(&u, 1) != PACK_VERSION)
+        return NULL;
+    int64_t nums[PACK_NUMS];
+    for (int i = 0; i < PACK_NUMS; i++)
+        nums[i] = (int64_t)unpack_u(&u, 8);
+    tg_record_t *r = tg_xcalloc(1, sizeof *r);
+    r->created_at_ms = nums[0];
+    r->status = (int)nums[1];
+    r->latency_ms = nums[2];
+    r->ttft_ms = nums[3];
+    r->usage.prompt_tokens = (long)nums[4];
+    r->usage.completion_tokens = (long)nums[5];
+    r->usage.cached_tokens = (long)nums[6];
+    r->usage.cache_write_tokens = (long)nums[7];
+    r->usage.reasoning_tokens = (long)nums[8];
+    r->cost_nusd = nums[9];
+    r->cache = nums[10] == TG_RECORD_CACHE_HIT    ? TG_RECORD_CACHE_HIT
+               : nums[10] == TG_RECORD_CACHE_MISS ? TG_RECORD_CACHE_MISS
+                                                  : TG_RECORD_CACHE_NONE;
+    r->retries = (int)nums[11];
+    r->fallback_index = (int)nums[12];
+    char **strs[] = {&r->id,           &r->provider, &r->model,      &r->model_requested,
+                     &r->route,        &r->user_id,  &r->session_id, &r->session_name,
+                     &r->session_path, &r->key_name, &r->client_ip,  &r->error};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        *strs[i] = unpack_str(&u, NULL);
+    r->request_body = unpack_str(&u, &r->request_body_len);
+    r->response_body = unpack_str(&u, &r->response_body_len);
+    /* each property is at least 8 bytes: a count beyond that is garbage */
+    uint64_t n_props = (uint64_t)nums[13];
+    if (!u.bad && n_props > u.left / 8)
+        u.bad = true;
+    for (uint64_t i = 0; i < n_props && !u.bad; i++) {
+        char *name = unpack_str(&u, NULL), *value = unpack_str(&u, NULL);
+        if (name && value)
+            tg_record_set_property(r, name, value);
+        free(name);
+        free(value);
+    }
+    if (u.bad || u.left || !r->id) {
+        tg_record_free(r);
+        return NULL;
+    }
+    return r;
+}

@@ -54,6 +54,10 @@ typedef struct {
     size_t request_body_len;
     char *response_body;
     size_t response_body_len;
+    /* The store's, not part of the record: the journal segment that holds a
+     * copy of it (a reference, dropped when the store settles the record;
+     * store/journal.h). NULL when not journaled. */
+    struct tg_jseg *journal;
 } tg_record_t;
 
 /** A fresh record: a new UUID v7 id (time-ordered), created_at now, counts -1, cost -1, cache
@@ -93,6 +97,19 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *out);
 
 /** Parse a TG_RECORD_JSON_SPOOL line. Returns a new record, or NULL. */
 tg_record_t *tg_record_from_spool(const char *line, size_t len);
+
+/**
+ * Append r in its binary form (the store's crash journal): every field,
+ * strings and bodies byte for byte behind their lengths, numbers
+ * little-endian. A worker packs each record it submits, so this is the
+ * cheap form: copies, no escaping (the spool line costs ~10x more). A field
+ * added to tg_record_t goes here, in tg_record_unpack and in the spool form.
+ */
+void tg_record_pack(const tg_record_t *r, tg_buf_t *out);
+
+/** The binary form back: a new record, or NULL when p[0..len) is not
+ *  exactly one packed record. */
+tg_record_t *tg_record_unpack(const char *p, size_t len);
 
 /** "hit" / "miss" / "none", and back (-1 for anything else). */
 const char *tg_record_cache_name(tg_record_cache_t c);

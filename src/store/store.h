@@ -47,6 +47,10 @@ typedef struct {
     int retry_min_ms;        /* first retry of a failing database, default 100 */
     int retry_max_ms;        /* backoff ceiling, default 5000 */
     int close_timeout_ms;    /* tg_store_close retries a failing database this long, default 5000 */
+    const char *journal_dir; /* per-worker crash journals; NULL: "<database path>-journal.d"
+                                (tg_store_open) or none (tg_store_open_backend); "": none */
+    int64_t journal_max_bytes;     /* all journal files, default 256 MiB; past it: not journaled */
+    int64_t journal_segment_bytes; /* a journal file this big is sealed, default 1 MiB */
 } tg_store_options_t;
 
 /** The defaults above (url "sqlite:tollgate.db"). */
@@ -76,6 +80,31 @@ int tg_store_flush(tg_store_t *s, int timeout_ms);
  *  NULL is fine. Main thread. */
 void tg_store_close(tg_store_t *s);
 
+/* ---- the crash journal (store/journal.h; docs/observability.md) ----
+ *
+ * Each worker appends the records it submits to its own journal file, once
+ * per loop turn and before any client byte of that turn is written, so a
+ * kill -9 loses no record of an answered request. */
+
+typedef struct tg_journal tg_journal_t;
+
+/** This worker's journal; NULL (and every call below a no-op but the
+ *  submit) when the store is NULL or keeps no journal. Worker thread. */
+tg_journal_t *tg_journal_open(tg_store_t *s, int worker);
+
+/** tg_store_submit, with a copy of r kept for the journal's next write.
+ *  Returns true when r is the first record waiting for that write (the
+ *  caller makes sure tg_journal_write runs this loop turn). Worker thread. */
+bool tg_journal_submit(tg_store_t *s, tg_journal_t *j, tg_record_t *r);
+
+/** One write(2) of the records submitted since the last call; no fsync.
+ *  Call before writing to clients. Worker thread. */
+void tg_journal_write(tg_journal_t *j);
+
+/** Write what waits, let go of the file (it goes once its records are in
+ *  the database) and free j. Worker thread, before tg_store_close. */
+void tg_journal_close(tg_journal_t *j);
+
 /** Counters for /metrics (tollgate_log_queue_depth,
  *  tollgate_log_records_dropped_total, ...). Any thread. */
 typedef struct {
@@ -86,6 +115,8 @@ typedef struct {
     int64_t spool_bytes;  /* bytes in the spool files now */
     int64_t write_errors; /* failed transactions */
     bool failing;         /* the database is failing now */
+    int64_t journal_bytes;   /* bytes in the journal files now */
+    int64_t journal_skipped; /* records not journaled: the journal was at its bound */
 } tg_store_counters_t;
 
 void tg_store_counters(tg_store_t *s, tg_store_counters_t *c);

@@ -16,8 +16,11 @@
  *      itself cannot be written;
  *   5. the database (committed), or dropped (counted) when neither the spool
  *      nor the backlog can take it, or when the database rejects it for good.
- * So a kill -9 loses only 1, 2 and 4: records submitted in the last batch_ms
- * plus the transaction being written (docs/observability.md).
+ * A kill -9 would lose 1, 2 and 4 (records submitted in the last batch_ms
+ * plus the transaction being written), so each record also sits in its
+ * worker's journal (journal.c) from the loop turn it was made in until it
+ * is settled here: committed, spooled or dropped (record_done lets go of
+ * it). At the next start the journal's records go to the spool.
  *
  * Replays are idempotent: the back-end skips a record whose (id, created_at)
  * is already stored, so a crash between a commit and the spool truncation
@@ -32,6 +35,7 @@
 #include "store/store.h"
 
 #include "core/log.h"
+#include "store/journal.h"
 #include "store/queue.h"
 
 #include <errno.h>
@@ -49,6 +53,7 @@ struct tg_store {
     tg_store_options_t o;
     char *spool_path, *replay_path;
     tg_store_backend_t *be;
+    tg_jset_t *journal; /* NULL: no crash journal */
 
     tg_queue_t q;
     atomic_llong queue_bytes;
@@ -97,6 +102,16 @@ void tg_store_options_default(tg_store_options_t *o)
     o->retry_min_ms = 100;
     o->retry_max_ms = 5000;
     o->close_timeout_ms = 5000;
+    o->journal_max_bytes = (int64_t)256 << 20;
+    o->journal_segment_bytes = (int64_t)1 << 20;
+}
+
+/* A record the store is done with (in the database, the spool, or
+ * dropped): its journal copy is no longer needed. Any thread. */
+static void record_done(tg_record_t *r)
+{
+    tg_jseg_release(r->journal);
+    tg_record_free(r);
 }
 
 /* ---- spool ---- */
@@ -137,20 +152,6 @@ static int64_t trim_partial_line(const char *path)
     return cut;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* Append lines (each ends in '\n') to the live spool. Any thread. */
 static bool spool_append(tg_store_t *s, const char *data, size_t len)
 {
@@ -163,7 +164,7 @@ static bool spool_append(tg_store_t *s, const char *data, size_t len)
     if (s->spool_fd < 0)
         goto out;
     off_t before = lseek(s->spool_fd, 0, SEEK_END);
-    if (!write_all(s->spool_fd, data, len)) {
+    if (!tg_write_all(s->spool_fd, data, len)) {
         /* never leave half a line behind */
         if (before >= 0 && ftruncate(s->spool_fd, before) != 0)
             tg_warn("store: could not trim the spool %s: %s", s->spool_path, strerror(errno));
@@ -230,7 +231,7 @@ static int write_records(tg_store_t *s, tg_record_t **recs, size_t *n)
     if (rc == TG_STORE_OK) {
         atomic_fetch_add(&s->written, (long long)*n);
         for (size_t i = 0; i < *n; i++)
-            tg_record_free(recs[i]);
+            record_done(recs[i]);
         settle(s, *n);
         *n = 0;
         return 0;
@@ -255,7 +256,7 @@ static int write_records(tg_store_t *s, tg_record_t **recs, size_t *n)
             recs[keep++] = recs[i];
             continue;
         }
-        tg_record_free(recs[i]);
+        record_done(recs[i]);
         settle(s, 1);
     }
     *n = keep;
@@ -269,7 +270,7 @@ static void park(tg_store_t *s, tg_record_t **recs, size_t n)
         return;
     if (spool_records(s, recs, n)) {
         for (size_t i = 0; i < n; i++)
-            tg_record_free(recs[i]);
+            record_done(recs[i]);
         settle(s, n);
         s->warned_spool = false;
         return;
@@ -284,7 +285,7 @@ static void park(tg_store_t *s, tg_record_t **recs, size_t n)
             continue; /* still in hand */
         }
         atomic_fetch_add(&s->dropped, 1);
-        tg_record_free(recs[i]);
+        record_done(recs[i]);
         settle(s, 1);
     }
     if (atomic_load(&s->dropped))
@@ -400,7 +401,7 @@ static int replay_spool(tg_store_t *s)
     if (rc != 0) {
         /* not written: they are still in the replay file */
         for (size_t i = 0; i < n; i++)
-            tg_record_free(recs[i]);
+            record_done(recs[i]);
         settle(s, n);
     }
     free(recs);
@@ -525,7 +526,7 @@ static void *writer_main(void *arg)
                     s->n_backlog = 0;
                     park(s, s->backlog, n); /* last chance: spool, else dropped */
                     for (size_t i = 0; i < s->n_backlog; i++)
-                        tg_record_free(s->backlog[i]);
+                        record_done(s->backlog[i]);
                     atomic_fetch_add(&s->dropped, (long long)s->n_backlog);
                     settle(s, s->n_backlog);
                     s->n_backlog = 0;
@@ -579,7 +580,7 @@ void tg_store_submit(tg_store_t *s, tg_record_t *r)
     if (!r)
         return;
     if (!s) {
-        tg_record_free(r);
+        record_done(r);
         return;
     }
     if (!r->id) {
@@ -605,7 +606,7 @@ void tg_store_submit(tg_store_t *s, tg_record_t *r)
             tg_error("store: queue full and spool %s unwritable: %lld records dropped",
                      s->spool_path, d);
     }
-    tg_record_free(r);
+    record_done(r);
 }
 
 int tg_store_flush(tg_store_t *s, int timeout_ms)
@@ -646,6 +647,13 @@ void tg_store_counters(tg_store_t *s, tg_store_counters_t *c)
     c->spool_bytes = atomic_load(&s->spool_bytes);
     c->write_errors = atomic_load(&s->write_errors);
     c->failing = atomic_load(&s->failing_pub);
+    c->journal_bytes = tg_jset_bytes(s->journal);
+    c->journal_skipped = tg_jset_skipped(s->journal);
+}
+
+tg_jset_t *tg_store_jset(tg_store_t *s)
+{
+    return s->journal;
 }
 
 tg_store_backend_t *tg_store_backend(tg_store_t *s)
@@ -693,10 +701,11 @@ static void store_free(tg_store_t *s)
         s->be->ops->close(s->be);
     tg_record_t *r;
     while (s->q.cells && (r = tg_queue_pop(&s->q)))
-        tg_record_free(r); /* only after a failed start */
+        record_done(r); /* only after a failed start */
     tg_queue_destroy(&s->q);
     if (s->spool_fd >= 0)
         close(s->spool_fd);
+    tg_jset_free(s->journal); /* every record is settled: no segment is left */
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->spool_mu);
     pthread_cond_destroy(&s->wake);
@@ -706,6 +715,34 @@ static void store_free(tg_store_t *s)
     free(s->spool_path);
     free(s->replay_path);
     free(s);
+}
+
+/* Journal segments left by a crash go to the spool, fsync'd before the
+ * segments are removed; the writer then replays them like any spool line.
+ * Main thread, before the writer starts. */
+static bool take_journal(void *arg, const char *lines, size_t len)
+{
+    tg_store_t *s = arg;
+    if (!spool_append(s, lines, len))
+        return false;
+    spool_sync(s);
+    return true;
+}
+
+/* A store that cannot keep a journal still works: records are then safe
+ * from a kill -9 only once in the database, as before the journal. */
+static void open_journal(tg_store_t *s, const char *dir)
+{
+    if (!dir || !*dir)
+        return;
+    char err[512];
+    s->journal =
+        tg_jset_new(dir, s->o.journal_max_bytes, s->o.journal_segment_bytes, err, sizeof err);
+    if (!s->journal) {
+        tg_error("store: %s; running without a crash journal", err);
+        return;
+    }
+    tg_jset_recover(s->journal, take_journal, s);
 }
 
 int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg_store_t **out,
@@ -742,8 +779,13 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
         s->o.retry_max_ms = s->o.retry_min_ms > d.retry_max_ms ? s->o.retry_min_ms : d.retry_max_ms;
     if (s->o.close_timeout_ms <= 0)
         s->o.close_timeout_ms = d.close_timeout_ms;
+    if (s->o.journal_max_bytes <= 0)
+        s->o.journal_max_bytes = d.journal_max_bytes;
+    if (s->o.journal_segment_bytes <= 0)
+        s->o.journal_segment_bytes = d.journal_segment_bytes;
     s->o.url = NULL;
     s->o.spool_path = NULL;
+    s->o.journal_dir = NULL;
     s->be = b;
     s->spool_path = tg_xstrdup(o->spool_path);
     size_t n = strlen(s->spool_path) + 8;
@@ -771,6 +813,7 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
         tg_info("store: %lld bytes of spooled records to replay",
                 (long long)atomic_load(&s->spool_bytes));
     s->last_sync_ms = now_ms();
+    open_journal(s, o->journal_dir);
 
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "store: cannot start the writer thread");
@@ -804,15 +847,18 @@ int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size
     if (!b)
         return -1;
     tg_store_options_t oo = *o;
-    char *spool = NULL;
+    tg_buf_t spool = {0}, journal = {0};
     if (!oo.spool_path) {
-        size_t n = strlen(path) + 16;
-        spool = tg_xmalloc(n);
-        snprintf(spool, n, "%s-spool.jsonl", path);
-        oo.spool_path = spool;
+        tg_buf_printf(&spool, "%s-spool.jsonl", path);
+        oo.spool_path = spool.data;
+    }
+    if (!oo.journal_dir) {
+        tg_buf_printf(&journal, "%s-journal.d", path);
+        oo.journal_dir = journal.data;
     }
     int rc = tg_store_open_backend(&oo, b, out, err, errlen);
-    free(spool);
+    tg_buf_free(&spool);
+    tg_buf_free(&journal);
     return rc;
 }
 

@@ -1,14 +1,17 @@
 /* The request record, the queue and the store's write path (SPEC §8). */
 #include "test.h"
 
+#include "store/journal.h"
 #include "store/query.h"
 #include "store/queue.h"
 #include "store/record.h"
 #include "store/store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -1317,5 +1320,340 @@ TEST(store_rules_need_a_store_that_keeps_them)
     free(got);
     tg_store_close(s);
     fake_free(&f);
+    rm_rf(dir);
+}
+
+/* ---- the crash journal (store/journal.h) ---- */
+
+TEST(journal_crc32c_known_answer)
+{
+    CHECK_INT(tg_crc32c(0, "123456789", 9), 0xe3069283u);
+    /* chained in pieces, unaligned: the same */
+    CHECK_INT(tg_crc32c(tg_crc32c(0, "1234", 4), "56789", 5), 0xe3069283u);
+    CHECK_INT(tg_crc32c(0, "", 0), 0);
+}
+
+/* Three frames, then the start of a fourth. */
+static void three_and_a_half(tg_buf_t *b, size_t *whole, size_t *fourth)
+{
+    for (int i = 0; i < 3; i++) {
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, true, "{\"ok\":true}", 11, -1);
+        tg_journal_encode(r, b);
+        tg_record_free(r);
+    }
+    *whole = b->len;
+    tg_record_t *r = mkrec(3);
+    tg_journal_encode(r, b);
+    tg_record_free(r);
+    *fourth = b->len - *whole;
+}
+
+TEST(journal_binary_form_keeps_every_field)
+{
+    tg_record_t *r = mkrec(7);
+    tg_record_set_str(&r->id, "req-1");
+    tg_record_set_str(&r->model_requested, "fast");
+    tg_record_set_str(&r->user_id, "u1");
+    tg_record_set_str(&r->session_id, "s1");
+    tg_record_set_str(&r->session_name, "");
+    tg_record_set_str(&r->session_path, "/a/b");
+    tg_record_set_str(&r->key_name, "k");
+    tg_record_set_str(&r->client_ip, "::1");
+    tg_record_set_str(&r->error, "boom");
+    tg_record_set_property(r, "Env", "prod");
+    r->ttft_ms = 12;
+    r->usage = (tg_usage_t){1, 2, 3, 4, 5};
+    r->cost_nusd = 123456789012;
+    r->cache = TG_RECORD_CACHE_HIT;
+    r->retries = 2;
+    r->fallback_index = 1;
+    static const char body[] = "a\0b\xff\n\"c"; /* NUL, a byte that is not UTF-8 */
+    tg_record_set_body(r, false, body, sizeof body - 1, -1);
+    tg_buf_t a = {0}, b = {0};
+    tg_record_pack(r, &a);
+    tg_record_t *back = tg_record_unpack(a.data, a.len);
+    CHECK(back != NULL);
+    if (back) {
+        tg_record_pack(back, &b);
+        CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len)); /* nothing lost */
+        CHECK_STR(back->session_name, "");
+        CHECK(back->provider != NULL && back->response_body == NULL);
+        CHECK_INT(back->request_body_len, sizeof body - 1);
+        CHECK(!memcmp(back->request_body, body, sizeof body - 1));
+        CHECK_INT(back->usage.reasoning_tokens, 5);
+        CHECK_INT(back->cost_nusd, 123456789012);
+        CHECK_INT(back->n_props, 2);
+    }
+    tg_record_free(back);
+    /* not exactly one record: refused */
+    for (size_t cut = 0; cut < a.len; cut++)
+        CHECK(tg_record_unpack(a.data, cut) == NULL);
+    tg_buf_append(&a, "x", 1);
+    CHECK(tg_record_unpack(a.data, a.len) == NULL);
+    tg_buf_free(&a);
+    tg_buf_free(&b);
+    tg_record_free(r);
+}
+
+TEST(journal_frames_round_trip)
+{
+    tg_buf_t b = {0};
+    size_t whole, fourth;
+    three_and_a_half(&b, &whole, &fourth);
+    size_t at = 0;
+    int n = 0;
+    while (at < b.len) {
+        tg_record_t *r;
+        size_t used;
+        CHECK_INT(tg_journal_decode(b.data + at, b.len - at, &used, &r), TG_JOURNAL_OK);
+        if (!r)
+            break;
+        CHECK_INT(r->created_at_ms, 1762300800000 + n);
+        CHECK_INT(r->status, 200);
+        CHECK_STR(r->route, "/v1/chat/completions");
+        if (n < 3)
+            CHECK(r->response_body && !memcmp(r->response_body, "{\"ok\":true}", 11));
+        tg_record_free(r);
+        at += used;
+        n++;
+    }
+    CHECK_INT(n, 4);
+    CHECK_INT(at, b.len);
+    tg_buf_free(&b);
+}
+
+TEST(journal_torn_or_damaged_tail_is_never_a_record)
+{
+    tg_buf_t b = {0};
+    size_t whole, fourth;
+    three_and_a_half(&b, &whole, &fourth);
+    const char *last = b.data + whole;
+    /* every cut of the last frame: torn, never a record */
+    for (size_t cut = 0; cut < fourth; cut++) {
+        tg_record_t *r = NULL;
+        size_t used = 0;
+        int rc = tg_journal_decode(last, cut, &used, &r);
+        CHECK(rc == TG_JOURNAL_TORN && r == NULL);
+    }
+    /* a flipped bit anywhere in it: not a frame */
+    char *copy = malloc(fourth);
+    for (size_t i = 0; i < fourth; i++) {
+        memcpy(copy, last, fourth);
+        copy[i] ^= 0x10;
+        tg_record_t *r = NULL;
+        size_t used = 0;
+        int rc = tg_journal_decode(copy, fourth, &used, &r);
+        CHECK(rc != TG_JOURNAL_OK && r == NULL);
+    }
+    free(copy);
+    tg_buf_free(&b);
+}
+
+/* Journal files (*.tgj) in the store's journal directory, and their bytes. */
+static int journal_files(const char *dir, int64_t *bytes)
+{
+    char jd[160];
+    snprintf(jd, sizeof jd, "%s/t.db-journal.d", dir);
+    DIR *d = opendir(jd);
+    int n = 0;
+    *bytes = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strstr(e->d_name, ".tgj"))
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", jd, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            *bytes += st.st_size;
+            CHECK_INT(st.st_mode & 0777, 0600);
+        }
+        n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A child that stores 10 records, journals 5 more the writer has not
+ * committed (batch_ms is a minute), and is killed with SIGKILL. */
+static void killed_child(const char *dir)
+{
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.batch_ms = 60000;
+    tg_store_t *s = open_sqlite(dir, &o);
+    if (!s)
+        _exit(2);
+    tg_journal_t *j = tg_journal_open(s, 0);
+    if (!j)
+        _exit(3);
+    for (int i = 0; i < 10; i++)
+        tg_journal_submit(s, j, mkrec(i));
+    tg_journal_write(j);
+    if (tg_store_flush(s, 20000) != 0)
+        _exit(4);
+    for (int i = 10; i < 15; i++)
+        tg_journal_submit(s, j, mkrec(i));
+    tg_journal_write(j); /* the end of the loop turn: then the answers go out */
+    kill(getpid(), SIGKILL);
+    _exit(5);
+}
+
+TEST(journal_kill9_loses_nothing_and_replays_exactly_once)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        killed_child(dir);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
+    int64_t bytes;
+    CHECK_INT(journal_files(dir, &bytes), 1); /* all 15, the first 10 stored already */
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK(s != NULL);
+    CHECK_INT(journal_files(dir, &bytes), 0); /* moved to the spool at start */
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 15);
+    CHECK_INT(count_rows(db, "SELECT count(DISTINCT id) FROM requests"), 15);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 15);
+    /* a second start finds nothing more to replay */
+    s = open_sqlite(dir, NULL);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 15);
+    rm_rf(dir);
+}
+
+TEST(journal_left_by_a_crash_with_a_torn_tail)
+{
+    char dir[64], db[128], jd[128], seg[192];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    snprintf(jd, sizeof jd, "%s/t.db-journal.d", dir);
+    snprintf(seg, sizeof seg, "%s/old-w0-0.tgj", jd);
+    CHECK_INT(mkdir(jd, 0700), 0);
+    tg_buf_t b = {0};
+    size_t whole, fourth;
+    three_and_a_half(&b, &whole, &fourth);
+    FILE *fp = fopen(seg, "w");
+    fwrite(b.data, 1, whole + fourth / 2, fp);
+    fclose(fp);
+    tg_buf_free(&b);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.dropped, 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 3);
+    CHECK(access(seg, F_OK) != 0);
+    CHECK(access(jd, F_OK) != 0); /* a clean stop leaves no journal */
+    rm_rf(dir);
+}
+
+TEST(journal_trimmed_once_committed)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_buf_t frame = {0};
+    tg_record_t *r0 = mkrec(0);
+    tg_journal_encode(r0, &frame); /* every mkrec record packs to this size */
+    tg_record_free(r0);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.journal_segment_bytes = 8 * (int64_t)frame.len; /* sealed every 2 writes of 5 */
+    o.batch_ms = 60000;                               /* committed only when flushed */
+    tg_buf_free(&frame);
+    tg_store_t *s = open_sqlite(dir, &o);
+    tg_journal_t *j = tg_journal_open(s, 0);
+    CHECK(j != NULL);
+    int64_t bytes;
+    for (int i = 0; i < 60; i++) {
+        tg_journal_submit(s, j, mkrec(i));
+        if (i % 5 == 4)
+            tg_journal_write(j);
+    }
+    CHECK(journal_files(dir, &bytes) > 1); /* sealed segments wait for the writer */
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    /* each sealed segment went with its last record */
+    CHECK_INT(journal_files(dir, &bytes), 0);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.journal_bytes, 0);
+    /* an open segment whose records are all committed... */
+    tg_journal_submit(s, j, mkrec(60));
+    tg_journal_write(j);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    CHECK_INT(journal_files(dir, &bytes), 1);
+    CHECK(bytes > o.journal_segment_bytes / 16);
+    /* ...is started over by the next turn */
+    tg_record_t *r = mkrec(61);
+    tg_buf_t one = {0};
+    tg_journal_encode(r, &one);
+    tg_journal_submit(s, j, r);
+    tg_journal_write(j);
+    CHECK_INT(journal_files(dir, &bytes), 1);
+    CHECK_INT(bytes, one.len);
+    tg_store_counters(s, &c);
+    CHECK_INT(c.journal_bytes, one.len);
+    tg_buf_free(&one);
+    tg_journal_close(j);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 62);
+    CHECK_INT(journal_files(dir, &bytes), 0);
+    rm_rf(dir);
+}
+
+TEST(journal_at_its_bound_skips_but_stores)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.journal_max_bytes = 2000;
+    o.batch_ms = 60000; /* nothing committed meanwhile: the journal only grows */
+    tg_store_t *s = open_sqlite(dir, &o);
+    tg_journal_t *j = tg_journal_open(s, 0);
+    for (int i = 0; i < 20; i++) {
+        tg_journal_submit(s, j, mkrec(i));
+        tg_journal_write(j);
+    }
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK(c.journal_skipped > 0 && c.journal_skipped < 20);
+    CHECK(c.journal_bytes <= 2000 + 1000); /* the bound, give or take a record */
+    tg_journal_close(j);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 20);
+    rm_rf(dir);
+}
+
+TEST(journal_off_without_a_store_or_directory)
+{
+    CHECK(tg_journal_open(NULL, 0) == NULL);
+    tg_record_t *r = mkrec(0);
+    CHECK(!tg_journal_submit(NULL, NULL, r)); /* freed, as tg_store_submit(NULL) */
+    tg_journal_write(NULL);
+    tg_journal_close(NULL);
+    char dir[64];
+    tmpdir(dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.journal_dir = "";
+    tg_store_t *s = open_sqlite(dir, &o);
+    CHECK(tg_journal_open(s, 0) == NULL);
+    tg_store_close(s);
+    int64_t bytes;
+    CHECK_INT(journal_files(dir, &bytes), 0);
     rm_rf(dir);
 }
