@@ -205,7 +205,7 @@ function makeGateway(proc, port, configPath, config, dir) {
       fs.rmSync(dir, { recursive: true, force: true });
       // A sanitizer build reports memory errors, leaks and undefined behaviour
       // on its output (and exits non-zero): show the report with the failure.
-      if (/(Address|Leak|UndefinedBehavior)Sanitizer|runtime error:/.test(output)) {
+      if (/(Address|Leak|UndefinedBehavior|Thread)Sanitizer|runtime error:/.test(output)) {
         process.stderr.write(`\n---- sanitizer report from the gateway ----\n${output}\n`);
         r.sanitizer = true;
       }
