@@ -1,12 +1,14 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang and run each for a bounded time.
 #
-#   tests/fuzz/run.sh [SECONDS]      (default 20 s a target; run from anywhere)
+#   tests/fuzz/run.sh [SECONDS [TARGET...]]   (default 20 s a target, every
+#                                             target; run from anywhere)
 #
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
 # requests, and each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
-# error bodies, streams). The harness compiles the sources it needs directly, with
+# error bodies, streams). The request target uses http.dict, the others
+# json.dict. The harness compiles the sources it needs directly, with
 # ASan + UBSan + libFuzzer; no Makefile involved. Corpora live in
 # build-fuzz/corpus/<target> and grow across runs; they are seeded from the
 # golden cases. Exits non-zero when any target finds a crash, leak,
@@ -14,6 +16,8 @@
 # build-fuzz/ (crash-*, leak-*, ...).
 set -u
 SECS=${1:-20}
+[ $# -gt 0 ] && shift
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -36,7 +40,7 @@ fi
 
 failed=""
 total=0
-for target in sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini; do
+for target in $TARGETS; do
     total=$((total + 1))
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
@@ -50,9 +54,11 @@ for target in sse jsonscan request openai_to_anthropic openai_to_gemini anthropi
         continue
     fi
     mkdir -p "$OUT/corpus/$target" "$OUT/seeds/$target"
+    dict=json.dict
+    [ "$target" = request ] && dict=http.dict
     echo "fuzz: $target for ${SECS}s"
     if ! (cd "$OUT" && "./fuzz_$target" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
-            -rss_limit_mb=2048 -print_final_stats=1 -dict=../tests/fuzz/json.dict \
+            -rss_limit_mb=2048 -print_final_stats=1 -dict="../tests/fuzz/$dict" \
             "corpus/$target" "seeds/$target" >"fuzz_$target.log" 2>&1); then
         echo "fuzz: $target FOUND A PROBLEM (see $OUT/fuzz_$target.log)" >&2
         tail -40 "$OUT/fuzz_$target.log" >&2
