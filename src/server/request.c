@@ -5,9 +5,10 @@
  * HTTP_PARSER_STRICT: it takes a bare LF or a bare CR for a line end, folds
  * header lines, lets a space into a header name ("Content-Length : 5"),
  * reads "HXYZ/9.9" as a version and a request line without one as
- * HTTP/0.9, and never looks at the two bytes after chunk data. Behind a
- * front proxy that reads such bytes differently, leniency is how requests
- * get smuggled. So http-parser is not trusted with the framing:
+ * HTTP/0.9, never looks at the two bytes after chunk data, and hands
+ * trailer fields over as if they were headers. Behind a front proxy that
+ * reads such bytes differently, leniency is how requests get smuggled. So
+ * http-parser is not trusted with the framing:
  *
  * - check_fields() checks the head (request line, header lines, end) byte by
  *   byte against RFC 9112's grammar before http-parser sees it. http-parser
@@ -38,8 +39,6 @@
  */
 #include "server/request.h"
 
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -423,13 +422,18 @@ static size_t read_head(tg_reqparse_t *rp, const char *data, size_t len)
         enum http_errno e = HTTP_PARSER_ERRNO(&rp->p);
         if (e == HPE_PAUSED)
             http_parser_pause(&rp->p, 0);
-        /* (its own 80 KiB header limit is never reached: 64 KiB is checked first) */
-        if (e != HPE_OK && e != HPE_PAUSED && !rp->fail_status)
+        if (e == HPE_HEADER_OVERFLOW) /* its own limit (80 KiB in Debian's build) */
+            fail(rp, 431, "the request line and headers are larger than 64 KiB");
+        else if (e != HPE_OK && e != HPE_PAUSED && !rp->fail_status)
             fail(rp, 400, http_errno_description(e));
         if (rp->fail_status)
             return n;
-        if (m != n || rp->head_read != (rp->st == S_HEAD_READ)) /* cannot happen */
-            return fail(rp, 400, "the request head could not be read"), n;
+        /* Both end the head at the same byte: http-parser only reads heads
+         * the checker passed. Should they ever disagree, refuse. */
+        if (m != n || rp->head_read != (rp->st == S_HEAD_READ)) {
+            fail(rp, 400, "the request head could not be read");
+            return n;
+        }
     }
     if (bad.status)
         fail(rp, bad.status, bad.msg);
