@@ -1,10 +1,13 @@
 /*
  * request.h — reads HTTP/1.1 requests off a client connection's bytes.
  *
- * A thin layer over Debian's http-parser (libhttp-parser): it gathers one
- * request at a time (method, target, headers, body) into buffers the
- * exchange then owns, enforces the size limits, and stops at the end of
- * each request so pipelined ones wait their turn. No I/O and no event loop:
+ * Strict RFC 9112: every byte of the head and of a chunked body's framing
+ * is checked (request.c says how), and anything a lenient reader might
+ * take differently from a front proxy is refused. Debian's http-parser
+ * splits the checked head into method, target and headers. One request at
+ * a time is gathered (method, target, headers, body) into buffers the
+ * exchange then owns, within the size limits, and reading stops at the end
+ * of each request so pipelined ones wait their turn. No I/O and no event loop:
  * server.c feeds it what the socket gave, tests and the fuzzer feed it
  * bytes. Any thread; one parser per connection.
  */
@@ -43,13 +46,22 @@ typedef struct {
     uint32_t *offs; /* per header: name offset, value offset */
     size_t n_offs, cap_offs;
     tg_buf_t body;
-    size_t head_bytes;
+    size_t head_bytes; /* of the head (or of the trailers) so far, against the 64 KiB */
     bool in_field, in_value;
+    /* the byte checker and body reader (request.c) */
+    int st;            /* where the next byte falls */
+    char version[8];   /* the request line's version, as read */
+    size_t version_len;
+    bool head_read;    /* http-parser has read the whole head */
+    bool chunked;      /* the body is chunked, else Content-Length (or none) */
+    bool trailers;     /* reading the trailer lines after the last chunk */
+    size_t left;       /* body bytes (Content-Length) or chunk bytes still to come */
+    size_t chunk_line; /* bytes of the chunk-size line so far */
     /* the outcome of the last feed */
     bool done;            /* a whole request is ready: tg_reqparse_take */
     bool expect_continue; /* headers just read ask for "100 Continue": the caller
                            * answers it and clears the flag */
-    int fail_status;      /* 400, 405, 413, 417 or 431: the connection cannot go on */
+    int fail_status;      /* 400, 405, 413, 417, 431, 501 or 505: the connection cannot go on */
     const char *fail_msg;
 } tg_reqparse_t;
 

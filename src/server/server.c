@@ -267,6 +267,7 @@ static const char *reason_phrase(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     case 529: return "Overloaded";
     default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }

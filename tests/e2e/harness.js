@@ -283,6 +283,30 @@ function rawRequest(url, { method = 'GET', headers = {}, body, agent } = {}) {
   });
 }
 
+/**
+ * Sends raw bytes (a string, or an array of strings written 20 ms apart) on
+ * a new connection to PORT; resolves with { text, closed } once the gateway
+ * closed it (closed: true) or `until` matched what arrived, or after 5 s.
+ */
+async function rawExchange(port, bytes, until) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  let text = '';
+  let closed = false;
+  const done = new Promise((resolve) => {
+    sock.on('data', (d) => { text += d; if (until && until.test(text)) resolve(); });
+    sock.on('close', () => { closed = true; resolve(); });
+    sock.on('error', resolve);
+  });
+  for (const part of [].concat(bytes)) {
+    sock.write(part);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await Promise.race([done, sleep(5000)]);
+  sock.destroy();
+  return { text, closed };
+}
+
 /** Assert helper: no trace of the provider key in output or anything a client saw. */
 async function findSecretLeaks(gw, recorders) {
   const leaks = [];
@@ -349,6 +373,6 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
   startFake, toYaml, writeConfig, baseConfig, startGateway,
-  makeRecorder, openaiClient, rawRequest, findSecretLeaks, oneRequest, abortAtFirstContent,
+  makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };

@@ -1,14 +1,16 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang and run each for a bounded time.
 #
-#   tests/fuzz/run.sh [SECONDS]      (default 20 s a target; run from anywhere)
+#   tests/fuzz/run.sh [SECONDS [TARGET...]]   (default 20 s a target, every
+#                                             target; run from anywhere)
 #
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
 # requests, each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
 # error bodies, streams), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it). The
-# harness compiles the sources it needs directly, with ASan + UBSan +
+# request target uses http.dict, paths paths.dict, the others json.dict.
+# The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
 # build-fuzz/corpus/<target> and grow across runs; they are seeded from the
 # golden cases. Exits non-zero when any target finds a crash, leak,
@@ -16,6 +18,8 @@
 # build-fuzz/ (crash-*, leak-*, ...).
 set -u
 SECS=${1:-20}
+[ $# -gt 0 ] && shift
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -39,10 +43,7 @@ fi
 
 failed=""
 total=0
-TARGETS="sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai
-    anthropic_to_gemini paths"
-# FUZZ_TARGETS="paths ..." runs only those.
-for target in ${FUZZ_TARGETS:-$TARGETS}; do
+for target in $TARGETS; do
     total=$((total + 1))
     bin="$OUT/fuzz_$target"
     srcs="src/proxy/sse.c src/core/util.c"
@@ -51,6 +52,7 @@ for target in ${FUZZ_TARGETS:-$TARGETS}; do
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     libs="$LIBS"
     dict=json.dict
+    [ "$target" = request ] && dict=http.dict
     if [ "$target" = paths ]; then
         libs="$LIBS $(pkg-config --libs libcurl)" # curl reads the URLs
         dict=paths.dict

@@ -35,12 +35,25 @@ for d in ("anthropic", "gemini", "openai"):
 print("fuzz: %d seeds from tests/cases" % n)
 
 # The request reader: each golden client request as an HTTP/1.1 POST (sent
-# whole, then in 7-byte reads), a chunked one with 100-continue, and two
-# pipelined GETs.
+# whole, then in 7-byte reads), a chunked one with 100-continue, extensions
+# and trailers, two pipelined GETs, and one of each strictness refusal (bare
+# LF and CR, folding, space before a colon, versions, Host, codings, chunk
+# framing) so that the fuzzer starts next to every rule.
 os.makedirs(os.path.join(out, "request"), exist_ok=True)
-reqs = [b"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+reqs = [b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         b"Expect: 100-continue\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-        b"GET /health HTTP/1.1\r\n\r\nGET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"
+        b"3;a=b\r\nabc\r\n2 ;q=\"x\"\r\nde\r\n0\r\nX-T: 1\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n\r\nGET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"]
+post = b"POST / HTTP/1.1\r\nHost: x\r\n"
+chunked = post + b"Transfer-Encoding: chunked\r\n\r\n"
+reqs += [chunked + b"3\r\nabcXX0\r\n\r\n", chunked + b"3\nabc\r\n0\r\n\r\n",
+         chunked + b"0\r\nX-T : 1\r\n\r\n", chunked + b"fffffffffffffffff\r\n",
+         b"GET / HTTP/1.1\nHost: x\n\n", b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+         post + b"Content-Length : 1\r\n\r\nx", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+         b"GET /\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+         post + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+         post + b"Transfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n0\r\n\r\n"]
 for d in ("anthropic", "openai"):
     folder = os.path.join("tests/cases", d)
     for name in sorted(os.listdir(folder))[:8]:
