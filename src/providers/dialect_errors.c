@@ -208,8 +208,8 @@ char *tg_translate_error_message(const char *body, size_t len)
     return m;
 }
 
-void tg_translate_error_event(tg_wire_t client, int status, const char *code,
-                              const char *message, tg_buf_t *out)
+void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
+                              tg_buf_t *out)
 {
     err_fields_t f = {.code = code ? json_string(code) : NULL};
     f.message = quote_bytes(message, strlen(message));

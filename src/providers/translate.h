@@ -189,8 +189,8 @@ char *tg_translate_error_message(const char *body, size_t len);
  * code of 400-599). `status` picks type, code and status names; `code`
  * (may be NULL) is OpenAI's error.code.
  */
-void tg_translate_error_event(tg_wire_t client, int status, const char *code,
-                              const char *message, tg_buf_t *out);
+void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
+                              tg_buf_t *out);
 
 /** A gateway-made error in the client's dialect (type chosen from status). */
 void tg_translate_error_json(tg_wire_t client, int status, const char *message, tg_buf_t *out);

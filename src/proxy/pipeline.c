@@ -179,7 +179,8 @@ typedef struct {
     tg_upstream_t *up;
     bool streaming;  /* the client response has started (chunked) */
     bool sse;        /* ... and it is an event stream */
-    bool stream_over; /* native event stream: its terminator or error event came */
+    /* native event stream: its terminator or error event came */
+    bool stream_over;
     bool too_large;
     bool hide_usage; /* we asked for the usage chunk; the client did not */
     tg_sse_parser_t sse_in; /* the provider's stream, for usage (and filtering) */
@@ -764,8 +765,8 @@ static void note_native_event(exchange_t *x, const char *event, const char *data
                          !memmem(data, len, "FINISH_REASON_UNSPECIFIED", 25);
         err = has_error_member(data, len);
     } else if (x->route == ROUTE_RESPONSES) {
-        x->stream_over = !strcmp(event, "response.completed") ||
-                         !strcmp(event, "response.incomplete");
+        x->stream_over =
+            !strcmp(event, "response.completed") || !strcmp(event, "response.incomplete");
         err = !strcmp(event, "error") || !strcmp(event, "response.failed");
     } else {
         x->stream_over = len == 6 && !memcmp(data, "[DONE]", 6);

@@ -159,7 +159,8 @@ TEST(translated_stream_ended)
 
     /* Gemini has no end marker: every candidate begun needs its finishReason */
     const tg_translator_t *g2o = tg_translate_for(TG_WIRE_OPENAI, TG_PROVIDER_GEMINI);
-    const char *part = "{\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}";
+    const char *part =
+        "{\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}";
     const char *last = "{\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"b\"}]},"
                        "\"finishReason\":\"STOP\"}]}";
     const char *none[] = {NULL};
