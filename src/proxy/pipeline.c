@@ -185,6 +185,7 @@ typedef struct {
     bool hide_usage; /* we asked for the usage chunk; the client did not */
     tg_sse_parser_t sse_in; /* the provider's stream, for usage (and filtering) */
     tg_buf_t sse_out;       /* re-framed events when filtering */
+    tg_buf_t sse_held;      /* the start of an event not yet whole (pass_events) */
     tg_usage_t usage;  /* -1 per count until known */
     int64_t cost_nusd; /* nano-USD; -1 unknown or unpriced */
     char *error;       /* why it failed, for the record (set_error) */
@@ -301,6 +302,7 @@ static void reset_attempt(exchange_t *x)
     tg_sse_free(&x->sse_in);
     memset(&x->sse_in, 0, sizeof x->sse_in);
     tg_buf_reset(&x->sse_out);
+    tg_buf_reset(&x->sse_held);
     tg_translate_stream_free(x->ts);
     x->ts = NULL;
     x->tr = NULL;
@@ -429,6 +431,7 @@ static void exchange_finish(exchange_t *x)
     free(x->hdrs);
     tg_buf_free(&x->resp);
     tg_buf_free(&x->sse_out);
+    tg_buf_free(&x->sse_held);
     json_decref(x->in_root);
     free(x->error);
     tg_buf_free(&x->log_body);
@@ -806,6 +809,35 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
     return 0;
 }
 
+/* A native event stream goes on as it came, but in whole events: the start
+ * of an event waits for its end, so a stream cut in the middle of an event
+ * ends with the error event rather than half an event the client cannot
+ * read (when chunks end on event boundaries, as they do, nothing waits).
+ * The wait is bounded by the SSE parser's event limit. True when the
+ * client's output is full. */
+static bool pass_events(exchange_t *x, const char *data, size_t len)
+{
+    if (x->sse_held.len) {
+        tg_buf_append(&x->sse_held, data, len);
+        data = x->sse_held.data;
+        len = x->sse_held.len;
+    }
+    size_t whole = tg_sse_whole(data, len);
+    bool full = false;
+    if (whole) {
+        copy_for_cache(x, data, whole);
+        full = tg_http_stream_write(x->h, data, whole);
+    }
+    if (data == x->sse_held.data) {
+        memmove(x->sse_held.data, data + whole, len - whole);
+        x->sse_held.len = len - whole;
+        x->sse_held.data[x->sse_held.len] = 0;
+    } else if (whole < len) {
+        tg_buf_append(&x->sse_held, data + whole, len - whole);
+    }
+    return full;
+}
+
 static int on_up_data(void *arg, const char *data, size_t len)
 {
     exchange_t *x = arg;
@@ -814,10 +846,8 @@ static int on_up_data(void *arg, const char *data, size_t len)
     if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
         if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
             return -1; /* an event over the parser's limit: not a sane stream */
-        if (!x->hide_usage && !x->ts) {
-            copy_for_cache(x, data, len);
-            return tg_http_stream_write(x->h, data, len) ? 1 : 0;
-        }
+        if (!x->hide_usage && !x->ts)
+            return pass_events(x, data, len) ? 1 : 0;
         copy_for_cache(x, x->sse_out.data, x->sse_out.len);
         bool full = tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
         tg_buf_reset(&x->sse_out);
@@ -959,6 +989,9 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
                 set_error(x, tg_xstrdup(tg_translate_stream_error(x->ts)));
             copy_for_cache(x, x->sse_out.data, x->sse_out.len);
             tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        } else if (x->streaming && x->sse_held.len) { /* a last line without its blank line */
+            copy_for_cache(x, x->sse_held.data, x->sse_held.len);
+            tg_http_stream_write(x->h, x->sse_held.data, x->sse_held.len);
         } else if (x->streaming && x->route == ROUTE_GEMINI && !x->sse) {
             /* Gemini's streamed JSON array, kept whole for its usage */
             native_dialect(x)->answer_usage(x->resp.data, x->resp.len, &x->usage);

@@ -132,14 +132,20 @@ function embedding(seed, index, dims = 8) {
 
 /**
  * x-fake-drop at piece i of n of a stream: 'mid' destroys the socket
- * halfway (after what was sent reached the peer); 'end' ends the response
+ * halfway (after what was sent reached the peer); 'torn' does the same
+ * after the first bytes of the next event (`torn`); 'end' ends the response
  * cleanly halfway, without the dialect's terminator ([DONE], message_stop,
  * a finishReason). Returns 'dropped', 'ended' or null (go on).
  */
-async function streamFault(req, res, rec, ctl, i, n, flushed, endWith = '') {
+async function streamFault(req, res, rec, ctl, i, n, flushed, endWith = '', torn = 'data: {"partial') {
   if (!ctl.drop || i !== Math.floor(n / 2)) return null;
-  if (ctl.drop === 'mid') {
+  if (ctl.drop === 'mid' || ctl.drop === 'torn') {
     rec.dropped = true;
+    if (ctl.drop === 'torn') {
+      await flushed;
+      await sleep(20); // the whole events first, then half of one
+      await new Promise((r) => res.write(torn, r));
+    }
     await flushed; // what was sent so far reaches the peer before the cut
     await sleep(20);
     req.socket.destroy();
@@ -307,7 +313,8 @@ async function geminiGenerate(req, res, rec, ctl, body, reply, id, model, action
     if (ctl.chunkDelay && i > 0) await sleep(ctl.chunkDelay); // the first goes at once, as OpenAI's role chunk
 
     if (rec.closedEarly) return;
-    if (parts.length > 1 && await streamFault(req, res, rec, ctl, i, parts.length, flushed, sse || !n ? '' : ']')) return;
+    if (parts.length > 1 && await streamFault(req, res, rec, ctl, i, parts.length, flushed,
+      sse || !n ? '' : ']', sse ? 'data: {"partial' : ',\r\n{"partial')) return;
     send(response([parts[i]], i === parts.length - 1));
   }
   return res.end(sse ? '' : (n ? ']' : '[]'));

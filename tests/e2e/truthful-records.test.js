@@ -186,6 +186,14 @@ test('provider drops the connection mid-stream: error event, no terminator, reco
     cutStream(/broke off its answer/));
 });
 
+test('provider drops the connection in the middle of an event: the client gets no half event, but the error event', async () => {
+  await matrix('drop-torn', ALL, true, { 'x-fake-drop': 'torn', 'x-fake-chunks': '6' }, (m, r, s) => {
+    const p = cutStream(/broke off its answer/)(m, r, s);
+    if (m.wire !== 'raw' && r.body.includes('partial')) p.push('the client got half an event');
+    return p;
+  });
+});
+
 test('provider ends its stream without the terminator: error event, record 200 + why', async () => {
   await matrix('drop-end', LLM, true, { 'x-fake-drop': 'end', 'x-fake-chunks': '6' },
     cutStream(/ended without its terminator/));
