@@ -146,8 +146,7 @@ static void feed(tg_translate_stream_t *s, const char *event, json_t *doc, tg_bu
     } else if (!strcmp(type, "message_stop")) {
         tg_translate_stream_finish(s, out);
     } else if (!strcmp(type, "error")) {
-        tg_xlat_openai_stream_error(out, doc);
-        s->done = true;
+        tg_xlat_openai_stream_error(s, out, doc);
     }
 }
 

@@ -172,7 +172,67 @@ void tg_translate_error_json(tg_wire_t client, int status, const char *message, 
     json_decref(f.message);
 }
 
-void tg_xlat_openai_stream_error(tg_buf_t *out, json_t *doc)
+/* At most TG_ERROR_MESSAGE_MAX bytes of a valid UTF-8 string, cut on a
+ * character boundary, control characters (NUL included) as spaces. */
+static char *bounded_message(json_t *m)
+{
+    const char *s = json_string_value(m);
+    size_t len = json_string_length(m);
+    if (len > TG_ERROR_MESSAGE_MAX) {
+        len = TG_ERROR_MESSAGE_MAX;
+        while (len && ((unsigned char)s[len] & 0xC0) == 0x80)
+            len--;
+    }
+    char *out = tg_xmalloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
+    out[len] = 0;
+    return out;
+}
+
+static char *doc_message(json_t *doc)
+{
+    err_fields_t f = {0};
+    if (json_is_object(doc))
+        read_fields(doc, &f);
+    char *m = f.message ? bounded_message(f.message) : NULL;
+    json_decref(f.message);
+    return m;
+}
+
+char *tg_translate_error_message(const char *body, size_t len)
+{
+    json_t *doc = body && len ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    char *m = doc_message(doc);
+    json_decref(doc);
+    return m;
+}
+
+void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
+                              tg_buf_t *out)
+{
+    err_fields_t f = {.code = code ? json_string(code) : NULL};
+    f.message = quote_bytes(message, strlen(message));
+    tg_buf_t b = {0};
+    write_error(client, status, &f, &b);
+    /* Anthropic's SDKs raise on an event named `error`; OpenAI's on a data
+     * line holding {"error": ...}; @google/genai on {"error": {"code": 4xx/5xx}}. */
+    tg_sse_write(out, client == TG_WIRE_ANTHROPIC ? "error" : NULL, b.data, b.len);
+    tg_buf_free(&b);
+    json_decref(f.code);
+    json_decref(f.message);
+}
+
+void tg_xstream_note_error(tg_translate_stream_t *s, json_t *doc)
+{
+    if (s->error)
+        return;
+    s->error = doc_message(doc);
+    if (!s->error)
+        s->error = tg_xstrdup("the provider reported an error mid-stream");
+}
+
+void tg_xlat_openai_stream_error(tg_translate_stream_t *s, tg_buf_t *out, json_t *doc)
 {
     err_fields_t f = {0};
     read_fields(doc, &f);
@@ -184,4 +244,6 @@ void tg_xlat_openai_stream_error(tg_buf_t *out, json_t *doc)
         tg_sse_write(out, NULL, b.data, b.len);
     tg_buf_free(&b);
     json_decref(f.message);
+    tg_xstream_note_error(s, doc);
+    s->done = true;
 }

@@ -5,7 +5,9 @@
  * thought parts reasoning_content, a functionCall (always whole) one
  * tool_calls delta, a finishReason the finish chunk of that candidate; the
  * latest usageMetadata is the usage. The stream has no end marker: finish
- * writes the usage chunk (when asked) and [DONE].
+ * writes the usage chunk (when asked) and [DONE]; the stream counts as
+ * ended (tg_translate_stream_ended) once every candidate begun has its
+ * finishReason.
  *
  * State: a few scalars per candidate, for at most TG_XLAT_MAX_CHOICES
  * candidates (Gemini's candidateCount limit); others are ignored.
@@ -81,8 +83,7 @@ static void feed(tg_translate_stream_t *s, const char *event, json_t *doc, tg_bu
     gstate_t *g = (gstate_t *)s;
     (void)event;
     if (json_object_get(doc, "error")) {
-        tg_xlat_openai_stream_error(out, doc);
-        s->done = true;
+        tg_xlat_openai_stream_error(s, out, doc);
         return;
     }
     tg_gemini_usage(json_object_get(doc, "usageMetadata"), &s->usage);
@@ -119,10 +120,26 @@ static void finish(tg_translate_stream_t *s, tg_buf_t *out)
     tg_xlat_openai_tail(s, out);
 }
 
+/* Gemini's stream has no end marker: it is over when every candidate that
+ * began has had its finishReason (or an error came). */
+static bool ended(const tg_translate_stream_t *s)
+{
+    const gstate_t *g = (const gstate_t *)s;
+    if (s->done)
+        return true;
+    if (!g->any)
+        return false;
+    for (size_t i = 0; i < TG_XLAT_MAX_CHOICES; i++)
+        if (g->cand[i].started && !g->cand[i].finished)
+            return false;
+    return true;
+}
+
 const tg_xstream_ops_t tg_xstream_gemini_to_openai = {
     .size = sizeof(gstate_t),
     .init = NULL,
     .feed = feed,
     .finish = finish,
     .destroy = NULL,
+    .ended = ended,
 };

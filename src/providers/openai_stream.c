@@ -155,6 +155,7 @@ static void feed(tg_translate_stream_t *s, const char *event, json_t *doc, tg_bu
         m = json_is_string(m) ? json_incref(m)
                               : json_string("the provider reported an error mid-stream");
         ev(out, "error", json_pack("{s:{s:s,s:o}}", "error", "type", "api_error", "message", m));
+        tg_xstream_note_error(s, doc);
         s->done = true;
         return;
     }

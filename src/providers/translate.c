@@ -186,6 +186,16 @@ void tg_translate_stream_finish(tg_translate_stream_t *s, tg_buf_t *out)
     s->done = true;
 }
 
+bool tg_translate_stream_ended(const tg_translate_stream_t *s)
+{
+    return s->ops->ended ? s->ops->ended(s) : s->done;
+}
+
+const char *tg_translate_stream_error(const tg_translate_stream_t *s)
+{
+    return s->error;
+}
+
 void tg_translate_stream_usage(const tg_translate_stream_t *s, tg_usage_t *usage)
 {
     *usage = s->usage;
@@ -199,6 +209,7 @@ void tg_translate_stream_free(tg_translate_stream_t *s)
         s->ops->destroy(s);
     free(s->id);
     free(s->model);
+    free(s->error);
     free(s);
 }
 

@@ -137,6 +137,19 @@ int tg_translate_stream_feed(tg_translate_stream_t *s, const char *event, const 
  *  `message_delta` + `message_stop`). Idempotent. */
 void tg_translate_stream_finish(tg_translate_stream_t *s, tg_buf_t *out);
 
+/** True once the provider's stream has said it is over: its terminator
+ *  (OpenAI's `[DONE]`, Anthropic's `message_stop`; Gemini, which has none:
+ *  a finishReason for every candidate begun) or an error event. A transfer
+ *  that ends before that was cut: the caller must not call
+ *  tg_translate_stream_finish (it would pass the stream off as complete)
+ *  but end the client's stream with tg_translate_error_event. */
+bool tg_translate_stream_ended(const tg_translate_stream_t *s);
+
+/** The provider's own message when its stream carried an error event
+ *  (already passed on to the client as the client's error event), else
+ *  NULL. Valid until tg_translate_stream_free. */
+const char *tg_translate_stream_error(const tg_translate_stream_t *s);
+
 /** Usage seen so far (fields not reported stay -1). */
 void tg_translate_stream_usage(const tg_translate_stream_t *s, tg_usage_t *usage);
 
@@ -154,6 +167,30 @@ void tg_translate_stream_free(tg_translate_stream_t *s);
  * dialect knows.
  */
 void tg_translate_error(tg_wire_t client, int status, const char *body, size_t len, tg_buf_t *out);
+
+/** Longest provider error message tg_translate_error_message keeps. */
+#define TG_ERROR_MESSAGE_MAX 512
+
+/**
+ * The provider's own error message in an error body of any dialect
+ * (error.message of OpenAI, Anthropic and Gemini; {"error":"text"};
+ * {"detail":"text"}), for the request record: at most TG_ERROR_MESSAGE_MAX
+ * bytes, cut on a character boundary, valid UTF-8, control characters as
+ * spaces. NULL when the body is not JSON or names no message. malloc'd.
+ */
+char *tg_translate_error_message(const char *body, size_t len);
+
+/**
+ * The event that tells a client of the dialect that its stream failed after
+ * it started, SSE-framed, appended to out: OpenAI `data:
+ * {"error":{message,type,code}}` (the openai SDKs raise APIError), Anthropic
+ * `event: error` + `{"type":"error","error":{type,message}}`, Gemini `data:
+ * {"error":{code,message,status}}` (@google/genai raises ApiError for a
+ * code of 400-599). `status` picks type, code and status names; `code`
+ * (may be NULL) is OpenAI's error.code.
+ */
+void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
+                              tg_buf_t *out);
 
 /** A gateway-made error in the client's dialect (type chosen from status). */
 void tg_translate_error_json(tg_wire_t client, int status, const char *message, tg_buf_t *out);

@@ -73,6 +73,9 @@ static void relay(chain_t *c, tg_buf_t *out)
     tg_buf_reset(&c->mid);
     tg_translate_stream_usage(c->inner, &c->base.usage);
     c->base.done = c->outer->done;
+    const char *e = c->outer->error ? c->outer->error : c->inner->error;
+    if (e && !c->base.error)
+        c->base.error = tg_xstrdup(e);
 }
 
 static void feed(tg_translate_stream_t *s, const char *event, json_t *doc, tg_buf_t *out)
@@ -93,6 +96,12 @@ static void finish(tg_translate_stream_t *s, tg_buf_t *out)
     tg_translate_stream_finish(c->outer, out);
 }
 
+static bool ended(const tg_translate_stream_t *s)
+{
+    const chain_t *c = (const chain_t *)s;
+    return s->done || tg_translate_stream_ended(c->inner);
+}
+
 static void destroy(tg_translate_stream_t *s)
 {
     chain_t *c = (chain_t *)s;
@@ -108,4 +117,5 @@ const tg_xstream_ops_t tg_xstream_anthropic_to_gemini = {
     .feed = feed,
     .finish = finish,
     .destroy = destroy,
+    .ended = ended,
 };

@@ -77,7 +77,8 @@ struct tg_translate_stream {
     char *model;
     long created;
     bool include_usage;
-    bool done; /* terminal events written */
+    bool done;   /* terminal events written */
+    char *error; /* the provider's own message, when its stream carried an error */
 };
 
 typedef struct tg_xstream_ops {
@@ -86,6 +87,9 @@ typedef struct tg_xstream_ops {
     void (*feed)(tg_translate_stream_t *s, const char *event, json_t *doc, tg_buf_t *out);
     void (*finish)(tg_translate_stream_t *s, tg_buf_t *out);
     void (*destroy)(tg_translate_stream_t *s);
+    /** The provider's stream has said it is over (NULL: `done`, which its
+     *  terminator or error event sets through feed). */
+    bool (*ended)(const tg_translate_stream_t *s);
 } tg_xstream_ops_t;
 
 extern const tg_xstream_ops_t tg_xstream_anthropic_to_openai;
@@ -113,7 +117,11 @@ void tg_xlat_emit(tg_buf_t *out, json_t *doc);
 void tg_xlat_emit_named(tg_buf_t *out, const char *event, json_t *doc);
 /** The OpenAI end of a stream: usage chunk when asked, then [DONE]. */
 void tg_xlat_openai_tail(tg_translate_stream_t *s, tg_buf_t *out);
-/** A provider error inside an OpenAI stream, as an OpenAI error event. */
-void tg_xlat_openai_stream_error(tg_buf_t *out, json_t *doc);
+/** A provider error inside a stream, as an OpenAI error event; the stream
+ *  ends and keeps the provider's message (tg_xstream_note_error). */
+void tg_xlat_openai_stream_error(tg_translate_stream_t *s, tg_buf_t *out, json_t *doc);
+/** Keep the message of the provider's error event `doc` (the first one) for
+ *  tg_translate_stream_error. */
+void tg_xstream_note_error(tg_translate_stream_t *s, json_t *doc);
 
 #endif

@@ -51,6 +51,8 @@
 #define MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
 /* Most targets a request may fall back to after its first. */
 #define TG_MAX_FALLBACKS 8
+/* Most of a streamed error answer (raw pass-through) kept for its message. */
+#define MAX_ERROR_BODY (64 * 1024)
 /* Largest streamed answer kept for the cache. */
 #define MAX_CACHED_STREAM (8 * 1024 * 1024)
 
@@ -180,13 +182,16 @@ typedef struct {
     tg_upstream_t *up;
     bool streaming;  /* the client response has started (chunked) */
     bool sse;        /* ... and it is an event stream */
+    /* native event stream: its terminator or error event came */
+    bool stream_over;
     bool too_large;
     bool hide_usage; /* we asked for the usage chunk; the client did not */
     tg_sse_parser_t sse_in; /* the provider's stream, for usage (and filtering) */
     tg_buf_t sse_out;       /* re-framed events when filtering */
+    tg_buf_t sse_held;      /* the start of an event not yet whole (pass_events) */
     tg_usage_t usage;  /* -1 per count until known */
     int64_t cost_nusd; /* nano-USD; -1 unknown or unpriced */
-    char *error;       /* why it failed, for the record */
+    char *error;       /* why it failed, for the record (set_error) */
     int64_t t0_wall_ms;
     tg_buf_t log_body; /* the answer as the client got it (streams, hits), for the record */
     tg_record_t *rec;  /* begun with the exchange, completed and submitted at its end */
@@ -300,10 +305,13 @@ static void reset_attempt(exchange_t *x)
     tg_sse_free(&x->sse_in);
     memset(&x->sse_in, 0, sizeof x->sse_in);
     tg_buf_reset(&x->sse_out);
+    tg_buf_reset(&x->sse_held);
     tg_translate_stream_free(x->ts);
     x->ts = NULL;
     x->tr = NULL;
-    x->too_large = x->discard = x->sse = false;
+    x->too_large = x->discard = x->sse = x->stream_over = false;
+    free(x->error); /* a failed attempt retried past is no failure of the exchange */
+    x->error = NULL;
     x->retry_after_ms = 0;
     x->status = 0;
     tg_buf_reset(&x->stream_copy);
@@ -430,6 +438,7 @@ static void exchange_finish(exchange_t *x)
     free(x->hdrs);
     tg_buf_free(&x->resp);
     tg_buf_free(&x->sse_out);
+    tg_buf_free(&x->sse_held);
     json_decref(x->in_root);
     free(x->error);
     tg_buf_free(&x->log_body);
@@ -437,12 +446,65 @@ static void exchange_finish(exchange_t *x)
     free(x);
 }
 
+/* The record's error (owned; replaces an earlier one). */
+static void set_error(exchange_t *x, char *message)
+{
+    free(x->error);
+    x->error = message;
+}
+
+/* The record's error for the provider's own error answer or error event:
+ * its message (tg_translate_error_message), else `fallback`, else
+ * "provider answered NNN". */
+static void note_provider_error(exchange_t *x, const char *body, size_t len, const char *fallback)
+{
+    char *m = tg_translate_error_message(body, len);
+    if (!m && fallback)
+        m = tg_xstrdup(fallback);
+    if (!m) {
+        char buf[40];
+        snprintf(buf, sizeof buf, "provider answered %d", x->status);
+        m = tg_xstrdup(buf);
+    }
+    set_error(x, m);
+}
+
 static void exchange_error(exchange_t *x, int status, const char *code, const char *message)
 {
     x->status = status;
-    free(x->error);
-    x->error = tg_xstrdup(message);
+    set_error(x, tg_xstrdup(message));
     reply_error_in(x->h, x->wire, status, code, message);
+    exchange_finish(x);
+}
+
+static void copy_for_log(exchange_t *x, const char *data, size_t len);
+
+/* The exchange failed after it began (provider cut or silent, gateway
+ * shutting down): the one ending for failures, in the client's dialect and
+ * in the record. Before the answer started: an error answer with `status`.
+ * After a stream started the status line is gone, so the record keeps the
+ * status the client was sent (SPEC §7) and the client learns in-band,
+ * never a stream passed off as complete: an event stream gets its dialect's
+ * error event and then its clean end; a body the gateway does not frame
+ * (raw pass-through, Gemini's streamed JSON array) is cut off, the
+ * connection closing without the last chunk. */
+static void exchange_fail(exchange_t *x, int status, const char *code, const char *message)
+{
+    if (!x->streaming) {
+        exchange_error(x, status, code, message);
+        return;
+    }
+    set_error(x, tg_xstrdup(message));
+    if (x->sse && x->route != ROUTE_PASSTHROUGH) {
+        tg_buf_t ev = {0};
+        tg_translate_error_event(x->wire, status, code, message, &ev);
+        copy_for_log(x, ev.data, ev.len);
+        tg_http_stream_write(x->h, ev.data, ev.len);
+        tg_buf_free(&ev);
+        tg_http_stream_end(x->h);
+    } else {
+        tg_http_stream_abort(x->h);
+    }
     exchange_finish(x);
 }
 
@@ -688,6 +750,44 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
+/* True when the JSON document has a top-level "error" member. */
+static bool has_error_member(const char *doc, size_t len)
+{
+    size_t a, b;
+    return memmem(doc, len, "\"error\"", 7) && tg_json_member(doc, len, "error", &a, &b);
+}
+
+/* What one event of a native stream says about the stream's end: the
+ * dialect's terminator (OpenAI's `[DONE]`, or a Responses stream's
+ * response.completed / .incomplete / .failed; Anthropic's message_stop;
+ * Gemini, which has none, a finishReason) or the provider's own error event,
+ * whose message the record keeps. The client gets the events as they are. */
+static void note_native_event(exchange_t *x, const char *event, const char *data, size_t len)
+{
+    if (x->stream_over)
+        return;
+    bool err;
+    if (x->wire == TG_WIRE_ANTHROPIC) {
+        x->stream_over = !strcmp(event, "message_stop");
+        err = !strcmp(event, "error");
+    } else if (x->wire == TG_WIRE_GEMINI) {
+        x->stream_over = memmem(data, len, "\"finishReason\"", 14) &&
+                         !memmem(data, len, "FINISH_REASON_UNSPECIFIED", 25);
+        err = has_error_member(data, len);
+    } else if (x->route == ROUTE_RESPONSES) {
+        x->stream_over =
+            !strcmp(event, "response.completed") || !strcmp(event, "response.incomplete");
+        err = !strcmp(event, "error") || !strcmp(event, "response.failed");
+    } else {
+        x->stream_over = len == 6 && !memcmp(data, "[DONE]", 6);
+        err = has_error_member(data, len);
+    }
+    if (err) {
+        x->stream_over = true;
+        note_provider_error(x, data, len, "the provider reported an error mid-stream");
+    }
+}
+
 /* One event of the provider's stream. Translated: it becomes the client's
  * events. Native: its usage is read; in OpenAI's dialect the usage chunk we
  * asked for (no choices, only usage) is dropped when the client did not ask
@@ -700,6 +800,7 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
         tg_translate_stream_usage(x->ts, &x->usage);
         return 0;
     }
+    note_native_event(x, event, data, len);
     const tg_dialect_t *d = native_dialect(x);
     if (x->wire != TG_WIRE_OPENAI) { /* read usage, pass as is */
         d->event_usage(data, len, &x->usage);
@@ -715,6 +816,35 @@ static int on_stream_event(void *arg, const char *event, const char *data, size_
     return 0;
 }
 
+/* A native event stream goes on as it came, but in whole events: the start
+ * of an event waits for its end, so a stream cut in the middle of an event
+ * ends with the error event rather than half an event the client cannot
+ * read (when chunks end on event boundaries, as they do, nothing waits).
+ * The wait is bounded by the SSE parser's event limit. True when the
+ * client's output is full. */
+static bool pass_events(exchange_t *x, const char *data, size_t len)
+{
+    if (x->sse_held.len) {
+        tg_buf_append(&x->sse_held, data, len);
+        data = x->sse_held.data;
+        len = x->sse_held.len;
+    }
+    size_t whole = tg_sse_whole(data, len);
+    bool full = false;
+    if (whole) {
+        copy_for_cache(x, data, whole);
+        full = tg_http_stream_write(x->h, data, whole);
+    }
+    if (data == x->sse_held.data) {
+        memmove(x->sse_held.data, data + whole, len - whole);
+        x->sse_held.len = len - whole;
+        x->sse_held.data[x->sse_held.len] = 0;
+    } else if (whole < len) {
+        tg_buf_append(&x->sse_held, data + whole, len - whole);
+    }
+    return full;
+}
+
 static int on_up_data(void *arg, const char *data, size_t len)
 {
     exchange_t *x = arg;
@@ -723,10 +853,8 @@ static int on_up_data(void *arg, const char *data, size_t len)
     if (x->streaming && x->sse && x->route != ROUTE_PASSTHROUGH) {
         if (tg_sse_feed(&x->sse_in, data, len, on_stream_event, x) < 0)
             return -1; /* an event over the parser's limit: not a sane stream */
-        if (!x->hide_usage && !x->ts) {
-            copy_for_cache(x, data, len);
-            return tg_http_stream_write(x->h, data, len) ? 1 : 0;
-        }
+        if (!x->hide_usage && !x->ts)
+            return pass_events(x, data, len) ? 1 : 0;
         copy_for_cache(x, x->sse_out.data, x->sse_out.len);
         bool full = tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
         tg_buf_reset(&x->sse_out);
@@ -739,6 +867,8 @@ static int on_up_data(void *arg, const char *data, size_t len)
             copy_for_cache(x, data, len);
         } else {
             copy_for_log(x, data, len);
+            if (x->status >= 400 && x->resp.len < MAX_ERROR_BODY) /* for its message */
+                tg_buf_append(&x->resp, data, len);
         }
         return tg_http_stream_write(x->h, data, len) ? 1 : 0;
     }
@@ -777,10 +907,75 @@ static bool client_form(exchange_t *x)
     return true;
 }
 
+/* Gemini's streamed JSON array ended as Gemini ends one: the array closed,
+ * a finishReason given. */
+static bool gemini_array_complete(const tg_buf_t *b)
+{
+    size_t n = b->len;
+    while (n && (b->data[n - 1] == ' ' || b->data[n - 1] == '\n' || b->data[n - 1] == '\r' ||
+                 b->data[n - 1] == '\t'))
+        n--;
+    return n && b->data[n - 1] == ']' && memmem(b->data, n, "\"finishReason\"", 14);
+}
+
+/* Did the provider's stream, whose transfer ended cleanly, end as its
+ * dialect ends a stream? A stream cut on an event boundary (a proxy or the
+ * provider closing early) looks clean to HTTP. Raw pass-through bodies are
+ * not read, so not judged; nor are error answers. */
+static bool stream_complete(const exchange_t *x)
+{
+    if (!x->streaming || x->route == ROUTE_PASSTHROUGH || x->status / 100 != 2)
+        return true;
+    if (x->ts)
+        return tg_translate_stream_ended(x->ts);
+    if (x->sse)
+        return x->stream_over;
+    return x->resp.len >= MAX_BUFFERED_RESPONSE || gemini_array_complete(&x->resp);
+}
+
+/* Why an attempt failed, in one place: the status a client that has no
+ * answer yet gets, the error code, the message for client and record, and
+ * the metric's kind. */
+typedef struct {
+    int status;
+    const char *code;
+    const char *kind;
+    char msg[512];
+} failure_t;
+
+static void classify_failure(const exchange_t *x, tg_upstream_result_t res, const char *err,
+                             failure_t *f)
+{
+    const char *pname = x->target.provider->name;
+    f->status = 502;
+    f->code = "provider_error";
+    f->kind = "broken";
+    if (x->too_large) {
+        f->kind = "too_large";
+        snprintf(f->msg, sizeof f->msg, "provider '%s' answered more than %d MiB", pname,
+                 MAX_BUFFERED_RESPONSE >> 20);
+    } else if (res == TG_UP_TIMEOUT) {
+        f->status = 504;
+        f->code = "provider_timeout";
+        f->kind = "timeout";
+        snprintf(f->msg, sizeof f->msg, "provider '%s' timed out: %s", pname, err);
+    } else if (res == TG_UP_CONNECT) {
+        f->code = "provider_unreachable";
+        f->kind = "connect";
+        snprintf(f->msg, sizeof f->msg, "provider '%s' is unreachable: %s", pname, err);
+    } else {
+        snprintf(f->msg, sizeof f->msg, "provider '%s' broke off its answer: %s", pname, err);
+    }
+}
+
 static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
 {
     exchange_t *x = arg;
     x->up = NULL;
+    if (res == TG_UP_OK && !x->too_large && !stream_complete(x)) {
+        res = TG_UP_BROKEN;
+        err = "the stream ended without its terminator";
+    }
     report_health(x, x->status == 429                             ? TG_OUTCOME_RATE_LIMITED
                      : res != TG_UP_OK || x->status >= 500 || x->too_large ? TG_OUTCOME_FAILED
                                                                         : TG_OUTCOME_OK);
@@ -790,19 +985,32 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         return;
     }
     if (res == TG_UP_OK && !x->too_large) {
+        if (x->status >= 400 && !x->error) /* the provider's own error, passed on */
+            note_provider_error(x, x->resp.data, x->resp.len, NULL);
         if (x->streaming && x->ts) {
-            /* the provider's stream ended cleanly: the client's closing events */
+            /* the provider's stream ended as it should: the client's closing events */
             tg_buf_reset(&x->sse_out);
             tg_translate_stream_finish(x->ts, &x->sse_out);
             tg_translate_stream_usage(x->ts, &x->usage);
+            if (tg_translate_stream_error(x->ts))
+                set_error(x, tg_xstrdup(tg_translate_stream_error(x->ts)));
             copy_for_cache(x, x->sse_out.data, x->sse_out.len);
             tg_http_stream_write(x->h, x->sse_out.data, x->sse_out.len);
+        } else if (x->streaming && x->sse_held.len) { /* a last line without its blank line */
+            copy_for_cache(x, x->sse_held.data, x->sse_held.len);
+            tg_http_stream_write(x->h, x->sse_held.data, x->sse_held.len);
         } else if (x->streaming && x->route == ROUTE_GEMINI && !x->sse) {
             /* Gemini's streamed JSON array, kept whole for its usage */
             native_dialect(x)->answer_usage(x->resp.data, x->resp.len, &x->usage);
         } else if (!x->streaming && x->route != ROUTE_PASSTHROUGH && !client_form(x)) {
             exchange_error(x, 502, "provider_error", "the provider's answer could not be read");
             return;
+        }
+        if (x->error && x->status / 100 == 2) { /* a stream that carried the provider's error */
+            if (x->flight)
+                tg_cache_abandon(g_cache, x->flight);
+            x->flight = NULL;
+            x->cache_store_after = false;
         }
         settle(x); /* before the reply: the answer buffers still hold the body */
         if (x->streaming)
@@ -813,55 +1021,13 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
         return;
     }
 
-    const char *pname = x->target.provider->name;
-    char msg[512];
-    int status = 502;
-    const char *code = "provider_error";
-    if (x->too_large) {
-        snprintf(msg, sizeof msg, "provider '%s' answered more than %d MiB", pname,
-                 MAX_BUFFERED_RESPONSE >> 20);
-    } else if (res == TG_UP_TIMEOUT) {
-        status = 504;
-        code = "provider_timeout";
-        snprintf(msg, sizeof msg, "provider '%s' timed out: %s", pname, err);
-    } else if (res == TG_UP_CONNECT) {
-        code = "provider_unreachable";
-        snprintf(msg, sizeof msg, "provider '%s' is unreachable: %s", pname, err);
-    } else {
-        snprintf(msg, sizeof msg, "provider '%s' broke off its answer: %s", pname, err);
-    }
-    tg_warn("%s id=%s: %s", x->route_path, x->id, msg);
-    tg_metrics_upstream_error(pname, x->too_large       ? "too_large"
-                                     : res == TG_UP_TIMEOUT ? "timeout"
-                                     : res == TG_UP_CONNECT ? "connect"
-                                                            : "broken");
+    failure_t f;
+    classify_failure(x, res, err, &f);
+    tg_warn("%s id=%s: %s", x->route_path, x->id, f.msg);
+    tg_metrics_upstream_error(x->target.provider->name, f.kind);
     if (!x->streaming && !x->too_large && next_attempt(x))
         return;
-
-    if (!x->streaming) {
-        exchange_error(x, status, code, msg);
-        return;
-    }
-    /* The status line is gone already: tell an event-stream client in-band
-     * (the OpenAI SDKs raise an APIError for an `error` event), then end. */
-    if (x->sse) {
-        tg_buf_t ev = {0};
-        if (x->wire == TG_WIRE_ANTHROPIC) { /* Anthropic's own `error` event */
-            tg_buf_t e = {0};
-            tg_translate_error_json(x->wire, status, msg, &e);
-            tg_sse_write(&ev, "error", e.data, e.len);
-            tg_buf_free(&e);
-        } else {
-            char *e = tg_openai_error_json(msg, "api_error", code);
-            tg_sse_write(&ev, NULL, e, strlen(e));
-            free(e);
-        }
-        tg_http_stream_write(x->h, ev.data, ev.len);
-        tg_buf_free(&ev);
-    }
-    x->status = status;
-    tg_http_stream_end(x->h);
-    exchange_finish(x);
+    exchange_fail(x, f.status, f.code, f.msg);
 }
 
 static void on_client_close(void *arg)
@@ -873,7 +1039,14 @@ static void on_client_close(void *arg)
     }
     if (x->retry_timer)
         event_del(x->retry_timer);
-    x->status = 499;
+    if (tg_http_shutdown_cut(x->h)) { /* the gateway ends it; the client is still there */
+        exchange_fail(x, 503, "gateway_shutting_down",
+                      "the gateway is shutting down: server.shutdown_timeout passed");
+        return;
+    }
+    x->status = 499; /* nothing more reaches the client: 499 means it left */
+    set_error(x, tg_xstrdup(x->streaming ? "the client closed the connection mid-stream"
+                                         : "the client closed the connection"));
     if (x->streaming)
         tg_http_stream_end(x->h);
     else
@@ -1410,6 +1583,7 @@ static void answer_mock_translated(exchange_t *x, bool stream)
     add_policy_headers(x);
     x->cost_nusd = x->cfg->cost_enabled ? 0 : -1;
     if (x->status != 200) {
+        note_provider_error(x, mock.data, mock.len, NULL);
         tg_translate_error(x->wire, x->status, mock.data, mock.len, &out);
         tg_http_reply(x->h, x->status, "application/json", out.data, out.len);
     } else if (!stream) {
@@ -1476,6 +1650,8 @@ static void answer_mock(exchange_t *x, json_t *root, bool stream)
     x->status = tg_mock_answer(kind, root, x->target.model, stream, &out);
     if (x->status == 200)
         take_usage_from_mock(x, &out, stream);
+    else
+        note_provider_error(x, out.data, out.len, NULL);
     copy_for_log(x, out.data, out.len);
     x->cost_nusd = x->cfg->cost_enabled ? 0 : -1; /* answered locally: free */
     tg_http_add_header(x->h, "Helicone-Provider", "mock");

@@ -53,6 +53,10 @@ const char *tg_http_client_ip(const tg_http_t *h);
 struct event_base *tg_http_base(const tg_http_t *h);
 /** True once the client is known to have gone. */
 bool tg_http_client_gone(const tg_http_t *h);
+/** True while on_close runs because server.shutdown_timeout passed, not
+ *  because the client left: the client is still there and may be written
+ *  to (a last error event, then tg_http_stream_end). */
+bool tg_http_shutdown_cut(const tg_http_t *h);
 
 void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg);
 
@@ -70,5 +74,9 @@ void tg_http_stream_start(tg_http_t *h, int status, const char *content_type);
 bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len);
 /** End the chunked response and the exchange. */
 void tg_http_stream_end(tg_http_t *h);
+/** End the exchange without ending the response: what was queued is
+ *  written, then the connection closes without the last chunk, so the
+ *  client sees the body cut (an HTTP/1.0 client cannot tell). */
+void tg_http_stream_abort(tg_http_t *h);
 
 #endif

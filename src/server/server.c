@@ -86,6 +86,7 @@ struct tg_http {
     const char *query;
     char ip[INET6_ADDRSTRLEN];
     bool gone;
+    bool shutdown_cut; /* ended by the shutdown deadline, the client still there */
     bool want_drain;
     bool chunked;
     bool helicone_known, helicone; /* has_helicone_headers */
@@ -134,6 +135,7 @@ struct tg_worker {
     atomic_long n_live;
     tg_conn_t *conns;
     bool draining;
+    bool cut; /* the shutdown deadline passed: last bytes are being written */
     conn_list_t to_write;
     struct event *flush_ev; /* runs on_flush at the end of the loop turn */
     time_t date_sec;        /* the second date_line was made for */
@@ -174,6 +176,8 @@ char *tg_http_decode(const char *s, size_t len)
 }
 struct event_base *tg_http_base(const tg_http_t *h) { return h->w->base; }
 bool tg_http_client_gone(const tg_http_t *h) { return h->gone; }
+
+bool tg_http_shutdown_cut(const tg_http_t *h) { return h->shutdown_cut; }
 
 /* A request asks for some twenty Helicone-* headers (retries, cache,
  * limits, fallbacks, ...) and most requests carry none: one pass over the
@@ -806,6 +810,12 @@ void tg_http_stream_end(tg_http_t *h)
     exchange_end(h);
 }
 
+void tg_http_stream_abort(tg_http_t *h)
+{
+    h->req.keep_alive = false; /* what is queued is written, then the close */
+    exchange_end(h);
+}
+
 /* ---- TLS ---- */
 
 static SSL_CTX *make_ssl_ctx(const tg_config_t *cfg)
@@ -855,21 +865,39 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     worker_maybe_finish(arg);
 }
 
-/* shutdown_timeout passed: end what is still running. */
+/* Longest wait, after shutdown_timeout, for the last bytes of the exchanges
+ * it ended (an error event, the chunked end) to be written. */
+#define TG_SHUTDOWN_GRACE_MS 500
+
+/* shutdown_timeout passed: end what is still running. Each handler is told
+ * through on_close, as if its client had left, but the client is still
+ * there (tg_http_shutdown_cut): the handler may still write, e.g. tell a
+ * stream's client in its dialect, before it ends the exchange. Those last
+ * bytes get TG_SHUTDOWN_GRACE_MS to leave; then the worker stops. */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     tg_worker_t *w = arg;
+    if (w->cut) { /* the grace is over */
+        worker_finish_now(w);
+        return;
+    }
     tg_warn("worker %d: shutdown timeout, ending %ld exchange(s) still in flight", w->index,
             (long)atomic_load(&w->n_live));
-    /* client_gone makes each handler end its exchange, which unlinks it. */
+    w->cut = true;
     tg_http_t *h = w->live;
     while (h) {
-        tg_http_t *next = h->next;
-        if (!h->gone)
+        tg_http_t *next = h->next; /* the handler ends h, which unlinks it */
+        if (!h->gone && h->ev.on_close) {
+            h->shutdown_cut = true;
+            h->ev.on_close(h->ev_arg);
+        } else if (!h->gone) {
             client_gone(h);
+        }
         h = next;
     }
-    worker_finish_now(w);
+    struct timeval grace = {0, TG_SHUTDOWN_GRACE_MS * 1000};
+    evtimer_add(w->deadline, &grace);
+    worker_maybe_finish(w);
 }
 
 static void begin_drain(tg_worker_t *w)

@@ -128,6 +128,36 @@ function embedding(seed, index, dims = 8) {
   return v;
 }
 
+// ---------------------------------------------------------------- stream faults
+
+/**
+ * x-fake-drop at piece i of n of a stream: 'mid' destroys the socket
+ * halfway (after what was sent reached the peer); 'torn' does the same
+ * after the first bytes of the next event (`torn`); 'end' ends the response
+ * cleanly halfway, without the dialect's terminator ([DONE], message_stop,
+ * a finishReason). Returns 'dropped', 'ended' or null (go on).
+ */
+async function streamFault(req, res, rec, ctl, i, n, flushed, endWith = '', torn = 'data: {"partial') {
+  if (!ctl.drop || i !== Math.floor(n / 2)) return null;
+  if (ctl.drop === 'mid' || ctl.drop === 'torn') {
+    rec.dropped = true;
+    if (ctl.drop === 'torn') {
+      await flushed;
+      await sleep(20); // the whole events first, then half of one
+      await new Promise((r) => res.write(torn, r));
+    }
+    await flushed; // what was sent so far reaches the peer before the cut
+    await sleep(20);
+    req.socket.destroy();
+    return 'dropped';
+  }
+  if (ctl.drop === 'end') {
+    res.end(endWith);
+    return 'ended';
+  }
+  return null;
+}
+
 // ---------------------------------------------------------------- tools
 
 // The first tool the request declares, in the dialect's own layout:
@@ -213,15 +243,21 @@ async function anthropicMessages(req, res, rec, ctl, body, reply, id) {
     });
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  const send = (event, obj) => res.write(`event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`);
+  let flushed = Promise.resolve();
+  const send = (event, obj) => {
+    flushed = new Promise((r) => res.write(`event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`, r));
+  };
   send('message_start', { type: 'message_start', message: {
     id: msgId, type: 'message', role: 'assistant', model: body.model, content: [],
     stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
   send('content_block_start', { type: 'content_block_start', index: 0, content_block: call
     ? { type: 'tool_use', id: toolId, name: call.name, input: {} } : { type: 'text', text: '' } });
-  for (const piece of split(call ? JSON.stringify(call.args) : reply, ctl.chunks)) {
+  const pieces = split(call ? JSON.stringify(call.args) : reply, ctl.chunks);
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i];
     if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
     if (rec.closedEarly) return;
+    if (await streamFault(req, res, rec, ctl, i, pieces.length, flushed)) return;
     send('content_block_delta', { type: 'content_block_delta', index: 0, delta: call
       ? { type: 'input_json_delta', partial_json: piece } : { type: 'text_delta', text: piece } });
   }
@@ -274,14 +310,11 @@ async function geminiGenerate(req, res, rec, ctl, body, reply, id, model, action
   };
   const parts = call ? [callPart] : split(reply, ctl.chunks).map((t) => ({ text: t }));
   for (let i = 0; i < parts.length; i++) {
-    if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
+    if (ctl.chunkDelay && i > 0) await sleep(ctl.chunkDelay); // the first goes at once, as OpenAI's role chunk
+
     if (rec.closedEarly) return;
-    if (ctl.drop === 'mid' && parts.length > 1 && i === Math.floor(parts.length / 2)) {
-      rec.dropped = true;
-      await flushed;
-      await sleep(20);
-      return req.socket.destroy();
-    }
+    if (parts.length > 1 && await streamFault(req, res, rec, ctl, i, parts.length, flushed,
+      sse || !n ? '' : ']', sse ? 'data: {"partial' : ',\r\n{"partial')) return;
     send(response([parts[i]], i === parts.length - 1));
   }
   return res.end(sse ? '' : (n ? ']' : '[]'));
@@ -356,12 +389,7 @@ async function handleApi(req, res, rec, ctl) {
     for (let i = 0; i < deltas.length; i++) {
       if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
       if (rec.closedEarly) return; // the peer left: stop producing
-      if (ctl.drop === 'mid' && i === Math.floor(deltas.length / 2)) {
-        rec.dropped = true;
-        await flushed; // what was sent so far reaches the peer before the cut
-        await sleep(20);
-        return req.socket.destroy();
-      }
+      if (await streamFault(req, res, rec, ctl, i, deltas.length, flushed)) return;
       send(chunk(deltas[i], null));
     }
     if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
