@@ -427,7 +427,13 @@ static CURL *new_easy(tg_relay_t *r)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* No CURLOPT_PIPEWAIT: with it, transfers started while a new
+     * connection's multiplexing was still unknown waited for the first
+     * transfer to END, not for its headers (curl 7.88 rechecks pending
+     * transfers only when one finishes): on a fresh worker, concurrent calls
+     * to a plain-HTTP provider queued behind the first stream. Without it a
+     * burst opens its own connections, and later calls still multiplex over
+     * an HTTP/2 connection once there is one. */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

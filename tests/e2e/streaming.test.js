@@ -155,6 +155,37 @@ test('after the aborts nothing is left in flight and the gateway still serves', 
   assert.equal(r.choices[0].message.content, 'Hello from the fake provider.');
 });
 
+test('a fresh worker: concurrent streams to a plain-HTTP provider do not queue behind the first', async () => {
+  // One worker, no connection yet: every call starts while the first
+  // connection is new. Each stream lasts ~2.4 s; all their headers must come
+  // before the first stream ends (they waited for it, with curl's PIPEWAIT).
+  const cold = await h.startGateway(h.baseConfig(fake, {
+    server: { host: '127.0.0.1', port: 0, workers: 1, shutdown_timeout: '5s' },
+  }));
+  try {
+    const t0 = Date.now();
+    const one = async () => {
+      const r = await fetch(`${cold.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-fake-chunks': '6', 'x-fake-chunk-delay-ms': '400' },
+        body: JSON.stringify({ model: 'fake/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const headersAt = Date.now() - t0;
+      const text = await r.text();
+      return { status: r.status, headersAt, doneAt: Date.now() - t0, done: text.includes('[DONE]') };
+    };
+    const runs = await Promise.all([one(), one(), one(), one()]);
+    const firstEnd = Math.min(...runs.map((x) => x.doneAt));
+    for (const x of runs) {
+      assert.equal(x.status, 200);
+      assert.ok(x.done);
+      assert.ok(x.headersAt < firstEnd, `a stream's headers came at ${x.headersAt} ms, after the first stream ended at ${firstEnd} ms`);
+    }
+  } finally {
+    assert.equal((await cold.stop()).code, 0);
+  }
+});
+
 test('SIGTERM exits 0 after the streaming tests', async () => {
   const r = await gw.stop('SIGTERM', 10000);
   assert.equal(r.timedOut, false, 'did not exit within 10 s');
