@@ -68,6 +68,7 @@ static int on_message_begin(http_parser *p)
     rp->n_offs = 0;
     rp->head_bytes = 0;
     rp->in_field = rp->in_value = false;
+    rp->headers_done = false;
     return 0;
 }
 
@@ -124,6 +125,7 @@ static int on_headers_complete(http_parser *p)
         end_part(rp);
     }
     rp->in_field = rp->in_value = false;
+    rp->headers_done = true;
     if (!method_allowed(p->method))
         return fail(rp, 405, "this method is not supported");
     bool chunked = p->flags & F_CHUNKED;
@@ -224,6 +226,7 @@ void tg_reqparse_take(tg_reqparse_t *rp, tg_request_t *out)
     memset(&rp->body, 0, sizeof rp->body);
     rp->n_offs = 0;
     rp->done = false;
+    rp->headers_done = false;
     rp->expect_continue = false;
 }
 

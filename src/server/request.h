@@ -46,6 +46,7 @@ typedef struct {
     size_t head_bytes;
     bool in_field, in_value;
     /* the outcome of the last feed */
+    bool headers_done;    /* the current request's head is read (its body may follow) */
     bool done;            /* a whole request is ready: tg_reqparse_take */
     bool expect_continue; /* headers just read ask for "100 Continue": the caller
                            * answers it and clears the flag */
