@@ -188,6 +188,8 @@ struct tg_worker {
     /* accepting: paused at the connection limit or out of descriptors */
     enum { ACCEPTING, PAUSED_LIMIT, PAUSED_DESCRIPTORS } accept_state;
     struct event *resume_tm; /* while paused: look again / accept again */
+    struct event *shed_ev;   /* another worker ran out of descriptors: close an idle connection */
+    atomic_bool shed_asked;  /* shed_ev is active and not yet run */
     int64_t backoff_ms;      /* the last descriptor pause; 0 once an accept succeeds */
     int64_t pressure_log_ms; /* when the last pressure line was logged */
     long pressure_quiet;     /* pressure events since, not logged */
@@ -499,6 +501,15 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     resume_accepting(w);
 }
 
+/* Another worker is out of descriptors and has no idle connection of its
+ * own to close: descriptors are the process's, so one of ours frees one. */
+static void on_shed(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    atomic_store(&w->shed_asked, false);
+    evict_oldest(w);
+}
+
 /* accept() failed with something other than "try again" (libevent would
  * log each one itself, and retry at once: a flood). */
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -506,8 +517,17 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     tg_worker_t *w = arg;
     int err = EVUTIL_SOCKET_ERROR();
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-        if (!evict_oldest(w)) /* else the descriptor it freed takes the next client */
-            pause_accepting(w, true);
+        if (evict_oldest(w))
+            return; /* the descriptor it freed takes the next client */
+        /* Nothing of ours to close: each other worker closes one (once per
+         * request outstanding), and we try again after the pause. */
+        tg_server_t *s = w->srv;
+        for (int i = 0; i < s->n_workers; i++) {
+            tg_worker_t *o = &s->workers[i];
+            if (o != w && o->shed_ev && !atomic_exchange(&o->shed_asked, true))
+                event_active(o->shed_ev, EV_READ, 0);
+        }
+        pause_accepting(w, true);
         return;
     }
     pressure_note(w, strerror(err));
@@ -1349,6 +1369,7 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
     w->resume_tm = evtimer_new(w->base, on_resume, w);
+    w->shed_ev = event_new(w->base, -1, 0, on_shed, w);
     w->ctl = event_new(w->base, -1, 0, on_control, w);
     w->flush_ev = event_new(w->base, -1, 0, on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
@@ -1446,13 +1467,17 @@ void tg_server_shutdown(tg_server_t *s)
 
 void tg_server_join(tg_server_t *s)
 {
+    /* All of them first: a worker may touch another's shed_ev (on_accept_error). */
+    for (int i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i].thread, NULL);
     for (int i = 0; i < s->n_workers; i++) {
         tg_worker_t *w = &s->workers[i];
-        pthread_join(w->thread, NULL);
         if (w->ctl)
             event_free(w->ctl);
         if (w->resume_tm)
             event_free(w->resume_tm);
+        if (w->shed_ev)
+            event_free(w->shed_ev);
         free(w->to_write.v);
         if (w->flush_ev)
             event_free(w->flush_ev);
