@@ -85,9 +85,9 @@
  * stops reading (and so stops noticing a client that leaves early). */
 #define TG_PIPELINE_MAX (TG_MAX_HEADERS_SIZE + 64 * 1024)
 
-/* While a worker pauses accepting at server.max_connections, how often it
- * looks whether another worker's connection closed (its own closes resume
- * it at once). */
+/* While a worker pauses accepting at its share of server.max_connections,
+ * how often it looks whether one of its connections went idle (one that
+ * closes resumes it at once) or a reload raised the limit. */
 #define TG_LIMIT_RECHECK_MS 100
 /* Out of descriptors with nothing idle to close: accept again after this,
  * doubling up to TG_BACKOFF_MAX_MS while accept keeps failing. */
@@ -143,10 +143,10 @@ struct tg_conn {
     /* deadlines: the timer is set for the phase's whole span, never
      * restarted by a byte (the idle timeout on reads is, see conn_read) */
     conn_phase_t phase;
-    bool served;             /* a request was read: the next one's head time starts at its first byte */
-    int64_t head_start_ms;   /* monotonic: the head's time starts (acceptance for the first request) */
-    int64_t body_start_ms;   /* monotonic: the head was read */
-    struct event *deadline;  /* armed in CONN_HEAD and CONN_BODY, and for a new connection */
+    bool served;            /* a request was read: a later head's time runs from its first byte */
+    int64_t head_start_ms;  /* monotonic: the head's time began (the first one's: acceptance) */
+    int64_t body_start_ms;  /* monotonic: the head was read */
+    struct event *deadline; /* armed in CONN_HEAD and CONN_BODY, and for a new connection */
     /* worker's list of connections in CONN_WAITING, longest waiting first:
      * the ones closed to make room under descriptor pressure */
     struct tg_conn *wait_prev, *wait_next;
