@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef TG_VERSION
@@ -205,6 +206,21 @@ static void describe(const tg_config_t *c)
     describe_access(c);
 }
 
+/* Client connections, provider connections and the store all take file
+ * descriptors, and a soft limit of 1024 is soon reached: take what the hard
+ * limit allows. server.max_connections' default follows from the result. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        tg_warn("cannot raise the file descriptor limit from %llu to %llu",
+                (unsigned long long)soft, (unsigned long long)rl.rlim_max);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     app_t *app = arg;
@@ -293,6 +309,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     static const tg_server_hooks_t hooks = {

@@ -220,6 +220,9 @@ static tg_config_t *config_new(void)
     c->workers = online_cpus();
     c->shutdown_timeout_ms = 30000;
     c->idle_timeout_ms = 60000;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 30000;
+    c->body_min_rate = 64 * 1024;
     c->lb_strategy = TG_LB_WEIGHTED;
     c->lb_ejection_ms = 30000;
     c->cache_enabled = false;
@@ -793,6 +796,14 @@ static bool server_key(loader_t *L, const entry_t *e)
         get_duration(L, e->v, 0, &c->shutdown_timeout_ms);
     } else if (!strcmp(e->key, "idle_timeout")) {
         get_duration(L, e->v, 1, &c->idle_timeout_ms);
+    } else if (!strcmp(e->key, "header_timeout")) {
+        get_duration(L, e->v, 1, &c->header_timeout_ms);
+    } else if (!strcmp(e->key, "body_timeout")) {
+        get_duration(L, e->v, 1, &c->body_timeout_ms);
+    } else if (!strcmp(e->key, "body_min_rate")) {
+        get_size(L, e->v, 0, &c->body_min_rate); /* bytes per second; 0: no allowance */
+    } else if (!strcmp(e->key, "max_connections")) {
+        get_int64(L, e->v, 1, INT32_MAX, &c->max_connections);
     } else {
         return false;
     }

@@ -109,6 +109,10 @@ typedef struct tg_config {
     char *ssl_key_file;
     int64_t shutdown_timeout_ms; /* default 30000 */
     int64_t idle_timeout_ms;     /* server.idle_timeout: idle keep-alive / slow client (default 60000) */
+    int64_t header_timeout_ms;   /* server.header_timeout: a whole request head (default 10000) */
+    int64_t body_timeout_ms;     /* server.body_timeout: a body's base allowance (default 30000) */
+    int64_t body_min_rate;       /* server.body_min_rate: bytes/s that extend it (default 64 KiB) */
+    int64_t max_connections;     /* server.max_connections, whole process; 0: from the fd limit */
 
     /* providers, in file order; the built-in "mock" is always last */
     tg_provider_cfg_t *providers;

@@ -40,8 +40,12 @@ static family_t up_errors;   /* provider, kind */
 static family_t duration;    /* provider (histogram) */
 static family_t ttft;        /* provider (histogram) */
 static family_t cache;       /* result */
+static family_t paused;      /* reason */
+static family_t dropped;     /* reason */
 static double rate_limited, budget_blocked;
 static tg_metrics_store_t store;
+static long (*conns_open)(void *);
+static void *conns_arg;
 
 static unsigned hash3(const char *a, const char *b, const char *c)
 {
@@ -134,10 +138,23 @@ void tg_metrics_upstream_error(const char *provider, const char *kind)
     pthread_mutex_unlock(&mu);
 }
 
-void tg_metrics_cache(const char *result)
+/* One more in a family with one label. */
+static void count(family_t *f, const char *label)
 {
     pthread_mutex_lock(&mu);
-    series(&cache, result, NULL, NULL, false)->value += 1;
+    series(f, label, NULL, NULL, false)->value += 1;
+    pthread_mutex_unlock(&mu);
+}
+
+void tg_metrics_cache(const char *result) { count(&cache, result); }
+void tg_metrics_accept_paused(const char *reason) { count(&paused, reason); }
+void tg_metrics_connection_dropped(const char *reason) { count(&dropped, reason); }
+
+void tg_metrics_set_connections(long (*open)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&mu);
+    conns_open = open;
+    conns_arg = arg;
     pthread_mutex_unlock(&mu);
 }
 
@@ -245,6 +262,14 @@ void tg_metrics_render(tg_buf_t *out)
     head(out, "tollgate_upstream_errors_total", "counter",
          "Failed provider calls by provider and kind.");
     render_family(out, "tollgate_upstream_errors_total", &up_errors, "provider", NULL, "kind");
+    head(out, "tollgate_connections_open", "gauge", "Client connections open now.");
+    tg_buf_printf(out, "tollgate_connections_open %ld\n", conns_open ? conns_open(conns_arg) : 0);
+    head(out, "tollgate_accept_paused_total", "counter",
+         "Times a worker stopped accepting connections for a while, by reason.");
+    render_family(out, "tollgate_accept_paused_total", &paused, "reason", NULL, NULL);
+    head(out, "tollgate_connections_dropped_total", "counter",
+         "Client connections the server closed to protect itself, by reason.");
+    render_family(out, "tollgate_connections_dropped_total", &dropped, "reason", NULL, NULL);
     head(out, "tollgate_log_queue_depth", "gauge", "Request records waiting to be stored.");
     tg_buf_printf(out, "tollgate_log_queue_depth %ld\n", store.queue_depth ? store.queue_depth() : 0);
     head(out, "tollgate_log_records_dropped_total", "counter",
@@ -275,6 +300,8 @@ void tg_metrics_reset(void)
     free_family(&duration);
     free_family(&ttft);
     free_family(&cache);
+    free_family(&paused);
+    free_family(&dropped);
     rate_limited = budget_blocked = 0;
     pthread_mutex_unlock(&mu);
 }

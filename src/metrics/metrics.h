@@ -28,6 +28,17 @@ void tg_metrics_cache(const char *result);
 void tg_metrics_rate_limited(void);
 void tg_metrics_budget_blocked(void);
 
+/** A worker stopped accepting for a while. reason: "limit"
+ *  (server.max_connections reached, nothing idle to close) or
+ *  "descriptors" (accept failed: out of file descriptors or memory). */
+void tg_metrics_accept_paused(const char *reason);
+/** The server closed a client connection to protect itself. reason:
+ *  "evicted" (idle, closed to make room), "refused" (accepted over the
+ *  limit and closed at once), "header_timeout", "body_timeout". */
+void tg_metrics_connection_dropped(const char *reason);
+/** The open client connections gauge, read at scrape time (NULL: 0). */
+void tg_metrics_set_connections(long (*open)(void *arg), void *arg);
+
 /** Gauges read at scrape time from the request-record store. */
 typedef struct {
     long (*queue_depth)(void);

@@ -274,6 +274,7 @@ static int on_message_begin(http_parser *p)
     tg_buf_reset(&rp->body);
     rp->n_offs = 0;
     rp->in_field = rp->in_value = false;
+    rp->headers_done = false;
     return 0;
 }
 
@@ -366,6 +367,7 @@ static int on_headers_complete(http_parser *p)
         end_part(rp);
     }
     rp->in_field = rp->in_value = false;
+    rp->headers_done = true;
     if (!method_allowed(p->method))
         return fail(rp, 405, "this method is not supported");
     /* RFC 9112 3.2: exactly one Host in HTTP/1.1, never two */
@@ -606,6 +608,7 @@ void tg_reqparse_take(tg_reqparse_t *rp, tg_request_t *out)
     memset(&rp->body, 0, sizeof rp->body);
     rp->n_offs = 0;
     rp->done = false;
+    rp->headers_done = false;
     rp->expect_continue = false;
     reset_reading(rp);
 }

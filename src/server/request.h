@@ -58,6 +58,7 @@ typedef struct {
     size_t left;       /* body bytes (Content-Length) or chunk bytes still to come */
     size_t chunk_line; /* bytes of the chunk-size line so far */
     /* the outcome of the last feed */
+    bool headers_done;    /* the current request's head is read (its body may follow) */
     bool done;            /* a whole request is ready: tg_reqparse_take */
     bool expect_continue; /* headers just read ask for "100 Continue": the caller
                            * answers it and clears the flag */

@@ -22,7 +22,18 @@
  * the socket does not take at once arms the write event (and its timeout)
  * until it has drained. TLS bufferevents write for themselves.
  *
+ * Connections are bounded: each worker takes an equal share of
+ * server.max_connections. At its share, or out of descriptors, it closes
+ * its longest-waiting idle connection for the newcomer, or else stops
+ * accepting for a while (pause_accepting): never an accept loop that spins.
+ * A request being read has deadlines that its bytes do not move
+ * (conn_phase): server.header_timeout for the head, server.body_timeout plus
+ * server.body_min_rate for the body.
+ *
  * Invariants:
+ * - a connection is on its worker's `wait` list exactly while it is open
+ *   and in CONN_WAITING; its deadline timer is armed only in
+ *   CONN_HEAD, CONN_BODY and, before its first request, CONN_WAITING;
  * - every tg_http_t is on its worker's `live` list from creation until the
  *   exchange ends (tg_http_reply / tg_http_stream_end), and is freed there;
  * - a connection has at most one exchange; `c->h` and `h->c` point at each
@@ -37,6 +48,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "metrics/metrics.h"
 #include "server/request.h"
 
 #include <arpa/inet.h>
@@ -61,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -72,8 +85,29 @@
  * stops reading (and so stops noticing a client that leaves early). */
 #define TG_PIPELINE_MAX (TG_MAX_HEADERS_SIZE + 64 * 1024)
 
+/* While a worker pauses accepting at its share of server.max_connections,
+ * how often it looks whether one of its connections went idle (one that
+ * closes resumes it at once) or a reload raised the limit. */
+#define TG_LIMIT_RECHECK_MS 100
+/* Out of descriptors with nothing idle to close: accept again after this,
+ * doubling up to TG_BACKOFF_MAX_MS while accept keeps failing. */
+#define TG_BACKOFF_MIN_MS 100
+#define TG_BACKOFF_MAX_MS 1000
+/* At most one log line per worker about connection pressure this often:
+ * under attack a pause or an eviction can happen many times a second. */
+#define TG_PRESSURE_LOG_MS 10000
+
 typedef struct tg_worker tg_worker_t;
 typedef struct tg_conn tg_conn_t;
+
+/* Where a connection is in its current request; it decides the deadline
+ * that applies (see conn_phase). */
+typedef enum {
+    CONN_WAITING, /* no byte of a request yet: idle keep-alive, or new */
+    CONN_HEAD,    /* reading a request head: server.header_timeout */
+    CONN_BODY,    /* reading its body: server.body_timeout + body_min_rate */
+    CONN_ANSWER,  /* request read: its exchange runs, or the server's own answer */
+} conn_phase_t;
 
 struct tg_http {
     tg_conn_t *c; /* NULL once the connection is gone */
@@ -107,6 +141,17 @@ struct tg_conn {
     bool queued;   /* on w->to_write for on_flush */
     char ip[INET6_ADDRSTRLEN];
     struct tg_conn *prev, *next; /* worker's connection list */
+    /* deadlines: the timer is set for the phase's whole span, never
+     * restarted by a byte (the idle timeout on reads is, see conn_read) */
+    conn_phase_t phase;
+    bool served;            /* a request was read: a later head's time runs from its first byte */
+    int64_t head_start_ms;  /* monotonic: the head's time began (the first one's: acceptance) */
+    int64_t body_start_ms;  /* monotonic: the head was read */
+    struct event *deadline; /* armed in CONN_HEAD and CONN_BODY, and for a new connection */
+    /* worker's list of connections in CONN_WAITING, longest waiting first:
+     * the ones closed to make room under descriptor pressure */
+    struct tg_conn *wait_prev, *wait_next;
+    bool waiting;
 };
 
 /* Connections with output, a close or a pipelined request to see to at the
@@ -140,6 +185,16 @@ struct tg_worker {
     struct event *flush_ev; /* runs on_flush at the end of the loop turn */
     time_t date_sec;        /* the second date_line was made for */
     char date_line[64];     /* "Date: ...\r\n" */
+    atomic_long n_conns;              /* open client connections (read by the metrics) */
+    tg_conn_t *wait_head, *wait_tail; /* connections in CONN_WAITING, oldest first */
+    /* accepting: paused at the connection limit or out of descriptors */
+    enum { ACCEPTING, PAUSED_LIMIT, PAUSED_DESCRIPTORS } accept_state;
+    struct event *resume_tm; /* while paused: look again / accept again */
+    struct event *shed_ev;   /* another worker ran out of descriptors: close an idle connection */
+    atomic_bool shed_asked;  /* shed_ev is active and not yet run */
+    int64_t backoff_ms;      /* the last descriptor pause; 0 once an accept succeeds */
+    int64_t pressure_log_ms; /* when the last pressure line was logged */
+    long pressure_quiet;     /* pressure events since, not logged */
 
     pthread_mutex_t mu; /* guards pending_cfg and stop */
     tg_config_t *pending_cfg;
@@ -151,6 +206,9 @@ struct tg_server {
     tg_worker_t *workers;
     int n_workers;
     int64_t shutdown_timeout_ms;
+    /* server.max_connections, or what the descriptor limit leaves: for the
+     * whole process, each worker taking an equal share (conn_share) */
+    atomic_long max_conns;
 };
 
 /* ---- tg_http_t accessors ---- */
@@ -308,12 +366,283 @@ static void client_gone(tg_http_t *h)
         h->ev.on_close(h->ev_arg);
 }
 
+/* ---- connection limits ---- */
+
+long tg_server_default_max_connections(long nofile, int workers)
+{
+    /* A fixed reserve for what is not a client: standard streams, each
+     * worker's listening socket, event loop and curl's wake-up pair, the
+     * store's files, the log, the dashboard, Redis (~27 with two workers).
+     * Of the rest, half for clients and half for the provider connection
+     * each of them may need at the same time. */
+    long reserve = 32 + 8L * (workers > 0 ? workers : 1);
+    long n = (nofile - reserve) / 2;
+    return n > 0 ? n : 1;
+}
+
+/* This worker's part of server.max_connections. An equal share, as
+ * nginx's worker_connections: a worker decides alone, from its own
+ * connections, without waiting on another thread; SO_REUSEPORT spreads
+ * clients evenly enough over the workers. At least one. */
+static long conn_share(const tg_worker_t *w)
+{
+    long share = atomic_load(&w->srv->max_conns) / w->srv->n_workers;
+    return share > 0 ? share : 1;
+}
+
+/* One warning line per episode of pressure (a pause, an eviction), at most
+ * one per TG_PRESSURE_LOG_MS per worker, saying how many were not logged. */
+static void pressure_note(tg_worker_t *w, const char *what)
+{
+    int64_t now = tg_mono_ms();
+    if (w->pressure_log_ms && now - w->pressure_log_ms < TG_PRESSURE_LOG_MS) {
+        w->pressure_quiet++;
+        return;
+    }
+    tg_warn("worker %d: %s (its connections: %ld, its share of server.max_connections: %ld; "
+            "%ld more such event(s) since the last line)",
+            w->index, what, atomic_load(&w->n_conns), conn_share(w), w->pressure_quiet);
+    w->pressure_log_ms = now;
+    w->pressure_quiet = 0;
+}
+
+static void waiting_add(tg_conn_t *c)
+{
+    tg_worker_t *w = c->w;
+    if (c->waiting)
+        return;
+    c->waiting = true;
+    c->wait_next = NULL;
+    c->wait_prev = w->wait_tail;
+    if (w->wait_tail)
+        w->wait_tail->wait_next = c;
+    else
+        w->wait_head = c;
+    w->wait_tail = c;
+}
+
+static void waiting_remove(tg_conn_t *c)
+{
+    tg_worker_t *w = c->w;
+    if (!c->waiting)
+        return;
+    c->waiting = false;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        w->wait_head = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    else
+        w->wait_tail = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+}
+
+static void conn_close(tg_conn_t *c);
+
+/* Closes the connection that has waited longest for a request (an idle
+ * keep-alive one, or a new one that has sent nothing), to make room for a
+ * new client. False when there is none. */
+static bool evict_oldest(tg_worker_t *w)
+{
+    tg_conn_t *c = w->wait_head;
+    if (!c)
+        return false;
+    tg_metrics_connection_dropped("evicted");
+    pressure_note(w, "too few descriptors or connections left: closing idle connections, "
+                     "longest idle first");
+    conn_close(c);
+    return true;
+}
+
+/* Stops accepting for a while: the listening socket stays readable while
+ * clients wait in its backlog, and accepting on would only spin. */
+static void pause_accepting(tg_worker_t *w, bool out_of_descriptors)
+{
+    if (!w->listener || w->accept_state != ACCEPTING)
+        return;
+    evconnlistener_disable(w->listener);
+    int64_t ms = TG_LIMIT_RECHECK_MS;
+    if (out_of_descriptors) {
+        w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : TG_BACKOFF_MIN_MS;
+        if (w->backoff_ms > TG_BACKOFF_MAX_MS)
+            w->backoff_ms = TG_BACKOFF_MAX_MS;
+        ms = w->backoff_ms;
+        w->accept_state = PAUSED_DESCRIPTORS;
+        tg_metrics_accept_paused("descriptors");
+        pressure_note(w, "out of file descriptors with no idle connection to close: not "
+                         "accepting for a moment");
+    } else {
+        w->accept_state = PAUSED_LIMIT;
+        tg_metrics_accept_paused("limit");
+        pressure_note(w, "server.max_connections reached with no idle connection to close: not "
+                         "accepting until one closes");
+    }
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(w->resume_tm, &tv);
+}
+
+static void resume_accepting(tg_worker_t *w)
+{
+    if (w->accept_state == ACCEPTING)
+        return;
+    w->accept_state = ACCEPTING;
+    evtimer_del(w->resume_tm);
+    if (w->listener)
+        evconnlistener_enable(w->listener);
+}
+
+/* A paused worker's timer: out of descriptors, try again; at the limit,
+ * go on once there is room or an idle connection to close for it. */
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    if (w->accept_state == PAUSED_LIMIT && atomic_load(&w->n_conns) >= conn_share(w) &&
+        !w->wait_head) {
+        struct timeval tv = {0, TG_LIMIT_RECHECK_MS * 1000};
+        evtimer_add(w->resume_tm, &tv);
+        return;
+    }
+    resume_accepting(w);
+}
+
+/* Another worker is out of descriptors and has no idle connection of its
+ * own to close: descriptors are the process's, so one of ours frees one. */
+static void on_shed(evutil_socket_t fd, short what, void *arg)
+{
+    tg_worker_t *w = arg;
+    atomic_store(&w->shed_asked, false);
+    evict_oldest(w);
+}
+
+/* accept() failed with something other than "try again" (libevent would
+ * log each one itself, and retry at once: a flood). */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    tg_worker_t *w = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        if (evict_oldest(w))
+            return; /* the descriptor it freed takes the next client */
+        /* Nothing of ours to close: each other worker closes one (once per
+         * request outstanding), and we try again after the pause. */
+        tg_server_t *s = w->srv;
+        for (int i = 0; i < s->n_workers; i++) {
+            tg_worker_t *o = &s->workers[i];
+            if (o != w && o->shed_ev && !atomic_exchange(&o->shed_asked, true))
+                event_active(o->shed_ev, EV_READ, 0);
+        }
+        pause_accepting(w, true);
+        return;
+    }
+    pressure_note(w, strerror(err));
+    pause_accepting(w, true);
+}
+
+/* ---- deadlines ---- */
+
+int64_t tg_server_body_deadline_ms(int64_t start_ms, int64_t timeout_ms, int64_t min_rate,
+                                   uint64_t received)
+{
+    int64_t extra = min_rate > 0 ? (int64_t)(received * 1000 / (uint64_t)min_rate) : 0;
+    return start_ms + timeout_ms + extra;
+}
+
+static void arm_deadline(tg_conn_t *c, int64_t at_ms)
+{
+    int64_t left = at_ms - tg_mono_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000),
+                         .tv_usec = (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(c->deadline, &tv);
+}
+
+/* Moves c to `phase` and sets the deadline that applies there. A head's
+ * and a body's deadline run from the start of the phase and are not moved
+ * by the bytes that arrive (a client sending a byte now and then cannot
+ * keep a connection forever); idle time between requests is the read
+ * event's idle timeout (conn_read). */
+static void conn_phase(tg_conn_t *c, conn_phase_t phase)
+{
+    const tg_config_t *cfg = c->w->cfg;
+    c->phase = phase;
+    switch (phase) {
+    case CONN_WAITING:
+        waiting_add(c);
+        if (!c->served) { /* new: the first head's time runs from now */
+            c->head_start_ms = tg_mono_ms();
+            arm_deadline(c, c->head_start_ms + cfg->header_timeout_ms);
+        }
+        break;
+    case CONN_HEAD:
+        waiting_remove(c);
+        if (c->served) {
+            c->head_start_ms = tg_mono_ms();
+            arm_deadline(c, c->head_start_ms + cfg->header_timeout_ms);
+        }
+        break;
+    case CONN_BODY:
+        /* The base allowance first; when it passes, on_conn_deadline adds the
+         * time the bytes received since have earned. */
+        c->body_start_ms = tg_mono_ms();
+        arm_deadline(c, c->body_start_ms + cfg->body_timeout_ms);
+        break;
+    case CONN_ANSWER:
+        waiting_remove(c);
+        evtimer_del(c->deadline);
+        break;
+    }
+}
+
+static void conn_fail(tg_conn_t *c, int status, const char *msg);
+
+/* A head or body deadline passed. */
+static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    tg_conn_t *c = arg;
+    const tg_config_t *cfg = c->w->cfg;
+    if (!c->open || c->closing) {
+        conn_close(c); /* its last answer is not being read either */
+        return;
+    }
+    switch (c->phase) {
+    case CONN_WAITING: /* new and silent: nothing to answer */
+        tg_metrics_connection_dropped("header_timeout");
+        conn_close(c);
+        break;
+    case CONN_HEAD:
+        tg_metrics_connection_dropped("header_timeout");
+        conn_fail(c, 408, "the request head took longer than server.header_timeout");
+        break;
+    case CONN_BODY: {
+        int64_t at = tg_server_body_deadline_ms(c->body_start_ms, cfg->body_timeout_ms,
+                                                cfg->body_min_rate, c->rp.body.len);
+        if (at > tg_mono_ms()) {
+            arm_deadline(c, at); /* the bytes so far earned more time */
+            break;
+        }
+        tg_metrics_connection_dropped("body_timeout");
+        conn_fail(c, 408, "the request body arrived slower than server.body_timeout and "
+                          "server.body_min_rate allow");
+        break;
+    }
+    case CONN_ANSWER: break; /* not armed then */
+    }
+}
+
 /* Closes the socket now; the memory goes at the end of the turn. */
 static void conn_close(tg_conn_t *c)
 {
     if (!c->open)
         return;
     c->open = false;
+    tg_worker_t *w = c->w;
+    waiting_remove(c);
+    evtimer_del(c->deadline);
+    long open = atomic_fetch_sub(&w->n_conns, 1) - 1;
+    if (w->accept_state == PAUSED_LIMIT && open < conn_share(w))
+        resume_accepting(w);
     if (c->bev) {
         bufferevent_free(c->bev);
         c->bev = NULL;
@@ -342,6 +671,7 @@ static void conn_free(tg_conn_t *c)
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    event_free(c->deadline);
     if (c->rev) { /* plain */
         event_free(c->rev);
         event_free(c->wev);
@@ -423,6 +753,7 @@ static void conn_fail(tg_conn_t *c, int status, const char *msg)
     tg_buf_free(&b);
     tg_buf_free(&body);
     c->closing = true;
+    conn_phase(c, CONN_ANSWER);
     conn_read(c, false, false);
     queue_conn(c);
 }
@@ -452,6 +783,8 @@ static void dispatch(tg_conn_t *c)
     w->live = h;
     atomic_fetch_add(&w->n_live, 1);
     c->h = h;
+    c->served = true;
+    conn_phase(c, CONN_ANSWER);
     /* No idle timeout while the exchange runs: a provider may think for
      * longer. A client that stops taking output still times out. */
     conn_read(c, true, false);
@@ -467,6 +800,8 @@ static void parse_input(tg_conn_t *c)
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || !v.iov_len)
             return;
+        if (c->phase == CONN_WAITING)
+            conn_phase(c, CONN_HEAD); /* the first byte of a request */
         size_t n = tg_reqparse_feed(&c->rp, v.iov_base, v.iov_len);
         evbuffer_drain(in, n);
         if (c->rp.fail_status) {
@@ -480,6 +815,8 @@ static void parse_input(tg_conn_t *c)
         }
         if (c->rp.done)
             dispatch(c); /* may end at once: then the loop reads on */
+        else if (c->rp.headers_done && c->phase == CONN_HEAD)
+            conn_phase(c, CONN_BODY);
         else if (n < v.iov_len)
             return; /* cannot happen: the parser stops only at an end or a failure */
     }
@@ -649,6 +986,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int salen, void *arg)
 {
     tg_worker_t *w = arg;
+    w->backoff_ms = 0;
+    /* Over the limit, an idle connection makes room for this one; without
+     * one, this one is closed and accepting pauses. */
+    long open = atomic_fetch_add(&w->n_conns, 1) + 1;
+    if (open > conn_share(w) && !evict_oldest(w)) {
+        evutil_closesocket(fd);
+        atomic_fetch_sub(&w->n_conns, 1);
+        tg_metrics_connection_dropped("refused");
+        pause_accepting(w, false);
+        return;
+    }
     tg_conn_t *c = tg_xcalloc(1, sizeof *c);
     c->w = w;
     if (sa->sa_family == AF_INET)
@@ -666,6 +1014,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                      : NULL;
         if (!c->bev) {
             evutil_closesocket(fd);
+            atomic_fetch_sub(&w->n_conns, 1);
             free(c);
             return;
         }
@@ -691,6 +1040,14 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
+    c->deadline = evtimer_new(w->base, on_conn_deadline, c);
+    if (!c->deadline)
+        abort(); /* out of memory */
+    conn_phase(c, CONN_WAITING);
+    /* At the limit now, and nothing older to close for the next client:
+     * leave the next ones in the backlog until a connection closes. */
+    if (open >= conn_share(w) && w->wait_head == c)
+        pause_accepting(w, false);
 }
 
 /* ---- exchange lifetime ---- */
@@ -701,10 +1058,12 @@ static void exchange_end(tg_http_t *h)
     tg_conn_t *c = h->c;
     if (c) {
         c->h = NULL;
-        if (!h->req.keep_alive || w->draining || h->gone)
+        if (!h->req.keep_alive || w->draining || h->gone) {
             c->closing = true;
-        else
+        } else {
             conn_read(c, true, true); /* also if on_input stopped it */
+            conn_phase(c, CONN_WAITING);
+        }
         queue_conn(c);
     }
     if (h->prev)
@@ -909,6 +1268,7 @@ static void begin_drain(tg_worker_t *w)
         evconnlistener_free(w->listener); /* closes the listening socket */
         w->listener = NULL;
     }
+    evtimer_del(w->resume_tm);
     /* Connections between requests close now, or once their last answer
      * is written; the others after their exchange (exchange_end). */
     for (tg_conn_t *c = w->conns; c; c = c->next)
@@ -1048,11 +1408,42 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
         tg_error("worker %d: cannot accept on the listening socket", w->index);
         return -1;
     }
+    evconnlistener_set_error_cb(w->listener, on_accept_error);
+    w->resume_tm = evtimer_new(w->base, on_resume, w);
+    w->shed_ev = event_new(w->base, -1, 0, on_shed, w);
     w->ctl = event_new(w->base, -1, 0, on_control, w);
     w->flush_ev = event_new(w->base, -1, 0, on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
     w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
     return w->wctx ? 0 : -1;
+}
+
+static long connections_open(void *arg)
+{
+    tg_server_t *s = arg;
+    long n = 0;
+    for (int i = 0; i < s->n_workers; i++)
+        n += atomic_load(&s->workers[i].n_conns);
+    return n;
+}
+
+/* server.max_connections, or what the descriptor limit leaves for clients. */
+static void set_max_connections(tg_server_t *s, const tg_config_t *cfg)
+{
+    struct rlimit rl;
+    long nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                      ? (long)rl.rlim_cur
+                      : 1024 * 1024;
+    long fit = tg_server_default_max_connections(nofile, s->n_workers);
+    long max = cfg->max_connections ? (long)cfg->max_connections : fit;
+    if (max != atomic_load(&s->max_conns))
+        tg_info("server: up to %ld client connections, %ld per worker (descriptor limit %ld)",
+                max, max / s->n_workers > 0 ? max / s->n_workers : 1, nofile);
+    if (cfg->max_connections > fit)
+        tg_warn("server.max_connections %ld is more than the descriptor limit (%ld) leaves for "
+                "clients (%ld): past that, accepts fail and idle connections are closed",
+                max, nofile, fit);
+    atomic_store(&s->max_conns, max);
 }
 
 /* What a worker holds besides its connections, its listener and the
@@ -1061,6 +1452,10 @@ static void free_worker_parts(tg_worker_t *w)
 {
     if (w->ctl)
         event_free(w->ctl);
+    if (w->resume_tm)
+        event_free(w->resume_tm);
+    if (w->shed_ev)
+        event_free(w->shed_ev);
     free(w->to_write.v);
     if (w->flush_ev)
         event_free(w->flush_ev);
@@ -1105,6 +1500,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
     s->hooks = *hooks;
     s->n_workers = cfg->workers > 0 ? cfg->workers : 1;
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    set_max_connections(s, cfg);
     s->workers = tg_xcalloc((size_t)s->n_workers, sizeof *s->workers);
 
     for (int i = 0; i < s->n_workers; i++) {
@@ -1125,12 +1521,14 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
     for (int i = 0; i < s->n_workers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    tg_metrics_set_connections(connections_open, s);
     return s;
 }
 
 void tg_server_reload(tg_server_t *s, tg_config_t *cfg)
 {
     s->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+    set_max_connections(s, cfg);
     for (int i = 0; i < s->n_workers; i++) {
         tg_worker_t *w = &s->workers[i];
         pthread_mutex_lock(&w->mu);
@@ -1154,11 +1552,14 @@ void tg_server_shutdown(tg_server_t *s)
 
 void tg_server_join(tg_server_t *s)
 {
+    /* All of them first: a worker may touch another's shed_ev (on_accept_error). */
+    for (int i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i].thread, NULL);
     for (int i = 0; i < s->n_workers; i++) {
         tg_worker_t *w = &s->workers[i];
-        pthread_join(w->thread, NULL);
         free_worker_parts(w);
     }
+    tg_metrics_set_connections(NULL, NULL);
     free(s->workers);
     free(s);
 }

@@ -12,6 +12,8 @@
 #include "config/config.h"
 #include "server/http.h"
 
+#include <stdint.h>
+
 typedef struct tg_server tg_server_t;
 
 /** What the server calls; every hook except none runs on the worker thread. */
@@ -49,5 +51,17 @@ void tg_server_join(tg_server_t *s);
 
 /** Number of exchanges in flight over all workers (approximate, any thread). */
 long tg_server_inflight(tg_server_t *s);
+
+/** server.max_connections when not configured, for a descriptor limit of
+ *  `nofile`: half of what is left after 32 + 8 per worker descriptors (the
+ *  other half is for the provider connection each client may need). At
+ *  least 1. */
+long tg_server_default_max_connections(long nofile, int workers);
+
+/** When a request body whose head was read at start_ms must be whole, once
+ *  `received` bytes of it came: server.body_timeout, plus one second per
+ *  server.body_min_rate bytes (none when min_rate is 0). */
+int64_t tg_server_body_deadline_ms(int64_t start_ms, int64_t timeout_ms, int64_t min_rate,
+                                   uint64_t received);
 
 #endif

@@ -345,6 +345,10 @@ TEST(config_empty_file_gives_defaults)
     CHECK(!c->ssl_enabled);
     CHECK_INT(c->shutdown_timeout_ms, 30000);
     CHECK_INT(c->idle_timeout_ms, 60000);
+    CHECK_INT(c->header_timeout_ms, 10000);
+    CHECK_INT(c->body_timeout_ms, 30000);
+    CHECK_INT(c->body_min_rate, 64 * 1024);
+    CHECK_INT(c->max_connections, 0); /* from the descriptor limit at start */
     CHECK_INT(c->n_providers, 1);
     CHECK_STR(c->providers[0].name, "mock");
     CHECK(c->default_provider == NULL);
@@ -763,6 +767,28 @@ TEST(config_sizes_and_durations_in_yaml)
 
 /* ---- errors: path, line, collection ---- */
 
+TEST(config_connection_limits_and_deadlines)
+{
+    tg_config_t *c = load_ok("server:\n"
+                             "  header_timeout: 5s\n"
+                             "  body_timeout: 1m\n"
+                             "  body_min_rate: 16KB\n"
+                             "  max_connections: 5000\n");
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->header_timeout_ms, 5000);
+        CHECK_INT(c->body_timeout_ms, 60000);
+        CHECK_INT(c->body_min_rate, 16 * 1024);
+        CHECK_INT(c->max_connections, 5000);
+    }
+    tg_config_release(c);
+    c = load_ok("server:\n  body_min_rate: 0\n"); /* the whole body within body_timeout */
+    CHECK(c != NULL);
+    if (c)
+        CHECK_INT(c->body_min_rate, 0);
+    tg_config_release(c);
+}
+
 TEST(config_unknown_key_path_and_line)
 {
     /* The misspelt key is on line 14. */
@@ -846,6 +872,12 @@ TEST(config_type_errors)
     CHECK_FAILS("server:\n  host: [a, b]\n", "server.host", 2, "expected a string");
     CHECK_FAILS("server:\n  port: 80.5\n", "server.port", 2, "1 to 65535");
     CHECK_FAILS("server:\n  workers: 0\n", "server.workers", 2, "expected an integer");
+    CHECK_FAILS("server:\n  max_connections: 0\n", "server.max_connections", 2, "1 to");
+    CHECK_FAILS("server:\n  max_connections: -5\n", "server.max_connections", 2, "1 to");
+    CHECK_FAILS("server:\n  header_timeout: 0\n", "server.header_timeout", 2, "at least 1 ms");
+    CHECK_FAILS("server:\n  header_timeout: -1s\n", "server.header_timeout", 2, "a duration");
+    CHECK_FAILS("server:\n  body_timeout: 0s\n", "server.body_timeout", 2, "at least 1 ms");
+    CHECK_FAILS("server:\n  body_min_rate: fast\n", "server.body_min_rate", 2, "a size");
     CHECK_FAILS("routing:\n  fallback_chain: openai\n", "routing.fallback_chain", 2,
                 "expected a list");
     CHECK_FAILS("routing:\n  load_balancing:\n    strategy: random\n",

@@ -5,6 +5,7 @@
 
 static long depth(void) { return 7; }
 static long dropped(void) { return 0; }
+static long open_conns(void *arg) { return *(long *)arg; }
 
 TEST(metrics_render_counters_histograms_escaping)
 {
@@ -41,6 +42,34 @@ TEST(metrics_render_counters_histograms_escaping)
     CHECK(strstr(o, "tollgate_log_records_dropped_total 0\n"));
     CHECK(strstr(o, "# TYPE tollgate_request_duration_seconds histogram\n"));
     tg_buf_free(&out);
+    tg_metrics_reset();
+}
+
+TEST(metrics_connection_pressure)
+{
+    tg_metrics_reset();
+    tg_buf_t out = {0};
+    tg_metrics_render(&out);
+    CHECK(strstr(out.data, "tollgate_connections_open 0\n"));
+    CHECK(strstr(out.data, "# TYPE tollgate_accept_paused_total counter\n"));
+    tg_buf_free(&out);
+
+    long n = 42;
+    tg_metrics_set_connections(open_conns, &n);
+    tg_metrics_accept_paused("limit");
+    tg_metrics_accept_paused("limit");
+    tg_metrics_accept_paused("descriptors");
+    tg_metrics_connection_dropped("evicted");
+    tg_metrics_connection_dropped("header_timeout");
+    tg_metrics_render(&out);
+    const char *o = out.data;
+    CHECK(strstr(o, "tollgate_connections_open 42\n"));
+    CHECK(strstr(o, "tollgate_accept_paused_total{reason=\"limit\"} 2\n"));
+    CHECK(strstr(o, "tollgate_accept_paused_total{reason=\"descriptors\"} 1\n"));
+    CHECK(strstr(o, "tollgate_connections_dropped_total{reason=\"evicted\"} 1\n"));
+    CHECK(strstr(o, "tollgate_connections_dropped_total{reason=\"header_timeout\"} 1\n"));
+    tg_buf_free(&out);
+    tg_metrics_set_connections(NULL, NULL);
     tg_metrics_reset();
 }
 

@@ -349,3 +349,28 @@ TEST(request_strict_reading_still_takes_what_clients_send)
     CHECK_READS("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n", 100,
                 "POST /c 1.1 ka [Host=a] [Transfer-Encoding=CHUNKED] body(0)=;");
 }
+
+/* server.c starts a request's body deadline when its head is read: the
+ * flag says so while the body is still coming, and is clear again for the
+ * next request. */
+TEST(request_headers_done_marks_the_end_of_the_head)
+{
+    static const char head[] = "POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n";
+    tg_reqparse_t rp;
+    tg_reqparse_init(&rp, 1024);
+    CHECK_INT(tg_reqparse_feed(&rp, head, strlen(head)), strlen(head));
+    CHECK(!rp.headers_done);
+    CHECK_INT(tg_reqparse_feed(&rp, "\r\n{}", 4), 4);
+    CHECK(rp.headers_done);
+    CHECK(!rp.done);
+    CHECK_INT(tg_reqparse_feed(&rp, "{}GET", 5), 2);
+    CHECK(rp.done);
+    tg_request_t r;
+    tg_reqparse_take(&rp, &r);
+    CHECK(!rp.headers_done);
+    CHECK_INT(r.body_len, 4);
+    tg_request_free(&r);
+    CHECK_INT(tg_reqparse_feed(&rp, "GET / HTTP/1.1\r\n", 16), 16);
+    CHECK(!rp.headers_done);
+    tg_reqparse_free(&rp);
+}
