@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A macro's value as a string literal: TG_STR(256) is "256". */
+#define TG_STR_(x) #x
+#define TG_STR(x) TG_STR_(x)
+
 /** Growable byte buffer; always NUL-terminated after its data. */
 typedef struct {
     char *data;

@@ -288,6 +288,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     tg_reqparse_t *rp = rp_of(p);
     if (!rp->in_field) {
         end_part(rp); /* the target, or the previous value */
+        if (rp->n_offs / 2 >= TG_MAX_HEADER_FIELDS)
+            return fail(rp, 431, "more than " TG_STR(TG_MAX_HEADER_FIELDS) " header fields");
         if (rp->n_offs + 2 > rp->cap_offs) {
             rp->cap_offs = rp->cap_offs ? rp->cap_offs * 2 : 32;
             rp->offs = tg_xrealloc(rp->offs, rp->cap_offs * sizeof *rp->offs);

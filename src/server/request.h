@@ -23,6 +23,10 @@
 
 /** Bytes of request line plus headers a request may have. */
 #define TG_MAX_HEADERS_SIZE (64 * 1024)
+/** Header fields a request may have: every later look-up scans them, and
+ *  ~2,500 Helicone-Property-* fields made the record's property list grow
+ *  quadratically. Real clients send 10-30. */
+#define TG_MAX_HEADER_FIELDS 256
 
 /** One request, complete. Its memory is the caller's once taken. */
 typedef struct {

@@ -738,6 +738,22 @@ static void put_status_line(tg_worker_t *w, tg_buf_t *head, bool http10, int sta
 
 /* An answer the connection gives on its own (a request it could not read):
  * an OpenAI-shaped error, and the connection closes after it. */
+/* The error's code for a request the connection itself refuses: a string,
+ * as every other error code (it was the number). */
+static const char *refusal_code(int status)
+{
+    switch (status) {
+    case 405: return "method_not_allowed";
+    case 408: return "request_timeout";
+    case 413: return "request_too_large";
+    case 417: return "expectation_failed";
+    case 431: return "headers_too_large";
+    case 501: return "not_implemented";
+    case 505: return "http_version_not_supported";
+    default: return "invalid_request";
+    }
+}
+
 static void conn_fail(tg_conn_t *c, int status, const char *msg)
 {
     tg_buf_t b = {0};
@@ -746,7 +762,8 @@ static void conn_fail(tg_conn_t *c, int status, const char *msg)
     tg_buf_t body = {0};
     tg_buf_puts(&body, "{\"error\":{\"message\":\"");
     tg_buf_json_escape(&body, msg, strlen(msg));
-    tg_buf_printf(&body, "\",\"type\":\"invalid_request_error\",\"code\":%d}}", status);
+    tg_buf_printf(&body, "\",\"type\":\"invalid_request_error\",\"code\":\"%s\"}}",
+                  refusal_code(status));
     tg_buf_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
     tg_buf_append(&b, body.data, body.len);
     evbuffer_add(conn_out(c), b.data, b.len);

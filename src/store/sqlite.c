@@ -63,8 +63,6 @@
 #define WAL_BYTES      67108864 /* checkpoint when the WAL reaches 64 MiB */
 #define INS_ROWS       16       /* rows per multi-row INSERT (write_batch) */
 #define REQ_PARAMS     28       /* bound values per requests row */
-#define TG_STR_(x)     #x
-#define TG_STR(x)      TG_STR_(x)
 
 typedef struct {
     tg_store_backend_t base;

@@ -154,7 +154,7 @@ test('500 slowloris connections are closed by server.header_timeout with a 408',
     assert.equal(answered.length, 500, `only ${answered.length} got a 408`);
     assert.match(answered[0].got, /connection: close/i);
     const err = JSON.parse(answered[0].got.slice(answered[0].got.indexOf('\r\n\r\n') + 4));
-    assert.equal(err.error.code, 408);
+    assert.equal(err.error.code, 'request_timeout');
     assert.match(err.error.message, /header_timeout/);
     assert.equal(await health(gw), 200);
     const n = await metric(gw, /^tollgate_connections_dropped_total\{reason="header_timeout"\} (\S+)$/m);
