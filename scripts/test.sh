@@ -51,6 +51,7 @@ run_step() { # name, command...
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
 
 run_step "unit (release)" ./build/unit_tests
 run_step "unit (asan)" ./build-asan/unit_tests
@@ -58,13 +59,13 @@ run_step "unit (asan)" ./build-asan/unit_tests
 # member look-ups and every translation direction, for a bounded time each; non-zero on a finding.
 # run.sh ends with "fuzz: N passed, N failed", counting its targets.
 run_step "fuzz" ./tests/fuzz/run.sh "${TOLLGATE_FUZZ_SECONDS:-10}"
-run_step "e2e (release)" env TOLLGATE_BIN="$PWD/build/tollgate" node --test --test-concurrency=1 tests/e2e/
-run_step "e2e (asan)" env TOLLGATE_BIN="$PWD/build-asan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 tests/e2e/
+run_step "e2e (release)" env TOLLGATE_BIN="$PWD/build/tollgate" node --test --test-concurrency=1 --test-force-exit tests/e2e/
+run_step "e2e (asan)" env TOLLGATE_BIN="$PWD/build-asan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 --test-force-exit tests/e2e/
 # ThreadSanitizer: the worker, writer and checkpointer threads' hand-offs
 # (queue, spool, journals, metrics). A report makes the process exit 66, and
 # the e2e harness fails the test that stopped it.
 run_step "unit (tsan)" ./build-tsan/unit_tests
-run_step "e2e (tsan)" env TOLLGATE_BIN="$PWD/build-tsan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 tests/e2e/
+run_step "e2e (tsan)" env TOLLGATE_BIN="$PWD/build-tsan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 --test-force-exit tests/e2e/
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
