@@ -234,7 +234,7 @@ static bool cond_key(loader_t *L, const entry_t *e)
     tg_config_get_string(L, e->v, &cc->subject);
     if (!cc->subject && L->errs->n == n_errs)
         tg_config_fail(L, tg_config_line_of(e->v), "must not be empty");
-    else if (kind != TG_COND_MODEL && !tg_config_is_token(cc->subject))
+    else if (cc->subject && kind != TG_COND_MODEL && !tg_config_is_token(cc->subject))
         tg_config_fail(L, tg_config_line_of(e->v), "not a valid %s name", e->key);
     return true;
 }

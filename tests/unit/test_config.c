@@ -1153,6 +1153,10 @@ TEST(config_rule_errors)
                 "routing.rules[0].condition.modle", 3, "unknown key");
     CHECK_FAILS("routing:\n  rules:\n    - condition: [a]\n      provider: mock\n",
                 "routing.rules[0].condition", 3, "task name");
+    /* A header or property that is not a string is reported, not dereferenced. */
+    CHECK_FAILS("routing:\n  rules:\n    - condition: {header: [a], equals: b}\n"
+                "      provider: mock\n",
+                "routing.rules[0].condition.header", 3, "expected a string");
     CHECK_FAILS("routing:\n  rules:\n    - default: mock\n    - condition: x\n"
                 "      provider: mock\n",
                 "routing.rules[1]", 4, "never match");
