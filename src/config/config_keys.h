@@ -66,8 +66,8 @@ struct tg_conf_key {
     const char *name;
     tg_conf_type_t type;
     size_t off;       /* slot: offset in the struct the table reads into */
-    size_t count_off; /* TG_CONF_STRINGS, list readers: offset of the count */
-    int64_t min, max; /* bounds (INT and INT64: both; others: min) */
+    size_t count_off; /* STRINGS, ADDRESSES: offset of the size_t count */
+    int64_t min, max; /* bounds (INT and INT64: both, max 0 = none; others: min) */
     unsigned flags;
     const char *const *names; /* ENUM, ENUM_NAME: values; URL: schemes (NULL-ended) */
     const char *expect;       /* URL: the error's "expected ..." */

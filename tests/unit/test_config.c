@@ -1540,3 +1540,34 @@ TEST(config_doc_and_tables_agree)
     }
     free(md);
 }
+
+/* Rows the loader relies on: a section has keys, a custom row a reader, an
+ * enum its names; no name twice in one table (the second could never be
+ * reached). Defaults are checked by every load: a bad one aborts. */
+static void check_table(const tg_conf_key_t *t, const char *where)
+{
+    for (const tg_conf_key_t *k = t; k->name; k++) {
+        for (const tg_conf_key_t *o = t; o < k; o++)
+            if (!strcmp(o->name, k->name))
+                tg_test_fail(__FILE__, __LINE__, "%s.%s declared twice", where, k->name);
+        bool ok = true;
+        if (k->type == TG_CONF_SECTION)
+            ok = k->sub != NULL;
+        else if (k->type == TG_CONF_CUSTOM)
+            ok = k->read != NULL;
+        else if (k->type == TG_CONF_ENUM || k->type == TG_CONF_ENUM_NAME || k->type == TG_CONF_URL)
+            ok = k->names != NULL;
+        if (!ok)
+            tg_test_fail(__FILE__, __LINE__, "%s.%s: incomplete row", where, k->name);
+        if (k->sub) {
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s.%s", where, k->name);
+            check_table(k->sub, sub);
+        }
+    }
+}
+
+TEST(config_tables_well_formed)
+{
+    check_table(tg_config_sections, "(top)");
+}
