@@ -2,7 +2,8 @@
  * test_config.c — unit tests of src/config/: YAML loading with every
  * section, the users' fixture files, ${VAR} expansion, sizes and durations,
  * provider inference and base URLs, routing rules, error paths and lines,
- * cross-checks, defaults from the environment, the reference count.
+ * cross-checks, defaults from the environment, the reference count, and
+ * that docs/configuration.md documents exactly the keys of the key tables.
  *
  * The fixtures are read from tests/fixtures, copies of the users' files
  * (the binary runs from the repository root). Tests set and unset TG_TEST_*
@@ -10,6 +11,7 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "config/config_keys.h"
 #include "test.h"
 
 #include <math.h>
@@ -1151,6 +1153,10 @@ TEST(config_rule_errors)
                 "routing.rules[0].condition.modle", 3, "unknown key");
     CHECK_FAILS("routing:\n  rules:\n    - condition: [a]\n      provider: mock\n",
                 "routing.rules[0].condition", 3, "task name");
+    /* A header or property that is not a string is reported, not dereferenced. */
+    CHECK_FAILS("routing:\n  rules:\n    - condition: {header: [a], equals: b}\n"
+                "      provider: mock\n",
+                "routing.rules[0].condition.header", 3, "expected a string");
     CHECK_FAILS("routing:\n  rules:\n    - default: mock\n    - condition: x\n"
                 "      provider: mock\n",
                 "routing.rules[1]", 4, "never match");
@@ -1358,7 +1364,7 @@ TEST(config_refcount)
     tg_config_release(c);
     CHECK_INT(c->refs, 1);
     CHECK_STR(c->host, "127.0.0.1"); /* still alive */
-    tg_config_release(c);          /* freed: ASan reports a leak or use otherwise */
+    tg_config_release(c);            /* freed: ASan reports a leak or use otherwise */
     tg_config_release(NULL);
     CHECK(tg_config_acquire(NULL) == NULL);
 
@@ -1393,4 +1399,175 @@ TEST(config_admin_allowed_ips)
     CHECK(c == NULL);
     CHECK(find_error(&errs, "security.admin_allowed_ips[1]", "IPv4 or IPv6") != NULL);
     tg_config_errors_free(&errs);
+}
+
+/* ---- docs/configuration.md and the key tables agree ---- */
+
+#define MAX_NAMES 256
+
+typedef struct {
+    char v[MAX_NAMES][96];
+    size_t n;
+} names_t;
+
+static void add_name(names_t *ns, const char *prefix, const char *name, size_t len)
+{
+    if (ns->n < MAX_NAMES)
+        snprintf(ns->v[ns->n++], sizeof ns->v[0], "%s%.*s", prefix, (int)len, name);
+}
+
+/* Every key a table declares, dotted as the doc writes it: a nested section
+ * row by row ("ssl.enabled"), unless it is documented as one ("per_ip"). */
+static void table_names(const tg_conf_key_t *t, const char *prefix, names_t *ns)
+{
+    for (; t->name; t++) {
+        if (t->type == TG_CONF_SECTION && !(t->flags & TG_CONF_DOC_WHOLE)) {
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s%s.", prefix, t->name);
+            table_names(t->sub, sub, ns);
+        } else {
+            add_name(ns, prefix, t->name, strlen(t->name));
+        }
+    }
+}
+
+/* The first column of every "| key |" table under a "## `section`"
+ * heading; a placeholder tail ("providers.<name>") is dropped. */
+static void doc_names(const char *md, names_t *ns)
+{
+    char section[64] = "";
+    bool in_table = false;
+    for (const char *line = md; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (!strncmp(line, "## ", 3)) {
+            section[0] = '\0';
+            if (line[3] == '`') {
+                const char *close = memchr(line + 4, '`', len - 4);
+                if (close && (size_t)(close - line - 4) < sizeof section - 1)
+                    snprintf(section, sizeof section, "%.*s.", (int)(close - line - 4), line + 4);
+            }
+        }
+        if (line[0] != '|')
+            in_table = false;
+        else if (!strncmp(line, "| key |", 7))
+            in_table = true;
+        else if (in_table && section[0] && !strncmp(line, "| `", 3)) {
+            const char *name = line + 3;
+            size_t n = strcspn(name, "`\n");
+            const char *ph = strstr(name, ".<");
+            if (ph && ph < name + n)
+                n = (size_t)(ph - name);
+            add_name(ns, section, name, n);
+        }
+        line += len + (end ? 1 : 0);
+    }
+}
+
+static bool has_name(const names_t *ns, const char *name)
+{
+    for (size_t i = 0; i < ns->n; i++)
+        if (!strcmp(ns->v[i], name))
+            return true;
+    return false;
+}
+
+/* Differences between the doc `md` and the tables, each printed. */
+static int doc_table_differences(const char *md, bool quiet)
+{
+    static names_t in_doc, in_tables;
+    memset(&in_doc, 0, sizeof in_doc);
+    memset(&in_tables, 0, sizeof in_tables);
+    doc_names(md, &in_doc);
+    for (const tg_conf_key_t *s = tg_config_sections; s->name; s++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "%s.", s->name);
+        /* providers: the section's table documents each entry's keys. */
+        table_names(s->sub, prefix, &in_tables);
+    }
+    int diffs = 0;
+    for (size_t i = 0; i < in_tables.n; i++) {
+        if (!has_name(&in_doc, in_tables.v[i])) {
+            if (!quiet)
+                printf("    %s: in the tables, not in docs/configuration.md\n", in_tables.v[i]);
+            diffs++;
+        }
+    }
+    for (size_t i = 0; i < in_doc.n; i++) {
+        if (!has_name(&in_tables, in_doc.v[i])) {
+            if (!quiet)
+                printf("    %s: in docs/configuration.md, not in the tables\n", in_doc.v[i]);
+            diffs++;
+        }
+    }
+    return diffs;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[256 * 1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+TEST(config_doc_and_tables_agree)
+{
+    char *md = read_text("docs/configuration.md");
+    CHECK(md != NULL);
+    if (!md)
+        return;
+    CHECK_INT(doc_table_differences(md, false), 0);
+
+    /* The check sees a row missing from the doc, and a row the tables lack. */
+    char *row = strstr(md, "| `body_min_rate` |");
+    CHECK(row != NULL);
+    if (row) {
+        char *copy = strdup(md);
+        char *r = copy + (row - md);
+        memmove(r, strchr(r, '\n') + 1, strlen(strchr(r, '\n') + 1) + 1);
+        CHECK_INT(doc_table_differences(copy, true), 1);
+        free(copy);
+        copy = strdup(md);
+        r = copy + (row - md);
+        memcpy(r, "| `body_max_rate` |", 19);
+        CHECK_INT(doc_table_differences(copy, true), 2);
+        free(copy);
+    }
+    free(md);
+}
+
+/* Rows the loader relies on: a section has keys, a custom row a reader, an
+ * enum its names; no name twice in one table (the second could never be
+ * reached). Defaults are checked by every load: a bad one aborts. */
+static void check_table(const tg_conf_key_t *t, const char *where)
+{
+    for (const tg_conf_key_t *k = t; k->name; k++) {
+        for (const tg_conf_key_t *o = t; o < k; o++)
+            if (!strcmp(o->name, k->name))
+                tg_test_fail(__FILE__, __LINE__, "%s.%s declared twice", where, k->name);
+        bool ok = true;
+        if (k->type == TG_CONF_SECTION)
+            ok = k->sub != NULL;
+        else if (k->type == TG_CONF_CUSTOM)
+            ok = k->read != NULL;
+        else if (k->type == TG_CONF_ENUM || k->type == TG_CONF_ENUM_NAME || k->type == TG_CONF_URL)
+            ok = k->names != NULL;
+        if (!ok)
+            tg_test_fail(__FILE__, __LINE__, "%s.%s: incomplete row", where, k->name);
+        if (k->sub) {
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s.%s", where, k->name);
+            check_table(k->sub, sub);
+        }
+    }
+}
+
+TEST(config_tables_well_formed)
+{
+    check_table(tg_config_sections, "(top)");
 }

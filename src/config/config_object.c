@@ -1,0 +1,243 @@
+/*
+ * config_object.c — the config object's lifecycle: the defaults (from the
+ * key tables, plus the few that depend on the machine or on other
+ * settings), the well-known providers, freeing, the reference count, and
+ * tg_config_defaults() for a start without a file.
+ *
+ * Objects are built on the thread that loads them (main); acquire, release
+ * and the look-ups run on any thread (atomic reference count, immutable
+ * object).
+ */
+#include "config/config.h"
+#include "config/config_internal.h"
+
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- well-known providers ---- */
+
+static const tg_config_known_provider_t known_providers[] = {
+    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "/v1"},
+    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1", "/v1"},
+    {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
+    {"google", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
+    {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1", "/v1"},
+    {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1", "/openai/v1"},
+    {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1", "/v1"},
+    {"xai", TG_PROVIDER_OPENAI, "https://api.x.ai/v1", "/v1"},
+    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", "/api/v1"},
+    {"modelscope", TG_PROVIDER_OPENAI, "https://api-inference.modelscope.cn/v1", "/v1"},
+    {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1", "/v1"},
+    {"fireworks", TG_PROVIDER_OPENAI, "https://api.fireworks.ai/inference/v1", "/inference/v1"},
+    {"ollama", TG_PROVIDER_OPENAI, "http://localhost:11434/v1", "/v1"},
+    {"azure", TG_PROVIDER_AZURE, NULL, ""},
+    {"mock", TG_PROVIDER_MOCK, NULL, ""},
+};
+
+const tg_config_known_provider_t *tg_config_find_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof known_providers / sizeof known_providers[0]; i++)
+        if (!strcasecmp(known_providers[i].name, name))
+            return &known_providers[i];
+    return NULL;
+}
+
+const char *tg_provider_type_name(tg_provider_type_t t)
+{
+    switch (t) {
+    case TG_PROVIDER_OPENAI: return "openai";
+    case TG_PROVIDER_ANTHROPIC: return "anthropic";
+    case TG_PROVIDER_GEMINI: return "gemini";
+    case TG_PROVIDER_AZURE: return "azure";
+    case TG_PROVIDER_MOCK: return "mock";
+    }
+    return "unknown";
+}
+
+/* ---- the object ---- */
+
+static void free_kvs(tg_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].name);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void free_named_rates(tg_named_rate_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(r[i].name);
+    free(r);
+}
+
+/* The table's slots (strings, lists) first; then what custom readers built. */
+void tg_config_free(tg_config_t *c)
+{
+    tg_config_free_slots(tg_config_sections, c);
+    for (size_t i = 0; i < c->n_providers; i++) {
+        tg_provider_cfg_t *p = &c->providers[i];
+        tg_config_free_slots(tg_provider_conf_keys, p);
+        free(p->name);
+        free_kvs(p->headers, p->n_headers);
+    }
+    free(c->providers);
+    free_strings(c->fallback_chain, c->n_fallback_chain);
+    for (size_t i = 0; i < c->n_rules; i++) {
+        free(c->rules[i].key);
+        free(c->rules[i].value);
+        free(c->rules[i].provider);
+    }
+    free(c->rules);
+    free_kvs(c->model_aliases, c->n_model_aliases);
+    free_named_rates(c->rl_providers, c->n_rl_providers);
+    free_named_rates(c->rl_per_property, c->n_rl_per_property);
+    for (size_t i = 0; i < c->n_pricing; i++)
+        free(c->pricing[i].model);
+    free(c->pricing);
+    for (size_t i = 0; i < c->n_alerts; i++)
+        free(c->alerts[i].action);
+    free(c->alerts);
+    for (size_t i = 0; i < c->n_api_keys; i++) {
+        free(c->api_keys[i].name);
+        free(c->api_keys[i].key);
+    }
+    free(c->api_keys);
+    free(c->source);
+    free(c);
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
+}
+
+tg_config_t *tg_config_new(void)
+{
+    tg_config_t *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    tg_config_apply_defaults(tg_config_sections, c);
+    /* Defaults a table row cannot write as YAML: the machine's, and "not set". */
+    c->workers = online_cpus();
+    c->budget_daily = -1;
+    c->budget_monthly = -1;
+    c->refs = 1;
+    static uint64_t generations;
+    c->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);
+    return c;
+}
+
+tg_provider_cfg_t *tg_config_add_provider(tg_config_t *c, const char *name)
+{
+    tg_provider_cfg_t *p = TG_PUSH(c->providers, c->n_providers);
+    p->name = tg_config_strdup(name);
+    tg_config_apply_defaults(tg_provider_conf_keys, p);
+    return p;
+}
+
+static void add_mock_if_missing(tg_config_t *c)
+{
+    for (size_t i = 0; i < c->n_providers; i++)
+        if (!strcasecmp(c->providers[i].name, "mock"))
+            return;
+    tg_config_add_provider(c, "mock")->type = TG_PROVIDER_MOCK;
+}
+
+void tg_config_finish(tg_config_t *c)
+{
+    if (!c->dashboard_host)
+        c->dashboard_host = tg_config_strdup(c->host);
+    /* The API and the metrics show every stored prompt: without keys, only
+     * this machine may read them unless the file names who else may. */
+    if (!c->n_admin_allowed_ips) {
+        *TG_PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = tg_config_strdup("127.0.0.0/8");
+        *TG_PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = tg_config_strdup("::1");
+    }
+    add_mock_if_missing(c);
+}
+
+tg_config_t *tg_config_defaults(void)
+{
+    static const struct {
+        const char *env, *env2, *name;
+    } from_env[] = {
+        {"OPENAI_API_KEY", NULL, "openai"},
+        {"ANTHROPIC_API_KEY", NULL, "anthropic"},
+        {"GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY", "gemini"},
+        {"DEEPSEEK_API_KEY", NULL, "deepseek"},
+        {"GROQ_API_KEY", NULL, "groq"},
+        {"MISTRAL_API_KEY", NULL, "mistral"},
+        {"XAI_API_KEY", NULL, "xai"},
+        {"OPENROUTER_API_KEY", NULL, "openrouter"},
+        {"MODELSCOPE_API_KEY", NULL, "modelscope"},
+    };
+    tg_config_t *c = tg_config_new();
+    /* No file: nobody chose to expose the gateway, so it serves this
+     * machine only (README: how to open it). */
+    free(c->host);
+    c->host = tg_config_strdup("127.0.0.1");
+    for (size_t i = 0; i < sizeof from_env / sizeof from_env[0]; i++) {
+        const char *key = getenv(from_env[i].env);
+        if ((!key || !*key) && from_env[i].env2)
+            key = getenv(from_env[i].env2);
+        if (!key || !*key)
+            continue;
+        const tg_config_known_provider_t *k = tg_config_find_known(from_env[i].name);
+        tg_provider_cfg_t *p = tg_config_add_provider(c, k->name);
+        p->type = k->type;
+        p->base_url = tg_config_strdup(k->base_url);
+        p->api_key = tg_config_strdup(key);
+    }
+    tg_config_finish(c);
+    return c;
+}
+
+tg_config_t *tg_config_acquire(tg_config_t *cfg)
+{
+    if (cfg)
+        __atomic_fetch_add(&cfg->refs, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+void tg_config_release(tg_config_t *cfg)
+{
+    /* acq_rel: the freeing thread must see every other holder's reads done. */
+    if (cfg && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        tg_config_free(cfg);
+}
+
+const tg_provider_cfg_t *tg_config_provider(const tg_config_t *cfg, const char *name,
+                                            size_t name_len)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const char *n = cfg->providers[i].name;
+        if (strlen(n) == name_len && !strncasecmp(n, name, name_len))
+            return &cfg->providers[i];
+    }
+    return NULL;
+}
+
+void tg_config_errors_free(tg_config_errors_t *errs)
+{
+    if (!errs)
+        return;
+    for (size_t i = 0; i < errs->n; i++) {
+        free(errs->items[i].path);
+        free(errs->items[i].message);
+    }
+    free(errs->items);
+    errs->items = NULL;
+    errs->n = 0;
+}

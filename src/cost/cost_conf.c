@@ -1,0 +1,47 @@
+/*
+ * cost_conf.c — the keys of the `cost_tracking:` section
+ * (docs/configuration.md), of a pricing entry and of an alert, declared
+ * beside the cost module that uses them. The pricing map and the alert
+ * list have readers in src/config/ (required keys, the threshold's forms).
+ * Read by the config loader on the main thread; const data.
+ */
+#include "config/config_keys.h"
+
+#include <stddef.h>
+
+/* USD per 1,000 tokens; the reader starts each at -1 (not given) and
+ * requires input and output. */
+static const tg_conf_key_t price_keys[] = {
+    TG_CONF_KEY("input", TG_CONF_NUMBER, tg_price_cfg_t, input, .min = 0),
+    TG_CONF_KEY("output", TG_CONF_NUMBER, tg_price_cfg_t, output, .min = 0),
+    TG_CONF_KEY("cached_input", TG_CONF_NUMBER, tg_price_cfg_t, cached_input, .min = 0),
+    TG_CONF_KEY("cache_write", TG_CONF_NUMBER, tg_price_cfg_t, cache_write, .min = 0),
+    TG_CONF_END,
+};
+
+static const char *const actions[] = {"notification", "throttle", NULL};
+
+static const tg_conf_key_t alert_keys[] = {
+    TG_CONF_READ("threshold", tg_config_read_threshold, NULL),
+    TG_CONF_KEY("action", TG_CONF_ENUM_NAME, tg_alert_cfg_t, action, .names = actions),
+    TG_CONF_END,
+};
+
+/* USD; the loader starts both at -1 (no budget). */
+static const tg_conf_key_t budget_keys[] = {
+    TG_CONF_KEY("daily", TG_CONF_NUMBER, tg_config_t, budget_daily, .min = 0),
+    TG_CONF_KEY("monthly", TG_CONF_NUMBER, tg_config_t, budget_monthly, .min = 0),
+    TG_CONF_END,
+};
+
+static const char *const http_schemes[] = {"http://", "https://", NULL};
+
+const tg_conf_key_t tg_cost_conf_keys[] = {
+    TG_CONF_KEY("enabled", TG_CONF_BOOL, tg_config_t, cost_enabled, .def = "true"),
+    TG_CONF_READ("pricing", tg_config_read_pricing, price_keys),
+    TG_CONF_NEST("budgets", budget_keys),
+    TG_CONF_READ("alerts", tg_config_read_alerts, alert_keys),
+    TG_CONF_KEY("webhook_url", TG_CONF_URL, tg_config_t, webhook_url, .names = http_schemes,
+                .expect = "an http:// or https:// URL"),
+    TG_CONF_END,
+};
