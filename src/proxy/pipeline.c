@@ -32,6 +32,7 @@
 #include "proxy/api.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
+#include "proxy/reply.h"
 #include "proxy/sse.h"
 #include "router/balance.h"
 #include "router/router.h"
@@ -203,55 +204,16 @@ typedef struct {
 
 /* ---- errors ---- */
 
-char *tg_openai_error_json(const char *message, const char *type, const char *code)
-{
-    tg_buf_t b = {0};
-    tg_buf_puts(&b, "{\"error\":{\"message\":\"");
-    tg_buf_json_escape(&b, message, strlen(message));
-    tg_buf_printf(&b, "\",\"type\":\"%s\",\"code\":", type);
-    if (code)
-        tg_buf_printf(&b, "\"%s\"", code);
-    else
-        tg_buf_puts(&b, "null");
-    tg_buf_puts(&b, "}}");
-    return b.data;
-}
-
 /* A request header by name, in the shape the router, cache and limits take. */
 static const char *get_header(void *ctx, const char *name)
 {
     return tg_http_header(ctx, name);
 }
 
-/* An error answer in the client's dialect: OpenAI's {"error":{message,
- * type, code}}, Anthropic's {"type":"error","error":{type, message}} or
- * Gemini's {"error":{code, message, status}}. */
-static void reply_error_in(tg_http_t *h, tg_wire_t wire, int status, const char *code,
-                           const char *message)
-{
-    if (wire != TG_WIRE_OPENAI) {
-        tg_buf_t b = {0};
-        tg_translate_error_json(wire, status, message, &b);
-        tg_http_reply(h, status, "application/json", b.data, b.len);
-        tg_buf_free(&b);
-        return;
-    }
-    char *body = tg_openai_error_json(message, tg_translate_error_type(TG_WIRE_OPENAI, status), code);
-    tg_http_reply(h, status, "application/json", body, strlen(body));
-    free(body);
-}
-
-/* The dialect of a route, for answers made before an exchange exists. */
-static tg_wire_t wire_of_path(const char *path)
-{
-    if (!strncmp(path, "/v1/messages", 12))
-        return TG_WIRE_ANTHROPIC;
-    return !strncmp(path, "/v1beta/", 8) ? TG_WIRE_GEMINI : TG_WIRE_OPENAI;
-}
-
+/* An error before an exchange exists, in the dialect its path implies. */
 static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
 {
-    reply_error_in(h, wire_of_path(tg_http_path(h)), status, code, message);
+    tg_reply_error(h, tg_reply_wire_of_path(tg_http_path(h)), status, code, message);
 }
 
 /* ---- exchange lifetime ---- */
@@ -473,7 +435,7 @@ static void exchange_error(exchange_t *x, int status, const char *code, const ch
 {
     x->status = status;
     set_error(x, tg_xstrdup(message));
-    reply_error_in(x->h, x->wire, status, code, message);
+    tg_reply_error(x->h, x->wire, status, code, message);
     exchange_finish(x);
 }
 

@@ -29,7 +29,4 @@ void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg);
  *  turn go to the store's journal first. */
 void tg_pipeline_before_write(void *wctx);
 
-/** OpenAI-shaped error body: {"error":{"message","type","code"}} (malloc'd). */
-char *tg_openai_error_json(const char *message, const char *type, const char *code);
-
 #endif
