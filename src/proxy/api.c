@@ -9,19 +9,17 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "providers/translate.h"
-#include "proxy/pipeline.h"
+#include "proxy/reply.h"
 #include "store/query.h"
 #include "store/record.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* The API speaks OpenAI's error shape (reply.h). */
 static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
 {
-    const char *type = tg_translate_error_type(TG_WIRE_OPENAI, status);
-    char *body = tg_openai_error_json(message, type, code);
-    tg_http_reply(h, status, "application/json", body, strlen(body));
-    free(body);
+    tg_reply_error(h, TG_WIRE_OPENAI, status, code, message);
 }
 
 static void reply_buf(tg_http_t *h, int status, tg_buf_t *b)

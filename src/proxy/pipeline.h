@@ -1,7 +1,7 @@
 /*
- * pipeline.h — the request pipeline: route table, provider resolution,
- * upstream call, relay back to the client. The hooks below are what the
- * server calls (see tg_server_hooks_t); they run on the worker thread.
+ * pipeline.h — the proxy as the server sees it: the route table that turns a
+ * request into an exchange and its stages (stages.c), the process-wide state,
+ * and the worker hooks (see tg_server_hooks_t); they run on the worker thread.
  */
 #ifndef TG_PIPELINE_H
 #define TG_PIPELINE_H
@@ -28,8 +28,5 @@ void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg);
 /** The worker is about to write to a client: the records of this loop
  *  turn go to the store's journal first. */
 void tg_pipeline_before_write(void *wctx);
-
-/** OpenAI-shaped error body: {"error":{"message","type","code"}} (malloc'd). */
-char *tg_openai_error_json(const char *message, const char *type, const char *code);
 
 #endif

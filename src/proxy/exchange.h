@@ -1,0 +1,270 @@
+/*
+ * exchange.h — one client request on its way through the proxy, and what the
+ * files of src/proxy share about it.
+ *
+ *   pipeline.c   routes a request to a stage list (or answers it directly)
+ *   stages.c     the stage lists and the loop that runs them
+ *   attempt.c    calls to providers: request, retries, fallbacks, failures
+ *   filters.c    the response body on its way to the client
+ *   local.c      answers made without a provider (mock, count_tokens)
+ *   exchange.c   the exchange's life: its start, its record, its one end
+ *
+ * Ownership: everything an exchange holds hangs off it. What one attempt
+ * builds lives in its tg_attempt_t and is freed by tg_attempt_clear (between
+ * attempts and at the end); the rest is freed by tg_exchange_finish, the
+ * single ending, which also clears the attempt. Neither list is kept in step
+ * with the other by hand.
+ *
+ * Thread: the worker thread of the exchange. An exchange holds a reference
+ * to the config it started with, so a reload never changes a request midway.
+ */
+#ifndef TG_EXCHANGE_H
+#define TG_EXCHANGE_H
+
+#include "auth/access.h"
+#include "cache/cache.h"
+#include "config/config.h"
+#include "core/jsonscan.h"
+#include "core/usage.h"
+#include "core/util.h"
+#include "providers/translate.h"
+#include "proxy/attempt.h"
+#include "proxy/limits.h"
+#include "proxy/relay.h"
+#include "proxy/sse.h"
+#include "proxy/stages.h"
+#include "ratelimit/ratelimit.h"
+#include "router/router.h"
+#include "server/http.h"
+#include "store/record.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct event;
+
+/* Largest non-streamed answer buffered from a provider. */
+#define TG_MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
+/* Most targets a request may fall back to after its first. */
+#define TG_MAX_FALLBACKS 8
+
+/* A worker's share of the proxy. The process-wide parts (cache, limiter,
+ * runtime rules, store) are thread-safe and outlive every worker. */
+typedef struct {
+    struct event_base *base;
+    tg_relay_t *relay;
+    tg_config_t *cfg;
+    tg_access_t *access; /* built from cfg */
+    int index;
+    tg_journal_t *journal;    /* NULL when request logging is off */
+    struct event *journal_ev; /* writes the journal when no client write will */
+    tg_cache_t *cache;
+    tg_rl_t *rl;
+    tg_rl_registry_t *rules;
+    tg_store_t *store; /* NULL when request logging is off */
+} tg_pworker_t;
+
+/* Who is calling, as established by admit() (pipeline.c). */
+typedef struct {
+    const char *consumed_header; /* header that carried the gateway key: not forwarded */
+    const char *key_name;        /* gateway key's name, or NULL */
+    bool may_read;               /* may read logs, costs and metrics */
+    bool may_write;              /* may change limits, budgets and keys */
+} tg_caller_t;
+
+typedef enum {
+    TG_ROUTE_CHAT,
+    TG_ROUTE_COMPLETIONS,
+    TG_ROUTE_EMBEDDINGS,
+    TG_ROUTE_RESPONSES,
+    TG_ROUTE_MESSAGES,     /* Anthropic Messages */
+    TG_ROUTE_COUNT_TOKENS, /* Anthropic count_tokens */
+    TG_ROUTE_GEMINI,       /* Gemini generateContent, streamGenerateContent */
+    TG_ROUTE_PASSTHROUGH,
+} tg_route_kind_t;
+
+/* The top-level members of an LLM request body the stages read, found in one
+ * pass (stages.c, read_body); the max_* ones in the token cap's order. */
+enum { TG_IN_MODEL, TG_IN_STREAM, TG_IN_STREAM_OPTIONS, TG_IN_MAX_TOKENS,
+       TG_IN_NKEYS = TG_IN_MAX_TOKENS + 4 };
+extern const char *const tg_in_keys_names[TG_IN_NKEYS];
+
+/* The response body filters' state for one attempt (filters.c); each filter
+ * owns its part. */
+typedef struct {
+    tg_sse_parser_t sse_in;    /* events: the provider's stream, for usage (and filtering) */
+    tg_buf_t sse_out;          /* events: re-framed or translated events */
+    tg_buf_t sse_held;         /* events: the start of an event not yet whole */
+    tg_translate_stream_t *ts; /* translate: another dialect's event stream */
+    bool hide_usage;           /* hide usage: we asked for the usage chunk; the client did not */
+    bool stream_over;          /* events: the native stream's terminator or error event came */
+    tg_buf_t stream_copy;      /* copy to cache: the client's stream */
+    bool stream_copy_full;
+} tg_filters_t;
+
+/* One attempt at one target. Everything in it is freed by tg_attempt_clear. */
+typedef struct {
+    const tg_translator_t *tr; /* NULL: the provider speaks the client's dialect */
+    bool tr_include_usage;     /* OpenAI client asked for the usage chunk */
+    char *url;
+    char *suffix_buf; /* Gemini: "/models/{model}:{action}" */
+    char **hdrs;
+    size_t n_hdrs, cap_hdrs;
+    char *body; /* the upstream body when it differs from the client's */
+    const char *body_ptr;
+    size_t body_len;
+    tg_upstream_t *up;
+    bool sse;       /* the answer is an event stream */
+    bool too_large; /* the buffered answer went over TG_MAX_BUFFERED_RESPONSE */
+    bool discard;   /* this attempt's answer is a failure we will retry past */
+    tg_next_t next; /* ... by retrying or falling back (decided as it began) */
+    int64_t retry_after_ms; /* the provider's Retry-After on this attempt, 0 if none */
+    int64_t t0_us, ttfb_us;
+    tg_filters_t f;
+    tg_buf_t resp; /* buffered answer (or a streamed one's usage / error body) */
+    char *resp_ctype;
+} tg_attempt_t;
+
+typedef struct tg_exchange {
+    tg_http_t *h;
+    tg_pworker_t *pw;
+    tg_config_t *cfg; /* our reference */
+    tg_route_kind_t route;
+    const char *route_path;
+    tg_wire_t wire; /* the client's dialect: errors and answers are written in it */
+    tg_caller_t caller;
+    char id[72];
+    tg_route_t target; /* the target of the current attempt */
+    char *model_requested;
+    const char *suffix;        /* route suffix appended to the provider's base_url */
+    const char *gemini_action; /* "generateContent" or "streamGenerateContent" */
+
+    /* The stages (stages.h): the list this request runs and where it is. */
+    const tg_stage_t *stages;
+    size_t next_stage;
+
+    /* The client's request, as read once (stages.c, read_body). */
+    const char *in_body;
+    size_t in_len;
+    json_t *in_root; /* parsed only when needed (tg_exchange_in_root) */
+    tg_json_span_t in_keys[TG_IN_NKEYS];
+    bool in_stream, in_client_usage, in_has_stream_options;
+
+    /* Attempts (attempt.c; SPEC §4 fallback chain, §6 retry and fallback headers). */
+    tg_attempt_t att;
+    tg_route_t fallbacks[TG_MAX_FALLBACKS]; /* targets after the first */
+    size_t n_fallbacks;
+    int fallback_index; /* 0 = the first target */
+    int tries_here;     /* retries made on the current target */
+    int retries;        /* retries made in all */
+    bool retry_on;      /* Helicone-Retry-Enabled */
+    int retry_num;
+    double retry_factor;
+    int64_t retry_min_ms, retry_max_ms;
+    struct event *retry_timer;
+    bool streaming; /* the client response has started (chunked) */
+
+    /* Rate limits (proxy/limits.h): acquired before the call, settled after. */
+    tg_limits_t limits;  /* on the caller */
+    tg_limits_t plimits; /* on the provider */
+
+    /* Cache (cache/cache.h). */
+    tg_cache_policy_t cache_policy;
+    tg_cache_key_t cache_key;
+    tg_cache_flight_t *flight; /* we lead: complete or abandon it */
+    tg_cache_waiter_t *waiter; /* we wait for a leader */
+    tg_cache_entry_t *woken;   /* what the leader handed us (set on its thread) */
+    struct event *cache_ev;    /* the leader wakes us through this */
+    bool cache_store_after;    /* store the answer without a flight */
+    const char *cache_result;  /* "hit", "miss", or NULL when the cache was not read */
+
+    /* The record (SPEC §8). */
+    tg_usage_t usage;  /* -1 per count until known */
+    int64_t cost_nusd; /* nano-USD; -1 unknown or unpriced */
+    char *error;       /* why it failed (tg_exchange_set_error) */
+    int64_t t0_wall_ms;
+    tg_buf_t log_body; /* the answer as the client got it (streams, hits) */
+    tg_record_t *rec;  /* begun with the exchange, completed and submitted at its end */
+    bool omit_request, omit_response;
+    int status;
+    int64_t t0_us, ttfb_us;
+} tg_exchange_t;
+
+/* ---- exchange.c: life, record, endings ---- */
+
+tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t *caller,
+                               tg_route_kind_t route, const char *route_path);
+/** The single cleanup: submits the record, gives back cache tickets, frees
+ *  the attempt and the exchange. The HTTP exchange has already been ended. */
+void tg_exchange_finish(tg_exchange_t *x);
+/** An error answer in the client's dialect, then the end. */
+void tg_exchange_error(tg_exchange_t *x, int status, const char *code, const char *message);
+/** A failure after the exchange began: an error answer, or, once a stream
+ *  started, the dialect's error event (or a cut); then the end. */
+void tg_exchange_fail(tg_exchange_t *x, int status, const char *code, const char *message);
+/** The record's error (owned; replaces an earlier one; NULL clears it). */
+void tg_exchange_set_error(tg_exchange_t *x, char *message);
+/** The record's error for a provider's own error answer or event. */
+void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t len,
+                                     const char *fallback);
+/** The request body into the record (bounded; never when omitted). */
+void tg_exchange_record_request_body(tg_exchange_t *x);
+/** Helicone-RateLimit-* when the request sent a policy. */
+void tg_exchange_policy_headers(tg_exchange_t *x);
+/** The answer is complete: cost, limits settled, the cache fed. */
+void tg_exchange_settle(tg_exchange_t *x);
+/** The client's body as a tree, parsed once and only when needed. */
+json_t *tg_exchange_in_root(tg_exchange_t *x);
+/** A request header by name, in the shape the router, cache and limits take. */
+const char *tg_exchange_header(void *h, const char *name);
+
+/* ---- stages.c ---- */
+
+/** Run the exchange's stages from where it stopped (a parked stage calls
+ *  this to go on with the next one). */
+void tg_exchange_resume(tg_exchange_t *x);
+
+/* ---- attempt.c ---- */
+
+/** Forget what one attempt built; the attempt is then empty. */
+void tg_attempt_clear(tg_attempt_t *a);
+/** Helicone-Fallbacks or routing.fallback_chain into x->fallbacks. False
+ *  when the exchange was answered (a bad header). */
+bool tg_attempt_plan_fallbacks(tg_exchange_t *x);
+/** Can the client's dialect reach a provider of that type? */
+bool tg_attempt_reachable(const tg_exchange_t *x, const tg_provider_cfg_t *p);
+/** The first attempt at the first target; the relay's callbacks go on. */
+void tg_attempt_begin(tg_exchange_t *x);
+/** Watch the client (it may leave or drain) while the exchange is parked. */
+void tg_attempt_watch_client(tg_exchange_t *x);
+
+/* ---- filters.c: the response body ---- */
+
+/** Bytes of the provider's answer, through the filter chain. Returns 0 to go
+ *  on, 1 when the client's output is full (pause), -1 to abort. */
+int tg_filters_body(tg_exchange_t *x, const char *data, size_t len);
+/** The provider's answer ended cleanly: the filters' last bytes (closing
+ *  events, held bytes), a whole answer made the client's. False when a 2xx
+ *  answer cannot be read. */
+bool tg_filters_end(tg_exchange_t *x);
+/** Did a stream end as its dialect ends one? */
+bool tg_filters_stream_complete(const tg_exchange_t *x);
+/** The provider's answer began (x->status set; its Content-Type given): a
+ *  stream starts the client's chunked answer and its filters; any other
+ *  answer is buffered whole. */
+void tg_filters_start(tg_exchange_t *x, const char *content_type);
+/** Bytes the gateway itself sends (cache hits, mock, error events), for the record. */
+void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len);
+/** One provider event through the event filters, the output in x->att.f.sse_out
+ *  (the tg_sse_feed callback; the mock's streams use it too). */
+int tg_filters_event(void *arg, const char *event, const char *data, size_t len);
+
+/* ---- local.c: answers without a provider ---- */
+
+void tg_local_count_tokens(tg_exchange_t *x);
+void tg_local_mock(tg_exchange_t *x);
+
+#endif

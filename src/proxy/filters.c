@@ -1,0 +1,319 @@
+/*
+ * filters.c — the provider's answer on its way to the client, through a
+ * short chain of filters (as nginx's body filters), each owning its state in
+ * tg_filters_t and handing its output to the next:
+ *
+ *   events        an event stream cut into whole events (tg_sse_feed), and
+ *     translate   another dialect's events become the client's, or
+ *     hide usage  a native stream's events read for usage and their end; the
+ *                 usage chunk we asked for dropped when the client did not
+ *   copy to log   what the client is sent, for the record (bounded)
+ *   copy to cache what the client is sent, for the cache (bounded)
+ *   client        tg_http_stream_write; its "output full" pauses the relay
+ *
+ * Raw pass-through and Gemini's streamed JSON array skip the event filters.
+ * An answer that is not streamed is buffered whole (bounded) and made the
+ * client's at its end (tg_filters_end): translated, its usage read.
+ *
+ * Thread: the worker thread of the exchange (relay callbacks).
+ */
+#include "proxy/exchange.h"
+#include "providers/provider.h"
+
+#include <string.h>
+
+/* Most of a streamed error answer (raw pass-through) kept for its message. */
+#define MAX_ERROR_BODY (64 * 1024)
+/* Largest streamed answer kept for the cache. */
+#define MAX_CACHED_STREAM (8 * 1024 * 1024)
+
+/* ---- the chain's tail: log → cache → client ---- */
+
+static int to_client(tg_exchange_t *x, const char *data, size_t len)
+{
+    return tg_http_stream_write(x->h, data, len) ? 1 : 0;
+}
+
+static int copy_to_cache(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_filters_t *f = &x->att.f;
+    if ((x->flight || x->cache_store_after) && !f->stream_copy_full) {
+        if (f->stream_copy.len + len > MAX_CACHED_STREAM)
+            f->stream_copy_full = true;
+        else
+            tg_buf_append(&f->stream_copy, data, len);
+    }
+    return to_client(x, data, len);
+}
+
+void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len)
+{
+    if (!x->rec || !x->cfg->log_bodies || x->omit_response)
+        return;
+    int64_t room = x->cfg->max_body_bytes - (int64_t)x->log_body.len;
+    if (room > 0)
+        tg_buf_append(&x->log_body, data, (size_t)room < len ? (size_t)room : len);
+}
+
+static int copy_to_log(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_filters_copy_to_log(x, data, len);
+    return copy_to_cache(x, data, len);
+}
+
+/* ---- the event filters ---- */
+
+/* The dialect the provider answers in when the call is native (the mock
+ * answers in OpenAI's): it reads the usage of its answers and events. */
+static const tg_dialect_t *native_dialect(const tg_exchange_t *x)
+{
+    return tg_dialect_for(x->target.provider->type);
+}
+
+/* True when the member's value is an empty array (or the member is absent). */
+static bool no_choices(const char *doc, size_t len)
+{
+    size_t a, b;
+    if (!tg_json_member(doc, len, "choices", &a, &b))
+        return true;
+    if (doc[a] != '[')
+        return false;
+    for (size_t i = a + 1; i < b; i++)
+        if (doc[i] != ' ' && doc[i] != '\n' && doc[i] != '\t' && doc[i] != '\r')
+            return doc[i] == ']';
+    return false;
+}
+
+/* True when the JSON document has a top-level "error" member. */
+static bool has_error_member(const char *doc, size_t len)
+{
+    size_t a, b;
+    return memmem(doc, len, "\"error\"", 7) && tg_json_member(doc, len, "error", &a, &b);
+}
+
+/* What one event of a native stream says about the stream's end: the
+ * dialect's terminator (OpenAI's `[DONE]`, or a Responses stream's
+ * response.completed / .incomplete / .failed; Anthropic's message_stop;
+ * Gemini, which has none, a finishReason) or the provider's own error event,
+ * whose message the record keeps. The client gets the events as they are. */
+static void note_native_event(tg_exchange_t *x, const char *event, const char *data, size_t len)
+{
+    tg_filters_t *f = &x->att.f;
+    if (f->stream_over)
+        return;
+    bool err;
+    if (x->wire == TG_WIRE_ANTHROPIC) {
+        f->stream_over = !strcmp(event, "message_stop");
+        err = !strcmp(event, "error");
+    } else if (x->wire == TG_WIRE_GEMINI) {
+        f->stream_over = memmem(data, len, "\"finishReason\"", 14) &&
+                         !memmem(data, len, "FINISH_REASON_UNSPECIFIED", 25);
+        err = has_error_member(data, len);
+    } else if (x->route == TG_ROUTE_RESPONSES) {
+        f->stream_over =
+            !strcmp(event, "response.completed") || !strcmp(event, "response.incomplete");
+        err = !strcmp(event, "error") || !strcmp(event, "response.failed");
+    } else {
+        f->stream_over = len == 6 && !memcmp(data, "[DONE]", 6);
+        err = has_error_member(data, len);
+    }
+    if (err) {
+        f->stream_over = true;
+        tg_exchange_note_provider_error(x, data, len, "the provider reported an error mid-stream");
+    }
+}
+
+/* Native: its usage is read; in OpenAI's dialect the usage chunk we asked
+ * for (no choices, only usage) is dropped when the client did not ask for
+ * it; everything else is re-framed into sse_out (only when hiding: else the
+ * bytes pass as they came, pass_events). */
+static void hide_usage_event(tg_exchange_t *x, const char *event, const char *data, size_t len)
+{
+    tg_filters_t *f = &x->att.f;
+    note_native_event(x, event, data, len);
+    const tg_dialect_t *d = native_dialect(x);
+    if (x->wire != TG_WIRE_OPENAI) { /* read usage, pass as is */
+        d->event_usage(data, len, &x->usage);
+        return;
+    }
+    bool drop = false;
+    if (memmem(data, len, "\"usage\"", 7)) {
+        /* the chunk we asked for: usage, and no choices */
+        drop = d->event_usage(data, len, &x->usage) && f->hide_usage && no_choices(data, len);
+    }
+    if (f->hide_usage && !drop)
+        tg_sse_write(&f->sse_out, strcmp(event, "message") ? event : NULL, data, len);
+}
+
+int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
+{
+    tg_exchange_t *x = arg;
+    tg_filters_t *f = &x->att.f;
+    if (f->ts) { /* translate: another dialect's events become the client's */
+        tg_translate_stream_feed(f->ts, event, data, len, &f->sse_out);
+        tg_translate_stream_usage(f->ts, &x->usage);
+        return 0;
+    }
+    hide_usage_event(x, event, data, len);
+    return 0;
+}
+
+/* A native event stream goes on as it came, but in whole events: the start
+ * of an event waits for its end, so a stream cut in the middle of an event
+ * ends with the error event rather than half an event the client cannot
+ * read (when chunks end on event boundaries, as they do, nothing waits).
+ * The wait is bounded by the SSE parser's event limit. */
+static int pass_events(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_buf_t *held = &x->att.f.sse_held;
+    if (held->len) {
+        tg_buf_append(held, data, len);
+        data = held->data;
+        len = held->len;
+    }
+    size_t whole = tg_sse_whole(data, len);
+    int r = whole ? copy_to_log(x, data, whole) : 0;
+    if (data == held->data) {
+        memmove(held->data, data + whole, len - whole);
+        held->len = len - whole;
+        held->data[held->len] = 0;
+    } else if (whole < len) {
+        tg_buf_append(held, data + whole, len - whole);
+    }
+    return r;
+}
+
+static int events(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_filters_t *f = &x->att.f;
+    if (tg_sse_feed(&f->sse_in, data, len, tg_filters_event, x) < 0)
+        return -1; /* an event over the parser's limit: not a sane stream */
+    if (!f->hide_usage && !f->ts)
+        return pass_events(x, data, len);
+    int r = copy_to_log(x, f->sse_out.data, f->sse_out.len);
+    tg_buf_reset(&f->sse_out);
+    return r;
+}
+
+/* ---- the chain's head ---- */
+
+void tg_filters_start(tg_exchange_t *x, const char *content_type)
+{
+    tg_attempt_t *a = &x->att;
+    int status = x->status;
+    a->sse = content_type && tg_has_prefix_ci(content_type, "text/event-stream");
+    /* Event streams, Gemini's streamed JSON array and raw pass-through go
+     * out as they arrive; other answers are whole JSON documents and are
+     * sent with a length. A translated error is a whole document too. */
+    bool gemini_array = x->route == TG_ROUTE_GEMINI && x->in_stream && status / 100 == 2;
+    if ((a->sse && (!a->tr || status / 100 == 2)) || x->route == TG_ROUTE_PASSTHROUGH ||
+        gemini_array) {
+        x->streaming = true;
+        if (a->tr && a->sse) {
+            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+                                     .model = x->target.model,
+                                     .include_usage = a->tr_include_usage};
+            a->f.ts = tg_translate_stream_new(a->tr, &o);
+        }
+        tg_http_stream_start(x->h, status, NULL);
+    }
+}
+
+int tg_filters_body(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_attempt_t *a = &x->att;
+    if (x->streaming && a->sse && x->route != TG_ROUTE_PASSTHROUGH)
+        return events(x, data, len);
+    if (x->streaming) {
+        if (x->route == TG_ROUTE_GEMINI) { /* the JSON array: kept for its usage */
+            if (a->resp.len + len <= TG_MAX_BUFFERED_RESPONSE)
+                tg_buf_append(&a->resp, data, len);
+        } else if (x->status >= 400 && a->resp.len < MAX_ERROR_BODY) { /* for its message */
+            tg_buf_append(&a->resp, data, len);
+        }
+        return copy_to_log(x, data, len);
+    }
+    if (a->resp.len + len > TG_MAX_BUFFERED_RESPONSE) {
+        a->too_large = true;
+        return -1;
+    }
+    tg_buf_append(&a->resp, data, len);
+    return 0;
+}
+
+/* A whole (not streamed) answer, made the client's: translated from the
+ * provider's dialect (errors too), and its usage read. False when a 2xx
+ * answer cannot be read. */
+static bool client_form(tg_exchange_t *x)
+{
+    tg_attempt_t *a = &x->att;
+    bool ok2xx = x->status / 100 == 2;
+    if (a->tr) {
+        tg_buf_t out = {0};
+        if (ok2xx) {
+            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+                                     .model = x->target.model};
+            if (tg_translate_response(a->tr, a->resp.data, a->resp.len, &o, &out, &x->usage) < 0) {
+                tg_buf_free(&out);
+                return false;
+            }
+        } else {
+            tg_translate_error(x->wire, x->status, a->resp.data, a->resp.len, &out);
+        }
+        tg_buf_free(&a->resp);
+        a->resp = out;
+        return true;
+    }
+    if (ok2xx)
+        native_dialect(x)->answer_usage(a->resp.data, a->resp.len, &x->usage);
+    return true;
+}
+
+bool tg_filters_end(tg_exchange_t *x)
+{
+    tg_attempt_t *a = &x->att;
+    tg_filters_t *f = &a->f;
+    if (x->streaming && f->ts) {
+        /* the provider's stream ended as it should: the client's closing events */
+        tg_buf_reset(&f->sse_out);
+        tg_translate_stream_finish(f->ts, &f->sse_out);
+        tg_translate_stream_usage(f->ts, &x->usage);
+        if (tg_translate_stream_error(f->ts))
+            tg_exchange_set_error(x, tg_xstrdup(tg_translate_stream_error(f->ts)));
+        copy_to_log(x, f->sse_out.data, f->sse_out.len);
+    } else if (x->streaming && f->sse_held.len) { /* a last line without its blank line */
+        copy_to_log(x, f->sse_held.data, f->sse_held.len);
+    } else if (x->streaming && x->route == TG_ROUTE_GEMINI && !a->sse) {
+        /* Gemini's streamed JSON array, kept whole for its usage */
+        native_dialect(x)->answer_usage(a->resp.data, a->resp.len, &x->usage);
+    } else if (!x->streaming && x->route != TG_ROUTE_PASSTHROUGH) {
+        return client_form(x);
+    }
+    return true;
+}
+
+/* Gemini's streamed JSON array ended as Gemini ends one: the array closed,
+ * a finishReason given. */
+static bool gemini_array_complete(const tg_buf_t *b)
+{
+    size_t n = b->len;
+    while (n && (b->data[n - 1] == ' ' || b->data[n - 1] == '\n' || b->data[n - 1] == '\r' ||
+                 b->data[n - 1] == '\t'))
+        n--;
+    return n && b->data[n - 1] == ']' && memmem(b->data, n, "\"finishReason\"", 14);
+}
+
+/* A stream cut on an event boundary (a proxy or the provider closing early)
+ * looks clean to HTTP. Raw pass-through bodies are not read, so not judged;
+ * nor are error answers. */
+bool tg_filters_stream_complete(const tg_exchange_t *x)
+{
+    const tg_attempt_t *a = &x->att;
+    if (!x->streaming || x->route == TG_ROUTE_PASSTHROUGH || x->status / 100 != 2)
+        return true;
+    if (a->f.ts)
+        return tg_translate_stream_ended(a->f.ts);
+    if (a->sse)
+        return a->f.stream_over;
+    return a->resp.len >= TG_MAX_BUFFERED_RESPONSE || gemini_array_complete(&a->resp);
+}

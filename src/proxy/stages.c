@@ -1,0 +1,469 @@
+/*
+ * stages.c — the request path as lists of small stages (stages.h), read top
+ * to bottom:
+ *
+ *   LLM routes                          raw pass-through
+ *   read_body      POST, JSON, model    read_raw_body  path under base_url
+ *   resolve        provider and model
+ *   token_cap      max_tokens_per_request
+ *   caller_limits  rate limits on the caller (both)
+ *   local_answer   mock, count_tokens
+ *   plan           reachable? fallbacks
+ *   cache          hit / lead / wait (parks)
+ *   provider_limits rate limits on the provider (both)
+ *   attempt        the call (parks until the provider answers; attempt.c) (both)
+ *
+ * A stage that answers ends the exchange itself (tg_exchange_error or an
+ * answer and tg_exchange_finish) and says TG_STAGE_ANSWERED; one that waits
+ * says TG_STAGE_PARKED and whoever wakes it calls tg_exchange_resume, which
+ * goes on with the next stage. Adding a stage (budget reservation, say) is
+ * one function and one line in a list.
+ *
+ * Thread: the worker thread of the exchange; the cache's leader may wake a
+ * parked exchange from another worker (on_cache_wake), which only hands
+ * over and activates an event on ours.
+ */
+#include "proxy/stages.h"
+
+#include "core/urlpath.h"
+#include "metrics/metrics.h"
+#include "proxy/exchange.h"
+
+#include <event2/event.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const tg_in_keys_names[TG_IN_NKEYS] = {
+    "model", "stream", "stream_options",
+    "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens"};
+
+/* ---- the loop ---- */
+
+tg_stage_result_t tg_stages_run(const tg_stage_t *list, size_t *next, void *arg)
+{
+    while (list[*next].run) {
+        /* past it before it runs: the exchange may be gone when it returns */
+        tg_stage_result_t r = list[(*next)++].run(arg);
+        if (r != TG_STAGE_CONTINUE)
+            return r;
+    }
+    return TG_STAGE_CONTINUE;
+}
+
+void tg_exchange_resume(tg_exchange_t *x)
+{
+    tg_stages_run(x->stages, &x->next_stage, x);
+}
+
+/* ---- read_body: the client's JSON, read once without a tree ---- */
+
+static bool member_is(const char *doc, size_t len, const char *key, const char *literal)
+{
+    tg_json_span_t sp;
+    tg_json_members(doc, len, &key, 1, &sp);
+    return tg_json_span_is(doc, sp, literal);
+}
+
+/* 'model' when it is not a plain string: let jansson decide. False when
+ * the exchange was answered (400). */
+static bool odd_model(tg_exchange_t *x)
+{
+    json_t *jm = json_object_get(tg_exchange_in_root(x), "model");
+    if (jm && !json_is_null(jm) && !json_is_string(jm)) {
+        tg_exchange_error(x, 400, "invalid_model", "'model' must be a string");
+        return false;
+    }
+    /* A NUL would cut the name in C strings (route, record, cost) while
+     * the body goes upstream whole: refuse it rather than disagree. */
+    if (json_is_string(jm) && strlen(json_string_value(jm)) != json_string_length(jm)) {
+        tg_exchange_error(x, 400, "invalid_model", "'model' must not contain a NUL character");
+        return false;
+    }
+    if (json_is_string(jm))
+        x->model_requested = tg_xstrdup(json_string_value(jm));
+    return true;
+}
+
+/* POST only; the body valid JSON, an object; model, stream and
+ * stream_options found in one pass. */
+static tg_stage_result_t read_body(void *arg)
+{
+    tg_exchange_t *x = arg;
+    if (strcmp(tg_http_method(x->h), "POST") != 0) {
+        tg_http_add_header(x->h, "Allow", "POST");
+        tg_exchange_error(x, 405, "method_not_allowed", "this route takes POST");
+        return TG_STAGE_ANSWERED;
+    }
+    char msg[300], mbuf[256];
+    x->in_body = tg_http_body(x->h, &x->in_len);
+    tg_exchange_record_request_body(x);
+    size_t off;
+    const char *why;
+    if (!x->in_body) {
+        tg_exchange_error(x, 400, "invalid_json",
+                          "the request body is empty; a JSON object is expected");
+        return TG_STAGE_ANSWERED;
+    }
+    if (!tg_json_valid(x->in_body, x->in_len, &off, &why)) {
+        snprintf(msg, sizeof msg, "the request body is not valid JSON: %s at byte %zu", why, off);
+        tg_exchange_error(x, 400, "invalid_json", msg);
+        return TG_STAGE_ANSWERED;
+    }
+    if (!tg_json_object_start(x->in_body, x->in_len)) {
+        tg_exchange_error(x, 400, "invalid_json", "the request body must be a JSON object");
+        return TG_STAGE_ANSWERED;
+    }
+    if (x->route == TG_ROUTE_GEMINI) /* model and streaming come from the URL */
+        return TG_STAGE_CONTINUE;
+    tg_json_members(x->in_body, x->in_len, tg_in_keys_names, TG_IN_NKEYS, x->in_keys);
+    int mr = tg_json_span_plain_string(x->in_body, x->in_keys[TG_IN_MODEL], mbuf, sizeof mbuf);
+    if (mr == 1)
+        x->model_requested = tg_xstrdup(mbuf);
+    else if (mr == -1 && !odd_model(x)) /* escapes, a long name, or not a string */
+        return TG_STAGE_ANSWERED;
+    x->in_stream = tg_json_span_is(x->in_body, x->in_keys[TG_IN_STREAM], "true");
+    tg_json_span_t so = x->in_keys[TG_IN_STREAM_OPTIONS];
+    if (so.found && x->in_body[so.start] == '{') {
+        x->in_has_stream_options = true;
+        x->in_client_usage = member_is(x->in_body + so.start, so.end - so.start,
+                                       "include_usage", "true");
+    }
+    return TG_STAGE_CONTINUE;
+}
+
+/* Pass-through: the body as sent; the path must stay under base_url. */
+static tg_stage_result_t read_raw_body(void *arg)
+{
+    tg_exchange_t *x = arg;
+    x->in_body = tg_http_body(x->h, &x->in_len);
+    tg_exchange_record_request_body(x);
+    if (tg_urlpath_check(x->suffix, strlen(x->suffix), TG_URLPATH_STRICT) < 0) {
+        tg_exchange_error(x, 400, "invalid_path",
+                          "the pass-through path must stay under the provider's base path: no "
+                          "'.' or '..' segments (plain or percent-encoded), backslashes, encoded "
+                          "slashes, NUL or fragments");
+        return TG_STAGE_ANSWERED;
+    }
+    return TG_STAGE_CONTINUE;
+}
+
+/* ---- resolve, token_cap ---- */
+
+/* SPEC §4: provider and model (404 when nothing serves it). */
+static tg_stage_result_t resolve(void *arg)
+{
+    tg_exchange_t *x = arg;
+    char err[1024];
+    int rc = tg_router_resolve(x->cfg, x->model_requested, tg_exchange_header, x->h, &x->target,
+                               err, sizeof err);
+    if (rc == 0)
+        return TG_STAGE_CONTINUE;
+    if (rc == -2)
+        tg_exchange_error(x, 400, "missing_model", err);
+    else
+        tg_exchange_error(x, 404, "model_not_found", err);
+    return TG_STAGE_ANSWERED;
+}
+
+/* security.max_tokens_per_request bounds the output a request may ask for
+ * (max_tokens, max_completion_tokens, max_output_tokens; Gemini's
+ * maxOutputTokens in generationConfig). */
+static tg_stage_result_t token_cap(void *arg)
+{
+    tg_exchange_t *x = arg;
+    int64_t cap = x->cfg->max_tokens_per_request;
+    if (cap <= 0)
+        return TG_STAGE_CONTINUE;
+    const char *const *fields = tg_in_keys_names + TG_IN_MAX_TOKENS;
+    enum { N = TG_IN_NKEYS - TG_IN_MAX_TOKENS };
+    const char *doc = x->in_body;
+    const tg_json_span_t *found = x->in_keys + TG_IN_MAX_TOKENS; /* read_body found them */
+    tg_json_span_t gen[N];
+    if (x->route == TG_ROUTE_GEMINI) {
+        size_t a, b;
+        if (!tg_json_member(doc, x->in_len, "generationConfig", &a, &b) || doc[a] != '{')
+            return TG_STAGE_CONTINUE;
+        doc += a;
+        tg_json_members(doc, b - a, fields, N, gen);
+        found = gen;
+    }
+    for (size_t i = 0; i < N; i++) {
+        long v = tg_json_span_long(doc, found[i]);
+        if (v > cap) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "%s is %ld, above this gateway's limit of %lld tokens per request",
+                     fields[i], v, (long long)cap);
+            tg_exchange_error(x, 400, "max_tokens_exceeded", msg);
+            return TG_STAGE_ANSWERED;
+        }
+    }
+    return TG_STAGE_CONTINUE;
+}
+
+/* ---- rate limits (proxy/limits.h) ---- */
+
+/* 429 with Retry-After and the denied limit's Helicone-RateLimit-* headers. */
+static tg_stage_result_t deny(tg_exchange_t *x, const tg_rl_headers_t *rh)
+{
+    tg_metrics_rate_limited();
+    tg_http_add_header(x->h, "Retry-After", rh->retry_after);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Limit", rh->limit);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Remaining", rh->remaining);
+    tg_http_add_header(x->h, "Helicone-RateLimit-Policy", rh->policy);
+    char msg[256];
+    snprintf(msg, sizeof msg, "rate limit exceeded (%s); retry after %s s", rh->policy,
+             rh->retry_after);
+    tg_exchange_error(x, 429, "rate_limit_exceeded", msg);
+    return TG_STAGE_ANSWERED;
+}
+
+/* Every request check of a set, all or nothing. */
+static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
+{
+    tg_rl_headers_t rh;
+    return tg_limits_acquire(x->pw->rl, L, &rh) ? TG_STAGE_CONTINUE : deny(x, &rh);
+}
+
+static tg_stage_result_t caller_limits(void *arg)
+{
+    tg_exchange_t *x = arg;
+    char err[256];
+    if (tg_limits_for_client(&x->limits, x->cfg, x->pw->rules, tg_exchange_header, x->h,
+                             tg_http_client_ip(x->h), x->caller.key_name, err, sizeof err) < 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "Helicone-RateLimit-Policy: %s", err);
+        tg_exchange_error(x, 400, "invalid_rate_limit_policy", msg);
+        return TG_STAGE_ANSWERED;
+    }
+    return acquire(x, &x->limits);
+}
+
+static tg_stage_result_t provider_limits(void *arg)
+{
+    tg_exchange_t *x = arg;
+    tg_limits_for_provider(&x->plimits, x->cfg, x->target.provider->name);
+    return acquire(x, &x->plimits);
+}
+
+/* ---- local_answer, plan ---- */
+
+/* Answers made here, without a provider (local.c). */
+static tg_stage_result_t local_answer(void *arg)
+{
+    tg_exchange_t *x = arg;
+    const tg_provider_cfg_t *p = x->target.provider;
+    if (x->route == TG_ROUTE_COUNT_TOKENS && p->type != TG_PROVIDER_ANTHROPIC) {
+        tg_local_count_tokens(x);
+        return TG_STAGE_ANSWERED;
+    }
+    if (p->type == TG_PROVIDER_MOCK &&
+        (x->wire == TG_WIRE_OPENAI || tg_translate_for(x->wire, TG_PROVIDER_MOCK))) {
+        tg_local_mock(x);
+        return TG_STAGE_ANSWERED;
+    }
+    return TG_STAGE_CONTINUE;
+}
+
+/* The target must speak the client's dialect or be reached by a
+ * translator; then the targets that follow it if it fails. */
+static tg_stage_result_t plan(void *arg)
+{
+    tg_exchange_t *x = arg;
+    const tg_provider_cfg_t *p = x->target.provider;
+    if (!tg_attempt_reachable(x, p)) {
+        char err[1024];
+        snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
+                 tg_provider_type_name(p->type), x->route_path);
+        tg_exchange_error(x, 400, "unsupported_provider", err);
+        return TG_STAGE_ANSWERED;
+    }
+    return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+}
+
+/* ---- cache (cache/cache.h) ---- */
+
+/* Answers are shared between callers who would reach the provider with the
+ * same credential: for a provider with a configured key, per gateway key
+ * (or everyone, without gateway keys); for bring-your-own-key, per client
+ * credential, which is never stored itself, only a digest of it. */
+static const char *cache_scope(tg_exchange_t *x, char out[33])
+{
+    if (x->target.provider->api_key)
+        return x->caller.key_name;
+    /* Every header a provider may take a key from (Azure's api-key too: a
+     * caller must not get an answer paid with another caller's key), and
+     * for Gemini the query (?key=..., with whatever else is there). */
+    static const char *const names[] = {"Authorization", "x-api-key", "x-goog-api-key",
+                                        "api-key"};
+    tg_buf_t creds = {0};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = tg_http_header(x->h, names[i]);
+        if (v) {
+            tg_buf_printf(&creds, "%zu:", i);
+            tg_buf_append(&creds, v, strlen(v) + 1);
+        }
+    }
+    const char *q = tg_http_query(x->h);
+    if (q && x->target.provider->type == TG_PROVIDER_GEMINI) {
+        tg_buf_puts(&creds, "q:");
+        tg_buf_puts(&creds, q);
+    }
+    if (!creds.len)
+        return x->caller.key_name;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)creds.data, creds.len, d);
+    tg_buf_free(&creds);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[32] = 0;
+    return out;
+}
+
+static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
+{
+    x->cache_result = "hit";
+    x->status = e->status;
+    x->usage = e->usage;
+    x->cost_nusd = 0; /* the provider was not paid for this one */
+    tg_filters_copy_to_log(x, e->body, e->body_len);
+    char idx[16];
+    snprintf(idx, sizeof idx, "%d", e->bucket);
+    tg_http_add_header(x->h, "Helicone-Cache", "HIT");
+    tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
+    tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
+    tg_exchange_policy_headers(x);
+    tg_metrics_cache("hit");
+    if (e->stream) {
+        tg_http_add_header(x->h, "Cache-Control", "no-cache");
+        tg_http_stream_start(x->h, e->status,
+                             e->content_type[0] ? e->content_type : "text/event-stream");
+        tg_http_stream_write(x->h, e->body, e->body_len);
+        tg_http_stream_end(x->h);
+    } else {
+        tg_http_reply(x->h, e->status, e->content_type[0] ? e->content_type : "application/json",
+                      e->body, e->body_len);
+    }
+    tg_cache_entry_release(e);
+    tg_exchange_finish(x);
+}
+
+/* The leader finished (on its own thread): hand over, nothing more. */
+static void on_cache_wake(void *arg, tg_cache_entry_t *entry)
+{
+    tg_exchange_t *x = arg;
+    x->woken = entry;
+    event_active(x->cache_ev, EV_READ, 0);
+}
+
+/* Back on our thread: serve what the leader got, or go on to fetch it. */
+static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
+{
+    tg_exchange_t *x = arg;
+    tg_cache_unwait(x->pw->cache, x->waiter);
+    x->waiter = NULL;
+    tg_cache_entry_t *e = x->woken;
+    x->woken = NULL;
+    if (e) {
+        serve_cached(x, e);
+        return;
+    }
+    tg_metrics_cache("miss");
+    x->cache_store_after = x->cache_policy.save;
+    tg_exchange_resume(x);
+}
+
+/* Look the request up: a hit is answered here; behind an identical
+ * request already in flight, the exchange parks until its leader ends. */
+static tg_stage_result_t cache(void *arg)
+{
+    tg_exchange_t *x = arg;
+    if (x->route == TG_ROUTE_COUNT_TOKENS)
+        return TG_STAGE_CONTINUE;
+    char err[256];
+    tg_cache_policy_t *p = &x->cache_policy;
+    if (tg_cache_policy_parse(p, x->cfg->cache_enabled, x->cfg->cache_ttl_ms, tg_exchange_header,
+                              x->h, err, sizeof err) < 0) {
+        tg_exchange_error(x, 400, "invalid_cache_header", err);
+        return TG_STAGE_ANSWERED;
+    }
+    if (!p->read && !p->save)
+        return TG_STAGE_CONTINUE;
+    char scope_buf[33], route[600];
+    /* Gemini's model is in the path, so the path is part of the key */
+    snprintf(route, sizeof route, "POST %.500s",
+             x->route == TG_ROUTE_GEMINI ? tg_http_path(x->h) : x->route_path);
+    tg_cache_key(p, cache_scope(x, scope_buf), route, x->in_body, x->in_len, &x->cache_key);
+    if (!p->read) {
+        x->cache_store_after = true;
+        return TG_STAGE_CONTINUE;
+    }
+    x->cache_result = "miss";
+    x->cache_ev = event_new(x->pw->base, -1, 0, on_cache_ev, x);
+    tg_cache_result_t r;
+    tg_cache_lookup(x->pw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
+    switch (r.status) {
+    case TG_CACHE_HIT:
+        serve_cached(x, r.entry);
+        return TG_STAGE_ANSWERED;
+    case TG_CACHE_MISS_WAIT:
+        x->waiter = r.waiter;
+        tg_attempt_watch_client(x); /* a client that leaves while parked */
+        return TG_STAGE_PARKED;
+    case TG_CACHE_MISS_LEADER:
+        x->flight = r.flight;
+        break;
+    case TG_CACHE_MISS:
+        break;
+    }
+    tg_metrics_cache("miss");
+    return TG_STAGE_CONTINUE;
+}
+
+/* ---- attempt ---- */
+
+/* The call: parked until the provider's answer ends the exchange (attempt.c). */
+static tg_stage_result_t attempt(void *arg)
+{
+    tg_attempt_begin(arg);
+    return TG_STAGE_PARKED;
+}
+
+/* ---- the lists ---- */
+
+#define STAGE(fn) {#fn, fn}
+
+static const tg_stage_t llm_stages[] = {
+    STAGE(read_body),
+    STAGE(resolve),
+    STAGE(token_cap),
+    STAGE(caller_limits),
+    STAGE(local_answer),
+    STAGE(plan),
+    STAGE(cache),
+    STAGE(provider_limits),
+    STAGE(attempt),
+    {NULL, NULL},
+};
+
+static const tg_stage_t passthrough_stages[] = {
+    STAGE(read_raw_body),
+    STAGE(caller_limits),
+    STAGE(provider_limits),
+    STAGE(attempt),
+    {NULL, NULL},
+};
+
+const tg_stage_t *tg_stages_llm(void)
+{
+    return llm_stages;
+}
+
+const tg_stage_t *tg_stages_passthrough(void)
+{
+    return passthrough_stages;
+}
