@@ -86,7 +86,7 @@ struct tg_http {
 
 struct tg_conn {
     tg_worker_t *w;
-    bool open;                 /* until conn_close */
+    bool open;                 /* until tg_server_conn_close */
     struct bufferevent *bev;   /* TLS: the connection's I/O */
     evutil_socket_t fd;        /* plain socket; -1 with TLS */
     struct event *rev, *wev;   /* plain: reading (always on), writing (while output waits) */
@@ -95,11 +95,11 @@ struct tg_conn {
     tg_reqparse_t rp;
     tg_http_t *h;  /* the exchange in flight */
     bool closing;  /* close once the output is written */
-    bool queued;   /* on w->to_write for on_flush */
+    bool queued;   /* on w->to_write for tg_server_on_flush */
     char ip[INET6_ADDRSTRLEN];
     struct tg_conn *prev, *next; /* worker's connection list */
     /* deadlines: the timer is set for the phase's whole span, never
-     * restarted by a byte (the idle timeout on reads is, see conn_read) */
+     * restarted by a byte (the idle timeout on reads is, see tg_server_conn_read) */
     conn_phase_t phase;
     bool served;            /* a request was read: a later head's time runs from its first byte */
     int64_t head_start_ms;  /* monotonic: the head's time began (the first one's: acceptance) */
@@ -139,7 +139,7 @@ struct tg_worker {
     bool draining;
     bool cut; /* the shutdown deadline passed: last bytes are being written */
     conn_list_t to_write;
-    struct event *flush_ev; /* runs on_flush at the end of the loop turn */
+    struct event *flush_ev; /* runs tg_server_on_flush at the end of the loop turn */
     time_t date_sec;        /* the second date_line was made for */
     char date_line[64];     /* "Date: ...\r\n" */
     atomic_long n_conns;              /* open client connections (read by the metrics) */
