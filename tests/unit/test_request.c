@@ -350,7 +350,7 @@ TEST(request_strict_reading_still_takes_what_clients_send)
                 "POST /c 1.1 ka [Host=a] [Transfer-Encoding=CHUNKED] body(0)=;");
 }
 
-/* server.c starts a request's body deadline when its head is read: the
+/* conn.c starts a request's body deadline when its head is read: the
  * flag says so while the body is still coming, and is clear again for the
  * next request. */
 TEST(request_headers_done_marks_the_end_of_the_head)

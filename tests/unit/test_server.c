@@ -1,6 +1,7 @@
-/* Unit tests for src/server/server.c's pure rules: the default connection
- * limit and the body deadline. The connection handling itself is driven
- * end to end (tests/e2e/hardening-connections.test.js). */
+/* Unit tests for the pure rules of src/server/: the default connection
+ * limit (server.c) and the body deadline (conn.c). The connection
+ * handling itself is driven end to end
+ * (tests/e2e/hardening-connections.test.js). */
 #include "server/server.h"
 #include "test.h"
 

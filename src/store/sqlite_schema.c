@@ -1,0 +1,132 @@
+/*
+ * sqlite_schema.c — the SQLite store's schema and the steps that bring an
+ * older database to it. Separate so that the schema reads in one place and
+ * a new version is one more entry here, whatever else changes.
+ *
+ * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
+ * on each connect), and the main thread on the first open.
+ *
+ * Schema (version 3, PRAGMA user_version):
+ *   requests            one row per record, no bodies; UNIQUE(id, created_at)
+ *                       makes replays idempotent; one index per filter
+ *                       column (col, created_at) — partial for user_id and
+ *                       session_id (version 3: no entries for NULL) — and
+ *                       requests_time, which
+ *                       covers every column the time-range reports read
+ *   request_properties  (seq, name, value, created_at), names NOCASE,
+ *                       indexed on (name, value, created_at) for filters
+ *   request_bodies      bodies by seq, read only for a single record
+ *   rate_limit_rules    (version 2) the runtime limits of /api/v1/rate-limits:
+ *                       id, property, value, quota, window_s, unit
+ *                       ("request", "cents", "token"), created_at; read
+ *                       back in rowid (insertion) order
+ * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
+ * unknown numbers are NULL.
+ */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+
+#define SCHEMA_VERSION 3
+
+static const char *migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE requests ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " provider TEXT, model TEXT, model_requested TEXT, route TEXT,"
+    " status INTEGER NOT NULL,"
+    " latency_ms INTEGER, ttft_ms INTEGER,"
+    " prompt_tokens INTEGER, completion_tokens INTEGER, cached_tokens INTEGER,"
+    " cache_write_tokens INTEGER, reasoning_tokens INTEGER,"
+    " cost_nusd INTEGER,"
+    " cache INTEGER NOT NULL DEFAULT 0,"
+    " user_id TEXT, session_id TEXT, session_name TEXT, session_path TEXT,"
+    " properties TEXT NOT NULL DEFAULT '{}',"
+    " key_name TEXT, client_ip TEXT,"
+    " retries INTEGER NOT NULL DEFAULT 0, fallback_index INTEGER,"
+    " error TEXT,"
+    " has_error INTEGER NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX requests_id ON requests(id, created_at);"
+    /* time-range reports (stats, costs) read only this index */
+    "CREATE INDEX requests_time ON requests(created_at, seq, model, provider, user_id, status,"
+    " has_error, cache, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
+    " reasoning_tokens, cost_nusd, latency_ms, ttft_ms);"
+    "CREATE INDEX requests_model ON requests(model, created_at);"
+    "CREATE INDEX requests_provider ON requests(provider, created_at);"
+    "CREATE INDEX requests_status ON requests(status, created_at);"
+    "CREATE INDEX requests_user ON requests(user_id, created_at);"
+    "CREATE INDEX requests_session ON requests(session_id, created_at);"
+    "CREATE TABLE request_properties ("
+    " seq INTEGER NOT NULL,"
+    " name TEXT NOT NULL COLLATE NOCASE,"
+    " value TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (seq, name)) WITHOUT ROWID;"
+    "CREATE INDEX request_properties_value ON request_properties(name, value, created_at);"
+    "CREATE TABLE request_bodies ("
+    " seq INTEGER PRIMARY KEY,"
+    " request_body BLOB,"
+    " response_body BLOB);",
+    /* 1 -> 2 */
+    "CREATE TABLE rate_limit_rules ("
+    " id TEXT PRIMARY KEY,"
+    " property TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " quota INTEGER NOT NULL,"
+    " window_s INTEGER NOT NULL,"
+    " unit TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL);",
+    /* 2 -> 3: records without a user or a session (most, for many teams)
+     * take no entry in those indexes: two B-tree inserts fewer per record
+     * for the writer; a filter on the column (=, IN) implies NOT NULL, so
+     * the planner still uses them */
+    "DROP INDEX requests_user;"
+    "CREATE INDEX requests_user ON requests(user_id, created_at) WHERE user_id IS NOT NULL;"
+    "DROP INDEX requests_session;"
+    "CREATE INDEX requests_session ON requests(session_id, created_at)"
+    " WHERE session_id IS NOT NULL;",
+};
+
+/* Bring the schema to SCHEMA_VERSION. */
+int tg_sqlite_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int v = tg_sqlite_pragma_int(db, "PRAGMA user_version", -1);
+    if (v < 0) {
+        tg_sqlite_set_err(err, errlen, path, db);
+        return -1;
+    }
+    if (v > SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this tollgate understands (%d)",
+                 path, v, SCHEMA_VERSION);
+        return -1;
+    }
+    if (v == SCHEMA_VERSION)
+        return 0;
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        snprintf(err, errlen, "%s: read-only, cannot create the schema", path);
+        return -1;
+    }
+    char msg[256];
+    if (tg_sqlite_exec(db, "BEGIN IMMEDIATE", msg, sizeof msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, msg);
+        return -1;
+    }
+    for (; v < SCHEMA_VERSION; v++) {
+        if (tg_sqlite_exec(db, migrations[v], msg, sizeof msg) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: schema step %d: %s", path, v + 1, msg);
+            tg_sqlite_exec(db, "ROLLBACK", msg, sizeof msg);
+            return -1;
+        }
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+    if (tg_sqlite_exec(db, sql, msg, sizeof msg) != SQLITE_OK ||
+        tg_sqlite_exec(db, "COMMIT", msg, sizeof msg)) {
+        snprintf(err, errlen, "%s: %s", path, msg);
+        tg_sqlite_exec(db, "ROLLBACK", msg, sizeof msg);
+        return -1;
+    }
+    return 0;
+}
