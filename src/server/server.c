@@ -211,6 +211,9 @@ struct tg_server {
     atomic_long max_conns;
 };
 
+/* A worker's shard of the gateway's metrics (metrics.h). */
+#define SHARD(w) tg_metrics_shard((w)->srv->hooks.metrics, (w)->index)
+
 /* ---- tg_http_t accessors ---- */
 
 const char *tg_http_method(const tg_http_t *h) { return h->req.method; }
@@ -448,7 +451,7 @@ static bool evict_oldest(tg_worker_t *w)
     tg_conn_t *c = w->wait_head;
     if (!c)
         return false;
-    tg_metrics_connection_dropped("evicted");
+    tg_metrics_connection_dropped(SHARD(w), "evicted");
     pressure_note(w, "too few descriptors or connections left: closing idle connections, "
                      "longest idle first");
     conn_close(c);
@@ -469,12 +472,12 @@ static void pause_accepting(tg_worker_t *w, bool out_of_descriptors)
             w->backoff_ms = TG_BACKOFF_MAX_MS;
         ms = w->backoff_ms;
         w->accept_state = PAUSED_DESCRIPTORS;
-        tg_metrics_accept_paused("descriptors");
+        tg_metrics_accept_paused(SHARD(w), "descriptors");
         pressure_note(w, "out of file descriptors with no idle connection to close: not "
                          "accepting for a moment");
     } else {
         w->accept_state = PAUSED_LIMIT;
-        tg_metrics_accept_paused("limit");
+        tg_metrics_accept_paused(SHARD(w), "limit");
         pressure_note(w, "server.max_connections reached with no idle connection to close: not "
                          "accepting until one closes");
     }
@@ -608,11 +611,11 @@ static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
     }
     switch (c->phase) {
     case CONN_WAITING: /* new and silent: nothing to answer */
-        tg_metrics_connection_dropped("header_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "header_timeout");
         conn_close(c);
         break;
     case CONN_HEAD:
-        tg_metrics_connection_dropped("header_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "header_timeout");
         conn_fail(c, 408, "the request head took longer than server.header_timeout");
         break;
     case CONN_BODY: {
@@ -622,7 +625,7 @@ static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
             arm_deadline(c, at); /* the bytes so far earned more time */
             break;
         }
-        tg_metrics_connection_dropped("body_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "body_timeout");
         conn_fail(c, 408, "the request body arrived slower than server.body_timeout and "
                           "server.body_min_rate allow");
         break;
@@ -1010,7 +1013,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (open > conn_share(w) && !evict_oldest(w)) {
         evutil_closesocket(fd);
         atomic_fetch_sub(&w->n_conns, 1);
-        tg_metrics_connection_dropped("refused");
+        tg_metrics_connection_dropped(SHARD(w), "refused");
         pause_accepting(w, false);
         return;
     }
@@ -1431,7 +1434,7 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
     w->ctl = event_new(w->base, -1, 0, on_control, w);
     w->flush_ev = event_new(w->base, -1, 0, on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
-    w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
+    w->wctx = s->hooks.worker_init(w->base, w->index, cfg, s->hooks.arg);
     return w->wctx ? 0 : -1;
 }
 
@@ -1538,7 +1541,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
     for (int i = 0; i < s->n_workers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    tg_metrics_set_connections(connections_open, s);
+    tg_metrics_set_connections(s->hooks.metrics, connections_open, s);
     return s;
 }
 
@@ -1576,7 +1579,7 @@ void tg_server_join(tg_server_t *s)
         tg_worker_t *w = &s->workers[i];
         free_worker_parts(w);
     }
-    tg_metrics_set_connections(NULL, NULL);
+    tg_metrics_set_connections(s->hooks.metrics, NULL, NULL);
     free(s->workers);
     free(s);
 }
