@@ -1,6 +1,9 @@
 /*
  * main.c — command line, configuration discovery, the worker pool, signals.
  *
+ * Builds the gateway object (gateway.h) and hands it to the workers
+ * through the server's hooks; frees it after they have stopped.
+ *
  * Thread: the main thread. After start-up it only waits for signals:
  * SIGTERM/SIGINT drain and exit 0, SIGHUP reloads the configuration file
  * (a bad file is reported and the running configuration stays).
@@ -8,8 +11,8 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "gateway.h"
 #include "proxy/pipeline.h"
-#include "router/balance.h"
 #include "server/server.h"
 #include "store/store.h"
 
@@ -312,13 +315,6 @@ int main(int argc, char **argv)
     raise_fd_limit();
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    static const tg_server_hooks_t hooks = {
-        .worker_init = tg_pipeline_worker_init,
-        .worker_free = tg_pipeline_worker_free,
-        .handle = tg_pipeline_handle,
-        .config_changed = tg_pipeline_config_changed,
-        .before_write = tg_pipeline_before_write,
-    };
     tg_store_t *store = NULL;
     char err[512];
     if (app.cfg->request_logging_enabled) {
@@ -331,13 +327,21 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (tg_pipeline_init(app.cfg, store, err, sizeof err) < 0) {
+    tg_gateway_t *gw = tg_gateway_new(app.cfg, store, err, sizeof err); /* takes the store */
+    if (!gw) {
         tg_error("storage.url %s: runtime rate limits: %s", app.cfg->storage_url, err);
-        tg_pipeline_shutdown();
-        tg_store_close(store);
         tg_config_release(app.cfg);
         return 1;
     }
+    const tg_server_hooks_t hooks = {
+        .worker_init = tg_pipeline_worker_init,
+        .worker_free = tg_pipeline_worker_free,
+        .handle = tg_pipeline_handle,
+        .config_changed = tg_pipeline_config_changed,
+        .before_write = tg_pipeline_before_write,
+        .arg = gw,
+        .metrics = gw->metrics,
+    };
 
     app.base = event_base_new();
     struct event *sigterm = evsignal_new(app.base, SIGTERM, on_stop_signal, &app);
@@ -354,9 +358,7 @@ int main(int argc, char **argv)
         event_base_dispatch(app.base);
         tg_server_join(app.server);
     }
-    tg_pipeline_shutdown();
-    if (store)
-        tg_store_close(store); /* writes every record still queued */
+    tg_gateway_free(gw); /* closing its store writes every record still queued */
     if (app.server)
         tg_info("stopped");
 
@@ -365,7 +367,6 @@ int main(int argc, char **argv)
     event_free(sighup);
     event_base_free(app.base);
     tg_config_release(app.cfg);
-    tg_health_reset();
     curl_global_cleanup();
     return rc;
 }

@@ -1,7 +1,21 @@
 /*
- * metrics.c — see metrics.h. Series live in small open lists (a gateway has
- * few providers and models); lookups are linear with a cached hash, which is
- * cheap at these sizes and keeps the code short.
+ * metrics.c — see metrics.h. Each shard keeps its series in small open
+ * lists (a gateway has few providers and models); lookups are linear with a
+ * cached hash, which is cheap at these sizes and keeps the code short.
+ *
+ * Why shards: a request's end used to take one process-wide mutex, so every
+ * worker met every other on it. Now a worker writes only its own shard;
+ * its lock is contended only while a scrape reads that shard.
+ *
+ * The label-set cap holds over all shards: the first time a shard meets a
+ * label set it asks the gateway-wide list of admitted label sets
+ * (labels_mu, taken only then), which owns the label strings and numbers
+ * each set (gid). Rendering sums the shards' series by gid and prints them
+ * in gid order — the order in which the gateway first met them, as when
+ * there was one list. Lock order: a shard's mu, then labels_mu; render
+ * holds one shard's mu at a time and never labels_mu.
+ *
+ * Threads: see metrics.h.
  */
 #include "metrics/metrics.h"
 
@@ -20,9 +34,36 @@ typedef struct {
     double sum;
 } histogram_t;
 
+/* The families; each names its labels in render. */
+enum {
+    F_REQUESTS,  /* provider, model, status */
+    F_TOKENS,    /* provider, model, type */
+    F_COST,      /* provider, model */
+    F_UP_ERRORS, /* provider, kind */
+    F_DURATION,  /* provider (histogram) */
+    F_TTFT,      /* provider (histogram) */
+    F_CACHE,     /* result */
+    F_PAUSED,    /* reason */
+    F_DROPPED,   /* reason */
+    N_FAMILIES
+};
+
+/* A label set admitted gateway-wide; owns its strings. */
 typedef struct {
-    char *l1, *l2, *l3; /* label values, as the family defines them */
+    char *l1, *l2, *l3;
     unsigned hash;
+} labels_t;
+
+typedef struct {
+    labels_t *items;
+    size_t n, cap;
+} admitted_t;
+
+/* One shard's series of one label set: the strings are the admitted set's. */
+typedef struct {
+    const char *l1, *l2, *l3;
+    unsigned hash;
+    size_t gid; /* index in the family's admitted list */
     double value;
     histogram_t *hist; /* for histogram families */
 } series_t;
@@ -32,20 +73,43 @@ typedef struct {
     size_t n, cap;
 } family_t;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static family_t requests;    /* provider, model, status */
-static family_t tokens;      /* provider, model, type */
-static family_t cost;        /* provider, model */
-static family_t up_errors;   /* provider, kind */
-static family_t duration;    /* provider (histogram) */
-static family_t ttft;        /* provider (histogram) */
-static family_t cache;       /* result */
-static family_t paused;      /* reason */
-static family_t dropped;     /* reason */
-static double rate_limited, budget_blocked;
-static tg_metrics_store_t store;
-static long (*conns_open)(void *);
-static void *conns_arg;
+struct tg_metrics_shard {
+    pthread_mutex_t mu; /* its worker, and render */
+    tg_metrics_t *m;
+    family_t fam[N_FAMILIES];
+    double rate_limited, budget_blocked;
+};
+
+struct tg_metrics {
+    int n_shards;
+    tg_metrics_shard_t **shards; /* each its own allocation: no false sharing */
+    pthread_mutex_t labels_mu;   /* admitted */
+    admitted_t admitted[N_FAMILIES];
+    pthread_mutex_t gauges_mu; /* the callbacks below */
+    tg_metrics_store_t store;
+    long (*conns_open)(void *);
+    void *conns_arg;
+};
+
+tg_metrics_t *tg_metrics_new(int shards)
+{
+    tg_metrics_t *m = tg_xcalloc(1, sizeof *m);
+    m->n_shards = shards > 0 ? shards : 1;
+    m->shards = tg_xcalloc((size_t)m->n_shards, sizeof *m->shards);
+    for (int i = 0; i < m->n_shards; i++) {
+        m->shards[i] = tg_xcalloc(1, sizeof *m->shards[i]);
+        pthread_mutex_init(&m->shards[i]->mu, NULL);
+        m->shards[i]->m = m;
+    }
+    pthread_mutex_init(&m->labels_mu, NULL);
+    pthread_mutex_init(&m->gauges_mu, NULL);
+    return m;
+}
+
+tg_metrics_shard_t *tg_metrics_shard(tg_metrics_t *m, int index)
+{
+    return m->shards[(unsigned)index % (unsigned)m->n_shards];
+}
 
 static unsigned hash3(const char *a, const char *b, const char *c)
 {
@@ -66,30 +130,64 @@ static bool same(const char *x, const char *y)
     return (!x && !y) || (x && y && !strcmp(x, y));
 }
 
-/* Caller holds mu. l2 is replaced by "other" once the family is full. */
-static series_t *series(family_t *f, const char *l1, const char *l2, const char *l3, bool hist)
+static char *dup_or_null(const char *s)
 {
+    return s ? tg_xstrdup(s) : NULL;
+}
+
+/* Admit a label set new to a shard into the gateway-wide list, filling s's
+ * strings and gid. False when the family is full and l2 must become
+ * "other". Caller holds the shard's mu; this takes labels_mu. */
+static bool admit(tg_metrics_t *m, int fam, const char *l1, const char *l2, const char *l3,
+                  unsigned h, series_t *s)
+{
+    admitted_t *a = &m->admitted[fam];
+    pthread_mutex_lock(&m->labels_mu);
+    size_t i = 0;
+    while (i < a->n && !(a->items[i].hash == h && same(a->items[i].l1, l1) &&
+                         same(a->items[i].l2, l2) && same(a->items[i].l3, l3)))
+        i++;
+    if (i == a->n) {
+        if (a->n >= TG_METRICS_MAX_SERIES && l2 && strcmp(l2, "other") != 0) {
+            pthread_mutex_unlock(&m->labels_mu);
+            return false;
+        }
+        if (a->n == a->cap) {
+            a->cap = a->cap ? a->cap * 2 : 16;
+            a->items = tg_xrealloc(a->items, a->cap * sizeof *a->items);
+        }
+        a->items[a->n++] = (labels_t){dup_or_null(l1), dup_or_null(l2), dup_or_null(l3), h};
+    }
+    s->l1 = a->items[i].l1;
+    s->l2 = a->items[i].l2;
+    s->l3 = a->items[i].l3;
+    s->gid = i;
+    pthread_mutex_unlock(&m->labels_mu);
+    return true;
+}
+
+/* Caller holds sh->mu. l2 is replaced by "other" once the family is full. */
+static series_t *series(tg_metrics_shard_t *sh, int fam, const char *l1, const char *l2,
+                        const char *l3, bool hist)
+{
+    family_t *f = &sh->fam[fam];
     unsigned h = hash3(l1, l2, l3);
     for (size_t i = 0; i < f->n; i++) {
         series_t *s = &f->items[i];
         if (s->hash == h && same(s->l1, l1) && same(s->l2, l2) && same(s->l3, l3))
             return s;
     }
-    if (f->n >= TG_METRICS_MAX_SERIES && l2 && strcmp(l2, "other") != 0)
-        return series(f, l1, "other", l3, hist);
+    series_t s = {.hash = h};
+    if (!admit(sh->m, fam, l1, l2, l3, h, &s))
+        return series(sh, fam, l1, "other", l3, hist);
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 16;
         f->items = tg_xrealloc(f->items, f->cap * sizeof *f->items);
     }
-    series_t *s = &f->items[f->n++];
-    memset(s, 0, sizeof *s);
-    s->l1 = l1 ? tg_xstrdup(l1) : NULL;
-    s->l2 = l2 ? tg_xstrdup(l2) : NULL;
-    s->l3 = l3 ? tg_xstrdup(l3) : NULL;
-    s->hash = h;
     if (hist)
-        s->hist = tg_xcalloc(1, sizeof *s->hist);
-    return s;
+        s.hist = tg_xcalloc(1, sizeof *s.hist);
+    f->items[f->n] = s;
+    return &f->items[f->n++];
 }
 
 static void observe(histogram_t *hg, double v)
@@ -103,18 +201,18 @@ static void observe(histogram_t *hg, double v)
     hg->sum += v;
 }
 
-void tg_metrics_request(const char *provider, const char *model, int status, double duration_s,
-                        double ttft_s, const tg_usage_t *u, double cost_usd)
+void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char *model, int status,
+                        double duration_s, double ttft_s, const tg_usage_t *u, double cost_usd)
 {
     char st[16];
     snprintf(st, sizeof st, "%d", status);
     provider = provider ? provider : "none";
     model = model ? model : "none";
-    pthread_mutex_lock(&mu);
-    series(&requests, provider, model, st, false)->value += 1;
-    observe(series(&duration, provider, NULL, NULL, true)->hist, duration_s);
+    pthread_mutex_lock(&sh->mu);
+    series(sh, F_REQUESTS, provider, model, st, false)->value += 1;
+    observe(series(sh, F_DURATION, provider, NULL, NULL, true)->hist, duration_s);
     if (ttft_s >= 0)
-        observe(series(&ttft, provider, NULL, NULL, true)->hist, ttft_s);
+        observe(series(sh, F_TTFT, provider, NULL, NULL, true)->hist, ttft_s);
     if (u) {
         const struct {
             const char *type;
@@ -124,59 +222,110 @@ void tg_metrics_request(const char *provider, const char *model, int status, dou
                  {"reasoning", u->reasoning_tokens}};
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
             if (t[i].v > 0)
-                series(&tokens, provider, model, t[i].type, false)->value += (double)t[i].v;
+                series(sh, F_TOKENS, provider, model, t[i].type, false)->value += (double)t[i].v;
     }
     if (cost_usd >= 0)
-        series(&cost, provider, model, NULL, false)->value += cost_usd;
-    pthread_mutex_unlock(&mu);
+        series(sh, F_COST, provider, model, NULL, false)->value += cost_usd;
+    pthread_mutex_unlock(&sh->mu);
 }
 
-void tg_metrics_upstream_error(const char *provider, const char *kind)
+void tg_metrics_upstream_error(tg_metrics_shard_t *sh, const char *provider, const char *kind)
 {
-    pthread_mutex_lock(&mu);
-    series(&up_errors, provider ? provider : "none", NULL, kind, false)->value += 1;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&sh->mu);
+    series(sh, F_UP_ERRORS, provider ? provider : "none", NULL, kind, false)->value += 1;
+    pthread_mutex_unlock(&sh->mu);
 }
 
 /* One more in a family with one label. */
-static void count(family_t *f, const char *label)
+static void count(tg_metrics_shard_t *sh, int fam, const char *label)
 {
-    pthread_mutex_lock(&mu);
-    series(f, label, NULL, NULL, false)->value += 1;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&sh->mu);
+    series(sh, fam, label, NULL, NULL, false)->value += 1;
+    pthread_mutex_unlock(&sh->mu);
 }
 
-void tg_metrics_cache(const char *result) { count(&cache, result); }
-void tg_metrics_accept_paused(const char *reason) { count(&paused, reason); }
-void tg_metrics_connection_dropped(const char *reason) { count(&dropped, reason); }
-
-void tg_metrics_set_connections(long (*open)(void *arg), void *arg)
+void tg_metrics_cache(tg_metrics_shard_t *sh, const char *result)
 {
-    pthread_mutex_lock(&mu);
-    conns_open = open;
-    conns_arg = arg;
-    pthread_mutex_unlock(&mu);
+    count(sh, F_CACHE, result);
 }
 
-void tg_metrics_rate_limited(void)
+void tg_metrics_accept_paused(tg_metrics_shard_t *sh, const char *reason)
 {
-    pthread_mutex_lock(&mu);
-    rate_limited += 1;
-    pthread_mutex_unlock(&mu);
+    count(sh, F_PAUSED, reason);
 }
 
-void tg_metrics_budget_blocked(void)
+void tg_metrics_connection_dropped(tg_metrics_shard_t *sh, const char *reason)
 {
-    pthread_mutex_lock(&mu);
-    budget_blocked += 1;
-    pthread_mutex_unlock(&mu);
+    count(sh, F_DROPPED, reason);
 }
 
-void tg_metrics_set_store(const tg_metrics_store_t *s)
+void tg_metrics_rate_limited(tg_metrics_shard_t *sh)
 {
-    pthread_mutex_lock(&mu);
-    store = *s;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&sh->mu);
+    sh->rate_limited += 1;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void tg_metrics_budget_blocked(tg_metrics_shard_t *sh)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->budget_blocked += 1;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+void tg_metrics_set_connections(tg_metrics_t *m, long (*open)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->conns_open = open;
+    m->conns_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
+void tg_metrics_set_store(tg_metrics_t *m, const tg_metrics_store_t *s)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->store = *s;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
+/* ---- rendering: the shards summed ---- */
+
+/* One admitted label set's total over the shards. */
+typedef struct {
+    const char *l1, *l2, *l3;
+    bool seen; /* some shard has it (an admitted set may not be in one yet) */
+    double value;
+    histogram_t hist;
+} total_t;
+
+typedef struct {
+    total_t *items;
+    size_t n; /* highest gid seen + 1 */
+} totals_t;
+
+static void add_family(totals_t *t, const family_t *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const series_t *s = &f->items[i];
+        if (s->gid >= t->n) {
+            size_t n = s->gid + 1;
+            t->items = tg_xrealloc(t->items, n * sizeof *t->items);
+            memset(t->items + t->n, 0, (n - t->n) * sizeof *t->items);
+            t->n = n;
+        }
+        total_t *o = &t->items[s->gid];
+        o->l1 = s->l1;
+        o->l2 = s->l2;
+        o->l3 = s->l3;
+        o->seen = true;
+        o->value += s->value;
+        if (s->hist) {
+            for (size_t b = 0; b < N_BOUNDS; b++)
+                o->hist.buckets[b] += s->hist->buckets[b];
+            o->hist.count += s->hist->count;
+            o->hist.sum += s->hist->sum;
+        }
+    }
 }
 
 /* Label values escaped per the exposition format: \\, \", \n. */
@@ -199,11 +348,13 @@ static void head(tg_buf_t *out, const char *name, const char *type, const char *
     tg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_family(tg_buf_t *out, const char *name, const family_t *f, const char *n1,
+static void render_family(tg_buf_t *out, const char *name, const totals_t *f, const char *n1,
                           const char *n2, const char *n3)
 {
     for (size_t i = 0; i < f->n; i++) {
-        const series_t *s = &f->items[i];
+        const total_t *s = &f->items[i];
+        if (!s->seen)
+            continue;
         tg_buf_printf(out, "%s{", name);
         label(out, n1, s->l1, true);
         if (n2)
@@ -214,94 +365,139 @@ static void render_family(tg_buf_t *out, const char *name, const family_t *f, co
     }
 }
 
-static void render_hist(tg_buf_t *out, const char *name, const family_t *f)
+static void render_hist(tg_buf_t *out, const char *name, const totals_t *f)
 {
     for (size_t i = 0; i < f->n; i++) {
-        const series_t *s = &f->items[i];
+        const total_t *s = &f->items[i];
+        if (!s->seen)
+            continue;
         unsigned long long cum = 0;
         for (size_t b = 0; b < N_BOUNDS; b++) {
-            cum += s->hist->buckets[b];
+            cum += s->hist.buckets[b];
             tg_buf_printf(out, "%s_bucket{", name);
             label(out, "provider", s->l1, true);
             tg_buf_printf(out, ",le=\"%g\"} %llu\n", bounds[b], cum);
         }
         tg_buf_printf(out, "%s_bucket{", name);
         label(out, "provider", s->l1, true);
-        tg_buf_printf(out, ",le=\"+Inf\"} %llu\n", s->hist->count);
+        tg_buf_printf(out, ",le=\"+Inf\"} %llu\n", s->hist.count);
         tg_buf_printf(out, "%s_sum{", name);
         label(out, "provider", s->l1, true);
-        tg_buf_printf(out, "} %.9g\n%s_count{", s->hist->sum, name);
+        tg_buf_printf(out, "} %.9g\n%s_count{", s->hist.sum, name);
         label(out, "provider", s->l1, true);
-        tg_buf_printf(out, "} %llu\n", s->hist->count);
+        tg_buf_printf(out, "} %llu\n", s->hist.count);
     }
 }
 
-void tg_metrics_render(tg_buf_t *out)
+void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
 {
-    pthread_mutex_lock(&mu);
+    totals_t t[N_FAMILIES] = {{0}};
+    double rate_limited = 0, budget_blocked = 0;
+    for (int i = 0; i < m->n_shards; i++) {
+        tg_metrics_shard_t *sh = m->shards[i];
+        pthread_mutex_lock(&sh->mu);
+        for (int f = 0; f < N_FAMILIES; f++)
+            add_family(&t[f], &sh->fam[f]);
+        rate_limited += sh->rate_limited;
+        budget_blocked += sh->budget_blocked;
+        pthread_mutex_unlock(&sh->mu);
+    }
+    pthread_mutex_lock(&m->gauges_mu);
+    tg_metrics_store_t store = m->store;
+    long (*conns_open)(void *) = m->conns_open;
+    void *conns_arg = m->conns_arg;
+    pthread_mutex_unlock(&m->gauges_mu);
     head(out, "tollgate_requests_total", "counter", "Requests by provider, model and status.");
-    render_family(out, "tollgate_requests_total", &requests, "provider", "model", "status");
+    render_family(out, "tollgate_requests_total", &t[F_REQUESTS], "provider", "model", "status");
     head(out, "tollgate_request_duration_seconds", "histogram",
          "Time from the request to the end of the answer.");
-    render_hist(out, "tollgate_request_duration_seconds", &duration);
+    render_hist(out, "tollgate_request_duration_seconds", &t[F_DURATION]);
     head(out, "tollgate_time_to_first_token_seconds", "histogram",
          "Time from the request to the first byte of the provider's answer.");
-    render_hist(out, "tollgate_time_to_first_token_seconds", &ttft);
+    render_hist(out, "tollgate_time_to_first_token_seconds", &t[F_TTFT]);
     head(out, "tollgate_tokens_total", "counter",
          "Tokens by provider, model and type (prompt, completion, cached, cache_write, "
          "reasoning).");
-    render_family(out, "tollgate_tokens_total", &tokens, "provider", "model", "type");
+    render_family(out, "tollgate_tokens_total", &t[F_TOKENS], "provider", "model", "type");
     head(out, "tollgate_cost_usd_total", "counter", "Cost in USD of priced requests.");
-    render_family(out, "tollgate_cost_usd_total", &cost, "provider", "model", NULL);
+    render_family(out, "tollgate_cost_usd_total", &t[F_COST], "provider", "model", NULL);
     head(out, "tollgate_cache_total", "counter", "Cache look-ups by result.");
-    render_family(out, "tollgate_cache_total", &cache, "result", NULL, NULL);
+    render_family(out, "tollgate_cache_total", &t[F_CACHE], "result", NULL, NULL);
     head(out, "tollgate_rate_limited_total", "counter", "Requests refused by a rate limit.");
     tg_buf_printf(out, "tollgate_rate_limited_total %.10g\n", rate_limited);
     head(out, "tollgate_budget_blocked_total", "counter", "Requests refused by a budget.");
     tg_buf_printf(out, "tollgate_budget_blocked_total %.10g\n", budget_blocked);
     head(out, "tollgate_upstream_errors_total", "counter",
          "Failed provider calls by provider and kind.");
-    render_family(out, "tollgate_upstream_errors_total", &up_errors, "provider", NULL, "kind");
+    render_family(out, "tollgate_upstream_errors_total", &t[F_UP_ERRORS], "provider", NULL, "kind");
     head(out, "tollgate_connections_open", "gauge", "Client connections open now.");
     tg_buf_printf(out, "tollgate_connections_open %ld\n", conns_open ? conns_open(conns_arg) : 0);
     head(out, "tollgate_accept_paused_total", "counter",
          "Times a worker stopped accepting connections for a while, by reason.");
-    render_family(out, "tollgate_accept_paused_total", &paused, "reason", NULL, NULL);
+    render_family(out, "tollgate_accept_paused_total", &t[F_PAUSED], "reason", NULL, NULL);
     head(out, "tollgate_connections_dropped_total", "counter",
          "Client connections the server closed to protect itself, by reason.");
-    render_family(out, "tollgate_connections_dropped_total", &dropped, "reason", NULL, NULL);
+    render_family(out, "tollgate_connections_dropped_total", &t[F_DROPPED], "reason", NULL, NULL);
     head(out, "tollgate_log_queue_depth", "gauge", "Request records waiting to be stored.");
-    tg_buf_printf(out, "tollgate_log_queue_depth %ld\n", store.queue_depth ? store.queue_depth() : 0);
+    tg_buf_printf(out, "tollgate_log_queue_depth %ld\n",
+                  store.queue_depth ? store.queue_depth(store.arg) : 0);
     head(out, "tollgate_log_records_dropped_total", "counter",
          "Request records that could not be stored or spooled.");
-    tg_buf_printf(out, "tollgate_log_records_dropped_total %ld\n", store.dropped ? store.dropped() : 0);
-    pthread_mutex_unlock(&mu);
+    tg_buf_printf(out, "tollgate_log_records_dropped_total %ld\n",
+                  store.dropped ? store.dropped(store.arg) : 0);
+    for (int f = 0; f < N_FAMILIES; f++)
+        free(t[f].items);
 }
 
-static void free_family(family_t *f)
+static void free_shard_series(tg_metrics_shard_t *sh)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->items[i].l1);
-        free(f->items[i].l2);
-        free(f->items[i].l3);
-        free(f->items[i].hist);
+    for (int f = 0; f < N_FAMILIES; f++) {
+        for (size_t i = 0; i < sh->fam[f].n; i++)
+            free(sh->fam[f].items[i].hist);
+        free(sh->fam[f].items);
+        memset(&sh->fam[f], 0, sizeof sh->fam[f]);
     }
-    free(f->items);
-    memset(f, 0, sizeof *f);
+    sh->rate_limited = sh->budget_blocked = 0;
 }
 
-void tg_metrics_reset(void)
+static void free_admitted(tg_metrics_t *m)
 {
-    pthread_mutex_lock(&mu);
-    free_family(&requests);
-    free_family(&tokens);
-    free_family(&cost);
-    free_family(&up_errors);
-    free_family(&duration);
-    free_family(&ttft);
-    free_family(&cache);
-    free_family(&paused);
-    free_family(&dropped);
-    rate_limited = budget_blocked = 0;
-    pthread_mutex_unlock(&mu);
+    for (int f = 0; f < N_FAMILIES; f++) {
+        admitted_t *a = &m->admitted[f];
+        for (size_t i = 0; i < a->n; i++) {
+            free(a->items[i].l1);
+            free(a->items[i].l2);
+            free(a->items[i].l3);
+        }
+        free(a->items);
+        memset(a, 0, sizeof *a);
+    }
+}
+
+void tg_metrics_reset(tg_metrics_t *m)
+{
+    for (int i = 0; i < m->n_shards; i++) {
+        pthread_mutex_lock(&m->shards[i]->mu);
+        free_shard_series(m->shards[i]);
+        pthread_mutex_unlock(&m->shards[i]->mu);
+    }
+    pthread_mutex_lock(&m->labels_mu);
+    free_admitted(m);
+    pthread_mutex_unlock(&m->labels_mu);
+}
+
+void tg_metrics_free(tg_metrics_t *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_shards; i++) {
+        free_shard_series(m->shards[i]);
+        pthread_mutex_destroy(&m->shards[i]->mu);
+        free(m->shards[i]);
+    }
+    free(m->shards);
+    free_admitted(m);
+    pthread_mutex_destroy(&m->labels_mu);
+    pthread_mutex_destroy(&m->gauges_mu);
+    free(m);
 }

@@ -1,11 +1,17 @@
 /*
- * metrics.h — the Prometheus series of SPEC §10. Any thread: recording
- * takes one process-wide mutex (a few dozen nanoseconds uncontended, once
- * per request), rendering takes it too.
+ * metrics.h — the Prometheus series of SPEC §10, as one object per gateway
+ * (tg_metrics_t) cut into shards, one per worker.
  *
- * Label sets are capped (TG_METRICS_MAX_SERIES per family): past the cap a
- * new model is counted as model="other", so clients naming arbitrary models
- * cannot grow memory without bound.
+ * Threads: a shard is written by its worker only (tg_metrics_request and
+ * the other counters take the shard's own lock, which nothing but
+ * tg_metrics_render also takes, so the hot path never waits on another
+ * worker). tg_metrics_render runs on any thread and sums the shards, one
+ * at a time. tg_metrics_new, _free, _set_store and _reset run while no
+ * worker records (start-up, shutdown, tests).
+ *
+ * Label sets are capped (TG_METRICS_MAX_SERIES per family, over all shards
+ * together): past the cap a new model is counted as model="other", so
+ * clients naming arbitrary models cannot grow memory without bound.
  */
 #ifndef TG_METRICS_H
 #define TG_METRICS_H
@@ -15,41 +21,53 @@
 
 #define TG_METRICS_MAX_SERIES 1000
 
+typedef struct tg_metrics tg_metrics_t;
+typedef struct tg_metrics_shard tg_metrics_shard_t;
+
+/** A metrics object with `shards` shards (at least 1): one per worker. */
+tg_metrics_t *tg_metrics_new(int shards);
+void tg_metrics_free(tg_metrics_t *m); /* NULL is fine */
+
+/** The shard of worker `index` (taken modulo the number of shards). */
+tg_metrics_shard_t *tg_metrics_shard(tg_metrics_t *m, int index);
+
 /** One finished request. ttft_s < 0 when there was no first token (errors);
  *  cost_usd < 0 when unknown (unpriced model). */
-void tg_metrics_request(const char *provider, const char *model, int status, double duration_s,
-                        double ttft_s, const tg_usage_t *usage, double cost_usd);
+void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char *model, int status,
+                        double duration_s, double ttft_s, const tg_usage_t *usage, double cost_usd);
 
 /** kind: "connect", "timeout", "broken", "status_5xx", "status_429", ... */
-void tg_metrics_upstream_error(const char *provider, const char *kind);
+void tg_metrics_upstream_error(tg_metrics_shard_t *sh, const char *provider, const char *kind);
 
 /** result: "hit" or "miss". */
-void tg_metrics_cache(const char *result);
-void tg_metrics_rate_limited(void);
-void tg_metrics_budget_blocked(void);
+void tg_metrics_cache(tg_metrics_shard_t *sh, const char *result);
+void tg_metrics_rate_limited(tg_metrics_shard_t *sh);
+void tg_metrics_budget_blocked(tg_metrics_shard_t *sh);
 
 /** A worker stopped accepting for a while. reason: "limit"
  *  (server.max_connections reached, nothing idle to close) or
  *  "descriptors" (accept failed: out of file descriptors or memory). */
-void tg_metrics_accept_paused(const char *reason);
+void tg_metrics_accept_paused(tg_metrics_shard_t *sh, const char *reason);
 /** The server closed a client connection to protect itself. reason:
  *  "evicted" (idle, closed to make room), "refused" (accepted over the
  *  limit and closed at once), "header_timeout", "body_timeout". */
-void tg_metrics_connection_dropped(const char *reason);
-/** The open client connections gauge, read at scrape time (NULL: 0). */
-void tg_metrics_set_connections(long (*open)(void *arg), void *arg);
+void tg_metrics_connection_dropped(tg_metrics_shard_t *sh, const char *reason);
+/** The open client connections gauge, read at scrape time (NULL: 0). The
+ *  server sets it when it starts and clears it before it frees itself. */
+void tg_metrics_set_connections(tg_metrics_t *m, long (*open)(void *arg), void *arg);
 
 /** Gauges read at scrape time from the request-record store. */
 typedef struct {
-    long (*queue_depth)(void);
-    long (*dropped)(void);
+    long (*queue_depth)(void *arg);
+    long (*dropped)(void *arg);
+    void *arg;
 } tg_metrics_store_t;
-void tg_metrics_set_store(const tg_metrics_store_t *s);
+void tg_metrics_set_store(tg_metrics_t *m, const tg_metrics_store_t *s);
 
-/** Append the Prometheus text exposition (format 0.0.4). */
-void tg_metrics_render(tg_buf_t *out);
+/** Append the Prometheus text exposition (format 0.0.4): every shard summed. */
+void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out);
 
-/** Forget everything (tests). */
-void tg_metrics_reset(void);
+/** Forget every series (tests). */
+void tg_metrics_reset(tg_metrics_t *m);
 
 #endif

@@ -17,9 +17,10 @@
 
 #include "core/log.h"
 #include "core/urlpath.h"
+#include "gateway.h"
 #include "metrics/metrics.h"
-#include "proxy/exchange.h"
 #include "providers/provider.h"
+#include "proxy/exchange.h"
 #include "router/balance.h"
 
 #include <event2/event.h>
@@ -185,7 +186,7 @@ static void report_health(tg_exchange_t *x, unsigned fail)
     tg_outcome_t o = (fail & TG_FAIL_429) ? TG_OUTCOME_RATE_LIMITED
                      : fail               ? TG_OUTCOME_FAILED
                                           : TG_OUTCOME_OK;
-    tg_health_report(tg_health_for(x->target.provider->name), o, x->att.ttfb_us,
+    tg_health_report(tg_health_for(x->pw->gw->health, x->target.provider->name), o, x->att.ttfb_us,
                      x->att.retry_after_ms, x->cfg->lb_ejection_ms, tg_mono_ms());
 }
 
@@ -210,7 +211,7 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
         a->retry_after_ms = tg_attempt_parse_retry_after(tg_headers_get(hd, "retry-after"));
     unsigned fail = tg_attempt_classify(TG_UP_OK, status, false);
     if (fail)
-        tg_metrics_upstream_error(x->target.provider->name,
+        tg_metrics_upstream_error(x->pw->metrics, x->target.provider->name,
                                   status == 429 ? "status_429" : "status_5xx");
     tg_attempt_state_t s = state_of(x);
     a->next = tg_attempt_next(fail, TG_FAIL_NEXT_UPSTREAM, &s);
@@ -256,7 +257,7 @@ static void answer_done(tg_exchange_t *x)
     }
     if (x->error && x->status / 100 == 2) { /* a stream that carried the provider's error */
         if (x->flight)
-            tg_cache_abandon(x->pw->cache, x->flight);
+            tg_cache_abandon(x->pw->gw->cache, x->flight);
         x->flight = NULL;
         x->cache_store_after = false;
     }
@@ -290,7 +291,7 @@ static void on_up_done(void *arg, tg_upstream_result_t res, const char *err)
     tg_failure_t f;
     tg_attempt_describe(fail, x->target.provider->name, err, TG_MAX_BUFFERED_RESPONSE, &f);
     tg_warn("%s id=%s: %s", x->route_path, x->id, f.msg);
-    tg_metrics_upstream_error(x->target.provider->name, f.kind);
+    tg_metrics_upstream_error(x->pw->metrics, x->target.provider->name, f.kind);
     tg_attempt_state_t s = state_of(x);
     tg_next_t next = tg_attempt_next(fail, TG_FAIL_NEXT_UPSTREAM, &s);
     if (next != TG_NEXT_NONE) {
@@ -686,7 +687,8 @@ static bool fallbacks_from_header(tg_exchange_t *x, const char *hv)
             continue;
         tg_route_t r;
         if (x->n_fallbacks == TG_MAX_FALLBACKS ||
-            tg_router_resolve(x->cfg, target, tg_exchange_header, x->h, &r, err, sizeof err) < 0)
+            tg_router_resolve(x->cfg, x->pw->gw->health, target, tg_exchange_header, x->h, &r, err,
+                              sizeof err) < 0)
             continue;
         if (!tg_attempt_reachable(x, r.provider)) {
             tg_route_clear(&r);

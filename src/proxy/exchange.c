@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "cost/cost.h"
+#include "gateway.h"
 #include "metrics/metrics.h"
 #include "proxy/reply.h"
 
@@ -66,7 +67,7 @@ static int record_header(const char *name, const char *value, void *arg)
  * tell is taken now, while it is alive. */
 static void record_begin(tg_exchange_t *x)
 {
-    if (!x->pw->store || !x->cfg->request_logging_enabled)
+    if (!x->pw->gw->store || !x->cfg->request_logging_enabled)
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -111,7 +112,7 @@ static void record_submit(tg_exchange_t *x)
     /* Usually the reply that ends this exchange is written at the end of
      * this loop turn, and the journal just before it (before_write). An
      * exchange whose client is gone has no reply: journal_ev then writes. */
-    if (tg_journal_submit(x->pw->store, x->pw->journal, r))
+    if (tg_journal_submit(x->pw->gw->store, x->pw->journal, r))
         event_active(x->pw->journal_ev, EV_TIMEOUT, 0);
 }
 
@@ -152,7 +153,7 @@ void tg_exchange_finish(tg_exchange_t *x)
 {
     record_submit(x);
     if (x->target.provider && x->cfg->metrics_enabled) {
-        tg_metrics_request(x->target.provider->name, x->target.model, x->status,
+        tg_metrics_request(x->pw->metrics, x->target.provider->name, x->target.model, x->status,
                            (double)(tg_mono_us() - x->t0_us) / 1e6,
                            x->ttfb_us ? (double)x->ttfb_us / 1e6 : -1, &x->usage,
                            x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1);
@@ -168,7 +169,7 @@ void tg_exchange_finish(tg_exchange_t *x)
         event_free(x->retry_timer);
     /* Cache tickets end here whatever happened: a flight we still hold had
      * no whole answer; a wait must be withdrawn before its event goes. */
-    tg_cache_t *cache = x->pw->cache;
+    tg_cache_t *cache = x->pw->gw->cache;
     if (x->flight)
         tg_cache_abandon(cache, x->flight);
     if (x->waiter && tg_cache_unwait(cache, x->waiter))
@@ -255,7 +256,7 @@ void tg_exchange_fail(tg_exchange_t *x, int status, const char *code, const char
 void tg_exchange_policy_headers(tg_exchange_t *x)
 {
     tg_rl_headers_t rh;
-    if (!tg_limits_policy_headers(x->pw->rl, &x->limits, &rh))
+    if (!tg_limits_policy_headers(x->pw->gw->rl, &x->limits, &rh))
         return;
     tg_http_add_header(x->h, "Helicone-RateLimit-Limit", rh.limit);
     tg_http_add_header(x->h, "Helicone-RateLimit-Remaining", rh.remaining);
@@ -274,8 +275,8 @@ void tg_exchange_settle(tg_exchange_t *x)
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
     double usd = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1;
-    tg_limits_settle(x->pw->rl, &x->limits, tokens, usd);
-    tg_limits_settle(x->pw->rl, &x->plimits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, &x->limits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, &x->plimits, tokens, usd);
     if (!x->flight && !x->cache_store_after)
         return;
     const tg_attempt_t *a = &x->att;
@@ -291,7 +292,7 @@ void tg_exchange_settle(tg_exchange_t *x)
     };
     if (!ans.body)
         ans.body = "";
-    tg_cache_t *cache = x->pw->cache;
+    tg_cache_t *cache = x->pw->gw->cache;
     if (x->flight && whole)
         tg_cache_complete(cache, x->flight, &ans, x->cache_policy.ttl_ms);
     else if (x->flight)

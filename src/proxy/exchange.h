@@ -27,6 +27,7 @@
 #include "core/jsonscan.h"
 #include "core/usage.h"
 #include "core/util.h"
+#include "metrics/metrics.h"
 #include "providers/translate.h"
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
@@ -51,8 +52,9 @@ struct event;
 /* Most targets a request may fall back to after its first. */
 #define TG_MAX_FALLBACKS 8
 
-/* A worker's share of the proxy. The process-wide parts (cache, limiter,
- * runtime rules, store) are thread-safe and outlive every worker. */
+/* A worker's share of the proxy. The gateway's shared parts (cache,
+ * limiter, runtime rules, store, provider health: gateway.h) are
+ * thread-safe and outlive every worker. */
 typedef struct {
     struct event_base *base;
     tg_relay_t *relay;
@@ -61,10 +63,8 @@ typedef struct {
     int index;
     tg_journal_t *journal;    /* NULL when request logging is off */
     struct event *journal_ev; /* writes the journal when no client write will */
-    tg_cache_t *cache;
-    tg_rl_t *rl;
-    tg_rl_registry_t *rules;
-    tg_store_t *store; /* NULL when request logging is off */
+    struct tg_gateway *gw;
+    tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */

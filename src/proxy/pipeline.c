@@ -3,15 +3,16 @@
  * answers /health, /metrics, /v1/models and /api/v1 (api.c) itself, after
  * admit() (allowed_ips, the gateway key); an LLM route, a Gemini route or a
  * raw pass-through becomes an exchange (exchange.h) that runs its list of
- * stages (stages.c). Also here: the process-wide state (cache, limiter,
- * runtime rate limits, store) and the worker hooks the server calls.
+ * stages (stages.c). Also here: the worker hooks the server calls, which
+ * give each worker its pointer to the gateway object (gateway.h) and its
+ * shard of the gateway's metrics.
  *
- * Thread: tg_pipeline_init and _shutdown on the main thread, before the
- * workers start and after they stop; everything else on a worker thread.
+ * Thread: a worker thread.
  */
 #include "proxy/pipeline.h"
 
 #include "core/log.h"
+#include "gateway.h"
 #include "metrics/metrics.h"
 #include "proxy/api.h"
 #include "proxy/exchange.h"
@@ -21,13 +22,6 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Process-wide, shared by the workers; each is thread-safe. Every worker
- * keeps the pointers in its tg_pworker_t. */
-static tg_cache_t *g_cache;
-static tg_rl_t *g_rl;
-static tg_rl_registry_t *g_rules;
-static tg_store_t *g_store; /* NULL when request logging is off */
 
 typedef struct {
     const char *path;
@@ -270,14 +264,14 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             reply_error(h, 403, "permission_denied", "this key may not read metrics");
         else {
             tg_buf_t out = {0};
-            tg_metrics_render(&out);
+            tg_metrics_render(pw->gw->metrics, &out);
             tg_http_reply(h, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
             tg_buf_free(&out);
         }
         return;
     }
     if (!strncmp(path, "/api/v1/", 8)) {
-        tg_api_handle(h, g_store, g_rules, caller.may_read, caller.may_write, path);
+        tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
         return;
     }
     if (!strcmp(path, "/v1/models")) {
@@ -312,63 +306,6 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     reply_error(h, 404, "unknown_route", msg);
 }
 
-/* ---- process-wide state ---- */
-
-static long store_depth(void)
-{
-    tg_store_counters_t c;
-    tg_store_counters(g_store, &c);
-    return (long)c.queue_depth;
-}
-
-static long store_dropped(void)
-{
-    tg_store_counters_t c;
-    tg_store_counters(g_store, &c);
-    return (long)c.dropped;
-}
-
-int tg_pipeline_init(const tg_config_t *cfg, struct tg_store *store, char *err, size_t errlen)
-{
-    g_store = store;
-    if (store) {
-        static const tg_metrics_store_t gauges = {store_depth, store_dropped};
-        tg_metrics_set_store(&gauges);
-    }
-    g_cache = tg_cache_new(cfg->cache_max_size > 0 ? (size_t)cfg->cache_max_size : 10000, 0, NULL,
-                           NULL);
-    g_rl = tg_rl_new(0, NULL, NULL);
-    g_rules = tg_rl_registry_new();
-    if (!store)
-        return 0; /* runtime rate limits live in memory only */
-    /* the runtime rate limits made through the API before this start */
-    tg_rl_rule_t *rules = NULL;
-    size_t n = 0;
-    if (tg_store_rules_load(store, &rules, &n, err, errlen) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (tg_rl_registry_add(g_rules, &rules[i]) < 0)
-            tg_warn("rate limits: stored rule %s not loaded (more than the registry holds)",
-                    rules[i].id);
-    if (n)
-        tg_info("rate limits: %zu runtime limit(s) loaded from the store", n);
-    free(rules);
-    return 0;
-}
-
-void tg_pipeline_shutdown(void)
-{
-    tg_cache_free(g_cache);
-    tg_rl_free(g_rl);
-    tg_rl_registry_free(g_rules);
-    g_cache = NULL;
-    g_rl = NULL;
-    g_rules = NULL;
-    static const tg_metrics_store_t none = {NULL, NULL};
-    tg_metrics_set_store(&none);
-    g_store = NULL;
-}
-
 /* ---- worker hooks ---- */
 
 static void on_journal_ev(evutil_socket_t fd, short what, void *arg)
@@ -376,19 +313,18 @@ static void on_journal_ev(evutil_socket_t fd, short what, void *arg)
     tg_journal_write(((tg_pworker_t *)arg)->journal);
 }
 
-void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg)
+void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *cfg, void *arg)
 {
+    tg_gateway_t *gw = arg;
     tg_pworker_t *pw = tg_xcalloc(1, sizeof *pw);
     pw->base = base;
     pw->index = index;
     pw->cfg = tg_config_acquire(cfg);
     pw->access = tg_access_new(cfg);
     pw->relay = tg_relay_new(base);
-    pw->cache = g_cache;
-    pw->rl = g_rl;
-    pw->rules = g_rules;
-    pw->store = g_store;
-    pw->journal = tg_journal_open(g_store, index);
+    pw->gw = gw;
+    pw->metrics = tg_metrics_shard(gw->metrics, index);
+    pw->journal = tg_journal_open(gw->store, index);
     if (pw->journal)
         pw->journal_ev = event_new(base, -1, 0, on_journal_ev, pw);
     if (!pw->relay) {

@@ -26,6 +26,7 @@
 #include "proxy/stages.h"
 
 #include "core/urlpath.h"
+#include "gateway.h"
 #include "metrics/metrics.h"
 #include "proxy/exchange.h"
 
@@ -155,8 +156,8 @@ static tg_stage_result_t resolve(void *arg)
 {
     tg_exchange_t *x = arg;
     char err[1024];
-    int rc = tg_router_resolve(x->cfg, x->model_requested, tg_exchange_header, x->h, &x->target,
-                               err, sizeof err);
+    int rc = tg_router_resolve(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
+                               x->h, &x->target, err, sizeof err);
     if (rc == 0)
         return TG_STAGE_CONTINUE;
     if (rc == -2)
@@ -207,7 +208,7 @@ static tg_stage_result_t token_cap(void *arg)
 /* 429 with Retry-After and the denied limit's Helicone-RateLimit-* headers. */
 static tg_stage_result_t deny(tg_exchange_t *x, const tg_rl_headers_t *rh)
 {
-    tg_metrics_rate_limited();
+    tg_metrics_rate_limited(x->pw->metrics);
     tg_http_add_header(x->h, "Retry-After", rh->retry_after);
     tg_http_add_header(x->h, "Helicone-RateLimit-Limit", rh->limit);
     tg_http_add_header(x->h, "Helicone-RateLimit-Remaining", rh->remaining);
@@ -223,14 +224,14 @@ static tg_stage_result_t deny(tg_exchange_t *x, const tg_rl_headers_t *rh)
 static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
 {
     tg_rl_headers_t rh;
-    return tg_limits_acquire(x->pw->rl, L, &rh) ? TG_STAGE_CONTINUE : deny(x, &rh);
+    return tg_limits_acquire(x->pw->gw->rl, L, &rh) ? TG_STAGE_CONTINUE : deny(x, &rh);
 }
 
 static tg_stage_result_t caller_limits(void *arg)
 {
     tg_exchange_t *x = arg;
     char err[256];
-    if (tg_limits_for_client(&x->limits, x->cfg, x->pw->rules, tg_exchange_header, x->h,
+    if (tg_limits_for_client(&x->limits, x->cfg, x->pw->gw->rules, tg_exchange_header, x->h,
                              tg_http_client_ip(x->h), x->caller.key_name, err, sizeof err) < 0) {
         char msg[320];
         snprintf(msg, sizeof msg, "Helicone-RateLimit-Policy: %s", err);
@@ -337,7 +338,7 @@ static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
     tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
     tg_exchange_policy_headers(x);
-    tg_metrics_cache("hit");
+    tg_metrics_cache(x->pw->metrics, "hit");
     if (e->stream) {
         tg_http_add_header(x->h, "Cache-Control", "no-cache");
         tg_http_stream_start(x->h, e->status,
@@ -364,7 +365,7 @@ static void on_cache_wake(void *arg, tg_cache_entry_t *entry)
 static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
 {
     tg_exchange_t *x = arg;
-    tg_cache_unwait(x->pw->cache, x->waiter);
+    tg_cache_unwait(x->pw->gw->cache, x->waiter);
     x->waiter = NULL;
     tg_cache_entry_t *e = x->woken;
     x->woken = NULL;
@@ -372,7 +373,7 @@ static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
         serve_cached(x, e);
         return;
     }
-    tg_metrics_cache("miss");
+    tg_metrics_cache(x->pw->metrics, "miss");
     x->cache_store_after = x->cache_policy.save;
     tg_exchange_resume(x);
 }
@@ -405,7 +406,7 @@ static tg_stage_result_t cache(void *arg)
     x->cache_result = "miss";
     x->cache_ev = event_new(x->pw->base, -1, 0, on_cache_ev, x);
     tg_cache_result_t r;
-    tg_cache_lookup(x->pw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
+    tg_cache_lookup(x->pw->gw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
     switch (r.status) {
     case TG_CACHE_HIT:
         serve_cached(x, r.entry);
@@ -420,7 +421,7 @@ static tg_stage_result_t cache(void *arg)
     case TG_CACHE_MISS:
         break;
     }
-    tg_metrics_cache("miss");
+    tg_metrics_cache(x->pw->metrics, "miss");
     return TG_STAGE_CONTINUE;
 }
 

@@ -38,40 +38,52 @@ struct tg_health {
     int64_t probe_since_ms; /* 0 when no probe is out */
 };
 
-static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
-static tg_health_t **registry;
-static size_t n_registry;
-static atomic_ulong rr_counter;
+/* A gateway's provider health records. Records are never freed before the
+ * registry, so a pointer from tg_health_for stays valid without the lock. */
+struct tg_health_registry {
+    pthread_mutex_t mu; /* items, n */
+    tg_health_t **items;
+    size_t n;
+    atomic_ulong rr_counter; /* round_robin's turn */
+};
 
-tg_health_t *tg_health_for(const char *provider)
+tg_health_registry_t *tg_health_registry_new(void)
 {
-    pthread_mutex_lock(&registry_mu);
-    for (size_t i = 0; i < n_registry; i++)
-        if (!strcasecmp(registry[i]->name, provider)) {
-            pthread_mutex_unlock(&registry_mu);
-            return registry[i];
+    tg_health_registry_t *r = tg_xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    atomic_init(&r->rr_counter, 0);
+    return r;
+}
+
+void tg_health_registry_free(tg_health_registry_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        pthread_mutex_destroy(&r->items[i]->mu);
+        free(r->items[i]->name);
+        free(r->items[i]);
+    }
+    free(r->items);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+tg_health_t *tg_health_for(tg_health_registry_t *r, const char *provider)
+{
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcasecmp(r->items[i]->name, provider)) {
+            pthread_mutex_unlock(&r->mu);
+            return r->items[i];
         }
     tg_health_t *h = tg_xcalloc(1, sizeof *h);
     h->name = tg_xstrdup(provider);
     pthread_mutex_init(&h->mu, NULL);
-    registry = tg_xrealloc(registry, (n_registry + 1) * sizeof *registry);
-    registry[n_registry++] = h;
-    pthread_mutex_unlock(&registry_mu);
+    r->items = tg_xrealloc(r->items, (r->n + 1) * sizeof *r->items);
+    r->items[r->n++] = h;
+    pthread_mutex_unlock(&r->mu);
     return h;
-}
-
-void tg_health_reset(void)
-{
-    pthread_mutex_lock(&registry_mu);
-    for (size_t i = 0; i < n_registry; i++) {
-        pthread_mutex_destroy(&registry[i]->mu);
-        free(registry[i]->name);
-        free(registry[i]);
-    }
-    free(registry);
-    registry = NULL;
-    n_registry = 0;
-    pthread_mutex_unlock(&registry_mu);
 }
 
 static void decay(tg_health_t *h, int64_t now_ms)
@@ -193,8 +205,9 @@ static size_t keep_cheapest(const int64_t *prices, size_t *idx, size_t m)
     return k;
 }
 
-static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
-                   const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms)
+static size_t pick(tg_health_registry_t *r, tg_lb_strategy_t strategy,
+                   const tg_provider_cfg_t *const *cands, const int64_t *prices, size_t n,
+                   uint64_t rnd, int64_t now_ms)
 {
     if (n <= 1)
         return 0;
@@ -202,7 +215,7 @@ static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *ca
     if (n > 64)
         n = 64;
     for (size_t i = 0; i < n; i++)
-        if (tg_health_usable(tg_health_for(cands[i]->name), now_ms))
+        if (tg_health_usable(tg_health_for(r, cands[i]->name), now_ms))
             idx[m++] = i;
     if (m == 0) { /* all resting or ejected: better some provider than none */
         for (size_t i = 0; i < n; i++)
@@ -212,15 +225,14 @@ static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *ca
     if (m == 1)
         return idx[0];
     switch (strategy) {
-    case TG_LB_ROUND_ROBIN:
-        return idx[atomic_fetch_add(&rr_counter, 1) % m];
+    case TG_LB_ROUND_ROBIN: return idx[atomic_fetch_add(&r->rr_counter, 1) % m];
     case TG_LB_LATENCY: {
         size_t i = rnd % m, j = (rnd >> 32) % (m - 1);
         if (j >= i)
             j++; /* two distinct candidates */
         size_t a = idx[i], b = idx[j];
-        int64_t la = tg_health_latency_us(tg_health_for(cands[a]->name));
-        int64_t lb = tg_health_latency_us(tg_health_for(cands[b]->name));
+        int64_t la = tg_health_latency_us(tg_health_for(r, cands[a]->name));
+        int64_t lb = tg_health_latency_us(tg_health_for(r, cands[b]->name));
         /* unknown latency (0) wins, so every provider gets measured */
         return la <= lb ? a : b;
     }
@@ -234,11 +246,12 @@ static size_t pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *ca
     }
 }
 
-size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
-                       const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms)
+size_t tg_balance_pick(tg_health_registry_t *r, tg_lb_strategy_t strategy,
+                       const tg_provider_cfg_t *const *cands, const int64_t *prices, size_t n,
+                       uint64_t rnd, int64_t now_ms)
 {
-    size_t k = pick(strategy, cands, prices, n, rnd, now_ms);
+    size_t k = pick(r, strategy, cands, prices, n, rnd, now_ms);
     if (n)
-        tg_health_claim(tg_health_for(cands[k]->name), now_ms);
+        tg_health_claim(tg_health_for(r, cands[k]->name), now_ms);
     return k;
 }

@@ -5,8 +5,10 @@
  * error ratio ejects it for routing.load_balancing.ejection_time, after
  * which one request probes it back.
  *
- * Health lives for the whole process, keyed by provider name, so a reload
- * keeps it. Any thread: each record has its own mutex.
+ * Health lives in a registry that belongs to the gateway object
+ * (gateway.h), keyed by provider name, so a reload keeps it and two
+ * gateways in one process keep theirs apart. Any thread: the registry's
+ * list has its mutex, each record its own.
  */
 #ifndef TG_BALANCE_H
 #define TG_BALANCE_H
@@ -17,6 +19,12 @@
 #include <stdint.h>
 
 typedef struct tg_health tg_health_t;
+typedef struct tg_health_registry tg_health_registry_t;
+
+/** An empty registry, and its end with every record (no thread may use
+ *  it then; NULL is fine). */
+tg_health_registry_t *tg_health_registry_new(void);
+void tg_health_registry_free(tg_health_registry_t *r);
 
 typedef enum {
     TG_OUTCOME_OK,           /* an answer (2xx, or a 4xx that is the client's doing) */
@@ -24,8 +32,9 @@ typedef enum {
     TG_OUTCOME_RATE_LIMITED, /* 429 */
 } tg_outcome_t;
 
-/** The health record of a provider (made on first use; never freed before exit). */
-tg_health_t *tg_health_for(const char *provider);
+/** The health record of a provider in r (made on first use; lives as long
+ *  as r). */
+tg_health_t *tg_health_for(tg_health_registry_t *r, const char *provider);
 
 /** One attempt's outcome. latency_us: time to the first byte (0 if none);
  *  retry_after_ms: from a 429 (0 if none). */
@@ -52,12 +61,11 @@ bool tg_health_ejected(tg_health_t *h, int64_t now_ms);
  * comparable price (tg_cost_rank_price; -1 when unpriced), or NULL for the
  * other strategies. `cost` keeps the cheapest usable candidates (the
  * unpriced ones only when none is priced) and picks among them by weight.
- * rnd: random bits from the caller.
+ * rnd: random bits from the caller. Health (and the round-robin turn) is
+ * read from and claimed in r.
  */
-size_t tg_balance_pick(tg_lb_strategy_t strategy, const tg_provider_cfg_t *const *cands,
-                       const int64_t *prices, size_t n, uint64_t rnd, int64_t now_ms);
-
-/** Forget every record (tests, and process exit for leak checkers). */
-void tg_health_reset(void);
+size_t tg_balance_pick(tg_health_registry_t *r, tg_lb_strategy_t strategy,
+                       const tg_provider_cfg_t *const *cands, const int64_t *prices, size_t n,
+                       uint64_t rnd, int64_t now_ms);
 
 #endif

@@ -149,8 +149,8 @@ static const tg_provider_cfg_t *default_provider(const tg_config_t *cfg)
     return NULL;
 }
 
-static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, void *hctx,
-                   tg_route_t *out, int depth)
+static int resolve(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
+                   tg_header_fn get, void *hctx, tg_route_t *out, int depth)
 {
     /* 1. provider/model */
     const char *slash = strchr(model, '/');
@@ -179,7 +179,7 @@ static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, 
     /* 2. aliases, then models lists */
     for (size_t i = 0; i < cfg->n_model_aliases && depth < 4; i++)
         if (!strcmp(cfg->model_aliases[i].name, model)) {
-            int rc = resolve(cfg, cfg->model_aliases[i].value, get, hctx, out, depth + 1);
+            int rc = resolve(cfg, health, cfg->model_aliases[i].value, get, hctx, out, depth + 1);
             if (rc == 0)
                 out->how = "alias";
             return rc;
@@ -198,7 +198,7 @@ static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, 
         bool priced = cfg->lb_strategy == TG_LB_COST && n > 1;
         for (size_t i = 0; priced && i < n; i++)
             prices[i] = tg_cost_rank_price(cfg, cands[i]->name, model);
-        size_t k = tg_balance_pick(cfg->lb_strategy, cands, priced ? prices : NULL, n,
+        size_t k = tg_balance_pick(health, cfg->lb_strategy, cands, priced ? prices : NULL, n,
                                    tg_random_u64(), tg_mono_ms());
         set_route(out, cands[k], model, strlen(model), n > 1 ? "balanced" : "models");
         return 0;
@@ -218,8 +218,9 @@ static int resolve(const tg_config_t *cfg, const char *model, tg_header_fn get, 
     return -1;
 }
 
-int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn get_header,
-                      void *hctx, tg_route_t *out, char *err, size_t errlen)
+int tg_router_resolve(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
+                      tg_header_fn get_header, void *hctx, tg_route_t *out, char *err,
+                      size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!model || !*model) {
@@ -231,7 +232,7 @@ int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn ge
         tg_router_explain(cfg, model, err, errlen);
         return -2;
     }
-    if (resolve(cfg, model, get_header, hctx, out, 0) == 0)
+    if (resolve(cfg, health, model, get_header, hctx, out, 0) == 0)
         return 0;
     tg_router_explain(cfg, model, err, errlen);
     return -1;

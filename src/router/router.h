@@ -6,6 +6,7 @@
 #define TG_ROUTER_H
 
 #include "config/config.h"
+#include "router/balance.h"
 
 /** Looks up a request header (case-insensitive); NULL when absent. */
 typedef const char *(*tg_header_fn)(void *ctx, const char *name);
@@ -21,9 +22,11 @@ typedef struct {
  * is used then). Returns 0 and fills *out; -1 when nothing serves the model,
  * or -2 when no model was named and there is no default to use; either way
  * err holds a client-facing message that names the configured providers.
+ * health: the gateway's provider health, which load balancing reads.
  */
-int tg_router_resolve(const tg_config_t *cfg, const char *model, tg_header_fn get_header,
-                      void *hctx, tg_route_t *out, char *err, size_t errlen);
+int tg_router_resolve(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
+                      tg_header_fn get_header, void *hctx, tg_route_t *out, char *err,
+                      size_t errlen);
 
 void tg_route_clear(tg_route_t *r);
 

@@ -111,7 +111,7 @@ bool tg_server_evict_oldest(tg_worker_t *w)
     tg_conn_t *c = w->wait_head;
     if (!c)
         return false;
-    tg_metrics_connection_dropped("evicted");
+    tg_metrics_connection_dropped(SHARD(w), "evicted");
     tg_server_pressure_note(w, "too few descriptors or connections left: closing idle connections, "
                                "longest idle first");
     tg_server_conn_close(c);
@@ -186,11 +186,11 @@ static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
     }
     switch (c->phase) {
     case CONN_WAITING: /* new and silent: nothing to answer */
-        tg_metrics_connection_dropped("header_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "header_timeout");
         tg_server_conn_close(c);
         break;
     case CONN_HEAD:
-        tg_metrics_connection_dropped("header_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "header_timeout");
         conn_fail(c, 408, "the request head took longer than server.header_timeout");
         break;
     case CONN_BODY: {
@@ -200,7 +200,7 @@ static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
             arm_deadline(c, at); /* the bytes so far earned more time */
             break;
         }
-        tg_metrics_connection_dropped("body_timeout");
+        tg_metrics_connection_dropped(SHARD(c->w), "body_timeout");
         conn_fail(c, 408, "the request body arrived slower than server.body_timeout and "
                           "server.body_min_rate allow");
         break;
@@ -558,7 +558,7 @@ void tg_server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
     if (open > tg_server_conn_share(w) && !tg_server_evict_oldest(w)) {
         evutil_closesocket(fd);
         atomic_fetch_sub(&w->n_conns, 1);
-        tg_metrics_connection_dropped("refused");
+        tg_metrics_connection_dropped(SHARD(w), "refused");
         tg_server_pause_accepting(w, false);
         return;
     }

@@ -95,12 +95,12 @@ void tg_server_pause_accepting(tg_worker_t *w, bool out_of_descriptors)
             w->backoff_ms = TG_BACKOFF_MAX_MS;
         ms = w->backoff_ms;
         w->accept_state = PAUSED_DESCRIPTORS;
-        tg_metrics_accept_paused("descriptors");
+        tg_metrics_accept_paused(SHARD(w), "descriptors");
         tg_server_pressure_note(w, "out of file descriptors with no idle connection to close: not "
                                    "accepting for a moment");
     } else {
         w->accept_state = PAUSED_LIMIT;
-        tg_metrics_accept_paused("limit");
+        tg_metrics_accept_paused(SHARD(w), "limit");
         tg_server_pressure_note(
             w, "server.max_connections reached with no idle connection to close: not "
                "accepting until one closes");
@@ -405,7 +405,7 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
     w->ctl = event_new(w->base, -1, 0, on_control, w);
     w->flush_ev = event_new(w->base, -1, 0, tg_server_on_flush, w);
     pthread_mutex_init(&w->mu, NULL);
-    w->wctx = s->hooks.worker_init(w->base, w->index, cfg);
+    w->wctx = s->hooks.worker_init(w->base, w->index, cfg, s->hooks.arg);
     return w->wctx ? 0 : -1;
 }
 
@@ -512,7 +512,7 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
     for (int i = 0; i < s->n_workers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    tg_metrics_set_connections(connections_open, s);
+    tg_metrics_set_connections(s->hooks.metrics, connections_open, s);
     return s;
 }
 
@@ -550,7 +550,7 @@ void tg_server_join(tg_server_t *s)
         tg_worker_t *w = &s->workers[i];
         free_worker_parts(w);
     }
-    tg_metrics_set_connections(NULL, NULL);
+    tg_metrics_set_connections(s->hooks.metrics, NULL, NULL);
     free(s->workers);
     free(s);
 }

@@ -18,8 +18,9 @@ typedef struct tg_server tg_server_t;
 
 /** What the server calls; every hook except none runs on the worker thread. */
 typedef struct {
-    /** Make the per-worker state (upstream relay, ...). Returns NULL on failure. */
-    void *(*worker_init)(struct event_base *base, int index, tg_config_t *cfg);
+    /** Make the per-worker state (upstream relay, ...). arg: the hooks'
+     *  `arg`. Returns NULL on failure. */
+    void *(*worker_init)(struct event_base *base, int index, tg_config_t *cfg, void *arg);
     /** Free it when the worker stops (no exchange is alive then). */
     void (*worker_free)(void *wctx);
     /** A new request. The handler owns `h` until it ends the exchange. */
@@ -32,6 +33,12 @@ typedef struct {
      *  the kernel before a client can see its answer (the store's journal)
      *  does; it must be cheap when there is nothing to do. */
     void (*before_write)(void *wctx);
+    /** Given to worker_init: the gateway object, which outlives the server. */
+    void *arg;
+    /** Where the server counts connections it drops and pauses in
+     *  accepting (worker i in shard i), and the open-connections gauge it
+     *  sets from start to join. Outlives the server. */
+    struct tg_metrics *metrics;
 } tg_server_hooks_t;
 
 /** Open the listening sockets (reporting bind errors at once) and start the

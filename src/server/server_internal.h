@@ -168,6 +168,9 @@ struct tg_server {
     atomic_long max_conns;
 };
 
+/* A worker's shard of the gateway's metrics (metrics.h). */
+#define SHARD(w) tg_metrics_shard((w)->srv->hooks.metrics, (w)->index)
+
 /* Functions shared between the files of src/server/ (each defined in the
  * file named; everything else in the folder is static to its file). */
 

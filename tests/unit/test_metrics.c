@@ -3,24 +3,25 @@
 
 #include "metrics/metrics.h"
 
-static long depth(void) { return 7; }
-static long dropped(void) { return 0; }
+static long depth(void *arg) { return 7; }
+static long dropped(void *arg) { return 0; }
 static long open_conns(void *arg) { return *(long *)arg; }
 
 TEST(metrics_render_counters_histograms_escaping)
 {
-    tg_metrics_reset();
+    tg_metrics_t *m = tg_metrics_new(1);
+    tg_metrics_shard_t *sh = tg_metrics_shard(m, 0);
     tg_usage_t u = {10, 5, 2, -1, 0};
-    tg_metrics_request("openai", "gpt-4o", 200, 0.3, 0.05, &u, 0.0125);
-    tg_metrics_request("openai", "gpt-4o", 200, 2.0, -1, &u, 0.0125);
-    tg_metrics_request("openai", "we\"ird\\model\n", 502, 0.001, -1, NULL, -1);
-    tg_metrics_upstream_error("openai", "timeout");
-    tg_metrics_cache("hit");
-    tg_metrics_rate_limited();
-    tg_metrics_store_t st = {depth, dropped};
-    tg_metrics_set_store(&st);
+    tg_metrics_request(sh, "openai", "gpt-4o", 200, 0.3, 0.05, &u, 0.0125);
+    tg_metrics_request(sh, "openai", "gpt-4o", 200, 2.0, -1, &u, 0.0125);
+    tg_metrics_request(sh, "openai", "we\"ird\\model\n", 502, 0.001, -1, NULL, -1);
+    tg_metrics_upstream_error(sh, "openai", "timeout");
+    tg_metrics_cache(sh, "hit");
+    tg_metrics_rate_limited(sh);
+    tg_metrics_store_t st = {depth, dropped, NULL};
+    tg_metrics_set_store(m, &st);
     tg_buf_t out = {0};
-    tg_metrics_render(&out);
+    tg_metrics_render(m, &out);
     const char *o = out.data;
     CHECK(strstr(o, "tollgate_requests_total{provider=\"openai\",model=\"gpt-4o\",status=\"200\"} 2\n"));
     CHECK(strstr(o, "model=\"we\\\"ird\\\\model\\n\",status=\"502\"} 1\n"));
@@ -42,26 +43,27 @@ TEST(metrics_render_counters_histograms_escaping)
     CHECK(strstr(o, "tollgate_log_records_dropped_total 0\n"));
     CHECK(strstr(o, "# TYPE tollgate_request_duration_seconds histogram\n"));
     tg_buf_free(&out);
-    tg_metrics_reset();
+    tg_metrics_free(m);
 }
 
 TEST(metrics_connection_pressure)
 {
-    tg_metrics_reset();
+    tg_metrics_t *m = tg_metrics_new(1);
+    tg_metrics_shard_t *sh = tg_metrics_shard(m, 0);
     tg_buf_t out = {0};
-    tg_metrics_render(&out);
+    tg_metrics_render(m, &out);
     CHECK(strstr(out.data, "tollgate_connections_open 0\n"));
     CHECK(strstr(out.data, "# TYPE tollgate_accept_paused_total counter\n"));
     tg_buf_free(&out);
 
     long n = 42;
-    tg_metrics_set_connections(open_conns, &n);
-    tg_metrics_accept_paused("limit");
-    tg_metrics_accept_paused("limit");
-    tg_metrics_accept_paused("descriptors");
-    tg_metrics_connection_dropped("evicted");
-    tg_metrics_connection_dropped("header_timeout");
-    tg_metrics_render(&out);
+    tg_metrics_set_connections(m, open_conns, &n);
+    tg_metrics_accept_paused(sh, "limit");
+    tg_metrics_accept_paused(sh, "limit");
+    tg_metrics_accept_paused(sh, "descriptors");
+    tg_metrics_connection_dropped(sh, "evicted");
+    tg_metrics_connection_dropped(sh, "header_timeout");
+    tg_metrics_render(m, &out);
     const char *o = out.data;
     CHECK(strstr(o, "tollgate_connections_open 42\n"));
     CHECK(strstr(o, "tollgate_accept_paused_total{reason=\"limit\"} 2\n"));
@@ -69,21 +71,22 @@ TEST(metrics_connection_pressure)
     CHECK(strstr(o, "tollgate_connections_dropped_total{reason=\"evicted\"} 1\n"));
     CHECK(strstr(o, "tollgate_connections_dropped_total{reason=\"header_timeout\"} 1\n"));
     tg_buf_free(&out);
-    tg_metrics_set_connections(NULL, NULL);
-    tg_metrics_reset();
+    tg_metrics_set_connections(m, NULL, NULL);
+    tg_metrics_free(m);
 }
 
 TEST(metrics_series_are_capped)
 {
-    tg_metrics_reset();
+    tg_metrics_t *m = tg_metrics_new(1);
+    tg_metrics_shard_t *sh = tg_metrics_shard(m, 0);
     char model[32];
     for (int i = 0; i < TG_METRICS_MAX_SERIES + 50; i++) {
         snprintf(model, sizeof model, "m-%d", i);
-        tg_metrics_request("p", model, 200, 0.1, -1, NULL, -1);
+        tg_metrics_request(sh, "p", model, 200, 0.1, -1, NULL, -1);
     }
     tg_buf_t out = {0};
-    tg_metrics_render(&out);
+    tg_metrics_render(m, &out);
     CHECK(strstr(out.data, "model=\"other\",status=\"200\"} 50\n") != NULL);
     tg_buf_free(&out);
-    tg_metrics_reset();
+    tg_metrics_free(m);
 }

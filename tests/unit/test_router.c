@@ -33,13 +33,30 @@ static const char *hdr_get(void *ctx, const char *name)
     return NULL;
 }
 
+/* The provider health the tests share (a gateway owns one); renewed by
+ * the tests that change it. */
+static tg_health_registry_t *hr;
+
+static tg_health_registry_t *registry(void)
+{
+    if (!hr)
+        hr = tg_health_registry_new();
+    return hr;
+}
+
+static void reset_health(void)
+{
+    tg_health_registry_free(hr);
+    hr = tg_health_registry_new();
+}
+
 /* Resolves and checks "provider model", or "ERR" for no route. */
 static void expect(tg_config_t *c, const char *model, hdr_t *hdrs, const char *want_provider,
                    const char *want_model, int line)
 {
     tg_route_t r;
     char err[512];
-    int rc = tg_router_resolve(c, model, hdr_get, hdrs, &r, err, sizeof err);
+    int rc = tg_router_resolve(c, registry(), model, hdr_get, hdrs, &r, err, sizeof err);
     if (!want_provider) {
         if (rc == 0)
             tg_test_fail(__FILE__, line, "'%s' resolved to %s/%s, expected no route", model,
@@ -173,13 +190,15 @@ TEST(router_error_names_configured_providers)
         return;
     tg_route_t r;
     char err[512];
-    CHECK(tg_router_resolve(c, "nope/x", NULL, NULL, &r, err, sizeof err) == -1);
+    tg_health_registry_t *health = tg_health_registry_new();
+    CHECK(tg_router_resolve(c, health, "nope/x", NULL, NULL, &r, err, sizeof err) == -1);
     CHECK(strstr(err, "openai") && strstr(err, "anthropic") && strstr(err, "local") &&
           strstr(err, "mock"));
     CHECK(strstr(err, "nope/x") != NULL);
     /* no model and no default: a different error (400, not 404, at the route) */
-    CHECK(tg_router_resolve(c, NULL, NULL, NULL, &r, err, sizeof err) == -2);
+    CHECK(tg_router_resolve(c, health, NULL, NULL, NULL, &r, err, sizeof err) == -2);
     CHECK(strstr(err, "no model") != NULL);
+    tg_health_registry_free(health);
     tg_config_release(c);
 }
 
@@ -213,7 +232,7 @@ TEST(router_cost_strategy_prices_each_provider)
     CHECK(c != NULL);
     if (!c)
         return;
-    tg_health_reset();
+    reset_health();
     for (int i = 0; i < 200; i++) {
         /* its own price beats the built-in gpt-4o price pricey pays */
         EXPECT(c, "gpt-4o", NULL, "cheap", "gpt-4o");
@@ -224,9 +243,10 @@ TEST(router_cost_strategy_prices_each_provider)
     }
     /* the cheaper one rests after a 429: the other serves */
     int64_t now = tg_mono_ms();
-    tg_health_report(tg_health_for("cheap"), TG_OUTCOME_RATE_LIMITED, 0, 60000, 30000, now);
+    tg_health_report(tg_health_for(registry(), "cheap"), TG_OUTCOME_RATE_LIMITED, 0, 60000, 30000,
+                     now);
     for (int i = 0; i < 50; i++)
         EXPECT(c, "gpt-4o", NULL, "pricey", "gpt-4o");
-    tg_health_reset();
+    reset_health();
     tg_config_release(c);
 }

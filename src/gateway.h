@@ -1,0 +1,51 @@
+/*
+ * gateway.h — the gateway object: everything one running gateway shares
+ * between its threads, in one place (as nginx's cycle or h2o's context).
+ * main.c builds it from the configuration, hands it to the server's
+ * worker hooks (tg_server_hooks_t.arg), and frees it after the workers
+ * have stopped. Each worker keeps a pointer to it in its tg_pworker_t;
+ * nothing mutable lives in file-level globals, so two gateways can run in
+ * one process (tests/unit/test_gateway.c).
+ *
+ * Threads: tg_gateway_new and tg_gateway_free on the thread that owns the
+ * gateway (main), before the workers start and after they stop. The
+ * members are used by every worker at once; each is thread-safe:
+ *   cache    sharded locks
+ *   rl       sharded locks
+ *   rules    its own lock (changed through /api/v1)
+ *   store    submissions from workers, one writer thread
+ *   metrics  one shard per worker, summed when /metrics is read
+ *   health   one lock per provider record
+ * The configuration is not a member: it changes on SIGHUP and each worker
+ * holds its own reference (tg_pworker_t.cfg).
+ */
+#ifndef TG_GATEWAY_H
+#define TG_GATEWAY_H
+
+#include "cache/cache.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+#include "ratelimit/ratelimit.h"
+#include "router/balance.h"
+#include "store/store.h"
+
+typedef struct tg_gateway {
+    tg_cache_t *cache;            /* caching.max_size entries, read at start only */
+    tg_rl_t *rl;                  /* GCRA limiter state */
+    tg_rl_registry_t *rules;      /* runtime rate limits (/api/v1), loaded from the store */
+    tg_store_t *store;            /* request records; NULL when request logging is off */
+    tg_metrics_t *metrics;        /* server.workers shards */
+    tg_health_registry_t *health; /* provider health, kept across reloads */
+} tg_gateway_t;
+
+/** Build a gateway for cfg. Takes `store` (NULL: request logging off,
+ *  runtime limits in memory only) in every case: it is closed by
+ *  tg_gateway_free, or here on failure. Returns NULL with err when the
+ *  stored runtime rate limits cannot be read. */
+tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *err, size_t errlen);
+
+/** Free it (NULL is fine): no worker may be running. Closing the store
+ *  writes every record still queued. */
+void tg_gateway_free(tg_gateway_t *gw);
+
+#endif
