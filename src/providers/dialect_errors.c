@@ -7,7 +7,7 @@
  */
 #include "providers/translate_internal.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdio.h>
 #include <string.h>

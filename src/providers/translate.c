@@ -11,7 +11,7 @@
  */
 #include "providers/translate_internal.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  */
 #include "providers/translate_internal.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdlib.h>
 #include <string.h>
