@@ -9,6 +9,7 @@
  * stream state never grows with the stream (tool arguments and text are
  * passed on as they come, not collected).
  */
+#include "providers/provider.h"
 #include "providers/translate_internal.h"
 
 #include "core/sse.h"
@@ -85,14 +86,7 @@ static const tg_translator_t anthropic_to_gemini = {
 
 tg_wire_t tg_wire_of(tg_provider_type_t type)
 {
-    switch (type) {
-    case TG_PROVIDER_ANTHROPIC: return TG_WIRE_ANTHROPIC;
-    case TG_PROVIDER_GEMINI: return TG_WIRE_GEMINI;
-    case TG_PROVIDER_OPENAI:
-    case TG_PROVIDER_AZURE:
-    case TG_PROVIDER_MOCK: break;
-    }
-    return TG_WIRE_OPENAI;
+    return tg_provider_rec_for_type(type)->wire;
 }
 
 const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t type)
