@@ -5,7 +5,7 @@
  * SDK expects it; the HTTP status is the caller's and is kept. Pure; any
  * thread.
  */
-#include "providers/translate_internal.h"
+#include "providers/translate_util.h"
 
 #include "core/sse.h"
 

@@ -29,7 +29,7 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags j
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs jansson) -lhttp_parser"
-TRANSLATE_SRCS="src/providers/translate.c src/providers/dialect_errors.c
+TRANSLATE_SRCS="src/providers/translate.c src/providers/translate_util.c src/providers/dialect_errors.c
     src/providers/count_tokens.c src/providers/anthropic.c src/providers/anthropic_stream.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
