@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway.h"
+#include "providers/provider.h"
 #include "proxy/pipeline.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -198,7 +199,7 @@ static void describe(const tg_config_t *c)
     for (size_t i = 0; i < c->n_providers; i++) {
         const tg_provider_cfg_t *p = &c->providers[i];
         tg_buf_printf(&b, "%s%s(%s%s)", i ? ", " : "", p->name, tg_provider_type_name(p->type),
-                      p->type == TG_PROVIDER_MOCK ? ""
+                      tg_provider_rec_of(p)->local ? ""
                       : p->api_key                ? ", key configured"
                                                   : ", client's key");
     }

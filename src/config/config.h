@@ -23,6 +23,8 @@ typedef enum {
     TG_PROVIDER_AZURE,
     TG_PROVIDER_MOCK, /* built in, answers locally */
 } tg_provider_type_t;
+/* What each type means is its record in src/providers/registry.c. */
+#define TG_PROVIDER_TYPES (TG_PROVIDER_MOCK + 1)
 
 typedef struct {
     char *name;
@@ -44,6 +46,9 @@ typedef struct {
     size_t n_headers;
     bool explicit_base_url; /* base_url was configured (vs well-known default) */
     int line;               /* YAML line of the provider's key, 0 if built in */
+    /* Its provider record (providers/provider.h), settled at load; NULL in a
+     * hand-made config (tg_provider_rec_of finds it then). */
+    const struct tg_provider_rec *rec;
 } tg_provider_cfg_t;
 
 typedef struct {

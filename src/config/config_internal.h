@@ -145,19 +145,12 @@ bool tg_config_has_prefix_ci(const char *s, const char *prefix);
 
 /* ---- the object (config_object.c) ---- */
 
-typedef struct {
-    const char *name;
-    tg_provider_type_t type;
-    const char *base_url; /* NULL: must be configured */
-    const char *prefix;   /* path added to a bare-origin base_url */
-} tg_config_known_provider_t;
-
-const tg_config_known_provider_t *tg_config_find_known(const char *name);
 /* Every default except providers and dashboard_host (set from host last). */
 tg_config_t *tg_config_new(void);
 /* Frees a complete or partly built object. */
 void tg_config_free(tg_config_t *c);
-/* Last defaults that depend on other settings; adds the built-in mock. */
+/* Last defaults that depend on other settings; adds the built-in mock and
+ * settles each provider's record (tg_provider_cfg_t.rec). */
 void tg_config_finish(tg_config_t *c);
 tg_provider_cfg_t *tg_config_add_provider(tg_config_t *c, const char *name);
 

@@ -1,8 +1,9 @@
 /*
  * config_object.c — the config object's lifecycle: the defaults (from the
  * key tables, plus the few that depend on the machine or on other
- * settings), the well-known providers, freeing, the reference count, and
- * tg_config_defaults() for a start without a file.
+ * settings), the providers the records imply (providers/registry.c),
+ * freeing, the reference count, and tg_config_defaults() for a start
+ * without a file.
  *
  * Objects are built on the thread that loads them (main); acquire, release
  * and the look-ups run on any thread (atomic reference count, immutable
@@ -10,48 +11,18 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "providers/provider.h"
 
 #include <strings.h>
 #include <unistd.h>
 
-/* ---- well-known providers ---- */
+/* ---- provider types ---- */
 
-static const tg_config_known_provider_t known_providers[] = {
-    {"openai", TG_PROVIDER_OPENAI, "https://api.openai.com/v1", "/v1"},
-    {"anthropic", TG_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1", "/v1"},
-    {"gemini", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
-    {"google", TG_PROVIDER_GEMINI, "https://generativelanguage.googleapis.com/v1beta", "/v1beta"},
-    {"deepseek", TG_PROVIDER_OPENAI, "https://api.deepseek.com/v1", "/v1"},
-    {"groq", TG_PROVIDER_OPENAI, "https://api.groq.com/openai/v1", "/openai/v1"},
-    {"mistral", TG_PROVIDER_OPENAI, "https://api.mistral.ai/v1", "/v1"},
-    {"xai", TG_PROVIDER_OPENAI, "https://api.x.ai/v1", "/v1"},
-    {"openrouter", TG_PROVIDER_OPENAI, "https://openrouter.ai/api/v1", "/api/v1"},
-    {"modelscope", TG_PROVIDER_OPENAI, "https://api-inference.modelscope.cn/v1", "/v1"},
-    {"together", TG_PROVIDER_OPENAI, "https://api.together.xyz/v1", "/v1"},
-    {"fireworks", TG_PROVIDER_OPENAI, "https://api.fireworks.ai/inference/v1", "/inference/v1"},
-    {"ollama", TG_PROVIDER_OPENAI, "http://localhost:11434/v1", "/v1"},
-    {"azure", TG_PROVIDER_AZURE, NULL, ""},
-    {"mock", TG_PROVIDER_MOCK, NULL, ""},
-};
-
-const tg_config_known_provider_t *tg_config_find_known(const char *name)
-{
-    for (size_t i = 0; i < sizeof known_providers / sizeof known_providers[0]; i++)
-        if (!strcasecmp(known_providers[i].name, name))
-            return &known_providers[i];
-    return NULL;
-}
-
+/* The names, default URLs and key variables of the types and the
+ * well-known providers are their records (providers/registry.c). */
 const char *tg_provider_type_name(tg_provider_type_t t)
 {
-    switch (t) {
-    case TG_PROVIDER_OPENAI: return "openai";
-    case TG_PROVIDER_ANTHROPIC: return "anthropic";
-    case TG_PROVIDER_GEMINI: return "gemini";
-    case TG_PROVIDER_AZURE: return "azure";
-    case TG_PROVIDER_MOCK: return "mock";
-    }
-    return "unknown";
+    return (unsigned)t < TG_PROVIDER_TYPES ? tg_provider_rec_for_type(t)->name : "unknown";
 }
 
 /* ---- the object ---- */
@@ -145,12 +116,15 @@ tg_provider_cfg_t *tg_config_add_provider(tg_config_t *c, const char *name)
     return p;
 }
 
-static void add_mock_if_missing(tg_config_t *c)
+/* The built-in providers (the mock): those whose record answers locally. */
+static void add_local_if_missing(tg_config_t *c)
 {
-    for (size_t i = 0; i < c->n_providers; i++)
-        if (!strcasecmp(c->providers[i].name, "mock"))
-            return;
-    tg_config_add_provider(c, "mock")->type = TG_PROVIDER_MOCK;
+    const tg_provider_rec_t *r;
+    for (size_t k = 0; (r = tg_provider_rec_at(k)); k++) {
+        if (!r->local || tg_config_provider(c, r->name, strlen(r->name)))
+            continue;
+        tg_config_add_provider(c, r->name)->type = r->type;
+    }
 }
 
 void tg_config_finish(tg_config_t *c)
@@ -163,39 +137,30 @@ void tg_config_finish(tg_config_t *c)
         *TG_PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = tg_config_strdup("127.0.0.0/8");
         *TG_PUSH(c->admin_allowed_ips, c->n_admin_allowed_ips) = tg_config_strdup("::1");
     }
-    add_mock_if_missing(c);
+    add_local_if_missing(c);
+    for (size_t i = 0; i < c->n_providers; i++) {
+        tg_provider_cfg_t *p = &c->providers[i];
+        p->rec = tg_provider_rec_find(p->name, p->type, p->base_url);
+    }
 }
 
 tg_config_t *tg_config_defaults(void)
 {
-    static const struct {
-        const char *env, *env2, *name;
-    } from_env[] = {
-        {"OPENAI_API_KEY", NULL, "openai"},
-        {"ANTHROPIC_API_KEY", NULL, "anthropic"},
-        {"GEMINI_API_KEY", "GOOGLE_GEMINI_API_KEY", "gemini"},
-        {"DEEPSEEK_API_KEY", NULL, "deepseek"},
-        {"GROQ_API_KEY", NULL, "groq"},
-        {"MISTRAL_API_KEY", NULL, "mistral"},
-        {"XAI_API_KEY", NULL, "xai"},
-        {"OPENROUTER_API_KEY", NULL, "openrouter"},
-        {"MODELSCOPE_API_KEY", NULL, "modelscope"},
-    };
     tg_config_t *c = tg_config_new();
     /* No file: nobody chose to expose the gateway, so it serves this
      * machine only (README: how to open it). */
     free(c->host);
     c->host = tg_config_strdup("127.0.0.1");
-    for (size_t i = 0; i < sizeof from_env / sizeof from_env[0]; i++) {
-        const char *key = getenv(from_env[i].env);
-        if ((!key || !*key) && from_env[i].env2)
-            key = getenv(from_env[i].env2);
+    const tg_provider_rec_t *r;
+    for (size_t i = 0; (r = tg_provider_rec_at(i)); i++) {
+        const char *key = r->key_env ? getenv(r->key_env) : NULL;
+        if ((!key || !*key) && r->key_env_alt)
+            key = getenv(r->key_env_alt);
         if (!key || !*key)
             continue;
-        const tg_config_known_provider_t *k = tg_config_find_known(from_env[i].name);
-        tg_provider_cfg_t *p = tg_config_add_provider(c, k->name);
-        p->type = k->type;
-        p->base_url = tg_config_strdup(k->base_url);
+        tg_provider_cfg_t *p = tg_config_add_provider(c, r->name);
+        p->type = r->type;
+        p->base_url = tg_config_strdup(r->default_base_url);
         p->api_key = tg_config_strdup(key);
     }
     tg_config_finish(c);

@@ -10,6 +10,7 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "providers/provider.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -25,7 +26,11 @@ typedef struct {
 void tg_config_read_provider_type(loader_t *L, const tg_conf_key_t *key, const entry_t *e,
                                   void *base)
 {
-    static const char *const types[] = {"openai", "anthropic", "gemini", "azure", "mock", NULL};
+    /* The type names are their records' (providers/registry.c). */
+    const char *types[TG_PROVIDER_TYPES + 1];
+    for (int i = 0; i < TG_PROVIDER_TYPES; i++)
+        types[i] = tg_provider_rec_for_type(i)->name;
+    types[TG_PROVIDER_TYPES] = NULL;
     provider_ctx_t *pc = e->ctx;
     int t;
     if (tg_config_get_enum(L, e->v, types, &t)) {
@@ -66,17 +71,6 @@ static bool header_key(loader_t *L, const entry_t *e)
 void tg_config_read_headers(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
     tg_config_walk_map(L, e->v, header_key, base);
-}
-
-/* Path prefix for a bare-origin base_url of a provider that is not well known. */
-static const char *type_prefix(tg_provider_type_t t)
-{
-    switch (t) {
-    case TG_PROVIDER_OPENAI:
-    case TG_PROVIDER_ANTHROPIC: return "/v1";
-    case TG_PROVIDER_GEMINI: return "/v1beta";
-    default: return "";
-    }
 }
 
 /*
@@ -125,29 +119,30 @@ static void provider_finish(loader_t *L, provider_ctx_t *pc, int line)
     char *raw = p->base_url;
     int raw_line = tg_config_seen_line(L, "base_url");
     p->base_url = NULL;
-    const tg_config_known_provider_t *wk = tg_config_find_known(p->name);
+    const tg_provider_rec_t *wk = tg_provider_rec_named(p->name);
     if (!pc->type_given) {
         /* A user's own "mock" with a base_url is an OpenAI-compatible endpoint. */
-        if (wk && !(wk->type == TG_PROVIDER_MOCK && raw))
+        if (wk && !(wk->local && raw))
             p->type = wk->type;
         else
-            p->type = TG_PROVIDER_OPENAI;
+            p->type = tg_provider_rec_fallback()->type;
     }
     /* The name's own defaults hold unless `type:` says something else. */
     bool name_rules = wk && wk->type == p->type;
-    if (p->type == TG_PROVIDER_MOCK) {
+    const tg_provider_rec_t *tr = tg_provider_rec_for_type(p->type);
+    if (tr->local) {
         if (raw)
             tg_config_fail_sub(L, "base_url", raw_line,
-                               "a mock provider answers locally and takes no base_url");
+                               "a %s provider answers locally and takes no base_url", tr->name);
     } else if (raw) {
-        p->base_url =
-            normalize_base_url(L, raw, raw_line, name_rules ? wk->prefix : type_prefix(p->type));
+        p->base_url = normalize_base_url(L, raw, raw_line,
+                                         name_rules ? wk->path_prefix : tr->path_prefix);
         p->explicit_base_url = true;
-    } else if (name_rules && wk->base_url) {
-        p->base_url = tg_config_strdup(wk->base_url);
-    } else if (p->type == TG_PROVIDER_AZURE) {
-        tg_config_fail_sub(L, "base_url", line,
-                           "required for an azure provider (https://RESOURCE.openai.azure.com)");
+    } else if (name_rules && wk->default_base_url) {
+        p->base_url = tg_config_strdup(wk->default_base_url);
+    } else if (tr->base_url_hint) {
+        tg_config_fail_sub(L, "base_url", line, "required for an %s provider (%s)", tr->name,
+                           tr->base_url_hint);
     } else if (wk) {
         tg_config_fail_sub(L, "base_url", line,
                            "required when type differs from the usual type of %s", wk->name);

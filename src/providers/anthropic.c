@@ -68,8 +68,6 @@ static bool anthropic_event_usage(const char *data, size_t len, tg_usage_t *usag
 
 const tg_dialect_t tg_dialect_anthropic = {
     .name = "anthropic",
-    .auth_header = "x-api-key",
-    .auth_prefix = "",
     .answer_usage = anthropic_answer_usage,
     .event_usage = anthropic_event_usage,
 };

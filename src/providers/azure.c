@@ -77,3 +77,12 @@ char *tg_azure_url(const tg_provider_cfg_t *p, const char *model, const char *su
     tg_buf_puts(&b, TG_AZURE_DEFAULT_API_VERSION);
     return b.data;
 }
+
+char *tg_azure_provider_url(const tg_provider_cfg_t *p, const tg_provider_url_req_t *rq)
+{
+    /* Pass-through appends the path as configured; a model call names the
+     * deployment, and the api-version comes from the client's own query. */
+    if (rq->raw)
+        return tg_provider_url_default(p, rq);
+    return tg_azure_url(p, rq->model, rq->suffix, rq->client_query);
+}

@@ -9,7 +9,7 @@
  * charges an image after resizing). Pure; any thread.
  */
 #include "providers/provider.h"
-#include "providers/translate_internal.h"
+#include "providers/translate_util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,9 +5,9 @@
  * SDK expects it; the HTTP status is the caller's and is kept. Pure; any
  * thread.
  */
-#include "providers/translate_internal.h"
+#include "providers/translate_util.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdio.h>
 #include <string.h>

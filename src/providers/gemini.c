@@ -78,8 +78,6 @@ static void gemini_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
 
 const tg_dialect_t tg_dialect_gemini = {
     .name = "gemini",
-    .auth_header = "x-goog-api-key",
-    .auth_prefix = "",
     .answer_usage = gemini_answer_usage,
     .event_usage = gemini_event_usage,
 };

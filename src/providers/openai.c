@@ -1,8 +1,8 @@
 /*
  * openai.c — the OpenAI dialect, spoken by OpenAI and every
  * OpenAI-compatible provider (DeepSeek, Groq, Mistral, xAI, OpenRouter,
- * ModelScope, Together, Fireworks, Ollama, any named endpoint): its auth
- * header and stream_options quirk, and the Anthropic -> OpenAI direction
+ * ModelScope, Together, Fireworks, Ollama, any named endpoint; their
+ * records are in registry.c): its usage readers, and the Anthropic -> OpenAI direction
  * (a Messages request becomes a Chat Completions request; a
  * chat.completion becomes a Message). Pure; any thread.
  */
@@ -14,14 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-bool tg_provider_accepts_stream_options(const tg_provider_cfg_t *p)
-{
-    if (p->type != TG_PROVIDER_OPENAI && p->type != TG_PROVIDER_AZURE)
-        return false;
-    return strcasecmp(p->name, "mistral") != 0 &&
-           !(p->base_url && strstr(p->base_url, "api.mistral.ai"));
-}
 
 /* The top-level "usage" of a chat.completion, a completion, an embedding
  * list or a stream chunk, read without building a tree (this runs for every
@@ -54,17 +46,6 @@ static void openai_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
 
 const tg_dialect_t tg_dialect_openai = {
     .name = "openai",
-    .auth_header = "Authorization",
-    .auth_prefix = "Bearer ",
-    .answer_usage = openai_answer_usage,
-    .event_usage = openai_usage,
-};
-
-/* Azure OpenAI: same bodies, its own key header. */
-const tg_dialect_t tg_dialect_azure = {
-    .name = "azure",
-    .auth_header = "api-key",
-    .auth_prefix = "",
     .answer_usage = openai_answer_usage,
     .event_usage = openai_usage,
 };

@@ -16,8 +16,9 @@
  *   tg_translate_req_t rq;
  *   if (tg_translate_request(t, root, model, &ropts, &rq, err, sizeof err) < 0)
  *       -> 400 in the client's error shape (tg_translate_error_json)
- *   url = p->type == TG_PROVIDER_AZURE ? tg_azure_url(p, model, rq.path, client_query)
- *                                      : tg_provider_url(p, rq.path, rq.query);
+ *   url = tg_provider_url_for(p, &(tg_provider_url_req_t){model, rq.path, rq.query,
+ *                                                           client_query})
+ *       (provider.h: the provider record builds it; Azure's names the deployment)
  *   body = json_dumps(rq.body, TG_TRANSLATE_DUMP_FLAGS); tg_translate_req_free(&rq);
  *   answer 2xx, not streamed: tg_translate_response(t, body, len, &opts, &out, &usage)
  *       (< 0: the provider's answer is broken -> 502)

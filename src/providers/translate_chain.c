@@ -8,7 +8,7 @@
  */
 #include "providers/translate_internal.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +53,8 @@ static void init(tg_translate_stream_t *s)
 {
     chain_t *c = (chain_t *)s;
     tg_translate_opts_t o = {s->id, s->created, s->model, true};
-    c->inner = tg_translate_stream_new(tg_translate_for(TG_WIRE_OPENAI, TG_PROVIDER_GEMINI), &o);
-    c->outer = tg_translate_stream_new(tg_translate_for(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI), &o);
+    c->inner = tg_xstream_new(&tg_xstream_gemini_to_openai, &o);
+    c->outer = tg_xstream_new(&tg_xstream_openai_to_anthropic, &o);
 }
 
 static int on_chunk(void *arg, const char *event, const char *data, size_t len)

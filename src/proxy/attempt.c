@@ -380,25 +380,6 @@ static int forward_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
-/* The provider key a client sent in its own dialect's header (bring your
- * own key), not counting a header that carried the gateway key. */
-static const char *client_credential(const tg_exchange_t *x)
-{
-    static const char *const names[] = {"Authorization", "x-api-key", "x-goog-api-key",
-                                        "api-key"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (x->caller.consumed_header && !strcasecmp(names[i], x->caller.consumed_header))
-            continue;
-        const char *v = tg_http_header(x->h, names[i]);
-        if (!v)
-            continue;
-        if (i == 0) /* only a Bearer token is a key; other schemes are not ours to move */
-            return tg_has_prefix_ci(v, "Bearer ") ? v + 7 : NULL;
-        return v;
-    }
-    return NULL;
-}
-
 /* The request body with its top-level "model" (at model_span) set to
  * `model` (when not NULL) and `"stream_options":{"include_usage":true}`
  * added (when asked; the body has no stream_options then). Everything else
@@ -481,30 +462,6 @@ static void build_llm_body(tg_exchange_t *x)
         at->body_len = x->in_len;
 }
 
-/* A query string without the parameter `name` (malloc'd; NULL for none). */
-static char *query_without(const char *query, const char *name)
-{
-    if (!query)
-        return NULL;
-    size_t nlen = strlen(name);
-    tg_buf_t out = {0};
-    for (const char *p = query; *p;) {
-        const char *end = strchr(p, '&');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (!(len >= nlen && !memcmp(p, name, nlen) && (len == nlen || p[nlen] == '='))) {
-            if (out.len)
-                tg_buf_puts(&out, "&");
-            tg_buf_append(&out, p, len);
-        }
-        p += len + (end ? 1 : 0);
-    }
-    if (!out.len) {
-        tg_buf_free(&out);
-        return tg_xstrdup("");
-    }
-    return out.data;
-}
-
 /* URL and body for another dialect: the translated request. False when
  * the exchange was answered (400). */
 static bool build_translated(tg_exchange_t *x)
@@ -525,9 +482,10 @@ static bool build_translated(tg_exchange_t *x)
     a->body_ptr = a->body;
     a->body_len = strlen(a->body);
     a->tr_include_usage = rq.include_usage;
-    a->url = p->type == TG_PROVIDER_AZURE
-                 ? tg_azure_url(p, x->target.model, rq.path, tg_http_query(x->h))
-                 : tg_provider_url(p, rq.path, rq.query);
+    a->url = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
+                                                              .suffix = rq.path,
+                                                              .query = rq.query,
+                                                              .client_query = tg_http_query(x->h)});
     tg_translate_req_free(&rq);
     return true;
 }
@@ -546,40 +504,43 @@ static void build_native(tg_exchange_t *x)
     const char *suffix = x->suffix;
     if (x->route == TG_ROUTE_GEMINI) /* this attempt's model goes in the path */
         suffix = a->suffix_buf = tg_gemini_model_path(x->target.model, x->gemini_action);
-    /* A Gemini client may carry its key as ?key=; a configured key replaces it. */
-    char *query = p->type == TG_PROVIDER_GEMINI && p->api_key
-                      ? query_without(tg_http_query(x->h), "key")
-                      : NULL;
-    const char *q = query ? query : tg_http_query(x->h);
-    a->url = p->type == TG_PROVIDER_AZURE && x->route != TG_ROUTE_PASSTHROUGH
-                 ? tg_azure_url(p, x->target.model, suffix, q)
-                 : tg_provider_url(p, suffix, q);
-    free(query);
+    /* The record builds the address (Azure's deployments) and scrubs a
+     * credential the client put in the query when a key is configured. */
+    const char *q = tg_http_query(x->h);
+    a->url = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
+                                                              .suffix = suffix,
+                                                              .query = q,
+                                                              .client_query = q,
+                                                              .raw = x->route ==
+                                                                     TG_ROUTE_PASSTHROUGH});
 }
 
 /* SPEC §5: a configured key replaces whatever credential the client sent;
  * without one, the client's own credential goes through unchanged — in the
  * provider's header when the request is translated (an OpenAI SDK's Bearer
- * key becomes x-api-key for Anthropic, x-goog-api-key for Gemini). */
+ * key becomes x-api-key for Anthropic, x-goog-api-key for Gemini). Which
+ * headers those are, and the type's default headers, are in its record. */
 static void build_headers(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     const tg_provider_cfg_t *p = x->target.provider;
-    const tg_dialect_t *d = tg_dialect_for(p->type);
-    const char *key = p->api_key ? p->api_key : a->tr ? client_credential(x) : NULL;
+    const tg_provider_rec_t *r = tg_provider_rec_of(p);
+    const char *key = p->api_key ? p->api_key
+                      : a->tr    ? tg_provider_client_key(tg_exchange_header, x->h,
+                                                          x->caller.consumed_header)
+                                 : NULL;
     fwd_ctx_t c = {.x = x, .drop_credentials = key != NULL};
     tg_http_headers_foreach(x->h, forward_header, &c);
-    if (key) {
-        size_t n = strlen(d->auth_prefix) + strlen(key) + 1;
-        char *v = tg_xmalloc(n);
-        snprintf(v, n, "%s%s", d->auth_prefix, key);
-        push_header(a, d->auth_header, v);
+    if (key && r->auth_header) {
+        char *v = tg_provider_auth_value(r, key);
+        push_header(a, r->auth_header, v);
         free(v);
     }
     for (size_t i = 0; i < p->n_headers; i++)
         push_header(a, p->headers[i].name, p->headers[i].value);
-    if (p->type == TG_PROVIDER_ANTHROPIC && !tg_http_header(x->h, "anthropic-version"))
-        push_header(a, "anthropic-version", "2023-06-01");
+    for (const tg_provider_header_t *d = r->default_headers; d && d->name; d++)
+        if (!tg_http_header(x->h, d->name))
+            push_header(a, d->name, d->value);
 }
 
 /* One attempt at the current target: URL, body, headers, then the call. */
@@ -654,7 +615,7 @@ void tg_attempt_begin(tg_exchange_t *x)
 
 bool tg_attempt_reachable(const tg_exchange_t *x, const tg_provider_cfg_t *p)
 {
-    if (p->type == TG_PROVIDER_MOCK)
+    if (tg_provider_rec_of(p)->local)
         return false; /* answered locally, never as a fallback */
     return tg_wire_of(p->type) == x->wire || tg_translate_for(x->wire, p->type) != NULL;
 }

@@ -32,7 +32,7 @@
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
-#include "proxy/sse.h"
+#include "core/sse.h"
 #include "proxy/stages.h"
 #include "ratelimit/ratelimit.h"
 #include "router/router.h"

@@ -67,7 +67,7 @@ static int copy_to_log(tg_exchange_t *x, const char *data, size_t len)
  * answers in OpenAI's): it reads the usage of its answers and events. */
 static const tg_dialect_t *native_dialect(const tg_exchange_t *x)
 {
-    return tg_dialect_for(x->target.provider->type);
+    return tg_provider_rec_of(x->target.provider)->dialect;
 }
 
 /* True when the member's value is an empty array (or the member is absent). */

@@ -41,7 +41,7 @@ static void send_stream(tg_exchange_t *x, const char *data, size_t len)
  * Completions, the mock's answer translated back. */
 static void mock_translated(tg_exchange_t *x, bool stream)
 {
-    const tg_translator_t *t = tg_translate_for(x->wire, TG_PROVIDER_MOCK);
+    const tg_translator_t *t = tg_translate_for(x->wire, x->target.provider->type);
     char err[512];
     tg_translate_ropts_t ro = {.stream_usage = true};
     tg_translate_req_t rq;
@@ -87,7 +87,7 @@ static void mock_translated(tg_exchange_t *x, bool stream)
 static void take_usage_from_mock(tg_exchange_t *x, const tg_buf_t *out, bool stream)
 {
     if (!stream) {
-        tg_dialect_openai.answer_usage(out->data, out->len, &x->usage);
+        tg_provider_rec_of(x->target.provider)->dialect->answer_usage(out->data, out->len, &x->usage);
         return;
     }
     tg_sse_parser_t p = {0};

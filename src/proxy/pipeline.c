@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "gateway.h"
 #include "metrics/metrics.h"
+#include "providers/provider.h"
 #include "proxy/api.h"
 #include "proxy/exchange.h"
 #include "proxy/reply.h"
@@ -111,7 +112,7 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     const char *slash = strchr(rest, '/');
     size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
     const tg_provider_cfg_t *p = tg_config_provider(x->cfg, rest, nlen);
-    if (!p || p->type == TG_PROVIDER_MOCK) {
+    if (!p || tg_provider_rec_of(p)->local) {
         char err[1024], name[128];
         snprintf(name, sizeof name, "%.*s/", (int)(nlen < 100 ? nlen : 100), rest);
         tg_router_explain(x->cfg, name, err, sizeof err);
@@ -135,7 +136,7 @@ static void handle_models(tg_pworker_t *pw, tg_http_t *h)
         const tg_provider_cfg_t *p = &cfg->providers[i];
         const char *owner = p->name;
         char id[512];
-        if (p->type == TG_PROVIDER_MOCK) {
+        if (tg_provider_rec_of(p)->local) {
             json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", "mock/echo", "object",
                                                   "model", "created", 0, "owned_by", "tollgate"));
             continue;
@@ -165,9 +166,9 @@ static void handle_models(tg_pworker_t *pw, tg_http_t *h)
 /* ---- access (SPEC §5) ---- */
 
 /* The gateway key a request presents: Helicone-Auth first (then the
- * client's Authorization stays its provider credential), else
- * Authorization: Bearer, x-api-key or x-goog-api-key, which are then
- * consumed. */
+ * client's Authorization stays its provider credential), else a provider
+ * SDK's key header (Authorization: Bearer, x-api-key, x-goog-api-key: the
+ * provider records say which), which is then consumed. */
 static const char *presented_key(tg_http_t *h, const char **header)
 {
     const char *v;
@@ -175,19 +176,7 @@ static const char *presented_key(tg_http_t *h, const char **header)
         *header = NULL; /* Helicone-* headers are never forwarded anyway */
         return tg_has_prefix_ci(v, "Bearer ") ? v + 7 : v;
     }
-    if ((v = tg_http_header(h, "Authorization")) && tg_has_prefix_ci(v, "Bearer ")) {
-        *header = "Authorization";
-        return v + 7;
-    }
-    if ((v = tg_http_header(h, "x-api-key"))) {
-        *header = "x-api-key";
-        return v;
-    }
-    if ((v = tg_http_header(h, "x-goog-api-key"))) { /* Gemini SDKs */
-        *header = "x-goog-api-key";
-        return v;
-    }
-    return NULL;
+    return tg_provider_gateway_key(tg_exchange_header, h, header);
 }
 
 /* Address allow-list and gateway key. Ends the exchange and returns false

@@ -28,6 +28,7 @@
 #include "core/urlpath.h"
 #include "gateway.h"
 #include "metrics/metrics.h"
+#include "providers/provider.h"
 #include "proxy/exchange.h"
 
 #include <event2/event.h>
@@ -255,12 +256,13 @@ static tg_stage_result_t local_answer(void *arg)
 {
     tg_exchange_t *x = arg;
     const tg_provider_cfg_t *p = x->target.provider;
-    if (x->route == TG_ROUTE_COUNT_TOKENS && p->type != TG_PROVIDER_ANTHROPIC) {
+    /* count_tokens is Anthropic's endpoint: other dialects get an estimate. */
+    if (x->route == TG_ROUTE_COUNT_TOKENS && tg_wire_of(p->type) != TG_WIRE_ANTHROPIC) {
         tg_local_count_tokens(x);
         return TG_STAGE_ANSWERED;
     }
-    if (p->type == TG_PROVIDER_MOCK &&
-        (x->wire == TG_WIRE_OPENAI || tg_translate_for(x->wire, TG_PROVIDER_MOCK))) {
+    if (tg_provider_rec_of(p)->local &&
+        (x->wire == tg_wire_of(p->type) || tg_translate_for(x->wire, p->type))) {
         tg_local_mock(x);
         return TG_STAGE_ANSWERED;
     }
@@ -293,24 +295,13 @@ static const char *cache_scope(tg_exchange_t *x, char out[33])
 {
     if (x->target.provider->api_key)
         return x->caller.key_name;
-    /* Every header a provider may take a key from (Azure's api-key too: a
-     * caller must not get an answer paid with another caller's key), and
-     * for Gemini the query (?key=..., with whatever else is there). */
-    static const char *const names[] = {"Authorization", "x-api-key", "x-goog-api-key",
-                                        "api-key"};
+    /* Every header any provider type takes a key from (Azure's api-key too:
+     * a caller must not get an answer paid with another caller's key), and
+     * the query where the type takes a key from it (Gemini's ?key=): the
+     * records say which (providers/credentials.c). */
     tg_buf_t creds = {0};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *v = tg_http_header(x->h, names[i]);
-        if (v) {
-            tg_buf_printf(&creds, "%zu:", i);
-            tg_buf_append(&creds, v, strlen(v) + 1);
-        }
-    }
-    const char *q = tg_http_query(x->h);
-    if (q && x->target.provider->type == TG_PROVIDER_GEMINI) {
-        tg_buf_puts(&creds, "q:");
-        tg_buf_puts(&creds, q);
-    }
+    tg_provider_credentials_text(x->target.provider, tg_exchange_header, x->h,
+                                 tg_http_query(x->h), &creds);
     if (!creds.len)
         return x->caller.key_name;
     unsigned char d[SHA256_DIGEST_LENGTH];

@@ -4,8 +4,8 @@
  * Order: `provider/` prefix; routing.rules (first match; a `default` rule
  * acts as routing.default_provider, after the family step, so that
  * `claude-*` still reaches anthropic); model_aliases; providers' `models`
- * lists; well-known families; the default provider; else an error naming
- * the configured providers. Where several providers' `models` lists match,
+ * lists; well-known families (the provider records'); the default
+ * provider; else an error naming the configured providers. Where several providers' `models` lists match,
  * routing.load_balancing picks one (balance.c); for `cost` this file looks
  * up each candidate's price (cost.c) and hands the prices over.
  */
@@ -13,6 +13,7 @@
 
 #include "core/util.h"
 #include "cost/cost.h"
+#include "providers/provider.h"
 #include "router/balance.h"
 
 #include <fnmatch.h>
@@ -21,50 +22,39 @@
 #include <string.h>
 #include <strings.h>
 
-static const struct {
-    const char *prefix;
-    const char *provider;
-    tg_provider_type_t type;
-} families[] = {
-    {"gpt-", "openai", TG_PROVIDER_OPENAI},
-    {"o1", "openai", TG_PROVIDER_OPENAI},
-    {"o3", "openai", TG_PROVIDER_OPENAI},
-    {"o4", "openai", TG_PROVIDER_OPENAI},
-    {"chatgpt-", "openai", TG_PROVIDER_OPENAI},
-    {"text-embedding-", "openai", TG_PROVIDER_OPENAI},
-    {"claude-", "anthropic", TG_PROVIDER_ANTHROPIC},
-    {"gemini-", "gemini", TG_PROVIDER_GEMINI},
-    {"deepseek-", "deepseek", TG_PROVIDER_OPENAI},
-    {"grok-", "xai", TG_PROVIDER_OPENAI},
-    {"mistral-", "mistral", TG_PROVIDER_OPENAI},
-    {"codestral-", "mistral", TG_PROVIDER_OPENAI},
-};
-
-const char *tg_router_family(const char *model)
+/* The well-known families (SPEC §4 step 3) are the provider records'
+ * `families` (providers/registry.c). */
+static const tg_provider_rec_t *family_record(const char *model)
 {
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-        if (tg_has_prefix_ci(model, families[i].prefix))
-            return families[i].provider;
+    const tg_provider_rec_t *r;
+    for (size_t i = 0; (r = tg_provider_rec_at(i)); i++)
+        for (const char *const *f = r->families; f && *f; f++)
+            if (tg_has_prefix_ci(model, *f))
+                return r;
     return NULL;
 }
 
+const char *tg_router_family(const char *model)
+{
+    const tg_provider_rec_t *r = family_record(model);
+    return r ? r->name : NULL;
+}
+
 /* The configured provider for a family: the one with the well-known name,
- * else (for Anthropic and Gemini, whose APIs are their own) the first of that type. */
+ * else, where the record says a type is one service's own API (Anthropic,
+ * Gemini), the first of that type. */
 static const tg_provider_cfg_t *family_provider(const tg_config_t *cfg, const char *model)
 {
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
-        if (!tg_has_prefix_ci(model, families[i].prefix))
-            continue;
-        const tg_provider_cfg_t *p =
-            tg_config_provider(cfg, families[i].provider, strlen(families[i].provider));
-        if (p)
-            return p;
-        if (families[i].type == TG_PROVIDER_ANTHROPIC || families[i].type == TG_PROVIDER_GEMINI)
-            for (size_t j = 0; j < cfg->n_providers; j++)
-                if (cfg->providers[j].type == families[i].type)
-                    return &cfg->providers[j];
+    const tg_provider_rec_t *r = family_record(model);
+    if (!r)
         return NULL;
-    }
+    const tg_provider_cfg_t *p = tg_config_provider(cfg, r->name, strlen(r->name));
+    if (p)
+        return p;
+    if (r->families_any_name)
+        for (size_t j = 0; j < cfg->n_providers; j++)
+            if (cfg->providers[j].type == r->type)
+                return &cfg->providers[j];
     return NULL;
 }
 

@@ -1,10 +1,10 @@
 /*
- * libFuzzer target: the SSE parser (src/proxy/sse.c). Properties checked:
+ * libFuzzer target: the SSE parser (src/core/sse.c). Properties checked:
  * any chunking of the bytes gives the same events as one feed; every event
  * written back with tg_sse_write parses to itself; a small max_event is
  * honoured without harm. See run.sh.
  */
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * FUZZ_CLIENT and FUZZ_PROVIDER and includes this file.
  */
 #include "providers/translate.h"
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

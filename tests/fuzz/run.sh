@@ -29,12 +29,12 @@ CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags j
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs jansson) -lhttp_parser"
-TRANSLATE_SRCS="src/providers/translate.c src/providers/dialect_errors.c
+TRANSLATE_SRCS="src/providers/translate.c src/providers/translate_util.c src/providers/dialect_errors.c
     src/providers/count_tokens.c src/providers/anthropic.c src/providers/anthropic_stream.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
     src/providers/registry.c
-    src/providers/mock.c src/proxy/sse.c src/core/util.c src/core/jsonscan.c
+    src/providers/mock.c src/core/sse.c src/core/util.c src/core/jsonscan.c
     src/core/urlpath.c"
 
 if command -v python3 >/dev/null 2>&1; then
@@ -46,7 +46,7 @@ total=0
 for target in $TARGETS; do
     total=$((total + 1))
     bin="$OUT/fuzz_$target"
-    srcs="src/proxy/sse.c src/core/util.c"
+    srcs="src/core/sse.c src/core/util.c"
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac

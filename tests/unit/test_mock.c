@@ -2,7 +2,7 @@
 #include "test.h"
 
 #include "providers/provider.h"
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <jansson.h>
 

@@ -1,7 +1,7 @@
 /* SSE framing: the parser gives the same events for any chunking. */
 #include "test.h"
 
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <stdlib.h>
 

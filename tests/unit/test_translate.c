@@ -10,7 +10,7 @@
 
 #include "providers/provider.h"
 #include "providers/translate.h"
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -3,9 +3,10 @@
  * LF, CRLF or CR; "field: value" with one optional space after the colon;
  * lines starting with ':' are comments; a blank line dispatches the event,
  * and an event with no data line is dropped. The `id` and `retry` fields
- * carry nothing a gateway needs and are ignored.
+ * carry nothing a gateway needs and are ignored. Pure; a parser belongs to
+ * one stream, on the thread that feeds it.
  */
-#include "proxy/sse.h"
+#include "core/sse.h"
 
 #include <string.h>
 
