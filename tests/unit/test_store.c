@@ -1584,11 +1584,16 @@ TEST(journal_trimmed_once_committed)
     }
     CHECK(journal_files(dir, &bytes) > 1); /* sealed segments wait for the writer */
     CHECK_INT(tg_store_flush(s, 20000), 0);
-    /* each sealed segment went with its last record */
-    CHECK_INT(journal_files(dir, &bytes), 0);
+    /* each sealed segment went with its last record. On a loaded machine
+     * the writer may settle a turn's records before the next submit, which
+     * then starts the open segment over in place: the seals shift, and the
+     * last segment can still be open, holding at most one turn. */
+    int left = journal_files(dir, &bytes);
+    CHECK(left <= 1);
     tg_store_counters_t c;
     tg_store_counters(s, &c);
-    CHECK_INT(c.journal_bytes, 0);
+    CHECK_INT(c.journal_bytes, bytes);
+    CHECK(bytes <= o.journal_segment_bytes);
     /* an open segment whose records are all committed... */
     tg_journal_submit(s, j, mkrec(60));
     tg_journal_write(j);
