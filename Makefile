@@ -20,7 +20,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 # sanitizer build keeps the allocator ASan intercepts.
 MALLOC_LIBS := $(shell pkg-config --libs jemalloc)
 
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Wcast-qual
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) -MMD -MP
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BASE_CFLAGS += -DTG_VERSION='"$(VERSION)"'
@@ -100,7 +100,7 @@ bench: all
 	./bench/proxy.sh
 
 format:
-	clang-format -i $$(find src tests/unit -name '*.[ch]')
+	clang-format -i $$(find src tests/unit tests/fuzz -name '*.[ch]')
 
 clean:
 	rm -rf $(OUT) $(OUT_A) $(OUT_T)

@@ -14,6 +14,7 @@ pkgs=(build-essential pkg-config
       libjemalloc-dev  # the release binary's allocator
       sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js
       ca-certificates curl nginx-light wrk
+      clang-format  # scripts/check-format.sh
       clang libclang-rt-14-dev)  # libFuzzer for tests/fuzz
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

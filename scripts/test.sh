@@ -53,6 +53,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp"
 
+run_step "format" ./scripts/check-format.sh
 run_step "unit (release)" ./build/unit_tests
 run_step "unit (asan)" ./build-asan/unit_tests
 # Fuzz targets (libFuzzer + ASan + UBSan) for the SSE parser, the JSON

@@ -18,8 +18,8 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
-#include <netdb.h>
 #include <event2/event.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,8 +94,7 @@ static tg_config_t *load(const char *path, FILE *report)
  * number of problems, each reported as load() does; `fatal_keys` false
  * makes the missing key a warning (--validate: the variables may be set
  * where the gateway runs). */
-static int check_environment(const char *path, const tg_config_t *c, FILE *report,
-                             bool fatal_keys)
+static int check_environment(const char *path, const tg_config_t *c, FILE *report, bool fatal_keys)
 {
     int problems = 0;
     const char *hosts[2] = {c->host, c->dashboard_enabled ? c->dashboard_host : NULL};
@@ -103,8 +102,8 @@ static int check_environment(const char *path, const tg_config_t *c, FILE *repor
     for (int i = 0; i < 2; i++) {
         if (!hosts[i])
             continue;
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                 .ai_flags = AI_PASSIVE};
+        struct addrinfo hints = {
+            .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
         struct addrinfo *ai = NULL;
         int rc = getaddrinfo(hosts[i], NULL, &hints, &ai);
         if (ai)
@@ -113,8 +112,8 @@ static int check_environment(const char *path, const tg_config_t *c, FILE *repor
             continue;
         problems++;
         if (report)
-            fprintf(report, "%s: %s: cannot resolve '%s': %s\n", path ? path : "defaults",
-                    names[i], hosts[i], gai_strerror(rc));
+            fprintf(report, "%s: %s: cannot resolve '%s': %s\n", path ? path : "defaults", names[i],
+                    hosts[i], gai_strerror(rc));
         else
             tg_error("%s: %s: cannot resolve '%s': %s", path ? path : "defaults", names[i],
                      hosts[i], gai_strerror(rc));
@@ -128,8 +127,8 @@ static int check_environment(const char *path, const tg_config_t *c, FILE *repor
                            "every request would be refused";
         problems += fatal_keys;
         if (report)
-            fprintf(report, "%s: %s%s\n", path ? path : "defaults", fatal_keys ? "" : "warning: ",
-                    what);
+            fprintf(report, "%s: %s%s\n", path ? path : "defaults",
+                    fatal_keys ? "" : "warning: ", what);
         else
             tg_error("%s: %s", path ? path : "defaults", what);
     }
@@ -171,11 +170,9 @@ static void describe_access(const tg_config_t *c)
         tg_buf_printf(&who, "%s%s", i ? ", " : "", c->allowed_ips[i]);
     for (size_t i = 0; i < c->n_admin_allowed_ips; i++)
         tg_buf_printf(&admins, "%s%s", i ? ", " : "", c->admin_allowed_ips[i]);
-    bool loopback = !strcmp(c->host, "127.0.0.1") || !strcmp(c->host, "::1") ||
-                    !strcmp(c->host, "localhost");
-    const char *clients = c->n_allowed_ips ? who.data
-                          : loopback        ? "this machine"
-                                            : "any address";
+    bool loopback =
+        !strcmp(c->host, "127.0.0.1") || !strcmp(c->host, "::1") || !strcmp(c->host, "localhost");
+    const char *clients = c->n_allowed_ips ? who.data : loopback ? "this machine" : "any address";
     if (c->require_auth)
         tg_info("access: LLM routes: %s, with a gateway key; /api/v1 and /metrics: keys with "
                 "read (write to change)",
@@ -200,8 +197,8 @@ static void describe(const tg_config_t *c)
         const tg_provider_cfg_t *p = &c->providers[i];
         tg_buf_printf(&b, "%s%s(%s%s)", i ? ", " : "", p->name, tg_provider_type_name(p->type),
                       tg_provider_rec_of(p)->local ? ""
-                      : p->api_key                ? ", key configured"
-                                                  : ", client's key");
+                      : p->api_key                 ? ", key configured"
+                                                   : ", client's key");
     }
     tg_info("tollgate %s listening on %s:%d with %d worker(s); config: %s; providers: %s",
             TG_VERSION, c->host, c->port, c->workers, c->source ? c->source : "built-in defaults",

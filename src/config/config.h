@@ -41,7 +41,7 @@ typedef struct {
     int retries;             /* default 0 */
     char **models;           /* names or globs it serves */
     size_t n_models;
-    double weight; /* default 1 */
+    double weight;    /* default 1 */
     tg_kv_t *headers; /* extra upstream headers */
     size_t n_headers;
     bool explicit_base_url; /* base_url was configured (vs well-known default) */
@@ -85,9 +85,9 @@ typedef enum {
 } tg_lb_strategy_t;
 
 typedef struct {
-    char *model;   /* pricing key: exact model or prefix of a dated version */
-    double input;  /* USD per 1,000 input tokens */
-    double output; /* USD per 1,000 output tokens */
+    char *model;         /* pricing key: exact model or prefix of a dated version */
+    double input;        /* USD per 1,000 input tokens */
+    double output;       /* USD per 1,000 output tokens */
     double cached_input; /* < 0 when not given */
     double cache_write;  /* < 0 when not given */
 } tg_price_cfg_t;
@@ -106,18 +106,19 @@ typedef struct {
 
 typedef struct tg_config {
     /* server */
-    char *host;      /* default "0.0.0.0"; "127.0.0.1" with no configuration file */
-    int port;        /* default 8585 */
-    int workers;     /* default: number of cores */
+    char *host;  /* default "0.0.0.0"; "127.0.0.1" with no configuration file */
+    int port;    /* default 8585 */
+    int workers; /* default: number of cores */
     bool ssl_enabled;
     char *ssl_cert_file;
     char *ssl_key_file;
     int64_t shutdown_timeout_ms; /* default 30000 */
-    int64_t idle_timeout_ms;     /* server.idle_timeout: idle keep-alive / slow client (default 60000) */
-    int64_t header_timeout_ms;   /* server.header_timeout: a whole request head (default 10000) */
-    int64_t body_timeout_ms;     /* server.body_timeout: a body's base allowance (default 30000) */
-    int64_t body_min_rate;       /* server.body_min_rate: bytes/s that extend it (default 64 KiB) */
-    int64_t max_connections;     /* server.max_connections, whole process; 0: from the fd limit */
+    int64_t
+        idle_timeout_ms; /* server.idle_timeout: idle keep-alive / slow client (default 60000) */
+    int64_t header_timeout_ms; /* server.header_timeout: a whole request head (default 10000) */
+    int64_t body_timeout_ms;   /* server.body_timeout: a body's base allowance (default 30000) */
+    int64_t body_min_rate;     /* server.body_min_rate: bytes/s that extend it (default 64 KiB) */
+    int64_t max_connections;   /* server.max_connections, whole process; 0: from the fd limit */
 
     /* providers, in file order; the built-in "mock" is always last */
     tg_provider_cfg_t *providers;
@@ -130,7 +131,8 @@ typedef struct tg_config {
     tg_rule_t *rules;
     size_t n_rules;
     tg_lb_strategy_t lb_strategy;
-    int64_t lb_ejection_ms; /* routing.load_balancing.ejection_time: rest for a failing provider (30s) */
+    int64_t lb_ejection_ms; /* routing.load_balancing.ejection_time: rest for a failing provider
+                               (30s) */
     tg_kv_t *model_aliases; /* name = alias, value = target model */
     size_t n_model_aliases;
 
@@ -195,8 +197,8 @@ typedef struct tg_config {
     char *redis_url;   /* may be NULL */
 
     /* bookkeeping */
-    char *source; /* file path, or NULL for built-in defaults */
-    int refs;     /* atomic reference count; see tg_config_acquire */
+    char *source;        /* file path, or NULL for built-in defaults */
+    int refs;            /* atomic reference count; see tg_config_acquire */
     uint64_t generation; /* unique per loaded config (from 1): a key for caches
                             of values derived from it */
 } tg_config_t;

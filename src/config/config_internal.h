@@ -122,6 +122,15 @@ __attribute__((format(printf, 4, 5))) void tg_config_fail_sub(loader_t *L, const
 void tg_config_walk_map(loader_t *L, yaml_node_t *node, tg_config_key_fn fn, void *ctx);
 /* Calls fn for each item of a sequence, path extended by "[i]" (0-based). */
 void tg_config_walk_list(loader_t *L, yaml_node_t *node, tg_config_item_fn fn, void *ctx);
+
+/* The walkers' ctx is `void *` because most callers hand their handler
+ * state to fill; a key table handed through it is only ever read back as
+ * `const tg_conf_key_t *` (tg_config_read_table). This is the one place
+ * that drops the const for that trip. */
+static inline void *tg_conf_table_ctx(const tg_conf_key_t *table)
+{
+    return (void *)(uintptr_t)table;
+}
 /* Reads a mapping against `table` into the struct at `base`; custom
  * readers get `ctx` as their entry's ctx. */
 void tg_config_read_table(loader_t *L, yaml_node_t *node, const tg_conf_key_t *table, void *base,

@@ -135,8 +135,8 @@ static void provider_finish(loader_t *L, provider_ctx_t *pc, int line)
             tg_config_fail_sub(L, "base_url", raw_line,
                                "a %s provider answers locally and takes no base_url", tr->name);
     } else if (raw) {
-        p->base_url = normalize_base_url(L, raw, raw_line,
-                                         name_rules ? wk->path_prefix : tr->path_prefix);
+        p->base_url =
+            normalize_base_url(L, raw, raw_line, name_rules ? wk->path_prefix : tr->path_prefix);
         p->explicit_base_url = true;
     } else if (name_rules && wk->default_base_url) {
         p->base_url = tg_config_strdup(wk->default_base_url);
@@ -188,7 +188,7 @@ static bool provider_entry(loader_t *L, const entry_t *e)
 
 void tg_config_read_providers(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
-    tg_config_walk_map(L, e->v, provider_entry, (void *)key->sub);
+    tg_config_walk_map(L, e->v, provider_entry, tg_conf_table_ctx(key->sub));
 }
 
 /* ---- routing ---- */
@@ -449,7 +449,7 @@ static bool pricing_key(loader_t *L, const entry_t *e)
 
 void tg_config_read_pricing(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
-    tg_config_walk_map(L, e->v, pricing_key, (void *)key->sub);
+    tg_config_walk_map(L, e->v, pricing_key, tg_conf_table_ctx(key->sub));
 }
 
 void tg_config_read_threshold(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
@@ -484,7 +484,7 @@ static void alert_item(loader_t *L, const entry_t *e)
 
 void tg_config_read_alerts(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
-    tg_config_walk_list(L, e->v, alert_item, (void *)key->sub);
+    tg_config_walk_list(L, e->v, alert_item, tg_conf_table_ctx(key->sub));
 }
 
 /* ---- security ---- */
@@ -549,5 +549,5 @@ static void api_key_item(loader_t *L, const entry_t *e)
 
 void tg_config_read_api_keys(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
-    tg_config_walk_list(L, e->v, api_key_item, (void *)key->sub);
+    tg_config_walk_list(L, e->v, api_key_item, tg_conf_table_ctx(key->sub));
 }

@@ -165,8 +165,7 @@ long tg_json_member_long(const char *s, size_t n, const char *key)
     return tg_json_span_long(s, sp);
 }
 
-int tg_json_member_plain_string(const char *s, size_t n, const char *key, char *out,
-                                size_t outlen)
+int tg_json_member_plain_string(const char *s, size_t n, const char *key, char *out, size_t outlen)
 {
     tg_json_span_t sp;
     tg_json_members(s, n, &key, 1, &sp);

@@ -26,14 +26,10 @@ static int g_prev_fd = -1; /* kept open one generation; see header comment */
 static const char *level_name(tg_log_level_t l)
 {
     switch (l) {
-    case TG_LOG_DEBUG:
-        return "debug";
-    case TG_LOG_INFO:
-        return "info";
-    case TG_LOG_WARN:
-        return "warn";
-    default:
-        return "error";
+    case TG_LOG_DEBUG: return "debug";
+    case TG_LOG_INFO: return "info";
+    case TG_LOG_WARN: return "warn";
+    default: return "error";
     }
 }
 
@@ -106,9 +102,8 @@ void tg_log(tg_log_level_t level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char ts[96];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (int)(tv.tv_usec / 1000));
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 
     char line[4600];
     size_t n;

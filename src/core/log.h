@@ -20,8 +20,8 @@ int tg_log_enabled(tg_log_level_t level);
 void tg_log(tg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define tg_debug(...) tg_log(TG_LOG_DEBUG, __VA_ARGS__)
-#define tg_info(...) tg_log(TG_LOG_INFO, __VA_ARGS__)
-#define tg_warn(...) tg_log(TG_LOG_WARN, __VA_ARGS__)
+#define tg_info(...)  tg_log(TG_LOG_INFO, __VA_ARGS__)
+#define tg_warn(...)  tg_log(TG_LOG_WARN, __VA_ARGS__)
 #define tg_error(...) tg_log(TG_LOG_ERROR, __VA_ARGS__)
 
 #endif

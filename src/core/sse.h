@@ -20,7 +20,7 @@ typedef struct {
     tg_buf_t data;  /* data lines of the current event, joined by '\n' */
     tg_buf_t event; /* the current event's name */
     bool has_data;
-    bool after_cr; /* last byte was '\r': a following '\n' belongs to it */
+    bool after_cr;    /* last byte was '\r': a following '\n' belongs to it */
     size_t max_event; /* bytes; 0 = 8 MiB */
 } tg_sse_parser_t;
 

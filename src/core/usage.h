@@ -14,6 +14,9 @@ typedef struct {
     long reasoning_tokens;   /* output tokens spent on reasoning */
 } tg_usage_t;
 
-#define TG_USAGE_UNKNOWN {-1, -1, -1, -1, -1}
+#define TG_USAGE_UNKNOWN                                                                           \
+    {                                                                                              \
+        -1, -1, -1, -1, -1                                                                         \
+    }
 
 #endif

@@ -11,7 +11,7 @@
 
 /* A macro's value as a string literal: TG_STR(256) is "256". */
 #define TG_STR_(x) #x
-#define TG_STR(x) TG_STR_(x)
+#define TG_STR(x)  TG_STR_(x)
 
 /** Growable byte buffer; always NUL-terminated after its data. */
 typedef struct {

@@ -25,7 +25,7 @@
 #include <string.h>
 
 static const double bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                2.5,   5,    10,    30,    60,  120, 300};
+                                2.5,   5,    10,    30,   60,  120,  300};
 #define N_BOUNDS (sizeof bounds / sizeof bounds[0])
 
 typedef struct {
@@ -217,8 +217,10 @@ void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char
         const struct {
             const char *type;
             long v;
-        } t[] = {{"prompt", u->prompt_tokens},          {"completion", u->completion_tokens},
-                 {"cached", u->cached_tokens},          {"cache_write", u->cache_write_tokens},
+        } t[] = {{"prompt", u->prompt_tokens},
+                 {"completion", u->completion_tokens},
+                 {"cached", u->cached_tokens},
+                 {"cache_write", u->cache_write_tokens},
                  {"reasoning", u->reasoning_tokens}};
         for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
             if (t[i].v > 0)

@@ -41,9 +41,8 @@ const char *tg_provider_client_key(tg_provider_header_fn get, void *ctx, const c
                 continue;
             /* Only a value in the header's own scheme ("Bearer KEY") is a key;
              * other schemes are not ours to move. */
-            const char *prefix = r->auth_header && !strcasecmp(*h, r->auth_header)
-                                     ? r->auth_prefix
-                                     : "";
+            const char *prefix =
+                r->auth_header && !strcasecmp(*h, r->auth_header) ? r->auth_prefix : "";
             size_t pl = strlen(prefix);
             return !strncasecmp(v, prefix, pl) ? v + pl : NULL;
         }
@@ -67,8 +66,8 @@ const char *tg_provider_gateway_key(tg_provider_header_fn get, void *ctx, const 
     return NULL;
 }
 
-bool tg_provider_credentials_text(const tg_provider_cfg_t *p, tg_provider_header_fn get,
-                                  void *ctx, const char *query, tg_buf_t *out)
+bool tg_provider_credentials_text(const tg_provider_cfg_t *p, tg_provider_header_fn get, void *ctx,
+                                  const char *query, tg_buf_t *out)
 {
     size_t start = out->len;
     /* Every type's headers, not only p's: a caller must not get an answer

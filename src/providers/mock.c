@@ -30,7 +30,8 @@ static void content_text(json_t *content, tg_buf_t *out)
     }
     size_t i;
     json_t *part;
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         json_t *t = json_object_get(part, "text");
         if (json_is_string(t))
             tg_buf_append(out, json_string_value(t), json_string_length(t));
@@ -44,7 +45,8 @@ static void prompt_of(tg_mock_kind_t kind, json_t *req, tg_buf_t *all, tg_buf_t 
     if (kind == TG_MOCK_CHAT) {
         size_t i;
         json_t *m;
-        json_array_foreach(json_object_get(req, "messages"), i, m) {
+        json_array_foreach(json_object_get(req, "messages"), i, m)
+        {
             tg_buf_t t = {0};
             content_text(json_object_get(m, "content"), &t);
             if (t.len)
@@ -140,8 +142,8 @@ static int embeddings(json_t *req, const char *model, tg_buf_t *out)
         uint32_t h = 2166136261u;
         for (size_t k = 0; k < len; k++)
             h = (h ^ (unsigned char)text[k]) * 16777619u;
-        tg_buf_printf(out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[", i ? "," : "",
-                      i);
+        tg_buf_printf(out, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[",
+                      i ? "," : "", i);
         for (int d = 0; d < 8; d++) {
             h = h * 1103515245u + 12345u;
             tg_buf_printf(out, "%s%.6f", d ? "," : "", (double)(h >> 8) / 16777216.0 * 2.0 - 1.0);
@@ -154,8 +156,7 @@ static int embeddings(json_t *req, const char *model, tg_buf_t *out)
     return 200;
 }
 
-int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool stream,
-                   tg_buf_t *out)
+int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool stream, tg_buf_t *out)
 {
     if (kind == TG_MOCK_EMBEDDINGS)
         return embeddings(req, model, out);
@@ -175,8 +176,8 @@ int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool str
     tg_uuid4(id);
     long created = (long)time(NULL);
     bool chat = kind == TG_MOCK_CHAT;
-    const char *object = chat ? (stream ? "chat.completion.chunk" : "chat.completion")
-                              : "text_completion";
+    const char *object =
+        chat ? (stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
 
     if (!stream) {
         tg_buf_printf(out, "{\"id\":\"%s-%s\",\"object\":\"%s\",\"created\":%ld,\"model\":",
@@ -202,8 +203,9 @@ int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool str
                       chat ? "chatcmpl" : "cmpl", id, object, created);
         append_json_str(&head, model, strlen(model));
         if (chat) {
-            tg_buf_printf(out, "data: %s,\"choices\":[{\"index\":0,\"delta\":{\"role\":"
-                               "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+            tg_buf_printf(out,
+                          "data: %s,\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                          "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
                           head.data);
         }
         for (size_t off = 0, end; off < text.len; off = end) {
@@ -211,9 +213,11 @@ int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool str
             tg_buf_printf(out, "data: %s,\"choices\":[{\"index\":0,", head.data);
             tg_buf_puts(out, chat ? "\"delta\":{\"content\":" : "\"text\":");
             append_json_str(out, text.data + off, end - off);
-            tg_buf_puts(out, chat ? "},\"finish_reason\":null}]}\n\n" : ",\"finish_reason\":null}]}\n\n");
+            tg_buf_puts(out, chat ? "},\"finish_reason\":null}]}\n\n"
+                                  : ",\"finish_reason\":null}]}\n\n");
         }
-        tg_buf_printf(out, "data: %s,\"choices\":[{\"index\":0,%s,\"finish_reason\":\"stop\"}]}\n\n",
+        tg_buf_printf(out,
+                      "data: %s,\"choices\":[{\"index\":0,%s,\"finish_reason\":\"stop\"}]}\n\n",
                       head.data, chat ? "\"delta\":{}" : "\"text\":\"\"");
         if (include_usage) {
             tg_buf_printf(out, "data: %s,\"choices\":[],\"usage\":", head.data);

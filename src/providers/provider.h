@@ -200,8 +200,8 @@ const char *tg_provider_gateway_key(tg_provider_header_fn get, void *ctx, const 
  *  each credential header of any type (name and value), and the whole
  *  query when p's record has a credential_query. The cache scope digests
  *  it. Returns whether anything was appended. */
-bool tg_provider_credentials_text(const tg_provider_cfg_t *p, tg_provider_header_fn get,
-                                  void *ctx, const char *query, tg_buf_t *out);
+bool tg_provider_credentials_text(const tg_provider_cfg_t *p, tg_provider_header_fn get, void *ctx,
+                                  const char *query, tg_buf_t *out);
 
 /** The provider's auth_header value for `key` ("Bearer KEY"), malloc'd. */
 char *tg_provider_auth_value(const tg_provider_rec_t *r, const char *key);
@@ -216,8 +216,7 @@ typedef enum { TG_MOCK_CHAT, TG_MOCK_COMPLETIONS, TG_MOCK_EMBEDDINGS } tg_mock_k
  * is the whole SSE body (ending with `data: [DONE]`). Returns the HTTP
  * status; on 400 `out` holds an OpenAI-shaped error body.
  */
-int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool stream,
-                   tg_buf_t *out);
+int tg_mock_answer(tg_mock_kind_t kind, json_t *req, const char *model, bool stream, tg_buf_t *out);
 
 /** Rough token estimate used by the mock: about four characters a token. */
 long tg_estimate_tokens(const char *text, size_t len);

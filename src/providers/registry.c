@@ -25,18 +25,18 @@ static const char *const azure_credentials[] = {"api-key", NULL};
 static const tg_provider_header_t anthropic_headers[] = {{"anthropic-version", "2023-06-01"},
                                                          {NULL, NULL}};
 
-static const char *const openai_families[] = {"gpt-", "o1", "o3", "o4", "chatgpt-",
-                                              "text-embedding-", NULL};
+static const char *const openai_families[] = {
+    "gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", NULL};
 static const char *const anthropic_families[] = {"claude-", NULL};
 static const char *const gemini_families[] = {"gemini-", NULL};
 static const char *const gemini_aliases[] = {"google", NULL};
 
 /* Everything an OpenAI-compatible service shares with OpenAI: a record then
  * names only its URL, key variable and families. */
-#define OPENAI_COMPATIBLE                                                                     \
-    .type = TG_PROVIDER_OPENAI, .wire = TG_WIRE_OPENAI, .dialect = &tg_dialect_openai,      \
-    .auth_header = "Authorization", .auth_prefix = "Bearer ",                                \
-    .credential_headers = openai_credentials, .gateway_key_header = true,                    \
+#define OPENAI_COMPATIBLE                                                                          \
+    .type = TG_PROVIDER_OPENAI, .wire = TG_WIRE_OPENAI, .dialect = &tg_dialect_openai,             \
+    .auth_header = "Authorization", .auth_prefix = "Bearer ",                                      \
+    .credential_headers = openai_credentials, .gateway_key_header = true,                          \
     .url = tg_provider_url_default
 
 /* The types' own records first, at their enum value (tg_provider_rec_for_type). */

@@ -49,8 +49,8 @@ unsigned tg_attempt_classify(tg_upstream_result_t res, int status, bool too_larg
     return f;
 }
 
-void tg_attempt_describe(unsigned fail, const char *provider, const char *err,
-                         size_t max_buffered, tg_failure_t *out)
+void tg_attempt_describe(unsigned fail, const char *provider, const char *err, size_t max_buffered,
+                         tg_failure_t *out)
 {
     out->status = 502;
     out->code = "provider_error";
@@ -156,9 +156,9 @@ static void move_on(tg_exchange_t *x, tg_next_t next)
     if (next == TG_NEXT_RETRY) {
         char id[37];
         tg_uuid4(id); /* a cheap source of per-thread randomness */
-        delay = tg_attempt_backoff_ms(x->tries_here, x->retry_min_ms, x->retry_max_ms,
-                                      x->retry_factor, x->att.retry_after_ms,
-                                      (double)(unsigned char)id[0] / 255.0);
+        delay =
+            tg_attempt_backoff_ms(x->tries_here, x->retry_min_ms, x->retry_max_ms, x->retry_factor,
+                                  x->att.retry_after_ms, (double)(unsigned char)id[0] / 255.0);
         x->tries_here++;
         x->retries++;
     } else {
@@ -194,10 +194,15 @@ static void report_health(tg_exchange_t *x, unsigned fail)
 
 static bool hop_by_hop(const char *name, size_t n)
 {
-    static const tg_name_t names[] = {
-        TG_NAME("connection"), TG_NAME("keep-alive"), TG_NAME("proxy-connection"),
-        TG_NAME("transfer-encoding"), TG_NAME("te"), TG_NAME("trailer"), TG_NAME("upgrade"),
-        TG_NAME("content-length"), TG_NAME("proxy-authenticate")};
+    static const tg_name_t names[] = {TG_NAME("connection"),
+                                      TG_NAME("keep-alive"),
+                                      TG_NAME("proxy-connection"),
+                                      TG_NAME("transfer-encoding"),
+                                      TG_NAME("te"),
+                                      TG_NAME("trailer"),
+                                      TG_NAME("upgrade"),
+                                      TG_NAME("content-length"),
+                                      TG_NAME("proxy-authenticate")};
     return tg_name_in(name, n, names, sizeof names / sizeof names[0]);
 }
 
@@ -316,9 +321,8 @@ static void on_client_close(void *arg)
         return;
     }
     x->status = 499; /* nothing more reaches the client: 499 means it left */
-    tg_exchange_set_error(x, tg_xstrdup(x->streaming
-                                            ? "the client closed the connection mid-stream"
-                                            : "the client closed the connection"));
+    tg_exchange_set_error(x, tg_xstrdup(x->streaming ? "the client closed the connection mid-stream"
+                                                     : "the client closed the connection"));
     if (x->streaming)
         tg_http_stream_end(x->h);
     else
@@ -384,8 +388,8 @@ static int forward_header(const char *name, const char *value, void *arg)
  * `model` (when not NULL) and `"stream_options":{"include_usage":true}`
  * added (when asked; the body has no stream_options then). Everything else
  * stays as sent. */
-static char *edit_body(const char *body, size_t len, tg_json_span_t model_span,
-                       const char *model, bool add_usage, size_t *out_len)
+static char *edit_body(const char *body, size_t len, tg_json_span_t model_span, const char *model,
+                       bool add_usage, size_t *out_len)
 {
     tg_buf_t out = {0}, ins = {0};
     size_t a = model_span.start, b = model_span.end;
@@ -399,8 +403,8 @@ static char *edit_body(const char *body, size_t len, tg_json_span_t model_span,
         tg_buf_puts(&ins, "\"stream_options\":{\"include_usage\":true},");
     size_t open = tg_json_object_start(body, len);
     size_t rest = open;
-    while (rest < len && (body[rest] == ' ' || body[rest] == '\n' || body[rest] == '\t' ||
-                          body[rest] == '\r'))
+    while (rest < len &&
+           (body[rest] == ' ' || body[rest] == '\n' || body[rest] == '\t' || body[rest] == '\r'))
         rest++;
     if (ins.len && rest < len && body[rest] == '}')
         ins.len--; /* empty object: no comma after what we insert */
@@ -483,9 +487,9 @@ static bool build_translated(tg_exchange_t *x)
     a->body_len = strlen(a->body);
     a->tr_include_usage = rq.include_usage;
     a->url = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
-                                                              .suffix = rq.path,
-                                                              .query = rq.query,
-                                                              .client_query = tg_http_query(x->h)});
+                                                             .suffix = rq.path,
+                                                             .query = rq.query,
+                                                             .client_query = tg_http_query(x->h)});
     tg_translate_req_free(&rq);
     return true;
 }
@@ -507,12 +511,12 @@ static void build_native(tg_exchange_t *x)
     /* The record builds the address (Azure's deployments) and scrubs a
      * credential the client put in the query when a key is configured. */
     const char *q = tg_http_query(x->h);
-    a->url = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
-                                                              .suffix = suffix,
-                                                              .query = q,
-                                                              .client_query = q,
-                                                              .raw = x->route ==
-                                                                     TG_ROUTE_PASSTHROUGH});
+    a->url =
+        tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
+                                                        .suffix = suffix,
+                                                        .query = q,
+                                                        .client_query = q,
+                                                        .raw = x->route == TG_ROUTE_PASSTHROUGH});
 }
 
 /* SPEC §5: a configured key replaces whatever credential the client sent;
@@ -525,10 +529,10 @@ static void build_headers(tg_exchange_t *x)
     tg_attempt_t *a = &x->att;
     const tg_provider_cfg_t *p = x->target.provider;
     const tg_provider_rec_t *r = tg_provider_rec_of(p);
-    const char *key = p->api_key ? p->api_key
-                      : a->tr    ? tg_provider_client_key(tg_exchange_header, x->h,
-                                                          x->caller.consumed_header)
-                                 : NULL;
+    const char *key =
+        p->api_key ? p->api_key
+        : a->tr    ? tg_provider_client_key(tg_exchange_header, x->h, x->caller.consumed_header)
+                   : NULL;
     fwd_ctx_t c = {.x = x, .drop_credentials = key != NULL};
     tg_http_headers_foreach(x->h, forward_header, &c);
     if (key && r->auth_header) {
@@ -634,7 +638,8 @@ static bool fallbacks_from_header(tg_exchange_t *x, const char *hv)
     }
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         char target[512];
         if (json_is_string(e))
             snprintf(target, sizeof target, "%s", json_string_value(e));

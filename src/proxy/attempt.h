@@ -28,7 +28,7 @@ typedef enum {
 /* What another attempt may cure (SPEC §4, §6: connect errors, timeouts,
  * 429, 5xx, and a broken answer). An answer too large would be too large
  * again. */
-#define TG_FAIL_NEXT_UPSTREAM                                                            \
+#define TG_FAIL_NEXT_UPSTREAM                                                                      \
     (TG_FAIL_CONNECT | TG_FAIL_TIMEOUT | TG_FAIL_BROKEN | TG_FAIL_429 | TG_FAIL_5XX)
 /* The failures of the transfer itself (not an answer the provider gave). */
 #define TG_FAIL_TRANSFER (TG_FAIL_CONNECT | TG_FAIL_TIMEOUT | TG_FAIL_BROKEN | TG_FAIL_TOO_LARGE)
@@ -47,8 +47,8 @@ typedef struct {
     const char *kind;
     char msg[512];
 } tg_failure_t;
-void tg_attempt_describe(unsigned fail, const char *provider, const char *err,
-                         size_t max_buffered, tg_failure_t *out);
+void tg_attempt_describe(unsigned fail, const char *provider, const char *err, size_t max_buffered,
+                         tg_failure_t *out);
 
 typedef enum { TG_NEXT_NONE, TG_NEXT_RETRY, TG_NEXT_FALLBACK } tg_next_t;
 

@@ -25,6 +25,7 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/jsonscan.h"
+#include "core/sse.h"
 #include "core/usage.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
@@ -32,7 +33,6 @@
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
 #include "proxy/relay.h"
-#include "core/sse.h"
 #include "proxy/stages.h"
 #include "ratelimit/ratelimit.h"
 #include "router/router.h"
@@ -88,8 +88,13 @@ typedef enum {
 
 /* The top-level members of an LLM request body the stages read, found in one
  * pass (stages.c, read_body); the max_* ones in the token cap's order. */
-enum { TG_IN_MODEL, TG_IN_STREAM, TG_IN_STREAM_OPTIONS, TG_IN_MAX_TOKENS,
-       TG_IN_NKEYS = TG_IN_MAX_TOKENS + 4 };
+enum {
+    TG_IN_MODEL,
+    TG_IN_STREAM,
+    TG_IN_STREAM_OPTIONS,
+    TG_IN_MAX_TOKENS,
+    TG_IN_NKEYS = TG_IN_MAX_TOKENS + 4
+};
 extern const char *const tg_in_keys_names[TG_IN_NKEYS];
 
 /* The response body filters' state for one attempt (filters.c); each filter
@@ -117,10 +122,10 @@ typedef struct {
     const char *body_ptr;
     size_t body_len;
     tg_upstream_t *up;
-    bool sse;       /* the answer is an event stream */
-    bool too_large; /* the buffered answer went over TG_MAX_BUFFERED_RESPONSE */
-    bool discard;   /* this attempt's answer is a failure we will retry past */
-    tg_next_t next; /* ... by retrying or falling back (decided as it began) */
+    bool sse;               /* the answer is an event stream */
+    bool too_large;         /* the buffered answer went over TG_MAX_BUFFERED_RESPONSE */
+    bool discard;           /* this attempt's answer is a failure we will retry past */
+    tg_next_t next;         /* ... by retrying or falling back (decided as it began) */
     int64_t retry_after_ms; /* the provider's Retry-After on this attempt, 0 if none */
     int64_t t0_us, ttfb_us;
     tg_filters_t f;

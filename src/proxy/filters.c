@@ -17,8 +17,8 @@
  *
  * Thread: the worker thread of the exchange (relay callbacks).
  */
-#include "proxy/exchange.h"
 #include "providers/provider.h"
+#include "proxy/exchange.h"
 
 #include <string.h>
 
@@ -210,7 +210,8 @@ void tg_filters_start(tg_exchange_t *x, const char *content_type)
         gemini_array) {
         x->streaming = true;
         if (a->tr && a->sse) {
-            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
+            tg_translate_opts_t o = {.id = x->id,
+                                     .created = (long)(x->t0_wall_ms / 1000),
                                      .model = x->target.model,
                                      .include_usage = a->tr_include_usage};
             a->f.ts = tg_translate_stream_new(a->tr, &o);
@@ -251,8 +252,8 @@ static bool client_form(tg_exchange_t *x)
     if (a->tr) {
         tg_buf_t out = {0};
         if (ok2xx) {
-            tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
-                                     .model = x->target.model};
+            tg_translate_opts_t o = {
+                .id = x->id, .created = (long)(x->t0_wall_ms / 1000), .model = x->target.model};
             if (tg_translate_response(a->tr, a->resp.data, a->resp.len, &o, &out, &x->usage) < 0) {
                 tg_buf_free(&out);
                 return false;

@@ -59,8 +59,8 @@ static const char *property(void *arg, const char *name)
 }
 
 int tg_limits_for_client(tg_limits_t *L, const tg_config_t *cfg, tg_rl_registry_t *rules,
-                         tg_limits_header_fn get, void *ctx, const char *ip,
-                         const char *key_name, char *err, size_t errlen)
+                         tg_limits_header_fn get, void *ctx, const char *ip, const char *key_name,
+                         char *err, size_t errlen)
 {
     tg_limits_free(L); /* L is zeroed or was used before */
     L->header_policy = -1;

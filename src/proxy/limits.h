@@ -31,8 +31,8 @@ typedef struct {
  *  policy header, runtime rules). Returns 0, or -1 with a message for a bad
  *  Helicone-RateLimit-Policy (answer 400). */
 int tg_limits_for_client(tg_limits_t *L, const tg_config_t *cfg, tg_rl_registry_t *rules,
-                         tg_limits_header_fn get, void *ctx, const char *ip,
-                         const char *key_name, char *err, size_t errlen);
+                         tg_limits_header_fn get, void *ctx, const char *ip, const char *key_name,
+                         char *err, size_t errlen);
 
 /** The limits on a provider (rate_limiting.providers.<name>). */
 void tg_limits_for_provider(tg_limits_t *L, const tg_config_t *cfg, const char *provider);

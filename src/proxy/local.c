@@ -5,8 +5,8 @@
  * count_tokens estimate for providers that have none. Each ends its
  * exchange. Thread: the worker thread of the exchange.
  */
-#include "proxy/exchange.h"
 #include "providers/provider.h"
+#include "proxy/exchange.h"
 
 #include <string.h>
 
@@ -49,15 +49,14 @@ static void mock_translated(tg_exchange_t *x, bool stream)
     if (!t || tg_translate_request(t, tg_exchange_in_root(x), x->target.model, &ro, &rq, err,
                                    sizeof err) < 0) {
         tg_translate_req_free(&rq);
-        tg_exchange_error(x, 400, "untranslatable_request",
-                          t ? err : "no translation to the mock");
+        tg_exchange_error(x, 400, "untranslatable_request", t ? err : "no translation to the mock");
         return;
     }
     tg_buf_t mock = {0}, out = {0};
     x->status = tg_mock_answer(TG_MOCK_CHAT, rq.body, x->target.model, stream, &mock);
     tg_translate_req_free(&rq);
-    tg_translate_opts_t o = {.id = x->id, .created = (long)(x->t0_wall_ms / 1000),
-                             .model = x->target.model};
+    tg_translate_opts_t o = {
+        .id = x->id, .created = (long)(x->t0_wall_ms / 1000), .model = x->target.model};
     mock_headers(x);
     if (x->status != 200) {
         tg_exchange_note_provider_error(x, mock.data, mock.len, NULL);
@@ -87,7 +86,8 @@ static void mock_translated(tg_exchange_t *x, bool stream)
 static void take_usage_from_mock(tg_exchange_t *x, const tg_buf_t *out, bool stream)
 {
     if (!stream) {
-        tg_provider_rec_of(x->target.provider)->dialect->answer_usage(out->data, out->len, &x->usage);
+        tg_provider_rec_of(x->target.provider)
+            ->dialect->answer_usage(out->data, out->len, &x->usage);
         return;
     }
     tg_sse_parser_t p = {0};
@@ -104,12 +104,8 @@ void tg_local_mock(tg_exchange_t *x)
     }
     tg_mock_kind_t kind;
     switch (x->route) {
-    case TG_ROUTE_CHAT:
-        kind = TG_MOCK_CHAT;
-        break;
-    case TG_ROUTE_COMPLETIONS:
-        kind = TG_MOCK_COMPLETIONS;
-        break;
+    case TG_ROUTE_CHAT: kind = TG_MOCK_CHAT; break;
+    case TG_ROUTE_COMPLETIONS: kind = TG_MOCK_COMPLETIONS; break;
     case TG_ROUTE_EMBEDDINGS:
         kind = TG_MOCK_EMBEDDINGS;
         stream = false;

@@ -33,9 +33,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define POOL_MAX 64
-#define URL_CACHE 8
-#define MAX_RESPONSE_HEADERS 200
+#define POOL_MAX                  64
+#define URL_CACHE                 8
+#define MAX_RESPONSE_HEADERS      200
 #define MAX_RESPONSE_HEADER_BYTES (64 * 1024)
 
 /* A provider URL parsed once (CURLOPT_CURLU): given a CURLOPT_URL string,
@@ -87,8 +87,8 @@ typedef struct sock_ctx {
     tg_relay_t *r;
     curl_socket_t fd;
     struct event *ev;
-    bool armed;   /* ev is added */
-    bool idle;    /* curl said CURL_POLL_REMOVE: nobody's transfer uses it */
+    bool armed;     /* ev is added */
+    bool idle;      /* curl said CURL_POLL_REMOVE: nobody's transfer uses it */
     bool connected; /* curl has asked to read it, so its connect completed */
 } sock_ctx_t;
 
@@ -269,8 +269,8 @@ tg_relay_t *tg_relay_new(struct event_base *base)
         return NULL;
     }
     r->timer = evtimer_new(base, on_timer, r);
-    static const char *const proxy_vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
-                                             "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
+    static const char *const proxy_vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
+                                             "HTTPS_PROXY", "all_proxy",  "ALL_PROXY"};
     for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
         const char *v = getenv(proxy_vars[i]);
         r->env_proxy |= v && *v;
@@ -515,8 +515,7 @@ static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err)
 static tg_upstream_result_t classify(tg_upstream_t *u, CURLcode rc)
 {
     switch (rc) {
-    case CURLE_OK:
-        return TG_UP_OK;
+    case CURLE_OK: return TG_UP_OK;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
@@ -524,12 +523,9 @@ static tg_upstream_result_t classify(tg_upstream_t *u, CURLcode rc)
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-        return TG_UP_CONNECT;
-    case CURLE_OPERATION_TIMEDOUT:
-        return TG_UP_TIMEOUT;
-    default:
-        return TG_UP_BROKEN;
+    case CURLE_URL_MALFORMAT: return TG_UP_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT: return TG_UP_TIMEOUT;
+    default: return TG_UP_BROKEN;
     }
 }
 

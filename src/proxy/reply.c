@@ -45,8 +45,7 @@ void tg_reply_error_body(tg_buf_t *out, tg_wire_t wire, int status, const char *
     }
 }
 
-void tg_reply_error(tg_http_t *h, tg_wire_t wire, int status, const char *code,
-                    const char *message)
+void tg_reply_error(tg_http_t *h, tg_wire_t wire, int status, const char *code, const char *message)
 {
     tg_buf_t b = {0};
     tg_reply_error_body(&b, wire, status, code, message);

@@ -36,9 +36,13 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const tg_in_keys_names[TG_IN_NKEYS] = {
-    "model", "stream", "stream_options",
-    "max_tokens", "max_completion_tokens", "max_output_tokens", "maxOutputTokens"};
+const char *const tg_in_keys_names[TG_IN_NKEYS] = {"model",
+                                                   "stream",
+                                                   "stream_options",
+                                                   "max_tokens",
+                                                   "max_completion_tokens",
+                                                   "max_output_tokens",
+                                                   "maxOutputTokens"};
 
 /* ---- the loop ---- */
 
@@ -128,8 +132,8 @@ static tg_stage_result_t read_body(void *arg)
     tg_json_span_t so = x->in_keys[TG_IN_STREAM_OPTIONS];
     if (so.found && x->in_body[so.start] == '{') {
         x->in_has_stream_options = true;
-        x->in_client_usage = member_is(x->in_body + so.start, so.end - so.start,
-                                       "include_usage", "true");
+        x->in_client_usage =
+            member_is(x->in_body + so.start, so.end - so.start, "include_usage", "true");
     }
     return TG_STAGE_CONTINUE;
 }
@@ -195,8 +199,8 @@ static tg_stage_result_t token_cap(void *arg)
         if (v > cap) {
             char msg[256];
             snprintf(msg, sizeof msg,
-                     "%s is %ld, above this gateway's limit of %lld tokens per request",
-                     fields[i], v, (long long)cap);
+                     "%s is %ld, above this gateway's limit of %lld tokens per request", fields[i],
+                     v, (long long)cap);
             tg_exchange_error(x, 400, "max_tokens_exceeded", msg);
             return TG_STAGE_ANSWERED;
         }
@@ -300,8 +304,8 @@ static const char *cache_scope(tg_exchange_t *x, char out[33])
      * the query where the type takes a key from it (Gemini's ?key=): the
      * records say which (providers/credentials.c). */
     tg_buf_t creds = {0};
-    tg_provider_credentials_text(x->target.provider, tg_exchange_header, x->h,
-                                 tg_http_query(x->h), &creds);
+    tg_provider_credentials_text(x->target.provider, tg_exchange_header, x->h, tg_http_query(x->h),
+                                 &creds);
     if (!creds.len)
         return x->caller.key_name;
     unsigned char d[SHA256_DIGEST_LENGTH];
@@ -399,18 +403,13 @@ static tg_stage_result_t cache(void *arg)
     tg_cache_result_t r;
     tg_cache_lookup(x->pw->gw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
     switch (r.status) {
-    case TG_CACHE_HIT:
-        serve_cached(x, r.entry);
-        return TG_STAGE_ANSWERED;
+    case TG_CACHE_HIT: serve_cached(x, r.entry); return TG_STAGE_ANSWERED;
     case TG_CACHE_MISS_WAIT:
         x->waiter = r.waiter;
         tg_attempt_watch_client(x); /* a client that leaves while parked */
         return TG_STAGE_PARKED;
-    case TG_CACHE_MISS_LEADER:
-        x->flight = r.flight;
-        break;
-    case TG_CACHE_MISS:
-        break;
+    case TG_CACHE_MISS_LEADER: x->flight = r.flight; break;
+    case TG_CACHE_MISS: break;
     }
     tg_metrics_cache(x->pw->metrics, "miss");
     return TG_STAGE_CONTINUE;
@@ -427,27 +426,20 @@ static tg_stage_result_t attempt(void *arg)
 
 /* ---- the lists ---- */
 
-#define STAGE(fn) {#fn, fn}
+#define STAGE(fn)                                                                                  \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(read_body),
-    STAGE(resolve),
-    STAGE(token_cap),
-    STAGE(caller_limits),
-    STAGE(local_answer),
-    STAGE(plan),
-    STAGE(cache),
-    STAGE(provider_limits),
-    STAGE(attempt),
-    {NULL, NULL},
+    STAGE(read_body),    STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
+    STAGE(local_answer), STAGE(plan),    STAGE(cache),     STAGE(provider_limits),
+    STAGE(attempt),      {NULL, NULL},
 };
 
 static const tg_stage_t passthrough_stages[] = {
-    STAGE(read_raw_body),
-    STAGE(caller_limits),
-    STAGE(provider_limits),
-    STAGE(attempt),
-    {NULL, NULL},
+    STAGE(read_raw_body), STAGE(caller_limits), STAGE(provider_limits),
+    STAGE(attempt),       {NULL, NULL},
 };
 
 const tg_stage_t *tg_stages_llm(void)

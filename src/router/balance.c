@@ -22,9 +22,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define HALF_LIFE_MS 10000.0
-#define MIN_WEIGHT 4.5 /* about five recent outcomes: decay makes five quick ones weigh ~4.98 */
-#define MAX_BAD_RATIO 0.5
+#define HALF_LIFE_MS     10000.0
+#define MIN_WEIGHT       4.5 /* about five recent outcomes: decay makes five quick ones weigh ~4.98 */
+#define MAX_BAD_RATIO    0.5
 #define PROBE_TIMEOUT_MS 60000
 
 struct tg_health {
@@ -241,8 +241,7 @@ static size_t pick(tg_health_registry_t *r, tg_lb_strategy_t strategy,
             m = keep_cheapest(prices, idx, m);
         return pick_weighted(cands, idx, m, rnd);
     case TG_LB_WEIGHTED:
-    default:
-        return pick_weighted(cands, idx, m, rnd);
+    default: return pick_weighted(cands, idx, m, rnd);
     }
 }
 

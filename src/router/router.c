@@ -5,9 +5,9 @@
  * acts as routing.default_provider, after the family step, so that
  * `claude-*` still reaches anthropic); model_aliases; providers' `models`
  * lists; well-known families (the provider records'); the default
- * provider; else an error naming the configured providers. Where several providers' `models` lists match,
- * routing.load_balancing picks one (balance.c); for `cost` this file looks
- * up each candidate's price (cost.c) and hands the prices over.
+ * provider; else an error naming the configured providers. Where several providers' `models` lists
+ * match, routing.load_balancing picks one (balance.c); for `cost` this file looks up each
+ * candidate's price (cost.c) and hands the prices over.
  */
 #include "router/router.h"
 
@@ -85,23 +85,19 @@ static bool rule_matches(const tg_rule_t *r, const char *model, tg_header_fn get
     case TG_COND_TASK:
         v = get ? get(hctx, "Helicone-Property-Task") : NULL;
         return v && !strcmp(v, r->value);
-    case TG_COND_MODEL:
-        return model && fnmatch(r->value, model, 0) == 0;
-    case TG_COND_HEADER:
-        v = get ? get(hctx, r->key) : NULL;
-        return v && !strcmp(v, r->value);
+    case TG_COND_MODEL: return model && fnmatch(r->value, model, 0) == 0;
+    case TG_COND_HEADER: v = get ? get(hctx, r->key) : NULL; return v && !strcmp(v, r->value);
     case TG_COND_PROPERTY:
         snprintf(name, sizeof name, "Helicone-Property-%s", r->key);
         v = get ? get(hctx, name) : NULL;
         return v && !strcmp(v, r->value);
-    case TG_COND_DEFAULT:
-        return false; /* applied at the default-provider step */
+    case TG_COND_DEFAULT: return false; /* applied at the default-provider step */
     }
     return false;
 }
 
-static void set_route(tg_route_t *out, const tg_provider_cfg_t *p, const char *model,
-                      size_t len, const char *how)
+static void set_route(tg_route_t *out, const tg_provider_cfg_t *p, const char *model, size_t len,
+                      const char *how)
 {
     out->provider = p;
     out->model = tg_xstrndup(model, len);

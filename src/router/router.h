@@ -14,7 +14,7 @@ typedef const char *(*tg_header_fn)(void *ctx, const char *name);
 typedef struct {
     const tg_provider_cfg_t *provider; /* points into the config */
     char *model;                       /* model to send upstream (malloc'd) */
-    const char *how;                   /* "prefix", "rule", "alias", "models", "family", "default" */
+    const char *how; /* "prefix", "rule", "alias", "models", "family", "default" */
 } tg_route_t;
 
 /**

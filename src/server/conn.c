@@ -201,8 +201,9 @@ static void on_conn_deadline(evutil_socket_t fd, short what, void *arg)
             break;
         }
         tg_metrics_connection_dropped(SHARD(c->w), "body_timeout");
-        conn_fail(c, 408, "the request body arrived slower than server.body_timeout and "
-                          "server.body_min_rate allow");
+        conn_fail(c, 408,
+                  "the request body arrived slower than server.body_timeout and "
+                  "server.body_min_rate allow");
         break;
     }
     case CONN_ANSWER: break; /* not armed then */
@@ -401,7 +402,10 @@ static void on_input(tg_conn_t *c)
         tg_server_conn_read(c, false, false);
 }
 
-static bool would_block(void) { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+static bool would_block(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
 
 /* A plain socket is readable (or its idle time ran out). Reads with readv
  * into the input buffer: a first read of up to ~4 KiB (one small buffer
@@ -484,8 +488,14 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 
 /* TLS: the bufferevent read, its output drained (low-water mark 0), or the
  * connection ended. */
-static void on_tls_read(struct bufferevent *bev, void *arg) { on_input(arg); }
-static void on_tls_written(struct bufferevent *bev, void *arg) { tg_server_queue_conn(arg); }
+static void on_tls_read(struct bufferevent *bev, void *arg)
+{
+    on_input(arg);
+}
+static void on_tls_written(struct bufferevent *bev, void *arg)
+{
+    tg_server_queue_conn(arg);
+}
 static void on_tls_event(struct bufferevent *bev, short what, void *arg)
 {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))

@@ -43,8 +43,7 @@ char *tg_http_decode(const char *s, size_t len);
 const char *tg_http_header(tg_http_t *h, const char *name);
 /** Calls fn for each request header in order; stops when fn returns non-zero. */
 void tg_http_headers_foreach(const tg_http_t *h,
-                             int (*fn)(const char *name, const char *value, void *arg),
-                             void *arg);
+                             int (*fn)(const char *name, const char *value, void *arg), void *arg);
 /** The whole request body (contiguous), or NULL with *len 0. */
 const char *tg_http_body(tg_http_t *h, size_t *len);
 /** The client's address as text. */

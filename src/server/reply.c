@@ -21,10 +21,22 @@
 
 /* ---- tg_http_t accessors ---- */
 
-const char *tg_http_method(const tg_http_t *h) { return h->req.method; }
-const char *tg_http_path(const tg_http_t *h) { return h->path; }
-const char *tg_http_query(const tg_http_t *h) { return h->query; }
-const char *tg_http_client_ip(const tg_http_t *h) { return h->ip; }
+const char *tg_http_method(const tg_http_t *h)
+{
+    return h->req.method;
+}
+const char *tg_http_path(const tg_http_t *h)
+{
+    return h->path;
+}
+const char *tg_http_query(const tg_http_t *h)
+{
+    return h->query;
+}
+const char *tg_http_client_ip(const tg_http_t *h)
+{
+    return h->ip;
+}
 
 char *tg_http_decode(const char *s, size_t len)
 {
@@ -40,10 +52,19 @@ char *tg_http_decode(const char *s, size_t len)
     }
     return out;
 }
-struct event_base *tg_http_base(const tg_http_t *h) { return h->w->base; }
-bool tg_http_client_gone(const tg_http_t *h) { return h->gone; }
+struct event_base *tg_http_base(const tg_http_t *h)
+{
+    return h->w->base;
+}
+bool tg_http_client_gone(const tg_http_t *h)
+{
+    return h->gone;
+}
 
-bool tg_http_shutdown_cut(const tg_http_t *h) { return h->shutdown_cut; }
+bool tg_http_shutdown_cut(const tg_http_t *h)
+{
+    return h->shutdown_cut;
+}
 
 /* A request asks for some twenty Helicone-* headers (retries, cache,
  * limits, fallbacks, ...) and most requests carry none: one pass over the
@@ -69,8 +90,7 @@ const char *tg_http_header(tg_http_t *h, const char *name)
 }
 
 void tg_http_headers_foreach(const tg_http_t *h,
-                             int (*fn)(const char *name, const char *value, void *arg),
-                             void *arg)
+                             int (*fn)(const char *name, const char *value, void *arg), void *arg)
 {
     for (size_t i = 0; i < h->req.n_headers; i++)
         if (fn(h->req.names[i], h->req.values[i], arg))
@@ -157,7 +177,10 @@ static const char *date_line(tg_worker_t *w)
 }
 
 /* 1xx, 204 and 304 answers have no body (and no Content-Length). */
-static bool status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+static bool status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
 
 /* Appends "HTTP/1.x status reason" and the Date line. Formatted by hand: a
  * printf call costs more than the rest of the head. */
@@ -236,8 +259,7 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
     tg_buf_append(head, "\r\n", 2);
 }
 
-void tg_http_reply(tg_http_t *h, int status, const char *content_type, const void *body,
-                   size_t len)
+void tg_http_reply(tg_http_t *h, int status, const char *content_type, const void *body, size_t len)
 {
     if (h->c) {
         tg_buf_t out = {0};

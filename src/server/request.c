@@ -104,7 +104,10 @@ static bool is_tchar(unsigned char c)
 }
 
 /* RFC 9110 5.5: a field value's bytes: visible, obs-text, SP and HTAB. */
-static bool is_value_char(unsigned char c) { return c == ' ' || c == '\t' || (c > ' ' && c != 0x7f); }
+static bool is_value_char(unsigned char c)
+{
+    return c == ' ' || c == '\t' || (c > ' ' && c != 0x7f);
+}
 
 static int hex_value(unsigned char c)
 {
@@ -114,7 +117,10 @@ static int hex_value(unsigned char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static tg_reqparse_t *rp_of(http_parser *p) { return p->data; }
+static tg_reqparse_t *rp_of(http_parser *p)
+{
+    return p->data;
+}
 
 static int fail(tg_reqparse_t *rp, int status, const char *msg)
 {
@@ -127,8 +133,7 @@ static int fail(tg_reqparse_t *rp, int status, const char *msg)
 
 static const char *bare_cr_or_lf(unsigned char c)
 {
-    return c == '\n' ? "a line ends in a bare LF: CRLF is required"
-                     : "a CR is not followed by LF";
+    return c == '\n' ? "a line ends in a bare LF: CRLF is required" : "a CR is not followed by LF";
 }
 
 /* The request line's version, at its CR: only HTTP/1.0 and HTTP/1.1
@@ -501,7 +506,8 @@ static void chunk_framing(tg_reqparse_t *rp, unsigned char c)
         if (c == '\r')
             rp->st = S_SIZE_LF;
         else if (!is_value_char(c))
-            fail(rp, 400, c == '\n' ? bare_cr_or_lf(c) : "a control character in a chunk extension");
+            fail(rp, 400,
+                 c == '\n' ? bare_cr_or_lf(c) : "a control character in a chunk extension");
         return;
     case S_SIZE_LF:
         if (c != '\n') {

@@ -53,8 +53,8 @@ typedef struct {
     size_t head_bytes; /* of the head (or of the trailers) so far, against the 64 KiB */
     bool in_field, in_value;
     /* the byte checker and body reader (request.c) */
-    int st;            /* where the next byte falls */
-    char version[8];   /* the request line's version, as read */
+    int st;          /* where the next byte falls */
+    char version[8]; /* the request line's version, as read */
     size_t version_len;
     bool head_read;    /* http-parser has read the whole head */
     bool chunked;      /* the body is chunked, else Content-Length (or none) */

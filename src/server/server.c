@@ -339,7 +339,8 @@ static bool port_in_use(const struct addrinfo *ai)
 
 static int open_listener(const char *host, int port, bool first)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[16];
@@ -392,9 +393,9 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
             return -1;
     }
     /* backlog -1: the socket already listens (open_listener) */
-    w->listener = evconnlistener_new(w->base, tg_server_on_accept, w,
-                                     LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
-                                     w->listen_fd);
+    w->listener =
+        evconnlistener_new(w->base, tg_server_on_accept, w,
+                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->listen_fd);
     if (!w->listener) {
         tg_error("worker %d: cannot accept on the listening socket", w->index);
         return -1;
@@ -428,8 +429,8 @@ static void set_max_connections(tg_server_t *s, const tg_config_t *cfg)
     long fit = tg_server_default_max_connections(nofile, s->n_workers);
     long max = cfg->max_connections ? (long)cfg->max_connections : fit;
     if (max != atomic_load(&s->max_conns))
-        tg_info("server: up to %ld client connections, %ld per worker (descriptor limit %ld)",
-                max, max / s->n_workers > 0 ? max / s->n_workers : 1, nofile);
+        tg_info("server: up to %ld client connections, %ld per worker (descriptor limit %ld)", max,
+                max / s->n_workers > 0 ? max / s->n_workers : 1, nofile);
     if (cfg->max_connections > fit)
         tg_warn("server.max_connections %ld is more than the descriptor limit (%ld) leaves for "
                 "clients (%ld): past that, accepts fail and idle connections are closed",

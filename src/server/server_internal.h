@@ -93,9 +93,9 @@ struct tg_conn {
     bool reading, writing;     /* plain: rev added, wev added */
     struct evbuffer *in, *out; /* plain: our own; TLS: the bufferevent's */
     tg_reqparse_t rp;
-    tg_http_t *h;  /* the exchange in flight */
-    bool closing;  /* close once the output is written */
-    bool queued;   /* on w->to_write for tg_server_on_flush */
+    tg_http_t *h; /* the exchange in flight */
+    bool closing; /* close once the output is written */
+    bool queued;  /* on w->to_write for tg_server_on_flush */
     char ip[INET6_ADDRSTRLEN];
     struct tg_conn *prev, *next; /* worker's connection list */
     /* deadlines: the timer is set for the phase's whole span, never
@@ -139,9 +139,9 @@ struct tg_worker {
     bool draining;
     bool cut; /* the shutdown deadline passed: last bytes are being written */
     conn_list_t to_write;
-    struct event *flush_ev; /* runs tg_server_on_flush at the end of the loop turn */
-    time_t date_sec;        /* the second date_line was made for */
-    char date_line[64];     /* "Date: ...\r\n" */
+    struct event *flush_ev;           /* runs tg_server_on_flush at the end of the loop turn */
+    time_t date_sec;                  /* the second date_line was made for */
+    char date_line[64];               /* "Date: ...\r\n" */
     atomic_long n_conns;              /* open client connections (read by the metrics) */
     tg_conn_t *wait_head, *wait_tail; /* connections in CONN_WAITING, oldest first */
     /* accepting: paused at the connection limit or out of descriptors */
@@ -196,6 +196,9 @@ void tg_server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
 /* reply.c: the status line and Date line of every answer */
 void tg_server_put_status_line(tg_worker_t *w, tg_buf_t *head, bool http10, int status);
 
-static inline struct evbuffer *conn_out(tg_conn_t *c) { return c->out; }
+static inline struct evbuffer *conn_out(tg_conn_t *c)
+{
+    return c->out;
+}
 
 #endif

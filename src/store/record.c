@@ -11,8 +11,8 @@
  */
 #include "store/record.h"
 
-#include "cost/cost.h"
 #include "core/jsonscan.h"
+#include "cost/cost.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -63,7 +63,6 @@ int tg_sqlite_pragma_int(sqlite3 *db, const char *sql, int dflt)
     return v;
 }
 
-
 static void sq_close(tg_store_backend_t *b)
 {
     sq_t *q = (sq_t *)b;

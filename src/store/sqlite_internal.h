@@ -18,15 +18,15 @@
 #ifndef TG_SQLITE_INTERNAL_H
 #define TG_SQLITE_INTERNAL_H
 
-#include "store/store.h"
 #include "store/query.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#define POOL_MAX       8
+#define POOL_MAX 8
 
 typedef struct {
     tg_store_backend_t base;
@@ -88,8 +88,7 @@ int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out,
                     size_t errlen);
 
 /* sqlite_rules.c: the runtime rate-limit rules */
-int tg_sqlite_rule_save(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *err,
-                        size_t errlen);
+int tg_sqlite_rule_save(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *err, size_t errlen);
 int tg_sqlite_rule_delete(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
 int tg_sqlite_rules_load(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
                          size_t errlen);

@@ -23,7 +23,6 @@
     " r.fallback_index, r.error"
 #define REC_NCOLS 26
 
-
 /* ---- reading ---- */
 
 sqlite3 *tg_sqlite_reader_get(sq_t *q, char *err, size_t errlen)

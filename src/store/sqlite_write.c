@@ -20,10 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE_SIZE      16384    /* of a new database */
-#define WAL_BYTES      67108864 /* checkpoint when the WAL reaches 64 MiB */
-#define INS_ROWS       16       /* rows per multi-row INSERT (write_batch) */
-#define REQ_PARAMS     28       /* bound values per requests row */
+#define PAGE_SIZE  16384    /* of a new database */
+#define WAL_BYTES  67108864 /* checkpoint when the WAL reaches 64 MiB */
+#define INS_ROWS   16       /* rows per multi-row INSERT (write_batch) */
+#define REQ_PARAMS 28       /* bound values per requests row */
 
 void tg_sqlite_writer_disconnect(sq_t *q)
 {
@@ -130,8 +130,7 @@ void *tg_sqlite_ckpt_main(void *arg)
 
 /* Prepares `head` followed by n copies of `row`, comma-separated: an
  * INSERT of n rows. */
-static int prepare_rows(sqlite3 *db, const char *head, const char *row, int n,
-                        sqlite3_stmt **st)
+static int prepare_rows(sqlite3 *db, const char *head, const char *row, int n, sqlite3_stmt **st)
 {
     tg_buf_t sql = {0};
     tg_buf_puts(&sql, head);

@@ -108,13 +108,13 @@ void tg_journal_close(tg_journal_t *j);
 /** Counters for /metrics (tollgate_log_queue_depth,
  *  tollgate_log_records_dropped_total, ...). Any thread. */
 typedef struct {
-    int64_t queue_depth;  /* records waiting in memory (queue + writer's hands) */
-    int64_t written;      /* records committed to the database */
-    int64_t dropped;      /* records lost: spool and memory both exhausted, or unwritable */
-    int64_t spooled;      /* records that went through the spool */
-    int64_t spool_bytes;  /* bytes in the spool files now */
-    int64_t write_errors; /* failed transactions */
-    bool failing;         /* the database is failing now */
+    int64_t queue_depth;     /* records waiting in memory (queue + writer's hands) */
+    int64_t written;         /* records committed to the database */
+    int64_t dropped;         /* records lost: spool and memory both exhausted, or unwritable */
+    int64_t spooled;         /* records that went through the spool */
+    int64_t spool_bytes;     /* bytes in the spool files now */
+    int64_t write_errors;    /* failed transactions */
+    bool failing;            /* the database is failing now */
     int64_t journal_bytes;   /* bytes in the journal files now */
     int64_t journal_skipped; /* records not journaled: the journal was at its bound */
 } tg_store_counters_t;

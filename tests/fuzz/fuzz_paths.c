@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST "h.example"
-#define BASE "http://" HOST "/base/v1"
+#define HOST      "h.example"
+#define BASE      "http://" HOST "/base/v1"
 #define BASE_PATH "/base/v1"
 
 static bool under(const char *path, size_t n, const char *prefix)

@@ -104,8 +104,7 @@ static void read_all(const char *s, size_t len, size_t step, tg_buf_t *out)
                 tg_buf_puts(out, "continue ");
             continued = false;
             take_one(&rp, out);
-        }
-        else if (n < want)
+        } else if (n < want)
             abort(); /* the reader stops short only at an end or a failure */
     }
     tg_reqparse_free(&rp);

@@ -9,8 +9,8 @@
  * aborts, and ASan/UBSan/LeakSanitizer catch the rest. A target defines
  * FUZZ_CLIENT and FUZZ_PROVIDER and includes this file.
  */
-#include "providers/translate.h"
 #include "core/sse.h"
+#include "providers/translate.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -45,24 +45,30 @@ TEST(attempt_next_table)
         /* retries first, then the fallbacks, then the failure */
         {TG_FAIL_5XX, {.retries_allowed = 2, .n_fallbacks = 1}, TG_NEXT_RETRY},
         {TG_FAIL_5XX, {.tries_here = 2, .retries_allowed = 2, .n_fallbacks = 1}, TG_NEXT_FALLBACK},
-        {TG_FAIL_5XX, {.tries_here = 2, .retries_allowed = 2, .fallback_index = 1, .n_fallbacks = 1},
+        {TG_FAIL_5XX,
+         {.tries_here = 2, .retries_allowed = 2, .fallback_index = 1, .n_fallbacks = 1},
          TG_NEXT_NONE},
         {TG_FAIL_CONNECT, {.n_fallbacks = 2}, TG_NEXT_FALLBACK},
         {TG_FAIL_TIMEOUT, {.retries_allowed = 1}, TG_NEXT_RETRY},
         {TG_FAIL_BROKEN, {.retries_allowed = 1}, TG_NEXT_RETRY},
         /* a provider asking to wait longer than we retry: the next target */
-        {TG_FAIL_429, {.retries_allowed = 5, .retry_after_ms = 30000, .retry_max_ms = 10000,
-                       .n_fallbacks = 1}, TG_NEXT_FALLBACK},
-        {TG_FAIL_429, {.retries_allowed = 5, .retry_after_ms = 30000, .retry_max_ms = 10000},
+        {TG_FAIL_429,
+         {.retries_allowed = 5, .retry_after_ms = 30000, .retry_max_ms = 10000, .n_fallbacks = 1},
+         TG_NEXT_FALLBACK},
+        {TG_FAIL_429,
+         {.retries_allowed = 5, .retry_after_ms = 30000, .retry_max_ms = 10000},
          TG_NEXT_NONE},
-        {TG_FAIL_429, {.retries_allowed = 5, .retry_after_ms = 2000, .retry_max_ms = 10000},
+        {TG_FAIL_429,
+         {.retries_allowed = 5, .retry_after_ms = 2000, .retry_max_ms = 10000},
          TG_NEXT_RETRY},
         /* too large would be too large again, even if it also broke off */
         {TG_FAIL_TOO_LARGE, {.retries_allowed = 3, .n_fallbacks = 1}, TG_NEXT_NONE},
-        {TG_FAIL_BROKEN | TG_FAIL_TOO_LARGE, {.retries_allowed = 3, .n_fallbacks = 1},
+        {TG_FAIL_BROKEN | TG_FAIL_TOO_LARGE,
+         {.retries_allowed = 3, .n_fallbacks = 1},
          TG_NEXT_NONE},
         /* once the client has bytes of the answer, it is too late */
-        {TG_FAIL_BROKEN, {.retries_allowed = 3, .n_fallbacks = 1, .answer_started = true},
+        {TG_FAIL_BROKEN,
+         {.retries_allowed = 3, .n_fallbacks = 1, .answer_started = true},
          TG_NEXT_NONE},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {

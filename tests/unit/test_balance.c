@@ -13,10 +13,10 @@ static void reset_health(void)
     hr = tg_health_registry_new();
 }
 
-static tg_provider_cfg_t prov(const char *name, double weight)
+static tg_provider_cfg_t prov(char *name, double weight)
 {
     tg_provider_cfg_t p = {0};
-    p.name = (char *)name;
+    p.name = name;
     p.weight = weight;
     return p;
 }

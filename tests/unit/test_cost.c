@@ -282,7 +282,7 @@ TEST(cost_prices_keyed_per_provider)
               3 * TG_PRICE_PER_MTOK(1.00) + TG_PRICE_PER_MTOK(4.00));
     CHECK_INT(tg_cost_rank_price(NULL, "x", "gpt-4o"),
               3 * TG_PRICE_PER_MTOK(2.50) + TG_PRICE_PER_MTOK(10.00));
-    CHECK_INT(tg_cost_rank_price(c, "free", "llama"), 0); /* free, and priced */
+    CHECK_INT(tg_cost_rank_price(c, "free", "llama"), 0);   /* free, and priced */
     CHECK_INT(tg_cost_rank_price(c, "other", "llama"), -1); /* unpriced */
     tg_config_release(c);
 

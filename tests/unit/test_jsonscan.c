@@ -15,9 +15,10 @@ static char *member(const char *json, const char *key)
 
 TEST(jsonscan_finds_top_level_members_only)
 {
-    const char *j = " { \"messages\" : [{\"role\":\"user\",\"content\":\"say \\\"model\\\": x\","
-                    "\"model\":\"nested\"}], \"tools\":{\"model\":1},\n\"model\" : \"bench/gpt-4o\" ,"
-                    "\"stream\":true, \"n\": -1.5e3, \"usage\" :{\"a\":[1,{\"b\":\"}\"}]}}";
+    const char *j =
+        " { \"messages\" : [{\"role\":\"user\",\"content\":\"say \\\"model\\\": x\","
+        "\"model\":\"nested\"}], \"tools\":{\"model\":1},\n\"model\" : \"bench/gpt-4o\" ,"
+        "\"stream\":true, \"n\": -1.5e3, \"usage\" :{\"a\":[1,{\"b\":\"}\"}]}}";
     CHECK_STR(member(j, "model"), "\"bench/gpt-4o\"");
     CHECK_STR(member(j, "stream"), "true");
     CHECK_STR(member(j, "n"), "-1.5e3");
@@ -88,19 +89,58 @@ TEST(jsonscan_members_in_one_pass)
 
 TEST(jsonscan_validator_accepts_and_rejects)
 {
-    const char *good[] = {"{}", "[]", " {\"a\" : [1, -2.5e+3, 0, 0.1, true, false, null]} ",
-                          "\"x\"", "0", "-0", "1E9", "{\"s\":\"\\u00e9\\n\\\"\\\\\\/\"}",
+    const char *good[] = {"{}",
+                          "[]",
+                          " {\"a\" : [1, -2.5e+3, 0, 0.1, true, false, null]} ",
+                          "\"x\"",
+                          "0",
+                          "-0",
+                          "1E9",
+                          "{\"s\":\"\\u00e9\\n\\\"\\\\\\/\"}",
                           "{\"e\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
-                          "{\"pair\":\"\\ud83d\\ude00\"}", "[[[[[]]]]]", "{\"a\":{\"b\":{}}}"};
+                          "{\"pair\":\"\\ud83d\\ude00\"}",
+                          "[[[[[]]]]]",
+                          "{\"a\":{\"b\":{}}}"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (!valid(good[i]))
             tg_test_fail(__FILE__, __LINE__, "rejected valid %s", good[i]);
-    const char *bad[] = {"", " ", "{", "}", "{\"a\":}", "{\"a\" 1}", "{a:1}", "[1,]", "{\"a\":1,}",
-                         "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "[1 2]", "{}{}",
-                         "{} x", "\"unterminated", "\"ctl\x01\"", "\"bad\\x\"", "\"\\u12\"",
-                         "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\xc0\xaf\"",
-                         "\"\xed\xa0\x80\"", "\"\xf5\x80\x80\x80\"", "\"\xe2\x82\"", "[\"a\"]]",
-                         "{\"a\":1]", "[1}", "'x'", "NaN", "Infinity"};
+    const char *bad[] = {"",
+                         " ",
+                         "{",
+                         "}",
+                         "{\"a\":}",
+                         "{\"a\" 1}",
+                         "{a:1}",
+                         "[1,]",
+                         "{\"a\":1,}",
+                         "01",
+                         "1.",
+                         ".5",
+                         "-",
+                         "1e",
+                         "+1",
+                         "tru",
+                         "nul",
+                         "[1 2]",
+                         "{}{}",
+                         "{} x",
+                         "\"unterminated",
+                         "\"ctl\x01\"",
+                         "\"bad\\x\"",
+                         "\"\\u12\"",
+                         "\"\\ud800\"",
+                         "\"\\udc00\"",
+                         "\"\\ud800\\u0041\"",
+                         "\"\xc0\xaf\"",
+                         "\"\xed\xa0\x80\"",
+                         "\"\xf5\x80\x80\x80\"",
+                         "\"\xe2\x82\"",
+                         "[\"a\"]]",
+                         "{\"a\":1]",
+                         "[1}",
+                         "'x'",
+                         "NaN",
+                         "Infinity"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (valid(bad[i]))
             tg_test_fail(__FILE__, __LINE__, "accepted invalid %s", bad[i]);
@@ -122,11 +162,11 @@ TEST(jsonscan_validator_accepts_and_rejects)
  * from numbers jansson cannot represent, which only it rejects). */
 TEST(jsonscan_validator_agrees_with_jansson)
 {
-    const char *seeds[] = {
-        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9llo \\\"x\\\"\"}],"
-        "\"temperature\":0.7,\"stream\":true,\"stop\":null,\"n\":1}",
-        "{\"a\":[1,2,{\"b\":[true,false,null,\"\xe2\x82\xac\"]}],\"c\":-1.5e-3}",
-        "[\"\\ud83d\\ude00\",{\"k\":{}}]"};
+    const char *seeds[] = {"{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"h\\u00e9llo \\\"x\\\"\"}],"
+                           "\"temperature\":0.7,\"stream\":true,\"stop\":null,\"n\":1}",
+                           "{\"a\":[1,2,{\"b\":[true,false,null,\"\xe2\x82\xac\"]}],\"c\":-1.5e-3}",
+                           "[\"\\ud83d\\ude00\",{\"k\":{}}]"};
     const char alphabet[] = "{}[]\",:\\ 0123456789.eE+-tfnulrsa\x01\x7f\x80\xc3\xa9\xff";
     unsigned seed = 12345;
     int disagreements = 0;
@@ -158,7 +198,8 @@ TEST(jsonscan_validator_agrees_with_jansson)
         bool ours = tg_json_valid(buf, n, NULL, NULL);
         bool theirs = j != NULL;
         json_decref(j);
-        if (ours != theirs && !(ours && (strstr(je.text, "too big") || strstr(je.text, "overflow")))) {
+        if (ours != theirs &&
+            !(ours && (strstr(je.text, "too big") || strstr(je.text, "overflow")))) {
             if (disagreements++ < 5)
                 tg_test_fail(__FILE__, __LINE__, "ours=%d jansson=%d (%s) on %.*s", ours, theirs,
                              theirs ? "" : je.text, (int)n, buf);

@@ -3,9 +3,18 @@
 
 #include "metrics/metrics.h"
 
-static long depth(void *arg) { return 7; }
-static long dropped(void *arg) { return 0; }
-static long open_conns(void *arg) { return *(long *)arg; }
+static long depth(void *arg)
+{
+    return 7;
+}
+static long dropped(void *arg)
+{
+    return 0;
+}
+static long open_conns(void *arg)
+{
+    return *(long *)arg;
+}
 
 TEST(metrics_render_counters_histograms_escaping)
 {
@@ -23,16 +32,21 @@ TEST(metrics_render_counters_histograms_escaping)
     tg_buf_t out = {0};
     tg_metrics_render(m, &out);
     const char *o = out.data;
-    CHECK(strstr(o, "tollgate_requests_total{provider=\"openai\",model=\"gpt-4o\",status=\"200\"} 2\n"));
+    CHECK(strstr(
+        o, "tollgate_requests_total{provider=\"openai\",model=\"gpt-4o\",status=\"200\"} 2\n"));
     CHECK(strstr(o, "model=\"we\\\"ird\\\\model\\n\",status=\"502\"} 1\n"));
-    CHECK(strstr(o, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o\",type=\"prompt\"} 20\n"));
+    CHECK(strstr(
+        o, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o\",type=\"prompt\"} 20\n"));
     CHECK(strstr(o, "type=\"cached\"} 4\n"));
     CHECK(!strstr(o, "type=\"cache_write\""));
     CHECK(strstr(o, "tollgate_cost_usd_total{provider=\"openai\",model=\"gpt-4o\"} 0.025\n"));
     /* durations 0.3, 2.0, 0.001: cumulative buckets */
-    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.005\"} 1\n"));
-    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.5\"} 2\n"));
-    CHECK(strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 3\n"));
+    CHECK(strstr(o,
+                 "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.005\"} 1\n"));
+    CHECK(
+        strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"0.5\"} 2\n"));
+    CHECK(
+        strstr(o, "tollgate_request_duration_seconds_bucket{provider=\"openai\",le=\"+Inf\"} 3\n"));
     CHECK(strstr(o, "tollgate_request_duration_seconds_count{provider=\"openai\"} 3\n"));
     CHECK(strstr(o, "tollgate_time_to_first_token_seconds_count{provider=\"openai\"} 1\n"));
     CHECK(strstr(o, "tollgate_upstream_errors_total{provider=\"openai\",kind=\"timeout\"} 1\n"));

@@ -1,8 +1,8 @@
 /* The built-in mock provider answers like OpenAI, with usage. */
 #include "test.h"
 
-#include "providers/provider.h"
 #include "core/sse.h"
+#include "providers/provider.h"
 
 #include <jansson.h>
 
@@ -15,9 +15,8 @@ TEST(mock_chat_plain)
     CHECK_INT(tg_mock_answer(TG_MOCK_CHAT, req, "x", false, &out), 200);
     json_t *res = json_loads(out.data, 0, NULL);
     CHECK(res != NULL);
-    const char *content = json_string_value(
-        json_object_get(json_object_get(json_array_get(json_object_get(res, "choices"), 0), "message"),
-                        "content"));
+    const char *content = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(res, "choices"), 0), "message"), "content"));
     CHECK(content && strstr(content, "hello there"));
     json_t *usage = json_object_get(res, "usage");
     long p = (long)json_integer_value(json_object_get(usage, "prompt_tokens"));
@@ -50,12 +49,14 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
         return 0;
     }
     json_t *choice = json_array_get(json_object_get(j, "choices"), 0);
-    const char *piece = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
+    const char *piece =
+        json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
     if (piece)
         tg_buf_puts(&s->text, piece);
     json_t *usage = json_object_get(j, "usage");
     if (usage)
-        s->completion_tokens = (long)json_integer_value(json_object_get(usage, "completion_tokens"));
+        s->completion_tokens =
+            (long)json_integer_value(json_object_get(usage, "completion_tokens"));
     json_decref(j);
     return 0;
 }

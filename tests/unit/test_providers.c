@@ -107,8 +107,8 @@ static void check_record(const tg_provider_rec_t *r, size_t i)
                 p, &(tg_provider_url_req_t){.model = "m", .suffix = "/chat/completions"});
             CHECK(u && !strncmp(u, r->default_base_url, bl));
             free(u);
-            u = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = "m", .suffix = "/x",
-                                                                 .raw = true});
+            u = tg_provider_url_for(
+                p, &(tg_provider_url_req_t){.model = "m", .suffix = "/x", .raw = true});
             char want[300];
             snprintf(want, sizeof want, "%s/x", r->default_base_url);
             CHECK_STR(u, want);
@@ -143,8 +143,8 @@ TEST(provider_records_contract)
     CHECK(tg_provider_rec_named("no-such-provider") == NULL);
     /* A provider under another name at a well-known service's host is that
      * service (Mistral's stream_options refusal follows the host). */
-    tg_provider_cfg_t p = {.name = "mine", .type = TG_PROVIDER_OPENAI,
-                           .base_url = "https://api.mistral.ai/v1"};
+    tg_provider_cfg_t p = {
+        .name = "mine", .type = TG_PROVIDER_OPENAI, .base_url = "https://api.mistral.ai/v1"};
     CHECK(!tg_provider_accepts_stream_options(&p));
     p.base_url = "https://example.com/v1";
     CHECK(tg_provider_accepts_stream_options(&p));
@@ -157,9 +157,10 @@ TEST(provider_credentials_cover_every_record)
 {
     const tg_provider_rec_t *r;
     for (size_t i = 0; (r = tg_provider_rec_at(i)); i++) {
-        tg_provider_cfg_t p = {.name = (char *)r->name, .type = r->type,
-                               .base_url = (char *)(r->default_base_url ? r->default_base_url
-                                                                       : "https://h")};
+        char name[64], base[256];
+        snprintf(name, sizeof name, "%s", r->name);
+        snprintf(base, sizeof base, "%s", r->default_base_url ? r->default_base_url : "https://h");
+        tg_provider_cfg_t p = {.name = name, .type = r->type, .base_url = base};
         for (const char *const *h = r->credential_headers; *h; h++) {
             char upper[64];
             size_t k = 0;
@@ -207,8 +208,9 @@ TEST(provider_credentials_cover_every_record)
             /* a configured key replaces the client's in the query too */
             p.api_key = "configured";
             char *u = tg_provider_url_for(
-                &p, &(tg_provider_url_req_t){.model = "m", .suffix = "/x", .query = qa,
-                                             .client_query = qa, .raw = true});
+                &p,
+                &(tg_provider_url_req_t){
+                    .model = "m", .suffix = "/x", .query = qa, .client_query = qa, .raw = true});
             CHECK(u && !strstr(u, "one"));
             free(u);
         }

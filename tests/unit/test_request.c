@@ -101,8 +101,8 @@ TEST(request_chunked_body_and_expect_continue)
     /* no body: nothing to continue for */
     CHECK_READS("GET /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", 100,
                 "GET /p 1.1 ka [Host=a] [Expect=100-continue] body(0)=;");
-    CHECK_READS("POST /p HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx",
-                100, "fail 417;");
+    CHECK_READS("POST /p HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", 100,
+                "fail 417;");
 }
 
 TEST(request_keep_alive_follows_version_and_connection)
@@ -168,7 +168,7 @@ static void check_refused(const char *file, int line, const char *const *ins, si
     for (size_t i = 0; i < n; i++)
         check_any_chunking(file, line, ins[i], 100, want);
 }
-#define CHECK_REFUSED(ins, status)                                                     \
+#define CHECK_REFUSED(ins, status)                                                                 \
     check_refused(__FILE__, __LINE__, ins, sizeof ins / sizeof *ins, status)
 
 #define POST_CHUNKED "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -187,20 +187,13 @@ TEST(request_chunk_data_must_be_followed_by_crlf)
 TEST(request_bare_lf_and_bare_cr_are_refused_in_the_head_and_the_framing)
 {
     static const char *const bad[] = {
-        "GET / HTTP/1.1\nHost: a\r\n\r\n",
-        "GET / HTTP/1.1\rHost: a\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\r\n\n",
-        "GET / HTTP/1.1\r\nHost: a\r\n\rX",
-        "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r2\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: a\nX-A: 1\n\n",
-        "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-        "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
-        POST_CHUNKED "3\nabc\r\n0\r\n\r\n",
-        POST_CHUNKED "3;x\nabc\r\n0\r\n\r\n",
-        POST_CHUNKED "3\r\nabc\r\n0\n\r\n",
-        POST_CHUNKED "3\r\nabc\r\n0\r\n\n",
-        POST_CHUNKED "3\r\nabc\r\n0\r\nX-T: 1\n\r\n",
+        "GET / HTTP/1.1\nHost: a\r\n\r\n",       "GET / HTTP/1.1\rHost: a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\n\r\n",       "GET / HTTP/1.1\r\nHost: a\r\n\n",
+        "GET / HTTP/1.1\r\nHost: a\r\n\rX",      "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r2\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\nX-A: 1\n\n", "\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",   POST_CHUNKED "3\nabc\r\n0\r\n\r\n",
+        POST_CHUNKED "3;x\nabc\r\n0\r\n\r\n",    POST_CHUNKED "3\r\nabc\r\n0\n\r\n",
+        POST_CHUNKED "3\r\nabc\r\n0\r\n\n",      POST_CHUNKED "3\r\nabc\r\n0\r\nX-T: 1\n\r\n",
     };
     CHECK_REFUSED(bad, 400);
 }
@@ -210,7 +203,7 @@ TEST(request_folded_header_lines_are_refused)
     static const char *const bad[] = {
         "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n",
-        "GET / HTTP/1.1\r\n Host: a\r\n\r\n", /* whitespace before the first header line */
+        "GET / HTTP/1.1\r\n Host: a\r\n\r\n",     /* whitespace before the first header line */
         POST_CHUNKED "0\r\nX-T: 1\r\n 2\r\n\r\n", /* and in trailers */
     };
     CHECK_REFUSED(bad, 400);
@@ -267,11 +260,12 @@ TEST(request_http_1_1_needs_exactly_one_host)
     };
     CHECK_REFUSED(bad, 400);
     /* what clients send */
-    CHECK_READS("GET / HTTP/1.1\r\nhost: 127.0.0.1:8585\r\n\r\nGET / HTTP/1.1\r\nHOST: [::1]:80\r\n\r\n"
-                "GET http://x.test/ HTTP/1.1\r\nHost: x.test\r\n\r\n",
-                100,
-                "GET / 1.1 ka [host=127.0.0.1:8585] body(0)=;GET / 1.1 ka [HOST=[::1]:80] body(0)=;"
-                "GET http://x.test/ 1.1 ka [Host=x.test] body(0)=;");
+    CHECK_READS(
+        "GET / HTTP/1.1\r\nhost: 127.0.0.1:8585\r\n\r\nGET / HTTP/1.1\r\nHOST: [::1]:80\r\n\r\n"
+        "GET http://x.test/ HTTP/1.1\r\nHost: x.test\r\n\r\n",
+        100,
+        "GET / 1.1 ka [host=127.0.0.1:8585] body(0)=;GET / 1.1 ka [HOST=[::1]:80] body(0)=;"
+        "GET http://x.test/ 1.1 ka [Host=x.test] body(0)=;");
     /* HTTP/1.0 may leave it out */
     CHECK_READS("GET / HTTP/1.0\r\n\r\n", 100, "GET / 1.0 body(0)=;");
 }
@@ -300,7 +294,8 @@ TEST(request_transfer_codings_other_than_chunked_are_not_implemented)
 TEST(request_chunk_sizes_extensions_and_trailers_are_bounded)
 {
     /* sizes: hex only, within the body limit (no overflow) */
-    static const char *const too_large[] = { /* the limit is 100 */
+    static const char *const too_large[] = {
+        /* the limit is 100 */
         POST_CHUNKED "ffffffffffffffffffff\r\n",
         POST_CHUNKED "65\r\n",
     };

@@ -146,24 +146,23 @@ TEST(router_family_falls_back_to_provider_type)
 
 TEST(router_rules_first_match_and_default_rule)
 {
-    tg_config_t *c = cfg_from(
-        "providers:\n"
-        "  deepseek: {default_model: deepseek-chat}\n"
-        "  openai: {default_model: gpt-4o}\n"
-        "  anthropic: {default_model: claude-3-5-sonnet-20241022}\n"
-        "routing:\n"
-        "  default_provider: openai\n"
-        "  rules:\n"
-        "    - condition: coding_task\n"
-        "      provider: anthropic\n"
-        "    - condition: {model: 'gpt-4o-mini*'}\n"
-        "      provider: deepseek\n"
-        "    - condition: {header: X-Team, equals: research}\n"
-        "      provider: openai\n"
-        "    - condition: {property: Tier, equals: free}\n"
-        "      provider: deepseek\n"
-        "    - default:\n"
-        "      provider: deepseek\n");
+    tg_config_t *c = cfg_from("providers:\n"
+                              "  deepseek: {default_model: deepseek-chat}\n"
+                              "  openai: {default_model: gpt-4o}\n"
+                              "  anthropic: {default_model: claude-3-5-sonnet-20241022}\n"
+                              "routing:\n"
+                              "  default_provider: openai\n"
+                              "  rules:\n"
+                              "    - condition: coding_task\n"
+                              "      provider: anthropic\n"
+                              "    - condition: {model: 'gpt-4o-mini*'}\n"
+                              "      provider: deepseek\n"
+                              "    - condition: {header: X-Team, equals: research}\n"
+                              "      provider: openai\n"
+                              "    - condition: {property: Tier, equals: free}\n"
+                              "      provider: deepseek\n"
+                              "    - default:\n"
+                              "      provider: deepseek\n");
     if (!c)
         return;
     hdr_t coding[] = {{"Helicone-Property-Task", "coding_task"}, {NULL, NULL}};

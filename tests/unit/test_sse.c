@@ -38,17 +38,16 @@ static char *parse_in_steps(const char *in, size_t step, int *count)
     return c.log.data;
 }
 
-static const char *stream =
-    ": keep-alive comment\n"
-    "data: {\"a\":1}\n\n"
-    "event: message_start\r\n"
-    "data: {\"type\":\"message_start\"}\r\n\r\n"
-    "data:no-space\r\r"
-    "data: line1\n"
-    "data: line2\n\n"
-    "event: ping\n\n" /* no data: dropped */
-    "id: 7\nretry: 10\ndata: [DONE]\n\n"
-    "data: incomplete";
+static const char *stream = ": keep-alive comment\n"
+                            "data: {\"a\":1}\n\n"
+                            "event: message_start\r\n"
+                            "data: {\"type\":\"message_start\"}\r\n\r\n"
+                            "data:no-space\r\r"
+                            "data: line1\n"
+                            "data: line2\n\n"
+                            "event: ping\n\n" /* no data: dropped */
+                            "id: 7\nretry: 10\ndata: [DONE]\n\n"
+                            "data: incomplete";
 
 static const char *expected =
     "message|{\"a\":1};message_start|{\"type\":\"message_start\"};message|no-space;"
@@ -96,7 +95,8 @@ TEST(sse_writer_roundtrip)
     tg_buf_t out = {0};
     tg_sse_write(&out, "content_block_delta", "{\"x\":1}", 7);
     tg_sse_write(&out, NULL, "a\nb\n", 4);
-    CHECK_STR(out.data, "event: content_block_delta\ndata: {\"x\":1}\n\ndata: a\ndata: b\ndata: \n\n");
+    CHECK_STR(out.data,
+              "event: content_block_delta\ndata: {\"x\":1}\n\ndata: a\ndata: b\ndata: \n\n");
     int count;
     char *got = parse_in_steps(out.data, 3, &count);
     CHECK_STR(got, "content_block_delta|{\"x\":1};message|a\nb\n;");

@@ -28,10 +28,22 @@ static tg_stage_result_t step(fake_t *f, char c)
     return TG_STAGE_CONTINUE;
 }
 
-static tg_stage_result_t sa(void *arg) { return step(arg, 'a'); }
-static tg_stage_result_t sb(void *arg) { return step(arg, 'b'); }
-static tg_stage_result_t sc(void *arg) { return step(arg, 'c'); }
-static tg_stage_result_t sd(void *arg) { return step(arg, 'd'); }
+static tg_stage_result_t sa(void *arg)
+{
+    return step(arg, 'a');
+}
+static tg_stage_result_t sb(void *arg)
+{
+    return step(arg, 'b');
+}
+static tg_stage_result_t sc(void *arg)
+{
+    return step(arg, 'c');
+}
+static tg_stage_result_t sd(void *arg)
+{
+    return step(arg, 'd');
+}
 
 static const tg_stage_t fake_list[] = {
     {"a", sa}, {"b", sb}, {"c", sc}, {"d", sd}, {NULL, NULL},

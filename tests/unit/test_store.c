@@ -550,8 +550,9 @@ TEST(store_keeps_the_page_size_of_an_existing_database)
     snprintf(db, sizeof db, "%s/t.db", dir);
     sqlite3 *h;
     CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(h, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
-                              " CREATE TABLE other(x);",
+    CHECK_INT(sqlite3_exec(h,
+                           "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                           " CREATE TABLE other(x);",
                            NULL, NULL, NULL),
               SQLITE_OK);
     sqlite3_close(h);
@@ -565,8 +566,9 @@ TEST(store_keeps_the_page_size_of_an_existing_database)
     tg_store_close(s);
     CHECK_INT(count_rows(db, "PRAGMA page_size"), 4096);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 300);
-    CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check='ok'"),
-              1);
+    CHECK_INT(
+        count_rows(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check='ok'"),
+        1);
     rm_rf(dir);
 }
 
@@ -628,9 +630,10 @@ TEST(store_rows_get_their_own_properties_and_bodies)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests r JOIN request_properties p"
                              " ON p.seq = r.seq WHERE p.value = r.id"),
               100 + 300 - replays);
-    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests r JOIN request_bodies b ON b.seq = r.seq"
-                             " WHERE CAST(b.request_body AS TEXT) = r.id"
-                             " AND CAST(b.response_body AS TEXT) = r.id"),
+    CHECK_INT(count_rows(db,
+                         "SELECT count(*) FROM requests r JOIN request_bodies b ON b.seq = r.seq"
+                         " WHERE CAST(b.request_body AS TEXT) = r.id"
+                         " AND CAST(b.response_body AS TEXT) = r.id"),
               bodies);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), bodies);
     rm_rf(dir);
@@ -1155,16 +1158,15 @@ TEST(store_rules_schema_upgrade_from_version_1)
     tg_store_close(s);
     sqlite3 *h;
     CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
-    CHECK_INT(
-        sqlite3_exec(h,
-                     "DROP TABLE rate_limit_rules;"
-                     "DROP INDEX requests_user;"
-                     "CREATE INDEX requests_user ON requests(user_id, created_at);"
-                     "DROP INDEX requests_session;"
-                     "CREATE INDEX requests_session ON requests(session_id, created_at);"
-                     "PRAGMA user_version=1",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    CHECK_INT(sqlite3_exec(h,
+                           "DROP TABLE rate_limit_rules;"
+                           "DROP INDEX requests_user;"
+                           "CREATE INDEX requests_user ON requests(user_id, created_at);"
+                           "DROP INDEX requests_session;"
+                           "CREATE INDEX requests_session ON requests(session_id, created_at);"
+                           "PRAGMA user_version=1",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
     sqlite3_close(h);
     CHECK_INT(count_rows(db, "PRAGMA user_version"), 1);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name='rate_limit_rules'"),
@@ -1176,8 +1178,9 @@ TEST(store_rules_schema_upgrade_from_version_1)
         return;
     CHECK_INT(count_rows(db, "PRAGMA user_version"), 3);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 1); /* kept */
-    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
-                             " ('requests_user', 'requests_session') AND sql LIKE '%WHERE%NOT NULL'"),
+    CHECK_INT(count_rows(db,
+                         "SELECT count(*) FROM sqlite_master WHERE name IN"
+                         " ('requests_user', 'requests_session') AND sql LIKE '%WHERE%NOT NULL'"),
               2);
     /* a filter on the column still finds the partial index */
     CHECK(plan_uses(db, "SELECT seq FROM requests WHERE user_id = ?1 ORDER BY created_at DESC",

@@ -8,9 +8,9 @@
  */
 #include "test.h"
 
+#include "core/sse.h"
 #include "providers/provider.h"
 #include "providers/translate.h"
-#include "core/sse.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -485,8 +485,15 @@ TEST(translate_urls_stay_under_base)
     u = tg_provider_url(&p, "", NULL);
     CHECK_STR(u, "http://h/v1");
     free(u);
-    static const char *const bad[] = {"/../../etc/passwd", "/%2e%2e/x", "/.%2e/x", "/..%2f",
-                                      "/\\..\\x", "/./x", "/x%00", "/..;/x", "/a#b"};
+    static const char *const bad[] = {"/../../etc/passwd",
+                                      "/%2e%2e/x",
+                                      "/.%2e/x",
+                                      "/..%2f",
+                                      "/\\..\\x",
+                                      "/./x",
+                                      "/x%00",
+                                      "/..;/x",
+                                      "/a#b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         u = tg_provider_url(&p, bad[i], NULL);
         if (u)
@@ -502,8 +509,8 @@ TEST(translate_urls_stay_under_base)
     CHECK_STR(u, "http://h/v1/models/gemini-2.5-flash:generateContent?alt=sse");
     free(u);
     free(g);
-    static const char *const bad_models[] = {"../../escape", "x/../..", "..\\..", "a/./b",
-                                             "%2e%2e/../x", "x/..;/y"};
+    static const char *const bad_models[] = {"../../escape", "x/../..",     "..\\..",
+                                             "a/./b",        "%2e%2e/../x", "x/..;/y"};
     for (size_t i = 0; i < sizeof bad_models / sizeof bad_models[0]; i++) {
         g = tg_gemini_model_path(bad_models[i], "generateContent");
         u = tg_provider_url(&p, g, NULL);
