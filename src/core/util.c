@@ -198,6 +198,27 @@ void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len)
     tg_buf_append(b, s + run, len - run);
 }
 
+static void put_json_string(tg_buf_t *b, const char *s)
+{
+    tg_buf_append(b, "\"", 1);
+    tg_buf_json_escape(b, s, strlen(s));
+    tg_buf_append(b, "\"", 1);
+}
+
+void tg_buf_openai_error(tg_buf_t *b, const char *message, const char *type, const char *code)
+{
+    tg_buf_puts(b, "{\"error\":{\"message\":");
+    put_json_string(b, message);
+    tg_buf_puts(b, ",\"type\":");
+    put_json_string(b, type);
+    tg_buf_puts(b, ",\"code\":");
+    if (code)
+        put_json_string(b, code);
+    else
+        tg_buf_puts(b, "null");
+    tg_buf_puts(b, "}}");
+}
+
 void tg_buf_reset(tg_buf_t *b)
 {
     b->len = 0;

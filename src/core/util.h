@@ -29,6 +29,11 @@ void tg_buf_put_i64(tg_buf_t *b, int64_t v);
  *  are not valid UTF-8 become U+FFFD each, so the output is always valid
  *  JSON whatever the input (a path, a header, a provider's answer). */
 void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len);
+/** Append OpenAI's error body {"error":{"message","type","code"}}: the one
+ *  spelling of that shape, for the layers below the proxy's per-dialect
+ *  writer (proxy/reply.h) too — the HTTP refusals, the store's API answers.
+ *  code NULL is written as null; every string goes through the escaper. */
+void tg_buf_openai_error(tg_buf_t *b, const char *message, const char *type, const char *code);
 void tg_buf_reset(tg_buf_t *b);
 void tg_buf_free(tg_buf_t *b);
 

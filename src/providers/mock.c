@@ -97,9 +97,7 @@ static void reply_text(const tg_buf_t *last_user, tg_buf_t *out)
 
 static int mock_error(tg_buf_t *out, const char *msg)
 {
-    tg_buf_puts(out, "{\"error\":{\"message\":\"");
-    tg_buf_json_escape(out, msg, strlen(msg));
-    tg_buf_puts(out, "\",\"type\":\"invalid_request_error\",\"code\":null}}");
+    tg_buf_openai_error(out, msg, "invalid_request_error", NULL);
     return 400;
 }
 

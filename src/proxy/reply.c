@@ -32,16 +32,7 @@ void tg_reply_error_body(tg_buf_t *out, tg_wire_t wire, int status, const char *
         tg_buf_printf(out, ",\"status\":\"%s\"}}", tg_gemini_status_name(status));
         break;
     case TG_WIRE_OPENAI:
-    default:
-        tg_buf_puts(out, "{\"error\":{\"message\":");
-        put_string(out, message);
-        tg_buf_printf(out, ",\"type\":\"%s\",\"code\":", type);
-        if (code)
-            put_string(out, code);
-        else
-            tg_buf_puts(out, "null");
-        tg_buf_puts(out, "}}");
-        break;
+    default: tg_buf_openai_error(out, message, type, code); break;
     }
 }
 

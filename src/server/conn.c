@@ -309,10 +309,7 @@ static void conn_fail(tg_conn_t *c, int status, const char *msg)
     tg_server_put_status_line(c->w, &b, false, status);
     tg_buf_puts(&b, "Content-Type: application/json\r\nConnection: close\r\n");
     tg_buf_t body = {0};
-    tg_buf_puts(&body, "{\"error\":{\"message\":\"");
-    tg_buf_json_escape(&body, msg, strlen(msg));
-    tg_buf_printf(&body, "\",\"type\":\"invalid_request_error\",\"code\":\"%s\"}}",
-                  refusal_code(status));
+    tg_buf_openai_error(&body, msg, "invalid_request_error", refusal_code(status));
     tg_buf_printf(&b, "Content-Length: %zu\r\n\r\n", body.len);
     tg_buf_append(&b, body.data, body.len);
     evbuffer_add(conn_out(c), b.data, b.len);

@@ -381,9 +381,7 @@ int tg_query_parse(tg_query_kind_t kind, const char *qs, int64_t now_ms, tg_quer
 static int answer_error(tg_buf_t *out, int status, const char *type, const char *code,
                         const char *msg)
 {
-    tg_buf_puts(out, "{\"error\":{\"message\":");
-    tg_record_json_str(out, msg, strlen(msg));
-    tg_buf_printf(out, ",\"type\":\"%s\",\"code\":\"%s\"}}", type, code);
+    tg_buf_openai_error(out, msg, type, code);
     return status;
 }
 

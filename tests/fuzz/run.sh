@@ -8,7 +8,8 @@
 # requests, each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
 # error bodies, streams), and the provider URL builders (paths: no URL
-# leaves the base path, as libcurl and a lenient server read it). The
+# leaves the base path, as libcurl and a lenient server read it), and the
+# writers of the gateway's own error bodies (errors: always valid UTF-8 JSON). The
 # request target uses http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -19,7 +20,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths errors}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -50,6 +51,7 @@ for target in $TARGETS; do
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
+    [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     libs="$LIBS"
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
