@@ -9,6 +9,9 @@
 #                        the first is a cache hit, no upstream call
 #   E  limited           C with a Helicone-RateLimit-Policy per user that
 #                        never denies: the cost of rate limiting
+#   F  baseline          another tollgate binary (BASELINE_BIN, e.g. a build
+#                        of the commit before a change), configured as C:
+#                        the change's cost, measured in the same rounds
 #
 # wrk drives each target in turn (A, B, C, A, B, C, ...) for ROUNDS rounds of
 # DURATION; the script prints the medians, the ratios and the issue's targets,
@@ -19,6 +22,7 @@
 #
 # Environment (defaults):
 #   TOLLGATE_BIN=build/tollgate  (relative to the repo root)
+#   BASELINE_BIN=        a second tollgate to compare with (adds "baseline")
 #   TARGETS="direct nginx tollgate cache limited"
 #   WORKERS=2            tollgate server.workers and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=1   worker_processes of the static upstream
@@ -36,6 +40,11 @@ BENCH=$ROOT/bench
 TOLLGATE_BIN=${TOLLGATE_BIN:-build/tollgate}
 [[ $TOLLGATE_BIN == /* ]] || TOLLGATE_BIN=$ROOT/$TOLLGATE_BIN
 TARGETS=${TARGETS:-direct nginx tollgate cache limited}
+BASELINE_BIN=${BASELINE_BIN:-}
+if [[ -n $BASELINE_BIN ]]; then
+    [[ $BASELINE_BIN == /* ]] || BASELINE_BIN=$ROOT/$BASELINE_BIN
+    [[ " $TARGETS " == *" baseline "* ]] || TARGETS+=" baseline"
+fi
 WORKERS=${WORKERS:-2}
 UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-1}
 THREADS=${THREADS:-2}
@@ -67,13 +76,16 @@ NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 for t in $TARGETS; do
-    case $t in direct | nginx | tollgate | cache | limited) ;;
-    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited)" ;; esac
+    case $t in direct | nginx | tollgate | cache | limited | baseline) ;;
+    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited baseline)" ;; esac
 done
 # cache and limited are the same tollgate process, sent other headers
 want_tollgate() { want tollgate || want cache || want limited; }
 if want_tollgate && [[ ! -x $TOLLGATE_BIN ]]; then
     die "tollgate binary not found at $TOLLGATE_BIN (run 'make', set TOLLGATE_BIN, or TARGETS=\"direct nginx\")"
+fi
+if want baseline && [[ ! -x $BASELINE_BIN ]]; then
+    die "the baseline target needs BASELINE_BIN, a tollgate binary (got '$BASELINE_BIN')"
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 
@@ -82,6 +94,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")
 chmod 755 "$TMP" # nginx workers may run as another user
 PIDS_NGINX=()
 TG_PID=
+BL_PID=
 WRK_PID=
 
 stop_pid() { # pid signal seconds
@@ -103,6 +116,7 @@ cleanup() {
     [[ -n $WRK_PID ]] && stop_pid "$WRK_PID" TERM 2
     # tollgate flushes its log queue on SIGTERM: give it time
     [[ -n $TG_PID ]] && stop_pid "$TG_PID" TERM 30
+    [[ -n $BL_PID ]] && stop_pid "$BL_PID" TERM 30
     local p
     for p in "${PIDS_NGINX[@]}"; do stop_pid "$p" TERM 5; done
     if [[ ${KEEP_TMP:-0} == 1 ]]; then
@@ -135,6 +149,7 @@ USED_PORTS+="$PORT_DIRECT "
 PORT_NGINX=${PORT_NGINX:-$(pick_port)}
 USED_PORTS+="$PORT_NGINX "
 PORT_TOLLGATE=${PORT_TOLLGATE:-$(pick_port)}
+PORT_BASELINE=${PORT_BASELINE:-$(pick_port)}
 [[ $PORT_DIRECT != "$PORT_NGINX" && $PORT_DIRECT != "$PORT_TOLLGATE" && $PORT_NGINX != "$PORT_TOLLGATE" ]] ||
     die "PORT_DIRECT, PORT_NGINX and PORT_TOLLGATE must differ"
 for p in "$PORT_DIRECT" "$PORT_NGINX" "$PORT_TOLLGATE"; do
@@ -197,14 +212,16 @@ echo
 start_nginx upstream "$BENCH/nginx-upstream.conf.in" "$PORT_DIRECT" "$UPSTREAM_WORKERS"
 want nginx && start_nginx proxy "$BENCH/nginx-proxy.conf.in" "$PORT_NGINX" "$WORKERS"
 
-if want_tollgate; then
-    mkdir -p "$TMP/tollgate"
-    cat >"$TMP/tollgate/tollgate.yaml" <<EOF
+# start_gateway NAME BIN PORT: a tollgate in $TMP/NAME, its pid in GW_PID
+start_gateway() {
+    local name=$1 bin=$2 port=$3 dir=$TMP/$1
+    mkdir -p "$dir"
+    cat >"$dir/tollgate.yaml" <<EOF
 # written by bench/proxy.sh; request logging stays on (the default) into a
 # SQLite file inside the run's temp dir
 server:
   host: 127.0.0.1
-  port: $PORT_TOLLGATE
+  port: $port
   workers: $WORKERS
 providers:
   bench:
@@ -215,22 +232,29 @@ logging:
 observability:
   request_logging: { enabled: $REQUEST_LOGGING }
 storage:
-  url: "sqlite:$TMP/tollgate/tollgate.db"
+  url: "sqlite:$dir/tollgate.db"
 EOF
     # run from the temp dir so nothing the gateway writes by default lands in the repo
-    (cd "$TMP/tollgate" && exec "$TOLLGATE_BIN" --config "$TMP/tollgate/tollgate.yaml") \
-        >"$TMP/tollgate/tollgate.log" 2>&1 &
-    TG_PID=$!
-    wait_ready tollgate "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" "$TG_PID" "$TMP/tollgate/tollgate.log"
+    (cd "$dir" && exec "$bin" --config "$dir/tollgate.yaml") >"$dir/tollgate.log" 2>&1 &
+    GW_PID=$!
+    wait_ready "$name" "http://127.0.0.1:$port/v1/chat/completions" "$GW_PID" "$dir/tollgate.log"
     grep -q '"usage"' "$TMP/probe.out" || {
         head -c 600 "$TMP/probe.out"
-        die "tollgate's answer has no usage object"
+        die "$name's answer has no usage object"
     }
-    echo "$("$TOLLGATE_BIN" --version 2>/dev/null | head -n 1 || true) ready (pid $TG_PID, $TOLLGATE_BIN)"
-    if [[ -s $TMP/tollgate/tollgate.log ]]; then
-        echo "tollgate's start-up log (level warn):"
-        head -n 10 "$TMP/tollgate/tollgate.log" | sed 's/^/    /'
+    echo "$("$bin" --version 2>/dev/null | head -n 1 || true) ready as $name (pid $GW_PID, $bin)"
+    if [[ -s $dir/tollgate.log ]]; then
+        echo "$name's start-up log (level warn):"
+        head -n 10 "$dir/tollgate.log" | sed 's/^/    /'
     fi
+}
+if want_tollgate; then
+    start_gateway tollgate "$TOLLGATE_BIN" "$PORT_TOLLGATE"
+    TG_PID=$GW_PID
+fi
+if want baseline; then
+    start_gateway baseline "$BASELINE_BIN" "$PORT_BASELINE"
+    BL_PID=$GW_PID
 fi
 echo
 
@@ -240,6 +264,7 @@ url_of() {
     direct) echo "http://127.0.0.1:$PORT_DIRECT/v1/chat/completions" ;;
     nginx) echo "http://127.0.0.1:$PORT_NGINX/v1/chat/completions" ;;
     tollgate | cache | limited) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
+    baseline) echo "http://127.0.0.1:$PORT_BASELINE/v1/chat/completions" ;;
     esac
 }
 
@@ -297,6 +322,11 @@ check_alive() {
         TG_PID=
         die "tollgate died during the run"
     fi
+    if [[ -n $BL_PID ]] && ! kill -0 "$BL_PID" 2>/dev/null; then
+        tail -n 30 "$TMP/baseline/tollgate.log" >&2 || true
+        BL_PID=
+        die "the baseline tollgate died during the run"
+    fi
     local p
     for p in "${PIDS_NGINX[@]}"; do kill -0 "$p" 2>/dev/null || die "an nginx instance died during the run"; done
 }
@@ -310,6 +340,7 @@ cpu_ticks() {
     case $1 in
     direct) pids="${PIDS_NGINX[0]} $(pgrep -P "${PIDS_NGINX[0]}" 2>/dev/null || true)" ;;
     nginx) pids="${PIDS_NGINX[1]} $(pgrep -P "${PIDS_NGINX[1]}" 2>/dev/null || true)" ;;
+    baseline) pids=$BL_PID ;;
     *) pids=$TG_PID ;;
     esac
     for p in $pids; do
@@ -359,7 +390,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 
 echo "== rounds (alternating targets)"
 [[ -n $TG_PID ]] && RSS_LOG+=("start 0 $(rss_kb)")
 for ((r = 1; r <= ROUNDS; r++)); do
-    for t in direct nginx tollgate cache limited; do
+    for t in direct nginx tollgate baseline cache limited; do
         want "$t" || continue
         run_round "round$r" "$t"
         read -r rps p50 p99 _ <<<"$LAST"
@@ -375,7 +406,7 @@ echo
 echo "== medians over $ROUNDS rounds"
 printf '%-9s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
 declare -A M_RPS M_P50 M_P99 M_CPU
-for t in direct nginx tollgate cache limited; do
+for t in direct nginx tollgate baseline cache limited; do
     want "$t" || continue
     M_RPS[$t]=$(median <<<"${RPS[$t]}")
     M_P50[$t]=$(median <<<"${P50[$t]}")
@@ -406,6 +437,12 @@ if want tollgate && { want nginx || want direct; }; then
         printf '%-34s %6sx   (no target)\n' "p99 latency tollgate / nginx" "$r"
         r=$(ratio "${M_CPU[tollgate]}" "${M_CPU[nginx]}")
         printf '%-34s %6sx   (no target; steadier than req/s on a busy machine)\n' "CPU per request tollgate / nginx" "$r"
+    fi
+    if want baseline; then
+        printf '%-34s %6sx   (no target; ~1: the change costs nothing)\n' "throughput tollgate / baseline" "$(ratio "${M_RPS[tollgate]}" "${M_RPS[baseline]}")"
+        printf '%-34s %6sx   (no target)\n' "CPU per request tollgate / baseline" "$(ratio "${M_CPU[tollgate]}" "${M_CPU[baseline]}")"
+        printf '%-34s %6sx   (no target)\n' "p50 latency tollgate / baseline" "$(ratio "${M_P50[tollgate]}" "${M_P50[baseline]}")"
+        want nginx && printf '%-34s %6sx   (no target)\n' "throughput baseline / nginx" "$(ratio "${M_RPS[baseline]}" "${M_RPS[nginx]}")"
     fi
     for t in cache limited; do
         want "$t" || continue
