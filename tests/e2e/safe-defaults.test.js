@@ -16,6 +16,13 @@ let fake;
 before(async () => { fake = await h.startFake(); });
 after(async () => { await fake?.stop(); });
 
+/** The start-up log says who may reach what once the workers run, maybe
+ *  after /health first answers: wait for the line (a slow sanitizer build). */
+async function startLog(gw, re) {
+  await h.waitFor(() => re.test(gw.output()), 10000);
+  assert.match(gw.output(), re);
+}
+
 /** A non-loopback IPv4 address of this machine, or null. */
 function externalAddress() {
   for (const list of Object.values(os.networkInterfaces())) {
@@ -46,7 +53,7 @@ test('/api/v1 and /metrics answer only admin_allowed_ips while require_auth is o
     // LLM routes and /health are not admin routes.
     assert.equal((await fetch(`${gw.url}/health`)).status, 200);
     assert.equal((await fetch(`${gw.baseURL}/models`)).status, 200);
-    assert.match(gw.output(), /access: .*\/api\/v1 and \/metrics: 10\.9\.9\.9/);
+    await startLog(gw, /access: .*\/api\/v1 and \/metrics: 10\.9\.9\.9/);
   } finally {
     await gw.stop();
   }
@@ -60,7 +67,7 @@ test('a file without admin_allowed_ips: loopback reads records, another address 
     assert.equal((await fetch(`${gw.url}/api/v1/requests`)).status, 200);
     assert.equal((await fetch(`${gw.url}/metrics`)).status, 200);
     // Open to every address without a key: the start-up log warns.
-    assert.match(gw.output(), /WARN.*access: LLM routes: any address that reaches 0\.0\.0\.0:\d+, no key needed/i);
+    await startLog(gw, /WARN.*access: LLM routes: any address that reaches 0\.0\.0\.0:\d+, no key needed/i);
     const ext = externalAddress();
     if (ext) {
       const r = await fetch(`http://${ext}:${gw.port}/api/v1/requests`);
@@ -86,7 +93,7 @@ test('with require_auth, key permissions decide, not the address list', async ()
       headers: { authorization: 'Bearer tg-reader-0123456789' },
     });
     assert.equal(r.status, 200);
-    assert.match(gw.output(), /access: LLM routes: this machine, with a gateway key/);
+    await startLog(gw, /access: LLM routes: this machine, with a gateway key/);
   } finally {
     await gw.stop();
   }
@@ -166,7 +173,7 @@ test('no configuration file: listens on 127.0.0.1 only', async (t) => {
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { out += d; });
   try {
-    await h.waitFor(() => /listening on|Address already in use|cannot/i.test(out) || proc.exitCode !== null, 10000);
+    await h.waitFor(() => /access: |already in use|cannot/i.test(out) || proc.exitCode !== null, 10000);
     if (/already in use/i.test(out)) {
       t.skip('port 8585 is taken on this machine');
       return;
