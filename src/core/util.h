@@ -13,6 +13,15 @@
 #define TG_STR_(x) #x
 #define TG_STR(x)  TG_STR_(x)
 
+/* Marks a definition at a seam the unit tests replace: the client side of
+ * an exchange (server/http.h, in server/reply.c) and the calls to
+ * providers (proxy/relay.h, in proxy/relay.c). A weak definition in the
+ * library lets tests/unit/loopback.c link strong ones of its own into the
+ * unit-test binary, without a duplicate symbol, even though other members
+ * of those files are pulled in. In the gateway binary nothing else defines
+ * them: calls stay direct, the hot path pays no indirection. */
+#define TG_REPLACEABLE __attribute__((weak))
+
 /** Growable byte buffer; always NUL-terminated after its data. */
 typedef struct {
     char *data;

@@ -259,7 +259,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-tg_relay_t *tg_relay_new(struct event_base *base)
+TG_REPLACEABLE tg_relay_t *tg_relay_new(struct event_base *base)
 {
     tg_relay_t *r = tg_xcalloc(1, sizeof *r);
     r->base = base;
@@ -284,7 +284,7 @@ tg_relay_t *tg_relay_new(struct event_base *base)
     return r;
 }
 
-void tg_relay_free(tg_relay_t *r)
+TG_REPLACEABLE void tg_relay_free(tg_relay_t *r)
 {
     if (!r)
         return;
@@ -555,8 +555,8 @@ static void on_start_failed(evutil_socket_t fd, short what, void *arg)
     finish(u, TG_UP_CONNECT, u->errbuf[0] ? u->errbuf : "cannot start the upstream call");
 }
 
-tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
-                                 const tg_upstream_cbs_t *cbs, void *arg)
+TG_REPLACEABLE tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
+                                                const tg_upstream_cbs_t *cbs, void *arg)
 {
     tg_upstream_t *u = tg_xcalloc(1, sizeof *u);
     u->r = r;
@@ -619,7 +619,7 @@ tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
     return u;
 }
 
-void tg_upstream_resume(tg_upstream_t *u)
+TG_REPLACEABLE void tg_upstream_resume(tg_upstream_t *u)
 {
     u->pause_next = false;
     if (!u->paused)
@@ -629,7 +629,7 @@ void tg_upstream_resume(tg_upstream_t *u)
     curl_easy_pause(u->easy, CURLPAUSE_CONT);
 }
 
-void tg_upstream_cancel(tg_upstream_t *u)
+TG_REPLACEABLE void tg_upstream_cancel(tg_upstream_t *u)
 {
     if (u->in_callback) {
         /* on_write sees this and stops the transfer; check_done frees it. */

@@ -9,6 +9,10 @@
  * before the first body byte, or at the end for an empty body), on_data zero
  * or more times, on_done exactly once — unless tg_upstream_cancel() was
  * called, after which none. The transfer is freed right after on_done returns.
+ *
+ * The unit tests link a scripted relay instead of this one
+ * (tests/unit/loopback.c, TG_REPLACEABLE in core/util.h): the request path
+ * may rely on nothing but what this header says.
  */
 #ifndef TG_RELAY_H
 #define TG_RELAY_H

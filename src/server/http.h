@@ -11,6 +11,11 @@
  * tg_http_reply() or, after tg_http_stream_start(), tg_http_stream_end() —
  * also after the client has gone (on_close) — and the pointer is invalid
  * after that call.
+ *
+ * Two implementations: src/server/reply.c (the sockets) and, in the unit
+ * tests, tests/unit/loopback.c (an in-memory client that records what it
+ * got), which replaces the first at link time (TG_REPLACEABLE, core/util.h).
+ * A handler may rely on nothing but what this header says.
  */
 #ifndef TG_HTTP_H
 #define TG_HTTP_H

@@ -21,19 +21,19 @@
 
 /* ---- tg_http_t accessors ---- */
 
-const char *tg_http_method(const tg_http_t *h)
+TG_REPLACEABLE const char *tg_http_method(const tg_http_t *h)
 {
     return h->req.method;
 }
-const char *tg_http_path(const tg_http_t *h)
+TG_REPLACEABLE const char *tg_http_path(const tg_http_t *h)
 {
     return h->path;
 }
-const char *tg_http_query(const tg_http_t *h)
+TG_REPLACEABLE const char *tg_http_query(const tg_http_t *h)
 {
     return h->query;
 }
-const char *tg_http_client_ip(const tg_http_t *h)
+TG_REPLACEABLE const char *tg_http_client_ip(const tg_http_t *h)
 {
     return h->ip;
 }
@@ -52,16 +52,16 @@ char *tg_http_decode(const char *s, size_t len)
     }
     return out;
 }
-struct event_base *tg_http_base(const tg_http_t *h)
+TG_REPLACEABLE struct event_base *tg_http_base(const tg_http_t *h)
 {
     return h->w->base;
 }
-bool tg_http_client_gone(const tg_http_t *h)
+TG_REPLACEABLE bool tg_http_client_gone(const tg_http_t *h)
 {
     return h->gone;
 }
 
-bool tg_http_shutdown_cut(const tg_http_t *h)
+TG_REPLACEABLE bool tg_http_shutdown_cut(const tg_http_t *h)
 {
     return h->shutdown_cut;
 }
@@ -79,7 +79,7 @@ static bool has_helicone_headers(tg_http_t *h)
     return h->helicone;
 }
 
-const char *tg_http_header(tg_http_t *h, const char *name)
+TG_REPLACEABLE const char *tg_http_header(tg_http_t *h, const char *name)
 {
     if (!strncasecmp(name, "Helicone-", 9) && !has_helicone_headers(h))
         return NULL;
@@ -89,21 +89,22 @@ const char *tg_http_header(tg_http_t *h, const char *name)
     return NULL;
 }
 
-void tg_http_headers_foreach(const tg_http_t *h,
-                             int (*fn)(const char *name, const char *value, void *arg), void *arg)
+TG_REPLACEABLE void
+tg_http_headers_foreach(const tg_http_t *h,
+                        int (*fn)(const char *name, const char *value, void *arg), void *arg)
 {
     for (size_t i = 0; i < h->req.n_headers; i++)
         if (fn(h->req.names[i], h->req.values[i], arg))
             return;
 }
 
-const char *tg_http_body(tg_http_t *h, size_t *len)
+TG_REPLACEABLE const char *tg_http_body(tg_http_t *h, size_t *len)
 {
     *len = h->req.body_len;
     return h->req.body;
 }
 
-void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg)
+TG_REPLACEABLE void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg)
 {
     h->ev = *ev;
     h->ev_arg = arg;
@@ -116,7 +117,7 @@ static bool framing_header(const char *name)
            !strcasecmp(name, "Connection") || !strcasecmp(name, "Date");
 }
 
-void tg_http_add_header(tg_http_t *h, const char *name, const char *value)
+TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const char *value)
 {
     /* A name is a token; neither may break the header block (a provider's
      * header passed on must not be able to add lines of its own). */
@@ -259,7 +260,8 @@ static void write_head(tg_http_t *h, tg_buf_t *head, int status, const char *con
     tg_buf_append(head, "\r\n", 2);
 }
 
-void tg_http_reply(tg_http_t *h, int status, const char *content_type, const void *body, size_t len)
+TG_REPLACEABLE void tg_http_reply(tg_http_t *h, int status, const char *content_type,
+                                  const void *body, size_t len)
 {
     if (h->c) {
         tg_buf_t out = {0};
@@ -272,7 +274,7 @@ void tg_http_reply(tg_http_t *h, int status, const char *content_type, const voi
     exchange_end(h);
 }
 
-void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
+TG_REPLACEABLE void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
 {
     if (!h->c)
         return;
@@ -283,7 +285,7 @@ void tg_http_stream_start(tg_http_t *h, int status, const char *content_type)
     tg_server_queue_conn(h->c);
 }
 
-bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
+TG_REPLACEABLE bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
 {
     if (h->gone || !h->c || !len)
         return false;
@@ -305,14 +307,14 @@ bool tg_http_stream_write(tg_http_t *h, const void *data, size_t len)
     return false;
 }
 
-void tg_http_stream_end(tg_http_t *h)
+TG_REPLACEABLE void tg_http_stream_end(tg_http_t *h)
 {
     if (h->c && h->chunked)
         evbuffer_add(conn_out(h->c), "0\r\n\r\n", 5);
     exchange_end(h);
 }
 
-void tg_http_stream_abort(tg_http_t *h)
+TG_REPLACEABLE void tg_http_stream_abort(tg_http_t *h)
 {
     h->req.keep_alive = false; /* what is queued is written, then the close */
     exchange_end(h);
