@@ -46,7 +46,8 @@ typedef struct {
     size_t n_headers;
     bool explicit_base_url; /* base_url was configured (vs well-known default) */
     int line;               /* YAML line of the provider's key, 0 if built in */
-    /* Its provider record (providers/provider.h), settled at load; NULL in a
+    /* Its provider record (providers/provider.h; opaque here), settled at
+     * load by tg_provider_conf_kinds.find (config_keys.h); NULL in a
      * hand-made config (tg_provider_rec_of finds it then). */
     const struct tg_provider_rec *rec;
 } tg_provider_cfg_t;

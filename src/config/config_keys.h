@@ -24,6 +24,7 @@
 
 #include "config/config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,6 +142,39 @@ extern const tg_conf_key_t tg_rate_pair_conf_keys[]; /* ratelimit/ratelimit_conf
 extern const tg_conf_key_t tg_cost_conf_keys[];      /* cost/cost_conf.c: cost_tracking */
 extern const tg_conf_key_t tg_auth_conf_keys[];      /* auth/auth_conf.c: security */
 extern const tg_conf_key_t tg_store_conf_keys[];     /* store/store_conf.c: storage */
+/*
+ * What the loader knows of the provider records (providers/registry.c),
+ * defined beside them in providers/provider_conf.c so that config includes
+ * no provider header: the type names for `type:`, the type a well-known
+ * name infers, the default base URL and path prefix, the key variables of
+ * a start without a file. A view, filled from a record; const data and
+ * pure hooks, any thread.
+ */
+typedef struct {
+    const char *name;                  /* type name or well-known provider name */
+    tg_provider_type_t type;           /* the type it is */
+    const char *default_base_url;      /* NULL: base_url must be configured */
+    const char *path_prefix;           /* added to a bare-origin base_url; never NULL */
+    const char *base_url_hint;         /* what a base_url looks like when required; may be NULL */
+    const char *key_env, *key_env_alt; /* key variables without a file; may be NULL */
+    bool local;                        /* answers locally: no base_url */
+} tg_config_provider_kind_t;
+
+typedef struct {
+    /* The i-th record's view into *k, i = 0, 1, ... until false; the types'
+     * own records first, at their enum value. */
+    bool (*at)(size_t i, tg_config_provider_kind_t *k);
+    /* The view of the record a well-known name or alias infers
+     * (case-insensitive); false when none. */
+    bool (*named)(const char *name, tg_config_provider_kind_t *k);
+    /* The record of a configured provider, for tg_provider_cfg_t.rec
+     * (tg_provider_rec_find). */
+    const struct tg_provider_rec *(*find)(const char *name, tg_provider_type_t type,
+                                          const char *base_url);
+} tg_config_provider_kinds_t;
+
+extern const tg_config_provider_kinds_t tg_provider_conf_kinds; /* providers/provider_conf.c */
+
 /* Sections no single module owns: config/config_sections.c. */
 extern const tg_conf_key_t tg_config_observability_keys[];
 extern const tg_conf_key_t tg_config_logging_keys[];

@@ -1,7 +1,8 @@
 /*
  * config_object.c — the config object's lifecycle: the defaults (from the
  * key tables, plus the few that depend on the machine or on other
- * settings), the providers the records imply (providers/registry.c),
+ * settings), the providers the records imply (read through
+ * tg_provider_conf_kinds, config_keys.h),
  * freeing, the reference count, and tg_config_defaults() for a start
  * without a file.
  *
@@ -11,7 +12,6 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
-#include "providers/provider.h"
 
 #include <strings.h>
 #include <unistd.h>
@@ -19,10 +19,12 @@
 /* ---- provider types ---- */
 
 /* The names, default URLs and key variables of the types and the
- * well-known providers are their records (providers/registry.c). */
+ * well-known providers are their records (providers/registry.c), seen
+ * through tg_provider_conf_kinds; a type's own record is at its value. */
 const char *tg_provider_type_name(tg_provider_type_t t)
 {
-    return (unsigned)t < TG_PROVIDER_TYPES ? tg_provider_rec_for_type(t)->name : "unknown";
+    tg_config_provider_kind_t k;
+    return (unsigned)t < TG_PROVIDER_TYPES && tg_provider_conf_kinds.at(t, &k) ? k.name : "unknown";
 }
 
 /* ---- the object ---- */
@@ -119,11 +121,11 @@ tg_provider_cfg_t *tg_config_add_provider(tg_config_t *c, const char *name)
 /* The built-in providers (the mock): those whose record answers locally. */
 static void add_local_if_missing(tg_config_t *c)
 {
-    const tg_provider_rec_t *r;
-    for (size_t k = 0; (r = tg_provider_rec_at(k)); k++) {
-        if (!r->local || tg_config_provider(c, r->name, strlen(r->name)))
+    tg_config_provider_kind_t r;
+    for (size_t k = 0; tg_provider_conf_kinds.at(k, &r); k++) {
+        if (!r.local || tg_config_provider(c, r.name, strlen(r.name)))
             continue;
-        tg_config_add_provider(c, r->name)->type = r->type;
+        tg_config_add_provider(c, r.name)->type = r.type;
     }
 }
 
@@ -140,7 +142,7 @@ void tg_config_finish(tg_config_t *c)
     add_local_if_missing(c);
     for (size_t i = 0; i < c->n_providers; i++) {
         tg_provider_cfg_t *p = &c->providers[i];
-        p->rec = tg_provider_rec_find(p->name, p->type, p->base_url);
+        p->rec = tg_provider_conf_kinds.find(p->name, p->type, p->base_url);
     }
 }
 
@@ -151,16 +153,16 @@ tg_config_t *tg_config_defaults(void)
      * machine only (README: how to open it). */
     free(c->host);
     c->host = tg_config_strdup("127.0.0.1");
-    const tg_provider_rec_t *r;
-    for (size_t i = 0; (r = tg_provider_rec_at(i)); i++) {
-        const char *key = r->key_env ? getenv(r->key_env) : NULL;
-        if ((!key || !*key) && r->key_env_alt)
-            key = getenv(r->key_env_alt);
+    tg_config_provider_kind_t r;
+    for (size_t i = 0; tg_provider_conf_kinds.at(i, &r); i++) {
+        const char *key = r.key_env ? getenv(r.key_env) : NULL;
+        if ((!key || !*key) && r.key_env_alt)
+            key = getenv(r.key_env_alt);
         if (!key || !*key)
             continue;
-        tg_provider_cfg_t *p = tg_config_add_provider(c, r->name);
-        p->type = r->type;
-        p->base_url = tg_config_strdup(r->default_base_url);
+        tg_provider_cfg_t *p = tg_config_add_provider(c, r.name);
+        p->type = r.type;
+        p->base_url = tg_config_strdup(r.default_base_url);
         p->api_key = tg_config_strdup(key);
     }
     tg_config_finish(c);

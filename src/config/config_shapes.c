@@ -10,7 +10,6 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
-#include "providers/provider.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -29,7 +28,7 @@ void tg_config_read_provider_type(loader_t *L, const tg_conf_key_t *key, const e
     /* The type names are their records' (providers/registry.c). */
     const char *types[TG_PROVIDER_TYPES + 1];
     for (int i = 0; i < TG_PROVIDER_TYPES; i++)
-        types[i] = tg_provider_rec_for_type(i)->name;
+        types[i] = tg_provider_type_name((tg_provider_type_t)i);
     types[TG_PROVIDER_TYPES] = NULL;
     provider_ctx_t *pc = e->ctx;
     int t;
@@ -119,30 +118,35 @@ static void provider_finish(loader_t *L, provider_ctx_t *pc, int line)
     char *raw = p->base_url;
     int raw_line = tg_config_seen_line(L, "base_url");
     p->base_url = NULL;
-    const tg_provider_rec_t *wk = tg_provider_rec_named(p->name);
+    /* The records as the loader sees them (tg_provider_conf_kinds). */
+    tg_config_provider_kind_t wkv, tr;
+    const tg_config_provider_kind_t *wk = tg_provider_conf_kinds.named(p->name, &wkv) ? &wkv : NULL;
     if (!pc->type_given) {
-        /* A user's own "mock" with a base_url is an OpenAI-compatible endpoint. */
+        /* A user's own "mock" with a base_url is an OpenAI-compatible endpoint;
+         * a name that is not well known is OpenAI-compatible too. */
         if (wk && !(wk->local && raw))
             p->type = wk->type;
         else
-            p->type = tg_provider_rec_fallback()->type;
+            p->type = TG_PROVIDER_OPENAI;
     }
-    /* The name's own defaults hold unless `type:` says something else. */
+    /* The name's own defaults hold unless `type:` says something else. A
+     * type's own record is at its value. */
     bool name_rules = wk && wk->type == p->type;
-    const tg_provider_rec_t *tr = tg_provider_rec_for_type(p->type);
-    if (tr->local) {
+    if (!tg_provider_conf_kinds.at(p->type, &tr))
+        abort();
+    if (tr.local) {
         if (raw)
             tg_config_fail_sub(L, "base_url", raw_line,
-                               "a %s provider answers locally and takes no base_url", tr->name);
+                               "a %s provider answers locally and takes no base_url", tr.name);
     } else if (raw) {
         p->base_url =
-            normalize_base_url(L, raw, raw_line, name_rules ? wk->path_prefix : tr->path_prefix);
+            normalize_base_url(L, raw, raw_line, name_rules ? wk->path_prefix : tr.path_prefix);
         p->explicit_base_url = true;
     } else if (name_rules && wk->default_base_url) {
         p->base_url = tg_config_strdup(wk->default_base_url);
-    } else if (tr->base_url_hint) {
-        tg_config_fail_sub(L, "base_url", line, "required for an %s provider (%s)", tr->name,
-                           tr->base_url_hint);
+    } else if (tr.base_url_hint) {
+        tg_config_fail_sub(L, "base_url", line, "required for an %s provider (%s)", tr.name,
+                           tr.base_url_hint);
     } else if (wk) {
         tg_config_fail_sub(L, "base_url", line,
                            "required when type differs from the usual type of %s", wk->name);
