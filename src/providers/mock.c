@@ -8,6 +8,7 @@
  * the prompt, and one token a streamed word for the reply.
  */
 #include "providers/provider.h"
+#include "providers/translate_util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,23 +22,6 @@ long tg_estimate_tokens(const char *text, size_t len)
     return (long)((len + 3) / 4);
 }
 
-/* Text of a message's content: a string, or the text parts of an array. */
-static void content_text(json_t *content, tg_buf_t *out)
-{
-    if (json_is_string(content)) {
-        tg_buf_append(out, json_string_value(content), json_string_length(content));
-        return;
-    }
-    size_t i;
-    json_t *part;
-    json_array_foreach(content, i, part)
-    {
-        json_t *t = json_object_get(part, "text");
-        if (json_is_string(t))
-            tg_buf_append(out, json_string_value(t), json_string_length(t));
-    }
-}
-
 static void prompt_of(tg_mock_kind_t kind, json_t *req, tg_buf_t *all, tg_buf_t *last_user,
                       long *n_messages)
 {
@@ -48,7 +32,7 @@ static void prompt_of(tg_mock_kind_t kind, json_t *req, tg_buf_t *all, tg_buf_t 
         json_array_foreach(json_object_get(req, "messages"), i, m)
         {
             tg_buf_t t = {0};
-            content_text(json_object_get(m, "content"), &t);
+            tg_xj_content_text(json_object_get(m, "content"), &t);
             if (t.len)
                 tg_buf_append(all, t.data, t.len);
             const char *role = json_string_value(json_object_get(m, "role"));

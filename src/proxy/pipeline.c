@@ -243,10 +243,9 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     tg_caller_t caller = {0};
     if (!admit(pw, h, &caller))
         return;
-    bool admin_route = !strcmp(path, "/metrics") || !strncmp(path, "/api/v1/", 8);
-    if (admin_route && !admin_reachable(pw, h))
-        return;
     if (!strcmp(path, "/metrics")) {
+        if (!admin_reachable(pw, h))
+            return;
         if (!pw->cfg->metrics_enabled)
             reply_error(h, 404, "unknown_route", "metrics are disabled (observability.metrics)");
         else if (!caller.may_read)
@@ -260,6 +259,8 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
         return;
     }
     if (!strncmp(path, "/api/v1/", 8)) {
+        if (!admin_reachable(pw, h))
+            return;
         tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
         return;
     }
