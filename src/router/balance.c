@@ -74,8 +74,9 @@ tg_health_t *tg_health_for(tg_health_registry_t *r, const char *provider)
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->n; i++)
         if (!strcasecmp(r->items[i]->name, provider)) {
+            tg_health_t *found = r->items[i]; /* r->items may move once the lock is gone */
             pthread_mutex_unlock(&r->mu);
-            return r->items[i];
+            return found;
         }
     tg_health_t *h = tg_xcalloc(1, sizeof *h);
     h->name = tg_xstrdup(provider);

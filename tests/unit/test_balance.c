@@ -4,6 +4,8 @@
 #include "core/util.h"
 #include "router/balance.h"
 
+#include <pthread.h>
+
 /* The registry the tests share (a gateway owns one); renewed per test. */
 static tg_health_registry_t *hr;
 
@@ -205,4 +207,34 @@ TEST(balance_cost_resting_cheapest_next_cheapest)
     /* the rest is over: the cheapest serves again */
     CHECK_INT(tg_balance_pick(hr, TG_LB_COST, c, prices, 3, tg_random_u64(), 15000), 0);
     reset_health();
+}
+
+/* Two workers asking for health records at once while new ones are added:
+ * every answer is the record of the name asked for, and (under the thread
+ * sanitizer) no lookup reads the list after it has been grown elsewhere. */
+static void *lookup_many(void *arg)
+{
+    const char *prefix = arg;
+    char name[32];
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 200; i++) {
+            snprintf(name, sizeof name, "%s%d", i % 2 ? prefix : "shared", i);
+            tg_health_t *h = tg_health_for(hr, name);
+            if (h != tg_health_for(hr, name))
+                return (void *)1;
+        }
+    return NULL;
+}
+
+TEST(balance_health_lookup_while_growing)
+{
+    reset_health();
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, lookup_many, "left");
+    pthread_create(&t2, NULL, lookup_many, "right");
+    void *r1, *r2;
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    CHECK(r1 == NULL && r2 == NULL);
+    CHECK(tg_health_for(hr, "shared0") == tg_health_for(hr, "SHARED0"));
 }
