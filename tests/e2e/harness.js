@@ -376,3 +376,15 @@ module.exports = {
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };
+
+/** The stored record of request ID at gateway GW (written off the request
+ *  path: polled for up to 10 s). */
+async function storedRecord(gw, id) {
+  for (let i = 0; i < 200; i++) {
+    const r = await fetch(`${gw.url}/api/v1/requests/${id}`);
+    if (r.status === 200) return r.json();
+    await sleep(50);
+  }
+  throw new Error(`no record ${id}`);
+}
+module.exports.storedRecord = storedRecord;
