@@ -191,7 +191,8 @@ static void fail(rstate_t *r, json_t *doc, tg_buf_t *out)
     const char *code = tg_xj_str(e, "code");
     if (!code)
         code = tg_xj_str(e, "type");
-    json_t *resp = response(r, json_incref(r->output), &r->base.usage);
+    bool known = r->base.usage.prompt_tokens >= 0 || r->base.usage.completion_tokens >= 0;
+    json_t *resp = response(r, json_incref(r->output), known ? &r->base.usage : NULL);
     json_object_set_new(resp, "status", json_string("failed"));
     json_object_set_new(
         resp, "error",
