@@ -234,11 +234,10 @@ static int input_to_messages(json_t *req, json_t *chat, rctx_t *e)
             rc = function_call_item(item, msgs, e);
         else if (!strcmp(type, "function_call_output"))
             rc = function_output_item(item, msgs, e);
-        else if (!strcmp(type, "reasoning"))
-            rc = 0; /* the provider's own reasoning of an earlier turn: dropped */
-        else if (!strcmp(type, "item_reference"))
-            rc = tg_xerr(e->err, e->errlen,
-                         "item_reference needs items stored by OpenAI; send the items themselves");
+        else if (!strcmp(type, "reasoning") || !strcmp(type, "item_reference"))
+            rc = 0; /* OpenAI's own reasoning, or an item OpenAI stored (the Vercel AI SDK
+                       refers to earlier assistant text so): nothing another provider can
+                       read; dropped */
         else
             rc = tg_xerr(e->err, e->errlen, "input item type '%.40s' cannot be translated", type);
         if (rc < 0)

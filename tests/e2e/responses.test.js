@@ -32,13 +32,7 @@ const WEATHER = {
 
 before(async () => {
   fake = await h.startFake();
-  gw = await h.startGateway(h.baseConfig(fake, {
-    providers: {
-      claude: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: h.SECRET, timeout: 5 },
-      gem: { type: 'gemini', base_url: fake.url, api_key: h.SECRET, timeout: 5 },
-    },
-    cost_tracking: { pricing: { 'gpt-4o-mini': PRICE, 'claude-haiku-4-5': PRICE, 'gemini-2.5-flash': PRICE } },
-  }));
+  gw = await h.startGateway(h.baseConfig(fake, h.everyProviderType(fake, PRICE)));
   rec = h.makeRecorder();
   client = h.openaiClient(gw, rec);
 });
