@@ -2,9 +2,9 @@
  * translate.c — the translator table (which direction exists for which
  * client and provider) and the generic request/response/stream entry
  * points. The directions live in the dialect files (anthropic*.c,
- * gemini*.c, openai*.c, translate_chain.c), which share the helpers of
- * translate_util.c; this file sits above both, so the folder has no
- * include cycle. Pure; any thread.
+ * gemini*.c, openai*.c, responses*.c, translate_chain.c), which share the
+ * helpers of translate_util.c; this file sits above both, so the folder
+ * has no include cycle. Pure; any thread.
  */
 #include "providers/provider.h"
 #include "providers/translate_internal.h"

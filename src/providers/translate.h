@@ -1,9 +1,9 @@
 /*
  * translate.h — translation between the client dialects (OpenAI Chat
- * Completions, Anthropic Messages) and the provider dialects (OpenAI,
- * Anthropic, Gemini), plus what every dialect needs beside it: usage
- * extraction, error bodies in the client's shape, the Azure deployment URL
- * and a local count_tokens estimate. docs/dialects.md has the mapping
+ * Completions, OpenAI Responses, Anthropic Messages) and the provider
+ * dialects (OpenAI, Anthropic, Gemini), plus what every dialect needs
+ * beside it: usage extraction, error bodies in the client's shape, the
+ * Azure deployment URL and a local count_tokens estimate. docs/dialects.md has the mapping
  * tables and the decisions.
  *
  * Everything here is pure: no I/O, no globals; any thread. A stream
