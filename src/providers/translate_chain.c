@@ -13,15 +13,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Anthropic's `thinking` as Gemini's thinkingConfig (Chat Completions has
+ * no budget to carry it through): a budget as thinkingBudget, adaptive as
+ * -1 (the model decides); thoughts included, so they come back as thinking
+ * blocks. Disabled, or absent: the model's default. */
+static void thinking_out(json_t *req, json_t *body)
+{
+    json_t *th = json_object_get(req, "thinking");
+    long budget = tg_xj_count(th, "budget_tokens");
+    if (tg_xj_is(th, "type", "adaptive"))
+        budget = -1;
+    else if (!tg_xj_is(th, "type", "enabled") || budget < 0)
+        return;
+    json_t *gc = json_object_get(body, "generationConfig");
+    if (!json_is_object(gc)) {
+        gc = json_object();
+        json_object_set_new(body, "generationConfig", gc);
+    }
+    json_object_set_new(
+        gc, "thinkingConfig",
+        json_pack("{s:I,s:b}", "thinkingBudget", (json_int_t)budget, "includeThoughts", 1));
+}
+
 int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
                       size_t errlen)
 {
     tg_translate_req_t mid = {0};
-    if (tg_openai_request_from_anthropic(req, model, false, &mid, err, errlen) < 0) {
+    if (tg_openai_request_from_anthropic_for_gemini(req, model, &mid, err, errlen) < 0) {
         tg_translate_req_free(&mid);
         return -1;
     }
     int rc = tg_gemini_request_from_openai(mid.body, model, out, err, errlen);
+    if (rc == 0) {
+        thinking_out(req, out->body);
+        out->prompt_estimate = mid.prompt_estimate;
+    }
     tg_translate_req_free(&mid);
     return rc;
 }
@@ -52,7 +78,7 @@ typedef struct {
 static void init(tg_translate_stream_t *s)
 {
     chain_t *c = (chain_t *)s;
-    tg_translate_opts_t o = {s->id, s->created, s->model, true};
+    tg_translate_opts_t o = {s->id, s->created, s->model, true, s->prompt_estimate};
     c->inner = tg_xstream_new(&tg_xstream_gemini_to_openai, &o);
     c->outer = tg_xstream_new(&tg_xstream_openai_to_anthropic, &o);
 }
@@ -68,6 +94,10 @@ static int on_chunk(void *arg, const char *event, const char *data, size_t len)
 static void relay(chain_t *c, tg_buf_t *out)
 {
     c->out = out;
+    /* Gemini counts the prompt in its first event: better than the estimate
+     * for the message_start the outer stream is about to send. */
+    if (c->inner->usage.prompt_tokens > 0)
+        c->outer->prompt_estimate = c->inner->usage.prompt_tokens;
     if (c->mid.len)
         tg_sse_feed(&c->chunks, c->mid.data, c->mid.len, on_chunk, c);
     tg_buf_reset(&c->mid);
