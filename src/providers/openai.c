@@ -11,6 +11,8 @@
 #include "core/jsonscan.h"
 #include "providers/translate_internal.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -443,6 +445,29 @@ static void tools_in(json_t *req, json_t *body)
         json_object_set_new(body, "parallel_tool_calls", json_false());
 }
 
+/* OpenAI refuses a `user` longer than 64 characters (OpenRouter: 128);
+ * Claude Code's user_id is a JSON object of about 150. A longer id goes as
+ * "u-" and the 64-bit FNV-1a hash of it in hex: still one stable, opaque
+ * id per user, which is all the field is for. */
+#define MAX_USER_LEN 64
+
+static void user_id_out(json_t *user, json_t *body)
+{
+    if (!json_is_string(user) || json_string_length(user) == 0)
+        return;
+    if (json_string_length(user) <= MAX_USER_LEN) {
+        json_object_set(body, "user", user);
+        return;
+    }
+    uint64_t h = 14695981039346656037ULL;
+    const unsigned char *p = (const unsigned char *)json_string_value(user);
+    for (size_t i = 0; i < json_string_length(user); i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    char id[24];
+    snprintf(id, sizeof id, "u-%016llx", (unsigned long long)h);
+    json_object_set_new(body, "user", json_string(id));
+}
+
 /* thinking.budget_tokens in bands: below 4,096 low, below 16,384 medium,
  * else high (NULL: no thinking asked, or no budget to read). */
 static const char *effort_of(json_t *thinking)
@@ -466,9 +491,7 @@ static void params_in(json_t *req, json_t *body, const char *model, octx_t *e)
     json_t *stop = json_object_get(req, "stop_sequences");
     if (json_is_array(stop) && json_array_size(stop))
         json_object_set(body, "stop", stop);
-    json_t *user = json_object_get(json_object_get(req, "metadata"), "user_id");
-    if (json_is_string(user))
-        json_object_set(body, "user", user);
+    user_id_out(json_object_get(json_object_get(req, "metadata"), "user_id"), body);
     const char *effort = effort_of(json_object_get(req, "thinking"));
     if (effort && reasoning)
         json_object_set_new(body, "reasoning_effort", json_string(effort));

@@ -871,6 +871,36 @@ TEST(translate_thinking_and_choice)
     CHECK(strstr(err, "nested") != NULL);
 }
 
+/* metadata.user_id -> user: kept up to OpenAI's 64 characters, a longer one
+ * (Claude Code's JSON id) as a stable opaque hash. */
+TEST(translate_user_id)
+{
+    char err[256];
+    json_t *b, *b2;
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"metadata\":{\"user_id\":\"user_1\"},\"messages\":[]}", "m", &b, err),
+              0);
+    CHECK_STR(json_string_value(json_object_get(b, "user")), "user_1");
+    json_decref(b);
+    const char *long_id =
+        "{\"metadata\":{\"user_id\":\"{\\\"device_id\\\":"
+        "\\\"6c8796c84c872a4d737db31f3d73d35f9ca84f7b842c8aee72aa"
+        "9e913419befa\\\",\\\"session_id\\\":\\\"db92187d-755a-4e28-9c67-15c6fef16d9c\\\"}\"},"
+        "\"messages\":[]}";
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, long_id, "m", &b, err), 0);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, long_id, "m", &b2, err), 0);
+    const char *u = json_string_value(json_object_get(b, "user"));
+    CHECK(u && strlen(u) == 18 && !strncmp(u, "u-", 2));
+    CHECK_STR(u, json_string_value(json_object_get(b2, "user"))); /* stable */
+    json_decref(b);
+    json_decref(b2);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"metadata\":{\"user_id\":7},\"messages\":[]}", "m", &b, err),
+              0);
+    CHECK(json_object_get(b, "user") == NULL);
+    json_decref(b);
+}
+
 /* message_start of a translated Anthropic stream: the provider's input
  * count when its first event has one, else the request's estimate; the
  * final message_delta keeps the provider's count. */
