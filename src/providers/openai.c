@@ -409,21 +409,64 @@ static int messages_in(json_t *req, json_t *body, octx_t *e)
 
 /* Anthropic's server tools (web search, code execution, ...) have no
  * input_schema and nothing on the other side to run them: left out. */
+
+/* One tool_addition / tool_removal block of a system turn applied to the
+ * tools by name: Claude Code adds a tool mid-conversation with its
+ * definition (or by reference to one already in `tools`, deferred), and
+ * removes one by reference. */
+static void tool_change(json_t *b, json_t *by_name)
+{
+    json_t *tool = json_object_get(b, "tool");
+    json_t *def =
+        tg_xj_is(tool, "type", "tool_definition") ? json_object_get(tool, "definition") : NULL;
+    const char *name = def ? tg_xj_str(def, "name") : tg_xj_str(tool, "name");
+    if (!name)
+        return;
+    if (tg_xj_is(b, "type", "tool_removal"))
+        json_object_del(by_name, name);
+    else if (tg_xj_is(b, "type", "tool_addition") && json_is_object(def))
+        json_object_set(by_name, name, def);
+}
+
+/* The tools the model may call at the end of the conversation: `tools`,
+ * then the additions and removals of the system turns in order. A name ->
+ * tool object (jansson keeps insertion order), so that each change costs
+ * one look-up. */
+static json_t *tools_by_name(json_t *req)
+{
+    json_t *by_name = json_object(), *t, *m, *b;
+    size_t i, k;
+    json_array_foreach(json_object_get(req, "tools"), i, t)
+    {
+        if (tg_xj_str(t, "name"))
+            json_object_set(by_name, tg_xj_str(t, "name"), t);
+    }
+    json_array_foreach(json_object_get(req, "messages"), i, m)
+    {
+        json_t *content = json_object_get(m, "content");
+        if (!tg_xj_is(m, "role", "system") || !json_is_array(content))
+            continue;
+        json_array_foreach(content, k, b) tool_change(b, by_name);
+    }
+    return by_name;
+}
+
 static void tools_in(json_t *req, json_t *body)
 {
-    json_t *tools = json_object_get(req, "tools"), *out = json_array();
-    size_t i;
+    json_t *tools = tools_by_name(req), *out = json_array();
+    const char *name;
     json_t *t;
-    json_array_foreach(tools, i, t)
+    json_object_foreach(tools, name, t)
     {
         json_t *schema = json_object_get(t, "input_schema");
-        if (!tg_xj_str(t, "name") || !json_is_object(schema))
+        if (!json_is_object(schema))
             continue;
         json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
         tg_xj_copy(fn, "description", t, "description");
         json_object_set(fn, "parameters", schema);
         json_array_append_new(out, json_pack("{s:s,s:o}", "type", "function", "function", fn));
     }
+    json_decref(tools);
     if (json_array_size(out) == 0) {
         json_decref(out);
         return;
