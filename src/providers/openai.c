@@ -407,9 +407,6 @@ static int messages_in(json_t *req, json_t *body, octx_t *e)
     return 0;
 }
 
-/* Anthropic's server tools (web search, code execution, ...) have no
- * input_schema and nothing on the other side to run them: left out. */
-
 /* One tool_addition / tool_removal block of a system turn applied to the
  * tools by name: Claude Code adds a tool mid-conversation with its
  * definition (or by reference to one already in `tools`, deferred), and
@@ -451,6 +448,8 @@ static json_t *tools_by_name(json_t *req)
     return by_name;
 }
 
+/* Anthropic's server tools (web search, code execution, ...) have no
+ * input_schema and nothing on the other side to run them: left out. */
 static void tools_in(json_t *req, json_t *body)
 {
     json_t *tools = tools_by_name(req), *out = json_array();
