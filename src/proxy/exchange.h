@@ -73,6 +73,11 @@ typedef struct {
     const char *key_name;        /* gateway key's name, or NULL */
     bool may_read;               /* may read logs, costs and metrics */
     bool may_write;              /* may change limits, budgets and keys */
+    /* Set when admit() refused the caller (401, 403): an LLM route still
+     * makes its exchange, so the refusal gets its record (SPEC §8), and
+     * ends it with this error before any stage runs. */
+    int refused_status;
+    const char *refused_code, *refused_msg;
 } tg_caller_t;
 
 typedef enum {

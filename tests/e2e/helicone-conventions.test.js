@@ -1,0 +1,167 @@
+'use strict';
+// Conventions users copy from Helicone (SPEC §3, §4, §6, §8): the OpenAI SDK
+// at a base URL without /v1, `model/provider` strings and comma-separated
+// fallback lists, Helicone-Fallbacks in Helicone's own format, and a record
+// for every refusal (401, 403) on the LLM routes.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const h = require('./harness');
+
+const GATEWAY_KEY = 'tg-helicone-KEY-0123456789';
+
+let fake;
+let gw;
+let dir;
+
+before(async () => {
+  fake = await h.startFake();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-helicone-'));
+  gw = await h.startGateway(h.baseConfig(fake, {
+    providers: {
+      // the same fake under another origin (host name): target-url tells them apart
+      second: { base_url: `http://localhost:${fake.port}/v1`, api_key: h.SECRET, timeout: 5 },
+      claude: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: h.SECRET, timeout: 5,
+        default_model: 'claude-sonnet-4-5' },
+    },
+    storage: { url: `sqlite:${dir}/records.db` },
+    security: {
+      require_auth: true,
+      api_keys: [{ name: 'dev', key: GATEWAY_KEY, permissions: ['read', 'write'] }],
+    },
+  }));
+});
+after(async () => {
+  assert.equal((await gw?.stop())?.code, 0);
+  await fake?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const auth = { 'Helicone-Auth': `Bearer ${GATEWAY_KEY}` };
+const post = (p, body, headers = {}) => fetch(`${gw.url}${p}`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...auth, ...headers },
+  body: JSON.stringify(body),
+});
+const chat = (model) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
+
+/** The record with this id, once the writer has stored it. */
+async function record(id) {
+  let r;
+  await h.waitFor(async () => {
+    const res = await fetch(`${gw.url}/api/v1/requests/${id}`, { headers: auth });
+    if (res.status !== 200) return false;
+    r = await res.json();
+    return true;
+  }, 5000);
+  return r;
+}
+
+// ---------------------------------------------------------------- routes without /v1
+
+test('the OpenAI SDK at a base URL without /v1: chat, streaming, models', async () => {
+  const client = new h.OpenAI({ baseURL: gw.url, apiKey: GATEWAY_KEY, maxRetries: 0 });
+  const id = h.testId('nov1');
+  const r = await client.chat.completions.create(chat('fake/gpt-4o-mini'),
+    { headers: { 'x-test-id': id } }).withResponse();
+  assert.ok(r.data.choices[0].message.content.length > 0);
+  const up = await h.oneRequest(fake, id);
+  assert.equal(up.path, '/v1/chat/completions');
+  const rec = await record(r.response.headers.get('helicone-id'));
+  assert.equal(rec.route, '/v1/chat/completions'); // the canonical route
+  assert.equal(rec.status, 200);
+
+  const stream = await client.chat.completions.create({ ...chat('fake/gpt-4o-mini'), stream: true });
+  let text = '';
+  for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+  assert.ok(text.length > 0);
+
+  const models = await client.models.list();
+  assert.ok(models.data.some((m) => m.id === 'claude/claude-sonnet-4-5'));
+});
+
+test('without /v1: Anthropic Messages answer in their dialect; unknown paths stay 404', async () => {
+  const res = await post('/messages', { model: 'claude/claude-sonnet-4-5', max_tokens: 16,
+    messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).type, 'message');
+  const bad = await post('/messages', { model: 'claude/claude-sonnet-4-5' }, { 'Helicone-Auth': 'Bearer nope' });
+  assert.equal(bad.status, 401);
+  assert.equal((await bad.json()).type, 'error'); // Anthropic's error shape
+  const none = await post('/no/such/route', {});
+  assert.equal(none.status, 404);
+});
+
+test('a path whose first segment names a provider stays its pass-through', async () => {
+  const id = h.testId('pt');
+  const res = await post('/fake/chat/completions', chat('gpt-4o-mini'), { 'x-test-id': id });
+  assert.equal(res.status, 200);
+  const up = await h.oneRequest(fake, id);
+  assert.equal(up.path, '/v1/chat/completions'); // base_url + path, as configured
+  const rec = await record(res.headers.get('helicone-id'));
+  assert.equal(rec.route, '/{provider}');
+});
+
+// ---------------------------------------------------------------- refusals are recorded
+
+test('401 on an LLM route is recorded: error, client address, route, no key', async () => {
+  for (const [p, headers, code] of [
+    ['/v1/chat/completions', {}, 'missing_api_key'],
+    ['/chat/completions', { 'Helicone-Auth': 'Bearer wrong-KEY-secret-987' }, 'invalid_api_key'],
+    ['/fake/chat/completions', { Authorization: 'Bearer wrong-KEY-secret-987' }, 'invalid_api_key'],
+  ]) {
+    const res = await fetch(`${gw.url}${p}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(chat('fake/gpt-4o-mini')),
+    });
+    assert.equal(res.status, 401, p);
+    assert.equal((await res.json()).error.code, code);
+    const rec = await record(res.headers.get('helicone-id'));
+    assert.equal(rec.status, 401);
+    assert.match(rec.error, /key/);
+    assert.equal(rec.client_ip, '127.0.0.1');
+    assert.equal(rec.route, p === '/fake/chat/completions' ? '/{provider}' : '/v1/chat/completions');
+    assert.equal(rec.key_name, null);
+    assert.ok(!JSON.stringify(rec).includes('wrong-KEY-secret-987'), 'the presented key was recorded');
+  }
+  // not LLM traffic: answered, not recorded
+  const api = await fetch(`${gw.url}/api/v1/requests`);
+  assert.equal(api.status, 401);
+  assert.equal(api.headers.get('helicone-id'), null);
+});
+
+test('403 (address not allowed) on an LLM route is recorded', async () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-helicone-403-'));
+  const cfg = (extra) => h.baseConfig(fake, { storage: { url: `sqlite:${d}/records.db` }, ...extra });
+  try {
+    const shut = await h.startGateway(cfg({ security: { allowed_ips: ['10.0.0.0/8'] } }));
+    let id;
+    try {
+      const res = await fetch(`${shut.baseURL}/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(chat('fake/gpt-4o-mini')),
+      });
+      assert.equal(res.status, 403);
+      assert.equal((await res.json()).error.code, 'address_not_allowed');
+      id = res.headers.get('helicone-id');
+      assert.ok(id);
+    } finally {
+      assert.equal((await shut.stop()).code, 0);
+    }
+    const open = await h.startGateway(cfg({}));
+    try {
+      const rec = await (await fetch(`${open.url}/api/v1/requests/${id}`)).json();
+      assert.equal(rec.status, 403);
+      assert.match(rec.error, /address/);
+      assert.equal(rec.client_ip, '127.0.0.1');
+      assert.equal(rec.route, '/v1/chat/completions');
+    } finally {
+      assert.equal((await open.stop()).code, 0);
+    }
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
