@@ -669,8 +669,10 @@ static bool fallbacks_from_header(tg_exchange_t *x, const char *hv)
 bool tg_attempt_plan_fallbacks(tg_exchange_t *x)
 {
     const char *hv = tg_http_header(x->h, "Helicone-Fallbacks");
-    if (hv)
+    if (hv) /* after a model list's entries, if any */
         return fallbacks_from_header(x, hv);
+    if (x->model_list) /* the request named its own chain */
+        return true;
     /* routing.fallback_chain: those after the chosen provider, or all of it,
      * each with its default model */
     const tg_config_t *cfg = x->cfg;

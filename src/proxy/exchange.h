@@ -50,7 +50,7 @@ struct event;
 /* Largest non-streamed answer buffered from a provider. */
 #define TG_MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
 /* Most targets a request may fall back to after its first. */
-#define TG_MAX_FALLBACKS 8
+#define TG_MAX_FALLBACKS 10
 
 /* A worker's share of the proxy. The gateway's shared parts (cache,
  * limiter, runtime rules, store, provider health: gateway.h) are
@@ -167,6 +167,7 @@ typedef struct tg_exchange {
     tg_attempt_t att;
     tg_route_t fallbacks[TG_MAX_FALLBACKS]; /* targets after the first */
     size_t n_fallbacks;
+    bool model_list;    /* the model was a Helicone list: the fallbacks are its entries */
     int fallback_index; /* 0 = the first target */
     int tries_here;     /* retries made on the current target */
     int retries;        /* retries made in all */

@@ -156,17 +156,31 @@ static tg_stage_result_t read_raw_body(void *arg)
 
 /* ---- resolve, token_cap ---- */
 
-/* SPEC §4: provider and model (404 when nothing serves it). */
+/* SPEC §4: provider and model (404 when nothing serves it). A Helicone
+ * model list (`a/openai,b/anthropic`) is this request's fallback chain: its
+ * first entry is the target, the others follow it in order. */
 static tg_stage_result_t resolve(void *arg)
 {
     tg_exchange_t *x = arg;
     char err[1024];
-    int rc = tg_router_resolve(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
-                               x->h, &x->target, err, sizeof err);
-    if (rc == 0)
+    tg_route_t routes[TG_ROUTER_MAX_LIST];
+    size_t n;
+    int rc =
+        tg_router_resolve_list(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
+                               x->h, routes, TG_ROUTER_MAX_LIST, &n, err, sizeof err);
+    if (rc == 0) {
+        x->target = routes[0];
+        for (size_t i = 1; i < n; i++) {
+            routes[i].how = "fallback";
+            x->fallbacks[x->n_fallbacks++] = routes[i];
+        }
+        x->model_list = n > 1;
         return TG_STAGE_CONTINUE;
+    }
     if (rc == -2)
         tg_exchange_error(x, 400, "missing_model", err);
+    else if (rc == -3)
+        tg_exchange_error(x, 400, "invalid_model", err);
     else
         tg_exchange_error(x, 404, "model_not_found", err);
     return TG_STAGE_ANSWERED;
@@ -278,13 +292,16 @@ static tg_stage_result_t local_answer(void *arg)
 static tg_stage_result_t plan(void *arg)
 {
     tg_exchange_t *x = arg;
-    const tg_provider_cfg_t *p = x->target.provider;
-    if (!tg_attempt_reachable(x, p)) {
-        char err[1024];
-        snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
-                 tg_provider_type_name(p->type), x->route_path);
-        tg_exchange_error(x, 400, "unsupported_provider", err);
-        return TG_STAGE_ANSWERED;
+    /* the target, and every entry of a model list: each was asked for */
+    for (size_t i = 0; i <= x->n_fallbacks; i++) {
+        const tg_provider_cfg_t *p = i ? x->fallbacks[i - 1].provider : x->target.provider;
+        if (!tg_attempt_reachable(x, p)) {
+            char err[1024];
+            snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
+                     tg_provider_type_name(p->type), x->route_path);
+            tg_exchange_error(x, 400, "unsupported_provider", err);
+            return TG_STAGE_ANSWERED;
+        }
     }
     return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
 }

@@ -105,6 +105,76 @@ test('a path whose first segment names a provider stays its pass-through', async
   assert.equal(rec.route, '/{provider}');
 });
 
+// ---------------------------------------------------------------- model strings
+
+test('model/provider picks the provider and sends the model without the suffix', async () => {
+  const client = new h.OpenAI({ baseURL: gw.baseURL, apiKey: GATEWAY_KEY, maxRetries: 0 });
+  const id = h.testId('suffix');
+  const r = await client.chat.completions.create(chat('gpt-4o-mini/second'),
+    { headers: { 'x-test-id': id } }).withResponse();
+  assert.equal(r.response.headers.get('helicone-provider'), 'second');
+  const up = await h.oneRequest(fake, id);
+  assert.equal(up.body.model, 'gpt-4o-mini');
+  const rec = await record(r.response.headers.get('helicone-id'));
+  assert.equal(rec.model_requested, 'gpt-4o-mini/second');
+  assert.equal(rec.model, 'gpt-4o-mini');
+});
+
+test('a comma-separated model list is a fallback chain across dialects', async () => {
+  const client = new h.OpenAI({ baseURL: gw.url, apiKey: GATEWAY_KEY, maxRetries: 0 });
+  const id = h.testId('list');
+  const r = await client.chat.completions.create(chat('gpt-4o-mini/fake,claude-sonnet-4-5/claude'), {
+    headers: { 'x-test-id': id, 'x-fake-fail-times': '1', 'x-fake-status': '500' },
+  }).withResponse();
+  assert.equal(r.response.headers.get('helicone-provider'), 'claude');
+  assert.equal(r.response.headers.get('helicone-fallback-index'), '1');
+  assert.ok(r.data.choices[0].message.content.length > 0);
+  const seen = await fake.requestsFor(id);
+  assert.deepEqual(seen.map((q) => [q.path, q.body.model]),
+    [['/v1/chat/completions', 'gpt-4o-mini'], ['/v1/messages', 'claude-sonnet-4-5']]);
+  const rec = await record(r.response.headers.get('helicone-id'));
+  assert.equal(rec.fallback_index, 1);
+  assert.equal(rec.provider, 'claude');
+
+  // the first entry serving: no fallback, nothing else called
+  const id2 = h.testId('list-first');
+  const r2 = await client.chat.completions.create(chat('gpt-4o-mini/fake,claude-sonnet-4-5/claude'),
+    { headers: { 'x-test-id': id2 } }).withResponse();
+  assert.equal(r2.response.headers.get('helicone-provider'), 'fake');
+  assert.equal(r2.response.headers.get('helicone-fallback-index'), null);
+  assert.equal((await fake.requestsFor(id2)).length, 1);
+});
+
+test('a model list on the Anthropic route; bad lists are 400/404 in the client\'s dialect', async () => {
+  const id = h.testId('list-msg');
+  const ok = await post('/v1/messages', { model: 'claude-x/claude,gpt-4o-mini/fake', max_tokens: 16,
+    messages: [{ role: 'user', content: 'hi' }] }, { 'x-test-id': id, 'x-fake-fail-times': '1' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('helicone-provider'), 'fake');
+  assert.equal((await ok.json()).type, 'message'); // translated back to the client's dialect
+
+  const cases = [
+    ['gpt-4o-mini/fake,', 400, 'invalid_model', /entry 2 .* empty/],
+    [Array(11).fill('gpt-4o-mini/fake').join(','), 400, 'invalid_model', /11 entries/],
+    ['gpt-4o-mini/fake,gpt-4o/nosuch', 404, 'model_not_found', /nosuch.*names no configured provider/],
+  ];
+  for (const [model, status, code, msg] of cases) {
+    const a = await post('/v1/chat/completions', chat(model));
+    assert.equal(a.status, status, model);
+    const ab = await a.json();
+    assert.equal(ab.error.code, code);
+    assert.match(ab.error.message, msg);
+    const m = await post('/v1/messages', { model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(m.status, status);
+    const mb = await m.json();
+    assert.equal(mb.type, 'error'); // Anthropic's shape
+    assert.match(mb.error.message, msg);
+    const rs = await post('/v1/responses', { model, input: 'hi' });
+    assert.equal(rs.status, status);
+    assert.match((await rs.json()).error.message, msg);
+  }
+});
+
 // ---------------------------------------------------------------- refusals are recorded
 
 test('401 on an LLM route is recorded: error, client address, route, no key', async () => {

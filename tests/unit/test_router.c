@@ -249,3 +249,73 @@ TEST(router_cost_strategy_prices_each_provider)
     reset_health();
     tg_config_release(c);
 }
+
+/* Resolves a model list: want "p1 m1|p2 m2" or an error code. */
+static void expect_list(tg_config_t *c, const char *model, int want_rc, const char *want, int line)
+{
+    tg_route_t r[TG_ROUTER_MAX_LIST];
+    size_t n = 99;
+    char err[512] = "";
+    int rc = tg_router_resolve_list(c, registry(), model, NULL, NULL, r, TG_ROUTER_MAX_LIST, &n,
+                                    err, sizeof err);
+    char got[512] = "";
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t l = strlen(got);
+        snprintf(got + l, sizeof got - l, "%s%s %s", i ? "|" : "", r[i].provider->name, r[i].model);
+        tg_route_clear(&r[i]);
+    }
+    if (rc != want_rc)
+        tg_test_fail(__FILE__, line, "'%s': rc %d (%s), expected %d", model, rc, err, want_rc);
+    else if (rc == 0 && strcmp(got, want))
+        tg_test_fail(__FILE__, line, "'%s' -> %s, expected %s", model, got, want);
+    else if (rc != 0 && (n != 0 || !strstr(err, want)))
+        tg_test_fail(__FILE__, line, "'%s': n %zu, error '%s', expected it to say '%s'", model, n,
+                     err, want);
+}
+#define EXPECT_LIST(c, m, rc, want) expect_list(c, m, rc, want, __LINE__)
+
+/* Helicone's AI-gateway model strings: `model/provider`, and lists. */
+TEST(router_model_suffix_and_lists)
+{
+    tg_config_t *c = cfg_from(base_yaml);
+    if (!c)
+        return;
+    static const struct {
+        const char *model;
+        int rc;
+        const char *want; /* "provider model|..." or a part of the error */
+    } cases[] = {
+        {"gpt-4o-mini/openai", 0, "openai gpt-4o-mini"},
+        {"claude-sonnet-4-5/Anthropic", 0, "anthropic claude-sonnet-4-5"},
+        {"meta/llama-3-70b/local", 0, "local meta/llama-3-70b"},
+        {"openai/deepseek", 0, "openai deepseek"},              /* both ends: the prefix wins */
+        {"gpt-4o-mini/nosuch", 0, "openai gpt-4o-mini/nosuch"}, /* no provider: part of the name */
+        {"/openai", -1, "no provider serves"},
+        {"gpt-4o-mini/openai,claude-sonnet-4-5/anthropic", 0,
+         "openai gpt-4o-mini|anthropic claude-sonnet-4-5"},
+        {"gpt-4o-mini/openai, deepseek/deepseek-chat ,fast", 0,
+         "openai gpt-4o-mini|deepseek deepseek-chat|deepseek deepseek-chat"},
+        /* malformed lists: 400 (-3) */
+        {"gpt-4o-mini/openai,", -3, "entry 2 of the model list is empty"},
+        {",gpt-4o-mini/openai", -3, "entry 1 of the model list is empty"},
+        {"a/openai, ,b/openai", -3, "entry 2 of the model list is empty"},
+        {",", -3, "empty"},
+        {"a/openai,a/openai,a/openai,a/openai,a/openai,a/openai,a/openai,a/openai,a/openai,"
+         "a/openai,a/openai",
+         -3, "11 entries; at most 10"},
+        /* entries nothing serves: 404 (-1) */
+        {"gpt-4o-mini/openai,claude-x/nosuch", -1,
+         "'claude-x/nosuch', names no configured provider"},
+        {"gpt-4o-mini/openai,grok-2", -1, "no provider serves model 'grok-2'"},
+        {"meta-llama/Llama-3-8b", -1, "no provider serves"}, /* one model: as before */
+        {NULL, -2, "names no model"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        EXPECT_LIST(c, cases[i].model, cases[i].rc, cases[i].want);
+    char big[400];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    memcpy(big, "a/openai,", 9);
+    EXPECT_LIST(c, big, -3, "longer than");
+    tg_config_release(c);
+}
