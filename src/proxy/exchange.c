@@ -180,8 +180,11 @@ void tg_exchange_finish(tg_exchange_t *x)
     tg_limits_free(&x->limits);
     tg_limits_free(&x->plimits);
     tg_route_clear(&x->target);
-    for (size_t i = 0; i < x->n_fallbacks; i++)
+    tg_target_opts_clear(&x->target_opts);
+    for (size_t i = 0; i < x->n_fallbacks; i++) {
         tg_route_clear(&x->fallbacks[i]);
+        tg_target_opts_clear(&x->fallback_opts[i]);
+    }
     free(x->model_requested);
     json_decref(x->in_root);
     free(x->error);

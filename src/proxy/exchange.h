@@ -35,6 +35,7 @@
 #include "proxy/relay.h"
 #include "proxy/stages.h"
 #include "ratelimit/ratelimit.h"
+#include "router/fallbacks.h"
 #include "router/router.h"
 #include "server/http.h"
 #include "store/record.h"
@@ -167,6 +168,10 @@ typedef struct tg_exchange {
     tg_attempt_t att;
     tg_route_t fallbacks[TG_MAX_FALLBACKS]; /* targets after the first */
     size_t n_fallbacks;
+    /* A Helicone-Fallbacks target-url entry's onCodes and headers: the
+     * current target's, and those of the fallbacks (same index). */
+    tg_target_opts_t target_opts;
+    tg_target_opts_t fallback_opts[TG_MAX_FALLBACKS];
     bool model_list;    /* the model was a Helicone list: the fallbacks are its entries */
     int fallback_index; /* 0 = the first target */
     int tries_here;     /* retries made on the current target */

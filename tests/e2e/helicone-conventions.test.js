@@ -175,6 +175,89 @@ test('a model list on the Anthropic route; bad lists are 400/404 in the client\'
   }
 });
 
+// ---------------------------------------------------------------- Helicone-Fallbacks, Helicone's form
+
+test('Helicone-Fallbacks with target-url: a 500 goes on to the next target, with its headers', async () => {
+  const client = new h.OpenAI({ baseURL: gw.url, apiKey: GATEWAY_KEY, maxRetries: 0 });
+  const id = h.testId('hfb');
+  const fallbacks = [
+    { 'target-url': fake.url, onCodes: [{ from: 500, to: 599 }] },
+    { 'target-url': `http://localhost:${fake.port}`,
+      headers: { 'X-Team': 'blue', Authorization: 'Bearer client-override' } },
+  ];
+  const r = await client.chat.completions.create(chat('fake/gpt-4o-mini'), {
+    headers: { 'x-test-id': id, 'x-fake-fail-times': '1', 'x-fake-status': '500',
+      'Helicone-Fallbacks': JSON.stringify(fallbacks) },
+  }).withResponse();
+  assert.equal(r.response.status, 200);
+  assert.equal(r.response.headers.get('helicone-provider'), 'second');
+  assert.equal(r.response.headers.get('helicone-fallback-index'), '1');
+  const seen = await fake.requestsFor(id);
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0].headers['x-team'], undefined);
+  assert.equal(seen[1].headers['x-team'], 'blue');
+  assert.equal(seen[1].headers.authorization, `Bearer ${h.SECRET}`); // never the client's
+  assert.equal(seen[1].body.model, 'gpt-4o-mini');
+  const rec = await record(r.response.headers.get('helicone-id'));
+  assert.equal(rec.fallback_index, 1);
+  assert.equal(rec.provider, 'second');
+});
+
+test('Helicone-Fallbacks onCodes: a status outside them reaches the client, with its message recorded', async () => {
+  const id = h.testId('hfb-codes');
+  const res = await post('/v1/chat/completions', chat('fake/gpt-4o-mini'), {
+    'x-test-id': id, 'x-fake-status': '500',
+    'Helicone-Fallbacks': JSON.stringify([
+      { 'target-url': fake.url, onCodes: [{ from: 400, to: 404 }] },
+      { 'target-url': `http://localhost:${fake.port}` },
+    ]),
+  });
+  assert.equal(res.status, 500);
+  assert.equal((await fake.requestsFor(id)).length, 1);
+  const rec = await record(res.headers.get('helicone-id'));
+  assert.equal(rec.status, 500);
+  assert.ok(rec.error && rec.error.length > 0);
+
+  // and a 4xx inside them goes on
+  const id2 = h.testId('hfb-400');
+  const res2 = await post('/v1/chat/completions', chat('fake/gpt-4o-mini'), {
+    'x-test-id': id2, 'x-fake-status': '404', 'x-fake-fail-times': '1',
+    'Helicone-Fallbacks': JSON.stringify([
+      { 'target-url': fake.url, onCodes: [{ from: 400, to: 404 }] },
+      { 'target-url': `http://localhost:${fake.port}` },
+    ]),
+  });
+  assert.equal(res2.status, 200);
+  assert.equal(res2.headers.get('helicone-fallback-index'), '1');
+});
+
+test('a Helicone-Fallbacks header that is not one of the forms is a 400 in the client\'s dialect', async () => {
+  const bad = [
+    ['not json', /JSON list/],
+    ['[]', /JSON list/],
+    ['{"target-url": "https://api.openai.com"}', /JSON list/],
+    [JSON.stringify([{ 'target-url': 'https://evil.example.com/v1' }]), /matches no configured provider/],
+    [JSON.stringify([{ 'target-url': fake.url, onCodes: 'all' }]), /onCodes/],
+    [JSON.stringify([{ 'target-url': fake.url }, 'claude/claude-x']), /must all be/],
+    [JSON.stringify([7]), /string or an object/],
+  ];
+  for (const [hv, msg] of bad) {
+    const id = h.testId('hfb-bad');
+    const a = await post('/v1/chat/completions', chat('fake/gpt-4o-mini'), { 'Helicone-Fallbacks': hv, 'x-test-id': id });
+    assert.equal(a.status, 400, hv);
+    const ab = await a.json();
+    assert.equal(ab.error.code, 'invalid_fallbacks');
+    assert.match(ab.error.message, msg);
+    const m = await post('/v1/messages', { model: 'claude/claude-x', max_tokens: 8,
+      messages: [{ role: 'user', content: 'hi' }] }, { 'Helicone-Fallbacks': hv, 'x-test-id': id });
+    assert.equal(m.status, 400, hv);
+    const mb = await m.json();
+    assert.equal(mb.type, 'error');
+    assert.match(mb.error.message, msg);
+    assert.equal((await fake.requestsFor(id)).length, 0, 'a refused request reached the provider');
+  }
+});
+
 // ---------------------------------------------------------------- refusals are recorded
 
 test('401 on an LLM route is recorded: error, client address, route, no key', async () => {
