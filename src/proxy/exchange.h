@@ -90,6 +90,7 @@ typedef enum {
     TG_ROUTE_COUNT_TOKENS, /* Anthropic count_tokens */
     TG_ROUTE_GEMINI,       /* Gemini generateContent, streamGenerateContent */
     TG_ROUTE_PASSTHROUGH,
+    TG_ROUTE_LOG, /* Helicone manual logging (manual_log.h) */
 } tg_route_kind_t;
 
 /* The top-level members of an LLM request body the stages read, found in one
@@ -152,6 +153,12 @@ typedef struct tg_exchange {
     char *model_requested;
     const char *suffix;        /* route suffix appended to the provider's base_url */
     const char *gemini_action; /* "generateContent" or "streamGenerateContent" */
+    /* Manual-logging routes (manual_log.c): the dialect the route implies,
+     * and what the posted log says the record shows instead of what this
+     * exchange measured. */
+    const char *log_dialect;
+    char *log_provider;
+    int64_t log_latency_ms;
 
     /* The stages (stages.h): the list this request runs and where it is. */
     const tg_stage_t *stages;
@@ -228,6 +235,14 @@ void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t 
                                      const char *fallback);
 /** The request body into the record (bounded; never when omitted). */
 void tg_exchange_record_request_body(tg_exchange_t *x);
+
+/** True for a POST; otherwise the exchange ends with a 405 (Allow: POST). */
+bool tg_exchange_post_only(tg_exchange_t *x);
+
+/** A Helicone-* header's meaning for the record (user, session, property,
+ *  omit); other names are ignored. For values that come from elsewhere
+ *  than the request's headers (a manual log's meta). */
+void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value);
 /** Helicone-RateLimit-* when the request sent a policy. */
 void tg_exchange_policy_headers(tg_exchange_t *x);
 /** The answer is complete: cost, limits settled, the cache fed. */

@@ -17,6 +17,7 @@
 #include "providers/provider.h"
 #include "proxy/api.h"
 #include "proxy/exchange.h"
+#include "proxy/manual_log.h"
 #include "proxy/reply.h"
 
 #include <ctype.h>
@@ -142,6 +143,36 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     x->suffix = slash ? slash : "";
     x->stages = tg_stages_passthrough();
     tg_exchange_resume(x);
+}
+
+/* ---- manual logging (manual_log.h) ---- */
+
+/* Helicone's logging paths and the dialect each implies. These exact paths
+ * win over a provider's pass-through of the same name (a provider named
+ * `oai` or `custom` is still reached at /passthrough/oai/v1/log). */
+static const struct {
+    const char *path, *dialect;
+} log_routes[] = {
+    {"/oai/v1/log", "openai"},
+    {"/anthropic/v1/log", "anthropic"},
+    {"/googleapis/v1/log", "gemini"},
+    {"/custom/v1/log", "openai"},
+};
+
+static bool handle_log(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t *caller, const char *path)
+{
+    for (size_t i = 0; i < sizeof log_routes / sizeof log_routes[0]; i++) {
+        if (strcmp(path, log_routes[i].path))
+            continue;
+        tg_exchange_t *x = tg_exchange_new(pw, h, caller, TG_ROUTE_LOG, log_routes[i].path);
+        x->log_dialect = log_routes[i].dialect;
+        if (refused(x))
+            return true;
+        x->stages = tg_stages_manual_log();
+        tg_exchange_resume(x);
+        return true;
+    }
+    return false;
 }
 
 /* ---- small routes ---- */
@@ -280,6 +311,8 @@ static bool route(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller, const cha
         handle_gemini(pw, h, caller, path + 15);
         return true;
     }
+    if (handle_log(pw, h, caller, path))
+        return true;
     if (!strncmp(path, "/passthrough/", 13)) {
         handle_passthrough(pw, h, caller, "/passthrough", path + 13);
         return true;

@@ -96,11 +96,8 @@ static bool odd_model(tg_exchange_t *x)
 static tg_stage_result_t read_body(void *arg)
 {
     tg_exchange_t *x = arg;
-    if (strcmp(tg_http_method(x->h), "POST") != 0) {
-        tg_http_add_header(x->h, "Allow", "POST");
-        tg_exchange_error(x, 405, "method_not_allowed", "this route takes POST");
+    if (!tg_exchange_post_only(x))
         return TG_STAGE_ANSWERED;
-    }
     char msg[300], mbuf[256];
     x->in_body = tg_http_body(x->h, &x->in_len);
     tg_exchange_record_request_body(x);

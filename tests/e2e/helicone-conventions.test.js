@@ -258,6 +258,139 @@ test('a Helicone-Fallbacks header that is not one of the forms is a 400 in the c
   }
 });
 
+// ---------------------------------------------------------------- manual logging
+
+// Helicone's own client, installed apart (it needs openai ^5): tests/e2e/helicone-helpers/
+const { HeliconeManualLogger } = require(path.join(__dirname, 'helicone-helpers', 'node_modules', '@helicone', 'helpers'));
+
+const logger = () => new HeliconeManualLogger({ apiKey: GATEWAY_KEY, loggingEndpoint: gw.url });
+const rid = () => require('node:crypto').randomUUID();
+
+test('HeliconeManualLogger: an OpenAI call made elsewhere is recorded with tokens, cost, properties', async () => {
+  const id = rid();
+  const request = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'logged elsewhere' }] };
+  const out = await logger().logRequest(request, async (recorder) => {
+    await h.sleep(30);
+    recorder.appendResults({
+      id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4o-mini-2024-07-18',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 1000, completion_tokens: 200, total_tokens: 1200,
+        prompt_tokens_details: { cached_tokens: 100 } },
+    });
+    return 'done';
+  }, { 'Helicone-Request-Id': id, 'Helicone-Property-Team': 'blue', 'Helicone-User-Id': 'u-7',
+    'Helicone-Session-Id': 's-1' }, 'OPENAI');
+  assert.equal(out, 'done');
+  const rec = await record(id);
+  assert.equal(rec.route, '/oai/v1/log');
+  assert.equal(rec.provider, 'openai');
+  assert.equal(rec.model, 'gpt-4o-mini-2024-07-18');
+  assert.equal(rec.model_requested, 'gpt-4o-mini');
+  assert.equal(rec.status, 200);
+  assert.equal(rec.prompt_tokens, 1000);
+  assert.equal(rec.completion_tokens, 200);
+  assert.equal(rec.cached_tokens, 100);
+  assert.ok(rec.cost > 0, `cost ${rec.cost}`);
+  assert.ok(rec.latency_ms >= 25 && rec.latency_ms < 5000, `latency ${rec.latency_ms}`);
+  assert.deepEqual(rec.properties, { Team: 'blue' });
+  assert.equal(rec.user_id, 'u-7');
+  assert.equal(rec.session_id, 's-1');
+  assert.equal(rec.key_name, 'dev');
+  assert.equal(rec.request_body.messages[0].content, 'logged elsewhere');
+  assert.equal(rec.response_body.choices[0].message.content, 'hello');
+});
+
+test('HeliconeManualLogger: a streamed answer logged as text has its usage read from the events', async () => {
+  const id = rid();
+  const events = [
+    { choices: [{ index: 0, delta: { content: 'hel' } }] },
+    { choices: [{ index: 0, delta: { content: 'lo' }, finish_reason: 'stop' }] },
+    { choices: [], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } },
+  ].map((e) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', model: 'gpt-4o-mini', ...e })}\n\n`);
+  const enc = new TextEncoder();
+  const stream = new ReadableStream({
+    start(c) { for (const e of [...events, 'data: [DONE]\n\n']) c.enqueue(enc.encode(e)); c.close(); },
+  });
+  await logger().logStream({ model: 'gpt-4o-mini', stream: true, messages: [] }, async (recorder) => {
+    recorder.attachStream(stream);
+  }, { 'Helicone-Request-Id': id });
+  const rec = await record(id);
+  assert.equal(rec.route, '/custom/v1/log');
+  assert.equal(rec.prompt_tokens, 12);
+  assert.equal(rec.completion_tokens, 3);
+  assert.equal(rec.model, 'gpt-4o-mini');
+  assert.match(rec.response_body, /data: \[DONE\]/);
+});
+
+test('HeliconeManualLogger: an Anthropic call, and a failed one with its error', async () => {
+  const id = rid();
+  await logger().logRequest({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [] }, async (r) => {
+    r.appendResults({ id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
+      content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn',
+      usage: { input_tokens: 50, output_tokens: 7, cache_read_input_tokens: 20 } });
+  }, { 'Helicone-Request-Id': id }, 'ANTHROPIC');
+  const rec = await record(id);
+  assert.equal(rec.route, '/anthropic/v1/log');
+  assert.equal(rec.provider, 'anthropic');
+  assert.equal(rec.completion_tokens, 7);
+  assert.equal(rec.cached_tokens, 20);
+  assert.ok(rec.prompt_tokens >= 50);
+
+  // a provider error, posted as it was: status and message in the record
+  const id2 = rid();
+  const res = await post('/oai/v1/log', {
+    providerRequest: { url: 'https://api.openai.com/v1/chat/completions', json: { model: 'gpt-4o' }, meta: { 'Helicone-Property-Run': 'r9' } },
+    providerResponse: { status: 429, headers: {}, json: { error: { message: 'Rate limit reached for gpt-4o', type: 'requests' } } },
+    timing: { startTime: { seconds: 1700000000, milliseconds: 5 }, endTime: { seconds: 1700000001, milliseconds: 0 } },
+  }, { 'Helicone-Request-Id': id2 });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { id: id2 });
+  const rec2 = await record(id2);
+  assert.equal(rec2.status, 429);
+  assert.equal(rec2.error, 'Rate limit reached for gpt-4o');
+  assert.equal(rec2.latency_ms, 995);
+  assert.equal(rec2.cost, null);
+  assert.equal(rec2.created_at, '2023-11-14T22:13:20.005Z');
+  assert.deepEqual(rec2.properties, { Run: 'r9' });
+});
+
+test('manual logging: a log of another shape is a 400; without the key a 401', async () => {
+  const good = {
+    providerRequest: { url: 'x', json: { model: 'gpt-4o' }, meta: {} },
+    providerResponse: { status: 200, headers: {}, json: { model: 'gpt-4o' } },
+    timing: { startTime: { seconds: 10, milliseconds: 0 }, endTime: { seconds: 11, milliseconds: 0 } },
+  };
+  const variants = [
+    ['not an object', []],
+    ['providerRequest', { ...good, providerRequest: 'x' }],
+    ['providerRequest.json', { ...good, providerRequest: { url: 'x' } }],
+    ['providerRequest.meta', { ...good, providerRequest: { json: {}, meta: { a: 1 } } }],
+    ['providerResponse.status', { ...good, providerResponse: { ...good.providerResponse, status: 42 } }],
+    ['json or textBody', { ...good, providerResponse: { status: 200 } }],
+    ['textBody', { ...good, providerResponse: { status: 200, textBody: 5 } }],
+    ['timing.startTime', { ...good, timing: { endTime: good.timing.endTime } }],
+    ['milliseconds', { ...good, timing: { ...good.timing, startTime: { seconds: 10, milliseconds: 1000 } } }],
+    ['before', { ...good, timing: { startTime: good.timing.endTime, endTime: good.timing.startTime } }],
+    ['timeToFirstToken', { ...good, timing: { ...good.timing, timeToFirstToken: 'soon' } }],
+    ['provider', { ...good, provider: 7 }],
+  ];
+  for (const [what, body] of variants) {
+    const res = await post('/custom/v1/log', body);
+    assert.equal(res.status, 400, what);
+    const b = await res.json();
+    assert.equal(b.error.code, 'invalid_log');
+    if (what !== 'not an object') assert.match(b.error.message, new RegExp(what.replace(/\./g, '\\.')), what);
+  }
+  const bad = await fetch(`${gw.url}/googleapis/v1/log`, { method: 'POST', body: 'nope{' , headers: auth });
+  assert.equal(bad.status, 400);
+  assert.equal((await fetch(`${gw.url}/oai/v1/log`, { headers: auth })).status, 405);
+  const anon = await fetch(`${gw.url}/oai/v1/log`, { method: 'POST', body: JSON.stringify(good) });
+  assert.equal(anon.status, 401);
+  assert.equal((await record(anon.headers.get('helicone-id'))).status, 401);
+  const ok = await post('/googleapis/v1/log', good);
+  assert.equal(ok.status, 200);
+});
+
 // ---------------------------------------------------------------- refusals are recorded
 
 test('401 on an LLM route is recorded: error, client address, route, no key', async () => {
