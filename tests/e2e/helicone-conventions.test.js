@@ -451,3 +451,29 @@ test('403 (address not allowed) on an LLM route is recorded', async () => {
     fs.rmSync(d, { recursive: true, force: true });
   }
 });
+
+test("a provider's own error message is the record's error on the other routes too", async () => {
+  const msgs = [{ role: 'user', content: 'hi' }];
+  const calls = [
+    ['/v1/responses', { model: 'fake/gpt-4o-mini', input: 'hi' }, '/v1/responses'],
+    ['/responses', { model: 'fake/gpt-4o-mini', input: 'hi', stream: true }, '/v1/responses'],
+    ['/v1/embeddings', { model: 'fake/text-embedding-3-small', input: 'hi' }, '/v1/embeddings'],
+    ['/v1/completions', { model: 'fake/gpt-3.5-turbo-instruct', prompt: 'hi' }, '/v1/completions'],
+    ['/v1/messages/count_tokens', { model: 'claude/claude-x', messages: msgs }, '/v1/messages/count_tokens'],
+    ['/claude/messages', { model: 'claude-x', max_tokens: 8, messages: msgs }, '/{provider}'],
+    ['/passthrough/fake/responses', { model: 'gpt-4o-mini', input: 'hi' }, '/passthrough'],
+  ];
+  const problems = [];
+  for (const status of [503, 429, 404]) {
+    for (const [p, body, route] of calls) {
+      const res = await post(p, body, { 'x-fake-status': String(status) });
+      await res.text();
+      const rec = await record(res.headers.get('helicone-id'));
+      const want = `fake provider failure: status ${status}`;
+      if (res.status !== status || rec.status !== status || rec.error !== want || rec.route !== route) {
+        problems.push(`${p} ${status}: client ${res.status}, record ${rec.status} ${rec.route} ${JSON.stringify(rec.error)}`);
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+});
