@@ -9,7 +9,10 @@
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
 # error bodies, streams), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it), and the
-# writers of the gateway's own error bodies (errors: always valid UTF-8 JSON). The
+# writers of the gateway's own error bodies (errors: always valid UTF-8 JSON),
+# and the parsers of Helicone's conventions (helicone: Helicone-Fallbacks,
+# model lists, manual logs; built from every source, as they read the
+# configuration and the router). The
 # request target uses http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -20,7 +23,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths errors}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths errors helicone}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -53,6 +56,10 @@ for target in $TARGETS; do
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     libs="$LIBS"
+    if [ "$target" = helicone ]; then
+        srcs=$(find src -name '*.c' ! -name main.c | sort)
+        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpthread -lm"
+    fi
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
     if [ "$target" = paths ]; then
