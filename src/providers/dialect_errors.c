@@ -10,6 +10,7 @@
 #include "core/sse.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Longest provider text quoted into a message. */
@@ -208,9 +209,32 @@ char *tg_translate_error_message(const char *body, size_t len)
     return m;
 }
 
+void tg_translate_responses_failed(long seq, const char *id, int status, const char *code,
+                                   const char *message, tg_buf_t *out)
+{
+    json_t *m = quote_bytes(message, strlen(message));
+    json_t *c = json_string(code ? code : tg_translate_error_type(TG_WIRE_RESPONSES, status));
+    json_t *jid = json_string(id && *id ? id : "resp_tollgate");
+    json_t *doc =
+        json_pack("{s:s,s:I,s:{s:o,s:s,s:s,s:{s:o,s:o},s:n,s:[],s:n}}", "type", "response.failed",
+                  "sequence_number", (json_int_t)(seq < 0 ? 0 : seq), "response", "id",
+                  jid ? jid : json_string("resp_tollgate"), "object", "response", "status",
+                  "failed", "error", "code", c ? c : json_string("api_error"), "message", m,
+                  "incomplete_details", "output", "usage");
+    char *s = json_dumps(doc, TG_TRANSLATE_DUMP_FLAGS);
+    if (s)
+        tg_sse_write(out, "response.failed", s, strlen(s));
+    free(s);
+    json_decref(doc);
+}
+
 void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
                               tg_buf_t *out)
 {
+    if (client == TG_WIRE_RESPONSES) { /* the Responses SDKs read the failed response */
+        tg_translate_responses_failed(0, NULL, status, code, message, out);
+        return;
+    }
     err_fields_t f = {.code = code ? json_string(code) : NULL};
     f.message = quote_bytes(message, strlen(message));
     tg_buf_t b = {0};

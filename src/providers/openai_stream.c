@@ -103,10 +103,8 @@ static void on_text(ostate_t *o, block_t kind, json_t *text, tg_buf_t *out)
 
 static void on_tool_call(ostate_t *o, json_t *call, tg_buf_t *out)
 {
-    long idx = tg_xj_count(call, "index");
+    long idx = tg_xlat_call_index(call, o->tool);
     const char *cid = tg_xj_str(call, "id");
-    if (idx < 0) /* no index: a call with an id is a new one */
-        idx = o->tool < 0 ? 0 : o->tool + (cid && *cid ? 1 : 0);
     json_t *fn = json_object_get(call, "function");
     if (idx > o->tool) { /* a new call */
         char id[96];

@@ -34,6 +34,8 @@ typedef struct {
 
 extern const tg_dialect_t tg_dialect_openai;
 extern const tg_dialect_t tg_dialect_anthropic;
+/** The Responses dialect (responses.c): OpenAI-type providers on /v1/responses. */
+extern const tg_dialect_t tg_dialect_responses;
 extern const tg_dialect_t tg_dialect_gemini;
 
 /** Looks up a request header (case-insensitive); NULL when absent. */

@@ -2,9 +2,9 @@
  * translate.c — the translator table (which direction exists for which
  * client and provider) and the generic request/response/stream entry
  * points. The directions live in the dialect files (anthropic*.c,
- * gemini*.c, openai*.c, translate_chain.c), which share the helpers of
- * translate_util.c; this file sits above both, so the folder has no
- * include cycle. Pure; any thread.
+ * gemini*.c, openai*.c, responses*.c, translate_chain.c), which share the
+ * helpers of translate_util.c; this file sits above both, so the folder
+ * has no include cycle. Pure; any thread.
  */
 #include "providers/provider.h"
 #include "providers/translate_internal.h"
@@ -77,14 +77,72 @@ static const tg_translator_t anthropic_to_gemini = {
     &tg_xstream_anthropic_to_gemini,
 };
 
+static int req_responses_to_anthropic(json_t *req, const char *model,
+                                      const tg_translate_ropts_t *ro, tg_translate_req_t *out,
+                                      char *err, size_t errlen)
+{
+    (void)ro;
+    return tg_xchain_responses_to_anthropic_request(req, model, out, err, errlen);
+}
+
+static int req_responses_to_gemini(json_t *req, const char *model, const tg_translate_ropts_t *ro,
+                                   tg_translate_req_t *out, char *err, size_t errlen)
+{
+    (void)ro;
+    return tg_xchain_responses_to_gemini_request(req, model, out, err, errlen);
+}
+
+static int req_responses_to_chat(json_t *req, const char *model, const tg_translate_ropts_t *ro,
+                                 tg_translate_req_t *out, char *err, size_t errlen)
+{
+    (void)ro;
+    return tg_chat_request_from_responses(req, model, out, err, errlen);
+}
+
+static const tg_translator_t responses_to_anthropic = {
+    "responses->anthropic",
+    req_responses_to_anthropic,
+    tg_xchain_anthropic_to_responses,
+    &tg_xstream_responses_to_anthropic,
+};
+
+static const tg_translator_t responses_to_gemini = {
+    "responses->gemini",
+    req_responses_to_gemini,
+    tg_xchain_gemini_to_responses,
+    &tg_xstream_responses_to_gemini,
+};
+
+/* Only for the mock, which answers Chat Completions: OpenAI-type providers
+ * take Responses natively. */
+static const tg_translator_t responses_to_chat = {
+    "responses->openai",
+    req_responses_to_chat,
+    tg_responses_from_chat,
+    &tg_xstream_chat_to_responses,
+};
+
 tg_wire_t tg_wire_of(tg_provider_type_t type)
 {
     return tg_provider_rec_for_type(type)->wire;
 }
 
+bool tg_translate_native(tg_wire_t client, tg_provider_type_t type)
+{
+    const tg_provider_rec_t *r = tg_provider_rec_for_type(type);
+    return client == r->wire ||
+           (client == TG_WIRE_RESPONSES && r->wire == TG_WIRE_OPENAI && !r->local);
+}
+
 const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t type)
 {
     tg_wire_t provider = tg_wire_of(type);
+    if (client == TG_WIRE_RESPONSES && provider == TG_WIRE_ANTHROPIC)
+        return &responses_to_anthropic;
+    if (client == TG_WIRE_RESPONSES && provider == TG_WIRE_GEMINI)
+        return &responses_to_gemini;
+    if (client == TG_WIRE_RESPONSES && tg_provider_rec_for_type(type)->local)
+        return &responses_to_chat;
     if (client == TG_WIRE_OPENAI && provider == TG_WIRE_ANTHROPIC)
         return &openai_to_anthropic;
     if (client == TG_WIRE_OPENAI && provider == TG_WIRE_GEMINI)

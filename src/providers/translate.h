@@ -1,9 +1,9 @@
 /*
  * translate.h — translation between the client dialects (OpenAI Chat
- * Completions, Anthropic Messages) and the provider dialects (OpenAI,
- * Anthropic, Gemini), plus what every dialect needs beside it: usage
- * extraction, error bodies in the client's shape, the Azure deployment URL
- * and a local count_tokens estimate. docs/dialects.md has the mapping
+ * Completions, OpenAI Responses, Anthropic Messages) and the provider
+ * dialects (OpenAI, Anthropic, Gemini), plus what every dialect needs
+ * beside it: usage extraction, error bodies in the client's shape, the
+ * Azure deployment URL and a local count_tokens estimate. docs/dialects.md has the mapping
  * tables and the decisions.
  *
  * Everything here is pure: no I/O, no globals; any thread. A stream
@@ -56,6 +56,7 @@ typedef enum {
     TG_WIRE_OPENAI = 0, /* Chat Completions (also Azure OpenAI and the mock) */
     TG_WIRE_ANTHROPIC,  /* Messages */
     TG_WIRE_GEMINI,     /* generateContent */
+    TG_WIRE_RESPONSES,  /* OpenAI Responses (/v1/responses): native to OpenAI-type providers */
 } tg_wire_t;
 
 /** The wire format a provider type speaks. */
@@ -94,9 +95,15 @@ typedef struct tg_translator tg_translator_t;
 /** The translator for a client dialect and a provider type, or NULL when the
  *  body goes through natively (same dialect) or no translation exists.
  *  Exists for: OpenAI -> Anthropic, OpenAI -> Gemini, Anthropic -> OpenAI
- *  (OpenAI, Azure and the mock) and Anthropic -> Gemini (through Chat
- *  Completions). */
+ *  (OpenAI, Azure and the mock), Anthropic -> Gemini (through Chat
+ *  Completions) and Responses -> Anthropic, Gemini and the mock (through
+ *  Chat Completions: responses.c). */
 const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t type);
+
+/** True when a client of dialect `client` talks to a provider of `type`
+ *  without translation: the same wire, or a Responses client on an
+ *  OpenAI-type provider (not the mock, which answers Chat Completions). */
+bool tg_translate_native(tg_wire_t client, tg_provider_type_t type);
 
 /** "openai->anthropic" and so on. */
 const char *tg_translate_name(const tg_translator_t *t);
@@ -151,6 +158,11 @@ bool tg_translate_stream_ended(const tg_translate_stream_t *s);
  *  NULL. Valid until tg_translate_stream_free. */
 const char *tg_translate_stream_error(const tg_translate_stream_t *s);
 
+/** Responses clients: the sequence_number the next event of this stream
+ *  gets (the `response.failed` of a cut stream follows on). 0 for other
+ *  dialects. */
+long tg_translate_stream_seq(const tg_translate_stream_t *s);
+
 /** Usage seen so far (fields not reported stay -1). */
 void tg_translate_stream_usage(const tg_translate_stream_t *s, tg_usage_t *usage);
 
@@ -193,6 +205,15 @@ char *tg_translate_error_message(const char *body, size_t len);
 void tg_translate_error_event(tg_wire_t client, int status, const char *code, const char *message,
                               tg_buf_t *out);
 
+/**
+ * The end of a Responses stream that failed after it started: `event:
+ * response.failed` with {"type","sequence_number":seq,"response":{"id",
+ * "object":"response","status":"failed","error":{"code","message"},...}}.
+ * tg_translate_error_event writes it for TG_WIRE_RESPONSES with seq 0.
+ */
+void tg_translate_responses_failed(long seq, const char *id, int status, const char *code,
+                                   const char *message, tg_buf_t *out);
+
 /** A gateway-made error in the client's dialect (type chosen from status). */
 void tg_translate_error_json(tg_wire_t client, int status, const char *message, tg_buf_t *out);
 
@@ -229,6 +250,11 @@ bool tg_openai_usage(json_t *u, tg_usage_t *usage);
  *  Fields absent from `u` are left as they are. */
 bool tg_anthropic_usage(json_t *u, tg_usage_t *usage);
 
+/** Responses "usage" object ({input_tokens, output_tokens,
+ *  input_tokens_details.cached_tokens, output_tokens_details.reasoning_tokens})
+ *  -> usage. Returns false when `u` is not an object. */
+bool tg_responses_usage(json_t *u, tg_usage_t *usage);
+
 /** Gemini "usageMetadata" -> usage (thoughts count as completion tokens). */
 bool tg_gemini_usage(json_t *u, tg_usage_t *usage);
 
@@ -250,6 +276,13 @@ int tg_openai_request_from_anthropic(json_t *req, const char *model, bool stream
                                      tg_translate_req_t *out, char *err, size_t errlen);
 int tg_openai_response_to_anthropic(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
                                     tg_usage_t *usage);
+
+/* Responses <-> Chat Completions (responses.c, responses_stream.c): the
+ * middle of every Responses translation. */
+int tg_chat_request_from_responses(json_t *req, const char *model, tg_translate_req_t *out,
+                                   char *err, size_t errlen);
+int tg_responses_from_chat(json_t *chat, const tg_translate_opts_t *o, tg_buf_t *out,
+                           tg_usage_t *usage);
 
 /* ---- Azure OpenAI ---- */
 

@@ -1,10 +1,10 @@
 /*
- * translate_chain.c — Anthropic Messages clients on Gemini providers, by
- * composing the two directions that exist: Messages -> Chat Completions ->
- * generateContent for the request, and back through Chat Completions for
- * the answer and the stream. The stream state holds the two inner streams
- * and an SSE parser for the OpenAI chunks between them; nothing of the
- * content is kept. Pure; a stream belongs to one thread.
+ * translate_chain.c — directions made of two others, through Chat
+ * Completions: Anthropic Messages clients on Gemini providers (Messages ->
+ * Chat -> generateContent, and back), and Responses clients on Anthropic
+ * and Gemini providers (Responses -> Chat -> Messages or generateContent,
+ * and back). The stream state holds the two inner streams and an SSE parser
+ * for the OpenAI chunks between them. Pure; a stream belongs to one thread.
  */
 #include "providers/translate_internal.h"
 
@@ -13,31 +13,88 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
-                      size_t errlen)
+typedef int (*req_fn)(json_t *req, const char *model, tg_translate_req_t *out, char *err,
+                      size_t errlen);
+typedef int (*resp_fn)(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                       tg_usage_t *usage);
+
+static int chain_request(req_fn first, req_fn second, json_t *req, const char *model,
+                         tg_translate_req_t *out, char *err, size_t errlen)
 {
     tg_translate_req_t mid = {0};
-    if (tg_openai_request_from_anthropic(req, model, false, &mid, err, errlen) < 0) {
+    if (first(req, model, &mid, err, errlen) < 0) {
         tg_translate_req_free(&mid);
         return -1;
     }
-    int rc = tg_gemini_request_from_openai(mid.body, model, out, err, errlen);
+    int rc = second(mid.body, model, out, err, errlen);
+    out->include_usage = out->include_usage || mid.include_usage;
     tg_translate_req_free(&mid);
     return rc;
 }
 
-int tg_xchain_response(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out, tg_usage_t *usage)
+/* provider answer -first-> chat.completion -second-> the client's answer.
+ * The usage is the provider's own counts: they say more than the OpenAI
+ * form (cache writes). */
+static int chain_response(resp_fn first, resp_fn second, json_t *resp, const tg_translate_opts_t *o,
+                          tg_buf_t *out, tg_usage_t *usage)
 {
     tg_buf_t mid = {0};
     tg_usage_t u = TG_USAGE_UNKNOWN;
-    int rc = tg_gemini_response_to_openai(resp, o, &mid, &u);
+    int rc = first(resp, o, &mid, &u);
     json_t *doc = rc == 0 ? json_loadb(mid.data, mid.len, 0, NULL) : NULL;
-    rc = json_is_object(doc) ? tg_openai_response_to_anthropic(doc, o, out, NULL) : -1;
+    rc = json_is_object(doc) ? second(doc, o, out, NULL) : -1;
     json_decref(doc);
     tg_buf_free(&mid);
     if (rc == 0 && usage)
-        *usage = u; /* Gemini's own counts: they say more than the OpenAI form */
+        *usage = u;
     return rc;
+}
+
+static int anthropic_to_chat_request(json_t *req, const char *model, tg_translate_req_t *out,
+                                     char *err, size_t errlen)
+{
+    return tg_openai_request_from_anthropic(req, model, false, out, err, errlen);
+}
+
+int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
+                      size_t errlen)
+{
+    return chain_request(anthropic_to_chat_request, tg_gemini_request_from_openai, req, model, out,
+                         err, errlen);
+}
+
+int tg_xchain_response(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out, tg_usage_t *usage)
+{
+    return chain_response(tg_gemini_response_to_openai, tg_openai_response_to_anthropic, resp, o,
+                          out, usage);
+}
+
+int tg_xchain_responses_to_anthropic_request(json_t *req, const char *model,
+                                             tg_translate_req_t *out, char *err, size_t errlen)
+{
+    return chain_request(tg_chat_request_from_responses, tg_anthropic_request_from_openai, req,
+                         model, out, err, errlen);
+}
+
+int tg_xchain_responses_to_gemini_request(json_t *req, const char *model, tg_translate_req_t *out,
+                                          char *err, size_t errlen)
+{
+    return chain_request(tg_chat_request_from_responses, tg_gemini_request_from_openai, req, model,
+                         out, err, errlen);
+}
+
+int tg_xchain_anthropic_to_responses(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                                     tg_usage_t *usage)
+{
+    return chain_response(tg_anthropic_response_to_openai, tg_responses_from_chat, resp, o, out,
+                          usage);
+}
+
+int tg_xchain_gemini_to_responses(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
+                                  tg_usage_t *usage)
+{
+    return chain_response(tg_gemini_response_to_openai, tg_responses_from_chat, resp, o, out,
+                          usage);
 }
 
 typedef struct {
@@ -49,12 +106,28 @@ typedef struct {
     tg_buf_t *out; /* during a feed */
 } chain_t;
 
-static void init(tg_translate_stream_t *s)
+static void init_with(tg_translate_stream_t *s, const tg_xstream_ops_t *inner,
+                      const tg_xstream_ops_t *outer)
 {
     chain_t *c = (chain_t *)s;
     tg_translate_opts_t o = {s->id, s->created, s->model, true};
-    c->inner = tg_xstream_new(&tg_xstream_gemini_to_openai, &o);
-    c->outer = tg_xstream_new(&tg_xstream_openai_to_anthropic, &o);
+    c->inner = tg_xstream_new(inner, &o);
+    c->outer = tg_xstream_new(outer, &o);
+}
+
+static void init_anthropic_to_gemini(tg_translate_stream_t *s)
+{
+    init_with(s, &tg_xstream_gemini_to_openai, &tg_xstream_openai_to_anthropic);
+}
+
+static void init_responses_to_anthropic(tg_translate_stream_t *s)
+{
+    init_with(s, &tg_xstream_anthropic_to_openai, &tg_xstream_chat_to_responses);
+}
+
+static void init_responses_to_gemini(tg_translate_stream_t *s)
+{
+    init_with(s, &tg_xstream_gemini_to_openai, &tg_xstream_chat_to_responses);
 }
 
 static int on_chunk(void *arg, const char *event, const char *data, size_t len)
@@ -73,6 +146,7 @@ static void relay(chain_t *c, tg_buf_t *out)
     tg_buf_reset(&c->mid);
     tg_translate_stream_usage(c->inner, &c->base.usage);
     c->base.done = c->outer->done;
+    c->base.seq = c->outer->seq;
     const char *e = c->outer->error ? c->outer->error : c->inner->error;
     if (e && !c->base.error)
         c->base.error = tg_xstrdup(e);
@@ -113,7 +187,25 @@ static void destroy(tg_translate_stream_t *s)
 
 const tg_xstream_ops_t tg_xstream_anthropic_to_gemini = {
     .size = sizeof(chain_t),
-    .init = init,
+    .init = init_anthropic_to_gemini,
+    .feed = feed,
+    .finish = finish,
+    .destroy = destroy,
+    .ended = ended,
+};
+
+const tg_xstream_ops_t tg_xstream_responses_to_anthropic = {
+    .size = sizeof(chain_t),
+    .init = init_responses_to_anthropic,
+    .feed = feed,
+    .finish = finish,
+    .destroy = destroy,
+    .ended = ended,
+};
+
+const tg_xstream_ops_t tg_xstream_responses_to_gemini = {
+    .size = sizeof(chain_t),
+    .init = init_responses_to_gemini,
     .feed = feed,
     .finish = finish,
     .destroy = destroy,

@@ -285,6 +285,15 @@ json_t *tg_xlat_chunk_choice(const tg_translate_stream_t *s, size_t index, json_
     return c;
 }
 
+long tg_xlat_call_index(json_t *call, long last)
+{
+    long idx = tg_xj_count(call, "index");
+    const char *cid = tg_xj_str(call, "id");
+    if (idx < 0) /* no index: a call with an id is a new one */
+        idx = last < 0 ? 0 : last + (cid && *cid ? 1 : 0);
+    return idx;
+}
+
 void tg_xlat_emit(tg_buf_t *out, json_t *doc)
 {
     tg_xlat_emit_named(out, NULL, doc);
@@ -367,6 +376,11 @@ bool tg_translate_stream_ended(const tg_translate_stream_t *s)
 const char *tg_translate_stream_error(const tg_translate_stream_t *s)
 {
     return s->error;
+}
+
+long tg_translate_stream_seq(const tg_translate_stream_t *s)
+{
+    return s->seq;
 }
 
 void tg_translate_stream_usage(const tg_translate_stream_t *s, tg_usage_t *usage)

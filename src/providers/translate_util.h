@@ -78,6 +78,7 @@ struct tg_translate_stream {
     bool include_usage;
     bool done;   /* terminal events written */
     char *error; /* the provider's own message, when its stream carried an error */
+    long seq;    /* Responses clients: the next event's sequence_number */
 };
 
 typedef struct tg_xstream_ops {
@@ -103,6 +104,10 @@ json_t *tg_xlat_chunk(const tg_translate_stream_t *s);
 /** A chunk with one choice: {"index":i,"delta":delta,"finish_reason":fr}. */
 json_t *tg_xlat_chunk_choice(const tg_translate_stream_t *s, size_t index, json_t *delta,
                              const char *finish_reason);
+/** The OpenAI index of a streamed tool-call fragment: its "index", else
+ *  (servers that send none) the last call's, or the next one when the
+ *  fragment carries an id. `last` is -1 before any call. */
+long tg_xlat_call_index(json_t *call, long last);
 /** Emit `data: JSON` (decrefs doc). */
 void tg_xlat_emit(tg_buf_t *out, json_t *doc);
 /** Emit `event: NAME` + `data: JSON` (decrefs doc). */

@@ -634,7 +634,7 @@ bool tg_attempt_reachable(const tg_exchange_t *x, const tg_provider_cfg_t *p)
 {
     if (tg_provider_rec_of(p)->local)
         return false; /* answered locally, never as a fallback */
-    return tg_wire_of(p->type) == x->wire || tg_translate_for(x->wire, p->type) != NULL;
+    return tg_translate_native(x->wire, p->type) || tg_translate_for(x->wire, p->type) != NULL;
 }
 
 /* Helicone-Fallbacks (router/fallbacks.h). tollgate's form adds targets

@@ -260,7 +260,12 @@ void tg_exchange_fail(tg_exchange_t *x, int status, const char *code, const char
     tg_exchange_set_error(x, tg_xstrdup(message));
     if (x->att.sse && x->route != TG_ROUTE_PASSTHROUGH) {
         tg_buf_t ev = {0};
-        tg_translate_error_event(x->wire, status, code, message, &ev);
+        if (x->wire == TG_WIRE_RESPONSES) /* response.failed, numbered after what was sent */
+            tg_translate_responses_failed(x->att.f.ts ? tg_translate_stream_seq(x->att.f.ts)
+                                                      : x->att.f.next_seq,
+                                          x->id, status, code, message, &ev);
+        else
+            tg_translate_error_event(x->wire, status, code, message, &ev);
         tg_filters_copy_to_log(x, ev.data, ev.len);
         tg_http_stream_write(x->h, ev.data, ev.len);
         tg_buf_free(&ev);

@@ -113,6 +113,7 @@ typedef struct {
     tg_translate_stream_t *ts; /* translate: another dialect's event stream */
     bool hide_usage;           /* hide usage: we asked for the usage chunk; the client did not */
     bool stream_over;          /* events: the native stream's terminator or error event came */
+    long next_seq;             /* events: a native Responses stream's next sequence_number */
     tg_buf_t stream_copy;      /* copy to cache: the client's stream */
     bool stream_copy_full;
 } tg_filters_t;

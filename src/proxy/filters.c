@@ -67,6 +67,8 @@ static int copy_to_log(tg_exchange_t *x, const char *data, size_t len)
  * answers in OpenAI's): it reads the usage of its answers and events. */
 static const tg_dialect_t *native_dialect(const tg_exchange_t *x)
 {
+    if (x->wire == TG_WIRE_RESPONSES) /* OpenAI's other dialect: usage in input/output_tokens */
+        return &tg_dialect_responses;
     return tg_provider_rec_of(x->target.provider)->dialect;
 }
 
@@ -109,10 +111,13 @@ static void note_native_event(tg_exchange_t *x, const char *event, const char *d
         f->stream_over = memmem(data, len, "\"finishReason\"", 14) &&
                          !memmem(data, len, "FINISH_REASON_UNSPECIFIED", 25);
         err = has_error_member(data, len);
-    } else if (x->route == TG_ROUTE_RESPONSES) {
+    } else if (x->wire == TG_WIRE_RESPONSES) {
         f->stream_over =
             !strcmp(event, "response.completed") || !strcmp(event, "response.incomplete");
         err = !strcmp(event, "error") || !strcmp(event, "response.failed");
+        long seq = tg_json_member_long(data, len, "sequence_number");
+        if (seq >= f->next_seq) /* a cut stream's response.failed follows on */
+            f->next_seq = seq + 1;
     } else {
         f->stream_over = len == 6 && !memcmp(data, "[DONE]", 6);
         err = has_error_member(data, len);

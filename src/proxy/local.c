@@ -98,7 +98,7 @@ static void take_usage_from_mock(tg_exchange_t *x, const tg_buf_t *out, bool str
 void tg_local_mock(tg_exchange_t *x)
 {
     bool stream = x->in_stream;
-    if (x->wire != TG_WIRE_OPENAI) {
+    if (x->wire != TG_WIRE_OPENAI) { /* Anthropic, Gemini and Responses clients */
         mock_translated(x, stream);
         return;
     }

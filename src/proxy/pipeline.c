@@ -36,7 +36,7 @@ static const llm_route_t llm_routes[] = {
     {"/v1/chat/completions", TG_ROUTE_CHAT, "/chat/completions", TG_WIRE_OPENAI},
     {"/v1/completions", TG_ROUTE_COMPLETIONS, "/completions", TG_WIRE_OPENAI},
     {"/v1/embeddings", TG_ROUTE_EMBEDDINGS, "/embeddings", TG_WIRE_OPENAI},
-    {"/v1/responses", TG_ROUTE_RESPONSES, "/responses", TG_WIRE_OPENAI},
+    {"/v1/responses", TG_ROUTE_RESPONSES, "/responses", TG_WIRE_RESPONSES},
     {"/v1/messages", TG_ROUTE_MESSAGES, "/messages", TG_WIRE_ANTHROPIC},
     {"/v1/messages/count_tokens", TG_ROUTE_COUNT_TOKENS, "/messages/count_tokens",
      TG_WIRE_ANTHROPIC},

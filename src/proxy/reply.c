@@ -32,6 +32,7 @@ void tg_reply_error_body(tg_buf_t *out, tg_wire_t wire, int status, const char *
         tg_buf_printf(out, ",\"status\":\"%s\"}}", tg_gemini_status_name(status));
         break;
     case TG_WIRE_OPENAI:
+    case TG_WIRE_RESPONSES:
     default: tg_buf_openai_error(out, message, type, code); break;
     }
 }

@@ -277,7 +277,7 @@ static tg_stage_result_t local_answer(void *arg)
         return TG_STAGE_ANSWERED;
     }
     if (tg_provider_rec_of(p)->local &&
-        (x->wire == tg_wire_of(p->type) || tg_translate_for(x->wire, p->type))) {
+        (tg_translate_native(x->wire, p->type) || tg_translate_for(x->wire, p->type))) {
         tg_local_mock(x);
         return TG_STAGE_ANSWERED;
     }

@@ -7,7 +7,8 @@
 //
 // Prints "LISTENING <port>" on stdout once it accepts connections.
 // Endpoints: POST /v1/chat/completions (plain and SSE), /v1/completions,
-// /v1/embeddings, /v1/responses, GET /v1/models (OpenAI); POST /v1/messages
+// /v1/embeddings, /v1/responses (plain and SSE, with function calls),
+// GET /v1/models (OpenAI); POST /v1/messages
 // (Anthropic); POST {any prefix}/models/{model}:generateContent and
 // :streamGenerateContent (Gemini; ?alt=sse for SSE, else a JSON array).
 // A request that declares tools is answered with a call of the first one.
@@ -320,6 +321,73 @@ async function geminiGenerate(req, res, rec, ctl, body, reply, id, model, action
   return res.end(sse ? '' : (n ? ']' : '[]'));
 }
 
+// ---------------------------------------------------------------- OpenAI Responses
+
+// The tool call a Responses request gets: its first function tool (the
+// Responses layout: {type, name, parameters}), unless the input ends with a
+// function_call_output; arguments from x-fake-tool-args or the schema.
+function responsesToolCall(body, headers) {
+  const tool = Array.isArray(body.tools) ? body.tools.find((t) => t && t.type === 'function') : null;
+  const last = Array.isArray(body.input) ? body.input.at(-1) : null;
+  if (!tool || typeof tool.name !== 'string' || last?.type === 'function_call_output') return null;
+  const given = headers['x-fake-tool-args'];
+  return { name: tool.name, args: given !== undefined ? JSON.parse(given) : argsFor(tool.parameters) };
+}
+
+// POST /v1/responses, plain and streamed (response.created ... response.completed,
+// every event with its sequence_number). A request with a function tool is
+// answered with a function_call item; x-fake-cache-read: N reports N cached
+// input tokens; x-fake-drop cuts the stream as for the other dialects.
+async function openaiResponses(req, res, rec, ctl, body, reply, id, created) {
+  const call = responsesToolCall(body, req.headers);
+  const cacheRead = Number(req.headers['x-fake-cache-read'] || 0);
+  const input = promptTokens(body);
+  const output = call ? callWords(call) : words(reply);
+  const usage = { input_tokens: input, input_tokens_details: { cached_tokens: cacheRead },
+    output_tokens: output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output };
+  const respId = `resp_fake_${id}`;
+  const item = call
+    ? { type: 'function_call', id: `fc_fake_${id}`, call_id: `call_fake_${id}`, name: call.name,
+      arguments: JSON.stringify(call.args), status: 'completed' }
+    : { type: 'message', id: `msg_fake_${id}`, status: 'completed', role: 'assistant',
+      content: [{ type: 'output_text', text: reply, annotations: [] }] };
+  const response = (status, out, u) => ({ id: respId, object: 'response', created_at: created, status,
+    error: null, incomplete_details: null, model: body.model, output: out, usage: u });
+  if (!body.stream) return sendJson(res, 200, response('completed', [item], usage));
+
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  let flushed = Promise.resolve();
+  let seq = 0;
+  const send = (type, obj) => {
+    const data = JSON.stringify({ type, sequence_number: seq++, ...obj });
+    flushed = new Promise((r) => res.write(`event: ${type}\ndata: ${data}\n\n`, r));
+  };
+  send('response.created', { response: response('in_progress', [], null) });
+  send('response.in_progress', { response: response('in_progress', [], null) });
+  const started = call ? { ...item, arguments: '', status: 'in_progress' }
+    : { ...item, content: [], status: 'in_progress' };
+  send('response.output_item.added', { output_index: 0, item: started });
+  const part = { type: 'output_text', text: '', annotations: [] };
+  if (!call) send('response.content_part.added', { item_id: item.id, output_index: 0, content_index: 0, part });
+  const pieces = split(call ? item.arguments : reply, ctl.chunks);
+  for (let i = 0; i < pieces.length; i++) {
+    if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
+    if (rec.closedEarly) return;
+    if (await streamFault(req, res, rec, ctl, i, pieces.length, flushed)) return;
+    if (call) send('response.function_call_arguments.delta', { item_id: item.id, output_index: 0, delta: pieces[i] });
+    else send('response.output_text.delta', { item_id: item.id, output_index: 0, content_index: 0, delta: pieces[i], logprobs: [] });
+  }
+  if (call) {
+    send('response.function_call_arguments.done', { item_id: item.id, output_index: 0, name: call.name, arguments: item.arguments });
+  } else {
+    send('response.output_text.done', { item_id: item.id, output_index: 0, content_index: 0, text: reply, logprobs: [] });
+    send('response.content_part.done', { item_id: item.id, output_index: 0, content_index: 0, part: { ...part, text: reply } });
+  }
+  send('response.output_item.done', { output_index: 0, item });
+  send('response.completed', { response: response('completed', [item], usage) });
+  return res.end();
+}
+
 // ---------------------------------------------------------------- OpenAI
 
 async function handleApi(req, res, rec, ctl) {
@@ -424,16 +492,7 @@ async function handleApi(req, res, rec, ctl) {
     });
   }
 
-  if (path === '/v1/responses') {
-    const u = usageFor(body, reply);
-    return sendJson(res, 200, {
-      id: `resp_fake_${id}`, object: 'response', created_at: created, status: 'completed', model,
-      output: [{ type: 'message', id: `msg_fake_${id}`, status: 'completed', role: 'assistant',
-        content: [{ type: 'output_text', text: reply, annotations: [] }] }],
-      usage: { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens,
-        total_tokens: u.total_tokens },
-    });
-  }
+  if (path === '/v1/responses') return openaiResponses(req, res, rec, ctl, body, reply, id, created);
 
   return sendJson(res, 404, errorBody(404));
 }

@@ -376,3 +376,30 @@ module.exports = {
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };
+
+/** The stored record of request ID at gateway GW (written off the request
+ *  path: polled for up to 10 s). */
+async function storedRecord(gw, id) {
+  for (let i = 0; i < 200; i++) {
+    const r = await fetch(`${gw.url}/api/v1/requests/${id}`);
+    if (r.status === 200) return r.json();
+    await sleep(50);
+  }
+  throw new Error(`no record ${id}`);
+}
+module.exports.storedRecord = storedRecord;
+
+/** Config additions for a gateway with a provider of every type beside
+ *  `fake` (OpenAI-type): `claude` (Anthropic-type) and `gem` (Gemini-type),
+ *  all on the fake provider, and PRICE ({input, output} USD per 1,000
+ *  tokens) for the three models the tests use there. */
+function everyProviderType(fake, price) {
+  return {
+    providers: {
+      claude: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: SECRET, timeout: 5 },
+      gem: { type: 'gemini', base_url: fake.url, api_key: SECRET, timeout: 5 },
+    },
+    cost_tracking: { pricing: { 'gpt-4o-mini': price, 'claude-haiku-4-5': price, 'gemini-2.5-flash': price } },
+  };
+}
+module.exports.everyProviderType = everyProviderType;

@@ -56,6 +56,7 @@ after(async () => {
 const OPENAI_BODY = (model, stream) => ({ model, stream, messages: [{ role: 'user', content: 'hi' }] });
 const ANTHROPIC_BODY = (model, stream) => ({ model, stream, max_tokens: 64,
   messages: [{ role: 'user', content: 'hi' }] });
+const RESPONSES_BODY = (model, stream) => ({ model, stream, input: 'hi' });
 const GEMINI_BODY = () => ({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] });
 
 /**
@@ -76,6 +77,12 @@ const MODES = {
     body: (s) => ANTHROPIC_BODY('fake/gpt-4o-mini', s) },
   'openai -> gemini-type': { wire: 'openai', path: () => '/v1/chat/completions',
     body: (s) => OPENAI_BODY(`gem/${GEMINI}`, s) },
+  'responses native': { wire: 'responses', path: () => '/v1/responses',
+    body: (s) => RESPONSES_BODY('fake/gpt-4o-mini', s) },
+  'responses -> anthropic-type': { wire: 'responses', path: () => '/v1/responses',
+    body: (s) => RESPONSES_BODY('claude/claude-haiku-4-5', s) },
+  'responses -> gemini-type': { wire: 'responses', path: () => '/v1/responses',
+    body: (s) => RESPONSES_BODY(`gem/${GEMINI}`, s) },
   'raw pass-through': { wire: 'raw', path: () => '/fake/chat/completions',
     body: (s) => OPENAI_BODY('gpt-4o-mini', s) },
 };
@@ -85,9 +92,11 @@ const ERROR_EVENT = {
   openai: /^data: \{"error":\{"message":"[^"]+","type":"\w+"/m,
   anthropic: /^event: error\ndata: \{"type":"error","error":\{"type":"\w+","message":/m,
   gemini: /^data: \{"error":\{"code":5\d\d,"message":"[^"]+","status":"[A-Z_]+"\}\}/m,
+  responses: /^event: response\.failed\ndata: \{"type":"response\.failed","sequence_number":\d+,"response":\{[^\n]*"status":"failed","error":\{"code":"[^"]+","message":"[^"]+"/m,
 };
 const TERMINATOR = {
   openai: /^data: \[DONE\]/m, anthropic: /message_stop/, gemini: /finishReason/, raw: /^data: \[DONE\]/m,
+  responses: /^event: response\.completed/m,
 };
 
 /**

@@ -6,7 +6,8 @@
 #
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
 # requests, each translation direction (openai->anthropic,
-# openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
+# openai->gemini, anthropic->openai, anthropic->gemini, responses->anthropic,
+# responses->gemini, responses->openai (the mock's): requests, answers,
 # error bodies, streams), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it), and the
 # writers of the gateway's own error bodies (errors: always valid UTF-8 JSON),
@@ -23,7 +24,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths errors helicone}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai paths errors helicone}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -37,6 +38,7 @@ TRANSLATE_SRCS="src/providers/translate.c src/providers/translate_util.c src/pro
     src/providers/count_tokens.c src/providers/anthropic.c src/providers/anthropic_stream.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
+    src/providers/responses.c src/providers/responses_stream.c
     src/providers/registry.c
     src/providers/mock.c src/core/sse.c src/core/util.c src/core/jsonscan.c
     src/core/urlpath.c"

@@ -5,7 +5,9 @@ import json, os, sys
 
 out = sys.argv[1]
 targets = {"openai->anthropic": "openai_to_anthropic", "openai->gemini": "openai_to_gemini",
-           "anthropic->openai": "anthropic_to_openai", "anthropic->gemini": "anthropic_to_gemini"}
+           "anthropic->openai": "anthropic_to_openai", "anthropic->gemini": "anthropic_to_gemini",
+           "responses->anthropic": "responses_to_anthropic", "responses->gemini": "responses_to_gemini",
+           "responses->openai": "responses_to_openai"}
 n = 0
 for d in ("anthropic", "gemini", "openai"):
     folder = os.path.join("tests/cases", d)

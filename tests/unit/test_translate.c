@@ -141,16 +141,20 @@ static void check_usage(const char *what, const tg_usage_t *u, json_t *want)
 
 static tg_wire_t client_of(const char *dir)
 {
+    if (!strncmp(dir, "responses->", 11))
+        return TG_WIRE_RESPONSES;
     return !strncmp(dir, "anthropic->", 11) ? TG_WIRE_ANTHROPIC : TG_WIRE_OPENAI;
 }
 
+/* responses->openai is the mock's direction: OpenAI-type providers take
+ * Responses natively. */
 static tg_provider_type_t provider_of(const char *dir)
 {
     if (strstr(dir, "->anthropic"))
         return TG_PROVIDER_ANTHROPIC;
     if (strstr(dir, "->gemini"))
         return TG_PROVIDER_GEMINI;
-    return TG_PROVIDER_OPENAI;
+    return !strncmp(dir, "responses->", 11) ? TG_PROVIDER_MOCK : TG_PROVIDER_OPENAI;
 }
 
 typedef struct {
@@ -352,6 +356,109 @@ static void check_json_text(const char *what, const char *got, const char *want)
         check_json(what, g, w);
     json_decref(g);
     json_decref(w);
+}
+
+/* Responses clients: native to OpenAI-type providers, translated for the
+ * others; the mock answers Chat Completions, so it gets a translator too. */
+TEST(translate_table_responses)
+{
+    CHECK(tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_OPENAI) == NULL);
+    CHECK(tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_AZURE) == NULL);
+    CHECK(tg_translate_native(TG_WIRE_RESPONSES, TG_PROVIDER_OPENAI));
+    CHECK(tg_translate_native(TG_WIRE_RESPONSES, TG_PROVIDER_AZURE));
+    CHECK(!tg_translate_native(TG_WIRE_RESPONSES, TG_PROVIDER_MOCK));
+    CHECK(!tg_translate_native(TG_WIRE_RESPONSES, TG_PROVIDER_ANTHROPIC));
+    CHECK(!tg_translate_native(TG_WIRE_OPENAI, TG_PROVIDER_GEMINI));
+    CHECK(tg_translate_native(TG_WIRE_GEMINI, TG_PROVIDER_GEMINI));
+    CHECK_STR(tg_translate_name(tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_ANTHROPIC)),
+              "responses->anthropic");
+    CHECK_STR(tg_translate_name(tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_GEMINI)),
+              "responses->gemini");
+    CHECK_STR(tg_translate_name(tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_MOCK)),
+              "responses->openai");
+}
+
+/* The usage of native Responses answers and of the terminal event of a
+ * native Responses stream; deltas carry none. */
+TEST(translate_responses_native_usage)
+{
+    const char *answer = "{\"id\":\"resp_1\",\"object\":\"response\",\"output\":[],\"usage\":{"
+                         "\"input_tokens\":12,\"input_tokens_details\":{\"cached_tokens\":4},"
+                         "\"output_tokens\":7,\"output_tokens_details\":{\"reasoning_tokens\":2},"
+                         "\"total_tokens\":19}}";
+    tg_usage_t u = TG_USAGE_UNKNOWN;
+    tg_dialect_responses.answer_usage(answer, strlen(answer), &u);
+    CHECK_INT(u.prompt_tokens, 12);
+    CHECK_INT(u.completion_tokens, 7);
+    CHECK_INT(u.cached_tokens, 4);
+    CHECK_INT(u.reasoning_tokens, 2);
+    const char *delta = "{\"type\":\"response.output_text.delta\",\"delta\":\"usage\"}";
+    u = (tg_usage_t)TG_USAGE_UNKNOWN;
+    CHECK(!tg_dialect_responses.event_usage(delta, strlen(delta), &u));
+    CHECK_INT(u.prompt_tokens, -1);
+    const char *done = "{\"type\":\"response.completed\",\"sequence_number\":9,\"response\":{"
+                       "\"id\":\"resp_1\",\"usage\":{\"input_tokens\":3,\"output_tokens\":5}}}";
+    CHECK(tg_dialect_responses.event_usage(done, strlen(done), &u));
+    CHECK_INT(u.prompt_tokens, 3);
+    CHECK_INT(u.completion_tokens, 5);
+    CHECK_INT(u.cached_tokens, -1);
+}
+
+/* A cut Responses stream ends with response.failed, numbered after the
+ * last event sent; the SDKs read the failed response's error. */
+TEST(translate_responses_failed_event)
+{
+    tg_buf_t out = {0};
+    tg_translate_responses_failed(7, "req-1", 502, "provider_error", "cut \"short\"", &out);
+    CHECK(!strncmp(out.data, "event: response.failed\ndata: ", 29));
+    json_t *d = json_loads(out.data + 29, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(d, "type")), "response.failed");
+    CHECK_INT(json_integer_value(json_object_get(d, "sequence_number")), 7);
+    json_t *r = json_object_get(d, "response");
+    CHECK_STR(json_string_value(json_object_get(r, "status")), "failed");
+    CHECK_STR(json_string_value(json_object_get(r, "id")), "req-1");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+              "provider_error");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+              "cut \"short\"");
+    json_decref(d);
+    tg_buf_reset(&out);
+    tg_translate_error_event(TG_WIRE_RESPONSES, 503, NULL, "x", &out);
+    CHECK(strstr(out.data, "\"sequence_number\":0") && strstr(out.data, "\"api_error\""));
+    tg_buf_free(&out);
+    /* errors of the Responses route are OpenAI's shape */
+    tg_translate_error_json(TG_WIRE_RESPONSES, 429, "slow", &out);
+    d = json_loads(out.data, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d, "error"), "type")),
+              "rate_limit_error");
+    json_decref(d);
+    tg_buf_free(&out);
+}
+
+/* A translated Responses stream cut before the provider's terminator is
+ * not ended (the pipeline sends response.failed, numbered on), and its
+ * events so far are numbered from 0. */
+TEST(translate_responses_stream_cut)
+{
+    const tg_translator_t *t = tg_translate_for(TG_WIRE_RESPONSES, TG_PROVIDER_ANTHROPIC);
+    tg_translate_opts_t o = {.id = "x", .created = 1, .model = "m", .include_usage = true};
+    tg_translate_stream_t *s = tg_translate_stream_new(t, &o);
+    tg_buf_t out = {0};
+    const char *start = "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{"
+                        "\"input_tokens\":5,\"output_tokens\":1}}}";
+    const char *block = "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+                        "\"type\":\"text\",\"text\":\"\"}}";
+    const char *delta = "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                        "\"text_delta\",\"text\":\"Hi\"}}";
+    tg_translate_stream_feed(s, "message_start", start, strlen(start), &out);
+    tg_translate_stream_feed(s, "content_block_start", block, strlen(block), &out);
+    tg_translate_stream_feed(s, "content_block_delta", delta, strlen(delta), &out);
+    CHECK(!tg_translate_stream_ended(s));
+    CHECK(strstr(out.data, "response.output_text.delta") != NULL);
+    CHECK(!strstr(out.data, "response.completed"));
+    CHECK_INT(tg_translate_stream_seq(s), 5); /* created, in_progress, item, part, delta */
+    tg_translate_stream_free(s);
+    tg_buf_free(&out);
 }
 
 TEST(translate_table)
