@@ -691,6 +691,9 @@ static bool fallbacks_from_header(tg_exchange_t *x, const char *hv)
 
 bool tg_attempt_plan_fallbacks(tg_exchange_t *x)
 {
+    if (x->fallbacks_planned)
+        return true;
+    x->fallbacks_planned = true;
     const char *hv = tg_http_header(x->h, "Helicone-Fallbacks");
     if (hv) /* after a model list's entries, if any */
         return fallbacks_from_header(x, hv);

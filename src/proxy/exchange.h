@@ -180,11 +180,12 @@ typedef struct tg_exchange {
      * current target's, and those of the fallbacks (same index). */
     tg_target_opts_t target_opts;
     tg_target_opts_t fallback_opts[TG_MAX_FALLBACKS];
-    bool model_list;    /* the model was a Helicone list: the fallbacks are its entries */
-    int fallback_index; /* 0 = the first target */
-    int tries_here;     /* retries made on the current target */
-    int retries;        /* retries made in all */
-    bool retry_on;      /* Helicone-Retry-Enabled */
+    bool model_list;        /* the model was a Helicone list: the fallbacks are its entries */
+    bool fallbacks_planned; /* tg_attempt_plan_fallbacks ran (resolve may run it early) */
+    int fallback_index;     /* 0 = the first target */
+    int tries_here;         /* retries made on the current target */
+    int retries;            /* retries made in all */
+    bool retry_on;          /* Helicone-Retry-Enabled */
     int retry_num;
     double retry_factor;
     int64_t retry_min_ms, retry_max_ms;

@@ -174,6 +174,14 @@ static tg_stage_result_t resolve(void *arg)
         x->model_list = n > 1;
         return TG_STAGE_CONTINUE;
     }
+    /* Nothing here serves the model, but Helicone's own Helicone-Fallbacks
+     * names its targets (configured providers, by origin): the model goes
+     * to them as asked, as Helicone's gateway would send it. */
+    const char *fh = tg_http_header(x->h, "Helicone-Fallbacks");
+    if (rc == -1 && fh && !strchr(x->model_requested, ',') && tg_fallbacks_helicone_form(fh)) {
+        x->target = (tg_route_t){.model = tg_xstrdup(x->model_requested), .how = "fallback"};
+        return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    }
     if (rc == -2)
         tg_exchange_error(x, 400, "missing_model", err);
     else if (rc == -3)

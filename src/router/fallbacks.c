@@ -330,6 +330,15 @@ int tg_fallbacks_parse(const tg_config_t *cfg, tg_health_registry_t *health, con
     return rc;
 }
 
+bool tg_fallbacks_helicone_form(const char *hv)
+{
+    json_t *list = json_loads(hv, 0, NULL);
+    json_t *e0 = json_array_get(list, 0);
+    bool yes = json_is_object(e0) && json_object_get(e0, "target-url");
+    json_decref(list);
+    return yes;
+}
+
 bool tg_target_opts_match(const tg_target_opts_t *opts, int status)
 {
     for (size_t i = 0; i < opts->n_codes; i++)

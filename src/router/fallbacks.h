@@ -60,6 +60,10 @@ int tg_fallbacks_parse(const tg_config_t *cfg, tg_health_registry_t *health, con
                        tg_fallback_t *out, size_t max, size_t *n, bool *replaces, char *err,
                        size_t errlen);
 
+/** Whether hv is in Helicone's own form (its first entry a target-url
+ *  object), whatever the rest holds. */
+bool tg_fallbacks_helicone_form(const char *hv);
+
 /** Whether `status` is in one of opts' ranges. */
 bool tg_target_opts_match(const tg_target_opts_t *opts, int status);
 

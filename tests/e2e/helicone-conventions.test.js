@@ -203,6 +203,19 @@ test('Helicone-Fallbacks with target-url: a 500 goes on to the next target, with
   assert.equal(rec.provider, 'second');
 });
 
+test('Helicone-Fallbacks with target-url serves a model nothing else here would route', async () => {
+  const id = h.testId('hfb-model');
+  const plain = await post('/v1/chat/completions', chat('house-model-7'));
+  assert.equal(plain.status, 404); // no provider serves it by name
+  const res = await post('/v1/chat/completions', chat('house-model-7'), {
+    'x-test-id': id,
+    'Helicone-Fallbacks': JSON.stringify([{ 'target-url': `http://localhost:${fake.port}/v1` }]),
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('helicone-provider'), 'second');
+  assert.equal((await h.oneRequest(fake, id)).body.model, 'house-model-7');
+});
+
 test('Helicone-Fallbacks onCodes: a status outside them reaches the client, with its message recorded', async () => {
   const id = h.testId('hfb-codes');
   const res = await post('/v1/chat/completions', chat('fake/gpt-4o-mini'), {
