@@ -29,6 +29,19 @@ bool tg_is_credential_header(const char *name)
     return false;
 }
 
+bool tg_provider_header_foreign(const tg_provider_rec_t *r, const char *name)
+{
+    for (int t = 0; t < TG_PROVIDER_TYPES; t++) {
+        const tg_provider_rec_t *owner = tg_provider_rec_for_type(t);
+        if (owner->type == r->type || !owner->own_header_prefixes)
+            continue;
+        for (const char *const *p = owner->own_header_prefixes; *p; p++)
+            if (!strncasecmp(name, *p, strlen(*p)))
+                return true;
+    }
+    return false;
+}
+
 const char *tg_provider_client_key(tg_provider_header_fn get, void *ctx, const char *consumed)
 {
     for (int t = 0; t < TG_PROVIDER_TYPES; t++) {

@@ -54,10 +54,16 @@ static void start(ostate_t *o, tg_buf_t *out)
     if (o->started)
         return;
     o->started = true;
+    /* Usage comes last from OpenAI-type providers: until then the input is
+     * the request's estimate (clients such as LangChain's ChatAnthropic read
+     * input tokens from message_start only). */
+    tg_usage_t u = o->base.usage;
+    if (u.prompt_tokens < 0 && o->base.prompt_estimate > 0)
+        u.prompt_tokens = o->base.prompt_estimate;
     json_t *msg =
         json_pack("{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:o}", "id", o->base.id, "type", "message", "role",
                   "assistant", "content", "model", o->base.model, "stop_reason", "stop_sequence",
-                  "usage", tg_xlat_anthropic_usage_json(&o->base.usage));
+                  "usage", tg_xlat_anthropic_usage_json(&u));
     ev(out, "message_start", json_pack("{s:o}", "message", msg));
 }
 

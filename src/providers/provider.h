@@ -108,6 +108,11 @@ struct tg_provider_rec {
     /** Sent upstream unless the client sent the same header; {NULL}-ended
      *  or NULL. */
     const tg_provider_header_t *default_headers;
+    /** Prefixes of client headers only this type's API reads
+     *  ("anthropic-": anthropic-version, anthropic-beta, ...): they are not
+     *  sent to a provider of another type (tg_provider_header_foreign);
+     *  NULL-terminated, or NULL. */
+    const char *const *own_header_prefixes;
 
     /** The URL of a call, malloc'd; NULL when the suffix, model or query
      *  would leave the base path (tg_urlpath_check). Must handle rq->raw
@@ -186,6 +191,12 @@ bool tg_provider_accepts_stream_options(const tg_provider_cfg_t *p);
 /** True for request headers that carry a provider credential of any type
  *  (the union of every record's credential_headers). */
 bool tg_is_credential_header(const char *name);
+
+/** True for a client header that belongs to another type's API (its
+ *  record's own_header_prefixes) than `r`'s: not forwarded to r's
+ *  provider (Claude Code's anthropic-beta would make an OpenAI-type server
+ *  refuse or misread the call). */
+bool tg_provider_header_foreign(const tg_provider_rec_t *r, const char *name);
 
 /** The provider key a client sent in any type's credential header (bring
  *  your own key), skipping `consumed` (the header that carried the gateway

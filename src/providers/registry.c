@@ -24,6 +24,8 @@ static const char *const azure_credentials[] = {"api-key", NULL};
 /* Anthropic's API refuses a request without a version. */
 static const tg_provider_header_t anthropic_headers[] = {{"anthropic-version", "2023-06-01"},
                                                          {NULL, NULL}};
+/* anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access */
+static const char *const anthropic_own_headers[] = {"anthropic-", NULL};
 
 static const char *const openai_families[] = {
     "gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", NULL};
@@ -64,6 +66,7 @@ static const tg_provider_rec_t records[] = {
             .credential_headers = anthropic_credentials,
             .gateway_key_header = true,
             .default_headers = anthropic_headers,
+            .own_header_prefixes = anthropic_own_headers,
             .url = tg_provider_url_default,
             .families = anthropic_families,
             .families_any_name = true,

@@ -70,6 +70,10 @@ typedef struct {
     const char *query;  /* static query string ("alt=sse") or NULL */
     bool stream;        /* the client asked for a stream */
     bool include_usage; /* OpenAI client: stream_options.include_usage */
+    /** Anthropic client: the request's input tokens as estimated locally
+     *  (tg_translate_count_tokens), for the stream's message_start when the
+     *  provider reports usage only at the end; 0 otherwise. */
+    long prompt_estimate;
 } tg_translate_req_t;
 
 void tg_translate_req_free(tg_translate_req_t *rq);
@@ -87,6 +91,10 @@ typedef struct {
     long created;       /* "created" of OpenAI answers (Unix seconds) */
     const char *model;  /* model name when the provider's answer names none */
     bool include_usage; /* OpenAI client asked for the final usage chunk */
+    /** rq.prompt_estimate: input tokens for an Anthropic message_start sent
+     *  before the provider has reported any (0: none known). The usage
+     *  recorded and the final message_delta stay the provider's. */
+    long prompt_estimate;
 } tg_translate_opts_t;
 
 /** One direction: client dialect -> provider dialect and back. */

@@ -28,6 +28,8 @@ static int chain_request(req_fn first, req_fn second, json_t *req, const char *m
     }
     int rc = second(mid.body, model, out, err, errlen);
     out->include_usage = out->include_usage || mid.include_usage;
+    if (!out->prompt_estimate)
+        out->prompt_estimate = mid.prompt_estimate;
     tg_translate_req_free(&mid);
     return rc;
 }
@@ -50,17 +52,36 @@ static int chain_response(resp_fn first, resp_fn second, json_t *resp, const tg_
     return rc;
 }
 
-static int anthropic_to_chat_request(json_t *req, const char *model, tg_translate_req_t *out,
-                                     char *err, size_t errlen)
+/* Anthropic's `thinking` as Gemini's thinkingConfig (Chat Completions has
+ * no budget to carry it through): a budget as thinkingBudget, adaptive as
+ * -1 (the model decides); thoughts included, so they come back as thinking
+ * blocks. Disabled, or absent: the model's default. */
+static void thinking_out(json_t *req, json_t *body)
 {
-    return tg_openai_request_from_anthropic(req, model, false, out, err, errlen);
+    json_t *th = json_object_get(req, "thinking");
+    long budget = tg_xj_count(th, "budget_tokens");
+    if (tg_xj_is(th, "type", "adaptive"))
+        budget = -1;
+    else if (!tg_xj_is(th, "type", "enabled") || budget < 0)
+        return;
+    json_t *gc = json_object_get(body, "generationConfig");
+    if (!json_is_object(gc)) {
+        gc = json_object();
+        json_object_set_new(body, "generationConfig", gc);
+    }
+    json_object_set_new(
+        gc, "thinkingConfig",
+        json_pack("{s:I,s:b}", "thinkingBudget", (json_int_t)budget, "includeThoughts", 1));
 }
 
 int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
                       size_t errlen)
 {
-    return chain_request(anthropic_to_chat_request, tg_gemini_request_from_openai, req, model, out,
-                         err, errlen);
+    int rc = chain_request(tg_openai_request_from_anthropic_for_gemini,
+                           tg_gemini_request_from_openai, req, model, out, err, errlen);
+    if (rc == 0)
+        thinking_out(req, out->body);
+    return rc;
 }
 
 int tg_xchain_response(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out, tg_usage_t *usage)
@@ -110,7 +131,7 @@ static void init_with(tg_translate_stream_t *s, const tg_xstream_ops_t *inner,
                       const tg_xstream_ops_t *outer)
 {
     chain_t *c = (chain_t *)s;
-    tg_translate_opts_t o = {s->id, s->created, s->model, true};
+    tg_translate_opts_t o = {s->id, s->created, s->model, true, s->prompt_estimate};
     c->inner = tg_xstream_new(inner, &o);
     c->outer = tg_xstream_new(outer, &o);
 }
@@ -141,6 +162,10 @@ static int on_chunk(void *arg, const char *event, const char *data, size_t len)
 static void relay(chain_t *c, tg_buf_t *out)
 {
     c->out = out;
+    /* Gemini counts the prompt in its first event: better than the estimate
+     * for the message_start the outer stream is about to send. */
+    if (c->inner->usage.prompt_tokens > 0)
+        c->outer->prompt_estimate = c->inner->usage.prompt_tokens;
     if (c->mid.len)
         tg_sse_feed(&c->chunks, c->mid.data, c->mid.len, on_chunk, c);
     tg_buf_reset(&c->mid);

@@ -23,6 +23,11 @@ extern const tg_xstream_ops_t tg_xstream_chat_to_responses;
 extern const tg_xstream_ops_t tg_xstream_responses_to_anthropic;
 extern const tg_xstream_ops_t tg_xstream_responses_to_gemini;
 
+/* Anthropic -> Chat Completions on the way to Gemini (openai.c): documents
+ * by URL and of any media type pass as file parts, top_k is kept. */
+int tg_openai_request_from_anthropic_for_gemini(json_t *req, const char *model,
+                                                tg_translate_req_t *out, char *err, size_t errlen);
+
 /* Anthropic -> Gemini, through Chat Completions (translate_chain.c). */
 int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, char *err,
                       size_t errlen);

@@ -340,6 +340,7 @@ tg_translate_stream_t *tg_xstream_new(const tg_xstream_ops_t *ops, const tg_tran
     s->model = tg_xstrdup(o && o->model ? o->model : "");
     s->created = o ? o->created : 0;
     s->include_usage = o && o->include_usage;
+    s->prompt_estimate = o ? o->prompt_estimate : 0;
     if (ops->init)
         ops->init(s);
     return s;

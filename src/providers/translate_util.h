@@ -76,9 +76,10 @@ struct tg_translate_stream {
     char *model;
     long created;
     bool include_usage;
-    bool done;   /* terminal events written */
-    char *error; /* the provider's own message, when its stream carried an error */
-    long seq;    /* Responses clients: the next event's sequence_number */
+    long prompt_estimate; /* tg_translate_opts_t.prompt_estimate */
+    bool done;            /* terminal events written */
+    char *error;          /* the provider's own message, when its stream carried an error */
+    long seq;             /* Responses clients: the next event's sequence_number */
 };
 
 typedef struct tg_xstream_ops {

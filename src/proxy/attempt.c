@@ -378,6 +378,8 @@ static int forward_header(const char *name, const char *value, void *arg)
         return 0;
     if (c->drop_credentials && tg_is_credential_header(name))
         return 0;
+    if (tg_provider_header_foreign(tg_provider_rec_of(c->x->target.provider), name))
+        return 0;
     if (c->x->caller.consumed_header && !strcasecmp(name, c->x->caller.consumed_header))
         return 0;
     const char *k;
@@ -493,6 +495,7 @@ static bool build_translated(tg_exchange_t *x)
     a->body_ptr = a->body;
     a->body_len = strlen(a->body);
     a->tr_include_usage = rq.include_usage;
+    a->tr_prompt_estimate = rq.prompt_estimate;
     a->url = tg_provider_url_for(p, &(tg_provider_url_req_t){.model = x->target.model,
                                                              .suffix = rq.path,
                                                              .query = rq.query,

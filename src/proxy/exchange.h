@@ -122,6 +122,7 @@ typedef struct {
 typedef struct {
     const tg_translator_t *tr; /* NULL: the provider speaks the client's dialect */
     bool tr_include_usage;     /* OpenAI client asked for the usage chunk */
+    long tr_prompt_estimate;   /* Anthropic client: estimated input for message_start */
     char *url;
     char *suffix_buf; /* Gemini: "/models/{model}:{action}" */
     char **hdrs;

@@ -218,7 +218,8 @@ void tg_filters_start(tg_exchange_t *x, const char *content_type)
             tg_translate_opts_t o = {.id = x->id,
                                      .created = (long)(x->t0_wall_ms / 1000),
                                      .model = x->target.model,
-                                     .include_usage = a->tr_include_usage};
+                                     .include_usage = a->tr_include_usage,
+                                     .prompt_estimate = a->tr_prompt_estimate};
             a->f.ts = tg_translate_stream_new(a->tr, &o);
         }
         tg_http_stream_start(x->h, status, NULL);

@@ -54,9 +54,11 @@ static void mock_translated(tg_exchange_t *x, bool stream)
     }
     tg_buf_t mock = {0}, out = {0};
     x->status = tg_mock_answer(TG_MOCK_CHAT, rq.body, x->target.model, stream, &mock);
+    tg_translate_opts_t o = {.id = x->id,
+                             .created = (long)(x->t0_wall_ms / 1000),
+                             .model = x->target.model,
+                             .prompt_estimate = rq.prompt_estimate};
     tg_translate_req_free(&rq);
-    tg_translate_opts_t o = {
-        .id = x->id, .created = (long)(x->t0_wall_ms / 1000), .model = x->target.model};
     mock_headers(x);
     if (x->status != 200) {
         tg_exchange_note_provider_error(x, mock.data, mock.len, NULL);

@@ -42,6 +42,22 @@ static const llm_route_t llm_routes[] = {
      TG_WIRE_ANTHROPIC},
 };
 
+/* The LLM route of a path. An Anthropic base URL that ends in /v1
+ * (ANTHROPIC_BASE_URL=http://gateway/v1, what the Vercel AI SDK wants) makes
+ * Claude Code and the Anthropic SDKs ask for /v1/v1/messages: the same
+ * route, recorded as /v1/messages. */
+static const llm_route_t *llm_route_of(const char *path)
+{
+    bool doubled = !strncmp(path, "/v1/v1/messages", 15);
+    if (doubled)
+        path += 3;
+    for (size_t i = 0; i < sizeof llm_routes / sizeof llm_routes[0]; i++)
+        if (!strcmp(path, llm_routes[i].path) &&
+            (!doubled || llm_routes[i].wire == TG_WIRE_ANTHROPIC))
+            return &llm_routes[i];
+    return NULL;
+}
+
 /* An error before an exchange exists, in the dialect its path implies. */
 static void reply_error(tg_http_t *h, int status, const char *code, const char *message)
 {
@@ -302,11 +318,11 @@ static bool route(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller, const cha
             handle_models(pw, h);
         return true;
     }
-    for (size_t i = 0; i < sizeof llm_routes / sizeof llm_routes[0]; i++)
-        if (!strcmp(path, llm_routes[i].path)) {
-            handle_llm(pw, h, caller, &llm_routes[i]);
-            return true;
-        }
+    const llm_route_t *r = llm_route_of(path);
+    if (r) {
+        handle_llm(pw, h, caller, r);
+        return true;
+    }
     if (!strncmp(path, "/v1beta/models/", 15)) {
         handle_gemini(pw, h, caller, path + 15);
         return true;

@@ -8,14 +8,14 @@
 // Prints "LISTENING <port>" on stdout once it accepts connections.
 // Endpoints: POST /v1/chat/completions (plain and SSE), /v1/completions,
 // /v1/embeddings, /v1/responses (plain and SSE, with function calls),
-// GET /v1/models (OpenAI); POST /v1/messages
+// GET /v1/models (OpenAI); POST /v1/messages and /v1/messages/count_tokens
 // (Anthropic); POST {any prefix}/models/{model}:generateContent and
 // :streamGenerateContent (Gemini; ?alt=sse for SSE, else a JSON array).
 // A request that declares tools is answered with a call of the first one.
 // Per-request controls are request headers (see README.md): x-fake-status,
 // x-fake-delay-ms, x-fake-chunks, x-fake-chunk-delay-ms, x-fake-drop,
 // x-fake-reply, x-fake-fail-times, x-fake-retry-after, x-fake-cache-read,
-// x-fake-thoughts, x-fake-tool-args.
+// x-fake-thoughts, x-fake-tool-args, x-fake-tools.
 // Errors come in the shape of the route's dialect.
 // Introspection: GET|DELETE /_fake/requests, GET /_fake/stats.
 
@@ -86,7 +86,7 @@ function sendJson(res, status, obj, extraHeaders = {}) {
 /** The dialect a route speaks: 'gemini', 'anthropic' or 'openai'. */
 function dialectOf(path) {
   if (GEMINI_ROUTE.test(path)) return 'gemini';
-  if (path === '/v1/messages') return 'anthropic';
+  if (path === '/v1/messages' || path === '/v1/messages/count_tokens') return 'anthropic';
   return 'openai';
 }
 
@@ -205,14 +205,72 @@ function argsFor(schema) {
   return args;
 }
 
+// The text of a message's content in any dialect: a string, text blocks
+// or parts, Gemini's parts.
+function textOf(content) {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((b) => (typeof b === 'string' ? b : typeof b?.text === 'string' ? b.text : ''))
+    .join('\n');
+}
+
+// The text of the conversation's last user turn (what a prompt asks).
+function lastUserText(dialect, body) {
+  if (dialect === 'gemini') {
+    const c = (Array.isArray(body.contents) ? body.contents : []).filter((x) => x?.role !== 'model');
+    return textOf(c.at(-1)?.parts);
+  }
+  const m = (Array.isArray(body.messages) ? body.messages : []).filter((x) => x?.role === 'user');
+  return textOf(m.at(-1)?.content);
+}
+
+// The text of the tool results the last turn hands back.
+function toolResultText(dialect, body) {
+  if (dialect === 'gemini') {
+    const parts = body.contents?.at(-1)?.parts || [];
+    return parts.filter((p) => p?.functionResponse)
+      .map((p) => JSON.stringify(p.functionResponse.response)).join('\n');
+  }
+  const last = Array.isArray(body.messages) ? body.messages.at(-1) : null;
+  if (dialect === 'anthropic') {
+    return (Array.isArray(last?.content) ? last.content : []).filter((b) => b?.type === 'tool_result')
+      .map((b) => textOf(b.content)).join('\n');
+  }
+  return textOf(last?.content);
+}
+
+// Names of every tool the request declares.
+function toolNames(dialect, body) {
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  if (dialect === 'gemini') {
+    return tools.flatMap((t) => (Array.isArray(t?.functionDeclarations) ? t.functionDeclarations : []))
+      .map((d) => d?.name);
+  }
+  return tools.map((t) => (dialect === 'anthropic' ? t?.name : t?.function?.name));
+}
+
+// x-fake-tools: prompt — a client that declares many tools (Claude Code)
+// gets a call only when its last user turn asks for one with
+// [[tool NAME {json args}]], NAME being a declared tool.
+const TOOL_DIRECTIVE = /\[\[tool (\S+) (\{.*?\})\]\]/s;
+
+function promptedCall(dialect, body) {
+  const m = TOOL_DIRECTIVE.exec(lastUserText(dialect, body));
+  if (!m || !toolNames(dialect, body).includes(m[1])) return null;
+  return { name: m[1], args: JSON.parse(m[2]) };
+}
+
 /**
  * The tool call the fake answers with: the first declared tool, arguments
- * from x-fake-tool-args (JSON) or made up from its schema. null when the
+ * from x-fake-tool-args (JSON) or made up from its schema; with
+ * x-fake-tools: prompt, the call the last user turn asks for. null when the
  * request declares no tool or hands a tool's result back.
  */
 function toolCallFor(dialect, body, headers) {
+  if (endsWithToolResult(dialect, body)) return null;
+  if (headers['x-fake-tools'] === 'prompt') return promptedCall(dialect, body);
   const tool = firstTool(dialect, body);
-  if (!tool || typeof tool.name !== 'string' || endsWithToolResult(dialect, body)) return null;
+  if (!tool || typeof tool.name !== 'string') return null;
   const given = headers['x-fake-tool-args'];
   return { name: tool.name, args: given !== undefined ? JSON.parse(given) : argsFor(tool.schema) };
 }
@@ -393,10 +451,14 @@ async function openaiResponses(req, res, rec, ctl, body, reply, id, created) {
 async function handleApi(req, res, rec, ctl) {
   const body = rec.body && typeof rec.body === 'object' ? rec.body : {};
   const model = body.model;
-  const reply = ctl.reply ?? DEFAULT_REPLY;
+  const path = rec.path.split('?')[0];
+  const dialect = dialectOf(path);
+  // x-fake-tools: prompt — the answer to a tool's result quotes it, so a
+  // client can show that the tool ran and its output came back.
+  const reply = req.headers['x-fake-tools'] === 'prompt' && endsWithToolResult(dialect, body)
+    ? `Tool result: ${toolResultText(dialect, body).slice(0, 500)}` : ctl.reply ?? DEFAULT_REPLY;
   const id = `${rec.id}`;
   const created = Math.floor(now() / 1000);
-  const path = rec.path.split('?')[0];
 
   if (req.method === 'GET' && path === '/v1/models') {
     return sendJson(res, 200, {
@@ -404,8 +466,10 @@ async function handleApi(req, res, rec, ctl) {
       data: MODELS.map((m) => ({ id: m, object: 'model', created: 1700000000, owned_by: 'fake' })),
     });
   }
-  const dialect = dialectOf(path);
   if (req.method !== 'POST') return sendJson(res, 404, errorBody(404, dialect));
+  if (path === '/v1/messages/count_tokens') {
+    return sendJson(res, 200, { input_tokens: promptTokens(body) + words(textOf(body.system)) });
+  }
 
   if (dialect === 'anthropic') return anthropicMessages(req, res, rec, ctl, body, reply, id);
   if (dialect === 'gemini') {

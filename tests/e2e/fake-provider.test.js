@@ -306,3 +306,63 @@ test('fake: Gemini errors, fail-times, retry-after and a dropped stream', async 
   // may come just after the client has seen the end.
   assert.ok(await waitFor(async () => (await fake.stats()).inFlight === 0), 'a request still in flight');
 });
+
+test('fake: x-fake-tools: prompt calls only the tool the prompt names, in every dialect, plain and streamed; the answer quotes the result', async () => {
+  const post = async (p, body, stream) => {
+    const r = await fetch(fake.url + p, { method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fake-tools': 'prompt' }, body: JSON.stringify(body) });
+    assert.equal(r.status, 200);
+    return stream ? r.text() : r.json();
+  };
+  const ask = 'please [[tool Second {"x":"from the prompt"}]] now';
+  const args = JSON.stringify({ x: 'from the prompt' });
+  const oaiTools = ['First', 'Second'].map((name) => ({ type: 'function', function: { name, parameters: { type: 'object' } } }));
+  for (const stream of [false, true]) {
+    // OpenAI: the named tool, not the first
+    const o = await post('/v1/chat/completions', { model: 'm', stream, tools: oaiTools,
+      messages: [{ role: 'user', content: ask }] }, stream);
+    if (stream) {
+      assert.match(o, /"name":"Second"/);
+      const frags = [...o.matchAll(/"arguments":("(?:[^"\\]|\\.)*")/g)].map((m) => JSON.parse(m[1])).join('');
+      assert.equal(frags, args);
+    } else {
+      assert.equal(o.choices[0].message.tool_calls[0].function.name, 'Second');
+      assert.equal(o.choices[0].message.tool_calls[0].function.arguments, args);
+    }
+    // no directive: plain text although tools are declared
+    const plain = await post('/v1/chat/completions', { model: 'm', stream, tools: oaiTools,
+      messages: [{ role: 'user', content: 'just talk' }] }, stream);
+    assert.match(stream ? plain : plain.choices[0].message.content, stream ? /"content":"/ : /Hello/);
+    assert.doesNotMatch(stream ? plain : JSON.stringify(plain), /tool_calls/);
+    // the tool's result comes back: quoted
+    const res = await post('/v1/chat/completions', { model: 'm', stream, tools: oaiTools, messages: [
+      { role: 'user', content: ask },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'Second', arguments: args } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'result 99' }] }, stream);
+    const text = stream ? res.split('\n').filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content ?? '').join('') : res.choices[0].message.content;
+    assert.equal(text, 'Tool result: result 99');
+    // Anthropic
+    const aTools = [{ name: 'First', input_schema: { type: 'object' } }, { name: 'Second', input_schema: { type: 'object' } }];
+    const a = await post('/v1/messages', { model: 'claude', max_tokens: 9, stream, tools: aTools,
+      messages: [{ role: 'user', content: [{ type: 'text', text: ask }] }] }, stream);
+    if (stream) assert.match(a, /"type":"tool_use","id":"toolu_fake_\d+","name":"Second"/);
+    else assert.deepEqual([a.content[0].name, a.content[0].input], ['Second', { x: 'from the prompt' }]);
+    const ar = await post('/v1/messages', { model: 'claude', max_tokens: 9, stream: false, tools: aTools, messages: [
+      { role: 'user', content: ask },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'Second', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: 'out 5' }] }] }] });
+    assert.equal(ar.content[0].text, 'Tool result: out 5');
+  }
+  // Gemini; and a directive naming an undeclared tool calls nothing
+  const g = await post('/v1beta/models/gemini-2.5-flash:generateContent', {
+    contents: [{ role: 'user', parts: [{ text: ask }] }],
+    tools: [{ functionDeclarations: [{ name: 'First' }, { name: 'Second' }] }] });
+  assert.deepEqual(g.candidates[0].content.parts[0].functionCall, { name: 'Second', args: { x: 'from the prompt' } });
+  const none = await post('/v1beta/models/gemini-2.5-flash:generateContent', {
+    contents: [{ role: 'user', parts: [{ text: ask }] }], tools: [{ functionDeclarations: [{ name: 'First' }] }] });
+  assert.ok(none.candidates[0].content.parts[0].text);
+  const ct = await post('/v1/messages/count_tokens', { model: 'claude', system: 'two words',
+    messages: [{ role: 'user', content: 'three more words' }] });
+  assert.deepEqual(ct, { input_tokens: 5 });
+});

@@ -222,3 +222,24 @@ TEST(provider_credentials_cover_every_record)
     CHECK(!tg_is_credential_header("content-type"));
     tg_buf_free(&t);
 }
+
+/* Anthropic-only client headers (Claude Code's anthropic-beta and
+ * anthropic-version) reach Anthropic-type providers only. */
+TEST(provider_foreign_headers)
+{
+    static const char *const anth[] = {"anthropic-beta", "Anthropic-Version",
+                                       "anthropic-dangerous-direct-browser-access"};
+    static const tg_provider_type_t others[] = {TG_PROVIDER_OPENAI, TG_PROVIDER_GEMINI,
+                                                TG_PROVIDER_AZURE, TG_PROVIDER_MOCK};
+    for (size_t i = 0; i < sizeof anth / sizeof anth[0]; i++) {
+        CHECK(
+            !tg_provider_header_foreign(tg_provider_rec_for_type(TG_PROVIDER_ANTHROPIC), anth[i]));
+        for (size_t k = 0; k < sizeof others / sizeof others[0]; k++)
+            CHECK(tg_provider_header_foreign(tg_provider_rec_for_type(others[k]), anth[i]));
+    }
+    CHECK(tg_provider_header_foreign(tg_provider_rec_named("deepseek"), "anthropic-beta"));
+    static const char *const kept[] = {"user-agent", "x-stainless-lang", "openai-organization",
+                                       "anthropic", "x-request-id"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        CHECK(!tg_provider_header_foreign(tg_provider_rec_for_type(TG_PROVIDER_OPENAI), kept[i]));
+}

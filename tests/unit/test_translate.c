@@ -280,7 +280,12 @@ static void run_case(const char *path, json_t *c)
                        : 1700000000,
         .model = model,
         .include_usage = rq.include_usage,
+        .prompt_estimate = rq.prompt_estimate, /* as the pipeline passes it */
     };
+    json_t *want_est = json_object_get(c, "expected_prompt_estimate");
+    if (want_est && rq.prompt_estimate != (long)json_integer_value(want_est))
+        tg_test_fail(__FILE__, __LINE__, "%s: prompt estimate %ld, expected %ld", path,
+                     rq.prompt_estimate, (long)json_integer_value(want_est));
     if (!o.id)
         o.id = "chatcmpl-test";
     check_reply(path, t, c, &o, client);
@@ -905,4 +910,140 @@ TEST(translate_stream_edges)
     out = stream_through(t, &o, none, true);
     CHECK(strstr(out, "\"finish_reason\":\"stop\"") != NULL && strstr(out, "[DONE]") != NULL);
     free(out);
+}
+
+/* Anthropic thinking budgets -> OpenAI reasoning_effort bands (models that
+ * take it only) and Gemini thinkingConfig; tool_choice none on both. */
+TEST(translate_thinking_and_choice)
+{
+    static const struct {
+        long budget;
+        const char *effort;
+    } bands[] = {{1024, "low"},     {4095, "low"},   {4096, "medium"},
+                 {16383, "medium"}, {16384, "high"}, {64000, "high"}};
+    char req[512], err[256];
+    json_t *b;
+    for (size_t i = 0; i < sizeof bands / sizeof bands[0]; i++) {
+        snprintf(req, sizeof req,
+                 "{\"max_tokens\":9,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":%ld},"
+                 "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                 bands[i].budget);
+        CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, req, "o4-mini", &b, err), 0);
+        CHECK_STR(json_string_value(json_object_get(b, "reasoning_effort")), bands[i].effort);
+        json_decref(b);
+        /* a model that takes no reasoning_effort (it would refuse it) gets none */
+        CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, req, "gpt-4o", &b, err), 0);
+        CHECK(json_object_get(b, "reasoning_effort") == NULL);
+        json_decref(b);
+        CHECK_INT(
+            request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_GEMINI, req, "gemini-2.5-flash", &b, err), 0);
+        json_t *tc = json_object_get(json_object_get(b, "generationConfig"), "thinkingConfig");
+        CHECK_INT(json_integer_value(json_object_get(tc, "thinkingBudget")), bands[i].budget);
+        CHECK(json_is_true(json_object_get(tc, "includeThoughts")));
+        json_decref(b);
+    }
+    const char *off = "{\"max_tokens\":9,\"thinking\":{\"type\":\"disabled\"},"
+                      "\"tool_choice\":{\"type\":\"none\"},"
+                      "\"tools\":[{\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}],"
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, off, "o4-mini", &b, err), 0);
+    CHECK(json_object_get(b, "reasoning_effort") == NULL);
+    CHECK_STR(json_string_value(json_object_get(b, "tool_choice")), "none");
+    json_decref(b);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_GEMINI, off, "gemini-2.5-flash", &b, err),
+              0);
+    CHECK(json_object_get(json_object_get(b, "generationConfig"), "thinkingConfig") == NULL);
+    json_t *fcc = json_object_get(json_object_get(b, "toolConfig"), "functionCallingConfig");
+    CHECK_STR(json_string_value(json_object_get(fcc, "mode")), "NONE");
+    json_decref(b);
+    /* hostile shapes: a clear 400, never a crash */
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"messages\":[{\"role\":\"system\",\"content\":5}]}", "m", NULL, err),
+              -1);
+    CHECK(strstr(err, "system content") != NULL);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_GEMINI,
+                         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\","
+                         "\"source\":{\"type\":\"file\",\"file_id\":\"f1\"}}]}]}",
+                         "g", NULL, err),
+              -1);
+    CHECK(strstr(err, "'file'") != NULL);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+                         "\"tool_use_id\":\"t\",\"content\":[{\"type\":\"document\",\"source\":"
+                         "{\"type\":\"content\",\"content\":[{\"type\":\"document\",\"source\":"
+                         "{\"type\":\"content\",\"content\":[{\"type\":\"document\",\"source\":"
+                         "{\"type\":\"content\",\"content\":\"deep\"}}]}}]}}]}]}]}",
+                         "m", NULL, err),
+              -1);
+    CHECK(strstr(err, "nested") != NULL);
+}
+
+/* metadata.user_id -> user: kept up to OpenAI's 64 characters, a longer one
+ * (Claude Code's JSON id) as a stable opaque hash. */
+TEST(translate_user_id)
+{
+    char err[256];
+    json_t *b, *b2;
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"metadata\":{\"user_id\":\"user_1\"},\"messages\":[]}", "m", &b, err),
+              0);
+    CHECK_STR(json_string_value(json_object_get(b, "user")), "user_1");
+    json_decref(b);
+    const char *long_id =
+        "{\"metadata\":{\"user_id\":\"{\\\"device_id\\\":"
+        "\\\"6c8796c84c872a4d737db31f3d73d35f9ca84f7b842c8aee72aa"
+        "9e913419befa\\\",\\\"session_id\\\":\\\"db92187d-755a-4e28-9c67-15c6fef16d9c\\\"}\"},"
+        "\"messages\":[]}";
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, long_id, "m", &b, err), 0);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI, long_id, "m", &b2, err), 0);
+    const char *u = json_string_value(json_object_get(b, "user"));
+    CHECK(u && strlen(u) == 18 && !strncmp(u, "u-", 2));
+    CHECK_STR(u, json_string_value(json_object_get(b2, "user"))); /* stable */
+    json_decref(b);
+    json_decref(b2);
+    CHECK_INT(request_rc(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI,
+                         "{\"metadata\":{\"user_id\":7},\"messages\":[]}", "m", &b, err),
+              0);
+    CHECK(json_object_get(b, "user") == NULL);
+    json_decref(b);
+}
+
+/* message_start of a translated Anthropic stream: the provider's input
+ * count when its first event has one, else the request's estimate; the
+ * final message_delta keeps the provider's count. */
+TEST(translate_message_start_input_tokens)
+{
+    const tg_translator_t *t = tg_translate_for(TG_WIRE_ANTHROPIC, TG_PROVIDER_OPENAI);
+    tg_translate_opts_t o = {.id = "m", .model = "x", .prompt_estimate = 77};
+    const char *ev[] = {"message",
+                        "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}",
+                        "message",
+                        "{\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":90,"
+                        "\"completion_tokens\":1}}",
+                        NULL};
+    char *out = stream_through(t, &o, ev, true);
+    const char *ms = strstr(out, "\"message_start\""), *md = strstr(out, "\"message_delta\"");
+    CHECK(ms && md && strstr(ms, "\"input_tokens\":77") && strstr(ms, "\"input_tokens\":77") < md);
+    CHECK(md && strstr(md, "\"input_tokens\":90") != NULL);
+    free(out);
+    const char *ev2[] = {"message",
+                         "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],"
+                         "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":0}}",
+                         NULL};
+    out = stream_through(t, &o, ev2, true);
+    ms = strstr(out, "\"message_start\"");
+    md = strstr(out, "\"message_delta\"");
+    CHECK(ms && md && strstr(ms, "\"input_tokens\":12") && strstr(ms, "\"input_tokens\":12") < md);
+    free(out);
+    /* the estimate of a request: the count_tokens estimator's */
+    json_t *r = json_loads("{\"system\":\"abcdefgh\",\"max_tokens\":5,\"stream\":true,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":\"abcd\"}]}",
+                           0, NULL);
+    tg_translate_req_t rq;
+    char err[128];
+    CHECK_INT(tg_translate_request(t, r, "x", NULL, &rq, err, sizeof err), 0);
+    CHECK_INT(rq.prompt_estimate, tg_translate_count_tokens(r, NULL));
+    CHECK(rq.prompt_estimate > 0);
+    tg_translate_req_free(&rq);
+    json_decref(r);
 }
