@@ -32,9 +32,15 @@ fi
 # runs its own instances, so the system one is not needed.
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 
-# The end-to-end suite's SDKs (exact versions from package-lock.json).
-if [ -f package-lock.json ]; then
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund --loglevel=error
+# The end-to-end suite's SDKs (exact versions from each package-lock.json):
+# the root one, and @helicone/helpers apart in tests/e2e/helicone-helpers/
+# (it needs openai ^5, which clashes with the suite's openai in one tree).
+npm_ci() {
+  local dir=$1
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
   fi
-fi
+}
+npm_ci .
+npm_ci tests/e2e/helicone-helpers

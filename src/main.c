@@ -34,9 +34,10 @@
 static const char usage[] =
     "usage: tollgate [--config FILE] [--validate] [--version] [--help]\n"
     "\n"
-    "  --config FILE   configuration file (default: $TOLLGATE_CONFIG, else ./tollgate.yaml\n"
-    "                  if present, else built-in defaults with providers detected from\n"
-    "                  the environment and the built-in `mock` provider)\n"
+    "  --config FILE   configuration file (default: $TOLLGATE_CONFIG, else\n"
+    "                  $HELICONE_CONFIG_PATH, else ./tollgate.yaml if present, else\n"
+    "                  built-in defaults with providers detected from the environment\n"
+    "                  and the built-in `mock` provider)\n"
     "  --validate      check the configuration and exit: 0 when valid, else 1 with each\n"
     "                  problem and its YAML path and line\n"
     "  --version       print the version and exit\n"
@@ -52,14 +53,19 @@ typedef struct {
     tg_config_t *cfg;
 } app_t;
 
-/* Where the configuration comes from, per SPEC §1. */
+/* Where the configuration comes from, per SPEC §1: --config, then
+ * $TOLLGATE_CONFIG, then $HELICONE_CONFIG_PATH (the variable Helicone's AI
+ * gateway reads, so a deployment moved over keeps its environment). */
 static const char *config_path(const char *arg)
 {
     if (arg)
         return arg;
-    const char *env = getenv("TOLLGATE_CONFIG");
-    if (env && *env)
-        return env;
+    static const char *const vars[] = {"TOLLGATE_CONFIG", "HELICONE_CONFIG_PATH"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *env = getenv(vars[i]);
+        if (env && *env)
+            return env;
+    }
     if (access("tollgate.yaml", R_OK) == 0)
         return "tollgate.yaml";
     return NULL;

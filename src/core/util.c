@@ -257,6 +257,20 @@ bool tg_name_in(const char *name, size_t n, const tg_name_t *set, size_t count)
     return false;
 }
 
+bool tg_hop_by_hop(const char *name, size_t n)
+{
+    static const tg_name_t names[] = {TG_NAME("connection"),
+                                      TG_NAME("keep-alive"),
+                                      TG_NAME("proxy-connection"),
+                                      TG_NAME("transfer-encoding"),
+                                      TG_NAME("te"),
+                                      TG_NAME("trailer"),
+                                      TG_NAME("upgrade"),
+                                      TG_NAME("content-length"),
+                                      TG_NAME("proxy-authenticate")};
+    return tg_name_in(name, n, names, sizeof names / sizeof names[0]);
+}
+
 int64_t tg_mono_us(void)
 {
     struct timespec ts;

@@ -76,6 +76,11 @@ typedef struct {
 /* Whether name, of length n, is in set[0..count), ignoring ASCII case. */
 bool tg_name_in(const char *name, size_t n, const tg_name_t *set, size_t count);
 
+/** Whether a header is one a proxy never copies from one hop to the next
+ *  (RFC 9110 7.6.1's hop-by-hop headers, and the framing it sets itself:
+ *  content-length, transfer-encoding). */
+bool tg_hop_by_hop(const char *name, size_t n);
+
 /** Monotonic milliseconds / microseconds, and wall-clock milliseconds since the epoch. */
 int64_t tg_mono_ms(void);
 int64_t tg_mono_us(void);

@@ -75,10 +75,19 @@ void tg_attempt_describe(unsigned fail, const char *provider, const char *err, s
     }
 }
 
+unsigned tg_attempt_on_codes(unsigned fail, bool has_codes, bool in_codes)
+{
+    if (!has_codes)
+        return fail;
+    return in_codes ? fail | TG_FAIL_CODES : fail & ~(unsigned)(TG_FAIL_429 | TG_FAIL_5XX);
+}
+
 tg_next_t tg_attempt_next(unsigned fail, unsigned policy, const tg_attempt_state_t *s)
 {
     if (!(fail & policy) || (fail & ~policy & TG_FAIL_TRANSFER) || s->answer_started)
         return TG_NEXT_NONE;
+    if ((fail & policy) == TG_FAIL_CODES) /* a status only onCodes names: no retry */
+        return s->fallback_index < s->n_fallbacks ? TG_NEXT_FALLBACK : TG_NEXT_NONE;
     if (s->tries_here < s->retries_allowed && !(s->retry_after_ms > s->retry_max_ms))
         return TG_NEXT_RETRY;
     if (s->fallback_index < s->n_fallbacks)
@@ -164,8 +173,11 @@ static void move_on(tg_exchange_t *x, tg_next_t next)
         x->retries++;
     } else {
         tg_route_clear(&x->target);
+        tg_target_opts_clear(&x->target_opts);
         x->target = x->fallbacks[x->fallback_index];
+        x->target_opts = x->fallback_opts[x->fallback_index];
         memset(&x->fallbacks[x->fallback_index], 0, sizeof x->fallbacks[0]);
+        memset(&x->fallback_opts[x->fallback_index], 0, sizeof x->fallback_opts[0]);
         x->fallback_index++;
         x->tries_here = 0;
     }
@@ -193,20 +205,6 @@ static void report_health(tg_exchange_t *x, unsigned fail)
 
 /* ---- relay callbacks ---- */
 
-static bool hop_by_hop(const char *name, size_t n)
-{
-    static const tg_name_t names[] = {TG_NAME("connection"),
-                                      TG_NAME("keep-alive"),
-                                      TG_NAME("proxy-connection"),
-                                      TG_NAME("transfer-encoding"),
-                                      TG_NAME("te"),
-                                      TG_NAME("trailer"),
-                                      TG_NAME("upgrade"),
-                                      TG_NAME("content-length"),
-                                      TG_NAME("proxy-authenticate")};
-    return tg_name_in(name, n, names, sizeof names / sizeof names[0]);
-}
-
 static void on_up_response(void *arg, int status, const tg_headers_t *hd)
 {
     tg_exchange_t *x = arg;
@@ -215,7 +213,9 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     a->ttfb_us = tg_mono_us() - a->t0_us;
     if (status == 429)
         a->retry_after_ms = tg_attempt_parse_retry_after(tg_headers_get(hd, "retry-after"));
-    unsigned fail = tg_attempt_classify(TG_UP_OK, status, false);
+    unsigned fail = tg_attempt_on_codes(tg_attempt_classify(TG_UP_OK, status, false),
+                                        x->target_opts.n_codes > 0,
+                                        tg_target_opts_match(&x->target_opts, status));
     if (fail)
         tg_metrics_upstream_error(x->pw->metrics, x->target.provider->name,
                                   status == 429 ? "status_429" : "status_5xx");
@@ -229,7 +229,7 @@ static void on_up_response(void *arg, int status, const tg_headers_t *hd)
     x->ttfb_us = tg_mono_us() - x->t0_us;
     for (size_t i = 0; i < hd->n; i++) {
         size_t n = strlen(hd->names[i]);
-        if (!hop_by_hop(hd->names[i], n) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
+        if (!tg_hop_by_hop(hd->names[i], n) && !tg_has_prefix_ci(hd->names[i], "helicone-"))
             tg_http_add_header(x->h, hd->names[i], hd->values[i]);
     }
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
@@ -374,7 +374,7 @@ static int forward_header(const char *name, const char *value, void *arg)
                                         TG_NAME("accept-encoding"), TG_NAME("proxy-authorization"),
                                         TG_NAME("cookie")};
     size_t n = strlen(name);
-    if (hop_by_hop(name, n) || tg_has_prefix_ci(name, "helicone-") ||
+    if (tg_hop_by_hop(name, n) || tg_has_prefix_ci(name, "helicone-") ||
         tg_name_in(name, n, dropped, sizeof dropped / sizeof dropped[0]))
         return 0;
     if (c->drop_credentials && tg_is_credential_header(name))
@@ -383,6 +383,13 @@ static int forward_header(const char *name, const char *value, void *arg)
         return 0;
     if (c->x->caller.consumed_header && !strcasecmp(name, c->x->caller.consumed_header))
         return 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->x->target_opts.headers, k, v)
+    {
+        if (!strcasecmp(k, name))
+            return 0; /* the target's own value (Helicone-Fallbacks "headers") replaces it */
+    }
     push_header(&c->x->att, name, value);
     return 0;
 }
@@ -566,6 +573,12 @@ static void build_headers(tg_exchange_t *x)
                    : NULL;
     fwd_ctx_t c = {.x = x, .drop_credentials = key != NULL};
     tg_http_headers_foreach(x->h, forward_header, &c);
+    const char *hn;
+    json_t *hv;
+    json_object_foreach(x->target_opts.headers, hn, hv) /* credentials were left out */
+    {
+        push_header(a, hn, json_string_value(hv));
+    }
     if (key && r->auth_header) {
         char *v = tg_provider_auth_value(r, key);
         push_header(a, r->auth_header, v);
@@ -690,53 +703,68 @@ bool tg_attempt_reachable(const tg_exchange_t *x, const tg_provider_cfg_t *p)
     return tg_translate_native(x->wire, p->type) || tg_translate_for(x->wire, p->type) != NULL;
 }
 
-/* Helicone-Fallbacks: a JSON list of "provider/model" strings or
- * {"provider","model"} objects; targets that do not resolve are skipped. */
+/* Helicone-Fallbacks (router/fallbacks.h). tollgate's form adds targets
+ * after the current one (those that cannot serve the route are skipped);
+ * Helicone's own form is the whole chain and replaces the target (and a
+ * model list's entries), each target with its onCodes and headers. */
 static bool fallbacks_from_header(tg_exchange_t *x, const char *hv)
 {
     char err[1024];
-    json_t *list = json_loads(hv, 0, NULL);
-    if (!json_is_array(list)) {
-        json_decref(list);
-        tg_exchange_error(x, 400, "invalid_fallbacks",
-                          "Helicone-Fallbacks must be a JSON list of \"provider/model\" strings");
+    tg_fallback_t fb[TG_FALLBACKS_MAX];
+    size_t n;
+    bool replaces;
+    int rc = tg_fallbacks_parse(x->cfg, x->pw->gw->health, hv, &x->target, tg_exchange_header, x->h,
+                                fb, TG_FALLBACKS_MAX, &n, &replaces, err, sizeof err);
+    if (rc < 0) {
+        tg_exchange_error(x, rc == -1 ? 404 : 400,
+                          rc == -1 ? "model_not_found" : "invalid_fallbacks", err);
         return false;
     }
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e)
-    {
-        char target[512];
-        if (json_is_string(e))
-            snprintf(target, sizeof target, "%s", json_string_value(e));
-        else if (json_is_object(e) && json_is_string(json_object_get(e, "provider")))
-            snprintf(target, sizeof target, "%s/%s",
-                     json_string_value(json_object_get(e, "provider")),
-                     json_is_string(json_object_get(e, "model"))
-                         ? json_string_value(json_object_get(e, "model"))
-                         : "");
-        else
-            continue;
-        tg_route_t r;
-        if (x->n_fallbacks == TG_MAX_FALLBACKS ||
-            tg_router_resolve(x->cfg, x->pw->gw->health, target, tg_exchange_header, x->h, &r, err,
-                              sizeof err) < 0)
-            continue;
-        if (!tg_attempt_reachable(x, r.provider)) {
-            tg_route_clear(&r);
+    size_t i = 0;
+    if (replaces) {
+        for (size_t k = 0; k < n; k++)
+            if (!tg_attempt_reachable(x, fb[k].route.provider)) {
+                snprintf(err, sizeof err,
+                         "Helicone-Fallbacks entry %zu: provider '%s' (type %s) cannot serve %s "
+                         "requests",
+                         k + 1, fb[k].route.provider->name,
+                         tg_provider_type_name(fb[k].route.provider->type), x->route_path);
+                for (size_t j = 0; j < n; j++)
+                    tg_fallback_clear(&fb[j]);
+                tg_exchange_error(x, 400, "unsupported_provider", err);
+                return false;
+            }
+        for (size_t k = 0; k < x->n_fallbacks; k++) {
+            tg_route_clear(&x->fallbacks[k]);
+            tg_target_opts_clear(&x->fallback_opts[k]);
+        }
+        x->n_fallbacks = 0;
+        tg_route_clear(&x->target);
+        x->target = fb[0].route;
+        x->target_opts = fb[0].opts;
+        i = 1;
+    }
+    for (; i < n; i++) {
+        if (x->n_fallbacks == TG_MAX_FALLBACKS || !tg_attempt_reachable(x, fb[i].route.provider)) {
+            tg_fallback_clear(&fb[i]);
             continue;
         }
-        x->fallbacks[x->n_fallbacks++] = r;
+        x->fallback_opts[x->n_fallbacks] = fb[i].opts;
+        x->fallbacks[x->n_fallbacks++] = fb[i].route;
     }
-    json_decref(list);
     return true;
 }
 
 bool tg_attempt_plan_fallbacks(tg_exchange_t *x)
 {
+    if (x->fallbacks_planned)
+        return true;
+    x->fallbacks_planned = true;
     const char *hv = tg_http_header(x->h, "Helicone-Fallbacks");
-    if (hv)
+    if (hv) /* after a model list's entries, if any */
         return fallbacks_from_header(x, hv);
+    if (x->model_list) /* the request named its own chain */
+        return true;
     /* routing.fallback_chain: those after the chosen provider, or all of it,
      * each with its default model */
     const tg_config_t *cfg = x->cfg;

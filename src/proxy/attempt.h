@@ -23,13 +23,14 @@ typedef enum {
     TG_FAIL_TOO_LARGE = 1 << 3, /* a buffered answer over the limit */
     TG_FAIL_429 = 1 << 4,       /* the provider's own 429 */
     TG_FAIL_5XX = 1 << 5,       /* the provider's own 5xx */
+    TG_FAIL_CODES = 1 << 6,     /* a status in the target's onCodes (Helicone-Fallbacks) */
 } tg_fail_t;
 
 /* What another attempt may cure (SPEC §4, §6: connect errors, timeouts,
  * 429, 5xx, and a broken answer). An answer too large would be too large
  * again. */
 #define TG_FAIL_NEXT_UPSTREAM                                                                      \
-    (TG_FAIL_CONNECT | TG_FAIL_TIMEOUT | TG_FAIL_BROKEN | TG_FAIL_429 | TG_FAIL_5XX)
+    (TG_FAIL_CONNECT | TG_FAIL_TIMEOUT | TG_FAIL_BROKEN | TG_FAIL_429 | TG_FAIL_5XX | TG_FAIL_CODES)
 /* The failures of the transfer itself (not an answer the provider gave). */
 #define TG_FAIL_TRANSFER (TG_FAIL_CONNECT | TG_FAIL_TIMEOUT | TG_FAIL_BROKEN | TG_FAIL_TOO_LARGE)
 
@@ -37,6 +38,14 @@ typedef enum {
  *  runs), the provider's status (0 before it answered), and whether the
  *  buffered answer went over its limit. */
 unsigned tg_attempt_classify(tg_upstream_result_t res, int status, bool too_large);
+
+/** A target with onCodes (Helicone-Fallbacks' own form) decides which of
+ *  its statuses go on: one in its ranges adds TG_FAIL_CODES (a fallback,
+ *  and a retry too where the status is a 429 or 5xx); one outside them is
+ *  no failure to move on from, whatever it is. For an answer's status:
+ *  has_codes (the target has onCodes), in_codes (the status is in them);
+ *  without onCodes `fail` stays as it is. */
+unsigned tg_attempt_on_codes(unsigned fail, bool has_codes, bool in_codes);
 
 /** What a failed transfer means to a client that has no answer yet: the
  *  status (502, or 504 for a timeout), the error code, the metric's kind

@@ -78,6 +78,12 @@ static void record_begin(tg_exchange_t *x)
     tg_http_headers_foreach(x->h, record_header, x);
 }
 
+void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value)
+{
+    if (x->rec)
+        record_header(name, value, x);
+}
+
 void tg_exchange_record_request_body(tg_exchange_t *x)
 {
     if (x->rec && x->cfg->log_bodies && !x->omit_request && x->in_body)
@@ -90,11 +96,12 @@ static void record_submit(tg_exchange_t *x)
     if (!r)
         return;
     x->rec = NULL;
-    tg_record_set_str(&r->provider, x->target.provider ? x->target.provider->name : NULL);
+    tg_record_set_str(&r->provider,
+                      x->target.provider ? x->target.provider->name : x->log_provider);
     tg_record_set_str(&r->model, x->target.model);
     tg_record_set_str(&r->model_requested, x->model_requested);
     r->status = x->status;
-    r->latency_ms = (tg_mono_us() - x->t0_us) / 1000;
+    r->latency_ms = x->log_dialect ? x->log_latency_ms : (tg_mono_us() - x->t0_us) / 1000;
     r->ttft_ms = x->ttfb_us ? x->ttfb_us / 1000 : -1;
     r->usage = x->usage;
     r->cost_nusd = x->cost_nusd;
@@ -180,9 +187,13 @@ void tg_exchange_finish(tg_exchange_t *x)
     tg_limits_free(&x->limits);
     tg_limits_free(&x->plimits);
     tg_route_clear(&x->target);
-    for (size_t i = 0; i < x->n_fallbacks; i++)
+    tg_target_opts_clear(&x->target_opts);
+    for (size_t i = 0; i < x->n_fallbacks; i++) {
         tg_route_clear(&x->fallbacks[i]);
+        tg_target_opts_clear(&x->fallback_opts[i]);
+    }
     free(x->model_requested);
+    free(x->log_provider);
     json_decref(x->in_root);
     free(x->error);
     tg_buf_free(&x->log_body);
@@ -191,6 +202,15 @@ void tg_exchange_finish(tg_exchange_t *x)
 }
 
 /* ---- errors ---- */
+
+bool tg_exchange_post_only(tg_exchange_t *x)
+{
+    if (!strcmp(tg_http_method(x->h), "POST"))
+        return true;
+    tg_http_add_header(x->h, "Allow", "POST");
+    tg_exchange_error(x, 405, "method_not_allowed", "this route takes POST");
+    return false;
+}
 
 void tg_exchange_set_error(tg_exchange_t *x, char *message)
 {

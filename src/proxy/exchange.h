@@ -35,6 +35,7 @@
 #include "proxy/relay.h"
 #include "proxy/stages.h"
 #include "ratelimit/ratelimit.h"
+#include "router/fallbacks.h"
 #include "router/router.h"
 #include "server/http.h"
 #include "store/record.h"
@@ -50,7 +51,7 @@ struct event;
 /* Largest non-streamed answer buffered from a provider. */
 #define TG_MAX_BUFFERED_RESPONSE (64 * 1024 * 1024)
 /* Most targets a request may fall back to after its first. */
-#define TG_MAX_FALLBACKS 8
+#define TG_MAX_FALLBACKS 10
 
 /* A worker's share of the proxy. The gateway's shared parts (cache,
  * limiter, runtime rules, store, provider health: gateway.h) are
@@ -73,6 +74,11 @@ typedef struct {
     const char *key_name;        /* gateway key's name, or NULL */
     bool may_read;               /* may read logs, costs and metrics */
     bool may_write;              /* may change limits, budgets and keys */
+    /* Set when admit() refused the caller (401, 403): an LLM route still
+     * makes its exchange, so the refusal gets its record (SPEC §8), and
+     * ends it with this error before any stage runs. */
+    int refused_status;
+    const char *refused_code, *refused_msg;
 } tg_caller_t;
 
 typedef enum {
@@ -84,6 +90,7 @@ typedef enum {
     TG_ROUTE_COUNT_TOKENS, /* Anthropic count_tokens */
     TG_ROUTE_GEMINI,       /* Gemini generateContent, streamGenerateContent */
     TG_ROUTE_PASSTHROUGH,
+    TG_ROUTE_LOG, /* Helicone manual logging (manual_log.h) */
 } tg_route_kind_t;
 
 /* The top-level members of an LLM request body the stages read, found in one
@@ -148,6 +155,12 @@ typedef struct tg_exchange {
     char *model_requested;
     const char *suffix;        /* route suffix appended to the provider's base_url */
     const char *gemini_action; /* "generateContent" or "streamGenerateContent" */
+    /* Manual-logging routes (manual_log.c): the dialect the route implies,
+     * and what the posted log says the record shows instead of what this
+     * exchange measured. */
+    const char *log_dialect;
+    char *log_provider;
+    int64_t log_latency_ms;
 
     /* The stages (stages.h): the list this request runs and where it is. */
     const tg_stage_t *stages;
@@ -164,10 +177,16 @@ typedef struct tg_exchange {
     tg_attempt_t att;
     tg_route_t fallbacks[TG_MAX_FALLBACKS]; /* targets after the first */
     size_t n_fallbacks;
-    int fallback_index; /* 0 = the first target */
-    int tries_here;     /* retries made on the current target */
-    int retries;        /* retries made in all */
-    bool retry_on;      /* Helicone-Retry-Enabled */
+    /* A Helicone-Fallbacks target-url entry's onCodes and headers: the
+     * current target's, and those of the fallbacks (same index). */
+    tg_target_opts_t target_opts;
+    tg_target_opts_t fallback_opts[TG_MAX_FALLBACKS];
+    bool model_list;        /* the model was a Helicone list: the fallbacks are its entries */
+    bool fallbacks_planned; /* tg_attempt_plan_fallbacks ran (resolve may run it early) */
+    int fallback_index;     /* 0 = the first target */
+    int tries_here;         /* retries made on the current target */
+    int retries;            /* retries made in all */
+    bool retry_on;          /* Helicone-Retry-Enabled */
     int retry_num;
     double retry_factor;
     int64_t retry_min_ms, retry_max_ms;
@@ -219,6 +238,14 @@ void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t 
                                      const char *fallback);
 /** The request body into the record (bounded; never when omitted). */
 void tg_exchange_record_request_body(tg_exchange_t *x);
+
+/** True for a POST; otherwise the exchange ends with a 405 (Allow: POST). */
+bool tg_exchange_post_only(tg_exchange_t *x);
+
+/** A Helicone-* header's meaning for the record (user, session, property,
+ *  omit); other names are ignored. For values that come from elsewhere
+ *  than the request's headers (a manual log's meta). */
+void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value);
 /** Helicone-RateLimit-* when the request sent a policy. */
 void tg_exchange_policy_headers(tg_exchange_t *x);
 /** The answer is complete: cost, limits settled, the cache fed. */

@@ -17,6 +17,7 @@
 #include "providers/provider.h"
 #include "proxy/api.h"
 #include "proxy/exchange.h"
+#include "proxy/manual_log.h"
 #include "proxy/reply.h"
 
 #include <ctype.h>
@@ -65,11 +66,23 @@ static void reply_error(tg_http_t *h, int status, const char *code, const char *
 
 /* ---- LLM routes ---- */
 
+/* A caller admit() refused: the exchange ends with the refusal, which its
+ * record keeps (route, client address, error; never the key presented). */
+static bool refused(tg_exchange_t *x)
+{
+    if (!x->caller.refused_status)
+        return false;
+    tg_exchange_error(x, x->caller.refused_status, x->caller.refused_code, x->caller.refused_msg);
+    return true;
+}
+
 static void handle_llm(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t *caller,
                        const llm_route_t *r)
 {
     tg_exchange_t *x = tg_exchange_new(pw, h, caller, r->route, r->path);
     x->wire = r->wire;
+    if (refused(x))
+        return;
     x->suffix = r->suffix;
     x->stages = tg_stages_llm();
     tg_exchange_resume(x);
@@ -102,6 +115,10 @@ static void handle_gemini(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t *cal
     *colon = 0;
     tg_exchange_t *x = tg_exchange_new(pw, h, caller, TG_ROUTE_GEMINI, paths[k]);
     x->wire = TG_WIRE_GEMINI;
+    if (refused(x)) {
+        free(name);
+        return;
+    }
     x->gemini_action = actions[k];
     x->in_stream = k == 1;
     bool plain = *name != 0;
@@ -125,6 +142,8 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
                                const char *route_path, const char *rest)
 {
     tg_exchange_t *x = tg_exchange_new(pw, h, caller, TG_ROUTE_PASSTHROUGH, route_path);
+    if (refused(x))
+        return;
     const char *slash = strchr(rest, '/');
     size_t nlen = slash ? (size_t)(slash - rest) : strlen(rest);
     const tg_provider_cfg_t *p = tg_config_provider(x->cfg, rest, nlen);
@@ -140,6 +159,36 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     x->suffix = slash ? slash : "";
     x->stages = tg_stages_passthrough();
     tg_exchange_resume(x);
+}
+
+/* ---- manual logging (manual_log.h) ---- */
+
+/* Helicone's logging paths and the dialect each implies. These exact paths
+ * win over a provider's pass-through of the same name (a provider named
+ * `oai` or `custom` is still reached at /passthrough/oai/v1/log). */
+static const struct {
+    const char *path, *dialect;
+} log_routes[] = {
+    {"/oai/v1/log", "openai"},
+    {"/anthropic/v1/log", "anthropic"},
+    {"/googleapis/v1/log", "gemini"},
+    {"/custom/v1/log", "openai"},
+};
+
+static bool handle_log(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t *caller, const char *path)
+{
+    for (size_t i = 0; i < sizeof log_routes / sizeof log_routes[0]; i++) {
+        if (strcmp(path, log_routes[i].path))
+            continue;
+        tg_exchange_t *x = tg_exchange_new(pw, h, caller, TG_ROUTE_LOG, log_routes[i].path);
+        x->log_dialect = log_routes[i].dialect;
+        if (refused(x))
+            return true;
+        x->stages = tg_stages_manual_log();
+        tg_exchange_resume(x);
+        return true;
+    }
+    return false;
 }
 
 /* ---- small routes ---- */
@@ -267,14 +316,27 @@ static const char *presented_key(tg_http_t *h, const char **header)
     return tg_provider_gateway_key(tg_exchange_header, h, header);
 }
 
-/* Address allow-list and gateway key. Ends the exchange and returns false
- * when the caller may not go on. */
+/* A refusal outside an exchange: answered only. */
+static void refusal_reply(tg_http_t *h, const tg_caller_t *caller)
+{
+    reply_error(h, caller->refused_status, caller->refused_code, caller->refused_msg);
+}
+
+static bool refuse(tg_caller_t *caller, int status, const char *code, const char *msg)
+{
+    caller->refused_status = status;
+    caller->refused_code = code;
+    caller->refused_msg = msg;
+    return false;
+}
+
+/* Address allow-list and gateway key. Returns false, with the refusal in
+ * *caller, when the caller may not go on; whoever routes the request
+ * answers it (an LLM route through its exchange, so that it is recorded). */
 static bool admit(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller)
 {
-    if (!tg_access_ip_allowed(pw->access, tg_http_client_ip(h))) {
-        reply_error(h, 403, "address_not_allowed", "this address may not use the gateway");
-        return false;
-    }
+    if (!tg_access_ip_allowed(pw->access, tg_http_client_ip(h)))
+        return refuse(caller, 403, "address_not_allowed", "this address may not use the gateway");
     if (!pw->cfg->require_auth) {
         caller->may_read = caller->may_write = true;
         return true;
@@ -284,13 +346,11 @@ static bool admit(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller)
     while (key && *key == ' ')
         key++;
     const tg_api_key_cfg_t *k = key ? tg_access_find_key(pw->access, key, strlen(key)) : NULL;
-    if (!k) {
-        reply_error(h, 401, key ? "invalid_api_key" : "missing_api_key",
-                    key ? "the gateway key is not valid"
-                        : "this gateway needs a key: send Helicone-Auth: Bearer <key> (or "
-                          "Authorization: Bearer <key>)");
-        return false;
-    }
+    if (!k)
+        return refuse(caller, 401, key ? "invalid_api_key" : "missing_api_key",
+                      key ? "the gateway key is not valid"
+                          : "this gateway needs a key: send Helicone-Auth: Bearer <key> (or "
+                            "Authorization: Bearer <key>)");
     caller->consumed_header = header;
     caller->key_name = k->name;
     caller->may_read = k->perm_read;
@@ -315,6 +375,65 @@ static bool admin_reachable(tg_pworker_t *pw, tg_http_t *h)
 
 /* ---- the route table ---- */
 
+/* The routes after access and the admin routes: false when `path` is none
+ * of them. Handlers read the path only while they run (a route alias lives
+ * on the caller's stack). */
+static bool route(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller, const char *path)
+{
+    const char *method = tg_http_method(h);
+    if (!strcmp(path, "/v1/models")) {
+        if (caller->refused_status)
+            refusal_reply(h, caller); /* a listing, not an LLM call: not recorded */
+        else if (strcmp(method, "GET"))
+            reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
+        else
+            handle_models(pw, h);
+        return true;
+    }
+    if (!strncmp(path, "/v1/models/", 11)) {
+        if (caller->refused_status)
+            refusal_reply(h, caller);
+        else if (strcmp(method, "GET"))
+            reply_error(h, 405, "method_not_allowed", "/v1/models/{id} takes GET");
+        else
+            handle_model(pw, h, path + 11);
+        return true;
+    }
+    const llm_route_t *r = llm_route_of(path);
+    if (r) {
+        handle_llm(pw, h, caller, r);
+        return true;
+    }
+    if (!strncmp(path, "/v1beta/models/", 15)) {
+        handle_gemini(pw, h, caller, path + 15);
+        return true;
+    }
+    if (handle_log(pw, h, caller, path))
+        return true;
+    if (!strncmp(path, "/passthrough/", 13)) {
+        handle_passthrough(pw, h, caller, "/passthrough", path + 13);
+        return true;
+    }
+    /* /{provider}/{path}, for a configured provider name */
+    const char *seg = path + 1, *slash = strchr(seg, '/');
+    if (path[0] == '/' && slash && slash > seg &&
+        tg_config_provider(pw->cfg, seg, (size_t)(slash - seg))) {
+        handle_passthrough(pw, h, caller, "/{provider}", seg);
+        return true;
+    }
+    return false;
+}
+
+/* The canonical route of a path without /v1 (SPEC §3): "/v1" + path into
+ * buf, or NULL when the path is /v1's own or too long. */
+static const char *v1_alias(const char *path, char *buf, size_t size)
+{
+    if (path[0] != '/' || !strncmp(path, "/v1/", 4) ||
+        (size_t)snprintf(buf, size, "/v1%s", path) >= size)
+        return NULL;
+    return buf;
+}
+
 void tg_pipeline_handle(tg_http_t *h, void *wctx)
 {
     tg_pworker_t *pw = wctx;
@@ -329,8 +448,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
         return;
     }
     tg_caller_t caller = {0};
-    if (!admit(pw, h, &caller))
+    if (!admit(pw, h, &caller) && (!strcmp(path, "/metrics") || !strncmp(path, "/api/v1/", 8))) {
+        refusal_reply(h, &caller); /* not LLM traffic: answered, not recorded */
         return;
+    }
     if (!strcmp(path, "/metrics")) {
         if (!admin_reachable(pw, h))
             return;
@@ -352,38 +473,20 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
         tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
         return;
     }
-    if (!strcmp(path, "/v1/models")) {
-        if (strcmp(method, "GET"))
-            reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
-        else
-            handle_models(pw, h);
+    if (route(pw, h, &caller, path))
         return;
-    }
-    if (!strncmp(path, "/v1/models/", 11)) {
-        if (strcmp(method, "GET"))
-            reply_error(h, 405, "method_not_allowed", "/v1/models/{id} takes GET");
-        else
-            handle_model(pw, h, path + 11);
+    /* Base URLs users copy from other gateways (SPEC §3): the OpenAI SDK at
+     * http://host:8585 sends /chat/completions, Helicone's AI gateway takes
+     * that. A path that is not the gateway's own and whose first segment
+     * names no configured provider (that is its pass-through, above) means
+     * what /v1 + path means, whatever /v1 routes exist; the record shows the
+     * canonical /v1 route. */
+    char buf[2048];
+    const char *alias = v1_alias(path, buf, sizeof buf);
+    if (alias && route(pw, h, &caller, alias))
         return;
-    }
-    const llm_route_t *route = llm_route_of(path);
-    if (route) {
-        handle_llm(pw, h, &caller, route);
-        return;
-    }
-    if (!strncmp(path, "/v1beta/models/", 15)) {
-        handle_gemini(pw, h, &caller, path + 15);
-        return;
-    }
-    if (!strncmp(path, "/passthrough/", 13)) {
-        handle_passthrough(pw, h, &caller, "/passthrough", path + 13);
-        return;
-    }
-    /* /{provider}/{path}, for a configured provider name */
-    const char *seg = path + 1, *slash = strchr(seg, '/');
-    if (path[0] == '/' && slash && slash > seg &&
-        tg_config_provider(pw->cfg, seg, (size_t)(slash - seg))) {
-        handle_passthrough(pw, h, &caller, "/{provider}", seg);
+    if (caller.refused_status) { /* no 404 before the key is checked */
+        refusal_reply(h, &caller);
         return;
     }
     char msg[300];

@@ -47,7 +47,8 @@ void tg_reply_error(tg_http_t *h, tg_wire_t wire, int status, const char *code, 
 
 tg_wire_t tg_reply_wire_of_path(const char *path)
 {
-    if (!strncmp(path, "/v1/messages", 12) || !strncmp(path, "/v1/v1/messages", 15))
+    if (!strncmp(path, "/v1/messages", 12) || !strncmp(path, "/v1/v1/messages", 15) ||
+        !strncmp(path, "/messages", 9))
         return TG_WIRE_ANTHROPIC;
     return !strncmp(path, "/v1beta/", 8) ? TG_WIRE_GEMINI : TG_WIRE_OPENAI;
 }

@@ -96,11 +96,8 @@ static bool odd_model(tg_exchange_t *x)
 static tg_stage_result_t read_body(void *arg)
 {
     tg_exchange_t *x = arg;
-    if (strcmp(tg_http_method(x->h), "POST") != 0) {
-        tg_http_add_header(x->h, "Allow", "POST");
-        tg_exchange_error(x, 405, "method_not_allowed", "this route takes POST");
+    if (!tg_exchange_post_only(x))
         return TG_STAGE_ANSWERED;
-    }
     char msg[300], mbuf[256];
     x->in_body = tg_http_body(x->h, &x->in_len);
     tg_exchange_record_request_body(x);
@@ -156,17 +153,39 @@ static tg_stage_result_t read_raw_body(void *arg)
 
 /* ---- resolve, token_cap ---- */
 
-/* SPEC §4: provider and model (404 when nothing serves it). */
+/* SPEC §4: provider and model (404 when nothing serves it). A Helicone
+ * model list (`a/openai,b/anthropic`) is this request's fallback chain: its
+ * first entry is the target, the others follow it in order. */
 static tg_stage_result_t resolve(void *arg)
 {
     tg_exchange_t *x = arg;
     char err[1024];
-    int rc = tg_router_resolve(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
-                               x->h, &x->target, err, sizeof err);
-    if (rc == 0)
+    tg_route_t routes[TG_ROUTER_MAX_LIST];
+    size_t n;
+    int rc =
+        tg_router_resolve_list(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
+                               x->h, routes, TG_ROUTER_MAX_LIST, &n, err, sizeof err);
+    if (rc == 0) {
+        x->target = routes[0];
+        for (size_t i = 1; i < n; i++) {
+            routes[i].how = "fallback";
+            x->fallbacks[x->n_fallbacks++] = routes[i];
+        }
+        x->model_list = n > 1;
         return TG_STAGE_CONTINUE;
+    }
+    /* Nothing here serves the model, but Helicone's own Helicone-Fallbacks
+     * names its targets (configured providers, by origin): the model goes
+     * to them as asked, as Helicone's gateway would send it. */
+    const char *fh = tg_http_header(x->h, "Helicone-Fallbacks");
+    if (rc == -1 && fh && !strchr(x->model_requested, ',') && tg_fallbacks_helicone_form(fh)) {
+        x->target = (tg_route_t){.model = tg_xstrdup(x->model_requested), .how = "fallback"};
+        return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    }
     if (rc == -2)
         tg_exchange_error(x, 400, "missing_model", err);
+    else if (rc == -3)
+        tg_exchange_error(x, 400, "invalid_model", err);
     else
         tg_exchange_error(x, 404, "model_not_found", err);
     return TG_STAGE_ANSWERED;
@@ -278,13 +297,16 @@ static tg_stage_result_t local_answer(void *arg)
 static tg_stage_result_t plan(void *arg)
 {
     tg_exchange_t *x = arg;
-    const tg_provider_cfg_t *p = x->target.provider;
-    if (!tg_attempt_reachable(x, p)) {
-        char err[1024];
-        snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
-                 tg_provider_type_name(p->type), x->route_path);
-        tg_exchange_error(x, 400, "unsupported_provider", err);
-        return TG_STAGE_ANSWERED;
+    /* the target, and every entry of a model list: each was asked for */
+    for (size_t i = 0; i <= x->n_fallbacks; i++) {
+        const tg_provider_cfg_t *p = i ? x->fallbacks[i - 1].provider : x->target.provider;
+        if (!tg_attempt_reachable(x, p)) {
+            char err[1024];
+            snprintf(err, sizeof err, "provider '%s' (type %s) cannot serve %s requests", p->name,
+                     tg_provider_type_name(p->type), x->route_path);
+            tg_exchange_error(x, 400, "unsupported_provider", err);
+            return TG_STAGE_ANSWERED;
+        }
     }
     return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
 }

@@ -1,7 +1,9 @@
 /*
  * router.c — model → provider resolution (SPEC §4). Pure; any thread.
  *
- * Order: `provider/` prefix; routing.rules (first match; a `default` rule
+ * Order: `provider/` prefix; a `/provider` suffix (Helicone's AI-gateway
+ * form, `gpt-4o-mini/openai`; the prefix wins when both name a configured
+ * provider); routing.rules (first match; a `default` rule
  * acts as routing.default_provider, after the family step, so that
  * `claude-*` still reaches anthropic); model_aliases; providers' `models`
  * lists; well-known families (the provider records'); the default
@@ -147,6 +149,15 @@ static int resolve(const tg_config_t *cfg, tg_health_registry_t *health, const c
             return 0;
         }
     }
+    /* 1b. model/provider (Helicone's AI gateway) */
+    const char *last = strrchr(model, '/');
+    if (last && last > model && last[1]) {
+        const tg_provider_cfg_t *p = tg_config_provider(cfg, last + 1, strlen(last + 1));
+        if (p) {
+            set_route(out, p, model, (size_t)(last - model), "suffix");
+            return 0;
+        }
+    }
     /* rules, first match wins */
     for (size_t i = 0; i < cfg->n_rules; i++) {
         const tg_rule_t *r = &cfg->rules[i];
@@ -222,6 +233,71 @@ int tg_router_resolve(const tg_config_t *cfg, tg_health_registry_t *health, cons
         return 0;
     tg_router_explain(cfg, model, err, errlen);
     return -1;
+}
+
+/* Does an entry with a '/' name a configured provider at either end? */
+static bool names_provider(const tg_config_t *cfg, const char *e)
+{
+    const char *first = strchr(e, '/'), *last = strrchr(e, '/');
+    return (first > e && tg_config_provider(cfg, e, (size_t)(first - e))) ||
+           (last[1] && tg_config_provider(cfg, last + 1, strlen(last + 1)));
+}
+
+int tg_router_resolve_list(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
+                           tg_header_fn get_header, void *hctx, tg_route_t *out, size_t max,
+                           size_t *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (!model || !strchr(model, ',')) {
+        int rc = tg_router_resolve(cfg, health, model, get_header, hctx, out, err, errlen);
+        *n = rc == 0;
+        return rc;
+    }
+    size_t count = 1;
+    for (const char *c = model; *c; c++)
+        count += *c == ',';
+    if (count > max) {
+        snprintf(err, errlen, "the model list has %zu entries; at most %zu are allowed", count,
+                 max);
+        return -3;
+    }
+    const char *s = model;
+    for (size_t i = 0; i < count; i++) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        while (len && (*s == ' ' || *s == '\t'))
+            s++, len--;
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+            len--;
+        char entry[256];
+        int rc = -3;
+        if (!len)
+            snprintf(err, errlen, "entry %zu of the model list is empty", i + 1);
+        else if (len >= sizeof entry)
+            snprintf(err, errlen, "entry %zu of the model list is longer than %zu bytes", i + 1,
+                     sizeof entry - 1);
+        else {
+            memcpy(entry, s, len);
+            entry[len] = 0;
+            rc = -1;
+            if (strchr(entry, '/') && !names_provider(cfg, entry))
+                snprintf(err, errlen,
+                         "entry %zu of the model list, '%s', names no configured provider "
+                         "(write model/provider or provider/model)",
+                         i + 1, entry);
+            else if (tg_router_resolve(cfg, health, entry, get_header, hctx, &out[i], err,
+                                       errlen) == 0)
+                rc = 0;
+        }
+        if (rc < 0) {
+            for (size_t k = 0; k < i; k++)
+                tg_route_clear(&out[k]);
+            return rc;
+        }
+        s = end ? end + 1 : s + len;
+    }
+    *n = count;
+    return 0;
 }
 
 void tg_route_clear(tg_route_t *r)

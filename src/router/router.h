@@ -14,7 +14,7 @@ typedef const char *(*tg_header_fn)(void *ctx, const char *name);
 typedef struct {
     const tg_provider_cfg_t *provider; /* points into the config */
     char *model;                       /* model to send upstream (malloc'd) */
-    const char *how; /* "prefix", "rule", "alias", "models", "family", "default" */
+    const char *how; /* "prefix", "suffix", "rule", "alias", "models", "family", "default" */
 } tg_route_t;
 
 /**
@@ -27,6 +27,23 @@ typedef struct {
 int tg_router_resolve(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
                       tg_header_fn get_header, void *hctx, tg_route_t *out, char *err,
                       size_t errlen);
+
+/** Entries a Helicone AI-gateway model list may have. */
+#define TG_ROUTER_MAX_LIST 10
+
+/**
+ * A model string that may be a comma-separated list (Helicone's AI gateway:
+ * `gpt-4o-mini/openai,claude-sonnet-4-5/anthropic`), the request's own
+ * fallback chain: each entry resolved as tg_router_resolve does, into
+ * out[0..*n) (out holds `max`; the caller clears them). A string without
+ * ',' is a list of one. Returns 0; tg_router_resolve's -1/-2 for a single
+ * model; for a list -3 (400: an empty or over-long entry, more than `max`
+ * entries) or -1 (404: an entry nothing serves, or whose '/' names no
+ * configured provider at either end). err says which entry.
+ */
+int tg_router_resolve_list(const tg_config_t *cfg, tg_health_registry_t *health, const char *model,
+                           tg_header_fn get_header, void *hctx, tg_route_t *out, size_t max,
+                           size_t *n, char *err, size_t errlen);
 
 void tg_route_clear(tg_route_t *r);
 

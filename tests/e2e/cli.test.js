@@ -36,3 +36,34 @@ test('--validate accepts a good file and names the path and line of an unknown k
   assert.match(r.out, /bogus_option/);
   assert.match(r.out, /\b4\b/, `line number missing: ${r.out}`);
 });
+
+test('the configuration file: --config, then $TOLLGATE_CONFIG, then $HELICONE_CONFIG_PATH', () => {
+  const cfg = h.baseConfig(fakeLike);
+  cfg.server.port = 18585;
+  const good = h.writeConfig(cfg);
+  const bad = h.writeConfig('server:\n  port: 1234\n  helicone_marker_option: 1\n');
+  const cwd = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'tollgate-e2e-'));
+  const base = { ...process.env };
+  delete base.TOLLGATE_CONFIG;
+  delete base.HELICONE_CONFIG_PATH;
+  const validate = (env, ...args) => {
+    const r = spawnSync(h.BIN, ['--validate', ...args], { cwd, env: { ...base, ...env }, encoding: 'utf8', timeout: 10000 });
+    if (r.error) throw r.error;
+    return { code: r.status, out: r.stdout + r.stderr };
+  };
+  // HELICONE_CONFIG_PATH alone is read (the bad file is refused, naming its key)
+  let r = validate({ HELICONE_CONFIG_PATH: bad });
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /helicone_marker_option/);
+  r = validate({ HELICONE_CONFIG_PATH: good });
+  assert.equal(r.code, 0, r.out);
+  // TOLLGATE_CONFIG wins over it; --config over both; an empty variable is unset
+  r = validate({ TOLLGATE_CONFIG: good, HELICONE_CONFIG_PATH: bad });
+  assert.equal(r.code, 0, r.out);
+  r = validate({ TOLLGATE_CONFIG: bad, HELICONE_CONFIG_PATH: good });
+  assert.equal(r.code, 1, r.out);
+  r = validate({ TOLLGATE_CONFIG: bad, HELICONE_CONFIG_PATH: bad }, '--config', good);
+  assert.equal(r.code, 0, r.out);
+  r = validate({ TOLLGATE_CONFIG: '', HELICONE_CONFIG_PATH: bad });
+  assert.equal(r.code, 1, r.out);
+});

@@ -167,6 +167,7 @@ test('no configuration file: listens on 127.0.0.1 only', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-e2e-'));
   const env = { ...process.env };
   delete env.TOLLGATE_CONFIG;
+  delete env.HELICONE_CONFIG_PATH;
   for (const k of Object.keys(env)) if (/_API_KEY$/.test(k)) delete env[k];
   const proc = spawn(h.BIN, [], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -11,7 +11,10 @@
 # error bodies, streams; OpenAI embeddings -> Gemini), the prices file reader
 # (prices), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it), and the
-# writers of the gateway's own error bodies (errors: always valid UTF-8 JSON). The
+# writers of the gateway's own error bodies (errors: always valid UTF-8 JSON),
+# and the parsers of Helicone's conventions (helicone: Helicone-Fallbacks,
+# model lists, manual logs; built from every source, as they read the
+# configuration and the router). The
 # request target uses http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -22,7 +25,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -58,6 +61,10 @@ for target in $TARGETS; do
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
     libs="$LIBS"
+    if [ "$target" = helicone ]; then
+        srcs=$(find src -name '*.c' ! -name main.c | sort)
+        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpthread -lm"
+    fi
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
     if [ "$target" = paths ]; then

@@ -110,3 +110,28 @@ for i, p in enumerate(prices):
     with open(os.path.join(out, "prices", "%d" % i), "wb") as f:
         f.write(json.dumps(p).encode())
 print("fuzz: %d embeddings and %d prices seeds" % (len(emb), len(prices)))
+
+# Helicone's conventions (fuzz_helicone.c): the same bytes are read as a
+# Helicone-Fallbacks header, a model string and a manual log.
+os.makedirs(os.path.join(out, "helicone"), exist_ok=True)
+helicone = [
+    json.dumps(["anthropic/claude-x", {"provider": "local", "model": "m"}, {"provider": "anthropic"}]),
+    json.dumps([{"target-url": "https://api.openai.com", "headers": {"X-Team": "a", "Authorization": "b"},
+                 "onCodes": [{"from": 400, "to": 599}]}, {"target-url": "http://[::1]:9000/v1"}]),
+    json.dumps([{"target-url": "http://127.0.0.1:8000/v1/x", "onCodes": [{"from": 500, "to": 503}]}]),
+    "gpt-4o-mini/openai,claude-x/anthropic, fast ,l1/local",
+    "openai/anthropic",
+    json.dumps({"providerRequest": {"url": "u", "json": {"model": "gpt-4o"}, "meta": {"Helicone-User-Id": "u"}},
+                "providerResponse": {"status": 200, "headers": {}, "json": {"model": "gpt-4o",
+                                     "usage": {"prompt_tokens": 1, "completion_tokens": 2}}},
+                "timing": {"startTime": {"seconds": 1, "milliseconds": 2},
+                           "endTime": {"seconds": 3, "milliseconds": 4}, "timeToFirstToken": 5},
+                "provider": "OPENAI"}),
+    json.dumps({"providerRequest": {"json": {}}, "providerResponse": {"textBody":
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n"},
+                "timing": {"startTime": {"seconds": 1}, "endTime": {"seconds": 1}}, "provider": "ANTHROPIC"}),
+]
+for i, s in enumerate(helicone):
+    with open(os.path.join(out, "helicone", "%d" % i), "wb") as f:
+        f.write(s.encode())
+print("fuzz: %d helicone seeds" % len(helicone))

@@ -67,6 +67,10 @@ TEST(attempt_next_table)
         {TG_FAIL_BROKEN | TG_FAIL_TOO_LARGE,
          {.retries_allowed = 3, .n_fallbacks = 1},
          TG_NEXT_NONE},
+        /* Helicone-Fallbacks onCodes: a status only they name falls back, no retry */
+        {TG_FAIL_CODES, {.retries_allowed = 3, .n_fallbacks = 1}, TG_NEXT_FALLBACK},
+        {TG_FAIL_CODES, {.retries_allowed = 3}, TG_NEXT_NONE},
+        {TG_FAIL_5XX | TG_FAIL_CODES, {.retries_allowed = 1, .n_fallbacks = 1}, TG_NEXT_RETRY},
         /* once the client has bytes of the answer, it is too late */
         {TG_FAIL_BROKEN,
          {.retries_allowed = 3, .n_fallbacks = 1, .answer_started = true},
@@ -80,6 +84,16 @@ TEST(attempt_next_table)
     /* the policy is a mask: without 429 in it, a 429 is the client's */
     tg_attempt_state_t s = {.retries_allowed = 3};
     CHECK_INT(tg_attempt_next(TG_FAIL_429, P & ~TG_FAIL_429, &s), TG_NEXT_NONE);
+}
+
+/* onCodes replace the usual statuses: in them goes on, outside stays. */
+TEST(attempt_on_codes)
+{
+    CHECK_INT(tg_attempt_on_codes(TG_FAIL_5XX, false, false), TG_FAIL_5XX);  /* no onCodes */
+    CHECK_INT(tg_attempt_on_codes(TG_FAIL_NONE, true, true), TG_FAIL_CODES); /* a 400 in them */
+    CHECK_INT(tg_attempt_on_codes(TG_FAIL_5XX, true, true), TG_FAIL_5XX | TG_FAIL_CODES);
+    CHECK_INT(tg_attempt_on_codes(TG_FAIL_5XX, true, false), TG_FAIL_NONE); /* a 503 outside */
+    CHECK_INT(tg_attempt_on_codes(TG_FAIL_429, true, false), TG_FAIL_NONE);
 }
 
 TEST(attempt_describe_failures)
