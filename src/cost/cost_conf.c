@@ -43,5 +43,7 @@ const tg_conf_key_t tg_cost_conf_keys[] = {
     TG_CONF_READ("alerts", tg_config_read_alerts, alert_keys),
     TG_CONF_KEY("webhook_url", TG_CONF_URL, tg_config_t, webhook_url, .names = http_schemes,
                 .expect = "an http:// or https:// URL"),
+    /* signs what goes to webhook_url (docs/webhooks.md); never logged */
+    TG_CONF_KEY("webhook_secret", TG_CONF_STRING, tg_config_t, webhook_secret),
     TG_CONF_END,
 };
