@@ -243,6 +243,33 @@ test('a receiver that fails, then refuses connections, gets every event exactly 
   }
 });
 
+test('without a store (request logging off) failed deliveries wait in memory and arrive once', async () => {
+  const rx = await startReceiver({ '/hook': 'mem' });
+  rx.status = 503;
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    observability: { request_logging: { enabled: false } },
+    webhooks: [{ url: rx.url('/hook'), events: ['request.completed'], secret: 'mem' }],
+  }), { env: FAST });
+  try {
+    const client = h.openaiClient(gw);
+    const { response } = await client.chat.completions.create({
+      model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }],
+    }).withResponse();
+    const id = response.headers.get('helicone-id');
+    await h.waitFor(() => rx.got.length >= 3, 10000);
+    rx.status = 200;
+    await h.waitFor(() => rx.acked('/hook').length >= 1, 10000);
+    await h.sleep(800);
+    assert.deepEqual(rx.acked('/hook').map((g) => g.event.data.id), [id]);
+    assert.equal(rx.acked('/hook')[0].signed, true);
+    assert.match(gw.output(), /kept in memory only/);
+    assert.equal(fs.existsSync(path.join(gw.dir, 'tollgate.db')), false, 'no store file');
+  } finally {
+    await gw.stop();
+    await rx.close();
+  }
+});
+
 test('events still in the outbox at a restart are delivered after the next start', async () => {
   const dir = scratch;
   const rx = await startReceiver({ '/hook': 'k' });
