@@ -90,6 +90,18 @@ static void rm_dir(const char *dir)
         printf("    could not remove %s\n", dir);
 }
 
+static tg_outbox_row_t outbox_row(const char *id, const char *url, const char *type,
+                                  const char *body, int64_t created, int64_t next)
+{
+    return (tg_outbox_row_t){.event_id = (char *)(uintptr_t)id,
+                             .url = (char *)(uintptr_t)url,
+                             .type = (char *)(uintptr_t)type,
+                             .body = (char *)(uintptr_t)body,
+                             .body_len = strlen(body),
+                             .created_at_ms = created,
+                             .next_at_ms = next};
+}
+
 TEST(events_outbox_survives_a_restart)
 {
     char dir[64], err[256];
@@ -98,28 +110,11 @@ TEST(events_outbox_survives_a_restart)
     CHECK(s != NULL);
     if (!s)
         return;
+    /* event id, receiver, type, created_at, next_at; bodies {"n":1}, {"n":2} */
     tg_outbox_row_t rows[3] = {
-        {.event_id = "e1",
-         .url = "http://a/",
-         .type = "alert.fired",
-         .body = "{\"n\":1}",
-         .body_len = 7,
-         .created_at_ms = 1000,
-         .next_at_ms = 1000},
-        {.event_id = "e2",
-         .url = "http://a/",
-         .type = "alert.resolved",
-         .body = "{\"n\":2}",
-         .body_len = 7,
-         .created_at_ms = 2000,
-         .next_at_ms = 5000},
-        {.event_id = "e1",
-         .url = "http://b/",
-         .type = "alert.fired",
-         .body = "{\"n\":1}",
-         .body_len = 7,
-         .created_at_ms = 1000,
-         .next_at_ms = 1500},
+        outbox_row("e1", "http://a/", "alert.fired", "{\"n\":1}", 1000, 1000),
+        outbox_row("e2", "http://a/", "alert.resolved", "{\"n\":2}", 2000, 5000),
+        outbox_row("e1", "http://b/", "alert.fired", "{\"n\":1}", 1000, 1500),
     };
     CHECK_INT(tg_store_outbox_add(s, rows, 3, err, sizeof err), 0);
     CHECK_INT(tg_store_outbox_add(s, rows, 1, err, sizeof err), 0); /* a replay adds nothing */
