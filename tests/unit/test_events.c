@@ -82,6 +82,15 @@ static tg_store_t *open_store(const char *dir)
     return s;
 }
 
+/* A store in a new directory (dir), or NULL after a failed check. */
+static tg_store_t *fresh_store(char dir[64])
+{
+    tmpdir(dir);
+    tg_store_t *s = open_store(dir);
+    CHECK(s != NULL);
+    return s;
+}
+
 static void rm_dir(const char *dir)
 {
     char cmd[128];
@@ -105,9 +114,7 @@ static tg_outbox_row_t outbox_row(const char *id, const char *url, const char *t
 TEST(events_outbox_survives_a_restart)
 {
     char dir[64], err[256];
-    tmpdir(dir);
-    tg_store_t *s = open_store(dir);
-    CHECK(s != NULL);
+    tg_store_t *s = fresh_store(dir);
     if (!s)
         return;
     /* event id, receiver, type, created_at, next_at; bodies {"n":1}, {"n":2} */
@@ -179,9 +186,7 @@ TEST(events_outbox_survives_a_restart)
 TEST(events_emitted_event_waits_in_the_outbox)
 {
     char dir[64], err[256];
-    tmpdir(dir);
-    tg_store_t *s = open_store(dir);
-    CHECK(s != NULL);
+    tg_store_t *s = fresh_store(dir);
     if (!s)
         return;
     tg_config_errors_t errs = {0};
