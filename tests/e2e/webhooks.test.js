@@ -81,6 +81,13 @@ async function startReceiver(secrets = {}, port = 0) {
   return r;
 }
 
+/** Stop GW; a clean exit (0), no sanitizer report. */
+async function stopClean(gw) {
+  const r = await gw.stop();
+  assert.equal(r.code, 0, gw.output());
+  assert.ok(!r.sanitizer);
+}
+
 async function metric(gw, re) {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
   const m = re.exec(text);
@@ -139,7 +146,7 @@ test('request.completed per request, signed; the other events go to cost_trackin
       'secrets never in the log');
     assert.match(gw.output(), /event alert\.fired id=/);
   } finally {
-    await gw.stop();
+    await stopClean(gw);
     await rx.close();
   }
 });
@@ -192,7 +199,7 @@ test('an error_rate alert fires once while the provider answers 500 and resolves
     assert.match(gw.output(), /alert fired: errors/);
     assert.match(gw.output(), /alert resolved: errors/);
   } finally {
-    await gw.stop();
+    await stopClean(gw);
     await rx.close();
   }
 });
@@ -238,8 +245,36 @@ test('a receiver that fails, then refuses connections, gets every event exactly 
     assert.equal(await metric(gw, /^tollgate_webhook_deliveries_total\{result="success"\} (\S+)$/m), 5);
     assert.doesNotMatch(gw.output(), /s3cret/);
   } finally {
-    await gw.stop();
+    await stopClean(gw);
     await rx.close();
+  }
+});
+
+test('a receiver that never answers: requests stay fast, attempts time out, shutdown is prompt', async () => {
+  const held = [];
+  const silent = http.createServer((req) => { held.push(req); }); // reads, never answers
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${silent.address().port}/hook`;
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    webhooks: [{ url, events: ['request.completed'] }],
+  }), { env: { ...FAST, TOLLGATE_WEBHOOK_TIMEOUT_MS: '300' } });
+  try {
+    const client = h.openaiClient(gw);
+    for (let i = 0; i < 5; i++) {
+      const t0 = Date.now();
+      await client.chat.completions.create({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+      assert.ok(Date.now() - t0 < 1000, 'a silent receiver does not slow requests');
+    }
+    await h.waitFor(async () => await metric(gw, /^tollgate_webhook_deliveries_total\{result="failure"\} (\S+)$/m) >= 5, 10000);
+    assert.match(gw.output(), /failed \(Operation timed out after/);
+    assert.match(gw.output(), /deliveries to http:\/\/127\.0\.0\.1:\d+\/hook are not signed/);
+    const t0 = Date.now();
+    await stopClean(gw);
+    assert.ok(Date.now() - t0 < 5000, 'a delivery under way does not hold the shutdown');
+  } finally {
+    if (gw.alive()) await gw.stop();
+    for (const r of held) r.socket.destroy();
+    silent.close();
   }
 });
 
@@ -265,7 +300,7 @@ test('without a store (request logging off) failed deliveries wait in memory and
     assert.match(gw.output(), /kept in memory only/);
     assert.equal(fs.existsSync(path.join(gw.dir, 'tollgate.db')), false, 'no store file');
   } finally {
-    await gw.stop();
+    await stopClean(gw);
     await rx.close();
   }
 });
@@ -291,7 +326,7 @@ test('events still in the outbox at a restart are delivered after the next start
     }
     await h.waitFor(async () => await metric(gw, /^tollgate_webhook_deliveries_total\{result="failure"\} (\S+)$/m) >= 3, 10000);
   } finally {
-    await gw.stop();
+    await stopClean(gw);
   }
   assert.equal(rx.got.length, 0);
   await rx.listen();
@@ -303,7 +338,7 @@ test('events still in the outbox at a restart are delivered after the next start
     for (const g of rx.acked('/hook')) assert.equal(g.signed, true);
     await h.waitFor(async () => await metric(gw, /^tollgate_webhook_deliveries_total\{result="success"\} (\S+)$/m) === 3, 3000);
   } finally {
-    await gw.stop();
+    await stopClean(gw);
     await rx.close();
   }
 });
