@@ -249,6 +249,9 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
     if (cfg->port != app->cfg->port || strcmp(cfg->host, app->cfg->host) != 0 ||
         cfg->workers != app->cfg->workers || cfg->ssl_enabled != app->cfg->ssl_enabled)
         tg_warn("SIGHUP: server.host, port, workers and ssl changes take effect after a restart");
+    if (tg_events_config_differs(cfg, app->cfg))
+        tg_warn("SIGHUP: cost_tracking.webhook_url and webhook_secret, webhooks and "
+                "observability.alerts changes take effect after a restart");
     tg_log_init(cfg->log_level, cfg->log_format, cfg->log_output);
     tg_server_reload(app->server, cfg);
     tg_config_release(app->cfg);

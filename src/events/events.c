@@ -314,6 +314,31 @@ tg_events_t *tg_events_new(const tg_config_t *cfg, const tg_events_options_t *o,
     return ev;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+bool tg_events_config_differs(const tg_config_t *a, const tg_config_t *b)
+{
+    if (!same_str(a->webhook_url, b->webhook_url) ||
+        !same_str(a->webhook_secret, b->webhook_secret) || a->n_webhooks != b->n_webhooks ||
+        a->n_obs_alerts != b->n_obs_alerts)
+        return true;
+    for (size_t i = 0; i < a->n_webhooks; i++) {
+        const tg_webhook_cfg_t *x = &a->webhooks[i], *y = &b->webhooks[i];
+        if (!same_str(x->url, y->url) || !same_str(x->secret, y->secret) || x->events != y->events)
+            return true;
+    }
+    for (size_t i = 0; i < a->n_obs_alerts; i++) {
+        const tg_obs_alert_cfg_t *x = &a->obs_alerts[i], *y = &b->obs_alerts[i];
+        if (!same_str(x->name, y->name) || x->metric != y->metric || x->below != y->below ||
+            x->threshold != y->threshold || x->window_ms != y->window_ms)
+            return true;
+    }
+    return false;
+}
+
 void tg_events_free(tg_events_t *ev)
 {
     if (!ev)

@@ -68,6 +68,10 @@ tg_events_t *tg_events_new(const tg_config_t *cfg, const tg_events_options_t *o,
  *  start). NULL is fine. */
 void tg_events_free(tg_events_t *ev);
 
+/** Whether a and b differ in what tg_events_new reads (receivers, secrets,
+ *  alert rules): a reload then says that the change needs a restart. */
+bool tg_events_config_differs(const tg_config_t *a, const tg_config_t *b);
+
 /** Emit an event of `type` (one of tg_event_type_names: "budget.warning",
  *  "budget.exceeded", "alert.fired", "alert.resolved"; an unknown type is
  *  logged and dropped) with `data` (an object; ownership passes, also on

@@ -181,6 +181,15 @@ TEST(events_outbox_survives_a_restart)
     rm_dir(dir);
 }
 
+static tg_config_t *cfg_of(const char *yaml)
+{
+    tg_config_errors_t errs = {0};
+    tg_config_t *c = tg_config_load_string(yaml, strlen(yaml), "t", &errs);
+    CHECK(c != NULL);
+    tg_config_errors_free(&errs);
+    return c;
+}
+
 /* The emitter, a receiver that refuses connections: the event waits in
  * the store's outbox, whole, after the events object is gone. */
 TEST(events_emitted_event_waits_in_the_outbox)
@@ -189,12 +198,9 @@ TEST(events_emitted_event_waits_in_the_outbox)
     tg_store_t *s = fresh_store(dir);
     if (!s)
         return;
-    tg_config_errors_t errs = {0};
-    const char *yaml = "cost_tracking:\n"
-                       "  webhook_url: http://127.0.0.1:1/refused\n"
-                       "  webhook_secret: x\n";
-    tg_config_t *cfg = tg_config_load_string(yaml, strlen(yaml), "t", &errs);
-    CHECK(cfg != NULL);
+    tg_config_t *cfg = cfg_of("cost_tracking:\n"
+                              "  webhook_url: http://127.0.0.1:1/refused\n"
+                              "  webhook_secret: x\n");
     if (!cfg) {
         tg_store_close(s);
         return;
@@ -380,4 +386,35 @@ TEST(alerts_metrics_and_windows)
     CHECK(!tg_alerts_firing(a, 0));
     CHECK(!tg_alerts_firing(a, 1));
     tg_alerts_free(a);
+}
+
+TEST(events_reload_says_what_needs_a_restart)
+{
+    const char *base = "webhooks:\n  - { url: http://a/x, events: [alert.fired], secret: s }\n"
+                       "observability:\n  alerts:\n    - { metric: cost, above: 5 }\n";
+    const char *other[] = {
+        "webhooks:\n  - { url: http://a/y, events: [alert.fired], secret: s }\n"
+        "observability:\n  alerts:\n    - { metric: cost, above: 5 }\n",
+        "webhooks:\n  - { url: http://a/x, events: [alert.fired], secret: t }\n"
+        "observability:\n  alerts:\n    - { metric: cost, above: 5 }\n",
+        "webhooks:\n  - { url: http://a/x, events: [alert.resolved], secret: s }\n"
+        "observability:\n  alerts:\n    - { metric: cost, above: 5 }\n",
+        "webhooks:\n  - { url: http://a/x, events: [alert.fired], secret: s }\n"
+        "observability:\n  alerts:\n    - { metric: cost, above: 6 }\n",
+        "webhooks:\n  - { url: http://a/x, events: [alert.fired], secret: s }\n"
+        "cost_tracking:\n  webhook_url: http://b/\n"
+        "observability:\n  alerts:\n    - { metric: cost, above: 5 }\n",
+    };
+    tg_config_t *a = cfg_of(base), *same = cfg_of(base);
+    if (!a || !same)
+        return;
+    CHECK(!tg_events_config_differs(a, same));
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        tg_config_t *b = cfg_of(other[i]);
+        if (b)
+            CHECK(tg_events_config_differs(a, b));
+        tg_config_release(b);
+    }
+    tg_config_release(a);
+    tg_config_release(same);
 }
