@@ -119,6 +119,15 @@ static int type_of(const char *type)
     return -1;
 }
 
+void tg_events_dropped(tg_events_t *ev, const char *type, const char *id, const char *why)
+{
+    /* one line for the first drop and every 1000th: a stalled store under
+     * load must not flood the log too */
+    long long n = atomic_fetch_add(&ev->n_dropped, 1) + 1;
+    if (n == 1 || n % 1000 == 0)
+        tg_warn("events: %s %s dropped: %s (%lld dropped so far)", type, id, why, n);
+}
+
 /* Queue a made event; wakes the thread when the queue was empty (one
  * wake-up per burst, not per event). Frees json when dropped. */
 static void enqueue(tg_events_t *ev, ev_item_t *it)
@@ -131,12 +140,10 @@ static void enqueue(tg_events_t *ev, ev_item_t *it)
         ev->q[ev->q_len++] = *it;
     pthread_mutex_unlock(&ev->mu);
     if (!ok) {
-        if (ev->started)
-            atomic_fetch_add(&ev->n_dropped, 1);
         free(it->json);
-        if (ev->started)
-            tg_warn("events: %s %s dropped: the queue is full", tg_event_type_names[it->type],
-                    it->id);
+        if (!ev->started)
+            return;
+        tg_events_dropped(ev, tg_event_type_names[it->type], it->id, "the queue is full");
         return;
     }
     if (wake)

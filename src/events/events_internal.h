@@ -73,6 +73,10 @@ struct tg_events {
     size_t n_rules;
 };
 
+/* events.c: count a dropped event (tollgate_events_dropped_total), with a
+ * log line now and then */
+void tg_events_dropped(tg_events_t *ev, const char *type, const char *id, const char *why);
+
 /* sender.c: the events thread's body */
 void *tg_events_thread_main(void *arg);
 

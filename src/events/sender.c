@@ -46,9 +46,7 @@ static void mem_add(tg_events_t *ev, const tg_outbox_row_t *rows, size_t n)
     mem_outbox_t *m = &ev->mem;
     for (size_t i = 0; i < n; i++) {
         if (m->n >= MEM_OUTBOX_MAX) {
-            atomic_fetch_add(&ev->n_dropped, 1);
-            tg_warn("events: %s %s dropped: the outbox in memory is full", rows[i].type,
-                    rows[i].event_id);
+            tg_events_dropped(ev, rows[i].type, rows[i].event_id, "the outbox in memory is full");
             continue;
         }
         if (m->n == m->cap) {
@@ -83,7 +81,8 @@ static size_t ob_due(tg_events_t *ev, int64_t now, tg_outbox_row_t *out, size_t 
             tg_warn("events: outbox: %s", err);
             *next_ms = now + 1000;
         } else {
-            memcpy(out, rows, k * sizeof *rows);
+            if (k)
+                memcpy(out, rows, k * sizeof *rows);
             free(rows); /* the strings moved to out */
         }
     }

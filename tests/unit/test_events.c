@@ -13,6 +13,8 @@
 #include "store/store.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -257,6 +259,148 @@ TEST(events_emitted_event_waits_in_the_outbox)
     tg_metrics_free(m);
     tg_config_release(cfg);
     tg_store_close(s);
+    rm_dir(dir);
+}
+
+/* A back-end whose outbox stalls until the test lets it go (a store that
+ * hangs), and counts the rows it is given. */
+typedef struct {
+    tg_store_backend_t base;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool open, entered;
+    size_t rows;
+} stall_t;
+
+static int stall_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err,
+                       size_t errlen)
+{
+    return TG_STORE_OK;
+}
+
+static int stall_reopen(tg_store_backend_t *b, char *err, size_t errlen)
+{
+    return 0;
+}
+
+static void stall_close(tg_store_backend_t *b) {}
+
+static int stall_add(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
+                     size_t errlen)
+{
+    stall_t *st = (stall_t *)b;
+    pthread_mutex_lock(&st->mu);
+    st->entered = true;
+    pthread_cond_broadcast(&st->cv);
+    while (!st->open)
+        pthread_cond_wait(&st->cv, &st->mu);
+    st->rows += n;
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+static int stall_due(tg_store_backend_t *b, int64_t now_ms, size_t max, tg_outbox_row_t **out,
+                     size_t *n, int64_t *next_ms, char *err, size_t errlen)
+{
+    return 0; /* nothing due: this test delivers nothing */
+}
+
+static int stall_rewind(tg_store_backend_t *b, int64_t now_ms, char *err, size_t errlen)
+{
+    return 0;
+}
+
+static const tg_store_ops_t stall_ops = {.name = "stall",
+                                         .write = stall_write,
+                                         .reopen = stall_reopen,
+                                         .outbox_add = stall_add,
+                                         .outbox_due = stall_due,
+                                         .outbox_rewind = stall_rewind,
+                                         .close = stall_close};
+
+static long long dropped_of(tg_metrics_t *m)
+{
+    tg_buf_t out = {0};
+    tg_metrics_render(m, &out);
+    const char *p = strstr(out.data, "\ntollgate_events_dropped_total ");
+    long long n = p ? atoll(p + strlen("\ntollgate_events_dropped_total ")) : -1;
+    tg_buf_free(&out);
+    return n;
+}
+
+/* While the events thread is stuck (the store stalls), the queue fills:
+ * request.completed stops 64 places short of its end, the other events
+ * use those places, then every event is dropped and counted; the request
+ * path never waits. When the store comes back, what was queued reaches it. */
+TEST(events_full_queue_drops_and_counts_keeping_room_for_alerts)
+{
+    char dir[64];
+    tmpdir(dir);
+    char spool[96];
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    stall_t st = {.base.ops = &stall_ops};
+    pthread_mutex_init(&st.mu, NULL);
+    pthread_cond_init(&st.cv, NULL);
+    tg_store_options_t so;
+    tg_store_options_default(&so);
+    so.spool_path = spool;
+    so.journal_dir = "";
+    tg_store_t *s = NULL;
+    char err[256];
+    CHECK_INT(tg_store_open_backend(&so, &st.base, &s, err, sizeof err), 0);
+    tg_config_t *cfg = cfg_of("webhooks:\n"
+                              "  - url: http://127.0.0.1:1/x\n"
+                              "    events: [request.completed, budget.exceeded]\n");
+    if (!s || !cfg) {
+        tg_store_close(s);
+        tg_config_release(cfg);
+        return;
+    }
+    tg_metrics_t *m = tg_metrics_new(1);
+    tg_events_options_t o;
+    tg_events_options_default(&o);
+    o.queue_max = 100;
+    tg_events_t *ev = tg_events_new(cfg, &o, s, m);
+    CHECK(tg_events_wants_requests(ev));
+    tg_record_t *r = tg_record_new();
+    tg_record_set_str(&r->route, "/v1/chat/completions");
+    r->status = 200;
+    /* the first event takes the thread into the stalled store */
+    tg_events_request(ev, r);
+    pthread_mutex_lock(&st.mu);
+    while (!st.entered)
+        pthread_cond_wait(&st.cv, &st.mu);
+    pthread_mutex_unlock(&st.mu);
+    int64_t t0 = tg_mono_ms();
+    for (int i = 0; i < 50; i++) /* 36 fit (100 - 64) */
+        tg_events_request(ev, r);
+    CHECK_INT(dropped_of(m), 14);
+    for (int i = 0; i < 70; i++) /* 64 fit */
+        tg_events_emit(ev, "budget.exceeded", json_pack("{s:i}", "n", i));
+    CHECK_INT(dropped_of(m), 20);
+    tg_events_request(ev, r);
+    CHECK_INT(dropped_of(m), 21);
+    CHECK(tg_mono_ms() - t0 < 1000); /* nothing waited on the store */
+    /* the store comes back: the 1 + 36 + 64 queued events reach it */
+    pthread_mutex_lock(&st.mu);
+    st.open = true;
+    pthread_cond_broadcast(&st.cv);
+    pthread_mutex_unlock(&st.mu);
+    size_t rows = 0;
+    for (int i = 0; i < 500 && rows < 101; i++) {
+        usleep(10000);
+        pthread_mutex_lock(&st.mu);
+        rows = st.rows;
+        pthread_mutex_unlock(&st.mu);
+    }
+    CHECK_INT(rows, 101);
+    tg_events_free(ev);
+    tg_record_free(r);
+    tg_metrics_free(m);
+    tg_config_release(cfg);
+    tg_store_close(s);
+    pthread_cond_destroy(&st.cv);
+    pthread_mutex_destroy(&st.mu);
     rm_dir(dir);
 }
 
