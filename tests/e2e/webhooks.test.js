@@ -47,11 +47,11 @@ function verify(secret, header, body) {
 /**
  * A webhook receiver on PORT (0: any): records every POST (path, headers,
  * body, parsed event, whether its signature verified with SECRETS[path])
- * and answers `status` (settable). close() refuses connections from then
+ * and answers `status` with `headers` (settable). close() refuses connections from then
  * on; listen() takes the same port again.
  */
 async function startReceiver(secrets = {}, port = 0) {
-  const r = { got: [], status: 200, port };
+  const r = { got: [], status: 200, headers: {}, port };
   r.server = http.createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -64,7 +64,7 @@ async function startReceiver(secrets = {}, port = 0) {
         path: req.url, method: req.method, headers: req.headers, body, event, answered: r.status,
         signed: secret ? verify(secret, req.headers['tollgate-signature'], body) : null,
       });
-      res.writeHead(r.status, { 'content-type': 'text/plain' });
+      res.writeHead(r.status, { 'content-type': 'text/plain', ...r.headers });
       res.end('ok');
     });
   });
@@ -275,6 +275,27 @@ test('a receiver that never answers: requests stay fast, attempts time out, shut
     if (gw.alive()) await gw.stop();
     for (const r of held) r.socket.destroy();
     silent.close();
+  }
+});
+
+test('a redirect is not followed: the attempt fails and the new location gets nothing', async () => {
+  const rx = await startReceiver({});
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    webhooks: [{ url: rx.url('/moved'), events: ['request.completed'] }],
+  }), { env: FAST });
+  try {
+    rx.status = 307;
+    rx.headers = { location: rx.url('/elsewhere') };
+    await h.openaiClient(gw).chat.completions.create({
+      model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }],
+    });
+    await h.waitFor(async () => await metric(gw, /^tollgate_webhook_deliveries_total\{result="failure"\} (\S+)$/m) >= 2, 10000);
+    assert.ok(rx.got.length >= 2);
+    assert.ok(rx.got.every((g) => g.path === '/moved'), 'never at the redirect target');
+    assert.match(gw.output(), /failed \(status 307\)/);
+  } finally {
+    await stopClean(gw);
+    await rx.close();
   }
 });
 
