@@ -25,4 +25,12 @@ int tg_xchain_request(json_t *req, const char *model, tg_translate_req_t *out, c
 int tg_xchain_response(json_t *resp, const tg_translate_opts_t *o, tg_buf_t *out,
                        tg_usage_t *usage);
 
+/* OpenAI embeddings -> Gemini batchEmbedContents (embeddings.c). */
+int tg_embeddings_request_to_gemini(json_t *req, const char *model, tg_translate_req_t *out,
+                                    char *err, size_t errlen);
+int tg_embeddings_response_from_gemini(json_t *doc, const tg_translate_opts_t *o, tg_buf_t *out,
+                                       tg_usage_t *usage);
+int tg_embeddings_response_from_gemini_base64(json_t *doc, const tg_translate_opts_t *o,
+                                              tg_buf_t *out, tg_usage_t *usage);
+
 #endif

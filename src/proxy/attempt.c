@@ -575,12 +575,47 @@ static void build_headers(tg_exchange_t *x)
             push_header(a, d->name, d->value);
 }
 
+/* Whether the client asked for base64 vectors (embeddings). */
+static bool wants_base64(tg_exchange_t *x)
+{
+    json_t *f = json_object_get(tg_exchange_in_root(x), "encoding_format");
+    return json_is_string(f) && !strcmp(json_string_value(f), "base64");
+}
+
+/* The translation this attempt needs (a->tr; NULL: none). Chat-shaped
+ * routes translate by dialect; OpenAI's embeddings and completions are
+ * other shapes: embeddings have their own translation (Gemini), completions
+ * none, and elsewhere the route is a 400 naming it. False when answered. */
+static bool choose_translator(tg_exchange_t *x)
+{
+    tg_attempt_t *a = &x->att;
+    const tg_provider_cfg_t *p = x->target.provider;
+    a->tr = NULL;
+    if (x->route == TG_ROUTE_PASSTHROUGH)
+        return true;
+    bool other_shape = x->route == TG_ROUTE_EMBEDDINGS || x->route == TG_ROUTE_COMPLETIONS;
+    if (!other_shape || tg_wire_of(p->type) == TG_WIRE_OPENAI) {
+        a->tr = tg_translate_for(x->wire, p->type);
+        return true;
+    }
+    if (x->route == TG_ROUTE_EMBEDDINGS &&
+        (a->tr = tg_translate_embeddings_for(p->type, wants_base64(x))))
+        return true;
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s goes to OpenAI-type providers%s; provider '%s' is of type %s",
+             x->route_path, x->route == TG_ROUTE_EMBEDDINGS ? " and Gemini-type ones" : "", p->name,
+             tg_provider_type_name(p->type));
+    tg_exchange_error(x, 400, "unsupported_route", msg);
+    return false;
+}
+
 /* One attempt at the current target: URL, body, headers, then the call. */
 static void start_attempt(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     const tg_provider_cfg_t *p = x->target.provider;
-    a->tr = x->route == TG_ROUTE_PASSTHROUGH ? NULL : tg_translate_for(x->wire, p->type);
+    if (!choose_translator(x))
+        return;
     if (a->tr) {
         if (!build_translated(x))
             return;
