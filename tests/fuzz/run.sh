@@ -7,7 +7,8 @@
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
 # requests, each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini: requests, answers,
-# error bodies, streams), and the provider URL builders (paths: no URL
+# error bodies, streams; OpenAI embeddings -> Gemini), the prices file reader
+# (prices), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it), and the
 # writers of the gateway's own error bodies (errors: always valid UTF-8 JSON). The
 # request target uses http.dict, paths paths.dict, the others json.dict.
@@ -20,7 +21,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini paths errors}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini embeddings paths errors prices}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -34,6 +35,7 @@ TRANSLATE_SRCS="src/providers/translate.c src/providers/translate_util.c src/pro
     src/providers/count_tokens.c src/providers/anthropic.c src/providers/anthropic_stream.c
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
+    src/providers/embeddings.c
     src/providers/registry.c
     src/providers/mock.c src/core/sse.c src/core/util.c src/core/jsonscan.c
     src/core/urlpath.c"
@@ -52,6 +54,7 @@ for target in $TARGETS; do
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
+    [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
     libs="$LIBS"
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
