@@ -81,7 +81,7 @@ test('prices_file prices models the built-in table does not know; unpriced ones 
     const named = gw.output().split('\n').filter((l) => /mystery-model-x' at provider 'fake' has no price/.test(l));
     assert.equal(named.length, 1, gw.output());
   } finally {
-    await gw.stop();
+    assert.equal((await gw.stop()).code, 0);
   }
 });
 
@@ -118,10 +118,19 @@ test('a broken prices_file stops the start with its name; SIGHUP re-reads the fi
       if (sample(m, 'tollgate_cost_usd_total', { provider: 'fake', model: 'acme-later' }) !== undefined) break;
       await h.sleep(100);
     }
-    assert.ok(sample(m, 'tollgate_cost_usd_total', { provider: 'fake', model: 'acme-later' }) > 0, m);
+    const cost = sample(m, 'tollgate_cost_usd_total', { provider: 'fake', model: 'acme-later' });
+    assert.ok(cost > 0, m);
     assert.ok(r.usage.prompt_tokens > 0);
+    // a broken file on the next SIGHUP: refused with its name, the prices stay
+    fs.writeFileSync(live, '{"acme-later": ');
+    gw.reload(config);
+    assert.ok(await h.waitFor(() => /the running configuration stays/.test(gw.output()), 5000), gw.output());
+    assert.match(gw.output(), /live\.json: not JSON/);
+    await ask();
+    m = await metrics(gw);
+    assert.ok(sample(m, 'tollgate_cost_usd_total', { provider: 'fake', model: 'acme-later' }) > cost, m);
   } finally {
-    await gw.stop();
+    assert.equal((await gw.stop()).code, 0);
   }
 });
 
@@ -152,6 +161,6 @@ test('max_tokens from the Anthropic SDK is lowered to the target model\'s output
     const got = (await fake.requestsFor(id)).map((r) => [r.body.model, r.body.max_tokens ?? r.body.max_completion_tokens]);
     assert.deepEqual(got, [['deepseek-chat', 8192], ['acme-chat-1', 4000], ['mystery-model-y', 32000]]);
   } finally {
-    await gw.stop();
+    assert.equal((await gw.stop()).code, 0);
   }
 });
