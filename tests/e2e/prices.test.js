@@ -164,3 +164,26 @@ test('max_tokens from the Anthropic SDK is lowered to the target model\'s output
     assert.equal((await gw.stop()).code, 0);
   }
 });
+
+test('Claude Code\'s default claude-opus-4-8, also as claude-opus-4-8[1m], is priced as Opus 4.8', async () => {
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    providers: { anthropic: { type: 'anthropic', base_url: `${fake.url}/v1`, api_key: h.SECRET, timeout: 5 } },
+  }));
+  try {
+    const claude = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant-client-dummy', maxRetries: 0, timeout: 30000 });
+    let want = 0;
+    for (const model of ['claude-opus-4-8', 'claude-opus-4-8[1m]']) {
+      const msg = await claude.messages.create({
+        model, max_tokens: 1000, messages: [{ role: 'user', content: 'price this answer please' }],
+      });
+      // Opus 4.8: $5 input, $25 output per million tokens
+      want = msg.usage.input_tokens * 5e-6 + msg.usage.output_tokens * 25e-6;
+      const m = await metrics(gw);
+      const got = sample(m, 'tollgate_cost_usd_total', { provider: 'anthropic', model });
+      assert.ok(Math.abs(got - want) < 1e-12, `${model}: cost ${got}, want ${want}`);
+      assert.equal(sample(m, 'tollgate_unpriced_requests_total', { provider: 'anthropic', model }), undefined);
+    }
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+});
