@@ -190,7 +190,7 @@ static bool price_lookup(const tg_config_t *cfg, const char *provider, const cha
                : builtin_lookup(model, out, matched);
 }
 
-static bool builtin_lookup(const char *model, tg_price_t *out, const char **matched)
+static bool builtin_key_lookup(const char *model, tg_price_t *out, const char **matched)
 {
     size_t best_len = 0;
     const tg_price_entry_t *best = NULL;
@@ -208,6 +208,35 @@ static bool builtin_lookup(const char *model, tg_price_t *out, const char **matc
     if (matched)
         *matched = best->key;
     return true;
+}
+
+/* OpenRouter's names of first-party models, `<vendor>/<model>`: OpenRouter
+ * passes the vendor's own prices through, so the vendor's row prices them.
+ * Anthropic's are written with dots there (anthropic/claude-sonnet-4.5). Only
+ * vendors that alone serve their models: an open model's price depends on
+ * who hosts it. */
+static const struct {
+    const char *prefix;
+    bool dots;
+} vendors[] = {{"openai/", false}, {"anthropic/", true}, {"google/", false}, {"x-ai/", false}};
+
+static bool builtin_lookup(const char *model, tg_price_t *out, const char **matched)
+{
+    if (builtin_key_lookup(model, out, matched))
+        return true;
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++) {
+        size_t n = strlen(vendors[i].prefix);
+        if (strncasecmp(model, vendors[i].prefix, n) != 0)
+            continue;
+        char bare[160];
+        if (snprintf(bare, sizeof bare, "%s", model + n) >= (int)sizeof bare)
+            return false;
+        for (char *c = bare; vendors[i].dots && *c; c++)
+            if (*c == '.')
+                *c = '-';
+        return builtin_key_lookup(bare, out, matched);
+    }
+    return false;
 }
 
 bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, const char **matched)

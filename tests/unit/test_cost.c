@@ -507,3 +507,28 @@ TEST(cost_price_file_precedence)
     tg_config_release(c);
     unlink(path);
 }
+
+/* OpenRouter's vendor/model names of first-party models take the vendor's
+ * prices; open models (several hosts, several prices) stay unpriced. */
+TEST(cost_openrouter_vendor_names)
+{
+    tg_price_t p;
+    const char *key;
+    CHECK(tg_cost_price(NULL, "anthropic/claude-sonnet-4.5", &p, &key));
+    CHECK_STR(key, "claude-sonnet-4-5");
+    CHECK(tg_cost_price(NULL, "anthropic/claude-3.7-sonnet", &p, &key));
+    CHECK_STR(key, "claude-3-7-sonnet");
+    CHECK(tg_cost_price(NULL, "openai/gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "gpt-4o-mini");
+    CHECK(tg_cost_price(NULL, "google/gemini-2.5-pro", &p, &key));
+    CHECK_STR(key, "gemini-2.5-pro");
+    CHECK(tg_cost_price(NULL, "x-ai/grok-4", &p, &key));
+    CHECK_STR(key, "grok-4");
+    CHECK_INT(tg_cost_max_output(NULL, "openrouter", "anthropic/claude-opus-4.8"), 128000);
+    CHECK(!tg_cost_price(NULL, "meta-llama/llama-3.3-70b-instruct", &p, &key));
+    CHECK(!tg_cost_price(NULL, "anthropic/claude-3.7-sonnet:thinking", &p, &key));
+    CHECK(!tg_cost_price(NULL, "openai/", &p, &key));
+    /* the Groq row named openai/gpt-oss-120b is still that row */
+    CHECK(tg_cost_price(NULL, "openai/gpt-oss-120b", &p, &key));
+    CHECK_STR(key, "openai/gpt-oss-120b");
+}
