@@ -193,7 +193,9 @@ tg_price_list_t *tg_price_list_parse(const char *json, size_t len, const char *n
         return NULL;
     }
     json_error_t je;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+    /* a key written twice keeps its last entry, as Python's json (LiteLLM's
+     * own reader) does: a refresh must not fail on what upstream accepts */
+    json_t *root = json_loadb(json, len, 0, &je);
     if (!root) {
         say(err, errlen, "%s: not JSON: %s (line %d, column %d)", name, je.text, je.line,
             je.column);
