@@ -626,6 +626,15 @@ static void cross_check(loader_t *L)
         check_provider_ref(L, path, L->rl_provider_lines[i], c->rl_providers[i].name);
         free(path);
     }
+    if (c->prices_file) {
+        /* a broken file fails the load: at start the gateway does not
+         * start, on SIGHUP the running configuration (and prices) stays */
+        char err[512];
+        c->price_list = tg_cost_price_hooks.load(c->prices_file, err, sizeof err);
+        if (!c->price_list)
+            tg_config_fail_sub(L, "cost_tracking.prices_file",
+                               tg_config_seen_line(L, "cost_tracking.prices_file"), "%s", err);
+    }
     if (!strcmp(c->cache_backend, "redis") && !c->redis_url)
         tg_config_fail_sub(L, "caching.backend", tg_config_seen_line(L, "caching.backend"),
                            "redis needs redis.url");

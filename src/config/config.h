@@ -173,6 +173,10 @@ typedef struct tg_config {
     tg_alert_cfg_t *alerts;
     size_t n_alerts;
     char *webhook_url;
+    char *prices_file; /* cost_tracking.prices_file: LiteLLM-format price list, may be NULL */
+    /* ... as loaded by the cost module when the configuration was read
+     * (tg_config_price_hooks); owned by this object, NULL without a file */
+    struct tg_price_list *price_list;
 
     /* security */
     bool require_auth;

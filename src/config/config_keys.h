@@ -175,6 +175,19 @@ typedef struct {
 
 extern const tg_config_provider_kinds_t tg_provider_conf_kinds; /* providers/provider_conf.c */
 
+/*
+ * How the loader reads `cost_tracking.prices_file` (cost/price_file.c),
+ * defined in cost/cost_conf.c so that config includes no cost header:
+ * `load` returns the list or NULL with a message naming the file in err;
+ * `free` frees what `load` returned (NULL is fine). Main thread.
+ */
+typedef struct {
+    struct tg_price_list *(*load)(const char *path, char *err, size_t errlen);
+    void (*free)(struct tg_price_list *list);
+} tg_config_price_hooks_t;
+
+extern const tg_config_price_hooks_t tg_cost_price_hooks; /* cost/cost_conf.c */
+
 /* Sections no single module owns: config/config_sections.c. */
 extern const tg_conf_key_t tg_config_observability_keys[];
 extern const tg_conf_key_t tg_config_logging_keys[];

@@ -76,6 +76,7 @@ void tg_config_free(tg_config_t *c)
     for (size_t i = 0; i < c->n_pricing; i++)
         free(c->pricing[i].model);
     free(c->pricing);
+    tg_cost_price_hooks.free(c->price_list);
     for (size_t i = 0; i < c->n_alerts; i++)
         free(c->alerts[i].action);
     free(c->alerts);

@@ -2,9 +2,10 @@
  * cost.c — price look-up and cost arithmetic (see cost.h).
  *
  * Owns nothing at run time: it reads the immutable built-in table
- * (prices.c) and the caller's immutable configuration. Invariants: prices
- * and costs are integers (femto-USD per token, nano-USD per request), a
- * configured price beats a built-in one, a configured `<provider>/<key>`
+ * (prices.c) and the caller's immutable configuration (with the prices
+ * file it loaded, price_file.c). Invariants: prices and costs are integers
+ * (femto-USD per token, nano-USD per request), a configured price beats
+ * the prices file's, which beats a built-in one, a configured `<provider>/<key>`
  * beats a plain configured key for that provider, the longest matching key
  * wins, and an unknown token count or an unpriced model gives -1, never 0.
  *
@@ -54,12 +55,21 @@ static const char *strip_models_prefix(const char *model)
     return strncmp(model, "models/", 7) == 0 ? model + 7 : model;
 }
 
+/* Claude Code's name for a model's 1M-token context: "claude-opus-4-8[1m]". */
+static const char long_context_suffix[] = "[1m]";
+
 bool tg_cost_key_matches(const char *key, const char *model)
 {
     if (!key || !model || !*key)
         return false;
     model = strip_models_prefix(model);
-    size_t k = strlen(key);
+    size_t k = strlen(key), m = strlen(model), s = sizeof long_context_suffix - 1;
+    char base[256];
+    if (m > s && m - s < sizeof base && !strcasecmp(model + m - s, long_context_suffix)) {
+        memcpy(base, model, m - s);
+        base[m - s] = 0;
+        model = base;
+    }
     if (strncasecmp(model, key, k) != 0)
         return false;
     return version_suffix(model + k);
@@ -112,6 +122,7 @@ static _Thread_local unsigned memo_next;
 
 static bool price_lookup(const tg_config_t *cfg, const char *provider, const char *model,
                          tg_price_t *out, const char **matched);
+static bool builtin_lookup(const char *model, tg_price_t *out, const char **matched);
 
 bool tg_cost_price_at(const tg_config_t *cfg, const char *provider, const char *model,
                       tg_price_t *out, const char **matched)
@@ -174,6 +185,14 @@ static bool price_lookup(const tg_config_t *cfg, const char *provider, const cha
             *matched = best_cfg->model;
         return true;
     }
+    return cfg && tg_price_list_find(cfg->price_list, provider, model, out, matched)
+               ? true
+               : builtin_lookup(model, out, matched);
+}
+
+static bool builtin_key_lookup(const char *model, tg_price_t *out, const char **matched)
+{
+    size_t best_len = 0;
     const tg_price_entry_t *best = NULL;
     for (unsigned i = 0; i < tg_cost_builtin_count; i++) {
         const tg_price_entry_t *e = &tg_cost_builtin[i];
@@ -191,9 +210,48 @@ static bool price_lookup(const tg_config_t *cfg, const char *provider, const cha
     return true;
 }
 
+/* OpenRouter's names of first-party models, `<vendor>/<model>`: OpenRouter
+ * passes the vendor's own prices through, so the vendor's row prices them.
+ * Anthropic's are written with dots there (anthropic/claude-sonnet-4.5). Only
+ * vendors that alone serve their models: an open model's price depends on
+ * who hosts it. */
+static const struct {
+    const char *prefix;
+    bool dots;
+} vendors[] = {{"openai/", false}, {"anthropic/", true}, {"google/", false}, {"x-ai/", false}};
+
+static bool builtin_lookup(const char *model, tg_price_t *out, const char **matched)
+{
+    if (builtin_key_lookup(model, out, matched))
+        return true;
+    for (size_t i = 0; i < sizeof vendors / sizeof vendors[0]; i++) {
+        size_t n = strlen(vendors[i].prefix);
+        if (strncasecmp(model, vendors[i].prefix, n) != 0)
+            continue;
+        char bare[160];
+        if (snprintf(bare, sizeof bare, "%s", model + n) >= (int)sizeof bare)
+            return false;
+        for (char *c = bare; vendors[i].dots && *c; c++)
+            if (*c == '.')
+                *c = '-';
+        return builtin_key_lookup(bare, out, matched);
+    }
+    return false;
+}
+
 bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, const char **matched)
 {
     return tg_cost_price_at(cfg, NULL, model, out, matched);
+}
+
+int64_t tg_cost_max_output(const tg_config_t *cfg, const char *provider, const char *model)
+{
+    tg_price_t p;
+    if (!model || !*model)
+        return 0;
+    if (cfg && tg_price_list_find(cfg->price_list, provider, model, &p, NULL) && p.max_output > 0)
+        return p.max_output;
+    return builtin_lookup(model, &p, NULL) ? p.max_output : 0;
 }
 
 int64_t tg_cost_rank_price(const tg_config_t *cfg, const char *provider, const char *model)

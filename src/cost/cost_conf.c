@@ -2,10 +2,12 @@
  * cost_conf.c — the keys of the `cost_tracking:` section
  * (docs/configuration.md), of a pricing entry and of an alert, declared
  * beside the cost module that uses them. The pricing map and the alert
- * list have readers in src/config/ (required keys, the threshold's forms).
+ * list have readers in src/config/ (required keys, the threshold's forms);
+ * the prices file is read through tg_cost_price_hooks once the walk is done.
  * Read by the config loader on the main thread; const data.
  */
 #include "config/config_keys.h"
+#include "cost/cost.h"
 
 #include <stddef.h>
 
@@ -43,5 +45,11 @@ const tg_conf_key_t tg_cost_conf_keys[] = {
     TG_CONF_READ("alerts", tg_config_read_alerts, alert_keys),
     TG_CONF_KEY("webhook_url", TG_CONF_URL, tg_config_t, webhook_url, .names = http_schemes,
                 .expect = "an http:// or https:// URL"),
+    TG_CONF_KEY("prices_file", TG_CONF_STRING, tg_config_t, prices_file),
     TG_CONF_END,
+};
+
+const tg_config_price_hooks_t tg_cost_price_hooks = {
+    .load = tg_price_list_load,
+    .free = tg_price_list_free,
 };

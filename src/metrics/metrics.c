@@ -45,6 +45,7 @@ enum {
     F_CACHE,     /* result */
     F_PAUSED,    /* reason */
     F_DROPPED,   /* reason */
+    F_UNPRICED,  /* provider, model */
     N_FAMILIES
 };
 
@@ -139,7 +140,7 @@ static char *dup_or_null(const char *s)
  * strings and gid. False when the family is full and l2 must become
  * "other". Caller holds the shard's mu; this takes labels_mu. */
 static bool admit(tg_metrics_t *m, int fam, const char *l1, const char *l2, const char *l3,
-                  unsigned h, series_t *s)
+                  unsigned h, series_t *s, bool *added)
 {
     admitted_t *a = &m->admitted[fam];
     pthread_mutex_lock(&m->labels_mu);
@@ -157,6 +158,8 @@ static bool admit(tg_metrics_t *m, int fam, const char *l1, const char *l2, cons
             a->items = tg_xrealloc(a->items, a->cap * sizeof *a->items);
         }
         a->items[a->n++] = (labels_t){dup_or_null(l1), dup_or_null(l2), dup_or_null(l3), h};
+        if (added)
+            *added = true;
     }
     s->l1 = a->items[i].l1;
     s->l2 = a->items[i].l2;
@@ -166,9 +169,10 @@ static bool admit(tg_metrics_t *m, int fam, const char *l1, const char *l2, cons
     return true;
 }
 
-/* Caller holds sh->mu. l2 is replaced by "other" once the family is full. */
-static series_t *series(tg_metrics_shard_t *sh, int fam, const char *l1, const char *l2,
-                        const char *l3, bool hist)
+/* Caller holds sh->mu. l2 is replaced by "other" once the family is full.
+ * *added (may be NULL) is set when the label set is new to the gateway. */
+static series_t *series_at(tg_metrics_shard_t *sh, int fam, const char *l1, const char *l2,
+                           const char *l3, bool hist, bool *added)
 {
     family_t *f = &sh->fam[fam];
     unsigned h = hash3(l1, l2, l3);
@@ -178,8 +182,8 @@ static series_t *series(tg_metrics_shard_t *sh, int fam, const char *l1, const c
             return s;
     }
     series_t s = {.hash = h};
-    if (!admit(sh->m, fam, l1, l2, l3, h, &s))
-        return series(sh, fam, l1, "other", l3, hist);
+    if (!admit(sh->m, fam, l1, l2, l3, h, &s, added))
+        return series_at(sh, fam, l1, "other", l3, hist, NULL);
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 16;
         f->items = tg_xrealloc(f->items, f->cap * sizeof *f->items);
@@ -188,6 +192,12 @@ static series_t *series(tg_metrics_shard_t *sh, int fam, const char *l1, const c
         s.hist = tg_xcalloc(1, sizeof *s.hist);
     f->items[f->n] = s;
     return &f->items[f->n++];
+}
+
+static series_t *series(tg_metrics_shard_t *sh, int fam, const char *l1, const char *l2,
+                        const char *l3, bool hist)
+{
+    return series_at(sh, fam, l1, l2, l3, hist, NULL);
 }
 
 static void observe(histogram_t *hg, double v)
@@ -229,6 +239,17 @@ void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char
     if (cost_usd >= 0)
         series(sh, F_COST, provider, model, NULL, false)->value += cost_usd;
     pthread_mutex_unlock(&sh->mu);
+}
+
+bool tg_metrics_unpriced(tg_metrics_shard_t *sh, const char *provider, const char *model)
+{
+    bool added = false;
+    pthread_mutex_lock(&sh->mu);
+    series_at(sh, F_UNPRICED, provider ? provider : "none", model ? model : "none", NULL, false,
+              &added)
+        ->value += 1;
+    pthread_mutex_unlock(&sh->mu);
+    return added;
 }
 
 void tg_metrics_upstream_error(tg_metrics_shard_t *sh, const char *provider, const char *kind)
@@ -423,6 +444,10 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
     render_family(out, "tollgate_tokens_total", &t[F_TOKENS], "provider", "model", "type");
     head(out, "tollgate_cost_usd_total", "counter", "Cost in USD of priced requests.");
     render_family(out, "tollgate_cost_usd_total", &t[F_COST], "provider", "model", NULL);
+    head(out, "tollgate_unpriced_requests_total", "counter",
+         "Answered requests whose model has no price (recorded with cost null).");
+    render_family(out, "tollgate_unpriced_requests_total", &t[F_UNPRICED], "provider", "model",
+                  NULL);
     head(out, "tollgate_cache_total", "counter", "Cache look-ups by result.");
     render_family(out, "tollgate_cache_total", &t[F_CACHE], "result", NULL, NULL);
     head(out, "tollgate_rate_limited_total", "counter", "Requests refused by a rate limit.");

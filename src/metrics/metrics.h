@@ -36,6 +36,12 @@ tg_metrics_shard_t *tg_metrics_shard(tg_metrics_t *m, int index);
 void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char *model, int status,
                         double duration_s, double ttft_s, const tg_usage_t *usage, double cost_usd);
 
+/** One answered request whose model has no price. True when the gateway
+ *  meets this provider and model for the first time (the caller names it
+ *  in the log then), so each is logged once and memory stays within the
+ *  series cap; past the cap the model counts as "other" and gives false. */
+bool tg_metrics_unpriced(tg_metrics_shard_t *sh, const char *provider, const char *model);
+
 /** kind: "connect", "timeout", "broken", "status_5xx", "status_429", ... */
 void tg_metrics_upstream_error(tg_metrics_shard_t *sh, const char *provider, const char *kind);
 

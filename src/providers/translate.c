@@ -154,6 +154,35 @@ const tg_translator_t *tg_translate_for(tg_wire_t client, tg_provider_type_t typ
     return NULL;
 }
 
+/* OpenAI embeddings -> Gemini (embeddings.c); never a stream. */
+static int req_embeddings_to_gemini(json_t *req, const char *model, const tg_translate_ropts_t *ro,
+                                    tg_translate_req_t *out, char *err, size_t errlen)
+{
+    (void)ro;
+    return tg_embeddings_request_to_gemini(req, model, out, err, errlen);
+}
+
+static const tg_translator_t embeddings_to_gemini = {
+    "openai-embeddings->gemini",
+    req_embeddings_to_gemini,
+    tg_embeddings_response_from_gemini,
+    &tg_xstream_gemini_to_openai,
+};
+
+static const tg_translator_t embeddings_to_gemini_base64 = {
+    "openai-embeddings->gemini",
+    req_embeddings_to_gemini,
+    tg_embeddings_response_from_gemini_base64,
+    &tg_xstream_gemini_to_openai,
+};
+
+const tg_translator_t *tg_translate_embeddings_for(tg_provider_type_t type, bool base64)
+{
+    if (tg_wire_of(type) != TG_WIRE_GEMINI)
+        return NULL;
+    return base64 ? &embeddings_to_gemini_base64 : &embeddings_to_gemini;
+}
+
 const char *tg_translate_name(const tg_translator_t *t)
 {
     return t->name;

@@ -228,6 +228,25 @@ const char *tg_gemini_status_name(int status);
  *  native or translated, below the provider's base_url. */
 char *tg_gemini_model_path(const char *model, const char *action);
 
+/* ---- embeddings ---- */
+
+/**
+ * The translator of OpenAI's POST /v1/embeddings for a provider type, or
+ * NULL when that type has no embeddings translation (then the route is a
+ * 400 for it unless the type speaks OpenAI's dialect). Exists for Gemini
+ * (batchEmbedContents); `base64`: the client asked for encoding_format
+ * "base64" and gets each vector as base64 of little-endian float32.
+ * Gemini reports no token count for embeddings: the caller puts its own
+ * count (tg_embeddings_count_tokens) in usage->prompt_tokens before
+ * tg_translate_response, which writes it into the answer's usage (and
+ * sets completion_tokens to 0).
+ */
+const tg_translator_t *tg_translate_embeddings_for(tg_provider_type_t type, bool base64);
+
+/** The local token count of an embeddings request's input (about four
+ *  characters a token): what usage reports for a provider that gives none. */
+long tg_embeddings_count_tokens(json_t *req);
+
 /* ---- count_tokens ---- */
 
 /**

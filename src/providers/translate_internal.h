@@ -58,4 +58,12 @@ json_t *tg_xlat_responses_call_item(const char *call_id, const char *name, json_
 json_t *tg_xlat_responses_object(const char *id, long created, const char *model, json_t *output,
                                  const char *finish, const tg_usage_t *u);
 
+/* OpenAI embeddings -> Gemini batchEmbedContents (embeddings.c). */
+int tg_embeddings_request_to_gemini(json_t *req, const char *model, tg_translate_req_t *out,
+                                    char *err, size_t errlen);
+int tg_embeddings_response_from_gemini(json_t *doc, const tg_translate_opts_t *o, tg_buf_t *out,
+                                       tg_usage_t *usage);
+int tg_embeddings_response_from_gemini_base64(json_t *doc, const tg_translate_opts_t *o,
+                                              tg_buf_t *out, tg_usage_t *usage);
+
 #endif

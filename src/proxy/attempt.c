@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/urlpath.h"
+#include "cost/cost.h"
 #include "gateway.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
@@ -466,6 +467,28 @@ static void build_llm_body(tg_exchange_t *x)
         at->body_len = x->in_len;
 }
 
+static int clamp_field(json_t *obj, const char *name, int64_t limit)
+{
+    json_t *v = json_object_get(obj, name);
+    if (!json_is_integer(v) || json_integer_value(v) <= limit)
+        return 0;
+    json_object_set_new(obj, name, json_integer(limit));
+    return 1;
+}
+
+int tg_attempt_clamp_output(json_t *body, int64_t limit)
+{
+    if (limit <= 0 || !json_is_object(body))
+        return 0;
+    int n = clamp_field(body, "max_tokens", limit) +
+            clamp_field(body, "max_completion_tokens", limit) +
+            clamp_field(body, "max_output_tokens", limit);
+    json_t *gc = json_object_get(body, "generationConfig");
+    if (json_is_object(gc))
+        n += clamp_field(gc, "maxOutputTokens", limit);
+    return n;
+}
+
 /* URL and body for another dialect: the translated request. False when
  * the exchange was answered (400). */
 static bool build_translated(tg_exchange_t *x)
@@ -482,6 +505,11 @@ static bool build_translated(tg_exchange_t *x)
         tg_exchange_error(x, 400, "untranslatable_request", err);
         return false;
     }
+    /* outside the translators: the model's own output limit, from the prices */
+    int64_t limit = tg_cost_max_output(x->cfg, p->name, x->target.model);
+    if (tg_attempt_clamp_output(rq.body, limit))
+        tg_debug("max output tokens lowered to %lld, the limit of %s", (long long)limit,
+                 x->target.model);
     a->body = json_dumps(rq.body, TG_TRANSLATE_DUMP_FLAGS);
     a->body_ptr = a->body;
     a->body_len = strlen(a->body);
@@ -547,12 +575,47 @@ static void build_headers(tg_exchange_t *x)
             push_header(a, d->name, d->value);
 }
 
+/* Whether the client asked for base64 vectors (embeddings). */
+static bool wants_base64(tg_exchange_t *x)
+{
+    json_t *f = json_object_get(tg_exchange_in_root(x), "encoding_format");
+    return json_is_string(f) && !strcmp(json_string_value(f), "base64");
+}
+
+/* The translation this attempt needs (a->tr; NULL: none). Chat-shaped
+ * routes translate by dialect; OpenAI's embeddings and completions are
+ * other shapes: embeddings have their own translation (Gemini), completions
+ * none, and elsewhere the route is a 400 naming it. False when answered. */
+static bool choose_translator(tg_exchange_t *x)
+{
+    tg_attempt_t *a = &x->att;
+    const tg_provider_cfg_t *p = x->target.provider;
+    a->tr = NULL;
+    if (x->route == TG_ROUTE_PASSTHROUGH)
+        return true;
+    bool other_shape = x->route == TG_ROUTE_EMBEDDINGS || x->route == TG_ROUTE_COMPLETIONS;
+    if (!other_shape || tg_wire_of(p->type) == TG_WIRE_OPENAI) {
+        a->tr = tg_translate_for(x->wire, p->type);
+        return true;
+    }
+    if (x->route == TG_ROUTE_EMBEDDINGS &&
+        (a->tr = tg_translate_embeddings_for(p->type, wants_base64(x))))
+        return true;
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s goes to OpenAI-type providers%s; provider '%s' is of type %s",
+             x->route_path, x->route == TG_ROUTE_EMBEDDINGS ? " and Gemini-type ones" : "", p->name,
+             tg_provider_type_name(p->type));
+    tg_exchange_error(x, 400, "unsupported_route", msg);
+    return false;
+}
+
 /* One attempt at the current target: URL, body, headers, then the call. */
 static void start_attempt(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     const tg_provider_cfg_t *p = x->target.provider;
-    a->tr = x->route == TG_ROUTE_PASSTHROUGH ? NULL : tg_translate_for(x->wire, p->type);
+    if (!choose_translator(x))
+        return;
     if (a->tr) {
         if (!build_translated(x))
             return;

@@ -75,4 +75,18 @@ int64_t tg_attempt_backoff_ms(int tries_here, int64_t min_ms, int64_t max_ms, do
 /** Retry-After: seconds, or an HTTP date (then treated as very long). */
 int64_t tg_attempt_parse_retry_after(const char *v);
 
+struct json_t;
+/**
+ * A translated request body's output cap lowered to `limit`, the target
+ * model's maximum output tokens (the price data's; 0 = unknown: nothing
+ * changes). Claude Code asks for max_tokens 32000 whatever the model; a
+ * provider whose model stops at 8192 refuses that, so the translated
+ * request asks for the most the model gives instead. Reads whichever of the
+ * dialects' fields the body has: max_tokens, max_completion_tokens (Chat
+ * Completions, Anthropic), max_output_tokens (Responses),
+ * generationConfig.maxOutputTokens (Gemini). Returns the number of fields
+ * lowered. Pure; any thread.
+ */
+int tg_attempt_clamp_output(struct json_t *body, int64_t limit);
+
 #endif

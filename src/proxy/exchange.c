@@ -274,8 +274,15 @@ void tg_exchange_settle(tg_exchange_t *x)
     if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
         /* Helicone-Model-Override names the model whose price applies */
         const char *m = tg_http_header(x->h, "Helicone-Model-Override");
-        x->cost_nusd = tg_cost_for_provider(x->cfg, x->target.provider->name,
-                                            m && *m ? m : x->target.model, &x->usage);
+        const char *pm = m && *m ? m : x->target.model;
+        const char *pv = x->target.provider->name;
+        tg_price_t price;
+        if (tg_cost_price_at(x->cfg, pv, pm, &price, NULL))
+            x->cost_nusd = tg_cost_compute(&price, &x->usage);
+        else if (tg_metrics_unpriced(x->pw->metrics, pv, pm))
+            tg_warn("model '%s' at provider '%s' has no price: its requests are recorded with "
+                    "cost null (price it under cost_tracking.pricing or prices_file)",
+                    pm, pv);
     }
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);

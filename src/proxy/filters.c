@@ -259,6 +259,8 @@ static bool client_form(tg_exchange_t *x)
         if (ok2xx) {
             tg_translate_opts_t o = {
                 .id = x->id, .created = (long)(x->t0_wall_ms / 1000), .model = x->target.model};
+            if (x->route == TG_ROUTE_EMBEDDINGS) /* the provider counts none (translate.h) */
+                x->usage.prompt_tokens = tg_embeddings_count_tokens(tg_exchange_in_root(x));
             if (tg_translate_response(a->tr, a->resp.data, a->resp.len, &o, &out, &x->usage) < 0) {
                 tg_buf_free(&out);
                 return false;

@@ -128,23 +128,28 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
 
 /* ---- small routes ---- */
 
-static void handle_models(tg_pworker_t *pw, tg_http_t *h)
+static json_t *model_object(const char *id, const char *owner)
 {
-    const tg_config_t *cfg = pw->cfg;
+    return json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model", "created", 0, "owned_by",
+                     owner);
+}
+
+/* The models the configured providers name, as GET /v1/models lists them:
+ * `<provider>/<model>` for each default_model and each models entry that is
+ * not a glob, and the mock's mock/echo. */
+static json_t *model_list(const tg_config_t *cfg)
+{
     json_t *data = json_array();
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const tg_provider_cfg_t *p = &cfg->providers[i];
-        const char *owner = p->name;
         char id[512];
         if (tg_provider_rec_of(p)->local) {
-            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", "mock/echo", "object",
-                                                  "model", "created", 0, "owned_by", "tollgate"));
+            json_array_append_new(data, model_object("mock/echo", "tollgate"));
             continue;
         }
         if (p->default_model) {
             snprintf(id, sizeof id, "%s/%s", p->name, p->default_model);
-            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model",
-                                                  "created", 0, "owned_by", owner));
+            json_array_append_new(data, model_object(id, p->name));
         }
         for (size_t k = 0; k < p->n_models; k++) {
             if (strpbrk(p->models[k], "*?["))
@@ -152,15 +157,82 @@ static void handle_models(tg_pworker_t *pw, tg_http_t *h)
             if (p->default_model && !strcmp(p->models[k], p->default_model))
                 continue;
             snprintf(id, sizeof id, "%s/%s", p->name, p->models[k]);
-            json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model",
-                                                  "created", 0, "owned_by", owner));
+            json_array_append_new(data, model_object(id, p->name));
         }
     }
-    json_t *root = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    return data;
+}
+
+static void reply_json(tg_http_t *h, int status, json_t *root)
+{
     char *s = json_dumps(root, JSON_COMPACT);
-    tg_http_reply(h, 200, "application/json", s, strlen(s));
+    tg_http_reply(h, status, "application/json", s, strlen(s));
     free(s);
     json_decref(root);
+}
+
+static void handle_models(tg_pworker_t *pw, tg_http_t *h)
+{
+    reply_json(h, 200, json_pack("{s:s,s:o}", "object", "list", "data", model_list(pw->cfg)));
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* GET /v1/models/{id}: one model object. `enc` is the rest of the path,
+ * percent-decoded here (SDKs encode the id as one segment: openai%2Fgpt-4o).
+ * An id /v1/models lists, or a model name the router resolves (a bare
+ * `gpt-4o` with an OpenAI provider configured); else 404 in OpenAI's shape. */
+static void handle_model(tg_pworker_t *pw, tg_http_t *h, const char *enc)
+{
+    char id[512];
+    size_t n = 0;
+    for (const char *c = enc; *c; c++) {
+        int hi, lo;
+        char ch = *c;
+        if (ch == '%' && (hi = hex_digit(c[1])) >= 0 && (lo = hex_digit(c[2])) >= 0) {
+            ch = (char)(hi * 16 + lo);
+            c += 2;
+        }
+        if (n + 1 >= sizeof id || ch == 0 || (unsigned char)ch < 0x20) {
+            reply_error(h, 400, "invalid_model", "the model id is too long or not printable");
+            return;
+        }
+        id[n++] = ch;
+    }
+    id[n] = 0;
+    json_t *list = model_list(pw->cfg), *found = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m)
+    {
+        if (!strcmp(json_string_value(json_object_get(m, "id")), id)) {
+            found = json_incref(m);
+            break;
+        }
+    }
+    json_decref(list);
+    if (!found && n) {
+        tg_route_t r = {0};
+        char err[256];
+        if (tg_router_resolve(pw->cfg, pw->gw->health, id, tg_exchange_header, h, &r, err,
+                              sizeof err) == 0)
+            found = model_object(id, r.provider->name);
+        tg_route_clear(&r);
+    }
+    if (!found) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "The model '%s' does not exist: no configured provider serves it",
+                 id);
+        reply_error(h, 404, "model_not_found", msg);
+        return;
+    }
+    reply_json(h, 200, found);
 }
 
 /* ---- access (SPEC §5) ---- */
@@ -269,6 +341,13 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             reply_error(h, 405, "method_not_allowed", "/v1/models takes GET");
         else
             handle_models(pw, h);
+        return;
+    }
+    if (!strncmp(path, "/v1/models/", 11)) {
+        if (strcmp(method, "GET"))
+            reply_error(h, 405, "method_not_allowed", "/v1/models/{id} takes GET");
+        else
+            handle_model(pw, h, path + 11);
         return;
     }
     for (size_t i = 0; i < sizeof llm_routes / sizeof llm_routes[0]; i++)

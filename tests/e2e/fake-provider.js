@@ -10,7 +10,8 @@
 // /v1/embeddings, /v1/responses (plain and SSE, with function calls),
 // GET /v1/models (OpenAI); POST /v1/messages
 // (Anthropic); POST {any prefix}/models/{model}:generateContent and
-// :streamGenerateContent (Gemini; ?alt=sse for SSE, else a JSON array).
+// :streamGenerateContent (Gemini; ?alt=sse for SSE, else a JSON array), and
+// :batchEmbedContents (Gemini embeddings).
 // A request that declares tools is answered with a call of the first one.
 // Per-request controls are request headers (see README.md): x-fake-status,
 // x-fake-delay-ms, x-fake-chunks, x-fake-chunk-delay-ms, x-fake-drop,
@@ -388,6 +389,19 @@ async function openaiResponses(req, res, rec, ctl, body, reply, id, created) {
   return res.end();
 }
 
+// Gemini batchEmbedContents: one vector per request, of outputDimensionality
+// floats (8 when not asked), derived from the text like the OpenAI route's.
+function geminiEmbed(res, body) {
+  const reqs = Array.isArray(body.requests) ? body.requests : [];
+  if (!reqs.length) return sendJson(res, 400, errorBody(400, 'gemini'));
+  return sendJson(res, 200, {
+    embeddings: reqs.map((r, i) => {
+      const text = (r.content?.parts || []).map((p) => p.text || '').join(' ');
+      return { values: Array.from(embedding(words(text), i, r.outputDimensionality || 8)) };
+    }),
+  });
+}
+
 // ---------------------------------------------------------------- OpenAI
 
 async function handleApi(req, res, rec, ctl) {
@@ -410,6 +424,7 @@ async function handleApi(req, res, rec, ctl) {
   if (dialect === 'anthropic') return anthropicMessages(req, res, rec, ctl, body, reply, id);
   if (dialect === 'gemini') {
     const [, name, action] = GEMINI_ROUTE.exec(path);
+    if (action === 'batchEmbedContents') return geminiEmbed(res, body);
     return geminiGenerate(req, res, rec, ctl, body, reply, id, decodeURIComponent(name), action);
   }
 

@@ -7,7 +7,9 @@
  * well-formed: request bodies serialise, answers are JSON documents, and
  * every client event's data is a JSON object or [DONE]; anything else
  * aborts, and ASan/UBSan/LeakSanitizer catch the rest. A target defines
- * FUZZ_CLIENT and FUZZ_PROVIDER and includes this file.
+ * FUZZ_CLIENT and FUZZ_PROVIDER and includes this file; FUZZ_TRANSLATOR(b)
+ * (b: the first input byte) may pick another translator than the
+ * dialects' one.
  */
 #include "core/sse.h"
 #include "providers/translate.h"
@@ -15,6 +17,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef FUZZ_TRANSLATOR
+#define FUZZ_TRANSLATOR(b) tg_translate_for(FUZZ_CLIENT, FUZZ_PROVIDER)
+#endif
 
 static void must(int ok)
 {
@@ -129,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    const tg_translator_t *t = tg_translate_for(FUZZ_CLIENT, FUZZ_PROVIDER);
+    const tg_translator_t *t = FUZZ_TRANSLATOR(data[0]);
     must(t != NULL);
     switch (data[0] % 3) {
     case 0: fuzz_request(t, data + 1, size - 1); break;

@@ -8,7 +8,8 @@
 # requests, each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini, responses->anthropic,
 # responses->gemini, responses->openai (the mock's): requests, answers,
-# error bodies, streams), and the provider URL builders (paths: no URL
+# error bodies, streams; OpenAI embeddings -> Gemini), the prices file reader
+# (prices), and the provider URL builders (paths: no URL
 # leaves the base path, as libcurl and a lenient server read it), and the
 # writers of the gateway's own error bodies (errors: always valid UTF-8 JSON). The
 # request target uses http.dict, paths paths.dict, the others json.dict.
@@ -21,7 +22,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai paths errors}
+TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -36,6 +37,7 @@ TRANSLATE_SRCS="src/providers/translate.c src/providers/translate_util.c src/pro
     src/providers/gemini.c src/providers/gemini_stream.c src/providers/openai.c
     src/providers/openai_stream.c src/providers/translate_chain.c src/providers/azure.c
     src/providers/responses.c src/providers/responses_stream.c
+    src/providers/embeddings.c
     src/providers/registry.c
     src/providers/mock.c src/core/sse.c src/core/util.c src/core/jsonscan.c
     src/core/urlpath.c"
@@ -54,6 +56,7 @@ for target in $TARGETS; do
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
+    [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
     libs="$LIBS"
     dict=json.dict
     [ "$target" = request ] && dict=http.dict

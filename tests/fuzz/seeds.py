@@ -83,3 +83,30 @@ for i, p in enumerate(paths):
     with open(os.path.join(out, "paths", "%d" % i), "wb") as f:
         f.write(p)
 print("fuzz: %d path seeds" % len(paths))
+
+# OpenAI embeddings -> Gemini (fuzz_embeddings.c, through fuzz_translate.h):
+# the first byte modulo 3 picks request (0) or answer (1), bit 2 base64.
+os.makedirs(os.path.join(out, "embeddings"), exist_ok=True)
+emb = [b"\x00" + json.dumps({"model": "m", "input": ["a b", "c"], "dimensions": 8}).encode(),
+       b"\x03" + json.dumps({"input": "one", "encoding_format": "base64"}).encode(),
+       b"\x00" + json.dumps({"input": [[1, 2], [3]]}).encode(),
+       b"\x01" + json.dumps({"embeddings": [{"values": [0.5, -1, 0.25]}, {"values": [1]}]}).encode(),
+       b"\x04" + json.dumps({"embeddings": [{"values": [1e38, -0.0, 3]}]}).encode()]
+for i, s in enumerate(emb):
+    with open(os.path.join(out, "embeddings", "%d" % i), "wb") as f:
+        f.write(s)
+
+# The prices file (fuzz_prices.c): LiteLLM-shaped documents.
+os.makedirs(os.path.join(out, "prices"), exist_ok=True)
+prices = [{"sample_spec": {"input_cost_per_token": "x"},
+           "gpt-4o": {"input_cost_per_token": 2.5e-6, "output_cost_per_token": 1e-5,
+                      "cache_read_input_token_cost": 1.25e-6, "max_output_tokens": 16384,
+                      "litellm_provider": "openai", "mode": "chat"},
+           "openai/m": {"input_cost_per_token": 1e-6, "litellm_provider": "openai",
+                        "input_cost_per_token_above_200k_tokens": 2e-6,
+                        "output_cost_per_token_above_200k_tokens": 3e-6}},
+          {"m": {"input_cost_per_token": -1}}, {"m": 3}, []]
+for i, p in enumerate(prices):
+    with open(os.path.join(out, "prices", "%d" % i), "wb") as f:
+        f.write(json.dumps(p).encode())
+print("fuzz: %d embeddings and %d prices seeds" % (len(emb), len(prices)))

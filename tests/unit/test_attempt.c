@@ -6,6 +6,7 @@
 #include "proxy/attempt.h"
 #include "test.h"
 
+#include <jansson.h>
 #include <stdint.h>
 
 TEST(attempt_classify_table)
@@ -112,4 +113,33 @@ TEST(attempt_backoff_and_retry_after)
     CHECK_INT(tg_attempt_parse_retry_after("3"), 3000);
     CHECK_INT(tg_attempt_parse_retry_after("0.5"), 500);
     CHECK(tg_attempt_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") > 10000);
+}
+
+/* A translated body's output cap is lowered to the model's limit, in each
+ * dialect's field; a smaller cap, an unknown limit or no cap stay. */
+TEST(attempt_clamp_output_to_the_model_limit)
+{
+    json_t *b = json_pack("{s:s, s:i}", "model", "deepseek-chat", "max_tokens", 32000);
+    CHECK_INT(tg_attempt_clamp_output(b, 8192), 1);
+    CHECK_INT(json_integer_value(json_object_get(b, "max_tokens")), 8192);
+    CHECK_INT(tg_attempt_clamp_output(b, 8192), 0); /* at the limit: unchanged */
+    CHECK_INT(tg_attempt_clamp_output(b, 0), 0);    /* unknown limit */
+    json_decref(b);
+    b = json_pack("{s:i, s:i}", "max_completion_tokens", 100000, "max_output_tokens", 90000);
+    CHECK_INT(tg_attempt_clamp_output(b, 16384), 2);
+    CHECK_INT(json_integer_value(json_object_get(b, "max_completion_tokens")), 16384);
+    CHECK_INT(json_integer_value(json_object_get(b, "max_output_tokens")), 16384);
+    json_decref(b);
+    b = json_pack("{s:{s:i, s:f}}", "generationConfig", "maxOutputTokens", 32000, "temperature",
+                  0.5);
+    CHECK_INT(tg_attempt_clamp_output(b, 8192), 1);
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_object_get(b, "generationConfig"), "maxOutputTokens")),
+              8192);
+    json_decref(b);
+    b = json_pack("{s:i, s:s}", "max_tokens", 500, "max_completion_tokens", "lots");
+    CHECK_INT(tg_attempt_clamp_output(b, 8192), 0); /* below, or not a number: left alone */
+    CHECK_INT(json_integer_value(json_object_get(b, "max_tokens")), 500);
+    json_decref(b);
+    CHECK_INT(tg_attempt_clamp_output(NULL, 8192), 0);
 }

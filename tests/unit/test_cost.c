@@ -4,8 +4,11 @@
 #include "config/config.h"
 #include "cost/cost.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static tg_config_t *cost_cfg(const char *yaml)
 {
@@ -316,4 +319,222 @@ TEST(cost_price_memo_follows_reloads)
         }
         tg_config_release(c);
     }
+}
+
+/* Today's default models of the clients (Claude Code's Opus with its [1m]
+ * suffix) are priced and carry their output limit. */
+TEST(cost_current_models_and_limits)
+{
+    tg_price_t p;
+    const char *key;
+    CHECK(tg_cost_price(NULL, "claude-opus-4-8", &p, &key));
+    CHECK_STR(key, "claude-opus-4-8");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(5.00));
+    CHECK_INT(p.cache_write, TG_PRICE_PER_MTOK(6.25));
+    CHECK_INT(p.max_output, 128000);
+    /* the 1M-context name is the base model */
+    CHECK(tg_cost_price(NULL, "claude-opus-4-8[1m]", &p, &key));
+    CHECK_STR(key, "claude-opus-4-8");
+    CHECK(tg_cost_key_matches("claude-sonnet-4-5", "claude-sonnet-4-5-20250929[1m]"));
+    CHECK(!tg_cost_key_matches("claude-opus-4", "claude-opus-4-8[1m]"));
+    CHECK(!tg_cost_key_matches("claude-opus-4-8", "claude-opus-4-8[2m]"));
+    /* ... and its long-context tier applies where the provider has one */
+    CHECK(tg_cost_price(NULL, "claude-sonnet-4-5[1m]", &p, NULL));
+    tg_usage_t u = usage(300000, 0, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 1800000000); /* 300000 * 6.00 per million */
+    CHECK_INT(tg_cost_max_output(NULL, NULL, "deepseek-chat"), 8192);
+    CHECK_INT(tg_cost_max_output(NULL, NULL, "gpt-4o-2024-08-06"), 16384);
+    CHECK_INT(tg_cost_max_output(NULL, NULL, "gemini-2.5-pro"), 65535);
+    CHECK_INT(tg_cost_max_output(NULL, NULL, "no-such-model"), 0);
+    const char *current[] = {"claude-sonnet-4-6",
+                             "claude-haiku-4-5-20251001",
+                             "claude-opus-5",
+                             "claude-sonnet-5",
+                             "gpt-5.5",
+                             "gpt-5.6",
+                             "gpt-4.1-mini",
+                             "gpt-4o-mini",
+                             "o3",
+                             "o4-mini",
+                             "gemini-2.5-flash",
+                             "gemini-3.1-pro-preview",
+                             "gemini-3.5-flash"};
+    for (size_t i = 0; i < sizeof current / sizeof current[0]; i++) {
+        if (!tg_cost_price(NULL, current[i], &p, NULL) || p.max_output <= 0)
+            tg_test_fail(__FILE__, __LINE__, "%s unpriced or without an output limit", current[i]);
+    }
+}
+
+static const char price_file_good[] =
+    "{\"sample_spec\": {\"input_cost_per_token\": \"USD\", \"max_output_tokens\": \"n\"},\n"
+    " \"acme-chat-1\": {\"input_cost_per_token\": 2e-06, \"output_cost_per_token\": 8e-06,\n"
+    "   \"cache_read_input_token_cost\": 2e-07, \"cache_creation_input_token_cost\": 2.5e-06,\n"
+    "   \"max_output_tokens\": 8192, \"litellm_provider\": \"acme\", \"mode\": \"chat\",\n"
+    "   \"supports_vision\": true, \"input_cost_per_token_batches\": 1e-06},\n"
+    " \"acme/acme-chat-2\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 2e-06,\n"
+    "   \"litellm_provider\": \"acme\", \"max_output_tokens\": 4096},\n"
+    " \"acme-long\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 4e-06,\n"
+    "   \"cache_read_input_token_cost\": 1e-07,\n"
+    "   \"input_cost_per_token_above_200k_tokens\": 2e-06,\n"
+    "   \"output_cost_per_token_above_200k_tokens\": 6e-06,\n"
+    "   \"input_cost_per_token_above_200k_tokens_priority\": 9e-06},\n"
+    " \"gpt-4o\": {\"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 1e-06,\n"
+    "   \"litellm_provider\": \"openai\", \"max_output_tokens\": 1000},\n"
+    " \"dall-e-9\": {\"output_cost_per_image\": 0.04, \"mode\": \"image_generation\"}}\n";
+
+TEST(cost_price_file_reads_litellm_format)
+{
+    char err[256] = "";
+    tg_price_list_t *l =
+        tg_price_list_parse(price_file_good, sizeof price_file_good - 1, "p.json", err, sizeof err);
+    CHECK(l != NULL);
+    if (!l) {
+        printf("    %s\n", err);
+        return;
+    }
+    CHECK_INT(tg_price_list_count(l), 4); /* sample_spec and the image model skipped */
+    tg_price_t p;
+    const char *key;
+    CHECK(tg_price_list_find(l, NULL, "acme-chat-1-20260101", &p, &key));
+    CHECK_STR(key, "acme-chat-1");
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(2.00));
+    CHECK_INT(p.output, TG_PRICE_PER_MTOK(8.00));
+    CHECK_INT(p.cached_input, TG_PRICE_PER_MTOK(0.20));
+    CHECK_INT(p.cache_write, TG_PRICE_PER_MTOK(2.50));
+    CHECK_INT(p.max_output, 8192);
+    CHECK_INT(p.long_above, 0);
+    /* provider/model keys price the bare model name */
+    CHECK(tg_price_list_find(l, "acme", "acme-chat-2", &p, &key));
+    CHECK_STR(key, "acme/acme-chat-2");
+    CHECK_INT(p.cached_input, p.input); /* not given: the input price */
+    CHECK_INT(p.cache_write, p.input);
+    /* tiers */
+    CHECK(tg_price_list_find(l, NULL, "acme-long", &p, NULL));
+    CHECK_INT(p.long_above, 200000);
+    CHECK_INT(p.long_input, TG_PRICE_PER_MTOK(2.00));
+    CHECK_INT(p.long_output, TG_PRICE_PER_MTOK(6.00));
+    CHECK_INT(p.long_cached_input, TG_PRICE_PER_MTOK(0.10)); /* not given: the base one */
+    tg_usage_t u = usage(300000, 1000, 0, 0);
+    CHECK_INT(tg_cost_compute(&p, &u), 600000000 + 6000000);
+    CHECK(!tg_price_list_find(l, NULL, "acme-chat", &p, NULL));
+    CHECK(!tg_price_list_find(l, NULL, "dall-e-9", &p, NULL));
+    tg_price_list_free(l);
+    /* a key written twice: the last entry, as LiteLLM's own reader takes it */
+    static const char twice[] = "{\"m\": {\"input_cost_per_token\": 1e-6},"
+                                " \"m\": {\"input_cost_per_token\": 3e-6}}";
+    l = tg_price_list_parse(twice, sizeof twice - 1, "twice.json", err, sizeof err);
+    CHECK(l && tg_price_list_find(l, NULL, "m", &p, NULL));
+    CHECK_INT(p.input, TG_PRICE_PER_MTOK(3.00));
+    tg_price_list_free(l);
+}
+
+TEST(cost_price_file_refuses_malformed)
+{
+    static const struct {
+        const char *json, *says;
+    } bad[] = {
+        {"{\"m\": {\"input_cost_per_token\": 1e-6,", "not JSON"},
+        {"[1, 2]", "expected a JSON object"},
+        {"{\"m\": 3}", "model \"m\": expected an object"},
+        {"{\"m\": {\"input_cost_per_token\": \"0.1\"}}", "input_cost_per_token is not a price"},
+        {"{\"m\": {\"input_cost_per_token\": -1e-6}}", "is not a price"},
+        {"{\"m\": {\"input_cost_per_token\": 1e-6, \"output_cost_per_token\": 1e9}}",
+         "output_cost_per_token is not a price"},
+        {"{\"m\": {\"input_cost_per_token\": 1e-6,"
+         " \"cache_read_input_token_cost_above_200k_tokens\": null}}",
+         "cache_read_input_token_cost_above_200k_tokens is not a price"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        tg_price_list_t *l =
+            tg_price_list_parse(bad[i].json, strlen(bad[i].json), "bad.json", err, sizeof err);
+        if (l || !strstr(err, "bad.json") || !strstr(err, bad[i].says))
+            tg_test_fail(__FILE__, __LINE__, "case %zu: %s", i, err);
+        tg_price_list_free(l);
+    }
+    /* too large, before any parsing */
+    char err[256] = "";
+    CHECK(!tg_price_list_parse("{}", TG_PRICE_FILE_MAX + 1, "big.json", err, sizeof err));
+    CHECK(strstr(err, "big.json: larger than 32 MiB") != NULL);
+    CHECK(!tg_price_list_load("/nonexistent/prices.json", err, sizeof err));
+    CHECK(strstr(err, "/nonexistent/prices.json") != NULL);
+}
+
+/* pricing > prices_file > built-in; a broken file is a config error. */
+TEST(cost_price_file_precedence)
+{
+    char path[] = "/tmp/tg-prices-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, price_file_good, sizeof price_file_good - 1) ==
+          (ssize_t)(sizeof price_file_good - 1));
+    close(fd);
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "cost_tracking:\n  prices_file: %s\n  pricing:\n"
+             "    acme-chat-1: {input: 0.001, output: 0.001}\n",
+             path);
+    tg_config_t *c = cost_cfg(yaml);
+    CHECK(c != NULL);
+    if (c) {
+        tg_price_t p;
+        const char *key;
+        CHECK(tg_cost_price(c, "acme-chat-1", &p, &key)); /* pricing wins */
+        CHECK_INT(p.input, TG_PRICE_PER_MTOK(1.00));
+        CHECK_INT(tg_cost_max_output(c, NULL, "acme-chat-1"), 8192); /* limit from the file */
+        CHECK(tg_cost_price(c, "gpt-4o", &p, &key)); /* the file beats the built-in table */
+        CHECK_INT(p.input, TG_PRICE_PER_MTOK(1.00));
+        CHECK_INT(tg_cost_max_output(c, "openai", "gpt-4o"), 1000);
+        CHECK(tg_cost_price(c, "gpt-4o-mini", &p, &key)); /* built-in for the rest */
+        CHECK_STR(key, "gpt-4o-mini");
+        CHECK(tg_cost_price(c, "acme-long", &p, NULL));
+        CHECK(!tg_cost_price(NULL, "acme-long", &p, NULL));
+        tg_config_release(c);
+    }
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("{\"m\": {\"input_cost_per_token\": \"free\"}}", f);
+        fclose(f);
+    }
+    snprintf(yaml, sizeof yaml, "cost_tracking:\n  prices_file: %s\n", path);
+    tg_config_errors_t errs = {0};
+    c = tg_config_load_string(yaml, strlen(yaml), "test", &errs);
+    CHECK(c == NULL);
+    CHECK_INT(errs.n, 1);
+    if (errs.n) {
+        CHECK_STR(errs.items[0].path, "cost_tracking.prices_file");
+        CHECK(strstr(errs.items[0].message, path) != NULL);
+        CHECK_INT(errs.items[0].line, 2);
+    }
+    tg_config_errors_free(&errs);
+    tg_config_release(c);
+    unlink(path);
+}
+
+/* OpenRouter's vendor/model names of first-party models take the vendor's
+ * prices; open models (several hosts, several prices) stay unpriced. */
+TEST(cost_openrouter_vendor_names)
+{
+    tg_price_t p;
+    const char *key;
+    CHECK(tg_cost_price(NULL, "anthropic/claude-sonnet-4.5", &p, &key));
+    CHECK_STR(key, "claude-sonnet-4-5");
+    CHECK(tg_cost_price(NULL, "anthropic/claude-3.7-sonnet", &p, &key));
+    CHECK_STR(key, "claude-3-7-sonnet");
+    CHECK(tg_cost_price(NULL, "openai/gpt-4o-mini", &p, &key));
+    CHECK_STR(key, "gpt-4o-mini");
+    CHECK(tg_cost_price(NULL, "google/gemini-2.5-pro", &p, &key));
+    CHECK_STR(key, "gemini-2.5-pro");
+    CHECK(tg_cost_price(NULL, "x-ai/grok-4", &p, &key));
+    CHECK_STR(key, "grok-4");
+    CHECK_INT(tg_cost_max_output(NULL, "openrouter", "anthropic/claude-opus-4.8"), 128000);
+    CHECK(!tg_cost_price(NULL, "meta-llama/llama-3.3-70b-instruct", &p, &key));
+    CHECK(!tg_cost_price(NULL, "anthropic/claude-3.7-sonnet:thinking", &p, &key));
+    CHECK(!tg_cost_price(NULL, "openai/", &p, &key));
+    /* the Groq row named openai/gpt-oss-120b is still that row */
+    CHECK(tg_cost_price(NULL, "openai/gpt-oss-120b", &p, &key));
+    CHECK_STR(key, "openai/gpt-oss-120b");
 }

@@ -104,3 +104,31 @@ TEST(metrics_series_are_capped)
     tg_buf_free(&out);
     tg_metrics_free(m);
 }
+
+/* Unpriced models: counted per provider and model, first sight reported
+ * once gateway-wide (whichever shard sees it), bounded by the series cap. */
+TEST(metrics_unpriced_models_named_once)
+{
+    tg_metrics_t *m = tg_metrics_new(2);
+    tg_metrics_shard_t *a = tg_metrics_shard(m, 0), *b = tg_metrics_shard(m, 1);
+    CHECK(tg_metrics_unpriced(a, "local", "my-llama"));
+    CHECK(!tg_metrics_unpriced(a, "local", "my-llama"));
+    CHECK(!tg_metrics_unpriced(b, "local", "my-llama")); /* already met on the other shard */
+    CHECK(tg_metrics_unpriced(b, "other-provider", "my-llama"));
+    char model[32];
+    int firsts = 0;
+    for (int i = 0; i < TG_METRICS_MAX_SERIES + 20; i++) {
+        snprintf(model, sizeof model, "u-%d", i);
+        firsts += tg_metrics_unpriced(a, "p", model);
+    }
+    CHECK_INT(firsts, TG_METRICS_MAX_SERIES - 2); /* the cap holds; "other" is never named */
+    tg_buf_t out = {0};
+    tg_metrics_render(m, &out);
+    CHECK(strstr(out.data, "# TYPE tollgate_unpriced_requests_total counter\n") != NULL);
+    CHECK(strstr(out.data, "tollgate_unpriced_requests_total{provider=\"local\","
+                           "model=\"my-llama\"} 3\n") != NULL);
+    CHECK(strstr(out.data,
+                 "tollgate_unpriced_requests_total{provider=\"p\",model=\"other\"} 22\n") != NULL);
+    tg_buf_free(&out);
+    tg_metrics_free(m);
+}

@@ -906,3 +906,105 @@ TEST(translate_stream_edges)
     CHECK(strstr(out, "\"finish_reason\":\"stop\"") != NULL && strstr(out, "[DONE]") != NULL);
     free(out);
 }
+
+/* ---- OpenAI embeddings -> Gemini batchEmbedContents ---- */
+
+static int embed_request(json_t *req, tg_translate_req_t *rq, char *err, size_t errlen)
+{
+    const tg_translator_t *t = tg_translate_embeddings_for(TG_PROVIDER_GEMINI, false);
+    int rc = tg_translate_request(t, req, "gemini-embedding-001", NULL, rq, err, errlen);
+    json_decref(req);
+    return rc;
+}
+
+TEST(translate_embeddings_to_gemini)
+{
+    CHECK(tg_translate_embeddings_for(TG_PROVIDER_ANTHROPIC, false) == NULL);
+    CHECK(tg_translate_embeddings_for(TG_PROVIDER_OPENAI, true) == NULL);
+    tg_translate_req_t rq;
+    char err[256];
+    json_t *req = json_pack("{s:s,s:[s,s],s:i,s:s}", "model", "gem/gemini-embedding-001", "input",
+                            "first text", "second", "dimensions", 256, "encoding_format", "float");
+    CHECK_INT(tg_embeddings_count_tokens(req),
+              tg_estimate_tokens("first text", 10) + tg_estimate_tokens("second", 6));
+    CHECK(embed_request(req, &rq, err, sizeof err) == 0);
+    CHECK_STR(rq.path, "/models/gemini-embedding-001:batchEmbedContents");
+    json_t *want =
+        json_pack("{s:[{s:s,s:{s:[{s:s}]},s:i},{s:s,s:{s:[{s:s}]},s:i}]}", "requests", "model",
+                  "models/gemini-embedding-001", "content", "parts", "text", "first text",
+                  "outputDimensionality", 256, "model", "models/gemini-embedding-001", "content",
+                  "parts", "text", "second", "outputDimensionality", 256);
+    CHECK(json_equal(rq.body, want));
+    json_decref(want);
+    tg_translate_req_free(&rq);
+    CHECK(embed_request(json_pack("{s:s}", "input", "just one"), &rq, err, sizeof err) == 0);
+    CHECK_INT(json_array_size(json_object_get(rq.body, "requests")), 1);
+    CHECK(!json_object_get(json_array_get(json_object_get(rq.body, "requests"), 0),
+                           "outputDimensionality"));
+    tg_translate_req_free(&rq);
+    /* refused, each with its reason */
+    static const struct {
+        const char *json, *says;
+    } bad[] = {
+        {"{\"input\": [1, 2, 3]}", "token arrays"},
+        {"{\"input\": [[1, 2], [3]]}", "token arrays"},
+        {"{\"input\": []}", "non-empty array"},
+        {"{\"input\": 5}", "a string or a non-empty array"},
+        {"{\"input\": [\"a\", null]}", "a string or a non-empty array"},
+        {"{}", "a string or a non-empty array"},
+        {"{\"input\": \"a\", \"dimensions\": 0}", "dimensions"},
+        {"{\"input\": \"a\", \"dimensions\": \"8\"}", "dimensions"},
+        {"{\"input\": \"a\", \"encoding_format\": \"hex\"}", "encoding_format"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        if (embed_request(json_loads(bad[i].json, 0, NULL), &rq, err, sizeof err) == 0 ||
+            !strstr(err, bad[i].says))
+            tg_test_fail(__FILE__, __LINE__, "%s: \"%s\"", bad[i].json, err);
+        tg_translate_req_free(&rq);
+    }
+}
+
+TEST(translate_embeddings_answer_from_gemini)
+{
+    static const char answer[] = "{\"embeddings\":[{\"values\":[0.5,-1,0.25]},{\"values\":[1]}]}";
+    tg_translate_opts_t o = {.model = "gemini-embedding-001"};
+    tg_buf_t out = {0};
+    tg_usage_t u = TG_USAGE_UNKNOWN;
+    u.prompt_tokens = 7; /* the caller's count: Gemini gives none */
+    const tg_translator_t *t = tg_translate_embeddings_for(TG_PROVIDER_GEMINI, false);
+    CHECK(tg_translate_response(t, answer, sizeof answer - 1, &o, &out, &u) == 0);
+    json_t *got = json_loadb(out.data, out.len, 0, NULL);
+    json_t *want =
+        json_loads("{\"object\":\"list\",\"model\":\"gemini-embedding-001\","
+                   "\"data\":[{\"object\":\"embedding\",\"index\":0,\"embedding\":[0.5,-1,0.25]},"
+                   "{\"object\":\"embedding\",\"index\":1,\"embedding\":[1]}],"
+                   "\"usage\":{\"prompt_tokens\":7,\"total_tokens\":7}}",
+                   0, NULL);
+    CHECK(json_equal(got, want));
+    CHECK_INT(u.prompt_tokens, 7);
+    CHECK_INT(u.completion_tokens, 0);
+    json_decref(got);
+    json_decref(want);
+    /* base64: little-endian float32, as OpenAI encodes it */
+    tg_buf_reset(&out);
+    t = tg_translate_embeddings_for(TG_PROVIDER_GEMINI, true);
+    CHECK(tg_translate_response(t, answer, sizeof answer - 1, &o, &out, &u) == 0);
+    got = json_loadb(out.data, out.len, 0, NULL);
+    json_t *data = json_object_get(got, "data");
+    /* 0.5 = 00 00 00 3f, -1 = 00 00 80 bf, 0.25 = 00 00 80 3e */
+    CHECK_STR(json_string_value(json_object_get(json_array_get(data, 0), "embedding")),
+              "AAAAPwAAgL8AAIA+");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(data, 1), "embedding")), "AACAPw==");
+    json_decref(got);
+    /* not Gemini's answer: refused */
+    static const char *broken[] = {"{\"embedding\":{\"values\":[1]}}",
+                                   "{\"embeddings\":[{\"values\":[\"x\"]}]}",
+                                   "{\"embeddings\":[{}]}", "[]"};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        tg_buf_reset(&out);
+        if (tg_translate_response(t, broken[i], strlen(broken[i]), &o, &out, &u) == 0)
+            tg_test_fail(__FILE__, __LINE__, "accepted %s", broken[i]);
+    }
+    tg_buf_free(&out);
+}
