@@ -16,12 +16,16 @@
  *   store    submissions from workers, one writer thread
  *   metrics  one shard per worker, summed when /metrics is read
  *   health   one lock per provider record
+ *   budgets  sharded locks (budget/budget.h); runtime budgets their own
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
 #ifndef TG_GATEWAY_H
 #define TG_GATEWAY_H
 
+#include <pthread.h>
+
+#include "budget/budget.h"
 #include "cache/cache.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
@@ -36,7 +40,16 @@ typedef struct tg_gateway {
     tg_store_t *store;            /* request records; NULL when request logging is off */
     tg_metrics_t *metrics;        /* server.workers shards */
     tg_health_registry_t *health; /* provider health, kept across reloads */
+    tg_budgets_t *budgets;        /* spend and reservations; runtime budgets */
+    pthread_mutex_t scopes_mu;    /* loaded_scopes */
+    char **loaded_scopes;         /* budget scopes whose spend was read from the store */
+    size_t n_loaded_scopes;
 } tg_gateway_t;
+
+/** Read the spend of `scope` this period from the store, once per scope
+ *  (a runtime budget of a scope the configuration has none of). Any
+ *  thread; before the scope's first budget applies. */
+void tg_gateway_budget_scope_load(tg_gateway_t *gw, const char *scope);
 
 /** Build a gateway for cfg. Takes `store` (NULL: request logging off,
  *  runtime limits in memory only) in every case: it is closed by

@@ -10,6 +10,7 @@
  *   local_answer   mock, count_tokens
  *   plan           reachable? fallbacks
  *   cache          hit / lead / wait (parks)
+ *   budget         Helicone-Max-Cost; the worst case reserved against every budget (spend.c)
  *   provider_limits rate limits on the provider (both)
  *   attempt        the call (parks until the provider answers; attempt.c) (both)
  *
@@ -30,6 +31,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/spend.h"
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -415,6 +417,14 @@ static tg_stage_result_t cache(void *arg)
     return TG_STAGE_CONTINUE;
 }
 
+/* ---- budget (proxy/spend.h) ---- */
+
+/* After the cache: a hit costs nothing and is never refused. */
+static tg_stage_result_t budget(void *arg)
+{
+    return tg_spend_reserve(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+}
+
 /* ---- attempt ---- */
 
 /* The call: parked until the provider's answer ends the exchange (attempt.c). */
@@ -432,9 +442,9 @@ static tg_stage_result_t attempt(void *arg)
     }
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(read_body),    STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
-    STAGE(local_answer), STAGE(plan),    STAGE(cache),     STAGE(provider_limits),
-    STAGE(attempt),      {NULL, NULL},
+    STAGE(read_body),       STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
+    STAGE(local_answer),    STAGE(plan),    STAGE(cache),     STAGE(budget),
+    STAGE(provider_limits), STAGE(attempt), {NULL, NULL},
 };
 
 static const tg_stage_t passthrough_stages[] = {

@@ -103,6 +103,10 @@ static const tg_store_ops_t sqlite_ops = {
     .rule_save = tg_sqlite_rule_save,
     .rule_delete = tg_sqlite_rule_delete,
     .rules_load = tg_sqlite_rules_load,
+    .spend_sums = tg_sqlite_spend_sums,
+    .budget_save = tg_sqlite_budget_save,
+    .budget_delete = tg_sqlite_budget_delete,
+    .budgets_load = tg_sqlite_budgets_load,
     .close = sq_close,
 };
 

@@ -6,7 +6,7 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 3, PRAGMA user_version):
+ * Schema (version 4, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
@@ -20,6 +20,9 @@
  *                       id, property, value, quota, window_s, unit
  *                       ("request", "cents", "token"), created_at; read
  *                       back in rowid (insertion) order
+ *   budgets             (version 4) the runtime budgets of /api/v1/budgets:
+ *                       (scope, value) primary key, daily and monthly USD
+ *                       (NULL: none), action, warning_threshold, updated_at
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -27,7 +30,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -87,6 +90,15 @@ static const char *migrations[] = {
     "DROP INDEX requests_session;"
     "CREATE INDEX requests_session ON requests(session_id, created_at)"
     " WHERE session_id IS NOT NULL;",
+    /* 3 -> 4: runtime budgets (spend itself is summed from requests) */
+    "CREATE TABLE budgets ("
+    " scope TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " daily REAL, monthly REAL,"
+    " action TEXT NOT NULL,"
+    " warning_threshold REAL NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, value));",
 };
 
 /* Bring the schema to SCHEMA_VERSION. */
