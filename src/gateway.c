@@ -190,9 +190,13 @@ static int load_budgets(tg_gateway_t *gw, const tg_config_t *cfg, char *err, siz
     }
     if (c.spool_bytes || c.queue_depth)
         tg_warn("budgets: records still waiting to be stored are not in the spend read now");
-    tg_gateway_budget_scope_load(gw, "global");
-    tg_gateway_budget_scope_load(gw, "key");
-    tg_gateway_budget_scope_load(gw, "user");
+    /* only the scopes a budget names: no entries for spend nobody limits */
+    if (cfg->budget_daily >= 0 || cfg->budget_monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "global");
+    if (cfg->budget_per_key.daily >= 0 || cfg->budget_per_key.monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "key");
+    if (cfg->budget_per_user.daily >= 0 || cfg->budget_per_user.monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "user");
     char scope[TG_BUDGET_SCOPE_MAX];
     for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
         snprintf(scope, sizeof scope, "property:%s", cfg->budget_per_property[i].name);

@@ -16,6 +16,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/api.h"
+#include "proxy/api_budgets.h"
 #include "proxy/exchange.h"
 #include "proxy/reply.h"
 
@@ -333,7 +334,8 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     if (!strncmp(path, "/api/v1/", 8)) {
         if (!admin_reachable(pw, h))
             return;
-        tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
+        if (!tg_api_budgets(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path))
+            tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
         return;
     }
     if (!strcmp(path, "/v1/models")) {

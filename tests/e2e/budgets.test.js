@@ -242,3 +242,89 @@ test('unpriced models under a block budget: refused unless allow_unpriced', asyn
     await gw2.stop();
   }
 });
+
+test('runtime budgets: PUT, GET, enforced, kept across a restart, DELETE; read sees, write changes', async () => {
+  const db = path.join(dir, 'runtime.db');
+  const keys = { require_auth: true, api_keys: [
+    { name: 'admin', key: 'tg-admin-key', permissions: ['read', 'write'] },
+    { name: 'viewer', key: 'tg-viewer-key', permissions: ['read'] },
+  ] };
+  const cfg = config({ per_property: { Team: { daily: 100 } } }, { storage: { url: `sqlite:${db}` }, security: keys });
+  const api = (gw, key, p, init = {}) => fetch(`${gw.url}/api/v1/budgets${p}`, {
+    ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(init.headers || {}) },
+  });
+  let gw = await h.startGateway(cfg);
+  try {
+    // validation names the field
+    let r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: -1 }) });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /^daily: expected a number/);
+    r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: 1, action: 'explode' }) });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /^action:/);
+    r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: 1, colour: 'red' }) });
+    assert.match((await r.json()).error.message, /^colour: unknown field/);
+    r = await api(gw, 'tg-admin-key', '/planet/mars', { method: 'PUT', body: JSON.stringify({ daily: 1 }) });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /^scope:/);
+    // read may not write
+    r = await api(gw, 'tg-viewer-key', '/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: 1 }) });
+    assert.equal(r.status, 403);
+    // a tiny runtime budget for Team=red overrides the configuration's 100
+    r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: 0.0005, warning_threshold: 0.5 }) });
+    assert.equal(r.status, 200);
+    const put = await r.json();
+    assert.equal(put.source, 'runtime');
+    assert.equal(put.daily.limit, 0.0005);
+    assert.equal(put.monthly.limit, null);
+    const c = new h.OpenAI({ baseURL: gw.baseURL, apiKey: 'tg-admin-key', maxRetries: 0 });
+    const err = await c.chat.completions.create({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { 'Helicone-Property-Team': 'red' } }).then(() => null, (e) => e);
+    assert.equal(err?.status, 429);
+    assert.equal(err.error.budget.scope, 'property:Team');
+    // blue is under the configuration's budget
+    const ok = await c.chat.completions.create({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { 'Helicone-Property-Team': 'blue' } });
+    assert.equal(ok.object, 'chat.completion');
+    // the list: red (runtime) and blue (spent under the configuration's)
+    r = await api(gw, 'tg-viewer-key', '');
+    assert.equal(r.status, 200);
+    const list = await r.json();
+    const red = list.data.find((b) => b.value === 'red');
+    const blue = list.data.find((b) => b.value === 'blue');
+    assert.equal(red.source, 'runtime');
+    assert.equal(blue.source, 'config');
+    assert.equal(blue.daily.limit, 100);
+    assert.ok(blue.daily.spend > 0);
+    assert.equal(blue.daily.state, 'ok');
+    assert.equal(blue.daily.reserved, 0);
+    assert.ok(Date.parse(blue.daily.resets_at) > Date.now());
+  } finally {
+    await gw.stop();
+  }
+  // the same database: the runtime budget is still in force, the spend remembered
+  gw = await h.startGateway(cfg);
+  try {
+    let r = await api(gw, 'tg-viewer-key', '/property:Team/red');
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).daily.limit, 0.0005);
+    r = await api(gw, 'tg-viewer-key', '/property:Team/blue');
+    const blue = await r.json();
+    assert.ok(blue.daily.spend > 0, 'spend read back from the store');
+    const c = new h.OpenAI({ baseURL: gw.baseURL, apiKey: 'tg-admin-key', maxRetries: 0 });
+    const err = await c.chat.completions.create({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { 'Helicone-Property-Team': 'red' } }).then(() => null, (e) => e);
+    assert.equal(err?.status, 429);
+    r = await api(gw, 'tg-viewer-key', '/property:Team/red', { method: 'DELETE' });
+    assert.equal(r.status, 403);
+    r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'DELETE' });
+    assert.equal(r.status, 204);
+    r = await api(gw, 'tg-admin-key', '/property:Team/red', { method: 'DELETE' });
+    assert.equal(r.status, 404);
+    const ok = await c.chat.completions.create({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { 'Helicone-Property-Team': 'red' } });
+    assert.equal(ok.object, 'chat.completion');
+  } finally {
+    await gw.stop();
+  }
+});
