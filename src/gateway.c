@@ -166,6 +166,29 @@ static void rule_row(void *arg, const char *scope, const char *value, const tg_b
     tg_budget_rule_put(arg, &r);
 }
 
+void tg_gateway_key_budget(tg_gateway_t *gw, const tg_vkey_t *k)
+{
+    if (k->budget_daily < 0 && k->budget_monthly < 0)
+        return;
+    tg_budget_rule_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.scope, sizeof r.scope, "key");
+    snprintf(r.value, sizeof r.value, "%s", k->name);
+    r.cfg = (tg_budget_cfg_t){k->budget_daily, k->budget_monthly, TG_BUDGET_BLOCK, 0.8};
+    tg_gateway_budget_scope_load(gw, "key");
+    tg_budget_rule_put(gw->budgets, &r);
+}
+
+static void key_row(void *arg, const tg_vkey_t *k)
+{
+    tg_gateway_t *gw = arg;
+    if (tg_keyring_add(gw->keys, k) < 0)
+        tg_warn("keys: stored key %s not loaded (a duplicate, or more than %d keys)", k->name,
+                TG_KEYS_MAX);
+    else
+        tg_gateway_key_budget(gw, k);
+}
+
 /* The table, the runtime budgets, and the spend of every scope a budget
  * names, read after the store has written what it was handed (the
  * previous run's spool and journal included) so nothing is missed. */
@@ -179,8 +202,6 @@ static int load_budgets(tg_gateway_t *gw, const tg_config_t *cfg, char *err, siz
     tg_metrics_set_budgets(gw->metrics, render_budgets, gw);
     if (!gw->store)
         return 0;
-    if (tg_store_budgets_load(gw->store, rule_row, gw->budgets, err, errlen) < 0)
-        return -1;
     tg_store_counters_t c;
     for (int i = 0; i < 100; i++) { /* the spool (last run's journal) replayed: 10 s at most */
         tg_store_flush(gw->store, 100);
@@ -190,6 +211,11 @@ static int load_budgets(tg_gateway_t *gw, const tg_config_t *cfg, char *err, siz
     }
     if (c.spool_bytes || c.queue_depth)
         tg_warn("budgets: records still waiting to be stored are not in the spend read now");
+    /* keys first: a budget PUT for a key later overrides the key's own */
+    if (tg_store_keys_load(gw->store, key_row, gw, err, errlen) < 0)
+        return -1;
+    if (tg_store_budgets_load(gw->store, rule_row, gw->budgets, err, errlen) < 0)
+        return -1;
     /* only the scopes a budget names: no entries for spend nobody limits */
     if (cfg->budget_daily >= 0 || cfg->budget_monthly >= 0)
         tg_gateway_budget_scope_load(gw, "global");
@@ -224,6 +250,7 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     gw->metrics = tg_metrics_new(cfg->workers);
     gw->health = tg_health_registry_new();
     pthread_mutex_init(&gw->scopes_mu, NULL);
+    gw->keys = tg_keyring_new();
     if (store) {
         tg_metrics_store_t gauges = {store_depth, store_dropped, store};
         tg_metrics_set_store(gw->metrics, &gauges);
@@ -248,6 +275,7 @@ void tg_gateway_free(tg_gateway_t *gw)
     tg_rl_registry_free(gw->rules);
     tg_metrics_free(gw->metrics);
     tg_budgets_free(gw->budgets);
+    tg_keyring_free(gw->keys);
     for (size_t i = 0; i < gw->n_loaded_scopes; i++)
         free(gw->loaded_scopes[i]);
     free(gw->loaded_scopes);

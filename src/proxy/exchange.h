@@ -22,6 +22,7 @@
 #define TG_EXCHANGE_H
 
 #include "auth/access.h"
+#include "auth/keys.h"
 #include "budget/budget.h"
 #include "cache/cache.h"
 #include "config/config.h"
@@ -74,6 +75,7 @@ typedef struct {
     const char *key_name;        /* gateway key's name, or NULL */
     bool may_read;               /* may read logs, costs and metrics */
     bool may_write;              /* may change limits, budgets and keys */
+    const tg_vkey_t *vkey;       /* a virtual key (/api/v1/keys), or NULL; lives with the gateway */
 } tg_caller_t;
 
 typedef enum {

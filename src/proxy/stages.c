@@ -158,6 +158,26 @@ static tg_stage_result_t read_raw_body(void *arg)
 
 /* ---- resolve, token_cap ---- */
 
+/* A virtual key's `models` globs: the model as asked for, as resolved, or
+ * as provider/model must match one (403 model_not_allowed). */
+static bool model_allowed(tg_exchange_t *x)
+{
+    const tg_vkey_t *v = x->caller.vkey;
+    if (!v || !v->n_models)
+        return true;
+    char full[600];
+    snprintf(full, sizeof full, "%s/%s", x->target.provider->name,
+             x->target.model ? x->target.model : "");
+    if (tg_vkey_allows(v, x->model_requested) || tg_vkey_allows(v, x->target.model) ||
+        tg_vkey_allows(v, full))
+        return true;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "the gateway key '%s' may not use model '%s'", v->name,
+             x->model_requested ? x->model_requested : full);
+    tg_exchange_error(x, 403, "model_not_allowed", msg);
+    return false;
+}
+
 /* SPEC §4: provider and model (404 when nothing serves it). */
 static tg_stage_result_t resolve(void *arg)
 {
@@ -166,7 +186,7 @@ static tg_stage_result_t resolve(void *arg)
     int rc = tg_router_resolve(x->cfg, x->pw->gw->health, x->model_requested, tg_exchange_header,
                                x->h, &x->target, err, sizeof err);
     if (rc == 0)
-        return TG_STAGE_CONTINUE;
+        return model_allowed(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     if (rc == -2)
         tg_exchange_error(x, 400, "missing_model", err);
     else
@@ -245,6 +265,8 @@ static tg_stage_result_t caller_limits(void *arg)
         tg_exchange_error(x, 400, "invalid_rate_limit_policy", msg);
         return TG_STAGE_ANSWERED;
     }
+    if (x->caller.vkey) /* a virtual key's own rate_limit */
+        tg_limits_add_key(&x->limits, x->caller.vkey->name, &x->caller.vkey->rate);
     return acquire(x, &x->limits);
 }
 

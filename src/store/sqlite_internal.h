@@ -11,6 +11,7 @@
  *   sqlite_read.c    the read pool and the queries (any thread)
  *   sqlite_rules.c   the runtime rate-limit rules (API worker threads)
  *   sqlite_budgets.c spend sums and runtime budgets (main, API workers)
+ *   sqlite_keys.c    the virtual keys of /api/v1/keys (main, API workers)
  *
  * Invariants: every value reaches SQL through a bound parameter; the SQL
  * text is built only from fixed fragments. A later schema version is added
@@ -120,5 +121,11 @@ int tg_sqlite_budget_delete(tg_store_backend_t *b, const char *scope, const char
                             size_t errlen);
 int tg_sqlite_budgets_load(tg_store_backend_t *b, tg_store_budget_fn fn, void *arg, char *err,
                            size_t errlen);
+
+/* sqlite_keys.c */
+int tg_sqlite_key_save(tg_store_backend_t *b, const tg_vkey_t *k, char *err, size_t errlen);
+int tg_sqlite_key_delete(tg_store_backend_t *b, const char *name, char *err, size_t errlen);
+int tg_sqlite_keys_load(tg_store_backend_t *b, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                        char *err, size_t errlen);
 
 #endif

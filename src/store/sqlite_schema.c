@@ -23,6 +23,10 @@
  *   budgets             (version 4) the runtime budgets of /api/v1/budgets:
  *                       (scope, value) primary key, daily and monthly USD
  *                       (NULL: none), action, warning_threshold, updated_at
+ *   api_keys            (version 4) the virtual keys of /api/v1/keys: name,
+ *                       key_sha256 (the key is never stored), permissions,
+ *                       models (JSON array of globs), budget, rate limit,
+ *                       expires_at (UNIX s, NULL: never), metadata (JSON)
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -90,7 +94,8 @@ static const char *migrations[] = {
     "DROP INDEX requests_session;"
     "CREATE INDEX requests_session ON requests(session_id, created_at)"
     " WHERE session_id IS NOT NULL;",
-    /* 3 -> 4: runtime budgets (spend itself is summed from requests) */
+    /* 3 -> 4: runtime budgets (spend itself is summed from requests) and
+     * the virtual keys of /api/v1/keys (the key itself only as SHA-256) */
     "CREATE TABLE budgets ("
     " scope TEXT NOT NULL,"
     " value TEXT NOT NULL,"
@@ -98,7 +103,17 @@ static const char *migrations[] = {
     " action TEXT NOT NULL,"
     " warning_threshold REAL NOT NULL,"
     " updated_at INTEGER NOT NULL,"
-    " PRIMARY KEY (scope, value));",
+    " PRIMARY KEY (scope, value));"
+    "CREATE TABLE api_keys ("
+    " name TEXT PRIMARY KEY,"
+    " key_sha256 BLOB NOT NULL,"
+    " perm_read INTEGER NOT NULL, perm_write INTEGER NOT NULL,"
+    " models TEXT NOT NULL,"
+    " budget_daily REAL, budget_monthly REAL,"
+    " requests_per_minute INTEGER NOT NULL, tokens_per_minute INTEGER NOT NULL,"
+    " expires_at INTEGER,"
+    " metadata TEXT,"
+    " created_at INTEGER NOT NULL);",
 };
 
 /* Bring the schema to SCHEMA_VERSION. */

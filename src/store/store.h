@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/keys.h"
 #include "config/config.h"
 #include "ratelimit/ratelimit.h"
 #include "store/record.h"
@@ -163,6 +164,17 @@ typedef void (*tg_store_budget_fn)(void *arg, const char *scope, const char *val
 int tg_store_budgets_load(tg_store_t *s, tg_store_budget_fn fn, void *arg, char *err,
                           size_t errlen);
 
+/* ---- virtual keys (/api/v1/keys; auth/keys.h) ---- */
+
+/** Save a new key (its name must not be stored yet). 0, or -1 with err. */
+int tg_store_key_save(tg_store_t *s, const tg_vkey_t *k, char *err, size_t errlen);
+/** 0 deleted, 1 none, -1 error. */
+int tg_store_key_delete(tg_store_t *s, const char *name, char *err, size_t errlen);
+/** Every stored key, in the order saved (fn gets a key whose strings live
+ *  for the call). 0, or -1 with err. */
+int tg_store_keys_load(tg_store_t *s, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                       char *err, size_t errlen);
+
 /* ---- back-end interface ---- */
 
 typedef struct tg_store_backend tg_store_backend_t;
@@ -239,6 +251,10 @@ typedef struct {
                          size_t errlen);
     int (*budgets_load)(tg_store_backend_t *b, tg_store_budget_fn fn, void *arg, char *err,
                         size_t errlen);
+    int (*key_save)(tg_store_backend_t *b, const tg_vkey_t *k, char *err, size_t errlen);
+    int (*key_delete)(tg_store_backend_t *b, const char *name, char *err, size_t errlen);
+    int (*keys_load)(tg_store_backend_t *b, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                     char *err, size_t errlen);
     void (*close)(tg_store_backend_t *b);
 } tg_store_ops_t;
 

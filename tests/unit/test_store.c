@@ -1162,6 +1162,7 @@ TEST(store_rules_schema_upgrade_from_version_1)
     CHECK_INT(sqlite3_exec(h,
                            "DROP TABLE rate_limit_rules;"
                            "DROP TABLE budgets;"
+                           "DROP TABLE api_keys;"
                            "DROP INDEX requests_user;"
                            "CREATE INDEX requests_user ON requests(user_id, created_at);"
                            "DROP INDEX requests_session;"
@@ -1179,7 +1180,9 @@ TEST(store_rules_schema_upgrade_from_version_1)
     if (!s)
         return;
     CHECK_INT(count_rows(db, "PRAGMA user_version"), 4);
-    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name='budgets'"), 1);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('budgets', 'api_keys')"),
+              2);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 1); /* kept */
     CHECK_INT(count_rows(db,
                          "SELECT count(*) FROM sqlite_master WHERE name IN"
