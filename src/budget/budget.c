@@ -73,20 +73,7 @@ struct tg_budget_calendar {
 
 bool tg_budget_tz_valid(const char *tz)
 {
-    if (!tz || !*tz || strlen(tz) > 200)
-        return false;
-    if (!strcmp(tz, "UTC"))
-        return true;
-    if (tz[0] == '/' || strstr(tz, ".."))
-        return false;
-    for (const char *p = tz; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '/' || *p == '_' || *p == '-' || *p == '+'))
-            return false;
-    const char *dir = getenv("TZDIR");
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    return access(path, R_OK) == 0;
+    return tg_tz_name_valid(tz);
 }
 
 /* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
