@@ -3,14 +3,15 @@
  * budgets (budget.h says what and why).
  *
  * Threads: tg_budgets_new/free and the calendar's construction on main;
- * the rest on any worker, under the shard locks (entries) or rules_mu
- * (runtime budgets). No call holds two kinds of lock at once.
+ * the rest on any worker, under the shard locks (entries) or rules_lock
+ * (runtime budgets, read-mostly). No call holds two kinds of lock at once.
  */
 #include "budget/budget.h"
 
 #include "core/util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,11 @@ struct tg_budgets {
     tg_budget_calendar_t *cal;
     tg_budget_event_fn on_event;
     void *event_arg;
-    pthread_mutex_t rules_mu;
+    /* Runtime budgets: read on every request, changed through the API, so
+     * a read-write lock, and a count read without it to skip the lock
+     * while there are none (the common case). */
+    pthread_rwlock_t rules_lock;
+    _Atomic size_t n_rules_pub;
     tg_budget_rule_t *rules;
     size_t n_rules, cap_rules;
 };
@@ -235,7 +240,7 @@ tg_budgets_t *tg_budgets_new(tg_budget_calendar_t *c, tg_budget_event_fn on_even
     tg_budgets_t *b = tg_xcalloc(1, sizeof *b);
     for (int i = 0; i < NSHARDS; i++)
         pthread_mutex_init(&b->shards[i].mu, NULL);
-    pthread_mutex_init(&b->rules_mu, NULL);
+    pthread_rwlock_init(&b->rules_lock, NULL);
     b->cal = c;
     b->on_event = on_event;
     b->event_arg = arg;
@@ -257,7 +262,7 @@ void tg_budgets_free(tg_budgets_t *b)
         }
         pthread_mutex_destroy(&b->shards[i].mu);
     }
-    pthread_mutex_destroy(&b->rules_mu);
+    pthread_rwlock_destroy(&b->rules_lock);
     free(b->rules);
     tg_budget_calendar_free(b->cal);
     free(b);
@@ -623,7 +628,7 @@ static tg_budget_rule_t *rule_find(tg_budgets_t *b, const char *scope, const cha
 
 void tg_budget_rule_put(tg_budgets_t *b, const tg_budget_rule_t *r)
 {
-    pthread_mutex_lock(&b->rules_mu);
+    pthread_rwlock_wrlock(&b->rules_lock);
     tg_budget_rule_t *have = rule_find(b, r->scope, r->value);
     if (!have) {
         if (b->n_rules == b->cap_rules) {
@@ -633,43 +638,49 @@ void tg_budget_rule_put(tg_budgets_t *b, const tg_budget_rule_t *r)
         have = &b->rules[b->n_rules++];
     }
     *have = *r;
-    pthread_mutex_unlock(&b->rules_mu);
+    atomic_store(&b->n_rules_pub, b->n_rules);
+    pthread_rwlock_unlock(&b->rules_lock);
 }
 
 bool tg_budget_rule_delete(tg_budgets_t *b, const char *scope, const char *value)
 {
-    pthread_mutex_lock(&b->rules_mu);
+    pthread_rwlock_wrlock(&b->rules_lock);
     tg_budget_rule_t *have = rule_find(b, scope, value);
     if (have)
         *have = b->rules[--b->n_rules];
-    pthread_mutex_unlock(&b->rules_mu);
+    atomic_store(&b->n_rules_pub, b->n_rules);
+    pthread_rwlock_unlock(&b->rules_lock);
     return have != NULL;
 }
 
 bool tg_budget_rule_get(tg_budgets_t *b, const char *scope, const char *value, tg_budget_cfg_t *out)
 {
-    pthread_mutex_lock(&b->rules_mu);
+    if (!atomic_load(&b->n_rules_pub))
+        return false;
+    pthread_rwlock_rdlock(&b->rules_lock);
     tg_budget_rule_t *have = rule_find(b, scope, value);
     if (have)
         *out = have->cfg;
-    pthread_mutex_unlock(&b->rules_mu);
+    pthread_rwlock_unlock(&b->rules_lock);
     return have != NULL;
 }
 
 void tg_budget_rules(tg_budgets_t *b, tg_budget_rule_t **out, size_t *n)
 {
-    pthread_mutex_lock(&b->rules_mu);
+    pthread_rwlock_rdlock(&b->rules_lock);
     *n = b->n_rules;
     *out = tg_xcalloc(b->n_rules ? b->n_rules : 1, sizeof **out);
     if (b->n_rules)
         memcpy(*out, b->rules, b->n_rules * sizeof **out);
-    pthread_mutex_unlock(&b->rules_mu);
+    pthread_rwlock_unlock(&b->rules_lock);
 }
 
 size_t tg_budget_rule_properties(tg_budgets_t *b, char (*names)[TG_BUDGET_SCOPE_MAX], size_t max)
 {
     size_t n = 0;
-    pthread_mutex_lock(&b->rules_mu);
+    if (!atomic_load(&b->n_rules_pub))
+        return 0;
+    pthread_rwlock_rdlock(&b->rules_lock);
     for (size_t i = 0; i < b->n_rules && n < max; i++) {
         const char *s = b->rules[i].scope;
         if (strncmp(s, "property:", 9) != 0)
@@ -680,6 +691,6 @@ size_t tg_budget_rule_properties(tg_budgets_t *b, char (*names)[TG_BUDGET_SCOPE_
         if (!seen)
             snprintf(names[n++], TG_BUDGET_SCOPE_MAX, "%s", s + 9);
     }
-    pthread_mutex_unlock(&b->rules_mu);
+    pthread_rwlock_unlock(&b->rules_lock);
     return n;
 }

@@ -328,3 +328,34 @@ test('runtime budgets: PUT, GET, enforced, kept across a restart, DELETE; read s
     await gw.stop();
   }
 });
+
+test('a fallback reserves for the provider that serves', async () => {
+  // the first target is cheap, the fallback dear: the budget holds the
+  // first's worst case but not the fallback's
+  const base = h.everyProviderType(fake, PRICE);
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    ...base,
+    cost_tracking: {
+      pricing: { 'gpt-4o-mini': { input: 0.01, output: 0.01 }, 'claude-haiku-4-5': { input: 10, output: 10 } },
+      budgets: { per_property: { 'Agent-Name': { daily: 0.5 } } },
+    },
+  }));
+  try {
+    const c = client(gw);
+    const id = h.testId('budget-fallback');
+    const headers = {
+      'x-test-id': id, 'x-fake-fail-times': '1', 'x-fake-status': '500',
+      'Helicone-Fallbacks': JSON.stringify(['claude/claude-haiku-4-5']),
+    };
+    const err = await ask(c, 'fb', { headers }).then(() => null, (e) => e);
+    assert.equal(err?.status, 429, String(err));
+    assert.equal(err.code, 'budget_exceeded');
+    assert.equal(err.error.budget.value, 'fb');
+    assert.equal((await fake.requestsFor(id)).length, 1, 'the dear fallback was never called');
+    // without the failure the cheap target serves, under the same budget
+    const ok = await ask(c, 'fb', { headers: { 'Helicone-Fallbacks': JSON.stringify(['claude/claude-haiku-4-5']) } });
+    assert.equal(ok.object, 'chat.completion');
+  } finally {
+    await gw.stop();
+  }
+});
