@@ -325,7 +325,7 @@ int main(int argc, char **argv)
     }
     tg_gateway_t *gw = tg_gateway_new(app.cfg, store, err, sizeof err); /* takes the store */
     if (!gw) {
-        tg_error("storage.url %s: runtime settings: %s", app.cfg->storage_url, err);
+        tg_error("storage.url %s: runtime rate limits: %s", app.cfg->storage_url, err);
         tg_config_release(app.cfg);
         return 1;
     }
