@@ -235,11 +235,14 @@ static void refuse(tg_exchange_t *x, const tg_budget_outcome_t *o)
                  "budget of %s '%s' (price it, or set cost_tracking.budgets.allow_unpriced)",
                  x->target.model ? x->target.model : "", period, tg_budget_action_name(0), o->scope,
                  o->value);
-    else
+    else {
+        char worst[32];
+        fmt_usd(x->worst_nusd, worst);
         snprintf(msg, sizeof msg,
-                 "%s budget exceeded for %s '%s': spent %s USD of %s USD; this request could "
-                 "cost up to its reservation; resets at %s",
-                 period, o->scope, o->value, spend, limit, ts);
+                 "%s budget exceeded for %s '%s': spent %s USD of %s USD, and this request "
+                 "could cost up to %s USD; resets at %s",
+                 period, o->scope, o->value, spend, limit, worst, ts);
+    }
     tg_buf_t extra = {0}, body = {0};
     tg_buf_puts(&extra, "\"budget\":{\"scope\":");
     tg_buf_puts(&extra, "\"");
