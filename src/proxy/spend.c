@@ -307,6 +307,8 @@ static bool reserve(tg_exchange_t *x, bool headers)
 
 bool tg_spend_reserve(tg_exchange_t *x)
 {
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return true;
     x->worst_nusd = tg_spend_worst_case(x);
     const char *mc = tg_http_header(x->h, "Helicone-Max-Cost");
     if (mc) {
