@@ -279,8 +279,9 @@ static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
 }
 
 /* Reserve the worst case at the current target; false when refused
- * (answered). */
-static bool reserve(tg_exchange_t *x, bool headers)
+ * (answered). The worst case is computed here only when a budget applies
+ * (known: already computed for Helicone-Max-Cost). */
+static bool reserve(tg_exchange_t *x, bool headers, bool known)
 {
     tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
     tg_budgets_t *b = x->pw->gw->budgets;
@@ -288,6 +289,8 @@ static bool reserve(tg_exchange_t *x, bool headers)
                              TG_BUDGET_MAX_APPLY);
     if (!n)
         return true;
+    if (!known)
+        x->worst_nusd = tg_spend_worst_case(x);
     /* kept for the settling: the request's headers are gone by then */
     free(x->budget_apply);
     x->budget_apply = tg_xcalloc((size_t)n, sizeof *apply);
@@ -309,9 +312,10 @@ bool tg_spend_reserve(tg_exchange_t *x)
 {
     if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
         return true;
-    x->worst_nusd = tg_spend_worst_case(x);
+    x->worst_nusd = -1;
     const char *mc = tg_http_header(x->h, "Helicone-Max-Cost");
     if (mc) {
+        x->worst_nusd = tg_spend_worst_case(x);
         int64_t max;
         if (!parse_usd(mc, &max)) {
             tg_exchange_error(x, 400, "invalid_max_cost",
@@ -339,7 +343,7 @@ bool tg_spend_reserve(tg_exchange_t *x)
     }
     x->budget_ran = true;
     x->budget_target = x->fallback_index;
-    return reserve(x, true);
+    return reserve(x, true, mc != NULL);
 }
 
 bool tg_spend_retarget(tg_exchange_t *x)
@@ -347,9 +351,8 @@ bool tg_spend_retarget(tg_exchange_t *x)
     if (!x->budget_ran || x->budget_target == x->fallback_index)
         return true; /* no budget stage (pass-through), or the same target (a retry) */
     tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, (int64_t)time(NULL));
-    x->worst_nusd = tg_spend_worst_case(x);
     x->budget_target = x->fallback_index;
-    return reserve(x, false);
+    return reserve(x, false, false);
 }
 
 void tg_spend_settle(tg_exchange_t *x)
