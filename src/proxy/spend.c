@@ -346,6 +346,28 @@ bool tg_spend_reserve(tg_exchange_t *x)
     return reserve(x, true, mc != NULL);
 }
 
+void tg_spend_headers(tg_exchange_t *x)
+{
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    tg_budgets_t *b = x->pw->gw->budgets;
+    int n = tg_spend_applies(x->cfg, b, x->caller.key_name, tg_exchange_header, x->h, apply,
+                             TG_BUDGET_MAX_APPLY);
+    if (!n)
+        return;
+    /* a reservation of nothing, given back at once: the figures, no change */
+    int64_t now = (int64_t)time(NULL);
+    tg_budget_hold_t hold;
+    tg_budget_outcome_t o;
+    tg_budget_reserve(b, apply, n, 0, true, now, &hold, &o);
+    tg_budget_settle(b, &hold, 0, now);
+    if (o.refused) { /* already at or past a block limit */
+        o.has_limit = o.warning = true;
+        o.remaining = 0;
+        o.percent = o.limit > 0 ? 100.0 * (double)o.spend / (double)o.limit : 100.0;
+    }
+    budget_headers(x, &o);
+}
+
 bool tg_spend_retarget(tg_exchange_t *x)
 {
     if (!x->budget_ran || x->budget_target == x->fallback_index)

@@ -16,6 +16,9 @@
  *  every budget that applies (429 budget_exceeded or unpriced_model). False
  *  when the exchange was answered. */
 bool tg_spend_reserve(tg_exchange_t *x);
+/** The budget headers of an answer that reserves nothing (a cache hit):
+ *  Tollgate-Budget-Remaining and, past a threshold, -Warning. */
+void tg_spend_headers(tg_exchange_t *x);
 /** A fallback changed the target: reserve for the one that serves now.
  *  False when the exchange was answered (refused). */
 bool tg_spend_retarget(tg_exchange_t *x);

@@ -357,6 +357,7 @@ static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
     tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
     tg_exchange_policy_headers(x);
+    tg_spend_headers(x); /* a hit costs nothing, but its budgets are still told */
     tg_metrics_cache(x->pw->metrics, "hit");
     if (e->stream) {
         tg_http_add_header(x->h, "Cache-Control", "no-cache");

@@ -359,3 +359,26 @@ test('a fallback reserves for the provider that serves', async () => {
     await gw.stop();
   }
 });
+
+test('a cache hit costs nothing, is never refused and still carries the budget headers', async () => {
+  const gw = await h.startGateway(config({ per_property: { 'Agent-Name': { daily: 0.2 } } }, { caching: { enabled: true } }));
+  try {
+    const c = client(gw);
+    const first = await ask(c, 'cached').withResponse();
+    assert.equal(first.response.headers.get('helicone-cache'), 'MISS');
+    const spent = await recordedSpend(gw, 'cached', 1);
+    const hit = await ask(c, 'cached').withResponse();
+    assert.equal(hit.response.headers.get('helicone-cache'), 'HIT');
+    const left = Number(hit.response.headers.get('tollgate-budget-remaining'));
+    assert.ok(Math.abs(left - (0.2 - spent)) < 1e-9, `remaining ${left}, spent ${spent}`);
+    // the budget now cannot hold a new request's worst case (0.2 USD at
+    // most, ~0.1 each), but the cached answer still comes
+    const big = await ask(c, 'cached', { max_tokens: 150 }).then(() => null, (e) => e);
+    assert.equal(big?.status, 429);
+    const again = await ask(c, 'cached').withResponse();
+    assert.equal(again.response.headers.get('helicone-cache'), 'HIT');
+    assert.equal(await recordedSpend(gw, 'cached', 4), spent);
+  } finally {
+    await gw.stop();
+  }
+});
