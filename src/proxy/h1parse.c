@@ -49,8 +49,12 @@ static int fail(tg_h1resp_t *r, const char *why)
     return -1;
 }
 
-static int count(tg_h1resp_t *r, size_t len)
+/* Counts head bytes against the bound; a NUL is refused, as the headers
+ * are kept as C strings. */
+static int count(tg_h1resp_t *r, const char *at, size_t len)
 {
+    if (memchr(at, 0, len))
+        return fail(r, "the provider's answer has a NUL byte in its head");
     r->head_bytes += len;
     return r->head_bytes > TG_H1_MAX_HEADER_BYTES
                ? fail(r, "the provider's response headers exceed 64 KiB")
@@ -68,7 +72,7 @@ static int on_message_begin(http_parser *p)
 
 static int on_status(http_parser *p, const char *at, size_t len)
 {
-    return count(of(p), len);
+    return count(of(p), at, len);
 }
 
 /* Appends to the name (or value) of the last header, which holds the
@@ -76,7 +80,7 @@ static int on_status(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     tg_h1resp_t *r = of(p);
-    if (count(r, len))
+    if (count(r, at, len))
         return -1;
     tg_headers_t *h = &r->headers;
     if (r->in_value || !h->n) { /* a new header */
@@ -114,7 +118,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     tg_h1resp_t *r = of(p);
-    if (count(r, len))
+    if (count(r, at, len))
         return -1;
     tg_headers_t *h = &r->headers;
     if (!h->n)
