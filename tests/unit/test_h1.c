@@ -186,8 +186,9 @@ TEST(h1parse_malformed_and_oversized_heads_are_errors)
         CHECK(!x->r.complete);
         rd_free(x);
     }
-    /* a NUL inside a header value: the head is kept as C strings */
-    static const char nul[] = "HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n";
+    /* a NUL opening a header value (http-parser lets it through there):
+     * the head is kept as C strings */
+    static const char nul[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding:\0chunked\r\n\r\n0\r\n\r\n";
     rd_t *z = rd_new(false, 0);
     tg_h1resp_feed(&z->r, nul, sizeof nul - 1);
     CHECK(z->r.error && strstr(z->r.error, "NUL"));
