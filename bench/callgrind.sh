@@ -32,16 +32,20 @@ trap cleanup EXIT
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 UP=$(free_port)
+UP_TLS=$(free_port)
 GW=$(free_port)
 mkdir -p "$TMP/up"
-sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
+# the upstream's HTTPS listener needs a certificate, used or not
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
+chmod 644 "$TMP/up/key.pem"
+sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
+    -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
 SCHEME=http
 if [[ $UPSTREAM == tls ]]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
-    sed -i -e "s|listen 127.0.0.1:$UP reuseport;|listen 127.0.0.1:$UP ssl reuseport; ssl_certificate $TMP/up/cert.pem; ssl_certificate_key $TMP/up/key.pem;|" "$TMP/up/nginx.conf"
     export SSL_CERT_FILE=$TMP/up/cert.pem
     SCHEME=https
+    UP=$UP_TLS
 fi
 "$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
 PIDS+=($!)
