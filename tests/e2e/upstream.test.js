@@ -52,7 +52,24 @@ const FAULTS = {
   interim: (s) => s.write(`HTTP/1.1 100 Continue\r\n\r\n${OK}`),
   'close-delimited': (s) => s.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n${ANSWER}`),
   stream: (s) => s.write(SSE_HEAD + chunk(EVENT) + chunk('data: [DONE]\n\n') + '0\r\n\r\n'),
+  // BIG_EVENTS events as fast as the gateway takes them; big.written counts
+  // the bytes the socket accepted
+  'big-stream': async (s) => {
+    big.written = 0;
+    s.write(SSE_HEAD);
+    const batch = chunk(BIG_EVENT.repeat(64));
+    for (let i = 0; i < BIG_EVENTS / 64; i++) {
+      big.written += batch.length;
+      if (!s.write(batch)) await new Promise((r) => s.once('drain', r));
+    }
+    s.write(chunk('data: [DONE]\n\n') + '0\r\n\r\n');
+    big.done = true;
+  },
 };
+// 64 MB: more than the loopback sockets' buffers on both sides can hold
+const BIG_EVENT = EVENT.replace('"hel"', `"hel${'x'.repeat(1000)}"`);
+const BIG_EVENTS = 64 * 1000;
+const big = { written: 0, done: false };
 
 function startRaw() {
   const st = { conns: 0, requests: [] };
@@ -234,6 +251,31 @@ test('a stream cut mid-chunk ends without its terminator; the first event got th
   assert.match(r.text, /"hel"/);
   assert.doesNotMatch(r.text, /\[DONE\]/);
   assert.equal((await chat(gw, 'raw/gpt-4o-mini', 'stream', { stream: true })).text.includes('[DONE]'), true);
+});
+
+test('a client that stops reading stops the upstream read; the stream then completes intact', async () => {
+  const body = JSON.stringify({ model: 'raw/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const res = await new Promise((resolve, reject) => {
+    const req = http.request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-fault': 'big-stream' },
+    }, resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.equal(res.statusCode, 200);
+  res.pause();
+  await h.sleep(1500); // longer than the provider's 1 s timeout: time paused does not count
+  const total = BIG_EVENTS * Buffer.byteLength(BIG_EVENT);
+  assert.ok(!big.done && big.written < total / 2,
+    `the provider could write ${big.written} of ${total} bytes while the client read nothing`);
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { text += d; });
+  res.resume();
+  await new Promise((r) => res.on('end', r));
+  assert.ok(big.done);
+  assert.equal(text.split('"content":"helxxx').length - 1, BIG_EVENTS);
+  assert.match(text, /data: \[DONE\]/);
 });
 
 test('interim 1xx answers are skipped; a close-delimited answer is read to its end', async () => {
