@@ -58,6 +58,7 @@
 #define MAX_ADDRS     4
 #define SWEEP_MS      2000
 #define CONNECT_LIMIT 8192 /* bytes of a proxy's answer to CONNECT */
+#define MAX_SESSIONS  4    /* TLS sessions kept per origin */
 
 typedef struct origin origin_t;
 typedef struct conn conn_t;
@@ -69,6 +70,8 @@ typedef struct {
     char *auth; /* Proxy-Authorization value, or NULL */
 } proxy_t;
 
+/* One per origin a call went to: as many as the configuration names (the
+ * providers' base URLs; Helicone-Fallbacks selects configured providers). */
 struct origin {
     origin_t *next;
     bool tls;
@@ -76,7 +79,11 @@ struct origin {
     int port;
     char *hostport; /* the Host header: host, or host:port when not the default */
     const proxy_t *proxy;
-    SSL_SESSION *session; /* the last one the origin gave: resumed on a new connection */
+    /* Sessions the origin gave, newest last: a new connection resumes the
+     * newest. A TLS 1.3 one is used once (RFC 8446 §C.4; servers send two
+     * tickets for that), a TLS 1.2 one until it expires. */
+    SSL_SESSION *sessions[MAX_SESSIONS];
+    int n_sessions;
     struct sockaddr_storage addrs[MAX_ADDRS];
     socklen_t addr_lens[MAX_ADDRS];
     int n_addrs;
@@ -96,7 +103,6 @@ struct conn {
     conn_t *prev, *next; /* in o->idle */
     int64_t idle_since;
     tg_h1_call_t *u;
-    bool served; /* has carried an answer: the next call reuses it */
 };
 
 enum { S_DNS, S_CONNECT, S_PROXY, S_TLS, S_SEND, S_RECV };
@@ -348,7 +354,11 @@ static void conn_close(conn_t *k)
     event_del(&k->wev);
     if (k->ssl) {
         SSL_set_app_data(k->ssl, NULL);
-        SSL_free(k->ssl); /* no close_notify: the connection is dropped */
+        /* No close_notify is sent: the connection is dropped. Marked shut
+         * down all the same, or OpenSSL makes the origin's session (which
+         * may be this connection's) not resumable. */
+        SSL_set_shutdown(k->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(k->ssl);
     }
     if (k->fd >= 0)
         close(k->fd);
@@ -397,7 +407,6 @@ static void pool_put(conn_t *k)
     tg_h1_t *c = k->c;
     origin_t *o = k->o;
     k->u = NULL;
-    k->served = true;
     if (o->n_idle >= c->lim.max_idle_per_origin || c->n_idle >= c->lim.max_idle_total) {
         conn_close(k);
         c->stats.idle_closed++;
@@ -837,10 +846,33 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     conn_t *k = SSL_get_app_data(ssl);
     if (!k)
         return 0;
-    if (k->o->session)
-        SSL_SESSION_free(k->o->session);
-    k->o->session = sess;
+    origin_t *o = k->o;
+    if (o->n_sessions == MAX_SESSIONS) { /* the oldest goes */
+        SSL_SESSION_free(o->sessions[0]);
+        memmove(o->sessions, o->sessions + 1, (MAX_SESSIONS - 1) * sizeof o->sessions[0]);
+        o->n_sessions--;
+    }
+    o->sessions[o->n_sessions++] = sess;
     return 1; /* we keep the reference */
+}
+
+/* Offers the origin's newest resumable session to a new connection. */
+static void offer_session(origin_t *o, SSL *ssl)
+{
+    while (o->n_sessions) {
+        SSL_SESSION *sess = o->sessions[o->n_sessions - 1];
+        bool once = SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION;
+        if (SSL_SESSION_is_resumable(sess))
+            SSL_set_session(ssl, sess); /* takes its own reference */
+        else
+            once = true;
+        if (once) {
+            SSL_SESSION_free(sess);
+            o->n_sessions--;
+        }
+        if (!once || SSL_get_session(ssl))
+            return;
+    }
 }
 
 static SSL_CTX *ssl_ctx(tg_h1_t *c)
@@ -885,8 +917,7 @@ static void tls_step(tg_h1_call_t *u)
             SSL_set_tlsext_host_name(k->ssl, u->o->host);
             SSL_set1_host(k->ssl, u->o->host);
         }
-        if (u->o->session)
-            SSL_set_session(k->ssl, u->o->session);
+        offer_session(u->o, k->ssl);
     }
     ERR_clear_error();
     errno = 0;
@@ -1171,8 +1202,8 @@ void tg_h1_free(tg_h1_t *c)
             idle_unlink(k);
             conn_close(k);
         }
-        if (o->session)
-            SSL_SESSION_free(o->session);
+        for (int i = 0; i < o->n_sessions; i++)
+            SSL_SESSION_free(o->sessions[i]);
         free(o->host);
         free(o->hostport);
         free(o);

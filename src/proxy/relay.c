@@ -1,5 +1,9 @@
 /*
- * relay.c — libcurl multi driven by the worker's libevent loop.
+ * relay.c — relay.h's interface, given by the worker's own HTTP/1.1 client
+ * (h1client.c) or, with TOLLGATE_UPSTREAM=curl (read once per process), by
+ * the libcurl multi relay below, driven by the worker's libevent loop. The
+ * libcurl relay is kept as a fallback switch; it is off the request path
+ * otherwise.
  *
  * Thread: the worker thread that owns the event_base; nothing here is shared.
  *

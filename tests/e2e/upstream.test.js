@@ -158,15 +158,23 @@ let gw;
 let gwProxy;
 let proxy;
 const servers = [];
+const tlsResumed = []; // per request to a TLS server: did its connection resume a session
 
 before(async () => {
   raw = await startRaw();
   fake = await h.startFake();
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'tollgate-tls-'));
   const certs = makeCerts(dir);
+  // x-fault: close answers with Connection: close, so the next call needs a
+  // new connection (and a new handshake, which may resume the session)
   const answer = (req, res) => {
     req.resume();
-    req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(ANSWER); });
+    tlsResumed.push(req.socket.isSessionReused());
+    const close = req.headers['x-fault'] === 'close';
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) });
+      res.end(ANSWER);
+    });
   };
   const tlsPort = {};
   for (const n of ['good', 'wrong', 'self']) {
@@ -329,6 +337,14 @@ test('TLS: a certificate from the trusted CA verifies, by host name and by IP ad
     assert.equal(r.status, 200, `${p}: ${r.text}`);
     assert.equal(JSON.parse(r.text).choices[0].message.content, 'hi');
   }
+});
+
+test('TLS: a new connection to the same origin resumes the session', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await chat(gw, 'tls/gpt-4o-mini', 'close');
+    assert.equal(r.status, 200, r.text);
+  }
+  assert.deepEqual(tlsResumed.slice(-2), [true, true], JSON.stringify(tlsResumed));
 });
 
 const TLS_FAILURES = [
