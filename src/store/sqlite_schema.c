@@ -6,7 +6,7 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 3, PRAGMA user_version):
+ * Schema (version 4, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
@@ -20,6 +20,10 @@
  *                       id, property, value, quota, window_s, unit
  *                       ("request", "cents", "token"), created_at; read
  *                       back in rowid (insertion) order
+ *   webhook_outbox      (version 4) events not yet delivered, one row per
+ *                       event and receiver URL (UNIQUE: a replay adds
+ *                       none): body, attempts, next_at (indexed: what is
+ *                       due); the secret is not stored (docs/webhooks.md)
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -27,7 +31,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -87,6 +91,18 @@ static const char *migrations[] = {
     "DROP INDEX requests_session;"
     "CREATE INDEX requests_session ON requests(session_id, created_at)"
     " WHERE session_id IS NOT NULL;",
+    /* 3 -> 4: the webhook outbox (src/events/) */
+    "CREATE TABLE webhook_outbox ("
+    " seq INTEGER PRIMARY KEY,"
+    " event_id TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " body BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_at INTEGER NOT NULL,"
+    " UNIQUE (event_id, url));"
+    "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at);",
 };
 
 /* Bring the schema to SCHEMA_VERSION. */
