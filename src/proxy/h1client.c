@@ -128,7 +128,8 @@ struct tg_h1_call {
     char *pend;        /* answer bytes read but not yet given (paused) */
     size_t pend_len, pend_off;
     bool starting, in_callback, cancelled, retried, reused, over_read;
-    bool dns_timed_out; /* the connect timeout passed while resolving */
+    bool dns_timed_out;    /* the connect timeout passed while resolving */
+    bool write_wants_read; /* SSL_write waits for the socket to be readable */
     bool end_pending;
     tg_upstream_result_t end_res;
     char err[256];
@@ -154,7 +155,7 @@ struct tg_h1 {
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void call_connect(tg_h1_call_t *u);
-static void call_send(tg_h1_call_t *u);
+static bool call_send(tg_h1_call_t *u);
 static void call_read(tg_h1_call_t *u);
 static void tls_step(tg_h1_call_t *u);
 
@@ -711,8 +712,10 @@ static void build_head(tg_h1_call_t *u, const tg_upstream_req_t *req, const char
 }
 
 /* Writes what is left of head + body: one sendmsg from the exchange's
- * buffers over TCP; over TLS the body was appended to the head. */
-static void call_send(tg_h1_call_t *u)
+ * buffers over TCP; over TLS the body was appended to the head. True when
+ * the whole request is out on this connection (the caller may read on);
+ * false when it waits for the socket, ended, or went again on a new one. */
+static bool call_send(tg_h1_call_t *u)
 {
     conn_t *k = u->conn;
     u->state = S_SEND;
@@ -724,8 +727,10 @@ static void call_send(tg_h1_call_t *u)
             ERR_clear_error();
             int r = SSL_write(k->ssl, u->head.data + u->sent, (int)(u->head.len - u->sent));
             if (r <= 0) {
-                if (tls_wants(k, SSL_get_error(k->ssl, r)))
-                    return; /* the watch brings us back */
+                int e = SSL_get_error(k->ssl, r);
+                u->write_wants_read = e == SSL_ERROR_WANT_READ;
+                if (tls_wants(k, e))
+                    return false; /* the watch brings us back */
                 err = errno ? errno : EPIPE;
                 n = -1;
             } else {
@@ -748,21 +753,21 @@ static void call_send(tg_h1_call_t *u)
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                     event_add(&k->wev, NULL);
-                    return;
+                    return false;
                 }
                 err = errno;
             }
         }
         if (n < 0) {
-            if (call_retry(u))
-                return;
-            call_fail(u, TG_UP_BROKEN, "sending the request to the provider failed: %s",
-                      strerror(err));
-            return;
+            if (!call_retry(u))
+                call_fail(u, TG_UP_BROKEN, "sending the request to the provider failed: %s",
+                          strerror(err));
+            return false;
         }
         u->sent += (size_t)n;
     }
     u->state = S_RECV;
+    return true;
 }
 
 /* ---- connecting ---- */
@@ -1076,6 +1081,15 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     case S_PROXY: proxy_read(u); break;
     case S_TLS: tls_step(u); break;
     case S_SEND:
+        /* TLS: a write that waited for this readiness goes first; reading
+         * follows only once the request is out (a plain socket's early
+         * answer is read while sending) */
+        if (u->write_wants_read) {
+            u->write_wants_read = false;
+            if (!call_send(u))
+                return;
+        }
+        __attribute__((fallthrough));
     case S_RECV:
         /* paused, or the rest of a paused answer still waits for on_kick */
         if (!u->resp.paused && u->pend_off >= u->pend_len)
