@@ -12,6 +12,10 @@
 #   F  baseline          another tollgate binary (BASELINE_BIN, e.g. a build
 #                        of the commit before a change), configured as C:
 #                        the change's cost, measured in the same rounds
+#   G  nginx-tls         B's twin to A's HTTPS listener (throwaway certificate)
+#   H  tollgate-tls      C's provider "benchtls" -> A over HTTPS
+#   I  nginx-sse         B to A's event stream of 50 chunks (/sse/v1/...)
+#   J  tollgate-sse      C's provider "benchsse" -> the same stream, streamed
 #
 # wrk drives each target in turn (A, B, C, A, B, C, ...) for ROUNDS rounds of
 # DURATION; the script prints the medians, the ratios and the issue's targets,
@@ -23,7 +27,7 @@
 # Environment (defaults):
 #   TOLLGATE_BIN=build/tollgate  (relative to the repo root)
 #   BASELINE_BIN=        a second tollgate to compare with (adds "baseline")
-#   TARGETS="direct nginx tollgate cache limited"
+#   TARGETS="direct nginx tollgate cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse"
 #   WORKERS=2            tollgate server.workers and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=1   worker_processes of the static upstream
 #   THREADS=2 CONNECTIONS=64 DURATION=10s ROUNDS=3   wrk settings
@@ -39,7 +43,7 @@ BENCH=$ROOT/bench
 
 TOLLGATE_BIN=${TOLLGATE_BIN:-build/tollgate}
 [[ $TOLLGATE_BIN == /* ]] || TOLLGATE_BIN=$ROOT/$TOLLGATE_BIN
-TARGETS=${TARGETS:-direct nginx tollgate cache limited}
+TARGETS=${TARGETS:-direct nginx tollgate cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse}
 BASELINE_BIN=${BASELINE_BIN:-}
 if [[ -n $BASELINE_BIN ]]; then
     [[ $BASELINE_BIN == /* ]] || BASELINE_BIN=$ROOT/$BASELINE_BIN
@@ -64,23 +68,25 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 
 # --- prerequisites ---------------------------------------------------------
 missing=()
-for t in wrk nginx curl; do
+for t in wrk nginx curl openssl; do
     command -v "$t" >/dev/null 2>&1 || [[ -x /usr/sbin/$t ]] || missing+=("$t")
 done
 if ((${#missing[@]})); then
     echo "missing: ${missing[*]}"
-    echo "install with: apt-get install -y wrk nginx-light curl"
+    echo "install with: apt-get install -y wrk nginx-light curl openssl"
     exit 1
 fi
 NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 for t in $TARGETS; do
-    case $t in direct | nginx | tollgate | cache | limited | baseline) ;;
-    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited baseline)" ;; esac
+    case $t in direct | nginx | tollgate | cache | limited | baseline | nginx-tls | tollgate-tls | nginx-sse | tollgate-sse) ;;
+    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited baseline nginx-tls tollgate-tls nginx-sse tollgate-sse)" ;; esac
 done
-# cache and limited are the same tollgate process, sent other headers
-want_tollgate() { want tollgate || want cache || want limited; }
+# cache, limited, tollgate-tls and tollgate-sse are the same tollgate process,
+# sent other headers or other models
+want_tollgate() { want tollgate || want cache || want limited || want tollgate-tls || want tollgate-sse; }
+want_proxy() { want nginx || want nginx-tls || want nginx-sse; }
 if want_tollgate && [[ ! -x $TOLLGATE_BIN ]]; then
     die "tollgate binary not found at $TOLLGATE_BIN (run 'make', set TOLLGATE_BIN, or TARGETS=\"direct nginx\")"
 fi
@@ -150,6 +156,8 @@ PORT_NGINX=${PORT_NGINX:-$(pick_port)}
 USED_PORTS+="$PORT_NGINX "
 PORT_TOLLGATE=${PORT_TOLLGATE:-$(pick_port)}
 PORT_BASELINE=${PORT_BASELINE:-$(pick_port)}
+PORT_DIRECT_TLS=$(pick_port)
+PORT_NGINX_TLS=$(pick_port)
 [[ $PORT_DIRECT != "$PORT_NGINX" && $PORT_DIRECT != "$PORT_TOLLGATE" && $PORT_NGINX != "$PORT_TOLLGATE" ]] ||
     die "PORT_DIRECT, PORT_NGINX and PORT_TOLLGATE must differ"
 for p in "$PORT_DIRECT" "$PORT_NGINX" "$PORT_TOLLGATE"; do
@@ -157,6 +165,23 @@ for p in "$PORT_DIRECT" "$PORT_NGINX" "$PORT_TOLLGATE"; do
 done
 
 export BENCH_REQUEST=$BENCH/request.json  # read by chat.lua
+
+# The TLS and streaming targets: their requests name other providers, the
+# streamed one asks for a stream; the upstream's throwaway certificate (for
+# localhost and 127.0.0.1) is what both proxies trust.
+sed 's#"bench/#"benchtls/#' "$BENCH_REQUEST" >"$TMP/request-tls.json"
+sed -e 's#"bench/#"benchsse/#' -e 's#^{#{"stream":true,#' "$BENCH_REQUEST" >"$TMP/request-sse.json"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null ||
+    die "openssl could not make the throwaway certificate"
+chmod 644 "$TMP/key.pem"
+SSE_BODY=
+for ((i = 0; i < 50; i++)); do
+    SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"tok "},"logprobs":null,"finish_reason":null}]}'$'\n\n'
+done
+SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}'$'\n\n'
+SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":50,"total_tokens":74}}'$'\n\n'
+SSE_BODY+='data: [DONE]'$'\n\n'
 
 # POST the benchmark request once; prints the HTTP status (000 if no answer)
 probe() {
@@ -194,7 +219,12 @@ start_nginx() { # name template port workers
     mkdir -p "$dir"
     chmod 755 "$dir"
     sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@WORKERS@|$workers|g" \
-        -e "s|@UPSTREAM_PORT@|$PORT_DIRECT|g" "$tpl" >"$dir/nginx.conf"
+        -e "s|@UPSTREAM_PORT@|$PORT_DIRECT|g" -e "s|@TLS_PORT@|$PORT_DIRECT_TLS|g" \
+        -e "s|@UPSTREAM_TLS_PORT@|$PORT_DIRECT_TLS|g" -e "s|@TLS_PROXY_PORT@|$PORT_NGINX_TLS|g" \
+        -e "s|@CERT@|$TMP/cert.pem|g" -e "s|@KEY@|$TMP/key.pem|g" "$tpl" >"$dir/nginx.conf"
+    mkdir -p "$dir/www/sse/v1/chat"
+    printf '%s' "$SSE_BODY" >"$dir/www/sse/v1/chat/completions"
+    chmod -R a+rX "$dir/www"
     "$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
     local pid=$!
     PIDS_NGINX+=("$pid")
@@ -210,7 +240,7 @@ echo
 
 # The upstream is always needed (every target ends there).
 start_nginx upstream "$BENCH/nginx-upstream.conf.in" "$PORT_DIRECT" "$UPSTREAM_WORKERS"
-want nginx && start_nginx proxy "$BENCH/nginx-proxy.conf.in" "$PORT_NGINX" "$WORKERS"
+want_proxy && start_nginx proxy "$BENCH/nginx-proxy.conf.in" "$PORT_NGINX" "$WORKERS"
 
 # start_gateway NAME BIN PORT: a tollgate in $TMP/NAME, its pid in GW_PID
 start_gateway() {
@@ -227,6 +257,12 @@ providers:
   bench:
     base_url: "http://127.0.0.1:$PORT_DIRECT/v1"
     api_key: "sk-bench"
+  benchtls:
+    base_url: "https://localhost:$PORT_DIRECT_TLS/v1"
+    api_key: "sk-bench"
+  benchsse:
+    base_url: "http://127.0.0.1:$PORT_DIRECT/sse/v1"
+    api_key: "sk-bench"
 logging:
   level: warn
 observability:
@@ -235,7 +271,7 @@ storage:
   url: "sqlite:$dir/tollgate.db"
 EOF
     # run from the temp dir so nothing the gateway writes by default lands in the repo
-    (cd "$dir" && exec "$bin" --config "$dir/tollgate.yaml") >"$dir/tollgate.log" 2>&1 &
+    (cd "$dir" && SSL_CERT_FILE=$TMP/cert.pem exec "$bin" --config "$dir/tollgate.yaml") >"$dir/tollgate.log" 2>&1 &
     GW_PID=$!
     wait_ready "$name" "http://127.0.0.1:$port/v1/chat/completions" "$GW_PID" "$dir/tollgate.log"
     grep -q '"usage"' "$TMP/probe.out" || {
@@ -263,7 +299,9 @@ url_of() {
     case $1 in
     direct) echo "http://127.0.0.1:$PORT_DIRECT/v1/chat/completions" ;;
     nginx) echo "http://127.0.0.1:$PORT_NGINX/v1/chat/completions" ;;
-    tollgate | cache | limited) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
+    nginx-tls) echo "http://127.0.0.1:$PORT_NGINX_TLS/v1/chat/completions" ;;
+    nginx-sse) echo "http://127.0.0.1:$PORT_NGINX/sse/v1/chat/completions" ;;
+    tollgate | cache | limited | tollgate-tls | tollgate-sse) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
     baseline) echo "http://127.0.0.1:$PORT_BASELINE/v1/chat/completions" ;;
     esac
 }
@@ -274,6 +312,15 @@ headers_of() {
     cache) echo "Helicone-Cache-Enabled: true" ;;
     limited) echo "Helicone-User-Id: bench-user|Helicone-RateLimit-Policy: 1000000000;w=60;s=user" ;;
     *) echo "" ;;
+    esac
+}
+
+# The request body per target (read by chat.lua)
+request_of() {
+    case $1 in
+    tollgate-tls) echo "$TMP/request-tls.json" ;;
+    tollgate-sse) echo "$TMP/request-sse.json" ;;
+    *) echo "$BENCH/request.json" ;;
     esac
 }
 
@@ -339,7 +386,7 @@ cpu_ticks() {
     local pids p t=0
     case $1 in
     direct) pids="${PIDS_NGINX[0]} $(pgrep -P "${PIDS_NGINX[0]}" 2>/dev/null || true)" ;;
-    nginx) pids="${PIDS_NGINX[1]} $(pgrep -P "${PIDS_NGINX[1]}" 2>/dev/null || true)" ;;
+    nginx | nginx-tls | nginx-sse) pids="${PIDS_NGINX[1]} $(pgrep -P "${PIDS_NGINX[1]}" 2>/dev/null || true)" ;;
     baseline) pids=$BL_PID ;;
     *) pids=$TG_PID ;;
     esac
@@ -354,7 +401,7 @@ run_round() { # label target -> sets LAST (parsed line) and LAST_CPU (us/request
     local label=$1 target=$2 out=$TMP/wrk-$1-$2.txt
     local c0
     c0=$(cpu_ticks "$target")
-    BENCH_HEADERS=$(headers_of "$target") \
+    BENCH_HEADERS=$(headers_of "$target") BENCH_REQUEST=$(request_of "$target") \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/chat.lua" \
         "$(url_of "$target")" >"$out" 2>&1 &
     WRK_PID=$!
@@ -368,7 +415,7 @@ run_round() { # label target -> sets LAST (parsed line) and LAST_CPU (us/request
     read -r rps p50 p99 req non2xx sock <<<"$LAST"
     LAST_CPU=$(awk -v t="$(($(cpu_ticks "$target") - c0))" -v hz="$CLK_TCK" -v n="$req" \
         'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
-    printf '%-8s %-9s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests  cpu %6s us/req' \
+    printf '%-8s %-12s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests  cpu %6s us/req' \
         "$label" "$target" "$rps" "$p50" "$p99" "$req" "$LAST_CPU"
     [[ $target == tollgate || $target == cache || $target == limited ]] && TG_SERVED=$((TG_SERVED + req))
     if [[ $sock != - ]]; then printf '  socket errors: %s' "${sock//_/ }"; fi
@@ -390,7 +437,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 
 echo "== rounds (alternating targets)"
 [[ -n $TG_PID ]] && RSS_LOG+=("start 0 $(rss_kb)")
 for ((r = 1; r <= ROUNDS; r++)); do
-    for t in direct nginx tollgate baseline cache limited; do
+    for t in direct nginx tollgate baseline cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse; do
         want "$t" || continue
         run_round "round$r" "$t"
         read -r rps p50 p99 _ <<<"$LAST"
@@ -404,15 +451,15 @@ done
 echo
 
 echo "== medians over $ROUNDS rounds"
-printf '%-9s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
+printf '%-12s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
 declare -A M_RPS M_P50 M_P99 M_CPU
-for t in direct nginx tollgate baseline cache limited; do
+for t in direct nginx tollgate baseline cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse; do
     want "$t" || continue
     M_RPS[$t]=$(median <<<"${RPS[$t]}")
     M_P50[$t]=$(median <<<"${P50[$t]}")
     M_P99[$t]=$(median <<<"${P99[$t]}")
     M_CPU[$t]=$(median <<<"${CPU[$t]}")
-    printf '%-9s %12.0f %10.3f %10.3f %12.1f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}" "${M_CPU[$t]}"
+    printf '%-12s %12.0f %10.3f %10.3f %12.1f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}" "${M_CPU[$t]}"
 done
 echo
 
@@ -452,7 +499,17 @@ if want tollgate && { want nginx || want direct; }; then
         printf '%-34s %6sx   (no target)\n' "p50 latency $t / tollgate" "$(ratio "${M_P50[$t]}" "${M_P50[tollgate]}")"
     done
     echo
-elif want nginx && want direct; then
+fi
+for kind in tls sse; do
+    want "tollgate-$kind" && want "nginx-$kind" || continue
+    [[ $kind == tls ]] && what="HTTPS upstream" || what="event stream, 50 chunks"
+    echo "== ratios, $what (tollgate-$kind / nginx-$kind)"
+    printf '%-34s %6sx\n' "throughput" "$(ratio "${M_RPS[tollgate-$kind]}" "${M_RPS[nginx-$kind]}")"
+    printf '%-34s %6sx\n' "CPU per request" "$(ratio "${M_CPU[tollgate-$kind]}" "${M_CPU[nginx-$kind]}")"
+    printf '%-34s %6sx\n' "p50 latency" "$(ratio "${M_P50[tollgate-$kind]}" "${M_P50[nginx-$kind]}")"
+    echo
+done
+if ! want tollgate && want nginx && want direct; then
     echo "== ratios"
     printf '%-34s %6sx\n' "throughput nginx / direct" "$(ratio "${M_RPS[nginx]}" "${M_RPS[direct]}")"
     echo

@@ -1,5 +1,9 @@
 /*
- * relay.c — libcurl multi driven by the worker's libevent loop.
+ * relay.c — relay.h's interface, given by the worker's own HTTP/1.1 client
+ * (h1client.c) or, with TOLLGATE_UPSTREAM=curl (read once per process), by
+ * the libcurl multi relay below, driven by the worker's libevent loop. The
+ * libcurl relay is kept as a fallback switch; it is off the request path
+ * otherwise.
  *
  * Thread: the worker thread that owns the event_base; nothing here is shared.
  *
@@ -24,9 +28,11 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "proxy/h1client.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,7 +53,9 @@ typedef struct {
     int refs;
 } url_entry_t;
 
-struct tg_relay {
+typedef struct curl_relay curl_relay_t;
+
+struct curl_relay {
     struct event_base *base;
     bool env_proxy; /* a proxy variable was set at start: let curl read it */
     CURLM *multi;
@@ -61,8 +69,10 @@ struct tg_relay {
     int url_hand; /* where the search for a slot to reuse starts */
 };
 
-struct tg_upstream {
-    tg_relay_t *r;
+typedef struct curl_call curl_call_t;
+
+struct curl_call {
+    curl_relay_t *r;
     CURL *easy;
     url_entry_t *url; /* NULL: the URL went as a string */
     struct curl_slist *hdrs;
@@ -84,7 +94,7 @@ struct tg_upstream {
 };
 
 typedef struct sock_ctx {
-    tg_relay_t *r;
+    curl_relay_t *r;
     curl_socket_t fd;
     struct event *ev;
     bool armed;     /* ev is added */
@@ -92,34 +102,15 @@ typedef struct sock_ctx {
     bool connected; /* curl has asked to read it, so its connect completed */
 } sock_ctx_t;
 
-static void check_done(tg_relay_t *r);
-static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err);
-
-/* ---- headers ---- */
-
-void tg_headers_free(tg_headers_t *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->names[i]); /* the value is in the same block */
-    free(h->names);
-    free(h->values);
-    memset(h, 0, sizeof *h);
-}
-
-const char *tg_headers_get(const tg_headers_t *h, const char *name)
-{
-    for (size_t i = 0; i < h->n; i++)
-        if (!strcasecmp(h->names[i], name))
-            return h->values[i];
-    return NULL;
-}
+static void check_done(curl_relay_t *r);
+static void finish(curl_call_t *u, tg_upstream_result_t res, const char *err);
 
 /* ---- libevent <-> curl glue ---- */
 
 static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 {
     sock_ctx_t *sc = arg;
-    tg_relay_t *r = sc->r;
+    curl_relay_t *r = sc->r;
     if (sc->idle) {
         /* A cached connection turned readable: the provider closed it, or
          * sent something unasked. Stop watching; curl sees it on reuse. */
@@ -147,7 +138,7 @@ static void watch(sock_ctx_t *sc, short kind)
     sc->armed = true;
 }
 
-static sock_ctx_t *sock_for(tg_relay_t *r, curl_socket_t s)
+static sock_ctx_t *sock_for(curl_relay_t *r, curl_socket_t s)
 {
     if (s < 0)
         return NULL;
@@ -170,7 +161,7 @@ static sock_ctx_t *sock_for(tg_relay_t *r, curl_socket_t s)
     return sc;
 }
 
-static void drop_sock(tg_relay_t *r, curl_socket_t s)
+static void drop_sock(curl_relay_t *r, curl_socket_t s)
 {
     if (s < 0 || s >= r->n_socks || !r->socks[s])
         return;
@@ -181,7 +172,7 @@ static void drop_sock(tg_relay_t *r, curl_socket_t s)
 
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    tg_relay_t *r = userp;
+    curl_relay_t *r = userp;
     sock_ctx_t *sc = sock_for(r, s);
     if (!sc)
         return 0;
@@ -231,7 +222,7 @@ static int on_curl_close(void *clientp, curl_socket_t s)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-    tg_relay_t *r = arg;
+    curl_relay_t *r = arg;
     int running;
     r->in_timer = true;
     curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -241,7 +232,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    tg_relay_t *r = userp;
+    curl_relay_t *r = userp;
     if (timeout_ms < 0) {
         evtimer_del(r->timer);
         return 0;
@@ -259,9 +250,9 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-TG_REPLACEABLE tg_relay_t *tg_relay_new(struct event_base *base)
+static curl_relay_t *curl_relay_new(struct event_base *base)
 {
-    tg_relay_t *r = tg_xcalloc(1, sizeof *r);
+    curl_relay_t *r = tg_xcalloc(1, sizeof *r);
     r->base = base;
     r->multi = curl_multi_init();
     if (!r->multi) {
@@ -284,7 +275,7 @@ TG_REPLACEABLE tg_relay_t *tg_relay_new(struct event_base *base)
     return r;
 }
 
-TG_REPLACEABLE void tg_relay_free(tg_relay_t *r)
+static void curl_relay_free(curl_relay_t *r)
 {
     if (!r)
         return;
@@ -304,7 +295,7 @@ TG_REPLACEABLE void tg_relay_free(tg_relay_t *r)
 
 /* ---- curl callbacks (no curl_multi_* in here) ---- */
 
-static void deliver_response(tg_upstream_t *u)
+static void deliver_response(curl_call_t *u)
 {
     if (u->response_sent)
         return;
@@ -316,7 +307,7 @@ static void deliver_response(tg_upstream_t *u)
 
 static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
-    tg_upstream_t *u = ud;
+    curl_call_t *u = ud;
     size_t len = size * nitems;
     if (len >= 5 && !memcmp(buf, "HTTP/", 5)) {
         /* A status line: a new response (after 100-continue, say) starts.
@@ -361,7 +352,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    tg_upstream_t *u = ud;
+    curl_call_t *u = ud;
     size_t len = size * nmemb;
     u->last_activity_ms = tg_mono_ms();
     if (u->cancelled)
@@ -386,7 +377,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 
 /* ---- idle timeout ---- */
 
-static void arm_idle(tg_upstream_t *u, int64_t ms)
+static void arm_idle(curl_call_t *u, int64_t ms)
 {
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(u->idle_timer, &tv);
@@ -394,7 +385,7 @@ static void arm_idle(tg_upstream_t *u, int64_t ms)
 
 static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 {
-    tg_upstream_t *u = arg;
+    curl_call_t *u = arg;
     if (u->paused || u->pause_next) {
         /* Waiting for our own client, not for the provider. */
         arm_idle(u, u->idle_ms);
@@ -413,7 +404,7 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 
 /* A new easy handle with the options every transfer shares. Handles are
  * reused from the pool without curl_easy_reset, so these stay set. */
-static CURL *new_easy(tg_relay_t *r)
+static CURL *new_easy(curl_relay_t *r)
 {
     CURL *e = curl_easy_init();
     if (!e)
@@ -449,7 +440,7 @@ static CURL *new_easy(tg_relay_t *r)
 /* The parsed form of `url`, with a reference for the caller; NULL when every
  * slot is in use or curl does not take the URL (the caller then passes the
  * string, and curl reports what is wrong with it). */
-static url_entry_t *url_get(tg_relay_t *r, const char *url)
+static url_entry_t *url_get(curl_relay_t *r, const char *url)
 {
     url_entry_t *slot = NULL;
     for (int i = 0; i < URL_CACHE; i++) {
@@ -479,9 +470,9 @@ static url_entry_t *url_get(tg_relay_t *r, const char *url)
     return slot;
 }
 
-static void release(tg_upstream_t *u)
+static void release(curl_call_t *u)
 {
-    tg_relay_t *r = u->r;
+    curl_relay_t *r = u->r;
     if (u->url) {
         u->url->refs--;
         curl_easy_setopt(u->easy, CURLOPT_CURLU, NULL); /* no pooled handle points at it */
@@ -502,7 +493,7 @@ static void release(tg_upstream_t *u)
 }
 
 /* The handle is already out of the multi. Reports and frees. */
-static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err)
+static void finish(curl_call_t *u, tg_upstream_result_t res, const char *err)
 {
     if (!u->cancelled) {
         if (res == TG_UP_OK)
@@ -512,7 +503,7 @@ static void finish(tg_upstream_t *u, tg_upstream_result_t res, const char *err)
     release(u);
 }
 
-static tg_upstream_result_t classify(tg_upstream_t *u, CURLcode rc)
+static tg_upstream_result_t classify(curl_call_t *u, CURLcode rc)
 {
     switch (rc) {
     case CURLE_OK: return TG_UP_OK;
@@ -529,7 +520,7 @@ static tg_upstream_result_t classify(tg_upstream_t *u, CURLcode rc)
     }
 }
 
-static void check_done(tg_relay_t *r)
+static void check_done(curl_relay_t *r)
 {
     CURLMsg *msg;
     int left;
@@ -538,7 +529,7 @@ static void check_done(tg_relay_t *r)
             continue;
         CURL *e = msg->easy_handle;
         CURLcode rc = msg->data.result;
-        tg_upstream_t *u = NULL;
+        curl_call_t *u = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&u);
         curl_multi_remove_handle(r->multi, e);
         tg_upstream_result_t res = classify(u, rc);
@@ -551,14 +542,14 @@ static void check_done(tg_relay_t *r)
 
 static void on_start_failed(evutil_socket_t fd, short what, void *arg)
 {
-    tg_upstream_t *u = arg;
+    curl_call_t *u = arg;
     finish(u, TG_UP_CONNECT, u->errbuf[0] ? u->errbuf : "cannot start the upstream call");
 }
 
-TG_REPLACEABLE tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
-                                                const tg_upstream_cbs_t *cbs, void *arg)
+static curl_call_t *curl_call_start(curl_relay_t *r, const tg_upstream_req_t *req,
+                                    const tg_upstream_cbs_t *cbs, void *arg)
 {
-    tg_upstream_t *u = tg_xcalloc(1, sizeof *u);
+    curl_call_t *u = tg_xcalloc(1, sizeof *u);
     u->r = r;
     u->cbs = *cbs;
     u->arg = arg;
@@ -619,7 +610,7 @@ TG_REPLACEABLE tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream
     return u;
 }
 
-TG_REPLACEABLE void tg_upstream_resume(tg_upstream_t *u)
+static void curl_call_resume(curl_call_t *u)
 {
     u->pause_next = false;
     if (!u->paused)
@@ -629,7 +620,7 @@ TG_REPLACEABLE void tg_upstream_resume(tg_upstream_t *u)
     curl_easy_pause(u->easy, CURLPAUSE_CONT);
 }
 
-TG_REPLACEABLE void tg_upstream_cancel(tg_upstream_t *u)
+static void curl_call_cancel(curl_call_t *u)
 {
     if (u->in_callback) {
         /* on_write sees this and stops the transfer; check_done frees it. */
@@ -643,4 +634,75 @@ TG_REPLACEABLE void tg_upstream_cancel(tg_upstream_t *u)
     curl_multi_remove_handle(u->r->multi, u->easy);
     u->cancelled = true;
     release(u);
+}
+
+/* ---- the interface: the HTTP/1.1 client, or libcurl ---- */
+
+/* TOLLGATE_UPSTREAM=curl keeps libcurl multi on the request path (read
+ * once per process); anything else, or nothing, uses h1client.c. */
+static bool use_curl;
+static pthread_once_t choose_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+    const char *v = getenv("TOLLGATE_UPSTREAM");
+    use_curl = v && !strcmp(v, "curl");
+}
+
+struct tg_relay {
+    curl_relay_t *curl;
+    tg_h1_t *h1;
+};
+
+TG_REPLACEABLE tg_relay_t *tg_relay_new(struct event_base *base)
+{
+    pthread_once(&choose_once, choose);
+    tg_relay_t *r = tg_xcalloc(1, sizeof *r);
+    if (use_curl) {
+        r->curl = curl_relay_new(base);
+    } else {
+        tg_h1_limits_t lim = {.max_idle_per_origin = 64,
+                              .max_idle_total = 512,
+                              .idle_timeout_ms = 60000,
+                              .dns_ttl_ms = 30000};
+        r->h1 = tg_h1_new(base, &lim);
+    }
+    if (!r->curl && !r->h1) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+TG_REPLACEABLE void tg_relay_free(tg_relay_t *r)
+{
+    if (!r)
+        return;
+    curl_relay_free(r->curl);
+    tg_h1_free(r->h1);
+    free(r);
+}
+
+TG_REPLACEABLE tg_upstream_t *tg_upstream_start(tg_relay_t *r, const tg_upstream_req_t *req,
+                                                const tg_upstream_cbs_t *cbs, void *arg)
+{
+    if (r->curl)
+        return (tg_upstream_t *)curl_call_start(r->curl, req, cbs, arg);
+    return (tg_upstream_t *)tg_h1_start(r->h1, req, cbs, arg);
+}
+
+TG_REPLACEABLE void tg_upstream_resume(tg_upstream_t *u)
+{
+    if (use_curl)
+        curl_call_resume((curl_call_t *)u);
+    else
+        tg_h1_resume((tg_h1_call_t *)u);
+}
+
+TG_REPLACEABLE void tg_upstream_cancel(tg_upstream_t *u)
+{
+    if (use_curl)
+        curl_call_cancel((curl_call_t *)u);
+    else
+        tg_h1_cancel((tg_h1_call_t *)u);
 }

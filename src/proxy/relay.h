@@ -1,9 +1,10 @@
 /*
- * relay.h — upstream HTTP calls on a worker's event loop (libcurl multi).
+ * relay.h — upstream HTTP calls on a worker's event loop.
  *
- * One tg_relay_t per worker: it owns the curl multi handle (connection and
- * DNS cache, HTTP/2 multiplexing) and a small pool of reusable easy handles.
- * A tg_upstream_t is one transfer. Everything runs on the worker thread.
+ * One tg_relay_t per worker: it owns the upstream client's state (keep-alive
+ * connections per origin, TLS sessions, resolved names: h1client.c; or,
+ * with TOLLGATE_UPSTREAM=curl, a curl multi handle). A tg_upstream_t is one
+ * transfer. Everything runs on the worker thread.
  *
  * Callbacks of a transfer, in order: on_response once (status and headers,
  * before the first body byte, or at the end for an empty body), on_data zero

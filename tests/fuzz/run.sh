@@ -5,7 +5,7 @@
 #                                             target; run from anywhere)
 #
 # Targets: the SSE parser, the JSON member look-ups, the reader of client
-# requests, each translation direction (openai->anthropic,
+# requests, the reader of providers' HTTP/1.1 answers (response), each translation direction (openai->anthropic,
 # openai->gemini, anthropic->openai, anthropic->gemini, responses->anthropic,
 # responses->gemini, responses->openai (the mock's): requests, answers,
 # error bodies, streams; OpenAI embeddings -> Gemini), the prices file reader
@@ -15,7 +15,7 @@
 # and the parsers of Helicone's conventions (helicone: Helicone-Fallbacks,
 # model lists, manual logs; built from every source, as they read the
 # configuration and the router). The
-# request target uses http.dict, paths paths.dict, the others json.dict.
+# request and response targets use http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
 # build-fuzz/corpus/<target> and grow across runs; they are seeded from the
@@ -25,7 +25,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone}
+TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -57,7 +57,8 @@ for target in $TARGETS; do
     srcs="src/core/sse.c src/core/util.c"
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
-    case $target in sse | jsonscan | request) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
+    [ "$target" = response ] && srcs="src/proxy/h1parse.c src/core/util.c"
+    case $target in sse | jsonscan | request | response) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
     libs="$LIBS"
@@ -67,6 +68,7 @@ for target in $TARGETS; do
     fi
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
+    [ "$target" = response ] && dict=http.dict
     if [ "$target" = paths ]; then
         libs="$LIBS $(pkg-config --libs libcurl)" # curl reads the URLs
         dict=paths.dict

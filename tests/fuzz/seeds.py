@@ -70,6 +70,30 @@ for i, r in enumerate(reqs):
             f.write(step + r)
 print("fuzz: %d request seeds" % (2 * len(reqs)))
 
+# The answer reader (fuzz_response.c): answers of every framing (length,
+# chunked with extensions and trailers, close-delimited, 1xx first, 204,
+# Connection: close, HTTP/1.0, bytes past the answer, an SSE stream) and
+# some malformed ones, each read whole and in 1- and 7-byte reads, with and
+# without pauses (the first byte).
+os.makedirs(os.path.join(out, "response"), exist_ok=True)
+body = b'{"id":"x","choices":[{"message":{"content":"hi"}}]}'
+answers = [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+           b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+           b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body,
+           b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+           b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+           b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+           b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+           b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"e\r\ndata: {\"a\":1}\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n",
+           b"garbage\r\n\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+           b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok"]
+for i, a in enumerate(answers):
+    for mode in (b"\x3f", b"\x00", b"\x46"):
+        with open(os.path.join(out, "response", "%d.%d" % (i, mode[0])), "wb") as f:
+            f.write(mode + a)
+print("fuzz: %d response seeds" % (3 * len(answers)))
+
 # The URL builders (fuzz_paths.c): the first byte picks pass-through path
 # (0), Gemini model (1), Azure deployment (2) or Azure v1 path (3); a NUL
 # separates a query.

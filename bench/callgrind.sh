@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench/callgrind.sh — instructions per proxied request on the worker thread.
+#
+#   ./bench/callgrind.sh [BIN]          (default build/tollgate)
+#   REQUESTS=2000 STREAM=1 ./bench/callgrind.sh
+#
+# Starts the static upstream of bench/proxy.sh (nginx, plain HTTP on
+# loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate), runs the
+# gateway under callgrind with one worker and request logging on, sends
+# WARMUP requests, zeroes the counters, sends REQUESTS more on one keep-alive
+# connection (sequentially), dumps, and prints the worker thread's
+# instructions divided by REQUESTS, and the writer thread's. Needs valgrind,
+# nginx, node and (for tls) openssl. The environment of the run is the
+# caller's (TOLLGATE_UPSTREAM=curl picks the libcurl relay).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${1:-$ROOT/build/tollgate}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+REQUESTS=${REQUESTS:-2000}
+WARMUP=${WARMUP:-200}
+UPSTREAM=${UPSTREAM:-plain}
+NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cg.XXXXXX")
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+UP=$(free_port)
+UP_TLS=$(free_port)
+GW=$(free_port)
+mkdir -p "$TMP/up"
+# the upstream's HTTPS listener needs a certificate, used or not
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
+chmod 644 "$TMP/up/key.pem"
+sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
+    -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
+SCHEME=http
+if [[ $UPSTREAM == tls ]]; then
+    export SSL_CERT_FILE=$TMP/up/cert.pem
+    SCHEME=https
+    UP=$UP_TLS
+fi
+"$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
+PIDS+=($!)
+cat >"$TMP/tollgate.yaml" <<YAML
+server: { host: 127.0.0.1, port: $GW, workers: 1 }
+providers:
+  bench: { base_url: "$SCHEME://localhost:$UP/v1", api_key: "sk-bench" }
+logging: { level: warn }
+storage: { url: "sqlite:$TMP/tollgate.db" }
+YAML
+(cd "$TMP" && exec valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$TMP/cg.%p" \
+    "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
+VG=$!
+PIDS+=($VG)
+drive() { # N
+    node -e '
+const http = require("http");
+const body = require("fs").readFileSync(process.argv[2]);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+let left = Number(process.argv[3]);
+function one() {
+  if (!left--) { agent.destroy(); return; }
+  const r = http.request({ host: "127.0.0.1", port: Number(process.argv[1]), path: "/v1/chat/completions",
+    method: "POST", agent, headers: { "content-type": "application/json", authorization: "Bearer sk-client" } }, (res) => {
+    res.resume(); res.on("end", () => { if (res.statusCode !== 200) { console.error("status", res.statusCode); process.exit(1); } one(); });
+  });
+  r.on("error", (e) => { console.error(e.message); process.exit(1); });
+  r.end(body);
+}
+one();' "$GW" "$ROOT/bench/request.json" "$1"
+}
+for _ in $(seq 1 300); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
+    sleep 0.2
+done
+drive "$WARMUP"
+callgrind_control -z "$VG" >/dev/null
+drive "$REQUESTS"
+sleep 1
+callgrind_control -d "$VG" >/dev/null
+sleep 2
+# Each thread's last dump: the counts since the zeroing
+echo "instructions per request (${REQUESTS} requests, $UPSTREAM upstream, $(basename "$BIN")):"
+for f in $(ls "$TMP"/cg.*-* 2>/dev/null | grep -E '\.[0-9]+-[0-9]+$' | sort); do
+    ir=$(grep -m1 '^summary:' "$f" | awk '{print $2}')
+    [[ -n $ir ]] || ir=$(grep -m1 '^totals:' "$f" | awk '{print $2}')
+    printf '  %-28s %12s Ir  %10.0f per request\n' "$(basename "$f")" "$ir" "$(awk -v a="$ir" -v n="$REQUESTS" 'BEGIN{print a/n}')"
+done
+if [[ ${KEEP_TMP:-0} == 1 ]]; then echo "kept: $TMP"; fi
