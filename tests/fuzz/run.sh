@@ -31,7 +31,7 @@ OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT/corpus" "$OUT/seeds"
 
-CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags jansson)
+CFLAGS="-std=c11 -D_GNU_SOURCE -DTG_VERSION=\"fuzz\" -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags jansson)
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs jansson) -lhttp_parser"
