@@ -93,9 +93,9 @@ void tg_store_options_default(tg_store_options_t *o)
     memset(o, 0, sizeof *o);
     o->url = "sqlite:tollgate.db";
     o->queue_capacity = 4096;
-    o->queue_max_bytes = 32u << 20;
+    o->queue_max_bytes = 8u << 20;
     o->batch_max = 1024;
-    o->batch_ms = 100;
+    o->batch_ms = 250;
     o->spool_max_bytes = (int64_t)1 << 30;
     o->spool_sync_ms = 200;
     o->backlog_max = 10000;
