@@ -38,7 +38,7 @@ typedef struct {
     const char *url;         /* "sqlite:PATH" (storage.url) */
     const char *spool_path;  /* NULL: "<database path>-spool.jsonl" */
     size_t queue_capacity;   /* records in memory, default 4096 */
-    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 8 MiB */
+    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 4 MiB */
     size_t batch_max;        /* records per transaction at most, default 1024 */
     int batch_ms;            /* longest a record waits for its batch, default 250 */
     int64_t spool_max_bytes; /* default 1 GiB; past it records are kept in memory */

@@ -690,7 +690,7 @@ TEST(store_checkpoints_while_open)
         tg_record_set_body(r, false, body, sizeof body, -1);
         tg_record_set_body(r, true, body, sizeof body, -1);
         tg_store_submit(s, r);
-        if (i % 250 == 249) /* under the queue's 8 MiB: this test is not about the spool */
+        if (i % 100 == 99) /* under the queue's 4 MiB: this test is not about the spool */
             CHECK_INT(tg_store_flush(s, 60000), 0);
     }
     CHECK_INT(tg_store_flush(s, 60000), 0);
@@ -855,6 +855,36 @@ TEST(store_queue_byte_bound_spools_big_records)
     CHECK(c.spooled >= 32);
     CHECK(c.queue_depth <= 32);
     finish_fake(s, &f, dir, 64);
+}
+
+/* Big records wake the writer once half the queue's bytes are taken, not
+ * only a full batch of records: they are written long before batch_ms, and
+ * none spills into the spool while the writer sleeps. */
+TEST(store_queue_half_full_in_bytes_wakes_the_writer)
+{
+    char dir[64];
+    fake_t f;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.queue_max_bytes = 1 << 20;
+    o.batch_ms = 60000; /* a trickle would wait a minute */
+    tg_store_t *s = open_fake_in(dir, &f, &o);
+    static char body[65536];
+    memset(body, 'w', sizeof body);
+    for (int i = 0; i < 12; i++) { /* the 8th passes 512 KiB */
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, true, body, sizeof body, -1);
+        tg_store_submit(s, r);
+    }
+    tg_store_counters_t c;
+    int64_t t0 = tg_mono_ms();
+    do {
+        sleep_ms(10);
+        tg_store_counters(s, &c);
+    } while (c.written < 8 && tg_mono_ms() - t0 < 10000);
+    CHECK(c.written >= 8);
+    CHECK_INT(c.spooled, 0);
+    finish_fake(s, &f, dir, 12);
 }
 
 /* Several worker threads hand records over at once: each is written once,
