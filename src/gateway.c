@@ -2,7 +2,8 @@
  * gateway.c — builds and frees the gateway object (gateway.h): what was
  * process-wide state in file-level globals (pipeline.c's cache, limiter,
  * runtime rules and store, metrics.c's series, balance.c's health
- * registry) is made here, once per gateway.
+ * registry) is made here, once per gateway, with the events module
+ * (src/events/: webhooks and alerts, a thread of its own).
  *
  * Thread: the gateway's owner (main), before its workers start and after
  * they have stopped.
@@ -65,6 +66,9 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
             return NULL;
         }
     }
+    tg_events_options_t eo;
+    tg_events_options_env(&eo);
+    gw->events = tg_events_new(cfg, &eo, store, gw->metrics);
     return gw;
 }
 
@@ -72,6 +76,8 @@ void tg_gateway_free(tg_gateway_t *gw)
 {
     if (!gw)
         return;
+    /* first: its thread reads the metrics and writes the outbox */
+    tg_events_free(gw->events);
     tg_cache_free(gw->cache);
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);

@@ -16,6 +16,7 @@
  *   store    submissions from workers, one writer thread
  *   metrics  one shard per worker, summed when /metrics is read
  *   health   one lock per provider record
+ *   events   a short lock around a bounded queue; its own thread delivers
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
@@ -24,6 +25,7 @@
 
 #include "cache/cache.h"
 #include "config/config.h"
+#include "events/events.h"
 #include "metrics/metrics.h"
 #include "ratelimit/ratelimit.h"
 #include "router/balance.h"
@@ -36,6 +38,9 @@ typedef struct tg_gateway {
     tg_store_t *store;            /* request records; NULL when request logging is off */
     tg_metrics_t *metrics;        /* server.workers shards */
     tg_health_registry_t *health; /* provider health, kept across reloads */
+    /* events, webhooks and observability alerts (receivers and rules read
+     * at start); budgets emit theirs with tg_events_emit(gw->events, ...) */
+    tg_events_t *events;
 } tg_gateway_t;
 
 /** Build a gateway for cfg. Takes `store` (NULL: request logging off,

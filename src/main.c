@@ -155,7 +155,6 @@ static void report_inactive(const tg_config_t *c)
              "caching.backend: redis (the in-memory cache is used)");
     INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
     INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
-    INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");
     INACTIVE(c->dashboard_enabled, "observability.dashboard");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
     INACTIVE(c->redis_url != NULL, "redis");
@@ -256,6 +255,9 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
     if (cfg->port != app->cfg->port || strcmp(cfg->host, app->cfg->host) != 0 ||
         cfg->workers != app->cfg->workers || cfg->ssl_enabled != app->cfg->ssl_enabled)
         tg_warn("SIGHUP: server.host, port, workers and ssl changes take effect after a restart");
+    if (tg_events_config_differs(cfg, app->cfg))
+        tg_warn("SIGHUP: cost_tracking.webhook_url and webhook_secret, webhooks and "
+                "observability.alerts changes take effect after a restart");
     tg_log_init(cfg->log_level, cfg->log_format, cfg->log_output);
     tg_server_reload(app->server, cfg);
     tg_config_release(app->cfg);

@@ -98,6 +98,47 @@ typedef struct {
     char *action;     /* "notification" or "throttle" */
 } tg_alert_cfg_t;
 
+/* The events a webhook may ask for (docs/webhooks.md); names in
+ * tg_event_type_names (config_keys.h). */
+typedef enum {
+    TG_EVENT_BUDGET_WARNING = 0,
+    TG_EVENT_BUDGET_EXCEEDED,
+    TG_EVENT_ALERT_FIRED,
+    TG_EVENT_ALERT_RESOLVED,
+    TG_EVENT_REQUEST_COMPLETED,
+} tg_event_type_t;
+#define TG_EVENT_TYPES (TG_EVENT_REQUEST_COMPLETED + 1)
+/* Every type but request.completed: what cost_tracking.webhook_url gets,
+ * and a `webhooks` entry without `events`. */
+#define TG_EVENT_MASK_DEFAULT ((1u << TG_EVENT_TYPES) - 1u - (1u << TG_EVENT_REQUEST_COMPLETED))
+
+/* One entry of the top-level `webhooks` list. */
+typedef struct {
+    char *url;       /* http:// or https:// */
+    char *secret;    /* signs each delivery; NULL: unsigned */
+    unsigned events; /* bit (1u << tg_event_type_t) per event asked for */
+    int line;
+} tg_webhook_cfg_t;
+
+/* What an observability alert watches (observability.alerts). */
+typedef enum {
+    TG_ALERT_ERROR_RATE = 0, /* errors / requests, a fraction */
+    TG_ALERT_REQUEST_RATE,   /* requests per second */
+    TG_ALERT_CACHE_HIT_RATE, /* hits / (hits + misses), a fraction */
+    TG_ALERT_LATENCY_AVG,    /* mean request duration, seconds */
+    TG_ALERT_COST,           /* USD spent in the window */
+} tg_alert_metric_t;
+
+/* One entry of observability.alerts: the rule holds while the metric over
+ * the last `window_ms` is above (or below) `threshold`. */
+typedef struct {
+    char *name; /* `name`, or made from the rule ("error_rate above 5% over 5m") */
+    tg_alert_metric_t metric;
+    bool below;       /* false: above */
+    double threshold; /* in the metric's unit (fractions, per second, seconds, USD) */
+    int64_t window_ms;
+} tg_obs_alert_cfg_t;
+
 typedef struct {
     char *name;
     char *key; /* as configured (hashed by the auth module at load) */
@@ -154,15 +195,17 @@ typedef struct tg_config {
     size_t n_rl_per_property;
 
     /* observability */
-    bool request_logging_enabled; /* default true */
-    char *request_logging_level;  /* default "info" */
-    bool log_bodies;              /* default true */
-    int64_t max_body_bytes;       /* default 1 MiB */
-    bool metrics_enabled;         /* default true */
-    bool dashboard_enabled;       /* default false */
-    int dashboard_port;           /* default 8586 */
-    char *dashboard_host;         /* default: server host */
-    char *otlp_endpoint;          /* may be NULL */
+    bool request_logging_enabled;   /* default true */
+    char *request_logging_level;    /* default "info" */
+    bool log_bodies;                /* default true */
+    int64_t max_body_bytes;         /* default 1 MiB */
+    bool metrics_enabled;           /* default true */
+    bool dashboard_enabled;         /* default false */
+    int dashboard_port;             /* default 8586 */
+    char *dashboard_host;           /* default: server host */
+    char *otlp_endpoint;            /* may be NULL */
+    tg_obs_alert_cfg_t *obs_alerts; /* observability.alerts */
+    size_t n_obs_alerts;
 
     /* cost_tracking */
     bool cost_enabled; /* default true */
@@ -177,6 +220,11 @@ typedef struct tg_config {
     /* ... as loaded by the cost module when the configuration was read
      * (tg_config_price_hooks); owned by this object, NULL without a file */
     struct tg_price_list *price_list;
+    char *webhook_secret; /* signs deliveries to webhook_url; NULL: unsigned */
+
+    /* webhooks (top level): more receivers, each with its events */
+    tg_webhook_cfg_t *webhooks;
+    size_t n_webhooks;
 
     /* security */
     bool require_auth;

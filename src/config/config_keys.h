@@ -131,6 +131,25 @@ void tg_config_read_api_keys(tg_conf_loader_t *L, const tg_conf_key_t *key,
 void tg_config_read_permissions(tg_conf_loader_t *L, const tg_conf_key_t *key,
                                 const tg_conf_entry_t *e, void *base);
 
+/* webhooks: a list of receivers read with key->sub; url required, unique. */
+void tg_config_read_webhooks(tg_conf_loader_t *L, const tg_conf_key_t *key,
+                             const tg_conf_entry_t *e, void *base);
+/* webhooks[i].events: names from tg_event_type_names, at least one. */
+void tg_config_read_event_names(tg_conf_loader_t *L, const tg_conf_key_t *key,
+                                const tg_conf_entry_t *e, void *base);
+/* observability.alerts: a list of rules read with key->sub into a
+ * tg_obs_alert_entry_t; metric and one of above or below required. */
+void tg_config_read_obs_alerts(tg_conf_loader_t *L, const tg_conf_key_t *key,
+                               const tg_conf_entry_t *e, void *base);
+
+/* What an observability.alerts entry is read into: the rule, and its
+ * above or below as written (their unit depends on the metric, which may
+ * come after them in the mapping). */
+typedef struct {
+    tg_obs_alert_cfg_t a;
+    char *above, *below;
+} tg_obs_alert_entry_t;
+
 /* ---- the tables, each beside the module that uses the settings ---- */
 
 extern const tg_conf_key_t tg_server_conf_keys[];    /* server/server_conf.c: server */
@@ -142,6 +161,12 @@ extern const tg_conf_key_t tg_rate_pair_conf_keys[]; /* ratelimit/ratelimit_conf
 extern const tg_conf_key_t tg_cost_conf_keys[];      /* cost/cost_conf.c: cost_tracking */
 extern const tg_conf_key_t tg_auth_conf_keys[];      /* auth/auth_conf.c: security */
 extern const tg_conf_key_t tg_store_conf_keys[];     /* store/store_conf.c: storage */
+extern const tg_conf_key_t tg_webhook_conf_keys[];   /* events/events_conf.c: a webhook */
+extern const tg_conf_key_t tg_obs_alert_conf_keys[]; /* events/events_conf.c: an alert */
+/* events/events_conf.c: the names of tg_event_type_t and tg_alert_metric_t
+ * (NULL-ended), as the file and the payloads write them. */
+extern const char *const tg_event_type_names[];
+extern const char *const tg_alert_metric_names[];
 /*
  * What the loader knows of the provider records (providers/registry.c),
  * defined beside them in providers/provider_conf.c so that config includes

@@ -80,6 +80,12 @@ void tg_config_free(tg_config_t *c)
     for (size_t i = 0; i < c->n_alerts; i++)
         free(c->alerts[i].action);
     free(c->alerts);
+    for (size_t i = 0; i < c->n_obs_alerts; i++)
+        free(c->obs_alerts[i].name);
+    free(c->obs_alerts);
+    for (size_t i = 0; i < c->n_webhooks; i++)
+        tg_config_free_slots(tg_webhook_conf_keys, &c->webhooks[i]);
+    free(c->webhooks);
     for (size_t i = 0; i < c->n_api_keys; i++) {
         free(c->api_keys[i].name);
         free(c->api_keys[i].key);

@@ -43,6 +43,7 @@ const tg_conf_key_t tg_config_observability_keys[] = {
     TG_CONF_NEST("metrics", metrics_keys),
     TG_CONF_NEST("dashboard", dashboard_keys),
     TG_CONF_NEST("otlp", otlp_keys),
+    TG_CONF_READ("alerts", tg_config_read_obs_alerts, tg_obs_alert_conf_keys),
     TG_CONF_END,
 };
 
@@ -73,6 +74,7 @@ const tg_conf_key_t tg_config_sections[] = {
     TG_CONF_NEST("rate_limiting", tg_ratelimit_conf_keys),
     TG_CONF_NEST("observability", tg_config_observability_keys),
     TG_CONF_NEST("cost_tracking", tg_cost_conf_keys),
+    TG_CONF_READ("webhooks", tg_config_read_webhooks, tg_webhook_conf_keys),
     TG_CONF_NEST("security", tg_auth_conf_keys),
     TG_CONF_NEST("logging", tg_config_logging_keys),
     TG_CONF_NEST("storage", tg_store_conf_keys),

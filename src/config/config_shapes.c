@@ -2,7 +2,8 @@
  * config_shapes.c — the readers of the shapes a key table cannot describe:
  * the map of providers (name checks, the inferred type, the effective base
  * URL), extra headers, routing rules and the fallback chain, model aliases,
- * the named rate limits, pricing entries, budget alerts and gateway keys. Each is a TG_CONF_CUSTOM
+ * the named rate limits, pricing entries, budget alerts, gateway keys, webhooks and
+ * observability alerts. Each is a TG_CONF_CUSTOM
  * row in a module's table (config/config_keys.h); the keys inside each entry are read with the
  * row's `sub` table where they fit one.
  *
@@ -554,4 +555,185 @@ static void api_key_item(loader_t *L, const entry_t *e)
 void tg_config_read_api_keys(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
     tg_config_walk_list(L, e->v, api_key_item, tg_conf_table_ctx(key->sub));
+}
+
+/* ---- webhooks ---- */
+
+static void event_name_item(loader_t *L, const entry_t *e)
+{
+    tg_webhook_cfg_t *w = e->ctx;
+    char *s = tg_config_value_text(L, e->v, "an event name");
+    if (!s)
+        return;
+    size_t i = 0;
+    while (tg_event_type_names[i] && strcmp(tg_event_type_names[i], s))
+        i++;
+    if (tg_event_type_names[i])
+        w->events |= 1u << i;
+    else
+        tg_config_fail(L, tg_config_line_of(e->v),
+                       "unknown event \"%s\" (expected budget.warning, budget.exceeded, "
+                       "alert.fired, alert.resolved or request.completed)",
+                       s);
+    free(s);
+}
+
+void tg_config_read_event_names(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
+{
+    tg_webhook_cfg_t *w = base;
+    size_t n_errs = L->errs->n;
+    w->events = 0;
+    tg_config_walk_list(L, e->v, event_name_item, w);
+    if (!w->events && L->errs->n == n_errs)
+        tg_config_fail(L, tg_config_line_of(e->v), "expected a list of at least one event");
+}
+
+static void webhook_item(loader_t *L, const entry_t *e)
+{
+    tg_config_t *c = L->cfg;
+    if (tg_config_is_null(e->v) || e->v->type != YAML_MAPPING_NODE) {
+        tg_config_fail(L, tg_config_line_of(e->v),
+                       "expected a mapping with url, events and secret");
+        return;
+    }
+    tg_webhook_cfg_t w = {.events = TG_EVENT_MASK_DEFAULT, .line = tg_config_line_of(e->v)};
+    size_t n_errs = L->errs->n;
+    tg_config_read_table(L, e->v, e->ctx, &w, NULL);
+    const char *host = w.url ? strstr(w.url, "://") + 3 : NULL;
+    if (!w.url && L->errs->n == n_errs)
+        tg_config_fail_sub(L, "url", w.line, "required");
+    else if (host && (*host == '/' || *host == '?' || *host == '#' || *host == ':'))
+        tg_config_fail_sub(L, "url", w.line, "expected a host after the scheme");
+    for (size_t j = 0; w.url && j < c->n_webhooks; j++) {
+        if (!strcmp(c->webhooks[j].url, w.url)) {
+            tg_config_fail_sub(L, "url", w.line,
+                               "same URL as the entry on line %d (list its "
+                               "events in one entry)",
+                               c->webhooks[j].line);
+            break;
+        }
+    }
+    if (L->errs->n != n_errs) {
+        tg_config_free_slots(tg_webhook_conf_keys, &w);
+        return;
+    }
+    *TG_PUSH(c->webhooks, c->n_webhooks) = w;
+}
+
+void tg_config_read_webhooks(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
+{
+    tg_config_walk_list(L, e->v, webhook_item, tg_conf_table_ctx(key->sub));
+}
+
+/* ---- observability.alerts ---- */
+
+/* `above` or `below` of a rule watching `m`, into the metric's unit:
+ * rates 5% or 0.05, request_rate per second (100, 100/s, 6000/m, /h),
+ * latency a duration (5s, 500ms; bare = seconds), cost USD (5.00, $5,
+ * 5 USD). Returns 0 or -1. */
+static int alert_value(tg_alert_metric_t m, const char *s, double *out)
+{
+    char num[64];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof num)
+        return -1;
+    memcpy(num, s, n + 1);
+    switch (m) {
+    case TG_ALERT_ERROR_RATE:
+    case TG_ALERT_CACHE_HIT_RATE:
+        return tg_config_parse_threshold(num, out) < 0 || *out > 1 ? -1 : 0;
+    case TG_ALERT_REQUEST_RATE: {
+        double per = 1;
+        char *slash = strchr(num, '/');
+        if (slash) {
+            const char *u = slash + 1;
+            per = !strcmp(u, "s")                        ? 1
+                  : !strcmp(u, "m") || !strcmp(u, "min") ? 60
+                  : !strcmp(u, "h")                      ? 3600
+                                                         : 0;
+            *slash = '\0';
+            if (!per)
+                return -1;
+        }
+        if (tg_config_parse_number(num, out) < 0 || *out < 0)
+            return -1;
+        *out /= per;
+        return 0;
+    }
+    case TG_ALERT_LATENCY_AVG: {
+        int64_t ms;
+        if (tg_config_parse_duration(num, &ms) < 0 || ms < 0)
+            return -1;
+        *out = (double)ms / 1000.0;
+        return 0;
+    }
+    case TG_ALERT_COST: {
+        char *p = num[0] == '$' ? num + 1 : num;
+        size_t len = strlen(p);
+        if (len > 3 && !strcasecmp(p + len - 3, "USD")) {
+            p[len - 3] = '\0';
+            while (len > 3 && p[len - 4] == ' ')
+                p[--len - 3] = '\0';
+        }
+        return tg_config_parse_number(p, out) < 0 || *out < 0 ? -1 : 0;
+    }
+    }
+    return -1;
+}
+
+static const char *const alert_value_forms[] = {
+    [TG_ALERT_ERROR_RATE] = "a share such as 5% or 0.05",
+    [TG_ALERT_REQUEST_RATE] = "requests per second such as 100, or 6000/m",
+    [TG_ALERT_CACHE_HIT_RATE] = "a share such as 20% or 0.2",
+    [TG_ALERT_LATENCY_AVG] = "a duration such as 5s or 500ms",
+    [TG_ALERT_COST] = "USD such as 5.00",
+};
+
+static void obs_alert_item(loader_t *L, const entry_t *e)
+{
+    tg_config_t *c = L->cfg;
+    if (tg_config_is_null(e->v) || e->v->type != YAML_MAPPING_NODE) {
+        tg_config_fail(L, tg_config_line_of(e->v),
+                       "expected a mapping with metric, above or below, and window");
+        return;
+    }
+    tg_obs_alert_entry_t r = {.a = {.metric = (tg_alert_metric_t)-1, .window_ms = 300000}};
+    int line = tg_config_line_of(e->v);
+    size_t n_errs = L->errs->n;
+    tg_config_read_table(L, e->v, e->ctx, &r, NULL);
+    if ((int)r.a.metric < 0 && L->errs->n == n_errs)
+        tg_config_fail_sub(L, "metric", line, "required");
+    if (!r.above == !r.below && L->errs->n == n_errs)
+        tg_config_fail_sub(L, r.above ? "below" : "above", line,
+                           r.above ? "give above or below, not both" : "required (or below)");
+    const char *v = r.above ? r.above : r.below;
+    if (L->errs->n == n_errs && alert_value(r.a.metric, v, &r.a.threshold) < 0)
+        tg_config_fail_sub(L, r.above ? "above" : "below",
+                           tg_config_seen_line(L, r.above ? "above" : "below"), "expected %s",
+                           alert_value_forms[r.a.metric]);
+    r.a.below = r.below != NULL;
+    if (L->errs->n == n_errs && !r.a.name) {
+        char name[160];
+        int64_t w = r.a.window_ms;
+        const char *unit = w % 3600000 == 0 ? "h" : w % 60000 == 0 ? "m" : "s";
+        int64_t div = *unit == 'h' ? 3600000 : *unit == 'm' ? 60000 : 1000;
+        snprintf(name, sizeof name, "%s %s %s over %lld%s", tg_alert_metric_names[r.a.metric],
+                 r.a.below ? "below" : "above", v, (long long)(w / div), unit);
+        r.a.name = tg_config_strdup(name);
+    }
+    free(r.above);
+    free(r.below);
+    for (size_t j = 0; r.a.name && j < c->n_obs_alerts && L->errs->n == n_errs; j++)
+        if (!strcmp(c->obs_alerts[j].name, r.a.name))
+            tg_config_fail_sub(L, "name", line, "two alerts named \"%s\"", r.a.name);
+    if (L->errs->n != n_errs) {
+        free(r.a.name);
+        return;
+    }
+    *TG_PUSH(c->obs_alerts, c->n_obs_alerts) = r.a;
+}
+
+void tg_config_read_obs_alerts(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
+{
+    tg_config_walk_list(L, e->v, obs_alert_item, tg_conf_table_ctx(key->sub));
 }

@@ -46,6 +46,8 @@ const tg_conf_key_t tg_cost_conf_keys[] = {
     TG_CONF_KEY("webhook_url", TG_CONF_URL, tg_config_t, webhook_url, .names = http_schemes,
                 .expect = "an http:// or https:// URL"),
     TG_CONF_KEY("prices_file", TG_CONF_STRING, tg_config_t, prices_file),
+    /* signs what goes to webhook_url (docs/webhooks.md); never logged */
+    TG_CONF_KEY("webhook_secret", TG_CONF_STRING, tg_config_t, webhook_secret),
     TG_CONF_END,
 };
 

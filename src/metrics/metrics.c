@@ -79,6 +79,7 @@ struct tg_metrics_shard {
     tg_metrics_t *m;
     family_t fam[N_FAMILIES];
     double rate_limited, budget_blocked;
+    tg_metrics_totals_t totals; /* the alerts' running totals */
 };
 
 struct tg_metrics {
@@ -90,6 +91,8 @@ struct tg_metrics {
     tg_metrics_store_t store;
     long (*conns_open)(void *);
     void *conns_arg;
+    void (*extra)(void *arg, tg_buf_t *out);
+    void *extra_arg;
 };
 
 tg_metrics_t *tg_metrics_new(int shards)
@@ -238,6 +241,10 @@ void tg_metrics_request(tg_metrics_shard_t *sh, const char *provider, const char
     }
     if (cost_usd >= 0)
         series(sh, F_COST, provider, model, NULL, false)->value += cost_usd;
+    sh->totals.requests += 1;
+    sh->totals.errors += status >= 400;
+    sh->totals.duration_s += duration_s;
+    sh->totals.cost_usd += cost_usd >= 0 ? cost_usd : 0;
     pthread_mutex_unlock(&sh->mu);
 }
 
@@ -269,7 +276,13 @@ static void count(tg_metrics_shard_t *sh, int fam, const char *label)
 
 void tg_metrics_cache(tg_metrics_shard_t *sh, const char *result)
 {
-    count(sh, F_CACHE, result);
+    pthread_mutex_lock(&sh->mu);
+    series(sh, F_CACHE, result, NULL, NULL, false)->value += 1;
+    if (!strcmp(result, "hit"))
+        sh->totals.cache_hits += 1;
+    else if (!strcmp(result, "miss"))
+        sh->totals.cache_misses += 1;
+    pthread_mutex_unlock(&sh->mu);
 }
 
 void tg_metrics_accept_paused(tg_metrics_shard_t *sh, const char *reason)
@@ -309,6 +322,30 @@ void tg_metrics_set_store(tg_metrics_t *m, const tg_metrics_store_t *s)
     pthread_mutex_lock(&m->gauges_mu);
     m->store = *s;
     pthread_mutex_unlock(&m->gauges_mu);
+}
+
+void tg_metrics_set_extra(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->extra = render;
+    m->extra_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
+void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < m->n_shards; i++) {
+        tg_metrics_shard_t *sh = m->shards[i];
+        pthread_mutex_lock(&sh->mu);
+        out->requests += sh->totals.requests;
+        out->errors += sh->totals.errors;
+        out->duration_s += sh->totals.duration_s;
+        out->cost_usd += sh->totals.cost_usd;
+        out->cache_hits += sh->totals.cache_hits;
+        out->cache_misses += sh->totals.cache_misses;
+        pthread_mutex_unlock(&sh->mu);
+    }
 }
 
 /* ---- rendering: the shards summed ---- */
@@ -429,6 +466,8 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
     tg_metrics_store_t store = m->store;
     long (*conns_open)(void *) = m->conns_open;
     void *conns_arg = m->conns_arg;
+    void (*extra)(void *, tg_buf_t *) = m->extra;
+    void *extra_arg = m->extra_arg;
     pthread_mutex_unlock(&m->gauges_mu);
     head(out, "tollgate_requests_total", "counter", "Requests by provider, model and status.");
     render_family(out, "tollgate_requests_total", &t[F_REQUESTS], "provider", "model", "status");
@@ -472,6 +511,8 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
          "Request records that could not be stored or spooled.");
     tg_buf_printf(out, "tollgate_log_records_dropped_total %ld\n",
                   store.dropped ? store.dropped(store.arg) : 0);
+    if (extra)
+        extra(extra_arg, out);
     for (int f = 0; f < N_FAMILIES; f++)
         free(t[f].items);
 }
@@ -485,6 +526,7 @@ static void free_shard_series(tg_metrics_shard_t *sh)
         memset(&sh->fam[f], 0, sizeof sh->fam[f]);
     }
     sh->rate_limited = sh->budget_blocked = 0;
+    memset(&sh->totals, 0, sizeof sh->totals);
 }
 
 static void free_admitted(tg_metrics_t *m)

@@ -70,6 +70,23 @@ typedef struct {
 } tg_metrics_store_t;
 void tg_metrics_set_store(tg_metrics_t *m, const tg_metrics_store_t *s);
 
+/** What the observability alerts watch (src/events/alerts.h): running
+ *  totals since start, every shard summed (each shard's lock in turn, as
+ *  a scrape does). errors: requests answered with status >= 400. Any
+ *  thread. */
+typedef struct {
+    double requests, errors;
+    double duration_s; /* sum of request durations */
+    double cost_usd;   /* sum of known costs */
+    double cache_hits, cache_misses;
+} tg_metrics_totals_t;
+void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out);
+
+/** Series another module keeps (the events module's): `render` appends
+ *  them at the end of every scrape, on the scraping thread. Set before the
+ *  workers start; NULL clears. */
+void tg_metrics_set_extra(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
+
 /** Append the Prometheus text exposition (format 0.0.4): every shard summed. */
 void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out);
 

@@ -67,7 +67,8 @@ static int record_header(const char *name, const char *value, void *arg)
  * tell is taken now, while it is alive. */
 static void record_begin(tg_exchange_t *x)
 {
-    if (!x->pw->gw->store || !x->cfg->request_logging_enabled)
+    if ((!x->pw->gw->store || !x->cfg->request_logging_enabled) &&
+        !tg_events_wants_requests(x->pw->gw->events))
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -115,6 +116,12 @@ static void record_submit(tg_exchange_t *x)
         const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->att.resp;
         if (b->len)
             tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
+    }
+    /* request.completed: the record without its bodies (a copy, queued) */
+    tg_events_request(x->pw->gw->events, r);
+    if (!x->pw->gw->store || !x->cfg->request_logging_enabled) {
+        tg_record_free(r); /* built for the event only */
+        return;
     }
     /* Usually the reply that ends this exchange is written at the end of
      * this loop turn, and the journal just before it (before_write). An

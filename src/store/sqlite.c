@@ -83,6 +83,8 @@ static void sq_close(tg_store_backend_t *b)
         sqlite3_close_v2(q->pool[i]);
     if (q->rules)
         sqlite3_close_v2(q->rules);
+    if (q->outbox)
+        sqlite3_close_v2(q->outbox);
     pthread_mutex_destroy(&q->pool_mu);
     pthread_mutex_destroy(&q->turn_mu);
     pthread_cond_destroy(&q->turn_cv);
@@ -103,6 +105,10 @@ static const tg_store_ops_t sqlite_ops = {
     .rule_save = tg_sqlite_rule_save,
     .rule_delete = tg_sqlite_rule_delete,
     .rules_load = tg_sqlite_rules_load,
+    .outbox_add = tg_sqlite_outbox_add,
+    .outbox_due = tg_sqlite_outbox_due,
+    .outbox_settle = tg_sqlite_outbox_settle,
+    .outbox_rewind = tg_sqlite_outbox_rewind,
     .close = sq_close,
 };
 

@@ -9,7 +9,9 @@
  *   sqlite_write.c   the write connection, batch inserts, the write turn,
  *                    the checkpointer (writer thread, checkpointer thread)
  *   sqlite_read.c    the read pool and the queries (any thread)
- *   sqlite_rules.c   the runtime rate-limit rules (API worker threads)
+ *   sqlite_rules.c   the runtime rate-limit rules (API worker threads), and
+ *                    the side connections they and the outbox use
+ *   sqlite_outbox.c  the webhook outbox (the events thread)
  *
  * Invariants: every value reaches SQL through a bound parameter; the SQL
  * text is built only from fixed fragments. A later schema version is added
@@ -41,7 +43,8 @@ typedef struct {
     pthread_mutex_t turn_mu; /* the write turn: a FIFO ticket lock */
     pthread_cond_t turn_cv;
     uint64_t turn_next, turn_now;
-    sqlite3 *rules; /* rate-limit rule changes; with the turn; opened on first use */
+    sqlite3 *rules;  /* rate-limit rule changes; with the turn; opened on first use */
+    sqlite3 *outbox; /* the webhook outbox; with the turn; opened on first use */
     /* The checkpointer: a thread with a connection of its own that copies
      * the WAL into the database file once the writer's commits have grown
      * it past WAL_BYTES (on_wal_commit, sqlite_write.c), so that the writer
@@ -87,10 +90,23 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
 int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out, char *err,
                     size_t errlen);
 
-/* sqlite_rules.c: the runtime rate-limit rules */
+/* sqlite_rules.c: the runtime rate-limit rules; a side connection (*slot:
+ * q->rules, q->outbox), opened on first use, synchronous=FULL, no
+ * checkpoints; the caller holds the turn */
+sqlite3 *tg_sqlite_side_db(sq_t *q, sqlite3 **slot, char *err, size_t errlen);
+void tg_sqlite_side_drop(sqlite3 **slot);
 int tg_sqlite_rule_save(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *err, size_t errlen);
 int tg_sqlite_rule_delete(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
 int tg_sqlite_rules_load(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
                          size_t errlen);
+
+/* sqlite_outbox.c: the webhook outbox */
+int tg_sqlite_outbox_add(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
+                         size_t errlen);
+int tg_sqlite_outbox_due(tg_store_backend_t *b, int64_t now_ms, size_t max, tg_outbox_row_t **out,
+                         size_t *n, int64_t *next_ms, char *err, size_t errlen);
+int tg_sqlite_outbox_settle(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
+                            size_t errlen);
+int tg_sqlite_outbox_rewind(tg_store_backend_t *b, int64_t now_ms, char *err, size_t errlen);
 
 #endif

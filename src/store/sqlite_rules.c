@@ -15,36 +15,43 @@
 
 /* ---- runtime rate-limit rules ---- */
 
-/* The rules connection, opened on first use. With the turn. */
-static sqlite3 *rules_db(sq_t *q, char *err, size_t errlen)
+/* A side connection (the rules', the outbox's), opened on first use.
+ * With the turn. */
+sqlite3 *tg_sqlite_side_db(sq_t *q, sqlite3 **slot, char *err, size_t errlen)
 {
-    if (q->rules)
-        return q->rules;
-    if (sqlite3_open_v2(q->path, &q->rules, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (*slot)
+        return *slot;
+    if (sqlite3_open_v2(q->path, slot, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        tg_sqlite_set_err(err, errlen, q->path, q->rules);
-        sqlite3_close_v2(q->rules);
-        q->rules = NULL;
+        tg_sqlite_set_err(err, errlen, q->path, *slot);
+        tg_sqlite_side_drop(slot);
         return NULL;
     }
     /* only another process can hold the lock now: wait a little, not forever */
-    sqlite3_busy_timeout(q->rules, 2000);
+    sqlite3_busy_timeout(*slot, 2000);
     char msg[128];
-    tg_sqlite_exec(q->rules, "PRAGMA synchronous=FULL", msg, sizeof msg);
-    tg_sqlite_exec(q->rules, "PRAGMA wal_autocheckpoint=0", msg, sizeof msg);
-    return q->rules;
+    tg_sqlite_exec(*slot, "PRAGMA synchronous=FULL", msg, sizeof msg);
+    tg_sqlite_exec(*slot, "PRAGMA wal_autocheckpoint=0", msg, sizeof msg);
+    return *slot;
+}
+
+/* Drop a side connection after a failure, so the next call starts afresh
+ * (as the writer does after a spell of a read-only or locked database). */
+void tg_sqlite_side_drop(sqlite3 **slot)
+{
+    sqlite3_close_v2(*slot);
+    *slot = NULL;
 }
 
 /* Run one statement on the rules connection: 0 and *changes, or -1 with err.
- * A failed connection is dropped, so the next call starts afresh (as the
- * writer does after a spell of a read-only or locked database). */
+ * A failed connection is dropped (tg_sqlite_side_drop). */
 static int rules_exec(sq_t *q, const char *sql, const tg_rl_rule_t *r, const char *id, int *changes,
                       char *err, size_t errlen)
 {
     tg_sqlite_turn_take(q);
     int ret = -1;
     sqlite3_stmt *st = NULL;
-    sqlite3 *db = rules_db(q, err, errlen);
+    sqlite3 *db = tg_sqlite_side_db(q, &q->rules, err, errlen);
     if (!db)
         goto out;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -70,10 +77,8 @@ static int rules_exec(sq_t *q, const char *sql, const tg_rl_rule_t *r, const cha
     ret = 0;
 out:
     sqlite3_finalize(st);
-    if (ret != 0 && q->rules) {
-        sqlite3_close_v2(q->rules);
-        q->rules = NULL;
-    }
+    if (ret != 0 && q->rules)
+        tg_sqlite_side_drop(&q->rules);
     tg_sqlite_turn_give(q);
     return ret;
 }

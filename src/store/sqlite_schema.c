@@ -6,12 +6,12 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 4, PRAGMA user_version):
+ * Schema (version 5, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
  *                       session_id (version 3: no entries for NULL) and for
- *                       status (version 4: errors only, status >= 400) — and
+ *                       status (version 5: errors only, status >= 400) — and
  *                       requests_time, which
  *                       covers every column the time-range reports read
  *   request_properties  (seq, name, value, created_at), names NOCASE,
@@ -21,6 +21,10 @@
  *                       id, property, value, quota, window_s, unit
  *                       ("request", "cents", "token"), created_at; read
  *                       back in rowid (insertion) order
+ *   webhook_outbox      (version 4) events not yet delivered, one row per
+ *                       event and receiver URL (UNIQUE: a replay adds
+ *                       none): body, attempts, next_at (indexed: what is
+ *                       due); the secret is not stored (docs/webhooks.md)
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -28,7 +32,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -88,7 +92,19 @@ static const char *migrations[] = {
     "DROP INDEX requests_session;"
     "CREATE INDEX requests_session ON requests(session_id, created_at)"
     " WHERE session_id IS NOT NULL;",
-    /* 3 -> 4: the status index keeps only errors (status >= 400), a few
+    /* 3 -> 4: the webhook outbox (src/events/) */
+    "CREATE TABLE webhook_outbox ("
+    " seq INTEGER PRIMARY KEY,"
+    " event_id TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " body BLOB NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_at INTEGER NOT NULL,"
+    " UNIQUE (event_id, url));"
+    "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at);",
+    /* 4 -> 5: the status index keeps only errors (status >= 400), a few
      * percent of records: one B-tree insert fewer per answered request for
      * the writer. Its only reader, a status filter, asks for errors almost
      * always; the query adds "status >= 400" then (sqlite_read.c), which lets

@@ -137,6 +137,49 @@ int tg_store_rule_delete(tg_store_t *s, const char *id, char *err, size_t errlen
  *  with err. Any thread. */
 int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err, size_t errlen);
 
+/* ---- the webhook outbox (src/events/; docs/webhooks.md) ----
+ *
+ * One row per event and receiver, from the moment the events thread takes
+ * the event until the receiver has it (or 24 hours have passed): a
+ * restart or a receiver that is down loses none. Each call is its own
+ * durable transaction, on the caller's thread (the events thread),
+ * independent of the writer thread, like the rules calls. */
+
+typedef struct {
+    int64_t seq;    /* the store's number; 0 before tg_store_outbox_add */
+    char *event_id; /* the event's id (the receiver's dedup key) */
+    char *url;      /* where it goes; the secret is never stored */
+    char *type;     /* "alert.fired", ... */
+    char *body;     /* the JSON POSTed, byte for byte at every attempt */
+    size_t body_len;
+    int64_t created_at_ms;
+    int attempts;       /* failed attempts so far */
+    int64_t next_at_ms; /* not before */
+    bool done;          /* tg_store_outbox_settle: delete the row */
+} tg_outbox_row_t;
+
+void tg_outbox_rows_free(tg_outbox_row_t *rows, size_t n);
+
+/** Add rows (one transaction; a row whose event_id and url are stored
+ *  already is skipped). Returns 0, or -1 with err. */
+int tg_store_outbox_add(tg_store_t *s, const tg_outbox_row_t *rows, size_t n, char *err,
+                        size_t errlen);
+
+/** Up to `max` rows due at now_ms, earliest first (*out: free with
+ *  tg_outbox_rows_free), and in *next_ms the earliest next_at_ms of all
+ *  rows (-1: none). Returns 0, or -1 with err. */
+int tg_store_outbox_due(tg_store_t *s, int64_t now_ms, size_t max, tg_outbox_row_t **out, size_t *n,
+                        int64_t *next_ms, char *err, size_t errlen);
+
+/** Make every row due at now_ms (a start tries what waits at once).
+ *  Returns 0, or -1 with err. */
+int tg_store_outbox_rewind(tg_store_t *s, int64_t now_ms, char *err, size_t errlen);
+
+/** Delete the rows marked done, store attempts and next_at_ms of the
+ *  others, by seq (one transaction). Returns 0, or -1 with err. */
+int tg_store_outbox_settle(tg_store_t *s, const tg_outbox_row_t *rows, size_t n, char *err,
+                           size_t errlen);
+
 /* ---- back-end interface ---- */
 
 typedef struct tg_store_backend tg_store_backend_t;
@@ -203,6 +246,17 @@ typedef struct {
     int (*rule_delete)(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
     int (*rules_load)(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
                       size_t errlen);
+    /* the webhook outbox, any one thread at a time, concurrently with
+     * writes; each call its own durable transaction (tg_store_outbox_add
+     * and friends for the results). A back-end without them keeps no
+     * outbox: the calls then fail. */
+    int (*outbox_add)(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
+                      size_t errlen);
+    int (*outbox_due)(tg_store_backend_t *b, int64_t now_ms, size_t max, tg_outbox_row_t **out,
+                      size_t *n, int64_t *next_ms, char *err, size_t errlen);
+    int (*outbox_settle)(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
+                         size_t errlen);
+    int (*outbox_rewind)(tg_store_backend_t *b, int64_t now_ms, char *err, size_t errlen);
     void (*close)(tg_store_backend_t *b);
 } tg_store_ops_t;
 

@@ -672,13 +672,19 @@ tg_store_backend_t *tg_store_backend(tg_store_t *s)
 
 /* ---- runtime rate limits: straight to the back-end, not queued ---- */
 
-static bool keeps_rules(tg_store_t *s, bool has_op, char *err, size_t errlen)
+/* Whether s has the back-end op (has_op) for `what`; err says why not. */
+static bool keeps(tg_store_t *s, bool has_op, const char *what, char *err, size_t errlen)
 {
     if (!s)
         snprintf(err, errlen, "no store (request logging is off)");
     else if (!has_op)
-        snprintf(err, errlen, "the %s store keeps no rate-limit rules", s->be->ops->name);
+        snprintf(err, errlen, "the %s store keeps no %s", s->be->ops->name, what);
     return s && has_op;
+}
+
+static bool keeps_rules(tg_store_t *s, bool has_op, char *err, size_t errlen)
+{
+    return keeps(s, has_op, "rate-limit rules", err, errlen);
 }
 
 int tg_store_rule_save(tg_store_t *s, const tg_rl_rule_t *rule, char *err, size_t errlen)
@@ -702,6 +708,58 @@ int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err,
     if (!keeps_rules(s, s && s->be->ops->rules_load, err, errlen))
         return -1;
     return s->be->ops->rules_load(s->be, out, n, err, errlen);
+}
+
+/* ---- the webhook outbox: straight to the back-end, not queued ---- */
+
+static bool keeps_outbox(tg_store_t *s, bool has_op, char *err, size_t errlen)
+{
+    return keeps(s, has_op, "webhook outbox", err, errlen);
+}
+
+void tg_outbox_rows_free(tg_outbox_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].event_id);
+        free(rows[i].url);
+        free(rows[i].type);
+        free(rows[i].body);
+    }
+    free(rows);
+}
+
+int tg_store_outbox_add(tg_store_t *s, const tg_outbox_row_t *rows, size_t n, char *err,
+                        size_t errlen)
+{
+    if (!keeps_outbox(s, s && s->be->ops->outbox_add, err, errlen))
+        return -1;
+    return n ? s->be->ops->outbox_add(s->be, rows, n, err, errlen) : 0;
+}
+
+int tg_store_outbox_due(tg_store_t *s, int64_t now_ms, size_t max, tg_outbox_row_t **out, size_t *n,
+                        int64_t *next_ms, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    *next_ms = -1;
+    if (!keeps_outbox(s, s && s->be->ops->outbox_due, err, errlen))
+        return -1;
+    return s->be->ops->outbox_due(s->be, now_ms, max, out, n, next_ms, err, errlen);
+}
+
+int tg_store_outbox_rewind(tg_store_t *s, int64_t now_ms, char *err, size_t errlen)
+{
+    if (!keeps_outbox(s, s && s->be->ops->outbox_rewind, err, errlen))
+        return -1;
+    return s->be->ops->outbox_rewind(s->be, now_ms, err, errlen);
+}
+
+int tg_store_outbox_settle(tg_store_t *s, const tg_outbox_row_t *rows, size_t n, char *err,
+                           size_t errlen)
+{
+    if (!keeps_outbox(s, s && s->be->ops->outbox_settle, err, errlen))
+        return -1;
+    return n ? s->be->ops->outbox_settle(s->be, rows, n, err, errlen) : 0;
 }
 
 static void store_free(tg_store_t *s)

@@ -1571,3 +1571,92 @@ TEST(config_tables_well_formed)
 {
     check_table(tg_config_sections, "(top)");
 }
+
+/* ---- webhooks and observability alerts ---- */
+
+TEST(config_webhooks_and_observability_alerts)
+{
+    tg_config_t *c = load_ok("cost_tracking:\n"
+                             "  webhook_url: https://hooks.example.com/ops\n"
+                             "  webhook_secret: s1\n"
+                             "webhooks:\n"
+                             "  - url: http://127.0.0.1:9000/req\n"
+                             "    events: [request.completed, alert.fired]\n"
+                             "    secret: s2\n"
+                             "  - url: https://other.example.com/x\n"
+                             "observability:\n"
+                             "  alerts:\n"
+                             "    - { metric: error_rate, above: 5%, window: 5m }\n"
+                             "    - { metric: request_rate, above: 6000/m, window: 1m }\n"
+                             "    - { metric: cache_hit_rate, below: 0.2, window: 1h }\n"
+                             "    - { metric: latency_avg, above: 500ms, name: slow }\n"
+                             "    - { metric: cost, above: $5.50, window: 1h }\n");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_STR(c->webhook_secret, "s1");
+    CHECK_INT(c->n_webhooks, 2);
+    CHECK_STR(c->webhooks[0].url, "http://127.0.0.1:9000/req");
+    CHECK_STR(c->webhooks[0].secret, "s2");
+    CHECK_INT(c->webhooks[0].events,
+              (1u << TG_EVENT_REQUEST_COMPLETED) | (1u << TG_EVENT_ALERT_FIRED));
+    CHECK_INT(c->webhooks[1].events, TG_EVENT_MASK_DEFAULT); /* all but request.completed */
+    CHECK(c->webhooks[1].secret == NULL);
+    CHECK_INT(c->n_obs_alerts, 5);
+    const tg_obs_alert_cfg_t *a = c->obs_alerts;
+    CHECK_INT(a[0].metric, TG_ALERT_ERROR_RATE);
+    CHECK(near(a[0].threshold, 0.05) && !a[0].below);
+    CHECK_INT(a[0].window_ms, 300000);
+    CHECK_STR(a[0].name, "error_rate above 5% over 5m");
+    CHECK(near(a[1].threshold, 100)); /* per second */
+    CHECK(near(a[2].threshold, 0.2) && a[2].below);
+    CHECK_STR(a[2].name, "cache_hit_rate below 0.2 over 1h");
+    CHECK(near(a[3].threshold, 0.5));
+    CHECK_INT(a[3].window_ms, 300000); /* default window */
+    CHECK_STR(a[3].name, "slow");
+    CHECK(near(a[4].threshold, 5.5));
+    tg_config_release(c);
+}
+
+TEST(config_webhooks_and_alerts_refused)
+{
+    CHECK_FAILS("webhooks:\n  - url: http://h/x\n    events: [alert.fired, request.done]\n",
+                "webhooks[0].events[1]", 3, "unknown event \"request.done\"");
+    CHECK_FAILS("webhooks:\n  - url: http://h/x\n    events: []\n", "webhooks[0].events", 3,
+                "at least one event");
+    CHECK_FAILS("webhooks:\n  - url: ftp://h/x\n", "webhooks[0].url", 2, "http");
+    CHECK_FAILS("webhooks:\n  - url: http:///x\n", "webhooks[0].url", 2, "host");
+    CHECK_FAILS("webhooks:\n  - secret: s\n", "webhooks[0].url", 2, "required");
+    CHECK_FAILS("webhooks:\n  - url: http://h/x\n  - url: http://h/x\n", "webhooks[1].url", 3,
+                "same URL");
+    CHECK_FAILS("webhooks:\n  - url: http://h/x\n    colour: red\n", "webhooks[0].colour", 3,
+                "unknown key");
+    CHECK_FAILS("webhooks: http://h/x\n", "webhooks", 1, "list");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: p99, above: 1 }\n",
+                "observability.alerts[0].metric", 3, "error_rate");
+    CHECK_FAILS("observability:\n  alerts:\n    - { above: 1 }\n", "observability.alerts[0].metric",
+                3, "required");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: cost }\n",
+                "observability.alerts[0].above", 3, "required");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: cost, above: 1, below: 2 }\n",
+                "observability.alerts[0].below", 3, "not both");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: error_rate, above: 5s }\n",
+                "observability.alerts[0].above", 3, "share");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: error_rate, above: 150% }\n",
+                "observability.alerts[0].above", 3, "share");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: latency_avg, above: fast }\n",
+                "observability.alerts[0].above", 3, "duration");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: request_rate, above: 5/week }\n",
+                "observability.alerts[0].above", 3, "per second");
+    CHECK_FAILS("observability:\n  alerts:\n    - { metric: cost, above: 5, window: 10ms }\n",
+                "observability.alerts[0].window", 3, "");
+    CHECK_FAILS("observability:\n  alerts:\n"
+                "    - { metric: cost, above: 5, name: a }\n"
+                "    - { metric: cost, above: 6, name: a }\n",
+                "observability.alerts[1].name", 4, "two alerts");
+    /* the budget alerts of cost_tracking keep their own form */
+    tg_config_t *c = load_ok("cost_tracking:\n  alerts:\n    - { threshold: 80%, action: "
+                             "notification }\n");
+    CHECK(c && c->n_alerts == 1 && c->n_obs_alerts == 0);
+    tg_config_release(c);
+}
