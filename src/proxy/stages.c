@@ -10,6 +10,7 @@
  *   local_answer   mock, count_tokens
  *   plan           reachable? fallbacks
  *   cache          hit / lead / wait (parks)
+ *   budget         Helicone-Max-Cost; the worst case reserved against every budget (spend.c)
  *   provider_limits rate limits on the provider (both)
  *   attempt        the call (parks until the provider answers; attempt.c) (both)
  *
@@ -30,6 +31,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/spend.h"
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -153,6 +155,51 @@ static tg_stage_result_t read_raw_body(void *arg)
 
 /* ---- resolve, token_cap ---- */
 
+/* A virtual key's `models` globs: the model as asked for, as resolved, or
+ * as provider/model must match one. */
+static bool route_allowed(const tg_exchange_t *x, const tg_route_t *r)
+{
+    const tg_vkey_t *v = x->caller.vkey;
+    if (!v || !v->n_models)
+        return true;
+    char full[600];
+    snprintf(full, sizeof full, "%s/%s", r->provider ? r->provider->name : "",
+             r->model ? r->model : "");
+    return tg_vkey_allows(v, x->model_requested) || tg_vkey_allows(v, r->model) ||
+           tg_vkey_allows(v, full);
+}
+
+/* The target and every entry of a model list must be allowed (403
+ * model_not_allowed). */
+static bool model_allowed(tg_exchange_t *x)
+{
+    for (size_t i = 0; i <= x->n_fallbacks; i++) {
+        const tg_route_t *r = i ? &x->fallbacks[i - 1] : &x->target;
+        if (route_allowed(x, r))
+            continue;
+        char msg[1400];
+        snprintf(msg, sizeof msg, "the gateway key '%s' may not use model '%s'",
+                 x->caller.vkey->name, r->model ? r->model : x->model_requested);
+        tg_exchange_error(x, 403, "model_not_allowed", msg);
+        return false;
+    }
+    return true;
+}
+
+/* Fallbacks planned later (Helicone-Fallbacks, routing.fallback_chain) that
+ * the key may not use are left out: they are never tried for it. */
+static void drop_disallowed_fallbacks(tg_exchange_t *x)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < x->n_fallbacks; i++) {
+        if (route_allowed(x, &x->fallbacks[i]))
+            x->fallbacks[k++] = x->fallbacks[i];
+        else
+            tg_route_clear(&x->fallbacks[i]);
+    }
+    x->n_fallbacks = k;
+}
+
 /* SPEC §4: provider and model (404 when nothing serves it). A Helicone
  * model list (`a/openai,b/anthropic`) is this request's fallback chain: its
  * first entry is the target, the others follow it in order. */
@@ -172,7 +219,7 @@ static tg_stage_result_t resolve(void *arg)
             x->fallbacks[x->n_fallbacks++] = routes[i];
         }
         x->model_list = n > 1;
-        return TG_STAGE_CONTINUE;
+        return model_allowed(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     /* Nothing here serves the model, but Helicone's own Helicone-Fallbacks
      * names its targets (configured providers, by origin): the model goes
@@ -180,7 +227,9 @@ static tg_stage_result_t resolve(void *arg)
     const char *fh = tg_http_header(x->h, "Helicone-Fallbacks");
     if (rc == -1 && fh && !strchr(x->model_requested, ',') && tg_fallbacks_helicone_form(fh)) {
         x->target = (tg_route_t){.model = tg_xstrdup(x->model_requested), .how = "fallback"};
-        return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+        if (!tg_attempt_plan_fallbacks(x))
+            return TG_STAGE_ANSWERED;
+        return model_allowed(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     if (rc == -2)
         tg_exchange_error(x, 400, "missing_model", err);
@@ -262,6 +311,8 @@ static tg_stage_result_t caller_limits(void *arg)
         tg_exchange_error(x, 400, "invalid_rate_limit_policy", msg);
         return TG_STAGE_ANSWERED;
     }
+    if (x->caller.vkey) /* a virtual key's own rate_limit */
+        tg_limits_add_key(&x->limits, x->caller.vkey->name, &x->caller.vkey->rate);
     return acquire(x, &x->limits);
 }
 
@@ -308,7 +359,10 @@ static tg_stage_result_t plan(void *arg)
             return TG_STAGE_ANSWERED;
         }
     }
-    return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    if (!tg_attempt_plan_fallbacks(x))
+        return TG_STAGE_ANSWERED;
+    drop_disallowed_fallbacks(x);
+    return TG_STAGE_CONTINUE;
 }
 
 /* ---- cache (cache/cache.h) ---- */
@@ -355,6 +409,7 @@ static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
     tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
     tg_exchange_policy_headers(x);
+    tg_spend_headers(x); /* a hit costs nothing, but its budgets are still told */
     tg_metrics_cache(x->pw->metrics, "hit");
     if (e->stream) {
         tg_http_add_header(x->h, "Cache-Control", "no-cache");
@@ -437,6 +492,14 @@ static tg_stage_result_t cache(void *arg)
     return TG_STAGE_CONTINUE;
 }
 
+/* ---- budget (proxy/spend.h) ---- */
+
+/* After the cache: a hit costs nothing and is never refused. */
+static tg_stage_result_t budget(void *arg)
+{
+    return tg_spend_reserve(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+}
+
 /* ---- attempt ---- */
 
 /* The call: parked until the provider's answer ends the exchange (attempt.c). */
@@ -454,9 +517,9 @@ static tg_stage_result_t attempt(void *arg)
     }
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(read_body),    STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
-    STAGE(local_answer), STAGE(plan),    STAGE(cache),     STAGE(provider_limits),
-    STAGE(attempt),      {NULL, NULL},
+    STAGE(read_body),       STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
+    STAGE(local_answer),    STAGE(plan),    STAGE(cache),     STAGE(budget),
+    STAGE(provider_limits), STAGE(attempt), {NULL, NULL},
 };
 
 static const tg_stage_t passthrough_stages[] = {

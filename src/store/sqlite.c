@@ -109,6 +109,13 @@ static const tg_store_ops_t sqlite_ops = {
     .outbox_due = tg_sqlite_outbox_due,
     .outbox_settle = tg_sqlite_outbox_settle,
     .outbox_rewind = tg_sqlite_outbox_rewind,
+    .spend_sums = tg_sqlite_spend_sums,
+    .budget_save = tg_sqlite_budget_save,
+    .budget_delete = tg_sqlite_budget_delete,
+    .budgets_load = tg_sqlite_budgets_load,
+    .key_save = tg_sqlite_key_save,
+    .key_delete = tg_sqlite_key_delete,
+    .keys_load = tg_sqlite_keys_load,
     .close = sq_close,
 };
 

@@ -10,8 +10,10 @@
  *                    the checkpointer (writer thread, checkpointer thread)
  *   sqlite_read.c    the read pool and the queries (any thread)
  *   sqlite_rules.c   the runtime rate-limit rules (API worker threads), and
- *                    the side connections they and the outbox use
+ *                    the side connections they, the budgets and the outbox use
  *   sqlite_outbox.c  the webhook outbox (the events thread)
+ *   sqlite_budgets.c spend sums and runtime budgets (main, API workers)
+ *   sqlite_keys.c    the virtual keys of /api/v1/keys (main, API workers)
  *
  * Invariants: every value reaches SQL through a bound parameter; the SQL
  * text is built only from fixed fragments. A later schema version is added
@@ -108,5 +110,32 @@ int tg_sqlite_outbox_due(tg_store_backend_t *b, int64_t now_ms, size_t max, tg_o
 int tg_sqlite_outbox_settle(tg_store_backend_t *b, const tg_outbox_row_t *rows, size_t n, char *err,
                             size_t errlen);
 int tg_sqlite_outbox_rewind(tg_store_backend_t *b, int64_t now_ms, char *err, size_t errlen);
+/* Binds a statement's parameters from arg. */
+typedef void (*tg_sqlite_bind_fn)(sqlite3_stmt *st, const void *arg);
+/* One statement on the settings connection, with the turn: 0 and *changes,
+ * or -1 with err (naming table). sqlite_rules.c. */
+int tg_sqlite_settings_exec(sq_t *q, const char *table, const char *sql, tg_sqlite_bind_fn bind,
+                            const void *arg, int *changes, char *err, size_t errlen);
+
+/* sqlite_budgets.c */
+/* Run a SELECT on a reader: bind (may be NULL), then row() for each row.
+ * 0, or -1 with err (naming table). */
+int tg_sqlite_select(sq_t *q, const char *table, const char *sql, tg_sqlite_bind_fn bind,
+                     const void *barg, void (*row)(sqlite3_stmt *st, void *arg), void *rarg,
+                     char *err, size_t errlen);
+int tg_sqlite_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+                         tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
+int tg_sqlite_budget_save(tg_store_backend_t *b, const char *scope, const char *value,
+                          const tg_budget_cfg_t *c, char *err, size_t errlen);
+int tg_sqlite_budget_delete(tg_store_backend_t *b, const char *scope, const char *value, char *err,
+                            size_t errlen);
+int tg_sqlite_budgets_load(tg_store_backend_t *b, tg_store_budget_fn fn, void *arg, char *err,
+                           size_t errlen);
+
+/* sqlite_keys.c */
+int tg_sqlite_key_save(tg_store_backend_t *b, const tg_vkey_t *k, char *err, size_t errlen);
+int tg_sqlite_key_delete(tg_store_backend_t *b, const char *name, char *err, size_t errlen);
+int tg_sqlite_keys_load(tg_store_backend_t *b, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                        char *err, size_t errlen);
 
 #endif

@@ -146,7 +146,7 @@ static bool has_record_filters(const tg_query_t *q)
 /*
  * Whether the status filter asks only for errors (every range at 400 or
  * more). requests_status holds only those rows (WHERE status >= 400, schema
- * version 5), and SQLite uses a partial index only for a query that states
+ * version 6), and SQLite uses a partial index only for a query that states
  * its condition: from_where then adds "r.status >= 400", and an error filter
  * is a search of that small index instead of a scan. A filter that takes
  * lower statuses (most records) is read in time order from requests_time.

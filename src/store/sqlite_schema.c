@@ -6,12 +6,12 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 5, PRAGMA user_version):
+ * Schema (version 6, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
  *                       session_id (version 3: no entries for NULL) and for
- *                       status (version 5: errors only, status >= 400) — and
+ *                       status (version 6: errors only, status >= 400) — and
  *                       requests_time, which
  *                       covers every column the time-range reports read
  *   request_properties  (seq, name, value, created_at), names NOCASE,
@@ -25,6 +25,13 @@
  *                       event and receiver URL (UNIQUE: a replay adds
  *                       none): body, attempts, next_at (indexed: what is
  *                       due); the secret is not stored (docs/webhooks.md)
+ *   budgets             (version 5) the runtime budgets of /api/v1/budgets:
+ *                       (scope, value) primary key, daily and monthly USD
+ *                       (NULL: none), action, warning_threshold, updated_at
+ *   api_keys            (version 5) the virtual keys of /api/v1/keys: name,
+ *                       key_sha256 (the key is never stored), permissions,
+ *                       models (JSON array of globs), budget, rate limit,
+ *                       expires_at (UNIX s, NULL: never), metadata (JSON)
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -32,7 +39,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -104,7 +111,27 @@ static const char *migrations[] = {
     " next_at INTEGER NOT NULL,"
     " UNIQUE (event_id, url));"
     "CREATE INDEX webhook_outbox_due ON webhook_outbox(next_at);",
-    /* 4 -> 5: the status index keeps only errors (status >= 400), a few
+    /* 4 -> 5: runtime budgets (spend itself is summed from requests) and
+     * the virtual keys of /api/v1/keys (the key itself only as SHA-256) */
+    "CREATE TABLE budgets ("
+    " scope TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " daily REAL, monthly REAL,"
+    " action TEXT NOT NULL,"
+    " warning_threshold REAL NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, value));"
+    "CREATE TABLE api_keys ("
+    " name TEXT PRIMARY KEY,"
+    " key_sha256 BLOB NOT NULL,"
+    " perm_read INTEGER NOT NULL, perm_write INTEGER NOT NULL,"
+    " models TEXT NOT NULL,"
+    " budget_daily REAL, budget_monthly REAL,"
+    " requests_per_minute INTEGER NOT NULL, tokens_per_minute INTEGER NOT NULL,"
+    " expires_at INTEGER,"
+    " metadata TEXT,"
+    " created_at INTEGER NOT NULL);",
+    /* 5 -> 6: the status index keeps only errors (status >= 400), a few
      * percent of records: one B-tree insert fewer per answered request for
      * the writer. Its only reader, a status filter, asks for errors almost
      * always; the query adds "status >= 400" then (sqlite_read.c), which lets
