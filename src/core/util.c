@@ -92,6 +92,15 @@ void tg_buf_append(tg_buf_t *b, const void *data, size_t len)
     b->data[b->len] = 0;
 }
 
+char *tg_buf_extend(tg_buf_t *b, size_t len)
+{
+    buf_reserve(b, len);
+    char *p = b->data + b->len;
+    b->len += len;
+    b->data[b->len] = 0;
+    return p;
+}
+
 void tg_buf_puts(tg_buf_t *b, const char *s)
 {
     tg_buf_append(b, s, strlen(s));

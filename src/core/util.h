@@ -30,6 +30,9 @@ typedef struct {
 } tg_buf_t;
 
 void tg_buf_append(tg_buf_t *b, const void *data, size_t len);
+/** Grow b by len bytes and return where they start, for the caller to fill
+ *  (one reservation for a record written in many small pieces). */
+char *tg_buf_extend(tg_buf_t *b, size_t len);
 void tg_buf_puts(tg_buf_t *b, const char *s);
 void tg_buf_printf(tg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append v in decimal (no printf: for hot paths). */

@@ -487,60 +487,69 @@ int tg_record_time_parse(const char *s, int64_t *ms)
 #define PACK_VERSION 1
 #define PACK_NULL    0xffffffffu /* string length of a NULL field */
 
-static void pack_u64(unsigned char *p, uint64_t v)
+static unsigned char *pack_u64(unsigned char *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
+    return p + 8;
 }
 
-static void pack_str(tg_buf_t *out, const char *s, size_t len)
+static unsigned char *pack_str(unsigned char *p, const char *s, size_t len)
 {
-    unsigned char n[4];
     uint32_t v = s ? (uint32_t)len : PACK_NULL;
     for (int i = 0; i < 4; i++)
-        n[i] = (unsigned char)(v >> (8 * i));
-    tg_buf_append(out, n, 4);
+        p[i] = (unsigned char)(v >> (8 * i));
     if (s)
-        tg_buf_append(out, s, len);
+        memcpy(p + 4, s, len);
+    return p + 4 + (s ? len : 0);
 }
-
-#define PACK_STR(out, s) pack_str(out, s, (s) ? strlen(s) : 0)
 
 /* The numbers, in this order, after the version byte. */
 #define PACK_NUMS 15
+/* The strings, in this order, after the numbers: the fixed ones, the two
+ * bodies, then each property's name and value. */
+#define PACK_STRS 14
 
+/* Sizes first, then one reservation and plain stores: the worker packs
+ * every record it journals, and a buffer append per field cost more than
+ * the copies themselves. */
 void tg_record_pack(const tg_record_t *r, tg_buf_t *out)
 {
-    int64_t nums[PACK_NUMS] = {r->created_at_ms,
-                               r->status,
-                               r->latency_ms,
-                               r->ttft_ms,
-                               r->usage.prompt_tokens,
-                               r->usage.completion_tokens,
-                               r->usage.cached_tokens,
-                               r->usage.cache_write_tokens,
-                               r->usage.reasoning_tokens,
-                               r->cost_nusd,
-                               r->cache,
-                               r->retries,
-                               r->fallback_index,
-                               (int64_t)r->n_props,
-                               0 /* reserved */};
-    unsigned char fixed[1 + 8 * PACK_NUMS];
-    fixed[0] = PACK_VERSION;
+    const int64_t nums[PACK_NUMS] = {r->created_at_ms,
+                                     r->status,
+                                     r->latency_ms,
+                                     r->ttft_ms,
+                                     r->usage.prompt_tokens,
+                                     r->usage.completion_tokens,
+                                     r->usage.cached_tokens,
+                                     r->usage.cache_write_tokens,
+                                     r->usage.reasoning_tokens,
+                                     r->cost_nusd,
+                                     r->cache,
+                                     r->retries,
+                                     r->fallback_index,
+                                     (int64_t)r->n_props,
+                                     0 /* reserved */};
+    const char *strs[PACK_STRS] = {
+        r->id,        r->provider,   r->model,        r->model_requested, r->route,
+        r->user_id,   r->session_id, r->session_name, r->session_path,    r->key_name,
+        r->client_ip, r->error,      r->request_body, r->response_body};
+    size_t lens[PACK_STRS], total = 1 + 8 * PACK_NUMS + 4 * (PACK_STRS + 2 * r->n_props);
+    for (int i = 0; i < PACK_STRS - 2; i++)
+        total += lens[i] = strs[i] ? strlen(strs[i]) : 0;
+    total += lens[PACK_STRS - 2] = r->request_body ? r->request_body_len : 0;
+    total += lens[PACK_STRS - 1] = r->response_body ? r->response_body_len : 0;
+    for (size_t i = 0; i < r->n_props; i++)
+        total += strlen(r->props[i].name) + strlen(r->props[i].value);
+    unsigned char *p = (unsigned char *)tg_buf_extend(out, total);
+    *p++ = PACK_VERSION;
     for (int i = 0; i < PACK_NUMS; i++)
-        pack_u64(fixed + 1 + 8 * i, (uint64_t)nums[i]);
-    tg_buf_append(out, fixed, sizeof fixed);
-    const char *strs[] = {r->id,           r->provider, r->model,      r->model_requested,
-                          r->route,        r->user_id,  r->session_id, r->session_name,
-                          r->session_path, r->key_name, r->client_ip,  r->error};
-    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-        PACK_STR(out, strs[i]);
-    pack_str(out, r->request_body, r->request_body_len);
-    pack_str(out, r->response_body, r->response_body_len);
+        p = pack_u64(p, (uint64_t)nums[i]);
+    for (int i = 0; i < PACK_STRS; i++)
+        p = pack_str(p, strs[i], lens[i]);
     for (size_t i = 0; i < r->n_props; i++) {
-        PACK_STR(out, r->props[i].name);
-        PACK_STR(out, r->props[i].value);
+        p = pack_str(p, r->props[i].name, strlen(r->props[i].name));
+        p = pack_str(p, r->props[i].value, strlen(r->props[i].value));
     }
 }
 

@@ -144,6 +144,24 @@ static bool has_record_filters(const tg_query_t *q)
 }
 
 /*
+ * Whether the status filter asks only for errors (every range at 400 or
+ * more). requests_status holds only those rows (WHERE status >= 400, schema
+ * version 6), and SQLite uses a partial index only for a query that states
+ * its condition: from_where then adds "r.status >= 400", and an error filter
+ * is a search of that small index instead of a scan. A filter that takes
+ * lower statuses (most records) is read in time order from requests_time.
+ */
+static bool errors_only(const tg_query_t *q)
+{
+    if (!q->n_status || q->status_error || q->status_success)
+        return false;
+    for (size_t i = 0; i < q->n_status; i++)
+        if (q->status[i].lo < 400)
+            return false;
+    return true;
+}
+
+/*
  * " FROM ... WHERE ..." for the filters of q. With a property filter the
  * first property drives the query through its (name, value, created_at)
  * index; then `need_r` false (a count with only property and time filters)
@@ -194,6 +212,8 @@ static void from_where(sqlb_t *b, const tg_query_t *q, const char *group_prop, b
     sb_in(b, "r.user_id", &q->user_ids);
     sb_in(b, "r.session_id", &q->session_ids);
     if (q->n_status || q->status_error || q->status_success) {
+        if (errors_only(q)) /* the partial index's own condition: see below */
+            sb(b, " AND r.status >= 400");
         sb(b, " AND (0");
         for (size_t i = 0; i < q->n_status; i++) {
             sb(b, " OR r.status BETWEEN ");

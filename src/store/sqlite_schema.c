@@ -6,11 +6,12 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 5, PRAGMA user_version):
+ * Schema (version 6, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
- *                       session_id (version 3: no entries for NULL) — and
+ *                       session_id (version 3: no entries for NULL) and for
+ *                       status (version 6: errors only, status >= 400) — and
  *                       requests_time, which
  *                       covers every column the time-range reports read
  *   request_properties  (seq, name, value, created_at), names NOCASE,
@@ -38,7 +39,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -130,6 +131,14 @@ static const char *migrations[] = {
     " expires_at INTEGER,"
     " metadata TEXT,"
     " created_at INTEGER NOT NULL);",
+    /* 5 -> 6: the status index keeps only errors (status >= 400), a few
+     * percent of records: one B-tree insert fewer per answered request for
+     * the writer. Its only reader, a status filter, asks for errors almost
+     * always; the query adds "status >= 400" then (sqlite_read.c), which lets
+     * the planner search this index; a filter that includes lower statuses
+     * matches most records and is served by requests_time in time order */
+    "DROP INDEX requests_status;"
+    "CREATE INDEX requests_status ON requests(status, created_at) WHERE status >= 400;",
 };
 
 /* Bring the schema to SCHEMA_VERSION. */

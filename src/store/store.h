@@ -40,9 +40,9 @@ typedef struct {
     const char *url;         /* "sqlite:PATH" (storage.url) */
     const char *spool_path;  /* NULL: "<database path>-spool.jsonl" */
     size_t queue_capacity;   /* records in memory, default 4096 */
-    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 32 MiB */
+    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 4 MiB */
     size_t batch_max;        /* records per transaction at most, default 1024 */
-    int batch_ms;            /* longest a record waits for its batch, default 100 */
+    int batch_ms;            /* longest a record waits for its batch, default 250 */
     int64_t spool_max_bytes; /* default 1 GiB; past it records are kept in memory */
     int spool_sync_ms;       /* fsync period of the spool, default 200 */
     size_t backlog_max;      /* records kept in memory when even the spool fails, default 10000 */

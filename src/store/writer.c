@@ -93,9 +93,9 @@ void tg_store_options_default(tg_store_options_t *o)
     memset(o, 0, sizeof *o);
     o->url = "sqlite:tollgate.db";
     o->queue_capacity = 4096;
-    o->queue_max_bytes = 32u << 20;
+    o->queue_max_bytes = 4u << 20;
     o->batch_max = 1024;
-    o->batch_ms = 100;
+    o->batch_ms = 250;
     o->spool_max_bytes = (int64_t)1 << 30;
     o->spool_sync_ms = 200;
     o->backlog_max = 10000;
@@ -455,6 +455,15 @@ static void signal_flushed(tg_store_t *s, uint64_t req)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Enough is queued for the writer to start now rather than at the end of
+ * batch_ms: a full batch, or half the queue's bytes. Any thread. */
+static bool queue_wants_writer(tg_store_t *s)
+{
+    return tg_queue_depth(&s->q) >= s->o.batch_max ||
+           atomic_load_explicit(&s->queue_bytes, memory_order_relaxed) >=
+               (long long)s->o.queue_max_bytes / 2;
+}
+
 static void *writer_main(void *arg)
 {
     tg_store_t *s = arg;
@@ -538,7 +547,7 @@ static void *writer_main(void *arg)
             }
         }
         /* 7. wait for more work */
-        if (depth >= s->o.batch_max || (closing && depth > 0))
+        if (queue_wants_writer(s) || (closing && depth > 0))
             continue;
         int64_t wait = s->o.batch_ms;
         if ((pending || s->failing) && s->next_retry_ms - now < wait)
@@ -556,8 +565,7 @@ static void *writer_main(void *arg)
             ts.tv_nsec -= 1000000000;
         }
         pthread_mutex_lock(&s->mu);
-        if (!atomic_load(&s->closing) && s->flush_req == req &&
-            tg_queue_depth(&s->q) < s->o.batch_max)
+        if (!atomic_load(&s->closing) && s->flush_req == req && !queue_wants_writer(s))
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
         pthread_mutex_unlock(&s->mu);
     }
@@ -591,9 +599,10 @@ void tg_store_submit(tg_store_t *s, tg_record_t *r)
     long long size = (long long)tg_record_size(r);
     long long before = atomic_fetch_add(&s->queue_bytes, size);
     if (before + size <= (long long)s->o.queue_max_bytes && tg_queue_push(&s->q, r)) {
-        /* a full batch is waiting: do not let it sit for batch_ms (no
-         * waiter, no system call: the writer is busy) */
-        if (tg_queue_depth(&s->q) >= s->o.batch_max)
+        /* a full batch is waiting, or the queue is half full in bytes (big
+         * bodies): do not let it sit for batch_ms, nor spill into the spool
+         * meanwhile (no waiter, no system call: the writer is busy) */
+        if (queue_wants_writer(s))
             pthread_cond_signal(&s->wake);
         return;
     }

@@ -301,6 +301,8 @@ TEST(query_list_filters)
     EXPECT_LIST(s, "provider=anthropic", "r4,r3", 2);
     EXPECT_LIST(s, "status=200", "r5,r4,r2,r1", 4);
     EXPECT_LIST(s, "status=4xx", "r3", 1);
+    EXPECT_LIST(s, "status=4xx&status=5xx", "r6,r3", 2); /* errors only: the partial index */
+    EXPECT_LIST(s, "status=4xx&status=200", "r5,r4,r3,r2,r1", 5);
     EXPECT_LIST(s, "status=error", "r6,r3", 2);
     EXPECT_LIST(s, "status=success", "r5,r4,r2,r1", 4);
     EXPECT_LIST(s, "user_id=u1", "r2,r1", 2);
