@@ -3,6 +3,7 @@
 #
 #   ./bench/callgrind.sh [BIN]          (default build/tollgate)
 #   REQUESTS=2000 STREAM=1 ./bench/callgrind.sh
+#   EXTRA_YAML='cost_tracking: { budgets: { daily: 1000 } }' ./bench/callgrind.sh
 #
 # Starts the static upstream of bench/proxy.sh (nginx, plain HTTP on
 # loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate), runs the
@@ -56,6 +57,8 @@ providers:
 logging: { level: warn }
 storage: { url: "sqlite:$TMP/tollgate.db" }
 YAML
+# more configuration, e.g. a budget that applies to every request
+[[ -z ${EXTRA_YAML:-} ]] || printf '%s\n' "$EXTRA_YAML" >>"$TMP/tollgate.yaml"
 (cd "$TMP" && exec valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$TMP/cg.%p" \
     "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
 VG=$!

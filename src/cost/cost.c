@@ -116,6 +116,7 @@ typedef struct {
     bool found;
     tg_price_t price;
     const char *matched; /* in the config or the built-in table: lives as long */
+    int64_t max_output;  /* tg_cost_max_output's answer */
 } price_memo_t;
 static _Thread_local price_memo_t memo[PRICE_MEMO];
 static _Thread_local unsigned memo_next;
@@ -124,27 +125,36 @@ static bool price_lookup(const tg_config_t *cfg, const char *provider, const cha
                          tg_price_t *out, const char **matched);
 static bool builtin_lookup(const char *model, tg_price_t *out, const char **matched);
 
+static int64_t max_output_lookup(const tg_config_t *cfg, const char *provider, const char *model);
+
+/* This thread's memo of (cfg, provider, model), filled on a miss; NULL when
+ * the names are too long to keep (then the caller looks up directly). */
+static const price_memo_t *memo_get(const tg_config_t *cfg, const char *provider, const char *model)
+{
+    const char *pv = provider ? provider : "";
+    if (!cfg || strlen(pv) >= sizeof memo[0].provider || strlen(model) >= sizeof memo[0].model)
+        return NULL;
+    for (unsigned i = 0; i < PRICE_MEMO; i++)
+        if (memo[i].generation == cfg->generation && !strcmp(memo[i].model, model) &&
+            !strcmp(memo[i].provider, pv))
+            return &memo[i];
+    price_memo_t *e = &memo[memo_next++ % PRICE_MEMO];
+    e->found = price_lookup(cfg, provider, model, &e->price, &e->matched);
+    e->max_output = max_output_lookup(cfg, provider, model);
+    e->generation = cfg->generation;
+    snprintf(e->provider, sizeof e->provider, "%s", pv);
+    snprintf(e->model, sizeof e->model, "%s", model);
+    return e;
+}
+
 bool tg_cost_price_at(const tg_config_t *cfg, const char *provider, const char *model,
                       tg_price_t *out, const char **matched)
 {
     if (!model || !*model)
         return false;
-    const char *pv = provider ? provider : "";
-    if (!cfg || strlen(pv) >= sizeof memo[0].provider || strlen(model) >= sizeof memo[0].model)
+    const price_memo_t *m = memo_get(cfg, provider, model);
+    if (!m)
         return price_lookup(cfg, provider, model, out, matched);
-    const price_memo_t *m = NULL;
-    for (unsigned i = 0; i < PRICE_MEMO && !m; i++)
-        if (memo[i].generation == cfg->generation && !strcmp(memo[i].model, model) &&
-            !strcmp(memo[i].provider, pv))
-            m = &memo[i];
-    if (!m) {
-        price_memo_t *e = &memo[memo_next++ % PRICE_MEMO];
-        e->found = price_lookup(cfg, provider, model, &e->price, &e->matched);
-        e->generation = cfg->generation;
-        snprintf(e->provider, sizeof e->provider, "%s", pv);
-        snprintf(e->model, sizeof e->model, "%s", model);
-        m = e;
-    }
     if (m->found) {
         *out = m->price;
         if (matched)
@@ -246,9 +256,15 @@ bool tg_cost_price(const tg_config_t *cfg, const char *model, tg_price_t *out, c
 
 int64_t tg_cost_max_output(const tg_config_t *cfg, const char *provider, const char *model)
 {
-    tg_price_t p;
     if (!model || !*model)
         return 0;
+    const price_memo_t *m = memo_get(cfg, provider, model);
+    return m ? m->max_output : max_output_lookup(cfg, provider, model);
+}
+
+static int64_t max_output_lookup(const tg_config_t *cfg, const char *provider, const char *model)
+{
+    tg_price_t p;
     if (cfg && tg_price_list_find(cfg->price_list, provider, model, &p, NULL) && p.max_output > 0)
         return p.max_output;
     return builtin_lookup(model, &p, NULL) ? p.max_output : 0;
@@ -315,18 +331,31 @@ double tg_cost_usd(int64_t nusd)
 
 void tg_cost_format(int64_t nusd, char out[32])
 {
+    /* by hand: it runs for every answer a budget applies to (its header) */
     bool neg = nusd < 0;
     uint64_t v = neg ? (uint64_t)0 - (uint64_t)nusd : (uint64_t)nusd;
     uint64_t whole = v / 1000000000u, frac = v % 1000000000u;
-    if (!frac) {
-        snprintf(out, 32, "%s%llu", neg ? "-" : "", (unsigned long long)whole);
-        return;
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    size_t o = 0;
+    if (neg)
+        out[o++] = '-';
+    while (nd)
+        out[o++] = digits[--nd];
+    if (frac) {
+        char f[9];
+        for (int i = 8; i >= 0; i--, frac /= 10)
+            f[i] = (char)('0' + frac % 10);
+        int n = 9;
+        while (f[n - 1] == '0') /* frac != 0: some digit is not 0 */
+            n--;
+        out[o++] = '.';
+        memcpy(out + o, f, (size_t)n);
+        o += (size_t)n;
     }
-    char f[10];
-    snprintf(f, sizeof f, "%09llu", (unsigned long long)frac);
-    int n = 9;
-    while (n > 0 && f[n - 1] == '0')
-        n--;
-    f[n] = 0;
-    snprintf(out, 32, "%s%llu.%s", neg ? "-" : "", (unsigned long long)whole, f);
+    out[o] = 0;
 }

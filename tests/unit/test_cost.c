@@ -239,6 +239,10 @@ TEST(cost_format_exact_decimal)
     CHECK_STR(b, "-0.25");
     tg_cost_format(INT64_MAX, b);
     CHECK_STR(b, "9223372036.854775807");
+    tg_cost_format(INT64_MIN, b);
+    CHECK_STR(b, "-9223372036.854775808");
+    tg_cost_format(1000000001, b);
+    CHECK_STR(b, "1.000000001");
     CHECK(tg_cost_usd(-1) == -1);
     CHECK(tg_cost_usd(331520) == 0.00033152);
 }
