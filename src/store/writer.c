@@ -601,9 +601,11 @@ void tg_store_submit(tg_store_t *s, tg_record_t *r)
     if (before + size <= (long long)s->o.queue_max_bytes && tg_queue_push(&s->q, r)) {
         /* a full batch is waiting, or the queue is half full in bytes (big
          * bodies): do not let it sit for batch_ms, nor spill into the spool
-         * meanwhile (no waiter, no system call: the writer is busy) */
+         * meanwhile. Signalled under the writer's mutex: the writer tests
+         * queue_wants_writer under it before it waits, so the wake-up cannot
+         * fall between its test and its wait (and be lost for batch_ms). */
         if (queue_wants_writer(s))
-            pthread_cond_signal(&s->wake);
+            wake_writer(s);
         return;
     }
     atomic_fetch_sub(&s->queue_bytes, size);
