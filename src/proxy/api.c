@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "providers/provider.h"
 #include "providers/translate.h"
 #include "proxy/reply.h"
 #include "store/query.h"
@@ -110,6 +111,63 @@ static void handle_rate_limits_api(tg_http_t *h, tg_store_t *store, tg_rl_regist
     }
 }
 
+int tg_api_providers(const tg_config_t *cfg, tg_health_registry_t *health, tg_store_t *store,
+                     int64_t now_ms, tg_buf_t *out)
+{
+    tg_store_backend_t *b = store ? tg_store_backend(store) : NULL;
+    tg_buf_puts(out, "{\"data\":[");
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const tg_provider_cfg_t *p = &cfg->providers[i];
+        tg_health_t *hl = tg_health_for(health, p->name);
+        tg_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        tg_record_json_str(out, p->name, strlen(p->name));
+        const char *type = tg_provider_type_name(p->type);
+        tg_buf_puts(out, ",\"type\":");
+        tg_record_json_str(out, type, strlen(type));
+        bool ejected = tg_health_ejected(hl, now_ms);
+        tg_buf_printf(out, ",\"ejected\":%s,\"usable\":%s,\"latency_estimate_ms\":",
+                      ejected ? "true" : "false", tg_health_usable(hl, now_ms) ? "true" : "false");
+        int64_t us = tg_health_latency_us(hl);
+        if (us > 0)
+            tg_buf_printf(out, "%lld", (long long)(us / 1000));
+        else
+            tg_buf_puts(out, "null");
+        /* its last hour, from the records */
+        tg_query_t q;
+        memset(&q, 0, sizeof q);
+        q.kind = TG_QUERY_STATS;
+        q.has_from = q.has_to = true;
+        q.from_ms = now_ms - 3600000;
+        q.to_ms = now_ms + 1;
+        char *name = p->name;
+        q.providers.v = &name;
+        q.providers.n = 1;
+        tg_stats_t st;
+        char err[256];
+        if (b && b->ops->stats(b, &q, &st, err, sizeof err) == 0) {
+            tg_buf_printf(out, ",\"last_hour\":{\"requests\":%lld,\"errors\":%lld,\"error_rate\":",
+                          (long long)st.requests, (long long)st.errors);
+            if (st.requests)
+                tg_buf_printf(out, "%.6g", (double)st.errors / (double)st.requests);
+            else
+                tg_buf_puts(out, "null");
+            for (int k = 0; k < 3; k++) {
+                static const char *const names[] = {"latency_p50", "latency_p95", "latency_p99"};
+                if (st.latency_ms[k] >= 0)
+                    tg_buf_printf(out, ",\"%s\":%lld", names[k], (long long)st.latency_ms[k]);
+                else
+                    tg_buf_printf(out, ",\"%s\":null", names[k]);
+            }
+            tg_buf_append(out, "}", 1);
+        } else {
+            tg_buf_puts(out, ",\"last_hour\":null");
+        }
+        tg_buf_append(out, "}", 1);
+    }
+    tg_buf_printf(out, "],\"total\":%zu}", cfg->n_providers);
+    return 200;
+}
+
 void tg_api_handle(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules, bool may_read,
                    bool may_write, const char *path)
 {
@@ -144,9 +202,41 @@ void tg_api_handle(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules, boo
         status = tg_query_costs(store, qs, &out);
     else if (!strcmp(path, "/api/v1/stats"))
         status = tg_query_stats(store, qs, &out);
-    else {
+    else if (!strcmp(path, "/api/v1/stats/series"))
+        status = tg_query_series(store, qs, &out);
+    else if (!strcmp(path, "/api/v1/sessions"))
+        status = tg_query_sessions(store, qs, &out);
+    else if (!strncmp(path, "/api/v1/sessions/", 17) && path[17] && !strchr(path + 17, '/')) {
+        char *id = tg_http_decode(path + 17, strlen(path + 17));
+        status = id ? tg_query_session(store, id, &out)
+                    : (tg_buf_openai_error(&out, "the session id decodes to a NUL byte",
+                                           "invalid_request_error", "invalid_parameter"),
+                       400);
+        free(id);
+    } else {
         reply_error(h, 404, "unknown_route", "no such /api/v1 route");
         return;
     }
+    reply_buf(h, status, &out);
+}
+
+void tg_api_handle_gw(tg_http_t *h, const tg_config_t *cfg, tg_health_registry_t *health,
+                      tg_store_t *store, tg_rl_registry_t *rules, bool may_read, bool may_write,
+                      const char *path)
+{
+    if (strcmp(path, "/api/v1/providers")) {
+        tg_api_handle(h, store, rules, may_read, may_write, path);
+        return;
+    }
+    if (!may_read) {
+        reply_error(h, 403, "permission_denied", "this key may not read logs and costs");
+        return;
+    }
+    if (strcmp(tg_http_method(h), "GET") != 0) {
+        reply_error(h, 405, "method_not_allowed", "this route takes GET");
+        return;
+    }
+    tg_buf_t out = {0};
+    int status = tg_api_providers(cfg, health, store, tg_wall_ms(), &out);
     reply_buf(h, status, &out);
 }

@@ -5,7 +5,9 @@
 #ifndef TG_API_H
 #define TG_API_H
 
+#include "config/config.h"
 #include "ratelimit/ratelimit.h"
+#include "router/balance.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -18,5 +20,18 @@
  */
 void tg_api_handle(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules, bool may_read,
                    bool may_write, const char *path);
+
+/** tg_api_handle, and the routes that need the worker's configuration and
+ *  the gateway's provider health (/api/v1/providers). */
+void tg_api_handle_gw(tg_http_t *h, const tg_config_t *cfg, tg_health_registry_t *health,
+                      tg_store_t *store, tg_rl_registry_t *rules, bool may_read, bool may_write,
+                      const char *path);
+
+/** GET /api/v1/providers: each configured provider with its health
+ *  (ejected, resting, latency estimate) from `health`, and its last hour
+ *  from the store (requests, errors, latency). Appends the JSON to out and
+ *  returns the status. */
+int tg_api_providers(const tg_config_t *cfg, tg_health_registry_t *health, tg_store_t *store,
+                     int64_t now_ms, tg_buf_t *out);
 
 #endif

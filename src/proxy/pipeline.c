@@ -12,6 +12,7 @@
 #include "proxy/pipeline.h"
 
 #include "core/log.h"
+#include "dashboard/dashboard.h"
 #include "gateway.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
@@ -447,6 +448,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             tg_http_reply(h, 200, "application/json", "{\"status\":\"ok\"}", 15);
         return;
     }
+    if (tg_http_dashboard(h) && strncmp(path, "/api/v1/", 8)) {
+        tg_dashboard_serve(h); /* its port: the page, /api/v1 and /health only */
+        return;
+    }
     tg_caller_t caller = {0};
     if (!admit(pw, h, &caller) && (!strcmp(path, "/metrics") || !strncmp(path, "/api/v1/", 8))) {
         refusal_reply(h, &caller); /* not LLM traffic: answered, not recorded */
@@ -470,7 +475,8 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     if (!strncmp(path, "/api/v1/", 8)) {
         if (!admin_reachable(pw, h))
             return;
-        tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
+        tg_api_handle_gw(h, pw->cfg, pw->gw->health, pw->gw->store, pw->gw->rules, caller.may_read,
+                         caller.may_write, path);
         return;
     }
     if (route(pw, h, &caller, path))

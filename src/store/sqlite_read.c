@@ -657,3 +657,242 @@ out:
     tg_sqlite_reader_put(s, db);
     return ret;
 }
+
+/* ---- the dashboard's series and sessions ---- */
+
+/* One cell's latencies while a series is read: percentiles at the end. */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} i64vec_t;
+
+static void vec_push(i64vec_t *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->v = tg_xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = x;
+}
+
+#define SERIES_MAX_GROUPS 20
+
+/* A series, aggregated in C like the costs: the rows of the range (from
+ * the covering time index, plus the grouping property when asked), each
+ * counted into its (group, bucket) cell; the groups found are kept in a
+ * groups_t whose rows' `requests` and `cost_nusd` rank them. */
+int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, char *err,
+                     size_t errlen)
+{
+    sq_t *s = (sq_t *)b;
+    memset(out, 0, sizeof *out);
+    size_t nb = (size_t)((q->to_ms - q->from_ms + q->bucket_ms - 1) / q->bucket_ms);
+    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
+    if (!db)
+        return -1;
+    const char *g;
+    switch (q->group_by) {
+    case TG_GROUP_MODEL: g = "r.model"; break;
+    case TG_GROUP_PROVIDER: g = "r.provider"; break;
+    case TG_GROUP_USER: g = "r.user_id"; break;
+    case TG_GROUP_PROPERTY: g = "pg.value"; break;
+    default: g = "NULL"; break;
+    }
+    sqlb_t x = {0};
+    sb(&x, "SELECT r.created_at, ");
+    sb(&x, g);
+    sb(&x, ", r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms, r.prompt_tokens,"
+           " r.completion_tokens, r.cost_nusd");
+    from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc;
+    groups_t gs = {.null_row = -1};
+    /* per group (index in gs.rows): nb cells and their latency vectors */
+    tg_series_cell_t **cells = NULL;
+    i64vec_t **lat = NULL, **ttft = NULL;
+    size_t n_alloc = 0;
+    if (sb_prepare(db, &x, &st, err, errlen) != 0)
+        goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t = sqlite3_column_int64(st, 0);
+        if (t < q->from_ms || t >= q->to_ms)
+            continue;
+        size_t bi = (size_t)((t - q->from_ms) / q->bucket_ms);
+        tg_cost_row_t *row = sqlite3_column_type(st, 1) == SQLITE_NULL
+                                 ? group_find(&gs, NULL, 0)
+                                 : group_find(&gs, (const char *)sqlite3_column_text(st, 1),
+                                              (size_t)sqlite3_column_bytes(st, 1));
+        size_t gi = (size_t)(row - gs.rows);
+        if (gi >= n_alloc) {
+            size_t na = gs.cap;
+            cells = tg_xrealloc(cells, na * sizeof *cells);
+            lat = tg_xrealloc(lat, na * sizeof *lat);
+            ttft = tg_xrealloc(ttft, na * sizeof *ttft);
+            for (size_t i = n_alloc; i < na; i++) {
+                cells[i] = NULL;
+                lat[i] = ttft[i] = NULL;
+            }
+            n_alloc = na;
+        }
+        if (!cells[gi]) {
+            cells[gi] = tg_xcalloc(nb, sizeof **cells);
+            lat[gi] = tg_xcalloc(nb, sizeof **lat);
+            ttft[gi] = tg_xcalloc(nb, sizeof **ttft);
+        }
+        tg_series_cell_t *c = &cells[gi][bi];
+        int64_t v;
+        c->requests++;
+        row->requests++;
+        if (sqlite3_column_int(st, 2) >= 400 || sqlite3_column_int(st, 3))
+            c->errors++;
+        int cache = sqlite3_column_int(st, 4);
+        c->cache_hits += cache == TG_RECORD_CACHE_HIT;
+        c->cache_misses += cache == TG_RECORD_CACHE_MISS;
+        if ((v = col_num(st, 5)) >= 0)
+            vec_push(&lat[gi][bi], v);
+        if ((v = col_num(st, 6)) >= 0)
+            vec_push(&ttft[gi][bi], v);
+        c->prompt_tokens += (v = col_num(st, 7)) > 0 ? v : 0;
+        c->completion_tokens += (v = col_num(st, 8)) > 0 ? v : 0;
+        if ((v = col_num(st, 9)) > 0) {
+            c->cost_nusd += v;
+            row->cost_nusd += v;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        tg_sqlite_set_err(err, errlen, "series", db);
+        goto out;
+    }
+    /* rank the groups by cost; keep the first SERIES_MAX_GROUPS */
+    size_t *order = tg_xmalloc((gs.n ? gs.n : 1) * sizeof *order);
+    for (size_t i = 0; i < gs.n; i++)
+        order[i] = i;
+    for (size_t i = 1; i < gs.n; i++) { /* insertion sort: few groups */
+        size_t k = order[i], j = i;
+        while (j > 0 && cmp_by_cost(&gs.rows[k], &gs.rows[order[j - 1]]) < 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = k;
+    }
+    out->from_ms = q->from_ms;
+    out->bucket_ms = q->bucket_ms;
+    out->n_buckets = nb;
+    out->groups_total = gs.n;
+    size_t keep = gs.n < SERIES_MAX_GROUPS ? gs.n : SERIES_MAX_GROUPS;
+    /* an ungrouped series with no record still has its (empty) buckets */
+    bool empty_whole = q->group_by == TG_GROUP_NONE && !gs.n;
+    out->groups = tg_xcalloc(keep + empty_whole, sizeof *out->groups);
+    for (size_t k = 0; k < keep; k++) {
+        size_t gi = order[k];
+        tg_series_group_t *sg = &out->groups[out->n_groups++];
+        sg->group = gs.rows[gi].group ? tg_xstrdup(gs.rows[gi].group) : NULL;
+        sg->cost_nusd = gs.rows[gi].cost_nusd;
+        sg->requests = gs.rows[gi].requests;
+        sg->cells = cells[gi];
+        cells[gi] = NULL;
+        for (size_t i = 0; i < nb; i++) {
+            percentiles(lat[gi][i].v, lat[gi][i].n, sg->cells[i].latency_ms);
+            percentiles(ttft[gi][i].v, ttft[gi][i].n, sg->cells[i].ttft_ms);
+        }
+    }
+    if (empty_whole) {
+        tg_series_group_t *sg = &out->groups[out->n_groups++];
+        sg->cells = tg_xcalloc(nb, sizeof *sg->cells);
+        for (size_t i = 0; i < nb; i++)
+            for (int p = 0; p < 3; p++)
+                sg->cells[i].latency_ms[p] = sg->cells[i].ttft_ms[p] = -1;
+    }
+    free(order);
+    ret = 0;
+out:
+    for (size_t i = 0; i < n_alloc; i++) {
+        free(cells[i]);
+        for (size_t j = 0; lat[i] && j < nb; j++) {
+            free(lat[i][j].v);
+            free(ttft[i][j].v);
+        }
+        free(lat[i]);
+        free(ttft[i]);
+    }
+    free(cells);
+    free(lat);
+    free(ttft);
+    for (size_t i = 0; i < gs.n; i++)
+        free(gs.rows[i].group);
+    free(gs.rows);
+    free(gs.slots);
+    sqlite3_finalize(st);
+    sb_free(&x);
+    tg_sqlite_reader_put(s, db);
+    return ret;
+}
+
+/* Sessions by their last request: the session index gives each session's
+ * rows; the filters of the record list apply. */
+int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
+                       size_t errlen)
+{
+    sq_t *s = (sq_t *)b;
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
+    if (!db)
+        return -1;
+    sqlb_t c = {0}, l = {0};
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc;
+    sb(&c, "SELECT count(DISTINCT r.session_id)");
+    from_where(&c, q, NULL, true);
+    sb(&c, " AND r.session_id IS NOT NULL");
+    if (sb_prepare(db, &c, &st, err, errlen) != 0)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        goto out;
+    }
+    out->total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    sb(&l, "SELECT r.session_id, max(r.session_name), count(*),"
+           " sum(r.status >= 400 OR r.has_error), total(max(r.cost_nusd, 0)),"
+           " total(max(r.prompt_tokens, 0)), total(max(r.completion_tokens, 0)),"
+           " total(max(r.latency_ms, 0)), min(r.created_at), max(r.created_at)");
+    from_where(&l, q, NULL, true);
+    sb(&l, " AND r.session_id IS NOT NULL GROUP BY r.session_id ORDER BY max(r.created_at) DESC"
+           " LIMIT ");
+    sb_int(&l, q->limit);
+    sb(&l, " OFFSET ");
+    sb_int(&l, q->offset);
+    if (sb_prepare(db, &l, &st, err, errlen) != 0)
+        goto out;
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 32;
+            out->rows = tg_xrealloc(out->rows, cap * sizeof *out->rows);
+        }
+        tg_session_row_t *r = &out->rows[out->n++];
+        r->session_id = col_str(st, 0);
+        r->name = col_str(st, 1);
+        r->requests = sqlite3_column_int64(st, 2);
+        r->errors = sqlite3_column_int64(st, 3);
+        r->cost_nusd = (int64_t)sqlite3_column_double(st, 4);
+        r->prompt_tokens = (int64_t)sqlite3_column_double(st, 5);
+        r->completion_tokens = (int64_t)sqlite3_column_double(st, 6);
+        r->latency_ms = (int64_t)sqlite3_column_double(st, 7);
+        r->first_ms = sqlite3_column_int64(st, 8);
+        r->last_ms = sqlite3_column_int64(st, 9);
+    }
+    if (rc != SQLITE_DONE) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        tg_sessions_free(out);
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    sb_free(&c);
+    sb_free(&l);
+    tg_sqlite_reader_put(s, db);
+    return ret;
+}
