@@ -506,3 +506,107 @@ TEST(query_without_a_store)
     CHECK_INT(tg_query_stats(NULL, "from=x", &b), 400); /* the query is checked first */
     tg_buf_free(&b);
 }
+
+/* ---- the dashboard's series and sessions ---- */
+
+TEST(query_series_buckets_and_groups)
+{
+    fixture_t f;
+    CHECK(fixture_open(&f));
+    tg_buf_t b = {0};
+    /* three days by day: every bucket present, empty ones zero */
+    CHECK_INT(tg_query_series(f.s, "from=2025-11-05&to=2025-11-08&bucket=1d", &b), 200);
+    CHECK(strstr(b.data, "\"bucket\":\"1d\",\"bucket_seconds\":86400,") != NULL);
+    CHECK(strstr(b.data, "\"group_by\":null,\"groups_total\":1,"
+                         "\"t\":[1762300800,1762387200,1762473600],") != NULL);
+    CHECK(strstr(b.data, "\"group\":null,\"total_cost\":0.000008,\"total_requests\":6,"
+                         "\"requests\":[3,2,1],\"errors\":[1,0,1],\"cache_hits\":[1,0,0],"
+                         "\"cache_misses\":[1,1,0],\"prompt_tokens\":[300,1010,0],"
+                         "\"completion_tokens\":[70,110,0],\"latency_p50\":[200,400,600],"
+                         "\"latency_p95\":[300,500,600],\"latency_p99\":[300,500,600],"
+                         "\"ttft_p50\":[10,40,null],\"cost\":[0.000003,0.000005,0]}") != NULL);
+    /* by model, the costliest first, and a filter */
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_series(f.s, "from=2025-11-05&to=2025-11-08&bucket=1d&group_by=model", &b),
+              200);
+    const char *first = strstr(b.data, "\"series\":[{\"group\":\"claude-3-5-sonnet\",");
+    CHECK(first != NULL);
+    CHECK(first && strstr(first, "\"requests\":[1,1,0],\"errors\":[1,0,0]") != NULL);
+    CHECK(strstr(b.data, "\"groups_total\":4,") != NULL);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_series(f.s,
+                              "from=2025-11-05&to=2025-11-06&bucket=1h&group_by=property:Agent-Name"
+                              "&provider=openai",
+                              &b),
+              200);
+    CHECK(strstr(b.data, "\"group_by\":\"property:Agent-Name\",\"groups_total\":1,") != NULL);
+    CHECK(strstr(b.data, "{\"group\":\"a1\",\"total_cost\":0.000003,\"total_requests\":2,") !=
+          NULL);
+    /* from is rounded down to its bucket's start */
+    tg_buf_reset(&b);
+    CHECK_INT(
+        tg_query_series(f.s, "from=2025-11-05T01:30:00Z&to=2025-11-05T03:00:00Z&bucket=1h", &b),
+        200);
+    CHECK(strstr(b.data, "\"from\":\"2025-11-05T01:00:00.000Z\"") != NULL);
+    CHECK(strstr(b.data, "\"requests\":[1,1]") != NULL);
+    tg_buf_free(&b);
+    EXPECT_400(tg_query_series, f.s, "bucket=2m", "bucket: expected 1m, 5m, 1h or 1d");
+    EXPECT_400(tg_query_series, f.s, "group_by=day", "already by time");
+    EXPECT_400(tg_query_series, f.s, "from=2025-01-01&to=2025-11-01&bucket=1m", "more than");
+    EXPECT_400(tg_query_series, f.s, "from=2025-11-02&to=2025-11-01", "before");
+    fixture_close(&f);
+}
+
+TEST(query_series_default_range_and_bucket)
+{
+    tg_query_t q;
+    char err[200];
+    int64_t now = T0 + 10 * HOUR + 123;
+    CHECK_INT(tg_query_parse(TG_QUERY_SERIES, "", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.to_ms, now);
+    CHECK_INT(q.bucket_ms, 300000); /* a day: 5 minutes */
+    CHECK_INT(q.from_ms, now - 123 - DAY);
+    tg_query_free(&q);
+    CHECK_INT(
+        tg_query_parse(TG_QUERY_SERIES, "from=2025-11-05T09:00:00Z", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.bucket_ms, 60000); /* an hour: one minute */
+    tg_query_free(&q);
+    CHECK_INT(tg_query_parse(TG_QUERY_SERIES, "from=2025-10-01", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.bucket_ms, DAY);
+    tg_query_free(&q);
+}
+
+TEST(query_sessions_list_and_one)
+{
+    fixture_t f;
+    CHECK(fixture_open(&f));
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_sessions(f.s, "", &b), 200);
+    /* by the last request, newest first */
+    const char *s3 = strstr(b.data, "\"session_id\":\"s3\"");
+    const char *s2 = strstr(b.data, "\"session_id\":\"s2\"");
+    const char *s1 = strstr(b.data, "\"session_id\":\"s1\"");
+    CHECK(s3 && s2 && s1 && s3 < s2 && s2 < s1);
+    CHECK(s1 && strstr(s1, "\"session_id\":\"s1\",\"session_name\":null,\"requests\":2,"
+                           "\"errors\":0,\"cost\":0.000003,\"prompt_tokens\":300,"
+                           "\"completion_tokens\":70,\"latency_ms\":300,"
+                           "\"first_at\":\"2025-11-05T01:00:00.000Z\","
+                           "\"last_at\":\"2025-11-05T02:00:00.000Z\"}") == s1);
+    CHECK(strstr(b.data, "\"total\":3,\"limit\":50,\"offset\":0}") != NULL);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_sessions(f.s, "user_id=u2&limit=1", &b), 200);
+    CHECK(strstr(b.data, "{\"data\":[{\"session_id\":\"s2\",") == b.data);
+    CHECK(strstr(b.data, "\"total\":1,\"limit\":1,") != NULL);
+    /* one session: its records oldest first, and its totals */
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_session(f.s, "s1", &b), 200);
+    CHECK(strstr(b.data, "{\"session_id\":\"s1\",\"session_name\":null,\"requests\":2,") == b.data);
+    const char *r1 = strstr(b.data, "{\"id\":\"r1\"");
+    const char *r2 = strstr(b.data, "{\"id\":\"r2\"");
+    CHECK(r1 && r2 && r1 < r2);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_session(f.s, "nope", &b), 404);
+    tg_buf_free(&b);
+    EXPECT_400(tg_query_sessions, f.s, "limit=0", "limit");
+    fixture_close(&f);
+}
