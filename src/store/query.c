@@ -624,11 +624,13 @@ int tg_query_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
             tg_buf_printf(out,
                           ",\"requests\":%lld,\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                           "\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,"
-                          "\"reasoning_tokens\":%lld,\"unpriced\":%lld}",
+                          "\"reasoning_tokens\":%lld,\"unpriced\":%lld,",
                           (long long)r->requests, (long long)r->prompt_tokens,
                           (long long)r->completion_tokens, (long long)r->cached_tokens,
                           (long long)r->cache_write_tokens, (long long)r->reasoning_tokens,
                           (long long)r->unpriced);
+            put_cost(out, "cache_saved", r->cache_saved_nusd);
+            tg_buf_append(out, "}", 1);
         }
         tg_buf_puts(out, "]}");
         tg_cost_rows_free(&rows);
@@ -685,6 +687,8 @@ int tg_query_stats(tg_store_t *s, const char *qs, tg_buf_t *out)
                       (long long)st.cached_tokens, (long long)st.cache_write_tokens,
                       (long long)st.reasoning_tokens);
         put_cost(out, "total_cost", st.cost_nusd);
+        tg_buf_append(out, ",", 1);
+        put_cost(out, "cache_saved", st.cache_saved_nusd);
         tg_buf_printf(out, ",\"priced\":%lld,\"unpriced\":%lld}", (long long)st.priced,
                       (long long)st.unpriced);
     }

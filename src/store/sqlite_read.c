@@ -20,8 +20,8 @@
     " r.latency_ms, r.ttft_ms, r.prompt_tokens, r.completion_tokens, r.cached_tokens,"             \
     " r.cache_write_tokens, r.reasoning_tokens, r.cost_nusd, r.cache, r.user_id, r.session_id,"    \
     " r.session_name, r.session_path, r.properties, r.key_name, r.client_ip, r.retries,"           \
-    " r.fallback_index, r.error"
-#define REC_NCOLS 26
+    " r.fallback_index, r.error, r.cache_saved_nusd"
+#define REC_NCOLS 27
 
 /* ---- reading ---- */
 
@@ -270,6 +270,7 @@ static tg_record_t *row_record(sqlite3_stmt *st)
     r->retries = sqlite3_column_int(st, 23);
     r->fallback_index = (int)col_num(st, 24);
     r->error = col_str(st, 25);
+    r->cache_saved_nusd = col_num(st, 26);
     return r;
 }
 
@@ -490,11 +491,12 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
         sb(&x, "SELECT ");
         sb(&x, g);
         sb(&x, ", r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-               " r.reasoning_tokens, r.cost_nusd");
+               " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
     } else {
         sb(&x, "SELECT NULL, count(*), sum(r.prompt_tokens), sum(r.completion_tokens),"
                " sum(r.cached_tokens), sum(r.cache_write_tokens), sum(r.reasoning_tokens),"
-               " sum(r.cost_nusd), sum(r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL)");
+               " sum(r.cost_nusd), sum(r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL),"
+               " total(max(r.cache_saved_nusd, 0))");
     }
     from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
     sqlite3_stmt *st = NULL;
@@ -513,6 +515,7 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
             row->reasoning_tokens = sqlite3_column_int64(st, 6);
             row->cost_nusd = sqlite3_column_int64(st, 7);
             row->unpriced = sqlite3_column_int64(st, 8);
+            row->cache_saved_nusd = (int64_t)sqlite3_column_double(st, 9);
             continue;
         }
         tg_cost_row_t *row;
@@ -537,6 +540,8 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
             row->cost_nusd += v;
         else if (prompt >= 0)
             row->unpriced++;
+        if ((v = col_num(st, 7)) > 0)
+            row->cache_saved_nusd += v;
     }
     if (rc != SQLITE_DONE) {
         tg_sqlite_set_err(err, errlen, "costs", db);
@@ -604,7 +609,7 @@ int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out,
     sqlb_t x = {0};
     sb(&x, "SELECT r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms,"
            " r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-           " r.reasoning_tokens, r.cost_nusd");
+           " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
     from_where(&x, q, NULL, true);
     sqlite3_stmt *st = NULL;
     int64_t *lat = NULL, *ttft = NULL;
@@ -641,6 +646,8 @@ int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out,
         } else if (prompt >= 0) {
             out->unpriced++;
         }
+        if ((v = col_num(st, 11)) > 0)
+            out->cache_saved_nusd += v;
     }
     if (rc != SQLITE_DONE) {
         tg_sqlite_set_err(err, errlen, "stats", db);

@@ -160,8 +160,9 @@ typedef struct {
     int64_t requests;
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
     int64_t reasoning_tokens;
-    int64_t cost_nusd; /* sum of known costs */
-    int64_t unpriced;  /* requests with tokens but no price */
+    int64_t cost_nusd;        /* sum of known costs */
+    int64_t unpriced;         /* requests with tokens but no price */
+    int64_t cache_saved_nusd; /* what its cache hits would have cost */
 } tg_cost_row_t;
 
 typedef struct {
@@ -174,7 +175,8 @@ typedef struct {
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
     int64_t reasoning_tokens;
     int64_t cost_nusd, priced, unpriced;
-    int64_t latency_ms[3]; /* p50, p95, p99 (nearest rank); -1 when no data */
+    int64_t cache_saved_nusd; /* what the cache hits would have cost */
+    int64_t latency_ms[3];    /* p50, p95, p99 (nearest rank); -1 when no data */
     int64_t ttft_ms[3];
 } tg_stats_t;
 

@@ -87,6 +87,7 @@ before(async () => {
       dashboard: { enabled: true, port: dport, host: '127.0.0.1' },
       request_logging: { enabled: true },
     },
+    caching: { enabled: true },
   }));
   dash = `http://127.0.0.1:${dport}`;
 
@@ -106,7 +107,15 @@ before(async () => {
       },
     });
   }
-  await h.waitFor(async () => (await apiGet('requests?session_id=sess-dash-e2e')).total === 3, 10000);
+  // the same question twice through the cache: the second is a hit, whose
+  // record keeps what the provider would have charged
+  for (let i = 0; i < 2; i++) {
+    await client.chat.completions.create({
+      model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'Cache me, please' }],
+    }, { headers: { 'Helicone-Cache-Enabled': 'true' } });
+  }
+  await h.waitFor(async () => (await apiGet('requests?session_id=sess-dash-e2e')).total === 3 &&
+    (await apiGet('stats')).cache_hits === 1, 10000);
   bulkInsert(path.join(gw.dir, 'tollgate.db'), BULK);
 
   // a fresh profile each run; launchPersistentContext passes it as --user-data-dir
@@ -172,9 +181,14 @@ test('overview: asks for a key once, then shows the API\'s numbers within 2 s on
   assert.equal(await page.locator('#login[open]').count(), 0, 'the key is asked once');
   const now = Math.floor(Date.now() / 1000);
   const st = await apiGet(`stats?from=${now - 3600}&to=${now + 1}`);
-  assert.ok(st.requests >= BULK + 3);
+  assert.ok(st.requests >= BULK + 5);
   assert.equal(await page.textContent('[data-tile=requests] .value'), intFmt(st.requests));
   assert.equal(await page.textContent('[data-tile=errors] .value'), intFmt(st.errors));
+  // the money the cache saved: the hit's record priced at what the provider would have charged
+  assert.ok(st.cache_saved > 0, JSON.stringify(st));
+  const usd = (v) => page.evaluate(async (x) => (await import('/lib.js')).fmt.usd(x), v);
+  assert.equal(await page.textContent('[data-tile=cache_saved] .value'), await usd(st.cache_saved));
+  assert.equal(await page.textContent('[data-tile=cost] .value'), await usd(st.total_cost));
   // top models by cost come from /costs
   const costs = await apiGet(`costs?from=${now - 3600}&to=${now + 1}&group_by=model`);
   const shown = await page.locator('[data-group=model] tbody tr td:first-child').allTextContents();

@@ -74,6 +74,8 @@ static tg_record_t *row_record(const row_t *w)
     r->usage.completion_tokens = w->completion;
     r->cost_nusd = w->cost;
     r->cache = w->cache;
+    if (w->cache == TG_RECORD_CACHE_HIT)
+        r->cache_saved_nusd = 7000; /* what the provider would have charged */
     r->latency_ms = w->latency;
     r->ttft_ms = w->ttft;
     tg_record_set_str(&r->error, w->error);
@@ -368,19 +370,21 @@ TEST(query_costs_grouped)
     CHECK(fixture_open(&f));
     tg_buf_t b = {0};
     CHECK_INT(tg_query_costs(f.s, "group_by=model", &b), 200);
-    CHECK_STR(b.data, "{\"group_by\":\"model\",\"from\":null,\"to\":null,\"data\":["
-                      "{\"group\":\"claude-3-5-sonnet\",\"total_cost\":0.000005,\"requests\":2,"
-                      "\"prompt_tokens\":1000,\"completion_tokens\":100,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"gpt-4o-mini\",\"total_cost\":0.000002,\"requests\":1,"
-                      "\"prompt_tokens\":200,\"completion_tokens\":20,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"gpt-4o\",\"total_cost\":0.000001,\"requests\":2,"
-                      "\"prompt_tokens\":100,\"completion_tokens\":50,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"local-model\",\"total_cost\":0,\"requests\":1,"
-                      "\"prompt_tokens\":10,\"completion_tokens\":10,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":1}]}");
+    CHECK_STR(
+        b.data,
+        "{\"group_by\":\"model\",\"from\":null,\"to\":null,\"data\":["
+        "{\"group\":\"claude-3-5-sonnet\",\"total_cost\":0.000005,\"requests\":2,"
+        "\"prompt_tokens\":1000,\"completion_tokens\":100,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0},"
+        "{\"group\":\"gpt-4o-mini\",\"total_cost\":0.000002,\"requests\":1,"
+        "\"prompt_tokens\":200,\"completion_tokens\":20,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0.000007},"
+        "{\"group\":\"gpt-4o\",\"total_cost\":0.000001,\"requests\":2,"
+        "\"prompt_tokens\":100,\"completion_tokens\":50,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0},"
+        "{\"group\":\"local-model\",\"total_cost\":0,\"requests\":1,"
+        "\"prompt_tokens\":10,\"completion_tokens\":10,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":1,\"cache_saved\":0}]}");
     tg_buf_reset(&b);
     CHECK_INT(tg_query_costs(f.s, "group_by=day&from=2025-11-05&to=2025-11-07", &b), 200);
     CHECK(strstr(b.data, "\"from\":\"2025-11-05T00:00:00.000Z\",\"to\":"
@@ -478,7 +482,7 @@ TEST(query_stats_percentiles)
                       "\"ttft_ms\":{\"p50\":20,\"p95\":50,\"p99\":50},"
                       "\"prompt_tokens\":1310,\"completion_tokens\":180,\"cached_tokens\":0,"
                       "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"total_cost\":0.000008,"
-                      "\"priced\":3,\"unpriced\":1}");
+                      "\"cache_saved\":0.000007,\"priced\":3,\"unpriced\":1}");
     tg_buf_reset(&b);
     CHECK_INT(tg_query_stats(f.s, "from=2025-11-05&to=2025-11-06", &b), 200);
     CHECK(strstr(b.data, "\"requests\":3,\"errors\":1,") != NULL);

@@ -33,7 +33,7 @@ export async function render(root) {
   const body = h('tbody');
   const sumCell = h('span.muted');
   root.append(h('div.toolbar', h('h1', 'Costs'), ranges), h('div.toolbar', pick, sumCell), charts,
-    h('table.costs', h('thead', h('tr', ['', groupBy, 'requests', 'prompt tokens', 'completion tokens', 'cost']
+    h('table.costs', h('thead', h('tr', ['', groupBy, 'requests', 'prompt tokens', 'completion tokens', 'saved by the cache', 'cost']
       .map((c, i) => h(i > 1 ? 'th.num' : 'th', c)))), body));
   const chart = lineChart(charts, `Cost over time by ${groupBy}`, (v) => fmt.usd(v));
 
@@ -52,8 +52,9 @@ export async function render(root) {
       h('td', labels.has(r.group) ? h('span.swatch', { title: 'colour in the chart', dataset: { color: labels.get(r.group) % 12 } }) : ''),
       h('td', r.group === null ? h('span.muted', '(none)') : r.group),
       h('td.num', fmt.int(r.requests)), h('td.num', fmt.int(r.prompt_tokens)),
-      h('td.num', fmt.int(r.completion_tokens)), h('td.num', fmt.usd(r.total_cost)))));
-    if (!costs.data.length) body.append(h('tr', h('td.muted', { colSpan: 6 }, 'No requests in this range.')));
+      h('td.num', fmt.int(r.completion_tokens)), h('td.num', fmt.usd(r.cache_saved)),
+      h('td.num', fmt.usd(r.total_cost)))));
+    if (!costs.data.length) body.append(h('tr', h('td.muted', { colSpan: 7 }, 'No requests in this range.')));
     chart.update(series.t, series.series.map((s) => ({ label: s.group ?? (groupBy === 'day' ? 'cost' : '(none)'), values: s.cost })));
   }
   await refresh();

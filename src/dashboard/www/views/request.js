@@ -78,7 +78,9 @@ export async function render(root, id) {
     ['latency', fmt.ms(r.latency_ms)], ['time to first token', fmt.ms(r.ttft_ms)],
     ['prompt tokens', fmt.int(r.prompt_tokens)], ['completion tokens', fmt.int(r.completion_tokens)],
     ['cached tokens', fmt.int(r.cached_tokens)], ['reasoning tokens', fmt.int(r.reasoning_tokens)],
-    ['cost', fmt.usd(r.cost)], ['cache', r.cache], ['retries', r.retries],
+    ['cost', fmt.usd(r.cost)], ['cache', r.cache],
+    ['saved by the cache', r.cache_saved === null || r.cache_saved === undefined ? null : fmt.usd(r.cache_saved)],
+    ['retries', r.retries],
     ['fallback', r.fallback_index], ['user', r.user_id], ['key', r.key_name],
     ['client', r.client_ip], ['error', r.error],
   ];
