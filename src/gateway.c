@@ -10,6 +10,7 @@
 #include "gateway.h"
 
 #include "core/log.h"
+#include "proxy/readers.h"
 
 #include <stdlib.h>
 
@@ -64,6 +65,9 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
             tg_gateway_free(gw);
             return NULL;
         }
+        /* /api/v1's queries off the workers' loops: two threads, as many
+         * read connections (a third query waits for one) */
+        gw->readers = tg_readers_new(2);
     }
     return gw;
 }
@@ -72,6 +76,7 @@ void tg_gateway_free(tg_gateway_t *gw)
 {
     if (!gw)
         return;
+    tg_readers_free(gw->readers); /* before the store its queries read */
     tg_cache_free(gw->cache);
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);

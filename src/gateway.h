@@ -16,6 +16,8 @@
  *   store    submissions from workers, one writer thread
  *   metrics  one shard per worker, summed when /metrics is read
  *   health   one lock per provider record
+ *   readers  its own lock (proxy/readers.h); a worker forgets its jobs
+ *            before its loop goes
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
@@ -36,6 +38,7 @@ typedef struct tg_gateway {
     tg_store_t *store;            /* request records; NULL when request logging is off */
     tg_metrics_t *metrics;        /* server.workers shards */
     tg_health_registry_t *health; /* provider health, kept across reloads */
+    struct tg_readers *readers;   /* /api/v1's reader threads; NULL without a store */
 } tg_gateway_t;
 
 /** Build a gateway for cfg. Takes `store` (NULL: request logging off,

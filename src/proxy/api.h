@@ -1,6 +1,7 @@
 /*
- * api.h — /api/v1 (SPEC §8): the query API over the request store and the
- * runtime rate limits. Worker thread.
+ * api.h — /api/v1 (SPEC §8): the query API over the request store, the
+ * providers' health and the runtime rate limits. Worker thread (the
+ * queries themselves on the reader threads, readers.h).
  */
 #ifndef TG_API_H
 #define TG_API_H
@@ -13,19 +14,19 @@
 
 #include <stdbool.h>
 
-/**
- * Answer a request whose path starts with /api/v1/. `store` is NULL when
- * request logging is off (queries then answer 503; rate limits live in
- * `rules` only). may_read / may_write: what the caller's gateway key allows.
- */
-void tg_api_handle(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules, bool may_read,
-                   bool may_write, const char *path);
+struct tg_gateway;
 
-/** tg_api_handle, and the routes that need the worker's configuration and
- *  the gateway's provider health (/api/v1/providers). */
-void tg_api_handle_gw(tg_http_t *h, const tg_config_t *cfg, tg_health_registry_t *health,
-                      tg_store_t *store, tg_rl_registry_t *rules, bool may_read, bool may_write,
-                      const char *path);
+/**
+ * Answer a request whose path starts with /api/v1/: the record queries
+ * (run on the gateway's reader threads, readers.h, when it has them; the
+ * exchange ends when the answer is back), the providers' health, and the
+ * runtime rate limits. The gateway's store is NULL when request logging
+ * is off (queries then answer 503; rate limits live in memory only).
+ * may_read / may_write: what the caller's gateway key allows. cfg: the
+ * worker's configuration (a reference is taken for the query).
+ */
+void tg_api_handle(tg_http_t *h, struct tg_gateway *gw, tg_config_t *cfg, bool may_read,
+                   bool may_write, const char *path);
 
 /** GET /api/v1/providers: each configured provider with its health
  *  (ejected, resting, latency estimate) from `health`, and its last hour

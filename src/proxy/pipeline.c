@@ -19,6 +19,7 @@
 #include "proxy/api.h"
 #include "proxy/exchange.h"
 #include "proxy/manual_log.h"
+#include "proxy/readers.h"
 #include "proxy/reply.h"
 
 #include <ctype.h>
@@ -475,8 +476,7 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     if (!strncmp(path, "/api/v1/", 8)) {
         if (!admin_reachable(pw, h))
             return;
-        tg_api_handle_gw(h, pw->cfg, pw->gw->health, pw->gw->store, pw->gw->rules, caller.may_read,
-                         caller.may_write, path);
+        tg_api_handle(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path);
         return;
     }
     if (route(pw, h, &caller, path))
@@ -533,7 +533,8 @@ void tg_pipeline_worker_free(void *wctx)
     tg_pworker_t *pw = wctx;
     if (!pw)
         return;
-    tg_journal_close(pw->journal); /* no exchange is left to submit a record */
+    tg_readers_forget(pw->gw->readers, pw->base); /* answers this loop will not take */
+    tg_journal_close(pw->journal);                /* no exchange is left to submit a record */
     if (pw->journal_ev)
         event_free(pw->journal_ev);
     tg_relay_free(pw->relay);
