@@ -65,6 +65,9 @@ static int cmp_d(const void *a, const void *b)
 
 typedef int (*query_fn)(tg_store_t *, const char *, tg_buf_t *);
 
+/* What a query should take: the API's 100 ms, the dashboard's views 1 s. */
+static double target_ms = 100;
+
 static void timeit(tg_store_t *s, const char *label, query_fn fn, const char *qs, int runs)
 {
     double t[64];
@@ -82,7 +85,7 @@ static void timeit(tg_store_t *s, const char *label, query_fn fn, const char *qs
     char head[121];
     snprintf(head, sizeof head, "%s", b.data ? b.data : "");
     printf("%-34s %4d  min %7.1f ms  median %7.1f ms  max %7.1f ms  %s %s\n", label, status, t[0],
-           t[runs / 2], t[runs - 1], t[runs / 2] < 100 ? "OK  " : "SLOW", head);
+           t[runs / 2], t[runs - 1], t[runs / 2] < target_ms ? "OK  " : "SLOW", head);
     tg_buf_free(&b);
 }
 
@@ -225,6 +228,7 @@ int main(int argc, char **argv)
     snprintf(week, sizeof week, "%s", f.data);
     tg_buf_free(&f);
     printf("\n%-34s %4s  (the dashboard's; target < 1 s)\n", "query", "HTTP");
+    target_ms = 1000;
     snprintf(qs, sizeof qs, "from=%s&to=%s&bucket=5m", from, to);
     timeit(s, "series, a day by 5 min", tg_query_series, qs, runs);
     snprintf(qs, sizeof qs, "from=%s&bucket=1h&group_by=model", week);

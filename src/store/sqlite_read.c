@@ -577,13 +577,40 @@ out:
     return ret;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The k-th smallest of v[lo..hi] (0-based k), moving it to v[k]:
+ * quickselect (Hoare's partition, middle pivot), O(n) on average where a
+ * sort of a month's million latencies took ~100 ms. */
+static int64_t select_kth(int64_t *v, size_t lo, size_t hi, size_t k)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    while (lo < hi) {
+        int64_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                int64_t t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
-/* Nearest-rank percentiles p50, p95, p99 of v[0..n). */
+/* Nearest-rank percentiles p50, p95, p99 of v[0..n) (v is reordered). */
 static void percentiles(int64_t *v, size_t n, int64_t out[3])
 {
     static const int ps[3] = {50, 95, 99};
@@ -591,10 +618,13 @@ static void percentiles(int64_t *v, size_t n, int64_t out[3])
         out[0] = out[1] = out[2] = -1;
         return;
     }
-    qsort(v, n, sizeof *v, cmp_i64);
+    size_t lo = 0;
     for (int i = 0; i < 3; i++) {
         size_t rank = (ps[i] * n + 99) / 100; /* ceil(p/100 * n), 1-based */
-        out[i] = v[rank ? rank - 1 : 0];
+        size_t k = rank ? rank - 1 : 0;
+        /* the ranks ascend: what is left of the last one is all smaller */
+        out[i] = select_kth(v, lo, n - 1, k);
+        lo = k;
     }
 }
 
@@ -835,8 +865,10 @@ out:
     return ret;
 }
 
-/* Sessions by their last request: the session index gives each session's
- * rows; the filters of the record list apply. */
+/* Sessions by their last request, in two steps: the page's sessions from
+ * the session index alone ((session_id, created_at) covers a max per
+ * session, without reading a million rows), then the sums of those few
+ * sessions' records. The filters of the record list apply to both. */
 int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
                        size_t errlen)
 {
@@ -845,9 +877,11 @@ int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t
     sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
     if (!db)
         return -1;
-    sqlb_t c = {0}, l = {0};
+    sqlb_t c = {0}, pg = {0}, l = {0};
     sqlite3_stmt *st = NULL;
     int ret = -1, rc;
+    char **ids = NULL;
+    size_t n_ids = 0;
     sb(&c, "SELECT count(DISTINCT r.session_id)");
     from_where(&c, q, NULL, true);
     sb(&c, " AND r.session_id IS NOT NULL");
@@ -860,24 +894,41 @@ int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t
     out->total = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
+    /* the page: ids by their last request */
+    sb(&pg, "SELECT r.session_id, max(r.created_at) AS last");
+    from_where(&pg, q, NULL, true);
+    sb(&pg, " AND r.session_id IS NOT NULL GROUP BY r.session_id ORDER BY last DESC LIMIT ");
+    sb_int(&pg, q->limit);
+    sb(&pg, " OFFSET ");
+    sb_int(&pg, q->offset);
+    if (sb_prepare(db, &pg, &st, err, errlen) != 0)
+        goto out;
+    ids = tg_xcalloc((size_t)q->limit, sizeof *ids);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n_ids < (size_t)q->limit)
+        ids[n_ids++] = col_str(st, 0);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!n_ids) {
+        ret = 0;
+        goto out;
+    }
+    /* their sums, in the page's order */
     sb(&l, "SELECT r.session_id, max(r.session_name), count(*),"
            " sum(r.status >= 400 OR r.has_error), total(max(r.cost_nusd, 0)),"
            " total(max(r.prompt_tokens, 0)), total(max(r.completion_tokens, 0)),"
            " total(max(r.latency_ms, 0)), min(r.created_at), max(r.created_at)");
     from_where(&l, q, NULL, true);
-    sb(&l, " AND r.session_id IS NOT NULL GROUP BY r.session_id ORDER BY max(r.created_at) DESC"
-           " LIMIT ");
-    sb_int(&l, q->limit);
-    sb(&l, " OFFSET ");
-    sb_int(&l, q->offset);
+    tg_strlist_t page = {ids, n_ids};
+    sb_in(&l, "r.session_id", &page);
+    sb(&l, " GROUP BY r.session_id ORDER BY max(r.created_at) DESC");
     if (sb_prepare(db, &l, &st, err, errlen) != 0)
         goto out;
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 32;
-            out->rows = tg_xrealloc(out->rows, cap * sizeof *out->rows);
-        }
+    out->rows = tg_xcalloc(n_ids, sizeof *out->rows);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < n_ids) {
         tg_session_row_t *r = &out->rows[out->n++];
         r->session_id = col_str(st, 0);
         r->name = col_str(st, 1);
@@ -890,15 +941,19 @@ int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t
         r->first_ms = sqlite3_column_int64(st, 8);
         r->last_ms = sqlite3_column_int64(st, 9);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         tg_sqlite_set_err(err, errlen, "sessions", db);
         tg_sessions_free(out);
         goto out;
     }
     ret = 0;
 out:
+    for (size_t i = 0; i < n_ids; i++)
+        free(ids[i]);
+    free(ids);
     sqlite3_finalize(st);
     sb_free(&c);
+    sb_free(&pg);
     sb_free(&l);
     tg_sqlite_reader_put(s, db);
     return ret;

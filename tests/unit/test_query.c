@@ -614,3 +614,48 @@ TEST(query_sessions_list_and_one)
     EXPECT_400(tg_query_sessions, f.s, "limit=0", "limit");
     fixture_close(&f);
 }
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+TEST(query_stats_percentiles_match_a_sort)
+{
+    /* many values with repeats, in a random order: the selection the
+     * stats use must give what sorting gives (nearest rank) */
+    fixture_t f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
+    CHECK(mkdtemp(f.dir) != NULL);
+    char url[128], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.url = url;
+    CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
+    enum { N = 997 };
+    long long lat[N];
+    unsigned seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        lat[i] = (long long)((seed >> 8) % 300); /* repeats */
+        tg_record_t *r = tg_record_new();
+        r->created_at_ms = T0 + i;
+        r->status = 200;
+        r->latency_ms = lat[i];
+        tg_store_submit(f.s, r);
+    }
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
+    qsort(lat, N, sizeof lat[0], cmp_ll);
+    char want[128];
+    snprintf(want, sizeof want, "\"latency_ms\":{\"p50\":%lld,\"p95\":%lld,\"p99\":%lld}",
+             lat[(50 * N + 99) / 100 - 1], lat[(95 * N + 99) / 100 - 1],
+             lat[(99 * N + 99) / 100 - 1]);
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_stats(f.s, "", &b), 200);
+    if (!strstr(b.data, want))
+        tg_test_fail(__FILE__, __LINE__, "%s, expected %s", b.data, want);
+    tg_buf_free(&b);
+    fixture_close(&f);
+}

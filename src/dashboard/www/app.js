@@ -4,7 +4,7 @@
 // return {refresh, destroy}: refresh runs every few seconds while the page
 // is visible (live numbers without a reload), destroy when it is left.
 
-import { h, notice } from './lib.js';
+import { notice } from './lib.js';
 import * as overview from './views/overview.js';
 import * as requests from './views/requests.js';
 import * as request from './views/request.js';
@@ -31,7 +31,6 @@ const routes = [
 ];
 
 let current = null;
-let timer = null;
 let generation = 0;
 
 async function show() {
@@ -79,6 +78,5 @@ async function tick() {
 }
 
 window.addEventListener('hashchange', show);
-timer = setInterval(tick, REFRESH_MS);
+setInterval(tick, REFRESH_MS);
 show();
-export { h, timer };

@@ -3,7 +3,7 @@
 // (GET /api/v1/stats/series with the same group_by).
 
 import { api, h, fmt, hashParams, setHashParams, rangeBounds, bucketFor, rangePicker } from '../lib.js';
-import { lineChart, color } from '../chart.js';
+import { lineChart } from '../chart.js';
 
 const GROUPS = ['model', 'provider', 'user', 'day'];
 
@@ -60,4 +60,3 @@ export async function render(root) {
   await refresh();
   return { refresh: range === 'custom' ? null : refresh, destroy: () => chart.destroy() };
 }
-export { color };
