@@ -197,6 +197,16 @@ test('overview: asks for a key once, then shows the API\'s numbers within 2 s on
   assert.ok(agents.includes('planner') && agents.includes('bulk-agent-1'), agents.join());
   assert.equal(await page.locator('.chart canvas').count() >= 4, true, 'charts drawn');
   await shot('overview');
+  // live: a new request shows up without a reload, in the same charts (no redraw from scratch)
+  await page.evaluate(() => { document.querySelector('.chart canvas').dataset.kept = '1'; });
+  const before = await page.textContent('[data-tile=requests] .value');
+  await h.openaiClient(gw, null, { apiKey: ADMIN }).chat.completions.create({
+    model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'live' }],
+  });
+  await page.waitForFunction((b) => document.querySelector('[data-tile=requests] .value').textContent !== b,
+    before, { timeout: 12000 });
+  assert.equal(await page.textContent('[data-tile=requests] .value'), intFmt(st.requests + 1));
+  assert.equal(await page.locator('.chart canvas[data-kept="1"]').count(), 1);
 });
 
 test('requests: the log with filters, and one request as a conversation', async () => {

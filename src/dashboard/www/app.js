@@ -1,8 +1,9 @@
 // app.js — the dashboard's router: each hash route (#/, #/requests?..,
 // #/requests/{id}, #/costs, #/sessions, #/sessions/{id}, #/budgets,
 // #/limits, #/keys, #/providers) renders one view into <main>; a view may
-// return {refresh, destroy}: refresh runs every few seconds while the page
-// is visible (live numbers without a reload), destroy when it is left.
+// return {refresh, every, destroy}: refresh runs every `every` ms (5 s by
+// default) while the page is visible (live numbers without a reload),
+// destroy when it is left.
 
 import { notice } from './lib.js';
 import * as overview from './views/overview.js';
@@ -32,6 +33,7 @@ const routes = [
 
 let current = null;
 let generation = 0;
+let lastRefresh = 0;
 
 async function show() {
   const gen = ++generation;
@@ -55,6 +57,7 @@ async function show() {
     const v = await render(view, ...args);
     if (gen !== generation) { if (v?.destroy) v.destroy(); return; }
     current = v || null;
+    lastRefresh = Date.now();
   } catch (err) {
     if (gen !== generation) return;
     view.replaceChildren(notice(err.message, 'error'));
@@ -69,6 +72,8 @@ function status(text, cls = '') {
 
 async function tick() {
   if (document.hidden || !current?.refresh) return;
+  if (Date.now() - lastRefresh < (current.every || REFRESH_MS) - 100) return;
+  lastRefresh = Date.now();
   try {
     await current.refresh();
     status(`updated ${new Date().toLocaleTimeString('en-GB', { hour12: false })}`);

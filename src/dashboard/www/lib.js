@@ -123,6 +123,12 @@ export function rangeBounds(r, from, to) {
   return { from: now - (RANGES[r] || RANGES['24h']), to: now };
 }
 
+/** How often a view over range r refreshes: a month's numbers read a
+ *  million records, no need to every 5 s. */
+export function refreshEvery(r) {
+  return { '1h': 5000, '24h': 10000, '7d': 30000, '30d': 60000 }[r] || 10000;
+}
+
 /** A bucket that gives a chart a few dozen to a few hundred points. */
 export function bucketFor(seconds) {
   if (seconds <= 3 * 3600) return '1m';

@@ -2,7 +2,7 @@
 // cost per group (GET /api/v1/costs) and each group's cost over time
 // (GET /api/v1/stats/series with the same group_by).
 
-import { api, h, fmt, hashParams, setHashParams, rangeBounds, bucketFor, rangePicker } from '../lib.js';
+import { api, h, fmt, hashParams, setHashParams, rangeBounds, bucketFor, rangePicker, refreshEvery } from '../lib.js';
 import { lineChart } from '../chart.js';
 
 const GROUPS = ['model', 'provider', 'user', 'day'];
@@ -58,5 +58,9 @@ export async function render(root) {
     chart.update(series.t, series.series.map((s) => ({ label: s.group ?? (groupBy === 'day' ? 'cost' : '(none)'), values: s.cost })));
   }
   await refresh();
-  return { refresh: range === 'custom' ? null : refresh, destroy: () => chart.destroy() };
+  return {
+    refresh: range === 'custom' ? null : refresh,
+    every: refreshEvery(range),
+    destroy: () => chart.destroy(),
+  };
 }

@@ -2,7 +2,7 @@
 // numbers of a time range (stats), charts over time (stats/series) and the
 // top models, providers, users and property values by cost (costs).
 
-import { api, h, fmt, hashParams, setHashParams, rangeBounds, bucketFor, rangePicker } from '../lib.js';
+import { api, h, fmt, hashParams, setHashParams, rangeBounds, bucketFor, rangePicker, refreshEvery } from '../lib.js';
 import { lineChart } from '../chart.js';
 
 const TILES = [
@@ -94,6 +94,7 @@ export async function render(root) {
   await refresh();
   return {
     refresh: range === 'custom' ? null : refresh,
+    every: refreshEvery(range),
     destroy() { [cReq, cCost, cLat, cTok].forEach((c) => c.destroy()); },
   };
 }
