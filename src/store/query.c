@@ -494,6 +494,13 @@ static void put_cost(tg_buf_t *out, const char *k, int64_t nusd)
     tg_buf_printf(out, "\"%s\":%s", k, c);
 }
 
+/* The end of a page: `],"total":N,"limit":L,"offset":O}`. */
+static void put_page_end(tg_buf_t *out, int64_t total, const tg_query_t *q)
+{
+    tg_buf_printf(out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}", (long long)total,
+                  (long long)q->limit, (long long)q->offset);
+}
+
 int tg_query_requests(tg_store_t *s, const char *qs, tg_buf_t *out)
 {
     int status = 200;
@@ -512,8 +519,7 @@ int tg_query_requests(tg_store_t *s, const char *qs, tg_buf_t *out)
                 tg_buf_append(out, ",", 1);
             tg_record_to_json(l.items[i], 0, out);
         }
-        tg_buf_printf(out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}", (long long)l.total,
-                      (long long)q.limit, (long long)q.offset);
+        put_page_end(out, l.total, &q);
         tg_record_list_free(&l);
     }
     tg_query_free(&q);
@@ -839,8 +845,7 @@ int tg_query_sessions(tg_store_t *s, const char *qs, tg_buf_t *out)
             put_session(out, &ss.rows[i]);
             tg_buf_append(out, "}", 1);
         }
-        tg_buf_printf(out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}", (long long)ss.total,
-                      (long long)q.limit, (long long)q.offset);
+        put_page_end(out, ss.total, &q);
         tg_sessions_free(&ss);
     }
     tg_query_free(&q);

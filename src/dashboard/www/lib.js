@@ -155,3 +155,15 @@ export function rangePicker(params, onChange) {
   }, k));
   return h('div.range', buttons, custom);
 }
+
+/** GET /api/v1/<what>, or null after saying in `box` that this gateway
+ *  has no such API (404/405: an older gateway, or one without budgets). */
+export async function apiOrUnavailable(what, box, label) {
+  try {
+    return await api(what);
+  } catch (err) {
+    if (err.status !== 404 && err.status !== 405) throw err;
+    box.replaceChildren(notice(`${label} are not available on this gateway: it has no /api/v1/${what}.`, 'unavailable'));
+    return null;
+  }
+}

@@ -3,7 +3,7 @@
 // /api/v1/budgets/{scope}/{value}) and removes (DELETE) runtime budgets.
 // A gateway without the budgets API (404/405) is said so.
 
-import { api, h, fmt, notice } from '../lib.js';
+import { api, h, fmt, notice, apiOrUnavailable } from '../lib.js';
 
 function unavailable(err) {
   return err.status === 404 || err.status === 405;
@@ -54,16 +54,8 @@ export async function render(root) {
 
   let shownForm = false;
   async function refresh() {
-    let res;
-    try {
-      res = await api('budgets');
-    } catch (err) {
-      if (unavailable(err)) {
-        list.replaceChildren(notice('Budgets are not available on this gateway: it has no /api/v1/budgets.', 'unavailable'));
-        return;
-      }
-      throw err;
-    }
+    const res = await apiOrUnavailable('budgets', list, 'Budgets');
+    if (!res) return;
     if (!shownForm) { root.append(form, msg); shownForm = true; }
     const items = res.data || res.budgets || [];
     list.replaceChildren(...items.map((b) => {

@@ -3,7 +3,7 @@
 // one (DELETE /api/v1/keys/{name}). A gateway without the keys API
 // (404/405) is said so.
 
-import { api, h, fmt, notice } from '../lib.js';
+import { api, h, fmt, apiOrUnavailable } from '../lib.js';
 
 export async function render(root) {
   const list = h('tbody');
@@ -29,16 +29,8 @@ export async function render(root) {
   root.append(h('div.toolbar', h('h1', 'Keys')), box);
   let ready = false;
   async function refresh() {
-    let res;
-    try {
-      res = await api('keys');
-    } catch (err) {
-      if (err.status === 404 || err.status === 405) {
-        box.replaceChildren(notice('Keys are not available on this gateway: it has no /api/v1/keys.', 'unavailable'));
-        return;
-      }
-      throw err;
-    }
+    const res = await apiOrUnavailable('keys', box, 'Keys');
+    if (!res) return;
     if (!ready) { box.replaceChildren(form, msg, shown, table); ready = true; }
     const items = res.data || [];
     list.replaceChildren(...items.map((k) => h('tr', { dataset: { key: k.name } },
