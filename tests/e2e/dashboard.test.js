@@ -294,25 +294,90 @@ test('providers: health and the last hour per provider', async () => {
   await shot('providers');
 });
 
-test('budgets and keys: the views say when the gateway has no such API', async () => {
-  for (const [hash, what] of [['#/budgets', 'budgets'], ['#/keys', 'keys']]) {
-    const r = await fetch(`${dash}/api/v1/${what}`, { headers: { Authorization: `Bearer ${ADMIN}` } });
-    await page.goto(`${dash}/${hash}`);
-    if (r.status === 404 || r.status === 405) {
-      await page.waitForSelector('.unavailable');
-      assert.match(await page.textContent('.unavailable'), /not available on this gateway/);
-    } else {
-      await page.waitForSelector(what === 'budgets' ? '.budgets' : 'table.keys');
-    }
-    await shot(what);
+/** Whether this gateway has /api/v1/<what> (a gateway from before budgets has not). */
+async function hasApi(what) {
+  const r = await fetch(`${dash}/api/v1/${what}`, { headers: { Authorization: `Bearer ${ADMIN}` } });
+  return r.status !== 404 && r.status !== 405;
+}
+
+async function asKey(key) {
+  await page.evaluate((k) => sessionStorage.setItem('tollgate.key', k), key);
+}
+
+test('budgets: spend bars from the API; a write key sets one, a read key cannot', async () => {
+  if (!(await hasApi('budgets'))) {
+    await page.goto(`${dash}/#/budgets`);
+    await page.waitForSelector('.unavailable');
+    assert.match(await page.textContent('.unavailable'), /not available on this gateway/);
+    await shot('budgets');
+    return;
   }
+  await asKey(VIEWER);
+  await open('#/budgets', 'form.filters');
+  await page.selectOption('select[name=scope]', 'property');
+  await page.fill('input[name=property]', 'Agent-Name');
+  await page.fill('input[name=value]', 'planner');
+  await page.fill('input[name=daily]', '5');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForSelector('p.msg.error');
+  assert.equal((await apiGet('budgets')).data.filter((b) => b.value === 'planner').length, 0);
+  await asKey(ADMIN);
+  await page.reload();
+  await page.waitForSelector('form.filters');
+  await page.selectOption('select[name=scope]', 'property');
+  await page.fill('input[name=property]', 'Agent-Name');
+  await page.fill('input[name=value]', 'planner');
+  await page.fill('input[name=daily]', '5');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForSelector('p.msg.good');
+  const b = (await apiGet('budgets')).data.find((x) => x.scope === 'property:Agent-Name' && x.value === 'planner');
+  assert.ok(b, 'the budget is in the API');
+  assert.equal(b.daily.limit, 5);
+  const card = page.locator('.budget[data-scope="property:Agent-Name"][data-value=planner]');
+  await card.waitFor();
+  assert.match(await card.locator('[data-period=daily]').textContent(), /daily: .* of \$5\.00/);
+  await shot('budgets');
+});
+
+test('keys: a write key makes one (shown once) and the API lists it', async () => {
+  if (!(await hasApi('keys'))) {
+    await page.goto(`${dash}/#/keys`);
+    await page.waitForSelector('.unavailable');
+    assert.match(await page.textContent('.unavailable'), /not available on this gateway/);
+    await shot('keys');
+    return;
+  }
+  await asKey(ADMIN);
+  await open('#/keys', 'table.keys');
+  await page.fill('input[name=name]', 'dash-made');
+  await page.selectOption('select[name=permissions]', 'read');
+  await page.click('form.filters button[type=submit]');
+  await page.waitForSelector('code.key');
+  const secret = await page.textContent('code.key');
+  assert.match(secret, /^tg-/);
+  const keys = await apiGet('keys');
+  assert.ok(keys.data.some((k) => k.name === 'dash-made'));
+  // the new key works as a read key on the API
+  assert.equal((await fetch(`${dash}/api/v1/stats`, { headers: { Authorization: `Bearer ${secret}` } })).status, 200);
+  await page.waitForSelector('tr[data-key=dash-made]');
+  await shot('keys');
+  // a read key cannot make one
+  await asKey(VIEWER);
+  await page.reload();
+  await page.waitForSelector('#view');
+  const r = await fetch(`${dash}/api/v1/keys`, {
+    method: 'POST', headers: { Authorization: `Bearer ${VIEWER}`, 'content-type': 'application/json' },
+    body: '{"name":"nope","permissions":["read"]}',
+  });
+  assert.equal(r.status, 403);
+  await asKey(ADMIN);
 });
 
 test('the page made no request to another origin and logged no error', () => {
   assert.deepEqual(foreign, []);
   // The browser notes every answer >= 400 itself; the tests provoke 401
-  // (no key yet), 403 (a read key writing) and 404 (no budgets or keys
-  // API). Anything else (a script error, a CSP refusal, another status) fails.
+  // (no key yet), 403 (a read key writing, or reading keys) and 404 (no
+  // budgets or keys API). Anything else (a script error, a CSP refusal, another status) fails.
   const own = consoleErrors.filter((m) => !/^Failed to load resource: the server responded with a status of (401|403|404) /.test(m));
   assert.deepEqual(own, []);
 });

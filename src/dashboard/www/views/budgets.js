@@ -29,7 +29,7 @@ export async function render(root) {
   const form = h('form.filters', {
     onsubmit: async (ev) => {
       ev.preventDefault();
-      const body = { action: f.action.value };
+      const body = { action: f.action.value, warning_threshold: 0.8 };
       if (f.daily.value) body.daily = Number(f.daily.value);
       if (f.monthly.value) body.monthly = Number(f.monthly.value);
       try {
@@ -46,7 +46,7 @@ export async function render(root) {
 
   async function remove(b) {
     try {
-      await api(`budgets/${encodeURIComponent(b.scope)}/${encodeURIComponent(b.value ?? b.id ?? 'global')}`, { method: 'DELETE' });
+      await api(`budgets/${encodeURIComponent(b.scope)}/${encodeURIComponent(b.value || 'global')}`, { method: 'DELETE' });
       say('Removed.', 'good');
       await refresh();
     } catch (err) { say(err.message, 'error'); }
@@ -57,19 +57,27 @@ export async function render(root) {
     const res = await apiOrUnavailable('budgets', list, 'Budgets');
     if (!res) return;
     if (!shownForm) { root.append(form, msg); shownForm = true; }
-    const items = res.data || res.budgets || [];
+    const items = res.data || [];
     list.replaceChildren(...items.map((b) => {
-      const pct = b.percent ?? (b.limit ? (Number(b.spend) / Number(b.limit)) * 100 : 0);
-      const state = b.state || (pct >= 100 ? 'exceeded' : 'ok');
-      const bar = h('div.bar', h(`div.fill.${state}`, { dataset: { pct: Math.min(100, Math.round(pct)) } }));
-      bar.firstChild.style.width = `${Math.min(100, pct)}%`;
+      const periods = ['daily', 'monthly'].filter((p) => b[p] && b[p].limit !== null && b[p].limit !== undefined);
+      const worst = periods.map((p) => b[p].state).find((st) => st === 'exceeded')
+        || periods.map((p) => b[p].state).find((st) => st === 'warning') || 'ok';
       return h('div.budget', { dataset: { scope: b.scope, value: b.value ?? '' } },
         h('div.head', h('strong', `${b.scope}${b.value && b.scope !== 'global' ? ` = ${b.value}` : ''}`),
-          h('span.muted', ` ${b.period || ''}`), h(`span.badge.${state === 'ok' ? 'good' : state === 'warning' ? 'warn' : 'bad'}`, state)),
-        bar,
-        h('div.muted', `${fmt.usd(b.spend)} of ${fmt.usd(b.limit)} (${pct.toFixed(1)}%)`,
-          b.reserved !== undefined ? ` · reserved ${fmt.usd(b.reserved)}` : '',
-          b.resets_at ? ` · resets ${fmt.time(b.resets_at)}` : ''),
+          h(`span.badge.${worst === 'ok' ? 'good' : worst === 'warning' ? 'warn' : 'bad'}`, worst),
+          h('span.muted', ` ${b.action || ''} · ${b.source || ''}`)),
+        periods.map((p) => {
+          const d = b[p];
+          const pct = d.percent ?? (d.limit ? (Number(d.spend) / Number(d.limit)) * 100 : 0);
+          const fill = h(`div.fill.${d.state || 'ok'}`);
+          fill.style.width = `${Math.min(100, pct)}%`;
+          return h('div.period', { dataset: { period: p } },
+            h('div.bar', fill),
+            h('div.muted', `${p}: ${fmt.usd(d.spend)} of ${fmt.usd(d.limit)} (${Number(pct).toFixed(1)}%)`,
+              d.reserved ? ` · reserved ${fmt.usd(d.reserved)}` : '',
+              d.resets_at ? ` · resets ${fmt.time(d.resets_at)}` : ''));
+        }),
+        periods.length ? '' : h('div.muted', 'no limit: spend only'),
         b.source === 'config' ? '' : h('button.danger', { type: 'button', onclick: () => remove(b) }, 'Remove'));
     }));
     if (!items.length) list.append(notice('No budgets.'));

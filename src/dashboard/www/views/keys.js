@@ -36,8 +36,8 @@ export async function render(root) {
     list.replaceChildren(...items.map((k) => h('tr', { dataset: { key: k.name } },
       h('td', k.name), h('td', [].concat(k.permissions || []).join(', ')),
       h('td', [].concat(k.models || []).join(', ') || 'any'),
-      h('td.num', fmt.usd(k.spend?.daily ?? k.spend ?? null)),
-      h('td', k.expires_at ? fmt.time(k.expires_at) : 'never'),
+      h('td.num', `${fmt.usd(k.spend?.daily ?? k.spend?.day ?? null)} today · ${fmt.usd(k.spend?.monthly ?? k.spend?.month ?? null)} this month`),
+      h('td', k.expires_at ? fmt.time(typeof k.expires_at === 'number' ? k.expires_at * 1000 : k.expires_at) : 'never'),
       h('td', k.source === 'config' ? h('span.muted', 'config') : h('button.danger', {
         type: 'button',
         onclick: async () => {
