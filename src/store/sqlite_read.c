@@ -714,10 +714,44 @@ static void vec_push(i64vec_t *a, int64_t x)
 
 #define SERIES_MAX_GROUPS 20
 
-/* A series, aggregated in C like the costs: the rows of the range (from
- * the covering time index, plus the grouping property when asked), each
- * counted into its (group, bucket) cell; the groups found are kept in a
- * groups_t whose rows' `requests` and `cost_nusd` rank them. */
+/* The row of group `key` if it exists (NULL key: the null group), else NULL. */
+static tg_cost_row_t *group_get(groups_t *g, const char *key, size_t len)
+{
+    if (!key)
+        return g->null_row >= 0 ? &g->rows[g->null_row] : NULL;
+    if (!g->n_slots)
+        return NULL;
+    size_t mask = g->n_slots - 1, j = fnv1a(key, len) & mask;
+    while (g->slots[j]) {
+        tg_cost_row_t *row = &g->rows[g->slots[j] - 1];
+        if (row->group && strlen(row->group) == len && !memcmp(row->group, key, len))
+            return row;
+        j = (j + 1) & mask;
+    }
+    return NULL;
+}
+
+static void groups_free(groups_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->rows[i].group);
+    free(g->rows);
+    free(g->slots);
+}
+
+/* The group key of a series row (column 1): NULL for none. */
+static const char *row_key(sqlite3_stmt *st, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(st, 1);
+    return sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL
+                                                     : (const char *)sqlite3_column_text(st, 1);
+}
+
+/* A series, aggregated in C like the costs, from the covering time index
+ * (plus the grouping property when asked). Grouped, it reads the range
+ * twice: once to rank the groups by cost, once to fill the buckets of the
+ * SERIES_MAX_GROUPS first only, so that memory is bounded by those
+ * whatever the number of groups (a property unique to each request). */
 int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, char *err,
                      size_t errlen)
 {
@@ -733,132 +767,118 @@ int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *ou
     case TG_GROUP_PROVIDER: g = "r.provider"; break;
     case TG_GROUP_USER: g = "r.user_id"; break;
     case TG_GROUP_PROPERTY: g = "pg.value"; break;
-    default: g = "NULL"; break;
+    default: g = NULL; break;
     }
     sqlb_t x = {0};
     sb(&x, "SELECT r.created_at, ");
-    sb(&x, g);
+    sb(&x, g ? g : "NULL");
     sb(&x, ", r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms, r.prompt_tokens,"
            " r.completion_tokens, r.cost_nusd");
     from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
     sqlite3_stmt *st = NULL;
-    int ret = -1, rc;
-    groups_t gs = {.null_row = -1};
-    /* per group (index in gs.rows): nb cells and their latency vectors */
-    tg_series_cell_t **cells = NULL;
-    i64vec_t **lat = NULL, **ttft = NULL;
-    size_t n_alloc = 0;
+    int ret = -1, rc = SQLITE_DONE;
+    groups_t rank = {.null_row = -1}, keep = {.null_row = -1};
+    tg_series_cell_t *cells = NULL; /* keep.n x nb */
+    i64vec_t *lat = NULL, *ttft = NULL;
+    size_t kept = 0;
+    const char *key;
+    size_t len;
+    int64_t v;
     if (sb_prepare(db, &x, &st, err, errlen) != 0)
         goto out;
+    if (g) {
+        /* pass 1: every group's cost and requests */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            key = row_key(st, &len);
+            tg_cost_row_t *row = group_find(&rank, key, len);
+            row->requests++;
+            if ((v = col_num(st, 9)) > 0)
+                row->cost_nusd += v;
+        }
+        if (rc != SQLITE_DONE)
+            goto failed;
+        qsort(rank.rows, rank.n, sizeof *rank.rows, cmp_by_cost);
+        kept = rank.n < SERIES_MAX_GROUPS ? rank.n : SERIES_MAX_GROUPS;
+        for (size_t k = 0; k < kept; k++) {
+            const char *rk = rank.rows[k].group;
+            tg_cost_row_t *row = group_find(&keep, rk, rk ? strlen(rk) : 0);
+            row->requests = rank.rows[k].requests;
+            row->cost_nusd = rank.rows[k].cost_nusd;
+        }
+        sqlite3_reset(st);
+        out->groups_total = rank.n;
+    } else {
+        group_find(&keep, NULL, 0); /* the whole series, even when empty */
+        kept = 1;
+        out->groups_total = 1;
+    }
+    size_t n_cells = kept * nb + 1; /* + 1: never a zero-size allocation */
+    cells = tg_xcalloc(n_cells, sizeof *cells);
+    lat = tg_xcalloc(n_cells, sizeof *lat);
+    ttft = tg_xcalloc(n_cells, sizeof *ttft);
+    /* pass 2: the kept groups' buckets */
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t = sqlite3_column_int64(st, 0);
         if (t < q->from_ms || t >= q->to_ms)
             continue;
-        size_t bi = (size_t)((t - q->from_ms) / q->bucket_ms);
-        tg_cost_row_t *row = sqlite3_column_type(st, 1) == SQLITE_NULL
-                                 ? group_find(&gs, NULL, 0)
-                                 : group_find(&gs, (const char *)sqlite3_column_text(st, 1),
-                                              (size_t)sqlite3_column_bytes(st, 1));
-        size_t gi = (size_t)(row - gs.rows);
-        if (gi >= n_alloc) {
-            size_t na = gs.cap;
-            cells = tg_xrealloc(cells, na * sizeof *cells);
-            lat = tg_xrealloc(lat, na * sizeof *lat);
-            ttft = tg_xrealloc(ttft, na * sizeof *ttft);
-            for (size_t i = n_alloc; i < na; i++) {
-                cells[i] = NULL;
-                lat[i] = ttft[i] = NULL;
-            }
-            n_alloc = na;
+        tg_cost_row_t *row =
+            g ? (key = row_key(st, &len), group_get(&keep, key, len)) : &keep.rows[0];
+        if (!row)
+            continue; /* not among the costliest */
+        if (!g) {
+            row->requests++;
+            if ((v = col_num(st, 9)) > 0)
+                row->cost_nusd += v;
         }
-        if (!cells[gi]) {
-            cells[gi] = tg_xcalloc(nb, sizeof **cells);
-            lat[gi] = tg_xcalloc(nb, sizeof **lat);
-            ttft[gi] = tg_xcalloc(nb, sizeof **ttft);
-        }
-        tg_series_cell_t *c = &cells[gi][bi];
-        int64_t v;
+        size_t ci = (size_t)(row - keep.rows) * nb + (size_t)((t - q->from_ms) / q->bucket_ms);
+        tg_series_cell_t *c = &cells[ci];
         c->requests++;
-        row->requests++;
         if (sqlite3_column_int(st, 2) >= 400 || sqlite3_column_int(st, 3))
             c->errors++;
         int cache = sqlite3_column_int(st, 4);
         c->cache_hits += cache == TG_RECORD_CACHE_HIT;
         c->cache_misses += cache == TG_RECORD_CACHE_MISS;
         if ((v = col_num(st, 5)) >= 0)
-            vec_push(&lat[gi][bi], v);
+            vec_push(&lat[ci], v);
         if ((v = col_num(st, 6)) >= 0)
-            vec_push(&ttft[gi][bi], v);
+            vec_push(&ttft[ci], v);
         c->prompt_tokens += (v = col_num(st, 7)) > 0 ? v : 0;
         c->completion_tokens += (v = col_num(st, 8)) > 0 ? v : 0;
-        if ((v = col_num(st, 9)) > 0) {
+        if ((v = col_num(st, 9)) > 0)
             c->cost_nusd += v;
-            row->cost_nusd += v;
-        }
     }
-    if (rc != SQLITE_DONE) {
-        tg_sqlite_set_err(err, errlen, "series", db);
-        goto out;
-    }
-    /* rank the groups by cost; keep the first SERIES_MAX_GROUPS */
-    size_t *order = tg_xmalloc((gs.n ? gs.n : 1) * sizeof *order);
-    for (size_t i = 0; i < gs.n; i++)
-        order[i] = i;
-    for (size_t i = 1; i < gs.n; i++) { /* insertion sort: few groups */
-        size_t k = order[i], j = i;
-        while (j > 0 && cmp_by_cost(&gs.rows[k], &gs.rows[order[j - 1]]) < 0) {
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = k;
-    }
+    if (rc != SQLITE_DONE)
+        goto failed;
     out->from_ms = q->from_ms;
     out->bucket_ms = q->bucket_ms;
     out->n_buckets = nb;
-    out->groups_total = gs.n;
-    size_t keep = gs.n < SERIES_MAX_GROUPS ? gs.n : SERIES_MAX_GROUPS;
-    /* an ungrouped series with no record still has its (empty) buckets */
-    bool empty_whole = q->group_by == TG_GROUP_NONE && !gs.n;
-    out->groups = tg_xcalloc(keep + empty_whole, sizeof *out->groups);
-    for (size_t k = 0; k < keep; k++) {
-        size_t gi = order[k];
+    out->groups = tg_xcalloc(kept ? kept : 1, sizeof *out->groups);
+    for (size_t k = 0; k < kept; k++) {
         tg_series_group_t *sg = &out->groups[out->n_groups++];
-        sg->group = gs.rows[gi].group ? tg_xstrdup(gs.rows[gi].group) : NULL;
-        sg->cost_nusd = gs.rows[gi].cost_nusd;
-        sg->requests = gs.rows[gi].requests;
-        sg->cells = cells[gi];
-        cells[gi] = NULL;
+        sg->group = keep.rows[k].group ? tg_xstrdup(keep.rows[k].group) : NULL;
+        sg->cost_nusd = keep.rows[k].cost_nusd;
+        sg->requests = keep.rows[k].requests;
+        sg->cells = tg_xmalloc((nb ? nb : 1) * sizeof *sg->cells);
         for (size_t i = 0; i < nb; i++) {
-            percentiles(lat[gi][i].v, lat[gi][i].n, sg->cells[i].latency_ms);
-            percentiles(ttft[gi][i].v, ttft[gi][i].n, sg->cells[i].ttft_ms);
+            sg->cells[i] = cells[k * nb + i];
+            percentiles(lat[k * nb + i].v, lat[k * nb + i].n, sg->cells[i].latency_ms);
+            percentiles(ttft[k * nb + i].v, ttft[k * nb + i].n, sg->cells[i].ttft_ms);
         }
     }
-    if (empty_whole) {
-        tg_series_group_t *sg = &out->groups[out->n_groups++];
-        sg->cells = tg_xcalloc(nb, sizeof *sg->cells);
-        for (size_t i = 0; i < nb; i++)
-            for (int p = 0; p < 3; p++)
-                sg->cells[i].latency_ms[p] = sg->cells[i].ttft_ms[p] = -1;
-    }
-    free(order);
     ret = 0;
+    goto out;
+failed:
+    tg_sqlite_set_err(err, errlen, "series", db);
 out:
-    for (size_t i = 0; i < n_alloc; i++) {
-        free(cells[i]);
-        for (size_t j = 0; lat[i] && j < nb; j++) {
-            free(lat[i][j].v);
-            free(ttft[i][j].v);
-        }
-        free(lat[i]);
-        free(ttft[i]);
+    for (size_t i = 0; lat && i < kept * nb; i++) {
+        free(lat[i].v);
+        free(ttft[i].v);
     }
     free(cells);
     free(lat);
     free(ttft);
-    for (size_t i = 0; i < gs.n; i++)
-        free(gs.rows[i].group);
-    free(gs.rows);
-    free(gs.slots);
+    groups_free(&rank);
+    groups_free(&keep);
     sqlite3_finalize(st);
     sb_free(&x);
     tg_sqlite_reader_put(s, db);

@@ -659,3 +659,45 @@ TEST(query_stats_percentiles_match_a_sort)
     tg_buf_free(&b);
     fixture_close(&f);
 }
+
+TEST(query_series_keeps_the_costliest_groups)
+{
+    /* 50 groups (a property unique to each request): the 20 costliest are
+     * kept, in cost order, with their buckets; groups_total says 50 */
+    fixture_t f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
+    CHECK(mkdtemp(f.dir) != NULL);
+    char url[128], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.url = url;
+    CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
+    for (int i = 0; i < 50; i++) {
+        tg_record_t *r = tg_record_new();
+        r->created_at_ms = T0 + i * 60000LL;
+        r->status = 200;
+        r->cost_nusd = 1000LL * (i + 1);
+        char v[16];
+        snprintf(v, sizeof v, "req-%02d", i);
+        tg_record_set_property(r, "Req", v);
+        tg_store_submit(f.s, r);
+    }
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_series(f.s,
+                              "from=2025-11-05T00:00:00Z&to=2025-11-05T01:00:00Z&bucket=5m"
+                              "&group_by=property:Req",
+                              &b),
+              200);
+    CHECK(strstr(b.data, "\"groups_total\":50,") != NULL);
+    const char *first = strstr(b.data, "\"series\":[{\"group\":\"req-49\",\"total_cost\":0.00005,"
+                                       "\"total_requests\":1,");
+    CHECK(first != NULL);
+    CHECK(strstr(b.data, "\"group\":\"req-30\"") != NULL);
+    CHECK(strstr(b.data, "\"group\":\"req-29\"") == NULL);
+    /* req-49 came at minute 49: the 10th bucket of 5 minutes */
+    CHECK(first && strstr(first, "\"requests\":[0,0,0,0,0,0,0,0,0,1,0,0]") != NULL);
+    tg_buf_free(&b);
+    fixture_close(&f);
+}
