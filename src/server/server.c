@@ -348,7 +348,8 @@ static bool port_in_use(const struct addrinfo *ai)
     return busy;
 }
 
-static int open_listener(const char *host, int port, bool first)
+/* `what`: the setting that names the address, for the errors. */
+static int open_listener(const char *what, const char *host, int port, bool first)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -358,13 +359,14 @@ static int open_listener(const char *host, int port, bool first)
     snprintf(portstr, sizeof portstr, "%d", port);
     int rc = getaddrinfo(host && *host ? host : NULL, portstr, &hints, &res);
     if (rc != 0) {
-        tg_error("server.host %s: %s", host, gai_strerror(rc));
+        tg_error("%s %s: %s", what, host, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (first && port_in_use(ai)) {
-            tg_error("cannot listen on %s:%d: the address is already in use", host, port);
+            tg_error("cannot listen on %s:%d (%s): the address is already in use", host, port,
+                     what);
             break;
         }
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -375,7 +377,7 @@ static int open_listener(const char *host, int port, bool first)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
             break;
-        tg_error("cannot listen on %s:%d: %s", host, port, strerror(errno));
+        tg_error("cannot listen on %s:%d (%s): %s", host, port, what, strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -528,9 +530,10 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
         w->srv = s;
         w->index = i;
         w->dash_fd = -1;
-        w->listen_fd = open_listener(cfg->host, cfg->port, i == 0);
+        w->listen_fd = open_listener("server.host", cfg->host, cfg->port, i == 0);
         if (w->listen_fd >= 0 && cfg->dashboard_enabled)
-            w->dash_fd = open_listener(cfg->dashboard_host, cfg->dashboard_port, i == 0);
+            w->dash_fd = open_listener("observability.dashboard", cfg->dashboard_host,
+                                       cfg->dashboard_port, i == 0);
         if (w->listen_fd < 0 || (cfg->dashboard_enabled && w->dash_fd < 0) ||
             worker_setup(s, w, cfg) < 0) {
             free_unstarted(s);

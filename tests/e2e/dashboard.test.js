@@ -397,3 +397,27 @@ test('without keys on a non-loopback address the start-up log says the dashboard
     await open.stop();
   }
 });
+
+test('a dashboard port in use stops the start with a message naming it', async () => {
+  const net = require('node:net');
+  const { spawn } = require('node:child_process');
+  const holder = net.createServer();
+  await new Promise((r) => holder.listen(0, '127.0.0.1', r));
+  const busy = holder.address().port;
+  const cfg = h.baseConfig(fake, {
+    observability: { dashboard: { enabled: true, port: busy, host: '127.0.0.1' } },
+  });
+  cfg.server = { ...cfg.server, port: await h.freePort() };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-dash-busy-'));
+  const file = h.writeConfig(cfg, path.join(dir, 'tollgate.yaml'));
+  const proc = spawn(h.BIN, ['--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  const exit = await h.waitExit(proc, 10000);
+  holder.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (!exit) proc.kill('SIGKILL');
+  assert.ok(exit && exit.code !== 0, `exit ${JSON.stringify(exit)}: ${out}`);
+  assert.match(out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${busy} \\(observability\\.dashboard\\): the address is already in use`));
+});
