@@ -95,12 +95,22 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* A job's event waits as a timer this long: a pending event keeps the
+ * loop running until the answer is in (a loop with nothing pending would
+ * return, as a unit test's loop does); when it fires first, it waits again. */
+static const struct timeval job_wait = {3600, 0};
+
 /* On the submitting worker's loop: the answer is in. */
 static void on_ready(evutil_socket_t fd, short what, void *arg)
 {
     job_t *j = arg;
     tg_readers_t *r = j->pool;
     pthread_mutex_lock(&r->mu);
+    if (j->state != JOB_DONE) { /* the timer, not the answer */
+        event_add(j->ev, &job_wait);
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     unlink_all(r, j);
     pthread_mutex_unlock(&r->mu);
     j->done(j->arg, j->status, &j->out);
@@ -158,7 +168,7 @@ void tg_readers_submit(tg_readers_t *r, struct event_base *base, tg_readers_fn f
     j->free_arg = free_arg;
     j->arg = arg;
     j->ev = event_new(base, -1, 0, on_ready, j);
-    if (!j->ev)
+    if (!j->ev || event_add(j->ev, &job_wait) != 0)
         abort(); /* out of memory */
     pthread_mutex_lock(&r->mu);
     j->next_all = r->all;

@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "proxy/exchange.h"
 #include "proxy/pipeline.h"
+#include "proxy/readers.h"
 #include "store/query.h"
 #include "store/store.h"
 
@@ -355,6 +356,17 @@ TEST(loopback_record_in_the_store)
             printf("    records: %.600s\n", j);
         tg_buf_free(&out);
         tg_loop_client_free(&c);
+        /* the same through /api/v1: the query runs on a reader thread and
+         * the exchange ends when its answer is back on this loop */
+        CHECK(r.gw->readers != NULL);
+        rig_send(
+            &r, &c,
+            &(tg_loop_request_t){
+                .method = "GET", .path = "/api/v1/stats", .query = "model=m1", .dashboard = true});
+        CHECK_INT(c.status, 200);
+        CHECK(c.body.data && strstr(c.body.data, "\"requests\":1,") != NULL);
+        tg_loop_client_free(&c);
+        CHECK_INT(tg_readers_pending(r.gw->readers), 0);
     }
     rig_close(&r); /* the gateway closes the store */
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
