@@ -10,9 +10,13 @@
 #include "gateway.h"
 
 #include "core/log.h"
+#include "cost/cost.h"
 #include "proxy/readers.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* The store's gauges for /metrics, read at scrape time on a worker. */
 static long store_depth(void *arg)
@@ -46,6 +50,194 @@ static int load_rules(tg_gateway_t *gw, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- budgets ---- */
+
+/*
+ * Every budget event goes through here: a warning threshold crossed or a
+ * limit reached, once per budget, value and period (the table flags each).
+ * It writes the log line and counts the metric; the webhook emission
+ * (budget.warning, budget.exceeded: SPEC §11) is added here. Any thread,
+ * outside the budget table's locks.
+ */
+static void on_budget_event(void *arg, const tg_budget_event_t *ev)
+{
+    tg_gateway_t *gw = arg;
+    char spend[32], limit[32];
+    tg_cost_format(ev->spend_nusd, spend);
+    tg_cost_format(ev->limit_nusd, limit);
+    bool exceeded = ev->kind == TG_BUDGET_EV_EXCEEDED;
+    tg_warn("budget %s: %s %s %s spend %s USD of %s USD%s (resets at %lld)",
+            exceeded ? "exceeded" : "warning", ev->scope, ev->value,
+            tg_budget_period_name(ev->period), spend, limit,
+            exceeded ? "" : ", past the warning threshold", (long long)ev->resets_at);
+    tg_metrics_budget_event(gw->metrics, exceeded);
+    /* webhook: budget.warning / budget.exceeded is emitted here */
+}
+
+/* Label values for /metrics: backslash, quote and newline escaped. */
+static void put_label(tg_buf_t *out, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            tg_buf_printf(out, "\\%c", *v);
+        else if (*v == '\n')
+            tg_buf_puts(out, "\\n");
+        else
+            tg_buf_append(out, v, 1);
+    }
+}
+
+/* tollgate_budget_spend_usd: the budgets with a limit, up to the series cap. */
+static void render_budgets(void *arg, tg_buf_t *out)
+{
+    tg_gateway_t *gw = arg;
+    tg_budget_state_t *st;
+    size_t n, shown = 0;
+    tg_budget_list(gw->budgets, (int64_t)time(NULL), &st, &n);
+    for (size_t i = 0; i < n && shown < TG_METRICS_MAX_SERIES; i++) {
+        if (st[i].limit < 0)
+            continue;
+        tg_buf_puts(out, "tollgate_budget_spend_usd{scope=\"");
+        put_label(out, st[i].scope);
+        tg_buf_puts(out, "\",value=\"");
+        put_label(out, st[i].value);
+        tg_buf_printf(out, "\",period=\"%s\"} %.9f\n", tg_budget_period_name(st[i].period),
+                      tg_cost_usd(st[i].spend));
+        shown++;
+    }
+    free(st);
+}
+
+typedef struct {
+    tg_gateway_t *gw;
+    const char *scope;
+    int period;
+} spend_ctx_t;
+
+static void spend_row(void *arg, const char *value, int64_t nusd)
+{
+    const spend_ctx_t *a = arg;
+    if (strlen(value) < TG_BUDGET_VALUE_MAX)
+        tg_budget_set_spend(a->gw->budgets, a->scope, value, a->period, nusd, (int64_t)time(NULL));
+}
+
+/* The spend of one scope this day and this month, from the store. Records
+ * still queued or in the journal at that moment: tg_gateway_new flushes the
+ * store first (docs/budgets.md). */
+static void load_scope_spend(tg_gateway_t *gw, const char *scope)
+{
+    if (!gw->store)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    for (int p = 0; p < TG_BUDGET_NPERIODS; p++) {
+        int64_t start, end;
+        tg_budget_period(tg_budgets_calendar(gw->budgets), p, now, &start, &end);
+        char err[256];
+        spend_ctx_t a = {gw, scope, p};
+        if (tg_store_spend_sums(gw->store, scope, start * 1000, spend_row, &a, err, sizeof err) < 0)
+            tg_warn("budgets: the %s spend of %s could not be read from the store: %s",
+                    tg_budget_period_name(p), scope, err);
+    }
+}
+
+void tg_gateway_budget_scope_load(tg_gateway_t *gw, const char *scope)
+{
+    pthread_mutex_lock(&gw->scopes_mu);
+    for (size_t i = 0; i < gw->n_loaded_scopes; i++)
+        if (!strcmp(gw->loaded_scopes[i], scope)) {
+            pthread_mutex_unlock(&gw->scopes_mu);
+            return;
+        }
+    gw->loaded_scopes =
+        tg_xrealloc(gw->loaded_scopes, (gw->n_loaded_scopes + 1) * sizeof *gw->loaded_scopes);
+    gw->loaded_scopes[gw->n_loaded_scopes++] = tg_xstrdup(scope);
+    load_scope_spend(gw, scope);
+    pthread_mutex_unlock(&gw->scopes_mu);
+}
+
+static void rule_row(void *arg, const char *scope, const char *value, const tg_budget_cfg_t *c)
+{
+    tg_budget_rule_t r;
+    memset(&r, 0, sizeof r);
+    if (!tg_budget_scope_valid(scope) || strlen(value) >= sizeof r.value)
+        return;
+    snprintf(r.scope, sizeof r.scope, "%s", scope);
+    snprintf(r.value, sizeof r.value, "%s", value);
+    r.cfg = *c;
+    tg_budget_rule_put(arg, &r);
+}
+
+void tg_gateway_key_budget(tg_gateway_t *gw, const tg_vkey_t *k)
+{
+    if (k->budget_daily < 0 && k->budget_monthly < 0)
+        return;
+    tg_budget_rule_t r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.scope, sizeof r.scope, "key");
+    snprintf(r.value, sizeof r.value, "%s", k->name);
+    r.cfg = (tg_budget_cfg_t){k->budget_daily, k->budget_monthly, TG_BUDGET_BLOCK, 0.8};
+    tg_gateway_budget_scope_load(gw, "key");
+    tg_budget_rule_put(gw->budgets, &r);
+}
+
+static void key_row(void *arg, const tg_vkey_t *k)
+{
+    tg_gateway_t *gw = arg;
+    if (tg_keyring_add(gw->keys, k) < 0)
+        tg_warn("keys: stored key %s not loaded (a duplicate, or more than %d keys)", k->name,
+                TG_KEYS_MAX);
+    else
+        tg_gateway_key_budget(gw, k);
+}
+
+/* The table, the runtime budgets, and the spend of every scope a budget
+ * names, read after the store has written what it was handed (the
+ * previous run's spool and journal included) so nothing is missed. */
+static int load_budgets(tg_gateway_t *gw, const tg_config_t *cfg, char *err, size_t errlen)
+{
+    tg_budget_calendar_t *cal = tg_budget_calendar_new(
+        cfg->budget_timezone ? cfg->budget_timezone : "UTC", (int64_t)time(NULL), err, errlen);
+    if (!cal)
+        return -1;
+    gw->budgets = tg_budgets_new(cal, on_budget_event, gw);
+    tg_metrics_set_budgets(gw->metrics, render_budgets, gw);
+    if (!gw->store)
+        return 0;
+    tg_store_counters_t c;
+    for (int i = 0; i < 100; i++) { /* the spool (last run's journal) replayed: 10 s at most */
+        tg_store_flush(gw->store, 100);
+        tg_store_counters(gw->store, &c);
+        if (c.spool_bytes == 0 && c.queue_depth == 0)
+            break;
+    }
+    if (c.spool_bytes || c.queue_depth)
+        tg_warn("budgets: records still waiting to be stored are not in the spend read now");
+    /* keys first: a budget PUT for a key later overrides the key's own */
+    if (tg_store_keys_load(gw->store, key_row, gw, err, errlen) < 0)
+        return -1;
+    if (tg_store_budgets_load(gw->store, rule_row, gw->budgets, err, errlen) < 0)
+        return -1;
+    /* only the scopes a budget names: no entries for spend nobody limits */
+    if (cfg->budget_daily >= 0 || cfg->budget_monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "global");
+    if (cfg->budget_per_key.daily >= 0 || cfg->budget_per_key.monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "key");
+    if (cfg->budget_per_user.daily >= 0 || cfg->budget_per_user.monthly >= 0)
+        tg_gateway_budget_scope_load(gw, "user");
+    char scope[TG_BUDGET_SCOPE_MAX];
+    for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
+        snprintf(scope, sizeof scope, "property:%s", cfg->budget_per_property[i].name);
+        tg_gateway_budget_scope_load(gw, scope);
+    }
+    tg_budget_rule_t *rules;
+    size_t n;
+    tg_budget_rules(gw->budgets, &rules, &n);
+    for (size_t i = 0; i < n; i++)
+        tg_gateway_budget_scope_load(gw, rules[i].scope);
+    free(rules);
+    return 0;
+}
+
 tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *err, size_t errlen)
 {
     tg_gateway_t *gw = tg_xcalloc(1, sizeof *gw);
@@ -58,6 +250,8 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     /* one shard per worker: server.workers needs a restart too */
     gw->metrics = tg_metrics_new(cfg->workers);
     gw->health = tg_health_registry_new();
+    pthread_mutex_init(&gw->scopes_mu, NULL);
+    gw->keys = tg_keyring_new();
     if (store) {
         tg_metrics_store_t gauges = {store_depth, store_dropped, store};
         tg_metrics_set_store(gw->metrics, &gauges);
@@ -68,6 +262,10 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
         /* /api/v1's queries off the workers' loops: two threads, as many
          * read connections (a third query waits for one) */
         gw->readers = tg_readers_new(2);
+    }
+    if (load_budgets(gw, cfg, err, errlen) < 0) {
+        tg_gateway_free(gw);
+        return NULL;
     }
     return gw;
 }
@@ -81,6 +279,12 @@ void tg_gateway_free(tg_gateway_t *gw)
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);
     tg_metrics_free(gw->metrics);
+    tg_budgets_free(gw->budgets);
+    tg_keyring_free(gw->keys);
+    for (size_t i = 0; i < gw->n_loaded_scopes; i++)
+        free(gw->loaded_scopes[i]);
+    free(gw->loaded_scopes);
+    pthread_mutex_destroy(&gw->scopes_mu);
     tg_health_registry_free(gw->health);
     if (gw->store)
         tg_store_close(gw->store); /* writes every record still queued */

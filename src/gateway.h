@@ -18,12 +18,18 @@
  *   health   one lock per provider record
  *   readers  its own lock (proxy/readers.h); a worker forgets its jobs
  *            before its loop goes
+ *   budgets  sharded locks (budget/budget.h); runtime budgets their own
+ *   keys     the virtual keys of /api/v1/keys, one read-write lock
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
 #ifndef TG_GATEWAY_H
 #define TG_GATEWAY_H
 
+#include <pthread.h>
+
+#include "auth/keys.h"
+#include "budget/budget.h"
 #include "cache/cache.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
@@ -39,7 +45,21 @@ typedef struct tg_gateway {
     tg_metrics_t *metrics;        /* server.workers shards */
     tg_health_registry_t *health; /* provider health, kept across reloads */
     struct tg_readers *readers;   /* /api/v1's reader threads; NULL without a store */
+    tg_budgets_t *budgets;        /* spend and reservations; runtime budgets */
+    tg_keyring_t *keys;           /* virtual keys (/api/v1/keys), loaded from the store */
+    pthread_mutex_t scopes_mu;    /* loaded_scopes */
+    char **loaded_scopes;         /* budget scopes whose spend was read from the store */
+    size_t n_loaded_scopes;
 } tg_gateway_t;
+
+/** A virtual key's budget as a `key` scope budget (block, 80 % warning);
+ *  none when it has no limit. Any thread. */
+void tg_gateway_key_budget(tg_gateway_t *gw, const tg_vkey_t *k);
+
+/** Read the spend of `scope` this period from the store, once per scope
+ *  (a runtime budget of a scope the configuration has none of). Any
+ *  thread; before the scope's first budget applies. */
+void tg_gateway_budget_scope_load(tg_gateway_t *gw, const char *scope);
 
 /** Build a gateway for cfg. Takes `store` (NULL: request logging off,
  *  runtime limits in memory only) in every case: it is closed by

@@ -153,8 +153,6 @@ static void report_inactive(const tg_config_t *c)
     } while (0)
     INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
              "caching.backend: redis (the in-memory cache is used)");
-    INACTIVE(c->budget_daily >= 0 || c->budget_monthly >= 0, "cost_tracking.budgets");
-    INACTIVE(c->n_alerts > 0, "cost_tracking.alerts");
     INACTIVE(c->webhook_url != NULL, "cost_tracking.webhook_url");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
     INACTIVE(c->redis_url != NULL, "redis");

@@ -34,6 +34,7 @@
  */
 #include "config/config.h"
 #include "config/config_internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -635,6 +636,12 @@ static void cross_check(loader_t *L)
             tg_config_fail_sub(L, "cost_tracking.prices_file",
                                tg_config_seen_line(L, "cost_tracking.prices_file"), "%s", err);
     }
+    if (c->budget_timezone && !tg_tz_name_valid(c->budget_timezone))
+        tg_config_fail_sub(L, "cost_tracking.budgets.timezone",
+                           tg_config_seen_line(L, "cost_tracking.budgets.timezone"),
+                           "unknown time zone '%s' (an IANA name such as UTC, Europe/Paris, "
+                           "America/New_York)",
+                           c->budget_timezone);
     if (!strcmp(c->cache_backend, "redis") && !c->redis_url)
         tg_config_fail_sub(L, "caching.backend", tg_config_seen_line(L, "caching.backend"),
                            "redis needs redis.url");

@@ -98,6 +98,23 @@ typedef struct {
     char *action;     /* "notification" or "throttle" */
 } tg_alert_cfg_t;
 
+/* What a budget does at its limit (SPEC §11). */
+typedef enum { TG_BUDGET_BLOCK = 0, TG_BUDGET_WARN, TG_BUDGET_NONE } tg_budget_action_t;
+
+/* One budget's settings: cost_tracking.budgets (global), per_user,
+ * per_key, each per_property entry, and the runtime budgets of the API. */
+typedef struct {
+    double daily;             /* USD, < 0 when not set */
+    double monthly;           /* USD, < 0 when not set */
+    int action;               /* tg_budget_action_t, default block */
+    double warning_threshold; /* fraction, default 0.8 */
+} tg_budget_cfg_t;
+
+typedef struct {
+    char *name; /* property name */
+    tg_budget_cfg_t b;
+} tg_named_budget_t;
+
 typedef struct {
     char *name;
     char *key; /* as configured (hashed by the auth module at load) */
@@ -170,6 +187,14 @@ typedef struct tg_config {
     size_t n_pricing;
     double budget_daily;   /* USD, < 0 when not set */
     double budget_monthly; /* USD, < 0 when not set */
+    int budget_action;     /* the global budgets' tg_budget_action_t (alerts may change it) */
+    double budget_warning_threshold; /* fraction, default 0.8 */
+    tg_budget_cfg_t budget_per_user; /* daily/monthly < 0: none */
+    tg_budget_cfg_t budget_per_key;
+    tg_named_budget_t *budget_per_property;
+    size_t n_budget_per_property;
+    char *budget_timezone;      /* IANA name, default "UTC" (read at start) */
+    bool budget_allow_unpriced; /* let unpriced models through block budgets */
     tg_alert_cfg_t *alerts;
     size_t n_alerts;
     char *webhook_url;

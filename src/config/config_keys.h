@@ -118,6 +118,9 @@ void tg_config_read_property_limits(tg_conf_loader_t *L, const tg_conf_key_t *ke
 /* cost_tracking.pricing: model → price read with key->sub; input, output required. */
 void tg_config_read_pricing(tg_conf_loader_t *L, const tg_conf_key_t *key, const tg_conf_entry_t *e,
                             void *base);
+/* cost_tracking.budgets.per_property: property name → budget read with key->sub. */
+void tg_config_read_budget_properties(tg_conf_loader_t *L, const tg_conf_key_t *key,
+                                      const tg_conf_entry_t *e, void *base);
 /* cost_tracking.alerts: a list of alerts read with key->sub; threshold required. */
 void tg_config_read_alerts(tg_conf_loader_t *L, const tg_conf_key_t *key, const tg_conf_entry_t *e,
                            void *base);

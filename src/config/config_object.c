@@ -77,6 +77,9 @@ void tg_config_free(tg_config_t *c)
         free(c->pricing[i].model);
     free(c->pricing);
     tg_cost_price_hooks.free(c->price_list);
+    for (size_t i = 0; i < c->n_budget_per_property; i++)
+        free(c->budget_per_property[i].name);
+    free(c->budget_per_property);
     for (size_t i = 0; i < c->n_alerts; i++)
         free(c->alerts[i].action);
     free(c->alerts);
@@ -105,6 +108,8 @@ tg_config_t *tg_config_new(void)
     c->workers = online_cpus();
     c->budget_daily = -1;
     c->budget_monthly = -1;
+    c->budget_per_user.daily = c->budget_per_user.monthly = -1;
+    c->budget_per_key.daily = c->budget_per_key.monthly = -1;
     c->refs = 1;
     static uint64_t generations;
     c->generation = __atomic_add_fetch(&generations, 1, __ATOMIC_RELAXED);

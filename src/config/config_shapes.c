@@ -456,6 +456,26 @@ void tg_config_read_pricing(loader_t *L, const tg_conf_key_t *key, const entry_t
     tg_config_walk_map(L, e->v, pricing_key, tg_conf_table_ctx(key->sub));
 }
 
+static bool budget_property_key(loader_t *L, const entry_t *e)
+{
+    tg_config_t *c = L->cfg;
+    if (!tg_config_is_token(e->key) || strlen(e->key) > 64) {
+        tg_config_fail(L, tg_config_line_of(e->k), "not a valid property name");
+        return true;
+    }
+    tg_named_budget_t nb = {NULL, {-1, -1, TG_BUDGET_BLOCK, 0.8}};
+    tg_config_read_table(L, e->v, e->ctx, &nb.b, NULL);
+    nb.name = tg_config_strdup(e->key);
+    *TG_PUSH(c->budget_per_property, c->n_budget_per_property) = nb;
+    return true;
+}
+
+void tg_config_read_budget_properties(loader_t *L, const tg_conf_key_t *key, const entry_t *e,
+                                      void *base)
+{
+    tg_config_walk_map(L, e->v, budget_property_key, tg_conf_table_ctx(key->sub));
+}
+
 void tg_config_read_threshold(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
     tg_alert_cfg_t *a = base;

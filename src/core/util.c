@@ -358,3 +358,21 @@ void tg_uuid7(char out[37], int64_t unix_ms)
     }
     out[14] = '7';
 }
+
+bool tg_tz_name_valid(const char *tz)
+{
+    if (!tz || !*tz || strlen(tz) > 200)
+        return false;
+    if (!strcmp(tz, "UTC"))
+        return true;
+    if (tz[0] == '/' || strstr(tz, ".."))
+        return false;
+    for (const char *p = tz; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '/' || *p == '_' || *p == '-' || *p == '+'))
+            return false;
+    const char *dir = getenv("TZDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
+    return access(path, R_OK) == 0;
+}

@@ -96,4 +96,9 @@ void tg_uuid4(char out[37]);
  *  with time keep the store's id index appending instead of writing all over it. */
 void tg_uuid7(char out[37], int64_t unix_ms);
 
+/** True when tz is "UTC" or names a zone of the system's tz database: a
+ *  readable file under $TZDIR or /usr/share/zoneinfo, with no "..", no
+ *  leading '/', only letters, digits, '/', '_', '-', '+'. */
+bool tg_tz_name_valid(const char *tz);
+
 #endif

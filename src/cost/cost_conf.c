@@ -29,10 +29,35 @@ static const tg_conf_key_t alert_keys[] = {
     TG_CONF_END,
 };
 
-/* USD; the loader starts both at -1 (no budget). */
+static const char *const budget_actions[] = {"block", "warn", "none", NULL};
+
+/* One per_user / per_key / per_property budget; the loader starts daily
+ * and monthly at -1 (none). */
+static const tg_conf_key_t budget_entry_keys[] = {
+    TG_CONF_KEY("daily", TG_CONF_NUMBER, tg_budget_cfg_t, daily, .min = 0),
+    TG_CONF_KEY("monthly", TG_CONF_NUMBER, tg_budget_cfg_t, monthly, .min = 0),
+    TG_CONF_KEY("action", TG_CONF_ENUM, tg_budget_cfg_t, action, .names = budget_actions,
+                .def = "block"),
+    TG_CONF_KEY("warning_threshold", TG_CONF_NUMBER, tg_budget_cfg_t, warning_threshold, .min = 0,
+                .def = "0.8"),
+    TG_CONF_END,
+};
+
+/* USD; the loader starts daily and monthly at -1 (no budget). */
 static const tg_conf_key_t budget_keys[] = {
     TG_CONF_KEY("daily", TG_CONF_NUMBER, tg_config_t, budget_daily, .min = 0),
     TG_CONF_KEY("monthly", TG_CONF_NUMBER, tg_config_t, budget_monthly, .min = 0),
+    TG_CONF_KEY("action", TG_CONF_ENUM, tg_config_t, budget_action, .names = budget_actions,
+                .def = "block"),
+    TG_CONF_KEY("warning_threshold", TG_CONF_NUMBER, tg_config_t, budget_warning_threshold,
+                .min = 0, .def = "0.8"),
+    TG_CONF_READ("per_property", tg_config_read_budget_properties, budget_entry_keys),
+    TG_CONF_KEY("per_user", TG_CONF_SECTION, tg_config_t, budget_per_user, .sub = budget_entry_keys,
+                .flags = TG_CONF_DOC_WHOLE),
+    TG_CONF_KEY("per_key", TG_CONF_SECTION, tg_config_t, budget_per_key, .sub = budget_entry_keys,
+                .flags = TG_CONF_DOC_WHOLE),
+    TG_CONF_KEY("timezone", TG_CONF_STRING, tg_config_t, budget_timezone, .def = "UTC"),
+    TG_CONF_KEY("allow_unpriced", TG_CONF_BOOL, tg_config_t, budget_allow_unpriced, .def = "false"),
     TG_CONF_END,
 };
 

@@ -20,6 +20,7 @@
 #include "metrics/metrics.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +79,10 @@ struct tg_metrics_shard {
     pthread_mutex_t mu; /* its worker, and render */
     tg_metrics_t *m;
     family_t fam[N_FAMILIES];
-    double rate_limited, budget_blocked;
+    double rate_limited, budget_blocked[4]; /* by scope kind (blocked_scopes) */
 };
+
+static const char *const blocked_scopes[4] = {"global", "key", "user", "property"};
 
 struct tg_metrics {
     int n_shards;
@@ -90,6 +93,9 @@ struct tg_metrics {
     tg_metrics_store_t store;
     long (*conns_open)(void *);
     void *conns_arg;
+    void (*budgets)(void *, tg_buf_t *);
+    void *budgets_arg;
+    _Atomic long budget_events[2]; /* warning, exceeded */
 };
 
 tg_metrics_t *tg_metrics_new(int shards)
@@ -289,11 +295,28 @@ void tg_metrics_rate_limited(tg_metrics_shard_t *sh)
     pthread_mutex_unlock(&sh->mu);
 }
 
-void tg_metrics_budget_blocked(tg_metrics_shard_t *sh)
+void tg_metrics_budget_blocked(tg_metrics_shard_t *sh, const char *scope)
 {
+    int k = 3;
+    for (int i = 0; i < 3; i++)
+        if (scope && !strcmp(scope, blocked_scopes[i]))
+            k = i;
     pthread_mutex_lock(&sh->mu);
-    sh->budget_blocked += 1;
+    sh->budget_blocked[k] += 1;
     pthread_mutex_unlock(&sh->mu);
+}
+
+void tg_metrics_budget_event(tg_metrics_t *m, bool exceeded)
+{
+    atomic_fetch_add(&m->budget_events[exceeded ? 1 : 0], 1);
+}
+
+void tg_metrics_set_budgets(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->budgets = render;
+    m->budgets_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
 }
 
 void tg_metrics_set_connections(tg_metrics_t *m, long (*open)(void *arg), void *arg)
@@ -415,20 +438,23 @@ static void render_hist(tg_buf_t *out, const char *name, const totals_t *f)
 void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
 {
     totals_t t[N_FAMILIES] = {{0}};
-    double rate_limited = 0, budget_blocked = 0;
+    double rate_limited = 0, budget_blocked[4] = {0};
     for (int i = 0; i < m->n_shards; i++) {
         tg_metrics_shard_t *sh = m->shards[i];
         pthread_mutex_lock(&sh->mu);
         for (int f = 0; f < N_FAMILIES; f++)
             add_family(&t[f], &sh->fam[f]);
         rate_limited += sh->rate_limited;
-        budget_blocked += sh->budget_blocked;
+        for (int k = 0; k < 4; k++)
+            budget_blocked[k] += sh->budget_blocked[k];
         pthread_mutex_unlock(&sh->mu);
     }
     pthread_mutex_lock(&m->gauges_mu);
     tg_metrics_store_t store = m->store;
     long (*conns_open)(void *) = m->conns_open;
     void *conns_arg = m->conns_arg;
+    void (*budgets)(void *, tg_buf_t *) = m->budgets;
+    void *budgets_arg = m->budgets_arg;
     pthread_mutex_unlock(&m->gauges_mu);
     head(out, "tollgate_requests_total", "counter", "Requests by provider, model and status.");
     render_family(out, "tollgate_requests_total", &t[F_REQUESTS], "provider", "model", "status");
@@ -452,8 +478,22 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
     render_family(out, "tollgate_cache_total", &t[F_CACHE], "result", NULL, NULL);
     head(out, "tollgate_rate_limited_total", "counter", "Requests refused by a rate limit.");
     tg_buf_printf(out, "tollgate_rate_limited_total %.10g\n", rate_limited);
-    head(out, "tollgate_budget_blocked_total", "counter", "Requests refused by a budget.");
-    tg_buf_printf(out, "tollgate_budget_blocked_total %.10g\n", budget_blocked);
+    head(out, "tollgate_budget_blocked_total", "counter",
+         "Requests refused by a budget, by scope.");
+    for (int k = 0; k < 4; k++)
+        tg_buf_printf(out, "tollgate_budget_blocked_total{scope=\"%s\"} %.10g\n", blocked_scopes[k],
+                      budget_blocked[k]);
+    head(out, "tollgate_budget_events_total", "counter",
+         "Budget events: a warning threshold crossed, a limit reached (once per budget and "
+         "period).");
+    tg_buf_printf(out, "tollgate_budget_events_total{type=\"warning\"} %ld\n",
+                  atomic_load(&m->budget_events[0]));
+    tg_buf_printf(out, "tollgate_budget_events_total{type=\"exceeded\"} %ld\n",
+                  atomic_load(&m->budget_events[1]));
+    head(out, "tollgate_budget_spend_usd", "gauge",
+         "Spend this period of each budget with a limit (scope, value, period).");
+    if (budgets)
+        budgets(budgets_arg, out);
     head(out, "tollgate_upstream_errors_total", "counter",
          "Failed provider calls by provider and kind.");
     render_family(out, "tollgate_upstream_errors_total", &t[F_UP_ERRORS], "provider", NULL, "kind");
@@ -484,7 +524,8 @@ static void free_shard_series(tg_metrics_shard_t *sh)
         free(sh->fam[f].items);
         memset(&sh->fam[f], 0, sizeof sh->fam[f]);
     }
-    sh->rate_limited = sh->budget_blocked = 0;
+    sh->rate_limited = 0;
+    memset(sh->budget_blocked, 0, sizeof sh->budget_blocked);
 }
 
 static void free_admitted(tg_metrics_t *m)

@@ -48,7 +48,16 @@ void tg_metrics_upstream_error(tg_metrics_shard_t *sh, const char *provider, con
 /** result: "hit" or "miss". */
 void tg_metrics_cache(tg_metrics_shard_t *sh, const char *result);
 void tg_metrics_rate_limited(tg_metrics_shard_t *sh);
-void tg_metrics_budget_blocked(tg_metrics_shard_t *sh);
+/** A request refused by a budget of `scope` (global, key, user,
+ *  property:<Name>, counted as "property"). */
+void tg_metrics_budget_blocked(tg_metrics_shard_t *sh, const char *scope);
+/** A budget event (a warning threshold crossed, a limit reached): any
+ *  thread (atomic, not per shard: events come from whoever settles). */
+void tg_metrics_budget_event(tg_metrics_t *m, bool exceeded);
+/** Budget spend gauges, written at scrape time by `render` (NULL: none),
+ *  which must keep within TG_METRICS_MAX_SERIES lines. Set before the
+ *  workers start, cleared after they stop. */
+void tg_metrics_set_budgets(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
 
 /** A worker stopped accepting for a while. reason: "limit"
  *  (server.max_connections reached, nothing idle to close) or

@@ -22,6 +22,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/spend.h"
 #include "router/balance.h"
 
 #include <event2/event.h>
@@ -630,6 +631,8 @@ static void start_attempt(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     const tg_provider_cfg_t *p = x->target.provider;
+    if (!tg_spend_retarget(x)) /* a fallback reserves for the target that serves */
+        return;
     if (!choose_translator(x))
         return;
     if (a->tr) {

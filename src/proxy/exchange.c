@@ -18,6 +18,7 @@
 #include "gateway.h"
 #include "metrics/metrics.h"
 #include "proxy/reply.h"
+#include "proxy/spend.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
 
 void tg_exchange_finish(tg_exchange_t *x)
 {
+    tg_spend_settle(x); /* the reservation becomes the recorded cost */
     record_submit(x);
     if (x->target.provider && x->cfg->metrics_enabled) {
         tg_metrics_request(x->pw->metrics, x->target.provider->name, x->target.model, x->status,

@@ -22,6 +22,8 @@
 #define TG_EXCHANGE_H
 
 #include "auth/access.h"
+#include "auth/keys.h"
+#include "budget/budget.h"
 #include "cache/cache.h"
 #include "config/config.h"
 #include "core/jsonscan.h"
@@ -79,6 +81,7 @@ typedef struct {
      * ends it with this error before any stage runs. */
     int refused_status;
     const char *refused_code, *refused_msg;
+    const tg_vkey_t *vkey; /* a virtual key (/api/v1/keys), or NULL; lives with the gateway */
 } tg_caller_t;
 
 typedef enum {
@@ -206,6 +209,15 @@ typedef struct tg_exchange {
     struct event *cache_ev;    /* the leader wakes us through this */
     bool cache_store_after;    /* store the answer without a flight */
     const char *cache_result;  /* "hit", "miss", or NULL when the cache was not read */
+
+    /* Budgets (proxy/spend.h): what is reserved, for which target. */
+    tg_budget_hold_t budget_hold;
+    tg_budget_apply_t
+        *budget_apply; /* the budgets it falls under (n_budget_apply); freed at the end */
+    int n_budget_apply;
+    int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
+    bool budget_ran;    /* the budget stage ran */
+    int budget_target;  /* the fallback_index it reserved for */
 
     /* The record (SPEC §8). */
     tg_usage_t usage;         /* -1 per count until known */

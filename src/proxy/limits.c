@@ -45,6 +45,13 @@ static void add_pair(tg_limits_t *L, const tg_rate_pair_t *pair, const char *sco
     }
 }
 
+void tg_limits_add_key(tg_limits_t *L, const char *name, const tg_rate_pair_t *pair)
+{
+    char scope[600];
+    snprintf(scope, sizeof scope, "vkey:%.500s", name);
+    add_pair(L, pair, scope);
+}
+
 typedef struct {
     tg_limits_header_fn get;
     void *ctx;

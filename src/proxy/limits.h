@@ -34,6 +34,10 @@ int tg_limits_for_client(tg_limits_t *L, const tg_config_t *cfg, tg_rl_registry_
                          tg_limits_header_fn get, void *ctx, const char *ip, const char *key_name,
                          char *err, size_t errlen);
 
+/** A virtual key's own per-minute pair (scope "vkey:<name>"), added to
+ *  the caller's set. */
+void tg_limits_add_key(tg_limits_t *L, const char *name, const tg_rate_pair_t *pair);
+
 /** The limits on a provider (rate_limiting.providers.<name>). */
 void tg_limits_for_provider(tg_limits_t *L, const tg_config_t *cfg, const char *provider);
 

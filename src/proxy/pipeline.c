@@ -17,6 +17,8 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/api.h"
+#include "proxy/api_budgets.h"
+#include "proxy/api_keys.h"
 #include "proxy/exchange.h"
 #include "proxy/manual_log.h"
 #include "proxy/readers.h"
@@ -26,6 +28,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     const char *path;
@@ -348,15 +351,20 @@ static bool admit(tg_pworker_t *pw, tg_http_t *h, tg_caller_t *caller)
     while (key && *key == ' ')
         key++;
     const tg_api_key_cfg_t *k = key ? tg_access_find_key(pw->access, key, strlen(key)) : NULL;
-    if (!k)
+    /* then the virtual keys (/api/v1/keys): SHA-256 compared in constant time too */
+    const tg_vkey_t *v = key && !k ? tg_keyring_find(pw->gw->keys, key, strlen(key)) : NULL;
+    if (!k && !v)
         return refuse(caller, 401, key ? "invalid_api_key" : "missing_api_key",
                       key ? "the gateway key is not valid"
                           : "this gateway needs a key: send Helicone-Auth: Bearer <key> (or "
                             "Authorization: Bearer <key>)");
+    if (v && v->expires_at > 0 && (int64_t)time(NULL) >= v->expires_at)
+        return refuse(caller, 401, "key_expired", "this gateway key has expired");
     caller->consumed_header = header;
-    caller->key_name = k->name;
-    caller->may_read = k->perm_read;
-    caller->may_write = k->perm_write;
+    caller->key_name = k ? k->name : v->name;
+    caller->may_read = k ? k->perm_read : v->perm_read;
+    caller->may_write = k ? k->perm_write : v->perm_write;
+    caller->vkey = v;
     return true;
 }
 
@@ -476,7 +484,9 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     if (!strncmp(path, "/api/v1/", 8)) {
         if (!admin_reachable(pw, h))
             return;
-        tg_api_handle(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path);
+        if (!tg_api_budgets(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path) &&
+            !tg_api_keys(h, pw->gw, pw->cfg, caller.may_write, path))
+            tg_api_handle(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path);
         return;
     }
     if (route(pw, h, &caller, path))

@@ -19,22 +19,37 @@ static void put_string(tg_buf_t *out, const char *s)
 void tg_reply_error_body(tg_buf_t *out, tg_wire_t wire, int status, const char *code,
                          const char *message)
 {
-    const char *type = tg_translate_error_type(wire, status);
+    tg_reply_error_with(out, wire, status, NULL, code, message, NULL);
+}
+
+void tg_reply_error_with(tg_buf_t *out, tg_wire_t wire, int status, const char *type,
+                         const char *code, const char *message, const char *extra)
+{
+    if (!type)
+        type = tg_translate_error_type(wire, status);
     switch (wire) {
     case TG_WIRE_ANTHROPIC:
-        tg_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", type);
+        tg_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":");
+        put_string(out, type);
+        tg_buf_puts(out, ",\"message\":");
         put_string(out, message);
-        tg_buf_puts(out, "}}");
         break;
     case TG_WIRE_GEMINI:
         tg_buf_printf(out, "{\"error\":{\"code\":%d,\"message\":", status);
         put_string(out, message);
-        tg_buf_printf(out, ",\"status\":\"%s\"}}", tg_gemini_status_name(status));
+        tg_buf_printf(out, ",\"status\":\"%s\"", tg_gemini_status_name(status));
         break;
     case TG_WIRE_OPENAI:
     case TG_WIRE_RESPONSES:
-    default: tg_buf_openai_error(out, message, type, code); break;
+    default:
+        tg_buf_openai_error(out, message, type, code);
+        out->len -= 2; /* its closing "}}", written below after `extra` */
+        out->data[out->len] = 0;
+        break;
     }
+    if (extra && *extra)
+        tg_buf_printf(out, ",%s", extra);
+    tg_buf_puts(out, "}}");
 }
 
 void tg_reply_error(tg_http_t *h, tg_wire_t wire, int status, const char *code, const char *message)

@@ -24,6 +24,12 @@
 void tg_reply_error_body(tg_buf_t *out, tg_wire_t wire, int status, const char *code,
                          const char *message);
 
+/** The same body with the type given (NULL: by status) and `extra`, one or
+ *  more JSON members already written (`"budget":{...}`), added inside the
+ *  error object (may be NULL). */
+void tg_reply_error_with(tg_buf_t *out, tg_wire_t wire, int status, const char *type,
+                         const char *code, const char *message, const char *extra);
+
 /** Answer h with that error (application/json). */
 void tg_reply_error(tg_http_t *h, tg_wire_t wire, int status, const char *code,
                     const char *message);

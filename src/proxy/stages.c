@@ -10,6 +10,7 @@
  *   local_answer   mock, count_tokens
  *   plan           reachable? fallbacks
  *   cache          hit / lead / wait (parks)
+ *   budget         Helicone-Max-Cost; the worst case reserved against every budget (spend.c)
  *   provider_limits rate limits on the provider (both)
  *   attempt        the call (parks until the provider answers; attempt.c) (both)
  *
@@ -30,6 +31,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/spend.h"
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -153,6 +155,26 @@ static tg_stage_result_t read_raw_body(void *arg)
 
 /* ---- resolve, token_cap ---- */
 
+/* A virtual key's `models` globs: the model as asked for, as resolved, or
+ * as provider/model must match one (403 model_not_allowed). */
+static bool model_allowed(tg_exchange_t *x)
+{
+    const tg_vkey_t *v = x->caller.vkey;
+    if (!v || !v->n_models)
+        return true;
+    char full[600];
+    snprintf(full, sizeof full, "%s/%s", x->target.provider ? x->target.provider->name : "",
+             x->target.model ? x->target.model : "");
+    if (tg_vkey_allows(v, x->model_requested) || tg_vkey_allows(v, x->target.model) ||
+        (x->target.provider && tg_vkey_allows(v, full)))
+        return true;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "the gateway key '%s' may not use model '%s'", v->name,
+             x->model_requested ? x->model_requested : full);
+    tg_exchange_error(x, 403, "model_not_allowed", msg);
+    return false;
+}
+
 /* SPEC §4: provider and model (404 when nothing serves it). A Helicone
  * model list (`a/openai,b/anthropic`) is this request's fallback chain: its
  * first entry is the target, the others follow it in order. */
@@ -172,7 +194,7 @@ static tg_stage_result_t resolve(void *arg)
             x->fallbacks[x->n_fallbacks++] = routes[i];
         }
         x->model_list = n > 1;
-        return TG_STAGE_CONTINUE;
+        return model_allowed(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     /* Nothing here serves the model, but Helicone's own Helicone-Fallbacks
      * names its targets (configured providers, by origin): the model goes
@@ -180,6 +202,8 @@ static tg_stage_result_t resolve(void *arg)
     const char *fh = tg_http_header(x->h, "Helicone-Fallbacks");
     if (rc == -1 && fh && !strchr(x->model_requested, ',') && tg_fallbacks_helicone_form(fh)) {
         x->target = (tg_route_t){.model = tg_xstrdup(x->model_requested), .how = "fallback"};
+        if (!model_allowed(x))
+            return TG_STAGE_ANSWERED;
         return tg_attempt_plan_fallbacks(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     if (rc == -2)
@@ -262,6 +286,8 @@ static tg_stage_result_t caller_limits(void *arg)
         tg_exchange_error(x, 400, "invalid_rate_limit_policy", msg);
         return TG_STAGE_ANSWERED;
     }
+    if (x->caller.vkey) /* a virtual key's own rate_limit */
+        tg_limits_add_key(&x->limits, x->caller.vkey->name, &x->caller.vkey->rate);
     return acquire(x, &x->limits);
 }
 
@@ -356,6 +382,7 @@ static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
     tg_http_add_header(x->h, "Helicone-Cache-Bucket-Idx", idx);
     tg_http_add_header(x->h, "Helicone-Provider", x->target.provider->name);
     tg_exchange_policy_headers(x);
+    tg_spend_headers(x); /* a hit costs nothing, but its budgets are still told */
     tg_metrics_cache(x->pw->metrics, "hit");
     if (e->stream) {
         tg_http_add_header(x->h, "Cache-Control", "no-cache");
@@ -438,6 +465,14 @@ static tg_stage_result_t cache(void *arg)
     return TG_STAGE_CONTINUE;
 }
 
+/* ---- budget (proxy/spend.h) ---- */
+
+/* After the cache: a hit costs nothing and is never refused. */
+static tg_stage_result_t budget(void *arg)
+{
+    return tg_spend_reserve(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+}
+
 /* ---- attempt ---- */
 
 /* The call: parked until the provider's answer ends the exchange (attempt.c). */
@@ -455,9 +490,9 @@ static tg_stage_result_t attempt(void *arg)
     }
 
 static const tg_stage_t llm_stages[] = {
-    STAGE(read_body),    STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
-    STAGE(local_answer), STAGE(plan),    STAGE(cache),     STAGE(provider_limits),
-    STAGE(attempt),      {NULL, NULL},
+    STAGE(read_body),       STAGE(resolve), STAGE(token_cap), STAGE(caller_limits),
+    STAGE(local_answer),    STAGE(plan),    STAGE(cache),     STAGE(budget),
+    STAGE(provider_limits), STAGE(attempt), {NULL, NULL},
 };
 
 static const tg_stage_t passthrough_stages[] = {

@@ -105,6 +105,13 @@ static const tg_store_ops_t sqlite_ops = {
     .rule_save = tg_sqlite_rule_save,
     .rule_delete = tg_sqlite_rule_delete,
     .rules_load = tg_sqlite_rules_load,
+    .spend_sums = tg_sqlite_spend_sums,
+    .budget_save = tg_sqlite_budget_save,
+    .budget_delete = tg_sqlite_budget_delete,
+    .budgets_load = tg_sqlite_budgets_load,
+    .key_save = tg_sqlite_key_save,
+    .key_delete = tg_sqlite_key_delete,
+    .keys_load = tg_sqlite_keys_load,
     .close = sq_close,
 };
 

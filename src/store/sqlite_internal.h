@@ -10,6 +10,8 @@
  *                    the checkpointer (writer thread, checkpointer thread)
  *   sqlite_read.c    the read pool and the queries (any thread)
  *   sqlite_rules.c   the runtime rate-limit rules (API worker threads)
+ *   sqlite_budgets.c spend sums and runtime budgets (main, API workers)
+ *   sqlite_keys.c    the virtual keys of /api/v1/keys (main, API workers)
  *
  * Invariants: every value reaches SQL through a bound parameter; the SQL
  * text is built only from fixed fragments. A later schema version is added
@@ -96,5 +98,38 @@ int tg_sqlite_rule_save(tg_store_backend_t *b, const tg_rl_rule_t *rule, char *e
 int tg_sqlite_rule_delete(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
 int tg_sqlite_rules_load(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
                          size_t errlen);
+
+/* Binds a statement's parameters from arg. */
+typedef void (*tg_sqlite_bind_fn)(sqlite3_stmt *st, const void *arg);
+/* One statement on the settings connection, with the turn: 0 and *changes,
+ * or -1 with err (naming table). sqlite_rules.c. */
+int tg_sqlite_settings_exec(sq_t *q, const char *table, const char *sql, tg_sqlite_bind_fn bind,
+                            const void *arg, int *changes, char *err, size_t errlen);
+
+/* The settings connection (rules, budgets), opened on first use; with the turn. */
+sqlite3 *tg_sqlite_rules_db(sq_t *q, char *err, size_t errlen);
+/* Drop it after a failure (with the turn). */
+void tg_sqlite_rules_db_drop(sq_t *q);
+
+/* sqlite_budgets.c */
+/* Run a SELECT on a reader: bind (may be NULL), then row() for each row.
+ * 0, or -1 with err (naming table). */
+int tg_sqlite_select(sq_t *q, const char *table, const char *sql, tg_sqlite_bind_fn bind,
+                     const void *barg, void (*row)(sqlite3_stmt *st, void *arg), void *rarg,
+                     char *err, size_t errlen);
+int tg_sqlite_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+                         tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
+int tg_sqlite_budget_save(tg_store_backend_t *b, const char *scope, const char *value,
+                          const tg_budget_cfg_t *c, char *err, size_t errlen);
+int tg_sqlite_budget_delete(tg_store_backend_t *b, const char *scope, const char *value, char *err,
+                            size_t errlen);
+int tg_sqlite_budgets_load(tg_store_backend_t *b, tg_store_budget_fn fn, void *arg, char *err,
+                           size_t errlen);
+
+/* sqlite_keys.c */
+int tg_sqlite_key_save(tg_store_backend_t *b, const tg_vkey_t *k, char *err, size_t errlen);
+int tg_sqlite_key_delete(tg_store_backend_t *b, const char *name, char *err, size_t errlen);
+int tg_sqlite_keys_load(tg_store_backend_t *b, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                        char *err, size_t errlen);
 
 #endif

@@ -6,7 +6,7 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 4, PRAGMA user_version):
+ * Schema (version 5, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
@@ -16,11 +16,18 @@
  *   request_properties  (seq, name, value, created_at), names NOCASE,
  *                       indexed on (name, value, created_at) for filters
  *   request_bodies      bodies by seq, read only for a single record
- *                       (version 4: and cache_saved_nusd, a hit's saving)
+ *                       (version 5: and cache_saved_nusd, a hit's saving)
  *   rate_limit_rules    (version 2) the runtime limits of /api/v1/rate-limits:
  *                       id, property, value, quota, window_s, unit
  *                       ("request", "cents", "token"), created_at; read
  *                       back in rowid (insertion) order
+ *   budgets             (version 4) the runtime budgets of /api/v1/budgets:
+ *                       (scope, value) primary key, daily and monthly USD
+ *                       (NULL: none), action, warning_threshold, updated_at
+ *   api_keys            (version 4) the virtual keys of /api/v1/keys: name,
+ *                       key_sha256 (the key is never stored), permissions,
+ *                       models (JSON array of globs), budget, rate limit,
+ *                       expires_at (UNIX s, NULL: never), metadata (JSON)
  * Times are ms since the epoch (UTC); cost is nano-USD (INTEGER, exact);
  * unknown numbers are NULL.
  */
@@ -28,7 +35,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -88,7 +95,27 @@ static const char *migrations[] = {
     "DROP INDEX requests_session;"
     "CREATE INDEX requests_session ON requests(session_id, created_at)"
     " WHERE session_id IS NOT NULL;",
-    /* 3 -> 4: what a cache hit saved (the provider's price of its usage),
+    /* 3 -> 4: runtime budgets (spend itself is summed from requests) and
+     * the virtual keys of /api/v1/keys (the key itself only as SHA-256) */
+    "CREATE TABLE budgets ("
+    " scope TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " daily REAL, monthly REAL,"
+    " action TEXT NOT NULL,"
+    " warning_threshold REAL NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (scope, value));"
+    "CREATE TABLE api_keys ("
+    " name TEXT PRIMARY KEY,"
+    " key_sha256 BLOB NOT NULL,"
+    " perm_read INTEGER NOT NULL, perm_write INTEGER NOT NULL,"
+    " models TEXT NOT NULL,"
+    " budget_daily REAL, budget_monthly REAL,"
+    " requests_per_minute INTEGER NOT NULL, tokens_per_minute INTEGER NOT NULL,"
+    " expires_at INTEGER,"
+    " metadata TEXT,"
+    " created_at INTEGER NOT NULL);",
+    /* 4 -> 5: what a cache hit saved (the provider's price of its usage),
      * for the dashboard's stats and costs; the time index covers it too,
      * so the time-range reports still read that index alone */
     "ALTER TABLE requests ADD COLUMN cache_saved_nusd INTEGER;"

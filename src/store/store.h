@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/keys.h"
+#include "config/config.h"
 #include "ratelimit/ratelimit.h"
 #include "store/record.h"
 
@@ -137,6 +139,42 @@ int tg_store_rule_delete(tg_store_t *s, const char *id, char *err, size_t errlen
  *  with err. Any thread. */
 int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err, size_t errlen);
 
+/* ---- budgets (SPEC §11; budget/budget.h) ----
+ *
+ * The spend of a budget is the sum of recorded cost since its period
+ * began, read back at start. Runtime budgets (PUT /api/v1/budgets/...) are
+ * kept like the runtime rate limits: saved at once, durably. */
+
+/** One (value, nano-USD) of a spend sum. */
+typedef void (*tg_store_spend_fn)(void *arg, const char *value, int64_t nusd);
+/** Sum recorded cost since since_ms per value of `scope`: "global" (one
+ *  row, value "*"), "key" (key_name), "user" (user_id), "property:<Name>"
+ *  (that property's value). Returns 0, or -1 with err. Any thread. */
+int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, tg_store_spend_fn fn,
+                        void *arg, char *err, size_t errlen);
+/** Save (insert or replace) a runtime budget. 0, or -1 with err. */
+int tg_store_budget_save(tg_store_t *s, const char *scope, const char *value,
+                         const tg_budget_cfg_t *b, char *err, size_t errlen);
+/** 0 deleted, 1 none, -1 error. */
+int tg_store_budget_delete(tg_store_t *s, const char *scope, const char *value, char *err,
+                           size_t errlen);
+typedef void (*tg_store_budget_fn)(void *arg, const char *scope, const char *value,
+                                   const tg_budget_cfg_t *b);
+/** Every runtime budget, in the order saved. 0, or -1 with err. */
+int tg_store_budgets_load(tg_store_t *s, tg_store_budget_fn fn, void *arg, char *err,
+                          size_t errlen);
+
+/* ---- virtual keys (/api/v1/keys; auth/keys.h) ---- */
+
+/** Save a new key (its name must not be stored yet). 0, or -1 with err. */
+int tg_store_key_save(tg_store_t *s, const tg_vkey_t *k, char *err, size_t errlen);
+/** 0 deleted, 1 none, -1 error. */
+int tg_store_key_delete(tg_store_t *s, const char *name, char *err, size_t errlen);
+/** Every stored key, in the order saved (fn gets a key whose strings live
+ *  for the call). 0, or -1 with err. */
+int tg_store_keys_load(tg_store_t *s, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                       char *err, size_t errlen);
+
 /* ---- back-end interface ---- */
 
 typedef struct tg_store_backend tg_store_backend_t;
@@ -248,6 +286,20 @@ typedef struct {
     int (*rule_delete)(tg_store_backend_t *b, const char *id, char *err, size_t errlen);
     int (*rules_load)(tg_store_backend_t *b, tg_rl_rule_t **out, size_t *n, char *err,
                       size_t errlen);
+    /* budgets (tg_store_spend_sums and friends); any thread. A back-end
+     * without them keeps no budgets: the calls then fail. */
+    int (*spend_sums)(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+                      tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
+    int (*budget_save)(tg_store_backend_t *b, const char *scope, const char *value,
+                       const tg_budget_cfg_t *c, char *err, size_t errlen);
+    int (*budget_delete)(tg_store_backend_t *b, const char *scope, const char *value, char *err,
+                         size_t errlen);
+    int (*budgets_load)(tg_store_backend_t *b, tg_store_budget_fn fn, void *arg, char *err,
+                        size_t errlen);
+    int (*key_save)(tg_store_backend_t *b, const tg_vkey_t *k, char *err, size_t errlen);
+    int (*key_delete)(tg_store_backend_t *b, const char *name, char *err, size_t errlen);
+    int (*keys_load)(tg_store_backend_t *b, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                     char *err, size_t errlen);
     void (*close)(tg_store_backend_t *b);
 } tg_store_ops_t;
 

@@ -695,6 +695,59 @@ int tg_store_rules_load(tg_store_t *s, tg_rl_rule_t **out, size_t *n, char *err,
     return s->be->ops->rules_load(s->be, out, n, err, errlen);
 }
 
+int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, tg_store_spend_fn fn,
+                        void *arg, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->spend_sums, err, errlen))
+        return -1;
+    return s->be->ops->spend_sums(s->be, scope, since_ms, fn, arg, err, errlen);
+}
+
+int tg_store_budget_save(tg_store_t *s, const char *scope, const char *value,
+                         const tg_budget_cfg_t *b, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->budget_save, err, errlen))
+        return -1;
+    return s->be->ops->budget_save(s->be, scope, value, b, err, errlen);
+}
+
+int tg_store_budget_delete(tg_store_t *s, const char *scope, const char *value, char *err,
+                           size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->budget_delete, err, errlen))
+        return -1;
+    return s->be->ops->budget_delete(s->be, scope, value, err, errlen);
+}
+
+int tg_store_budgets_load(tg_store_t *s, tg_store_budget_fn fn, void *arg, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->budgets_load, err, errlen))
+        return -1;
+    return s->be->ops->budgets_load(s->be, fn, arg, err, errlen);
+}
+
+int tg_store_key_save(tg_store_t *s, const tg_vkey_t *k, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->key_save, err, errlen))
+        return -1;
+    return s->be->ops->key_save(s->be, k, err, errlen);
+}
+
+int tg_store_key_delete(tg_store_t *s, const char *name, char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->key_delete, err, errlen))
+        return -1;
+    return s->be->ops->key_delete(s->be, name, err, errlen);
+}
+
+int tg_store_keys_load(tg_store_t *s, void (*fn)(void *arg, const tg_vkey_t *k), void *arg,
+                       char *err, size_t errlen)
+{
+    if (!keeps_rules(s, s && s->be->ops->keys_load, err, errlen))
+        return -1;
+    return s->be->ops->keys_load(s->be, fn, arg, err, errlen);
+}
+
 static void store_free(tg_store_t *s)
 {
     if (s->be)

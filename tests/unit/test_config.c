@@ -1571,3 +1571,66 @@ TEST(config_tables_well_formed)
 {
     check_table(tg_config_sections, "(top)");
 }
+
+/* ---- cost_tracking.budgets ---- */
+
+TEST(config_budgets_every_scope)
+{
+    tg_config_errors_t errs = {0};
+    tg_config_t *c = load("cost_tracking:\n"
+                          "  budgets:\n"
+                          "    daily: 10\n"
+                          "    action: warn\n"
+                          "    per_property:\n"
+                          "      Agent-Name: { daily: 2, monthly: 20, action: block, "
+                          "warning_threshold: 0.5 }\n"
+                          "      Team: { monthly: 500 }\n"
+                          "    per_user: { daily: 1, action: none }\n"
+                          "    per_key: { monthly: 50 }\n"
+                          "    timezone: Europe/Paris\n"
+                          "    allow_unpriced: true\n",
+                          &errs);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK(near(c->budget_daily, 10) && c->budget_monthly < 0);
+    CHECK_INT(c->budget_action, TG_BUDGET_WARN);
+    CHECK(near(c->budget_warning_threshold, 0.8));
+    CHECK_INT(c->n_budget_per_property, 2);
+    CHECK_STR(c->budget_per_property[0].name, "Agent-Name");
+    CHECK(near(c->budget_per_property[0].b.daily, 2) &&
+          near(c->budget_per_property[0].b.monthly, 20));
+    CHECK(near(c->budget_per_property[0].b.warning_threshold, 0.5));
+    CHECK_INT(c->budget_per_property[1].b.action, TG_BUDGET_BLOCK);
+    CHECK(c->budget_per_property[1].b.daily < 0);
+    CHECK(near(c->budget_per_property[1].b.warning_threshold, 0.8));
+    CHECK(near(c->budget_per_user.daily, 1) && c->budget_per_user.action == TG_BUDGET_NONE);
+    CHECK(near(c->budget_per_key.monthly, 50) && c->budget_per_key.daily < 0);
+    CHECK_STR(c->budget_timezone, "Europe/Paris");
+    CHECK(c->budget_allow_unpriced);
+    tg_config_release(c);
+    /* without budgets: none anywhere, UTC */
+    c = load("server:\n  port: 9000\n", &errs);
+    CHECK(c && c->budget_per_user.daily < 0 && c->budget_per_key.monthly < 0 &&
+          !c->n_budget_per_property && !strcmp(c->budget_timezone, "UTC"));
+    tg_config_release(c);
+    tg_config_errors_free(&errs);
+}
+
+TEST(config_budgets_errors_name_the_key)
+{
+    tg_config_errors_t errs = {0};
+    tg_config_t *c = load("cost_tracking:\n"
+                          "  budgets:\n"
+                          "    per_user: { daily: -1, action: explode }\n"
+                          "    per_property:\n"
+                          "      'bad name': { daily: 1 }\n"
+                          "    timezone: Mars/Olympus_Mons\n",
+                          &errs);
+    CHECK(c == NULL);
+    CHECK(find_error(&errs, "cost_tracking.budgets.per_user.daily", "") != NULL);
+    CHECK(find_error(&errs, "cost_tracking.budgets.per_user.action", "") != NULL);
+    CHECK(find_error(&errs, "cost_tracking.budgets.timezone", "unknown time zone") != NULL);
+    CHECK(errs.n >= 4);
+    tg_config_errors_free(&errs);
+}

@@ -52,7 +52,7 @@ TEST(metrics_render_counters_histograms_escaping)
     CHECK(strstr(o, "tollgate_upstream_errors_total{provider=\"openai\",kind=\"timeout\"} 1\n"));
     CHECK(strstr(o, "tollgate_cache_total{result=\"hit\"} 1\n"));
     CHECK(strstr(o, "tollgate_rate_limited_total 1\n"));
-    CHECK(strstr(o, "tollgate_budget_blocked_total 0\n"));
+    CHECK(strstr(o, "tollgate_budget_blocked_total{scope=\"global\"} 0\n"));
     CHECK(strstr(o, "tollgate_log_queue_depth 7\n"));
     CHECK(strstr(o, "tollgate_log_records_dropped_total 0\n"));
     CHECK(strstr(o, "# TYPE tollgate_request_duration_seconds histogram\n"));

@@ -92,7 +92,7 @@ TEST(stages_proxy_lists)
 {
     char buf[256];
     CHECK_STR(names_of(tg_stages_llm(), buf, sizeof buf),
-              "read_body resolve token_cap caller_limits local_answer plan cache "
+              "read_body resolve token_cap caller_limits local_answer plan cache budget "
               "provider_limits attempt");
     CHECK_STR(names_of(tg_stages_passthrough(), buf, sizeof buf),
               "read_raw_body caller_limits provider_limits attempt");

@@ -505,7 +505,7 @@ TEST(store_sqlite_round_trip_wal)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 4);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 5);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
               1);
     CHECK_INT(count_rows(db, "PRAGMA page_size"), 16384); /* a new store's pages */
@@ -1151,8 +1151,9 @@ TEST(store_rules_schema_upgrade_from_version_1)
 {
     /* a version-1 database with a record in it: version 2 added the rules
      * table, version 3 made the user and session indexes partial and
-     * version 4 added cache_saved_nusd (and to the time index), so a
-     * current database without those is exactly version 1 */
+     * version 4 added the budgets and api_keys tables and version 5
+     * cache_saved_nusd (and to the time index), so a current database
+     * without those is exactly version 1 */
     char dir[64], db[128];
     tg_store_t *s = fresh_sqlite(dir, db);
     if (!s)
@@ -1163,6 +1164,8 @@ TEST(store_rules_schema_upgrade_from_version_1)
     CHECK_INT(sqlite3_open(db, &h), SQLITE_OK);
     CHECK_INT(sqlite3_exec(h,
                            "DROP TABLE rate_limit_rules;"
+                           "DROP TABLE budgets;"
+                           "DROP TABLE api_keys;"
                            "DROP INDEX requests_user;"
                            "CREATE INDEX requests_user ON requests(user_id, created_at);"
                            "DROP INDEX requests_session;"
@@ -1185,10 +1188,13 @@ TEST(store_rules_schema_upgrade_from_version_1)
     CHECK(s != NULL);
     if (!s)
         return;
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 4);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 5);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_table_info('requests')"
                              " WHERE name = 'cache_saved_nusd'"),
               1);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
+                             " ('budgets', 'api_keys')"),
+              2);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 1); /* kept */
     CHECK_INT(count_rows(db,
                          "SELECT count(*) FROM sqlite_master WHERE name IN"

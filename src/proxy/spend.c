@@ -1,0 +1,391 @@
+/*
+ * spend.c — budgets and Helicone-Max-Cost on the request path (spend.h).
+ *
+ * The budget stage runs once the target is known and the cache has had its
+ * say (a hit costs nothing and is never refused): it refuses a request
+ * whose worst case is above Helicone-Max-Cost (402), then reserves the
+ * worst case against every budget the request falls under (budget.h): the
+ * global one, its gateway key's, its user's (Helicone-User-Id), and one per
+ * budgeted property it carries (Helicone-Property-<Name>). A refusal is a
+ * 429 in the client's dialect with the budget in the body and Retry-After
+ * until the period resets. The reservation is settled to the recorded cost
+ * when the exchange ends, whatever the ending (tg_exchange_finish).
+ *
+ * Thread: the worker thread of the exchange.
+ */
+#include "proxy/spend.h"
+
+#include "core/log.h"
+#include "cost/cost.h"
+#include "gateway.h"
+#include "proxy/reply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- which budgets ---- */
+
+/* The global budgets: budgets.daily/monthly with budgets.action, unless the
+ * fixtures' `alerts` list says otherwise: a notification entry sets the
+ * warning threshold; a throttle entry makes them block at its share of the
+ * limit; alerts without a throttle only warn. */
+static tg_budget_cfg_t global_cfg(const tg_config_t *c)
+{
+    tg_budget_cfg_t g = {c->budget_daily, c->budget_monthly, c->budget_action,
+                         c->budget_warning_threshold};
+    if (!c->n_alerts)
+        return g;
+    double notify = -1, throttle = -1;
+    for (size_t i = 0; i < c->n_alerts; i++) {
+        double t = c->alerts[i].threshold;
+        bool thr = c->alerts[i].action && !strcmp(c->alerts[i].action, "throttle");
+        double *slot = thr ? &throttle : &notify;
+        if (*slot < 0 || t < *slot)
+            *slot = t;
+    }
+    if (notify >= 0)
+        g.warning_threshold = notify;
+    if (throttle < 0) {
+        g.action = TG_BUDGET_WARN;
+        return g;
+    }
+    g.action = TG_BUDGET_BLOCK;
+    if (g.daily >= 0)
+        g.daily *= throttle;
+    if (g.monthly >= 0)
+        g.monthly *= throttle;
+    return g;
+}
+
+static bool has_limit(const tg_budget_cfg_t *b)
+{
+    return b->daily >= 0 || b->monthly >= 0;
+}
+
+bool tg_spend_budget_cfg(const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
+                         const char *value, tg_budget_cfg_t *out)
+{
+    if (tg_budget_rule_get(b, scope, value, out))
+        return has_limit(out);
+    if (!strcmp(scope, "global"))
+        *out = global_cfg(cfg);
+    else if (!strcmp(scope, "key"))
+        *out = cfg->budget_per_key;
+    else if (!strcmp(scope, "user"))
+        *out = cfg->budget_per_user;
+    else {
+        out->daily = out->monthly = -1;
+        for (size_t i = 0; i < cfg->n_budget_per_property; i++)
+            if (!strncmp(scope, "property:", 9) &&
+                !strcasecmp(cfg->budget_per_property[i].name, scope + 9))
+                *out = cfg->budget_per_property[i].b;
+    }
+    return has_limit(out);
+}
+
+/* Add (scope, value) when a budget with a limit applies to it. */
+static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope, const char *value,
+                     tg_budget_apply_t *out, int n, int max)
+{
+    if (n >= max || !value || !*value)
+        return n;
+    for (int i = 0; i < n; i++) /* a property named twice (config and runtime) */
+        if (!strcasecmp(out[i].scope, scope) && !strcmp(out[i].value, value))
+            return n;
+    tg_budget_apply_t *a = &out[n];
+    snprintf(a->scope, sizeof a->scope, "%s", scope);
+    /* a longer value is cut: the budget then covers the values sharing
+     * those first 127 bytes (documented) */
+    snprintf(a->value, sizeof a->value, "%s", value);
+    if (!tg_spend_budget_cfg(cfg, b, a->scope, a->value, &a->cfg))
+        return n;
+    return n + 1;
+}
+
+int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_name,
+                     const char *(*header)(void *h, const char *name), void *h,
+                     tg_budget_apply_t *out, int max)
+{
+    int n = add_apply(cfg, b, "global", "*", out, 0, max);
+    n = add_apply(cfg, b, "key", key_name, out, n, max);
+    n = add_apply(cfg, b, "user", header(h, "Helicone-User-Id"), out, n, max);
+    char hname[TG_BUDGET_SCOPE_MAX + 32], scope[TG_BUDGET_SCOPE_MAX];
+    for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
+        const char *name = cfg->budget_per_property[i].name;
+        snprintf(hname, sizeof hname, "Helicone-Property-%s", name);
+        snprintf(scope, sizeof scope, "property:%s", name);
+        n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
+    }
+    char names[8][TG_BUDGET_SCOPE_MAX];
+    size_t nn = tg_budget_rule_properties(b, names, 8);
+    for (size_t i = 0; i < nn; i++) {
+        snprintf(hname, sizeof hname, "Helicone-Property-%s", names[i]);
+        snprintf(scope, sizeof scope, "property:%s", names[i]);
+        n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
+    }
+    return n;
+}
+
+/* ---- the worst case ---- */
+
+/* The largest output cap the body asks for; -1 when none. */
+static long asked_output(tg_exchange_t *x)
+{
+    const char *doc = x->in_body;
+    enum { N = TG_IN_NKEYS - TG_IN_MAX_TOKENS };
+    const tg_json_span_t *found = x->in_keys + TG_IN_MAX_TOKENS;
+    tg_json_span_t gen[N];
+    if (!doc)
+        return -1;
+    if (x->route == TG_ROUTE_GEMINI) {
+        size_t a, b;
+        if (!tg_json_member(doc, x->in_len, "generationConfig", &a, &b) || doc[a] != '{')
+            return -1;
+        doc += a;
+        tg_json_members(doc, b - a, tg_in_keys_names + TG_IN_MAX_TOKENS, N, gen);
+        found = gen;
+    }
+    long best = -1;
+    for (size_t i = 0; i < N; i++) {
+        long v = tg_json_span_long(doc, found[i]);
+        if (v > best)
+            best = v;
+    }
+    return best;
+}
+
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+int64_t tg_spend_worst_case(tg_exchange_t *x)
+{
+    if (!x->target.provider || !x->target.model)
+        return -1;
+    const char *m = tg_http_header(x->h, "Helicone-Model-Override");
+    const char *pm = m && *m ? m : x->target.model;
+    const char *pv = x->target.provider->name;
+    tg_price_t p;
+    if (!tg_cost_price_at(x->cfg, pv, pm, &p, NULL))
+        return -1;
+    int64_t in_price = max3(p.input, p.cached_input, p.cache_write);
+    int64_t out_price = p.output;
+    if (p.long_above > 0) { /* the long-context tier may apply: take its prices if higher */
+        in_price = max3(in_price, p.long_input, max3(p.long_cached_input, p.long_cache_write, 0));
+        out_price = out_price > p.long_output ? out_price : p.long_output;
+    }
+    int64_t limit = tg_cost_max_output(x->cfg, pv, x->target.model);
+    long asked = asked_output(x);
+    int64_t out_tokens = asked > 0 ? asked : limit;
+    if (asked > 0 && limit > 0 && limit < asked) /* the attempt lowers the cap to the limit */
+        out_tokens = limit;
+    if (out_tokens <= 0) {
+        if (out_price > 0)
+            return -1;
+        out_tokens = 0;
+    }
+    /* femto-USD, at most ~1e7 bytes x 1e12 + 1e7 x 1e12: within 128 bits */
+    __int128 femto = (__int128)x->in_len * in_price + (__int128)out_tokens * out_price;
+    __int128 nano = (femto + 999999) / 1000000; /* rounded up: a bound */
+    return nano > (__int128)INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)nano;
+}
+
+/* ---- refusals ---- */
+
+/* A USD amount from Helicone-Max-Cost: a plain decimal >= 0. */
+static bool parse_usd(const char *s, int64_t *nusd)
+{
+    char *end;
+    if (!s || !*s || strspn(s, "0123456789.") != strlen(s))
+        return false;
+    double v = strtod(s, &end);
+    if (*end || v < 0 || v > 1e9)
+        return false;
+    *nusd = (int64_t)(v * 1e9 + 0.5);
+    return true;
+}
+
+static void fmt_usd(int64_t nusd, char out[32])
+{
+    tg_cost_format(nusd < 0 ? 0 : nusd, out);
+}
+
+/* 429 budget_exceeded (or unpriced_model) with the budget in the body. */
+static void refuse(tg_exchange_t *x, const tg_budget_outcome_t *o)
+{
+    int64_t now = (int64_t)time(NULL);
+    char spend[32], limit[32], retry[32], msg[512], ts[32];
+    fmt_usd(o->spend, spend);
+    fmt_usd(o->limit, limit);
+    snprintf(retry, sizeof retry, "%lld", (long long)(o->resets_at > now ? o->resets_at - now : 1));
+    time_t r = (time_t)o->resets_at;
+    struct tm tm;
+    gmtime_r(&r, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    const char *period = tg_budget_period_name(o->period);
+    const char *code = o->unpriced ? "unpriced_model" : "budget_exceeded";
+    if (o->unpriced)
+        snprintf(msg, sizeof msg,
+                 "model '%s' has no price, so its cost cannot be reserved against the %s %s "
+                 "budget of %s '%s' (price it, or set cost_tracking.budgets.allow_unpriced)",
+                 x->target.model ? x->target.model : "", period, tg_budget_action_name(0), o->scope,
+                 o->value);
+    else {
+        char worst[32];
+        fmt_usd(x->worst_nusd, worst);
+        snprintf(msg, sizeof msg,
+                 "%s budget exceeded for %s '%s': spent %s USD of %s USD, and this request "
+                 "could cost up to %s USD; resets at %s",
+                 period, o->scope, o->value, spend, limit, worst, ts);
+    }
+    tg_buf_t extra = {0}, body = {0};
+    tg_buf_puts(&extra, "\"budget\":{\"scope\":");
+    tg_buf_puts(&extra, "\"");
+    tg_buf_json_escape(&extra, o->scope, strlen(o->scope));
+    tg_buf_puts(&extra, "\",\"value\":\"");
+    tg_buf_json_escape(&extra, o->value, strlen(o->value));
+    tg_buf_printf(&extra, "\",\"period\":\"%s\",\"spend\":%s,\"limit\":%s,\"resets_at\":\"%s\"}",
+                  period, spend, limit, ts);
+    tg_reply_error_with(&body, x->wire, o->unpriced ? 400 : 429, code, code, msg, extra.data);
+    if (!o->unpriced)
+        tg_http_add_header(x->h, "Retry-After", retry);
+    tg_metrics_budget_blocked(x->pw->metrics,
+                              strncmp(o->scope, "property:", 9) ? o->scope : "property");
+    x->status = o->unpriced ? 400 : 429;
+    tg_exchange_set_error(x, tg_xstrdup(msg));
+    tg_http_reply(x->h, x->status, "application/json", body.data, body.len);
+    tg_buf_free(&extra);
+    tg_buf_free(&body);
+    tg_exchange_finish(x);
+}
+
+/* The headers of an answer budgets apply to. */
+static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
+{
+    if (!o->has_limit)
+        return;
+    char v[32];
+    fmt_usd(o->remaining, v);
+    tg_http_add_header(x->h, "Tollgate-Budget-Remaining", v);
+    if (o->warning) {
+        snprintf(v, sizeof v, "%.0f", o->percent);
+        tg_http_add_header(x->h, "Tollgate-Budget-Warning", v);
+    }
+}
+
+/* Reserve the worst case at the current target; false when refused
+ * (answered). The worst case is computed here only when a budget applies
+ * (known: already computed for Helicone-Max-Cost). */
+static bool reserve(tg_exchange_t *x, bool headers, bool known)
+{
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    tg_budgets_t *b = x->pw->gw->budgets;
+    int n = tg_spend_applies(x->cfg, b, x->caller.key_name, tg_exchange_header, x->h, apply,
+                             TG_BUDGET_MAX_APPLY);
+    if (!n)
+        return true;
+    if (!known)
+        x->worst_nusd = tg_spend_worst_case(x);
+    /* kept for the settling: the request's headers are gone by then */
+    free(x->budget_apply);
+    x->budget_apply = tg_xcalloc((size_t)n, sizeof *apply);
+    memcpy(x->budget_apply, apply, (size_t)n * sizeof *apply);
+    x->n_budget_apply = n;
+    tg_budget_outcome_t o;
+    tg_budget_reserve(b, apply, n, x->worst_nusd, x->cfg->budget_allow_unpriced,
+                      (int64_t)time(NULL), &x->budget_hold, &o);
+    if (o.refused) {
+        refuse(x, &o);
+        return false;
+    }
+    if (headers)
+        budget_headers(x, &o);
+    return true;
+}
+
+bool tg_spend_reserve(tg_exchange_t *x)
+{
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return true;
+    x->worst_nusd = -1;
+    const char *mc = tg_http_header(x->h, "Helicone-Max-Cost");
+    if (mc) {
+        x->worst_nusd = tg_spend_worst_case(x);
+        int64_t max;
+        if (!parse_usd(mc, &max)) {
+            tg_exchange_error(x, 400, "invalid_max_cost",
+                              "Helicone-Max-Cost must be a number of USD such as 0.50");
+            return false;
+        }
+        if (x->worst_nusd < 0 || x->worst_nusd > max) {
+            char msg[400], w[32], m[32];
+            fmt_usd(x->worst_nusd, w);
+            fmt_usd(max, m);
+            if (x->worst_nusd < 0)
+                snprintf(msg, sizeof msg,
+                         "the worst-case cost of this request cannot be known (model '%s' has "
+                         "no price or no output limit), so it cannot be kept under "
+                         "Helicone-Max-Cost %s USD",
+                         x->target.model, m);
+            else
+                snprintf(msg, sizeof msg,
+                         "the worst-case cost of this request is %s USD, above Helicone-Max-Cost "
+                         "%s USD (lower max_tokens or the prompt)",
+                         w, m);
+            tg_exchange_error(x, 402, "max_cost_exceeded", msg);
+            return false;
+        }
+    }
+    x->budget_ran = true;
+    x->budget_target = x->fallback_index;
+    return reserve(x, true, mc != NULL);
+}
+
+void tg_spend_headers(tg_exchange_t *x)
+{
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    tg_budgets_t *b = x->pw->gw->budgets;
+    int n = tg_spend_applies(x->cfg, b, x->caller.key_name, tg_exchange_header, x->h, apply,
+                             TG_BUDGET_MAX_APPLY);
+    if (!n)
+        return;
+    /* a reservation of nothing, given back at once: the figures, no change */
+    int64_t now = (int64_t)time(NULL);
+    tg_budget_hold_t hold;
+    tg_budget_outcome_t o;
+    tg_budget_reserve(b, apply, n, 0, true, now, &hold, &o);
+    tg_budget_settle(b, &hold, 0, now);
+    if (o.refused) { /* already at or past a block limit */
+        o.has_limit = o.warning = true;
+        o.remaining = 0;
+        o.percent = o.limit > 0 ? 100.0 * (double)o.spend / (double)o.limit : 100.0;
+    }
+    budget_headers(x, &o);
+}
+
+bool tg_spend_retarget(tg_exchange_t *x)
+{
+    if (!x->budget_ran || x->budget_target == x->fallback_index)
+        return true; /* no budget stage (pass-through), or the same target (a retry) */
+    tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, (int64_t)time(NULL));
+    x->budget_target = x->fallback_index;
+    return reserve(x, false, false);
+}
+
+void tg_spend_settle(tg_exchange_t *x)
+{
+    if (x->budget_hold.reserved) {
+        int64_t now = (int64_t)time(NULL);
+        tg_budgets_t *b = x->pw->gw->budgets;
+        tg_budget_settle(b, &x->budget_hold, x->cost_nusd, now);
+        tg_budget_check(b, x->budget_apply, x->n_budget_apply, now);
+    }
+    free(x->budget_apply);
+    x->budget_apply = NULL;
+    x->n_budget_apply = 0;
+}
