@@ -361,10 +361,11 @@ test('keys: a write key makes one (shown once) and the API lists it', async () =
   assert.equal((await fetch(`${dash}/api/v1/stats`, { headers: { Authorization: `Bearer ${secret}` } })).status, 200);
   await page.waitForSelector('tr[data-key=dash-made]');
   await shot('keys');
-  // a read key cannot make one
+  // a read key cannot see them (the keys API takes write), nor make one
   await asKey(VIEWER);
   await page.reload();
-  await page.waitForSelector('#view');
+  await page.waitForSelector('.unavailable');
+  assert.match(await page.textContent('.unavailable'), /not with this key .*needs a key with write/);
   const r = await fetch(`${dash}/api/v1/keys`, {
     method: 'POST', headers: { Authorization: `Bearer ${VIEWER}`, 'content-type': 'application/json' },
     body: '{"name":"nope","permissions":["read"]}',

@@ -157,11 +157,16 @@ export function rangePicker(params, onChange) {
 }
 
 /** GET /api/v1/<what>, or null after saying in `box` that this gateway
- *  has no such API (404/405: an older gateway, or one without budgets). */
+ *  has no such API (404/405: an older gateway, or one without budgets) or
+ *  that this key may not see it (403: the keys API needs write). */
 export async function apiOrUnavailable(what, box, label) {
   try {
     return await api(what);
   } catch (err) {
+    if (err.status === 403) {
+      box.replaceChildren(notice(`${label}: not with this key (${err.message}).`, 'unavailable'));
+      return null;
+    }
     if (err.status !== 404 && err.status !== 405) throw err;
     box.replaceChildren(notice(`${label} are not available on this gateway: it has no /api/v1/${what}.`, 'unavailable'));
     return null;
