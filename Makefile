@@ -41,11 +41,19 @@ OUT_T    := build-tsan
 CFLAGS_T := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 LDFLAGS_T := -fsanitize=thread
 
-OBJS_R   := $(SRCS:%.c=$(OUT)/%.o)
+# The dashboard's page (src/dashboard/www), built into the binary as a C
+# table by scripts/embed-assets.sh; one generated source for every build.
+WWW      := $(shell find src/dashboard/www -type f | sort)
+GEN_C    := build/gen/dashboard_assets.c
+$(GEN_C): $(WWW) scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	./scripts/embed-assets.sh $@ src/dashboard/www $(WWW)
+
+OBJS_R   := $(SRCS:%.c=$(OUT)/%.o) $(OUT)/gen/dashboard_assets.o
 UOBJS_R  := $(UNIT_SRCS:%.c=$(OUT)/%.o)
-OBJS_A   := $(SRCS:%.c=$(OUT_A)/%.o)
+OBJS_A   := $(SRCS:%.c=$(OUT_A)/%.o) $(OUT_A)/gen/dashboard_assets.o
 UOBJS_A  := $(UNIT_SRCS:%.c=$(OUT_A)/%.o)
-OBJS_T   := $(SRCS:%.c=$(OUT_T)/%.o)
+OBJS_T   := $(SRCS:%.c=$(OUT_T)/%.o) $(OUT_T)/gen/dashboard_assets.o
 UOBJS_T  := $(UNIT_SRCS:%.c=$(OUT_T)/%.o)
 
 .PHONY: all asan tsan check test unit e2e run clean format bench
@@ -53,6 +61,14 @@ all: $(OUT)/tollgate $(OUT)/unit_tests
 asan: $(OUT_A)/tollgate $(OUT_A)/unit_tests
 tsan: $(OUT_T)/tollgate $(OUT_T)/unit_tests
 
+$(OUT)/gen/dashboard_assets.o: $(GEN_C)
+	$(CC) $(CFLAGS_R) -c $< -o $@
+$(OUT_A)/gen/dashboard_assets.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_A) -c $< -o $@
+$(OUT_T)/gen/dashboard_assets.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -c $< -o $@
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_R) -c $< -o $@

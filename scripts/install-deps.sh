@@ -12,7 +12,8 @@ pkgs=(build-essential pkg-config
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev libsqlite3-dev
       libhttp-parser-dev  # reads client requests (src/server/request.c)
       libjemalloc-dev  # the release binary's allocator
-      sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js
+      sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js, fills one in dashboard.test.js
+      chromium  # the dashboard in a real browser (tests/e2e/dashboard.test.js, playwright-core)
       ca-certificates curl nginx-light wrk
       clang-format  # scripts/check-format.sh
       clang libclang-rt-14-dev)  # libFuzzer for tests/fuzz

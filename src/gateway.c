@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "cost/cost.h"
+#include "proxy/readers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,9 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
             tg_gateway_free(gw);
             return NULL;
         }
+        /* /api/v1's queries off the workers' loops: two threads, as many
+         * read connections (a third query waits for one) */
+        gw->readers = tg_readers_new(2);
     }
     if (load_budgets(gw, cfg, err, errlen) < 0) {
         tg_gateway_free(gw);
@@ -290,6 +294,7 @@ void tg_gateway_free(tg_gateway_t *gw)
         return;
     /* first: its thread reads the metrics and writes the outbox */
     tg_events_free(gw->events);
+    tg_readers_free(gw->readers); /* before the store its queries read */
     tg_cache_free(gw->cache);
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);

@@ -17,6 +17,8 @@
  *   metrics  one shard per worker, summed when /metrics is read
  *   health   one lock per provider record
  *   events   a short lock around a bounded queue; its own thread delivers
+ *   readers  its own lock (proxy/readers.h); a worker forgets its jobs
+ *            before its loop goes
  *   budgets  sharded locks (budget/budget.h); runtime budgets their own
  *   keys     the virtual keys of /api/v1/keys, one read-write lock
  * The configuration is not a member: it changes on SIGHUP and each worker
@@ -47,10 +49,11 @@ typedef struct tg_gateway {
     /* events, webhooks and observability alerts (receivers and rules read
      * at start); budgets emit theirs with tg_events_emit(gw->events, ...) */
     tg_events_t *events;
-    tg_budgets_t *budgets;     /* spend and reservations; runtime budgets */
-    tg_keyring_t *keys;        /* virtual keys (/api/v1/keys), loaded from the store */
-    pthread_mutex_t scopes_mu; /* loaded_scopes */
-    char **loaded_scopes;      /* budget scopes whose spend was read from the store */
+    struct tg_readers *readers; /* /api/v1's reader threads; NULL without a store */
+    tg_budgets_t *budgets;      /* spend and reservations; runtime budgets */
+    tg_keyring_t *keys;         /* virtual keys (/api/v1/keys), loaded from the store */
+    pthread_mutex_t scopes_mu;  /* loaded_scopes */
+    char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
 } tg_gateway_t;
 

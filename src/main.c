@@ -153,13 +153,40 @@ static void report_inactive(const tg_config_t *c)
     } while (0)
     INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
              "caching.backend: redis (the in-memory cache is used)");
-    INACTIVE(c->dashboard_enabled, "observability.dashboard");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
     INACTIVE(c->redis_url != NULL, "redis");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);
     tg_buf_free(&b);
+}
+
+static bool is_loopback(const char *host)
+{
+    return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+/* Where the dashboard is (observability.dashboard), and a warning when the
+ * page is open to the network without a key. */
+static void describe_dashboard(const tg_config_t *c)
+{
+    if (!c->dashboard_enabled)
+        return;
+    const char *scheme = c->ssl_enabled ? "https" : "http";
+    bool v6 = strchr(c->dashboard_host, ':') != NULL;
+    char where[300];
+    snprintf(where, sizeof where, "%s://%s%s%s:%d/", scheme, v6 ? "[" : "", c->dashboard_host,
+             v6 ? "]" : "", c->dashboard_port);
+    if (c->require_auth)
+        tg_info("dashboard: %s (asks for a gateway key: read keys see, write keys also change)",
+                where);
+    else if (is_loopback(c->dashboard_host))
+        tg_info("dashboard: %s (this machine only, no key needed)", where);
+    else
+        tg_warn("dashboard: %s is open: security.require_auth is off, so anyone who reaches it "
+                "gets the page without a key; its /api/v1 answers the addresses in "
+                "security.admin_allowed_ips",
+                where);
 }
 
 /* One line on who may reach what (issue: an open port must never be a
@@ -173,8 +200,7 @@ static void describe_access(const tg_config_t *c)
         tg_buf_printf(&who, "%s%s", i ? ", " : "", c->allowed_ips[i]);
     for (size_t i = 0; i < c->n_admin_allowed_ips; i++)
         tg_buf_printf(&admins, "%s%s", i ? ", " : "", c->admin_allowed_ips[i]);
-    bool loopback =
-        !strcmp(c->host, "127.0.0.1") || !strcmp(c->host, "::1") || !strcmp(c->host, "localhost");
+    bool loopback = is_loopback(c->host);
     const char *clients = c->n_allowed_ips ? who.data : loopback ? "this machine" : "any address";
     if (c->require_auth)
         tg_info("access: LLM routes: %s, with a gateway key; /api/v1 and /metrics: keys with "
@@ -208,6 +234,7 @@ static void describe(const tg_config_t *c)
             b.data);
     tg_buf_free(&b);
     describe_access(c);
+    describe_dashboard(c);
 }
 
 /* Client connections, provider connections and the store all take file
@@ -251,8 +278,12 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (cfg->port != app->cfg->port || strcmp(cfg->host, app->cfg->host) != 0 ||
-        cfg->workers != app->cfg->workers || cfg->ssl_enabled != app->cfg->ssl_enabled)
-        tg_warn("SIGHUP: server.host, port, workers and ssl changes take effect after a restart");
+        cfg->workers != app->cfg->workers || cfg->ssl_enabled != app->cfg->ssl_enabled ||
+        cfg->dashboard_enabled != app->cfg->dashboard_enabled ||
+        cfg->dashboard_port != app->cfg->dashboard_port ||
+        strcmp(cfg->dashboard_host, app->cfg->dashboard_host) != 0)
+        tg_warn("SIGHUP: server.host, port, workers, ssl and observability.dashboard changes "
+                "take effect after a restart");
     if (tg_events_config_differs(cfg, app->cfg))
         tg_warn("SIGHUP: cost_tracking.webhook_url and webhook_secret, webhooks and "
                 "observability.alerts changes take effect after a restart");

@@ -107,6 +107,7 @@ static void record_submit(tg_exchange_t *x)
     r->ttft_ms = x->ttfb_us ? x->ttfb_us / 1000 : -1;
     r->usage = x->usage;
     r->cost_nusd = x->cost_nusd;
+    r->cache_saved_nusd = x->cache_saved_nusd;
     r->cache = !x->cache_result                  ? TG_RECORD_CACHE_NONE
                : !strcmp(x->cache_result, "hit") ? TG_RECORD_CACHE_HIT
                                                  : TG_RECORD_CACHE_MISS;
@@ -146,6 +147,7 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     x->t0_us = tg_mono_us();
     x->usage = (tg_usage_t)TG_USAGE_UNKNOWN;
     x->cost_nusd = -1;
+    x->cache_saved_nusd = -1;
     x->t0_wall_ms = tg_wall_ms();
 
     /* A client-chosen id is kept if it is a plain token; otherwise we make one. */
@@ -297,18 +299,29 @@ void tg_exchange_policy_headers(tg_exchange_t *x)
     tg_http_add_header(x->h, "Helicone-RateLimit-Policy", rh.policy);
 }
 
+/* The model whose price applies: Helicone-Model-Override names it. */
+static const char *priced_model(tg_exchange_t *x)
+{
+    const char *m = tg_http_header(x->h, "Helicone-Model-Override");
+    return m && *m ? m : x->target.model;
+}
+
+int64_t tg_exchange_price_usage(tg_exchange_t *x, const tg_usage_t *u)
+{
+    tg_price_t price;
+    if (!x->cfg->cost_enabled || !x->target.model || !x->target.provider ||
+        !tg_cost_price_at(x->cfg, x->target.provider->name, priced_model(x), &price, NULL))
+        return -1;
+    return tg_cost_compute(&price, u);
+}
+
 /* Cost, then limits charged, then the cache fed with the whole answer. */
 void tg_exchange_settle(tg_exchange_t *x)
 {
     if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
-        /* Helicone-Model-Override names the model whose price applies */
-        const char *m = tg_http_header(x->h, "Helicone-Model-Override");
-        const char *pm = m && *m ? m : x->target.model;
-        const char *pv = x->target.provider->name;
-        tg_price_t price;
-        if (tg_cost_price_at(x->cfg, pv, pm, &price, NULL))
-            x->cost_nusd = tg_cost_compute(&price, &x->usage);
-        else if (tg_metrics_unpriced(x->pw->metrics, pv, pm))
+        const char *pm = priced_model(x), *pv = x->target.provider->name;
+        x->cost_nusd = tg_exchange_price_usage(x, &x->usage);
+        if (x->cost_nusd < 0 && tg_metrics_unpriced(x->pw->metrics, pv, pm))
             tg_warn("model '%s' at provider '%s' has no price: its requests are recorded with "
                     "cost null (price it under cost_tracking.pricing or prices_file)",
                     pm, pv);

@@ -220,9 +220,10 @@ typedef struct tg_exchange {
     int budget_target;  /* the fallback_index it reserved for */
 
     /* The record (SPEC §8). */
-    tg_usage_t usage;  /* -1 per count until known */
-    int64_t cost_nusd; /* nano-USD; -1 unknown or unpriced */
-    char *error;       /* why it failed (tg_exchange_set_error) */
+    tg_usage_t usage;         /* -1 per count until known */
+    int64_t cost_nusd;        /* nano-USD; -1 unknown or unpriced */
+    int64_t cache_saved_nusd; /* a cache hit: what the provider would have charged; else -1 */
+    char *error;              /* why it failed (tg_exchange_set_error) */
     int64_t t0_wall_ms;
     tg_buf_t log_body; /* the answer as the client got it (streams, hits) */
     tg_record_t *rec;  /* begun with the exchange, completed and submitted at its end */
@@ -262,6 +263,11 @@ void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *v
 void tg_exchange_policy_headers(tg_exchange_t *x);
 /** The answer is complete: cost, limits settled, the cache fed. */
 void tg_exchange_settle(tg_exchange_t *x);
+
+/** What the provider charges for usage u of this exchange's model (the
+ *  price of Helicone-Model-Override's model when given), in nano-USD; -1
+ *  when costs are off or the model has no price. */
+int64_t tg_exchange_price_usage(tg_exchange_t *x, const tg_usage_t *u);
 /** The client's body as a tree, parsed once and only when needed. */
 json_t *tg_exchange_in_root(tg_exchange_t *x);
 /** A request header by name, in the shape the router, cache and limits take. */

@@ -12,6 +12,7 @@
 #include "proxy/pipeline.h"
 
 #include "core/log.h"
+#include "dashboard/dashboard.h"
 #include "gateway.h"
 #include "metrics/metrics.h"
 #include "providers/provider.h"
@@ -20,6 +21,7 @@
 #include "proxy/api_keys.h"
 #include "proxy/exchange.h"
 #include "proxy/manual_log.h"
+#include "proxy/readers.h"
 #include "proxy/reply.h"
 
 #include <ctype.h>
@@ -455,6 +457,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             tg_http_reply(h, 200, "application/json", "{\"status\":\"ok\"}", 15);
         return;
     }
+    if (tg_http_dashboard(h) && strncmp(path, "/api/v1/", 8)) {
+        tg_dashboard_serve(h); /* its port: the page, /api/v1 and /health only */
+        return;
+    }
     tg_caller_t caller = {0};
     if (!admit(pw, h, &caller) && (!strcmp(path, "/metrics") || !strncmp(path, "/api/v1/", 8))) {
         refusal_reply(h, &caller); /* not LLM traffic: answered, not recorded */
@@ -480,7 +486,7 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
             return;
         if (!tg_api_budgets(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path) &&
             !tg_api_keys(h, pw->gw, pw->cfg, caller.may_write, path))
-            tg_api_handle(h, pw->gw->store, pw->gw->rules, caller.may_read, caller.may_write, path);
+            tg_api_handle(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path);
         return;
     }
     if (route(pw, h, &caller, path))
@@ -537,7 +543,8 @@ void tg_pipeline_worker_free(void *wctx)
     tg_pworker_t *pw = wctx;
     if (!pw)
         return;
-    tg_journal_close(pw->journal); /* no exchange is left to submit a record */
+    tg_readers_forget(pw->gw->readers, pw->base); /* answers this loop will not take */
+    tg_journal_close(pw->journal);                /* no exchange is left to submit a record */
     if (pw->journal_ev)
         event_free(pw->journal_ev);
     tg_relay_free(pw->relay);

@@ -402,6 +402,7 @@ static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
     x->status = e->status;
     x->usage = e->usage;
     x->cost_nusd = 0; /* the provider was not paid for this one */
+    x->cache_saved_nusd = tg_exchange_price_usage(x, &e->usage); /* what it would have cost */
     tg_filters_copy_to_log(x, e->body, e->body_len);
     char idx[16];
     snprintf(idx, sizeof idx, "%d", e->bucket);

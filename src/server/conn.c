@@ -330,6 +330,7 @@ static void dispatch(tg_conn_t *c)
     h->w = w;
     tg_reqparse_take(&c->rp, &h->req);
     memcpy(h->ip, c->ip, sizeof h->ip);
+    h->dashboard = c->dashboard;
 
     /* The target is the first string of the request's own buffer: cut it
      * into path and query there. */
@@ -571,6 +572,7 @@ void tg_server_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct so
     }
     tg_conn_t *c = tg_xcalloc(1, sizeof *c);
     c->w = w;
+    c->dashboard = l == w->dash_listener;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof c->ip);
     else if (sa->sa_family == AF_INET6)

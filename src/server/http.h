@@ -55,6 +55,9 @@ const char *tg_http_body(tg_http_t *h, size_t *len);
 const char *tg_http_client_ip(const tg_http_t *h);
 /** The worker's event loop, for timers and the upstream relay. */
 struct event_base *tg_http_base(const tg_http_t *h);
+/** True when the request came in on the dashboard's listener
+ *  (observability.dashboard), which serves the page and /api/v1 only. */
+bool tg_http_dashboard(const tg_http_t *h);
 /** True once the client is known to have gone. */
 bool tg_http_client_gone(const tg_http_t *h);
 /** True while on_close runs because server.shutdown_timeout passed, not

@@ -61,6 +61,11 @@ TG_REPLACEABLE bool tg_http_client_gone(const tg_http_t *h)
     return h->gone;
 }
 
+TG_REPLACEABLE bool tg_http_dashboard(const tg_http_t *h)
+{
+    return h->dashboard;
+}
+
 TG_REPLACEABLE bool tg_http_shutdown_cut(const tg_http_t *h)
 {
     return h->shutdown_cut;

@@ -88,6 +88,8 @@ void tg_server_pause_accepting(tg_worker_t *w, bool out_of_descriptors)
     if (!w->listener || w->accept_state != ACCEPTING)
         return;
     evconnlistener_disable(w->listener);
+    if (w->dash_listener)
+        evconnlistener_disable(w->dash_listener);
     int64_t ms = TG_LIMIT_RECHECK_MS;
     if (out_of_descriptors) {
         w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : TG_BACKOFF_MIN_MS;
@@ -117,6 +119,8 @@ void tg_server_resume_accepting(tg_worker_t *w)
     evtimer_del(w->resume_tm);
     if (w->listener)
         evconnlistener_enable(w->listener);
+    if (w->dash_listener)
+        evconnlistener_enable(w->dash_listener);
 }
 
 /* A paused worker's timer: out of descriptors, try again; at the limit,
@@ -250,15 +254,25 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     tg_server_worker_maybe_finish(w);
 }
 
+/* Both listening sockets, the gateway's and the dashboard's, close. */
+static void close_listeners(tg_worker_t *w)
+{
+    if (w->listener) {
+        evconnlistener_free(w->listener); /* closes the listening socket */
+        w->listener = NULL;
+    }
+    if (w->dash_listener) {
+        evconnlistener_free(w->dash_listener);
+        w->dash_listener = NULL;
+    }
+}
+
 static void begin_drain(tg_worker_t *w)
 {
     if (w->draining)
         return;
     w->draining = true;
-    if (w->listener) {
-        evconnlistener_free(w->listener); /* closes the listening socket */
-        w->listener = NULL;
-    }
+    close_listeners(w);
     evtimer_del(w->resume_tm);
     /* Connections between requests close now, or once their last answer
      * is written; the others after their exchange (exchange_end). */
@@ -303,10 +317,7 @@ static void *worker_main(void *arg)
     event_base_dispatch(w->base);
 
     /* Stopped: close what is left (the deadline passed, or idle ones). */
-    if (w->listener) {
-        evconnlistener_free(w->listener);
-        w->listener = NULL;
-    }
+    close_listeners(w);
     while (w->conns) {
         tg_conn_t *c = w->conns;
         if (c->h) {
@@ -337,7 +348,8 @@ static bool port_in_use(const struct addrinfo *ai)
     return busy;
 }
 
-static int open_listener(const char *host, int port, bool first)
+/* `what`: the setting that names the address, for the errors. */
+static int open_listener(const char *what, const char *host, int port, bool first)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -347,13 +359,14 @@ static int open_listener(const char *host, int port, bool first)
     snprintf(portstr, sizeof portstr, "%d", port);
     int rc = getaddrinfo(host && *host ? host : NULL, portstr, &hints, &res);
     if (rc != 0) {
-        tg_error("server.host %s: %s", host, gai_strerror(rc));
+        tg_error("%s %s: %s", what, host, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         if (first && port_in_use(ai)) {
-            tg_error("cannot listen on %s:%d: the address is already in use", host, port);
+            tg_error("cannot listen on %s:%d (%s): the address is already in use", host, port,
+                     what);
             break;
         }
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -364,7 +377,7 @@ static int open_listener(const char *host, int port, bool first)
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
             break;
-        tg_error("cannot listen on %s:%d: %s", host, port, strerror(errno));
+        tg_error("cannot listen on %s:%d (%s): %s", host, port, what, strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -401,6 +414,19 @@ static int worker_setup(tg_server_t *s, tg_worker_t *w, tg_config_t *cfg)
         return -1;
     }
     evconnlistener_set_error_cb(w->listener, on_accept_error);
+    /* The dashboard's socket (observability.dashboard): the same worker,
+     * connections and limits; its connections are marked (tg_http_dashboard)
+     * so that the pipeline serves them the page and /api/v1 only. */
+    if (w->dash_fd >= 0) {
+        w->dash_listener =
+            evconnlistener_new(w->base, tg_server_on_accept, w,
+                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->dash_fd);
+        if (!w->dash_listener) {
+            tg_error("worker %d: cannot accept on the dashboard's listening socket", w->index);
+            return -1;
+        }
+        evconnlistener_set_error_cb(w->dash_listener, on_accept_error);
+    }
     w->resume_tm = evtimer_new(w->base, on_resume, w);
     w->shed_ev = event_new(w->base, -1, 0, on_shed, w);
     w->ctl = event_new(w->base, -1, 0, on_control, w);
@@ -476,6 +502,10 @@ static void free_unstarted(tg_server_t *s)
             evconnlistener_free(w->listener); /* closes listen_fd */
         else if (w->listen_fd > 0)
             close(w->listen_fd);
+        if (w->dash_listener)
+            evconnlistener_free(w->dash_listener); /* closes dash_fd */
+        else if (w->dash_fd >= 0)
+            close(w->dash_fd);
         free_worker_parts(w);
     }
     free(s->workers);
@@ -499,8 +529,13 @@ tg_server_t *tg_server_start(tg_config_t *cfg, const tg_server_hooks_t *hooks)
         tg_worker_t *w = &s->workers[i];
         w->srv = s;
         w->index = i;
-        w->listen_fd = open_listener(cfg->host, cfg->port, i == 0);
-        if (w->listen_fd < 0 || worker_setup(s, w, cfg) < 0) {
+        w->dash_fd = -1;
+        w->listen_fd = open_listener("server.host", cfg->host, cfg->port, i == 0);
+        if (w->listen_fd >= 0 && cfg->dashboard_enabled)
+            w->dash_fd = open_listener("observability.dashboard", cfg->dashboard_host,
+                                       cfg->dashboard_port, i == 0);
+        if (w->listen_fd < 0 || (cfg->dashboard_enabled && w->dash_fd < 0) ||
+            worker_setup(s, w, cfg) < 0) {
             free_unstarted(s);
             return NULL;
         }

@@ -81,6 +81,7 @@ struct tg_http {
     bool want_drain;
     bool chunked;
     bool helicone_known, helicone; /* has_helicone_headers */
+    bool dashboard;                /* came in on the dashboard's listener */
     struct tg_http *prev, *next;   /* worker's live list */
 };
 
@@ -93,9 +94,10 @@ struct tg_conn {
     bool reading, writing;     /* plain: rev added, wev added */
     struct evbuffer *in, *out; /* plain: our own; TLS: the bufferevent's */
     tg_reqparse_t rp;
-    tg_http_t *h; /* the exchange in flight */
-    bool closing; /* close once the output is written */
-    bool queued;  /* on w->to_write for tg_server_on_flush */
+    tg_http_t *h;   /* the exchange in flight */
+    bool closing;   /* close once the output is written */
+    bool queued;    /* on w->to_write for tg_server_on_flush */
+    bool dashboard; /* accepted on the dashboard's listener */
     char ip[INET6_ADDRSTRLEN];
     struct tg_conn *prev, *next; /* worker's connection list */
     /* deadlines: the timer is set for the phase's whole span, never
@@ -125,9 +127,11 @@ struct tg_worker {
     pthread_t thread;
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *ctl;      /* activated by the main thread */
-    struct event *drain_tm; /* while draining: checks for the end */
-    struct event *deadline; /* while draining: forces the end */
+    int dash_fd;                          /* observability.dashboard's socket, -1 none */
+    struct evconnlistener *dash_listener; /* its listener (NULL: dashboard off) */
+    struct event *ctl;                    /* activated by the main thread */
+    struct event *drain_tm;               /* while draining: checks for the end */
+    struct event *deadline;               /* while draining: forces the end */
     void *wctx;
     tg_config_t *cfg; /* this worker's current config */
     SSL_CTX *ssl_ctx;

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,37 @@ static void period_bounds(const char *period, int64_t now, int64_t *from, int64_
     }
 }
 
+/* A series' range and bucket: to defaults to now, from to a day before to;
+ * the bucket to what gives at most a few hundred points; from is rounded
+ * down to a bucket's start. At most SERIES_MAX_BUCKETS. */
+#define SERIES_MAX_BUCKETS 2000
+static int series_range(tg_query_t *q, int64_t now_ms, char *err, size_t errlen)
+{
+    if (!q->has_to) {
+        q->to_ms = now_ms;
+        q->has_to = true;
+    }
+    if (!q->has_from) {
+        q->from_ms = q->to_ms - 86400000;
+        q->has_from = true;
+    }
+    if (q->from_ms >= q->to_ms)
+        return fail(err, errlen, "from must be before to");
+    int64_t span = q->to_ms - q->from_ms;
+    if (!q->bucket_ms)
+        q->bucket_ms = span <= 3 * 3600000LL     ? 60000
+                       : span <= 2 * 86400000LL  ? 300000
+                       : span <= 14 * 86400000LL ? 3600000
+                                                 : 86400000;
+    q->from_ms = floor_div(q->from_ms, q->bucket_ms) * q->bucket_ms;
+    if ((q->to_ms - q->from_ms + q->bucket_ms - 1) / q->bucket_ms > SERIES_MAX_BUCKETS)
+        return fail(err, errlen,
+                    "the range holds more than %d buckets: choose a larger bucket or a "
+                    "shorter range",
+                    SERIES_MAX_BUCKETS);
+    return 0;
+}
+
 int tg_query_parse(tg_query_kind_t kind, const char *qs, int64_t now_ms, tg_query_t *q, char *err,
                    size_t errlen)
 {
@@ -320,9 +352,9 @@ int tg_query_parse(tg_query_kind_t kind, const char *qs, int64_t now_ms, tg_quer
                           "status, user_id or session_id)",
                           field);
             free(field);
-        } else if (kind == TG_QUERY_LIST && !strcmp(k, "limit")) {
+        } else if ((kind == TG_QUERY_LIST || kind == TG_QUERY_SESSIONS) && !strcmp(k, "limit")) {
             rc = parse_int(k, v, 1, LIMIT_MAX, &q->limit, err, errlen);
-        } else if (kind == TG_QUERY_LIST && !strcmp(k, "offset")) {
+        } else if ((kind == TG_QUERY_LIST || kind == TG_QUERY_SESSIONS) && !strcmp(k, "offset")) {
             rc = parse_int(k, v, 0, INT64_MAX / 2, &q->offset, err, errlen);
         } else if (kind == TG_QUERY_COSTS_PERIOD && !strcmp(k, "period")) {
             if (strcmp(v, "day") && strcmp(v, "week") && strcmp(v, "month")) {
@@ -331,10 +363,20 @@ int tg_query_parse(tg_query_kind_t kind, const char *qs, int64_t now_ms, tg_quer
                 free(q->period);
                 q->period = tg_xstrdup(v);
             }
-        } else if (kind == TG_QUERY_COSTS && !strcmp(k, "group_by")) {
+        } else if (kind == TG_QUERY_SERIES && !strcmp(k, "bucket")) {
+            q->bucket_ms = !strcmp(v, "1m")   ? 60000
+                           : !strcmp(v, "5m") ? 300000
+                           : !strcmp(v, "1h") ? 3600000
+                           : !strcmp(v, "1d") ? 86400000
+                                              : 0;
+            if (!q->bucket_ms)
+                rc = fail(err, errlen, "bucket: expected 1m, 5m, 1h or 1d, got '%s'", v);
+        } else if ((kind == TG_QUERY_COSTS || kind == TG_QUERY_SERIES) && !strcmp(k, "group_by")) {
             free(q->group_prop);
             q->group_prop = NULL;
-            if (!strcmp(v, "model"))
+            if (kind == TG_QUERY_SERIES && !strcmp(v, "day"))
+                rc = fail(err, errlen, "group_by: a series is already by time (use bucket=1d)");
+            else if (!strcmp(v, "model"))
                 q->group_by = TG_GROUP_MODEL;
             else if (!strcmp(v, "provider"))
                 q->group_by = TG_GROUP_PROVIDER;
@@ -371,6 +413,8 @@ int tg_query_parse(tg_query_kind_t kind, const char *qs, int64_t now_ms, tg_quer
     }
     if (kind == TG_QUERY_COSTS && q->group_by == TG_GROUP_NONE)
         q->group_by = TG_GROUP_MODEL;
+    if (kind == TG_QUERY_SERIES && series_range(q, now_ms, err, errlen) != 0)
+        return -1;
     if (q->has_from && q->has_to && q->from_ms >= q->to_ms)
         return fail(err, errlen, "from must be before to");
     return 0;
@@ -450,6 +494,13 @@ static void put_cost(tg_buf_t *out, const char *k, int64_t nusd)
     tg_buf_printf(out, "\"%s\":%s", k, c);
 }
 
+/* The end of a page: `],"total":N,"limit":L,"offset":O}`. */
+static void put_page_end(tg_buf_t *out, int64_t total, const tg_query_t *q)
+{
+    tg_buf_printf(out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}", (long long)total,
+                  (long long)q->limit, (long long)q->offset);
+}
+
 int tg_query_requests(tg_store_t *s, const char *qs, tg_buf_t *out)
 {
     int status = 200;
@@ -468,8 +519,7 @@ int tg_query_requests(tg_store_t *s, const char *qs, tg_buf_t *out)
                 tg_buf_append(out, ",", 1);
             tg_record_to_json(l.items[i], 0, out);
         }
-        tg_buf_printf(out, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld}", (long long)l.total,
-                      (long long)q.limit, (long long)q.offset);
+        put_page_end(out, l.total, &q);
         tg_record_list_free(&l);
     }
     tg_query_free(&q);
@@ -580,11 +630,13 @@ int tg_query_costs(tg_store_t *s, const char *qs, tg_buf_t *out)
             tg_buf_printf(out,
                           ",\"requests\":%lld,\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                           "\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,"
-                          "\"reasoning_tokens\":%lld,\"unpriced\":%lld}",
+                          "\"reasoning_tokens\":%lld,\"unpriced\":%lld,",
                           (long long)r->requests, (long long)r->prompt_tokens,
                           (long long)r->completion_tokens, (long long)r->cached_tokens,
                           (long long)r->cache_write_tokens, (long long)r->reasoning_tokens,
                           (long long)r->unpriced);
+            put_cost(out, "cache_saved", r->cache_saved_nusd);
+            tg_buf_append(out, "}", 1);
         }
         tg_buf_puts(out, "]}");
         tg_cost_rows_free(&rows);
@@ -641,9 +693,214 @@ int tg_query_stats(tg_store_t *s, const char *qs, tg_buf_t *out)
                       (long long)st.cached_tokens, (long long)st.cache_write_tokens,
                       (long long)st.reasoning_tokens);
         put_cost(out, "total_cost", st.cost_nusd);
+        tg_buf_append(out, ",", 1);
+        put_cost(out, "cache_saved", st.cache_saved_nusd);
         tg_buf_printf(out, ",\"priced\":%lld,\"unpriced\":%lld}", (long long)st.priced,
                       (long long)st.unpriced);
     }
     tg_query_free(&q);
     return status;
+}
+
+/* ---- the dashboard's answers: series and sessions ---- */
+
+static void put_group_by(tg_buf_t *out, const tg_query_t *q)
+{
+    tg_buf_puts(out, "\"group_by\":");
+    if (q->group_by == TG_GROUP_NONE) {
+        tg_buf_puts(out, "null");
+    } else if (q->group_by == TG_GROUP_PROPERTY) {
+        tg_buf_t g = {0};
+        tg_buf_printf(&g, "property:%s", q->group_prop);
+        tg_record_json_str(out, g.data, g.len);
+        tg_buf_free(&g);
+    } else {
+        tg_buf_printf(out, "\"%s\"", group_name(q));
+    }
+}
+
+/* One column of a series: "name":[v,...] over the buckets. `nul`: values
+ * below 0 are null (no data), else they are numbers. */
+static void put_column(tg_buf_t *out, const char *name, const tg_series_group_t *g, size_t n,
+                       size_t off, bool nul)
+{
+    tg_buf_printf(out, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = *(const int64_t *)((const char *)&g->cells[i] + off);
+        if (i)
+            tg_buf_append(out, ",", 1);
+        if (nul && v < 0)
+            tg_buf_puts(out, "null");
+        else
+            tg_buf_printf(out, "%lld", (long long)v);
+    }
+    tg_buf_append(out, "]", 1);
+}
+
+int tg_query_series(tg_store_t *s, const char *qs, tg_buf_t *out)
+{
+    int status = 200;
+    tg_query_t q;
+    char err[300];
+    tg_store_backend_t *b = start_query(s, TG_QUERY_SERIES, qs, &q, out, &status);
+    if (!b)
+        return status;
+    tg_series_t se;
+    if (!b->ops->series) {
+        status = store_failed(out, "this store has no series");
+    } else if (b->ops->series(b, &q, &se, err, sizeof err) != 0) {
+        status = store_failed(out, err);
+    } else {
+        static const char *const names[] = {"1m", "5m", "1h", "1d"};
+        static const int64_t ms[] = {60000, 300000, 3600000, 86400000};
+        const char *bn = "1m";
+        for (int i = 0; i < 4; i++)
+            if (ms[i] == q.bucket_ms)
+                bn = names[i];
+        tg_buf_printf(out, "{\"bucket\":\"%s\",\"bucket_seconds\":%lld,", bn,
+                      (long long)(q.bucket_ms / 1000));
+        put_range(out, &q);
+        tg_buf_append(out, ",", 1);
+        put_group_by(out, &q);
+        tg_buf_printf(out, ",\"groups_total\":%zu,\"t\":[", se.groups_total);
+        for (size_t i = 0; i < se.n_buckets; i++)
+            tg_buf_printf(out, "%s%lld", i ? "," : "",
+                          (long long)((se.from_ms + (int64_t)i * se.bucket_ms) / 1000));
+        tg_buf_puts(out, "],\"series\":[");
+        for (size_t k = 0; k < se.n_groups; k++) {
+            const tg_series_group_t *g = &se.groups[k];
+            size_t n = se.n_buckets;
+            tg_buf_puts(out, k ? ",{\"group\":" : "{\"group\":");
+            if (g->group)
+                tg_record_json_str(out, g->group, strlen(g->group));
+            else
+                tg_buf_puts(out, "null");
+            tg_buf_append(out, ",", 1);
+            put_cost(out, "total_cost", g->cost_nusd);
+            tg_buf_printf(out, ",\"total_requests\":%lld", (long long)g->requests);
+#define COL(name, field, nul) put_column(out, name, g, n, offsetof(tg_series_cell_t, field), nul)
+            COL("requests", requests, false);
+            COL("errors", errors, false);
+            COL("cache_hits", cache_hits, false);
+            COL("cache_misses", cache_misses, false);
+            COL("prompt_tokens", prompt_tokens, false);
+            COL("completion_tokens", completion_tokens, false);
+            COL("latency_p50", latency_ms[0], true);
+            COL("latency_p95", latency_ms[1], true);
+            COL("latency_p99", latency_ms[2], true);
+            COL("ttft_p50", ttft_ms[0], true);
+#undef COL
+            tg_buf_puts(out, ",\"cost\":[");
+            for (size_t i = 0; i < n; i++) {
+                char c[32];
+                tg_cost_format(g->cells[i].cost_nusd, c);
+                tg_buf_printf(out, "%s%s", i ? "," : "", c);
+            }
+            tg_buf_puts(out, "]}");
+        }
+        tg_buf_puts(out, "]}");
+        tg_series_free(&se);
+    }
+    tg_query_free(&q);
+    return status;
+}
+
+static void put_session(tg_buf_t *out, const tg_session_row_t *r)
+{
+    tg_buf_puts(out, "\"session_id\":");
+    tg_record_json_str(out, r->session_id, strlen(r->session_id));
+    tg_buf_puts(out, ",\"session_name\":");
+    if (r->name)
+        tg_record_json_str(out, r->name, strlen(r->name));
+    else
+        tg_buf_puts(out, "null");
+    tg_buf_printf(out, ",\"requests\":%lld,\"errors\":%lld,", (long long)r->requests,
+                  (long long)r->errors);
+    put_cost(out, "cost", r->cost_nusd);
+    tg_buf_printf(out, ",\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"latency_ms\":%lld,",
+                  (long long)r->prompt_tokens, (long long)r->completion_tokens,
+                  (long long)r->latency_ms);
+    put_time(out, "first_at", true, r->first_ms);
+    tg_buf_append(out, ",", 1);
+    put_time(out, "last_at", true, r->last_ms);
+}
+
+int tg_query_sessions(tg_store_t *s, const char *qs, tg_buf_t *out)
+{
+    int status = 200;
+    tg_query_t q;
+    char err[300];
+    tg_store_backend_t *b = start_query(s, TG_QUERY_SESSIONS, qs, &q, out, &status);
+    if (!b)
+        return status;
+    tg_sessions_t ss;
+    if (!b->ops->sessions) {
+        status = store_failed(out, "this store has no sessions");
+    } else if (b->ops->sessions(b, &q, &ss, err, sizeof err) != 0) {
+        status = store_failed(out, err);
+    } else {
+        tg_buf_puts(out, "{\"data\":[");
+        for (size_t i = 0; i < ss.n; i++) {
+            tg_buf_puts(out, i ? ",{" : "{");
+            put_session(out, &ss.rows[i]);
+            tg_buf_append(out, "}", 1);
+        }
+        put_page_end(out, ss.total, &q);
+        tg_sessions_free(&ss);
+    }
+    tg_query_free(&q);
+    return status;
+}
+
+int tg_query_session(tg_store_t *s, const char *id, tg_buf_t *out)
+{
+    int status = 200;
+    if (!id || !*id || strlen(id) > ID_MAX)
+        return bad_request(out, "a session id is required (at most 256 characters)");
+    tg_store_backend_t *b = backend_or_error(s, out, &status);
+    if (!b)
+        return status;
+    tg_query_t q;
+    memset(&q, 0, sizeof q);
+    q.kind = TG_QUERY_LIST;
+    q.limit = LIMIT_MAX;
+    strlist_add(&q.session_ids, id);
+    tg_record_list_t l;
+    char err[300];
+    if (b->ops->list(b, &q, &l, err, sizeof err) != 0) {
+        tg_query_free(&q);
+        return store_failed(out, err);
+    }
+    tg_query_free(&q);
+    if (!l.n) {
+        tg_record_list_free(&l);
+        snprintf(err, sizeof err, "no request with session id '%.*s'", 200, id);
+        return answer_error(out, 404, "not_found_error", "not_found", err);
+    }
+    /* the list is newest first; a session reads oldest first */
+    tg_session_row_t t = {.session_id = (char *)(uintptr_t)id, .first_ms = INT64_MAX};
+    for (size_t i = 0; i < l.n; i++) {
+        const tg_record_t *r = l.items[i];
+        t.requests++;
+        t.errors += r->status >= 400 || r->error;
+        t.cost_nusd += r->cost_nusd > 0 ? r->cost_nusd : 0;
+        t.prompt_tokens += r->usage.prompt_tokens > 0 ? r->usage.prompt_tokens : 0;
+        t.completion_tokens += r->usage.completion_tokens > 0 ? r->usage.completion_tokens : 0;
+        t.latency_ms += r->latency_ms > 0 ? r->latency_ms : 0;
+        t.first_ms = r->created_at_ms < t.first_ms ? r->created_at_ms : t.first_ms;
+        t.last_ms = r->created_at_ms > t.last_ms ? r->created_at_ms : t.last_ms;
+        if (!t.name && r->session_name)
+            t.name = r->session_name;
+    }
+    tg_buf_append(out, "{", 1);
+    put_session(out, &t);
+    tg_buf_printf(out, ",\"total\":%lld,\"data\":[", (long long)l.total);
+    for (size_t i = l.n; i-- > 0;) {
+        tg_record_to_json(l.items[i], 0, out);
+        if (i)
+            tg_buf_append(out, ",", 1);
+    }
+    tg_buf_puts(out, "]}");
+    tg_record_list_free(&l);
+    return 200;
 }

@@ -23,6 +23,8 @@ typedef enum {
     TG_QUERY_COSTS_PERIOD, /* GET /api/v1/requests/costs?filter=...&period=... */
     TG_QUERY_COSTS,        /* GET /api/v1/costs?group_by=... */
     TG_QUERY_STATS,        /* GET /api/v1/stats */
+    TG_QUERY_SERIES,       /* GET /api/v1/stats/series?bucket=...&group_by=... */
+    TG_QUERY_SESSIONS,     /* GET /api/v1/sessions */
 } tg_query_kind_t;
 
 typedef enum {
@@ -63,8 +65,9 @@ typedef struct tg_query {
     int64_t from_ms, to_ms;
     int64_t limit, offset; /* list only: default 50 (max 1000), 0 */
     tg_query_group_t group_by;
-    char *group_prop; /* TG_GROUP_PROPERTY: the property name */
-    char *period;     /* COSTS_PERIOD: "day", "week" or "month" */
+    char *group_prop;  /* TG_GROUP_PROPERTY: the property name */
+    char *period;      /* COSTS_PERIOD: "day", "week" or "month" */
+    int64_t bucket_ms; /* SERIES: 1m, 5m, 1h or 1d; from and to are always set */
 } tg_query_t;
 
 /** One decoded key=value pair of a query string. */
@@ -115,5 +118,18 @@ int tg_query_costs(struct tg_store *s, const char *qs, tg_buf_t *out);
 /** GET /api/v1/stats?from&to -> requests, errors, cache hit rate, latency and
  *  ttft p50/p95/p99, tokens, cost, unpriced */
 int tg_query_stats(struct tg_store *s, const char *qs, tg_buf_t *out);
+
+/** GET /api/v1/stats/series?from&to&bucket=1m|5m|1h|1d&group_by=model|provider|user
+ *  |property:<Name> and the record filters -> {"bucket","from","to","group_by",
+ *  "t":[unix seconds],"series":[{"group","requests":[..],...}]} */
+int tg_query_series(struct tg_store *s, const char *qs, tg_buf_t *out);
+
+/** GET /api/v1/sessions?from&to&limit&offset and the record filters ->
+ *  {"data":[{session_id, name, requests, errors, cost, ...}],"total","limit","offset"} */
+int tg_query_sessions(struct tg_store *s, const char *qs, tg_buf_t *out);
+
+/** GET /api/v1/sessions/{id} -> {session_id, name, requests, cost, latency_ms,
+ *  ..., "data":[records oldest first]} (404 when no record has that session) */
+int tg_query_session(struct tg_store *s, const char *id, tg_buf_t *out);
 
 #endif

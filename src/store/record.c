@@ -33,6 +33,7 @@ tg_record_t *tg_record_new(void)
     r->ttft_ms = -1;
     r->usage = (tg_usage_t)TG_USAGE_UNKNOWN;
     r->cost_nusd = -1;
+    r->cache_saved_nusd = -1;
     r->cache = TG_RECORD_CACHE_NONE;
     r->fallback_index = 0;
     return r;
@@ -194,6 +195,26 @@ static void put_body(tg_buf_t *b, const char *k, const char *body, size_t len, b
         tg_record_json_str(b, body, len);
 }
 
+/* Money: "<name>_nusd" as an integer in the spool, "<name>" in USD (null
+ * when unknown) in the API. */
+static void put_money(tg_buf_t *b, bool spool, const char *name, int64_t nusd, bool *first)
+{
+    char k[48];
+    if (spool) {
+        snprintf(k, sizeof k, "%s_nusd", name);
+        put_num(b, k, nusd, first);
+        return;
+    }
+    key(b, name, first);
+    if (nusd < 0) {
+        tg_buf_puts(b, "null");
+    } else {
+        char c[32];
+        tg_cost_format(nusd, c);
+        tg_buf_puts(b, c);
+    }
+}
+
 void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
 {
     bool spool = flags & TG_RECORD_JSON_SPOOL;
@@ -222,19 +243,9 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_num(b, "cached_tokens", r->usage.cached_tokens, &first);
     put_num(b, "cache_write_tokens", r->usage.cache_write_tokens, &first);
     put_num(b, "reasoning_tokens", r->usage.reasoning_tokens, &first);
-    if (spool) {
-        put_num(b, "cost_nusd", r->cost_nusd, &first);
-    } else {
-        key(b, "cost", &first);
-        if (r->cost_nusd < 0) {
-            tg_buf_puts(b, "null");
-        } else {
-            char c[32];
-            tg_cost_format(r->cost_nusd, c);
-            tg_buf_puts(b, c);
-        }
-    }
+    put_money(b, spool, "cost", r->cost_nusd, &first);
     put_str(b, "cache", tg_record_cache_name(r->cache), &first);
+    put_money(b, spool, "cache_saved", r->cache_saved_nusd, &first);
     put_str(b, "user_id", r->user_id, &first);
     put_str(b, "session_id", r->session_id, &first);
     put_str(b, "session_name", r->session_name, &first);
@@ -299,6 +310,7 @@ tg_record_t *tg_record_from_spool(const char *line, size_t len)
     r->usage.cache_write_tokens = (long)jint(o, "cache_write_tokens", -1);
     r->usage.reasoning_tokens = (long)jint(o, "reasoning_tokens", -1);
     r->cost_nusd = jint(o, "cost_nusd", -1);
+    r->cache_saved_nusd = jint(o, "cache_saved_nusd", -1);
     json_t *c = json_object_get(o, "cache");
     int cache = json_is_string(c) ? tg_record_cache_parse(json_string_value(c)) : -1;
     r->cache = cache < 0 ? TG_RECORD_CACHE_NONE : (tg_record_cache_t)cache;
@@ -515,21 +527,13 @@ static unsigned char *pack_str(unsigned char *p, const char *s, size_t len)
  * the copies themselves. */
 void tg_record_pack(const tg_record_t *r, tg_buf_t *out)
 {
-    const int64_t nums[PACK_NUMS] = {r->created_at_ms,
-                                     r->status,
-                                     r->latency_ms,
-                                     r->ttft_ms,
-                                     r->usage.prompt_tokens,
-                                     r->usage.completion_tokens,
-                                     r->usage.cached_tokens,
-                                     r->usage.cache_write_tokens,
-                                     r->usage.reasoning_tokens,
-                                     r->cost_nusd,
-                                     r->cache,
-                                     r->retries,
-                                     r->fallback_index,
-                                     (int64_t)r->n_props,
-                                     0 /* reserved */};
+    const int64_t nums[PACK_NUMS] = {r->created_at_ms, r->status, r->latency_ms, r->ttft_ms,
+                                     r->usage.prompt_tokens, r->usage.completion_tokens,
+                                     r->usage.cached_tokens, r->usage.cache_write_tokens,
+                                     r->usage.reasoning_tokens, r->cost_nusd, r->cache, r->retries,
+                                     r->fallback_index, (int64_t)r->n_props,
+                                     /* once reserved (0): a journal from before reads as -1 */
+                                     r->cache_saved_nusd + 1};
     const char *strs[PACK_STRS] = {
         r->id,        r->provider,   r->model,        r->model_requested, r->route,
         r->user_id,   r->session_id, r->session_name, r->session_path,    r->key_name,
@@ -615,6 +619,7 @@ tg_record_t *tg_record_unpack(const char *p, size_t len)
                                                   : TG_RECORD_CACHE_NONE;
     r->retries = (int)nums[11];
     r->fallback_index = (int)nums[12];
+    r->cache_saved_nusd = nums[14] - 1;
     char **strs[] = {&r->id,           &r->provider, &r->model,      &r->model_requested,
                      &r->route,        &r->user_id,  &r->session_id, &r->session_name,
                      &r->session_path, &r->key_name, &r->client_ip,  &r->error};

@@ -29,17 +29,18 @@ typedef struct {
 } tg_record_prop_t;
 
 typedef struct {
-    char *id;              /* Helicone-Request-Id or a fresh UUID; never NULL once built */
-    int64_t created_at_ms; /* request start, wall clock, ms since the epoch */
-    char *provider;        /* provider that served (or was tried last) */
-    char *model;           /* model sent to the provider */
-    char *model_requested; /* model the client asked for */
-    char *route;           /* e.g. "/v1/chat/completions" */
-    int status;            /* HTTP status sent to the client (499: client went away) */
-    int64_t latency_ms;    /* start to last byte, -1 unknown */
-    int64_t ttft_ms;       /* start to first response byte from the provider, -1 unknown */
-    tg_usage_t usage;      /* -1 per count when unknown */
-    int64_t cost_nusd;     /* cost in nano-USD (1e-9), -1 unknown / unpriced */
+    char *id;                 /* Helicone-Request-Id or a fresh UUID; never NULL once built */
+    int64_t created_at_ms;    /* request start, wall clock, ms since the epoch */
+    char *provider;           /* provider that served (or was tried last) */
+    char *model;              /* model sent to the provider */
+    char *model_requested;    /* model the client asked for */
+    char *route;              /* e.g. "/v1/chat/completions" */
+    int status;               /* HTTP status sent to the client (499: client went away) */
+    int64_t latency_ms;       /* start to last byte, -1 unknown */
+    int64_t ttft_ms;          /* start to first response byte from the provider, -1 unknown */
+    tg_usage_t usage;         /* -1 per count when unknown */
+    int64_t cost_nusd;        /* cost in nano-USD (1e-9), -1 unknown / unpriced */
+    int64_t cache_saved_nusd; /* a cache hit: the cost the provider would have charged, -1 none */
     tg_record_cache_t cache;
     char *user_id;
     char *session_id, *session_name, *session_path;

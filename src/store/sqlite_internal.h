@@ -91,6 +91,10 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
                     size_t errlen);
 int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out, char *err,
                     size_t errlen);
+int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, char *err,
+                     size_t errlen);
+int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
+                       size_t errlen);
 
 /* sqlite_rules.c: the runtime rate-limit rules; a side connection (*slot:
  * q->rules, q->outbox), opened on first use, synchronous=FULL, no

@@ -20,8 +20,8 @@
     " r.latency_ms, r.ttft_ms, r.prompt_tokens, r.completion_tokens, r.cached_tokens,"             \
     " r.cache_write_tokens, r.reasoning_tokens, r.cost_nusd, r.cache, r.user_id, r.session_id,"    \
     " r.session_name, r.session_path, r.properties, r.key_name, r.client_ip, r.retries,"           \
-    " r.fallback_index, r.error"
-#define REC_NCOLS 26
+    " r.fallback_index, r.error, r.cache_saved_nusd"
+#define REC_NCOLS 27
 
 /* ---- reading ---- */
 
@@ -290,6 +290,7 @@ static tg_record_t *row_record(sqlite3_stmt *st)
     r->retries = sqlite3_column_int(st, 23);
     r->fallback_index = (int)col_num(st, 24);
     r->error = col_str(st, 25);
+    r->cache_saved_nusd = col_num(st, 26);
     return r;
 }
 
@@ -510,11 +511,12 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
         sb(&x, "SELECT ");
         sb(&x, g);
         sb(&x, ", r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-               " r.reasoning_tokens, r.cost_nusd");
+               " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
     } else {
         sb(&x, "SELECT NULL, count(*), sum(r.prompt_tokens), sum(r.completion_tokens),"
                " sum(r.cached_tokens), sum(r.cache_write_tokens), sum(r.reasoning_tokens),"
-               " sum(r.cost_nusd), sum(r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL)");
+               " sum(r.cost_nusd), sum(r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL),"
+               " total(max(r.cache_saved_nusd, 0))");
     }
     from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
     sqlite3_stmt *st = NULL;
@@ -533,6 +535,7 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
             row->reasoning_tokens = sqlite3_column_int64(st, 6);
             row->cost_nusd = sqlite3_column_int64(st, 7);
             row->unpriced = sqlite3_column_int64(st, 8);
+            row->cache_saved_nusd = (int64_t)sqlite3_column_double(st, 9);
             continue;
         }
         tg_cost_row_t *row;
@@ -557,6 +560,8 @@ int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *
             row->cost_nusd += v;
         else if (prompt >= 0)
             row->unpriced++;
+        if ((v = col_num(st, 7)) > 0)
+            row->cache_saved_nusd += v;
     }
     if (rc != SQLITE_DONE) {
         tg_sqlite_set_err(err, errlen, "costs", db);
@@ -592,13 +597,40 @@ out:
     return ret;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* The k-th smallest of v[lo..hi] (0-based k), moving it to v[k]:
+ * quickselect (Hoare's partition, middle pivot), O(n) on average where a
+ * sort of a month's million latencies took ~100 ms. */
+static int64_t select_kth(int64_t *v, size_t lo, size_t hi, size_t k)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    while (lo < hi) {
+        int64_t pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                int64_t t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
-/* Nearest-rank percentiles p50, p95, p99 of v[0..n). */
+/* Nearest-rank percentiles p50, p95, p99 of v[0..n) (v is reordered). */
 static void percentiles(int64_t *v, size_t n, int64_t out[3])
 {
     static const int ps[3] = {50, 95, 99};
@@ -606,10 +638,13 @@ static void percentiles(int64_t *v, size_t n, int64_t out[3])
         out[0] = out[1] = out[2] = -1;
         return;
     }
-    qsort(v, n, sizeof *v, cmp_i64);
+    size_t lo = 0;
     for (int i = 0; i < 3; i++) {
         size_t rank = (ps[i] * n + 99) / 100; /* ceil(p/100 * n), 1-based */
-        out[i] = v[rank ? rank - 1 : 0];
+        size_t k = rank ? rank - 1 : 0;
+        /* the ranks ascend: what is left of the last one is all smaller */
+        out[i] = select_kth(v, lo, n - 1, k);
+        lo = k;
     }
 }
 
@@ -624,7 +659,7 @@ int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out,
     sqlb_t x = {0};
     sb(&x, "SELECT r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms,"
            " r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-           " r.reasoning_tokens, r.cost_nusd");
+           " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
     from_where(&x, q, NULL, true);
     sqlite3_stmt *st = NULL;
     int64_t *lat = NULL, *ttft = NULL;
@@ -661,6 +696,8 @@ int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out,
         } else if (prompt >= 0) {
             out->unpriced++;
         }
+        if ((v = col_num(st, 11)) > 0)
+            out->cache_saved_nusd += v;
     }
     if (rc != SQLITE_DONE) {
         tg_sqlite_set_err(err, errlen, "stats", db);
@@ -674,6 +711,290 @@ out:
     free(ttft);
     sqlite3_finalize(st);
     sb_free(&x);
+    tg_sqlite_reader_put(s, db);
+    return ret;
+}
+
+/* ---- the dashboard's series and sessions ---- */
+
+/* One cell's latencies while a series is read: percentiles at the end. */
+typedef struct {
+    int64_t *v;
+    size_t n, cap;
+} i64vec_t;
+
+static void vec_push(i64vec_t *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->v = tg_xrealloc(a->v, a->cap * sizeof *a->v);
+    }
+    a->v[a->n++] = x;
+}
+
+#define SERIES_MAX_GROUPS 20
+
+/* The row of group `key` if it exists (NULL key: the null group), else NULL. */
+static tg_cost_row_t *group_get(groups_t *g, const char *key, size_t len)
+{
+    if (!key)
+        return g->null_row >= 0 ? &g->rows[g->null_row] : NULL;
+    if (!g->n_slots)
+        return NULL;
+    size_t mask = g->n_slots - 1, j = fnv1a(key, len) & mask;
+    while (g->slots[j]) {
+        tg_cost_row_t *row = &g->rows[g->slots[j] - 1];
+        if (row->group && strlen(row->group) == len && !memcmp(row->group, key, len))
+            return row;
+        j = (j + 1) & mask;
+    }
+    return NULL;
+}
+
+static void groups_free(groups_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->rows[i].group);
+    free(g->rows);
+    free(g->slots);
+}
+
+/* The group key of a series row (column 1): NULL for none. */
+static const char *row_key(sqlite3_stmt *st, size_t *len)
+{
+    *len = (size_t)sqlite3_column_bytes(st, 1);
+    return sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL
+                                                     : (const char *)sqlite3_column_text(st, 1);
+}
+
+/* A series, aggregated in C like the costs, from the covering time index
+ * (plus the grouping property when asked). Grouped, it reads the range
+ * twice: once to rank the groups by cost, once to fill the buckets of the
+ * SERIES_MAX_GROUPS first only, so that memory is bounded by those
+ * whatever the number of groups (a property unique to each request). */
+int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, char *err,
+                     size_t errlen)
+{
+    sq_t *s = (sq_t *)b;
+    memset(out, 0, sizeof *out);
+    size_t nb = (size_t)((q->to_ms - q->from_ms + q->bucket_ms - 1) / q->bucket_ms);
+    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
+    if (!db)
+        return -1;
+    const char *g;
+    switch (q->group_by) {
+    case TG_GROUP_MODEL: g = "r.model"; break;
+    case TG_GROUP_PROVIDER: g = "r.provider"; break;
+    case TG_GROUP_USER: g = "r.user_id"; break;
+    case TG_GROUP_PROPERTY: g = "pg.value"; break;
+    default: g = NULL; break;
+    }
+    sqlb_t x = {0};
+    sb(&x, "SELECT r.created_at, ");
+    sb(&x, g ? g : "NULL");
+    sb(&x, ", r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms, r.prompt_tokens,"
+           " r.completion_tokens, r.cost_nusd");
+    from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc = SQLITE_DONE;
+    groups_t rank = {.null_row = -1}, keep = {.null_row = -1};
+    tg_series_cell_t *cells = NULL; /* keep.n x nb */
+    i64vec_t *lat = NULL, *ttft = NULL;
+    size_t kept = 0;
+    const char *key;
+    size_t len;
+    int64_t v;
+    if (sb_prepare(db, &x, &st, err, errlen) != 0)
+        goto out;
+    if (g) {
+        /* pass 1: every group's cost and requests */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            key = row_key(st, &len);
+            tg_cost_row_t *row = group_find(&rank, key, len);
+            row->requests++;
+            if ((v = col_num(st, 9)) > 0)
+                row->cost_nusd += v;
+        }
+        if (rc != SQLITE_DONE)
+            goto failed;
+        qsort(rank.rows, rank.n, sizeof *rank.rows, cmp_by_cost);
+        kept = rank.n < SERIES_MAX_GROUPS ? rank.n : SERIES_MAX_GROUPS;
+        for (size_t k = 0; k < kept; k++) {
+            const char *rk = rank.rows[k].group;
+            tg_cost_row_t *row = group_find(&keep, rk, rk ? strlen(rk) : 0);
+            row->requests = rank.rows[k].requests;
+            row->cost_nusd = rank.rows[k].cost_nusd;
+        }
+        sqlite3_reset(st);
+        out->groups_total = rank.n;
+    } else {
+        group_find(&keep, NULL, 0); /* the whole series, even when empty */
+        kept = 1;
+        out->groups_total = 1;
+    }
+    size_t n_cells = kept * nb + 1; /* + 1: never a zero-size allocation */
+    cells = tg_xcalloc(n_cells, sizeof *cells);
+    lat = tg_xcalloc(n_cells, sizeof *lat);
+    ttft = tg_xcalloc(n_cells, sizeof *ttft);
+    /* pass 2: the kept groups' buckets */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t = sqlite3_column_int64(st, 0);
+        if (t < q->from_ms || t >= q->to_ms)
+            continue;
+        tg_cost_row_t *row =
+            g ? (key = row_key(st, &len), group_get(&keep, key, len)) : &keep.rows[0];
+        if (!row)
+            continue; /* not among the costliest */
+        if (!g) {
+            row->requests++;
+            if ((v = col_num(st, 9)) > 0)
+                row->cost_nusd += v;
+        }
+        size_t ci = (size_t)(row - keep.rows) * nb + (size_t)((t - q->from_ms) / q->bucket_ms);
+        tg_series_cell_t *c = &cells[ci];
+        c->requests++;
+        if (sqlite3_column_int(st, 2) >= 400 || sqlite3_column_int(st, 3))
+            c->errors++;
+        int cache = sqlite3_column_int(st, 4);
+        c->cache_hits += cache == TG_RECORD_CACHE_HIT;
+        c->cache_misses += cache == TG_RECORD_CACHE_MISS;
+        if ((v = col_num(st, 5)) >= 0)
+            vec_push(&lat[ci], v);
+        if ((v = col_num(st, 6)) >= 0)
+            vec_push(&ttft[ci], v);
+        c->prompt_tokens += (v = col_num(st, 7)) > 0 ? v : 0;
+        c->completion_tokens += (v = col_num(st, 8)) > 0 ? v : 0;
+        if ((v = col_num(st, 9)) > 0)
+            c->cost_nusd += v;
+    }
+    if (rc != SQLITE_DONE)
+        goto failed;
+    out->from_ms = q->from_ms;
+    out->bucket_ms = q->bucket_ms;
+    out->n_buckets = nb;
+    out->groups = tg_xcalloc(kept ? kept : 1, sizeof *out->groups);
+    for (size_t k = 0; k < kept; k++) {
+        tg_series_group_t *sg = &out->groups[out->n_groups++];
+        sg->group = keep.rows[k].group ? tg_xstrdup(keep.rows[k].group) : NULL;
+        sg->cost_nusd = keep.rows[k].cost_nusd;
+        sg->requests = keep.rows[k].requests;
+        sg->cells = tg_xmalloc((nb ? nb : 1) * sizeof *sg->cells);
+        for (size_t i = 0; i < nb; i++) {
+            sg->cells[i] = cells[k * nb + i];
+            percentiles(lat[k * nb + i].v, lat[k * nb + i].n, sg->cells[i].latency_ms);
+            percentiles(ttft[k * nb + i].v, ttft[k * nb + i].n, sg->cells[i].ttft_ms);
+        }
+    }
+    ret = 0;
+    goto out;
+failed:
+    tg_sqlite_set_err(err, errlen, "series", db);
+out:
+    for (size_t i = 0; lat && i < kept * nb; i++) {
+        free(lat[i].v);
+        free(ttft[i].v);
+    }
+    free(cells);
+    free(lat);
+    free(ttft);
+    groups_free(&rank);
+    groups_free(&keep);
+    sqlite3_finalize(st);
+    sb_free(&x);
+    tg_sqlite_reader_put(s, db);
+    return ret;
+}
+
+/* Sessions by their last request, in two steps: the page's sessions from
+ * the session index alone ((session_id, created_at) covers a max per
+ * session, without reading a million rows), then the sums of those few
+ * sessions' records. The filters of the record list apply to both. */
+int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
+                       size_t errlen)
+{
+    sq_t *s = (sq_t *)b;
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
+    if (!db)
+        return -1;
+    sqlb_t c = {0}, pg = {0}, l = {0};
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc;
+    char **ids = NULL;
+    size_t n_ids = 0;
+    sb(&c, "SELECT count(DISTINCT r.session_id)");
+    from_where(&c, q, NULL, true);
+    sb(&c, " AND r.session_id IS NOT NULL");
+    if (sb_prepare(db, &c, &st, err, errlen) != 0)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        goto out;
+    }
+    out->total = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    /* the page: ids by their last request */
+    sb(&pg, "SELECT r.session_id, max(r.created_at) AS last");
+    from_where(&pg, q, NULL, true);
+    sb(&pg, " AND r.session_id IS NOT NULL GROUP BY r.session_id ORDER BY last DESC LIMIT ");
+    sb_int(&pg, q->limit);
+    sb(&pg, " OFFSET ");
+    sb_int(&pg, q->offset);
+    if (sb_prepare(db, &pg, &st, err, errlen) != 0)
+        goto out;
+    ids = tg_xcalloc((size_t)q->limit, sizeof *ids);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n_ids < (size_t)q->limit)
+        ids[n_ids++] = col_str(st, 0);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!n_ids) {
+        ret = 0;
+        goto out;
+    }
+    /* their sums, in the page's order */
+    sb(&l, "SELECT r.session_id, max(r.session_name), count(*),"
+           " sum(r.status >= 400 OR r.has_error), total(max(r.cost_nusd, 0)),"
+           " total(max(r.prompt_tokens, 0)), total(max(r.completion_tokens, 0)),"
+           " total(max(r.latency_ms, 0)), min(r.created_at), max(r.created_at)");
+    from_where(&l, q, NULL, true);
+    tg_strlist_t page = {ids, n_ids};
+    sb_in(&l, "r.session_id", &page);
+    sb(&l, " GROUP BY r.session_id ORDER BY max(r.created_at) DESC");
+    if (sb_prepare(db, &l, &st, err, errlen) != 0)
+        goto out;
+    out->rows = tg_xcalloc(n_ids, sizeof *out->rows);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < n_ids) {
+        tg_session_row_t *r = &out->rows[out->n++];
+        r->session_id = col_str(st, 0);
+        r->name = col_str(st, 1);
+        r->requests = sqlite3_column_int64(st, 2);
+        r->errors = sqlite3_column_int64(st, 3);
+        r->cost_nusd = (int64_t)sqlite3_column_double(st, 4);
+        r->prompt_tokens = (int64_t)sqlite3_column_double(st, 5);
+        r->completion_tokens = (int64_t)sqlite3_column_double(st, 6);
+        r->latency_ms = (int64_t)sqlite3_column_double(st, 7);
+        r->first_ms = sqlite3_column_int64(st, 8);
+        r->last_ms = sqlite3_column_int64(st, 9);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        tg_sqlite_set_err(err, errlen, "sessions", db);
+        tg_sessions_free(out);
+        goto out;
+    }
+    ret = 0;
+out:
+    for (size_t i = 0; i < n_ids; i++)
+        free(ids[i]);
+    free(ids);
+    sqlite3_finalize(st);
+    sb_free(&c);
+    sb_free(&pg);
+    sb_free(&l);
     tg_sqlite_reader_put(s, db);
     return ret;
 }

@@ -6,7 +6,7 @@
  * Threads: the writer thread (tg_sqlite_writer_connect runs the migration
  * on each connect), and the main thread on the first open.
  *
- * Schema (version 6, PRAGMA user_version):
+ * Schema (version 7, PRAGMA user_version):
  *   requests            one row per record, no bodies; UNIQUE(id, created_at)
  *                       makes replays idempotent; one index per filter
  *                       column (col, created_at) — partial for user_id and
@@ -17,6 +17,7 @@
  *   request_properties  (seq, name, value, created_at), names NOCASE,
  *                       indexed on (name, value, created_at) for filters
  *   request_bodies      bodies by seq, read only for a single record
+ *                       (version 5: and cache_saved_nusd, a hit's saving)
  *   rate_limit_rules    (version 2) the runtime limits of /api/v1/rate-limits:
  *                       id, property, value, quota, window_s, unit
  *                       ("request", "cents", "token"), created_at; read
@@ -39,7 +40,7 @@
 
 #include <stdio.h>
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char *migrations[] = {
     /* 0 -> 1 */
@@ -139,6 +140,14 @@ static const char *migrations[] = {
      * matches most records and is served by requests_time in time order */
     "DROP INDEX requests_status;"
     "CREATE INDEX requests_status ON requests(status, created_at) WHERE status >= 400;",
+    /* 6 -> 7: what a cache hit saved (the provider's price of its usage),
+     * for the dashboard's stats and costs; the time index covers it too,
+     * so the time-range reports still read that index alone */
+    "ALTER TABLE requests ADD COLUMN cache_saved_nusd INTEGER;"
+    "DROP INDEX requests_time;"
+    "CREATE INDEX requests_time ON requests(created_at, seq, model, provider, user_id, status,"
+    " has_error, cache, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,"
+    " reasoning_tokens, cost_nusd, latency_ms, ttft_ms, cache_saved_nusd);",
 };
 
 /* Bring the schema to SCHEMA_VERSION. */

@@ -23,7 +23,7 @@
 #define PAGE_SIZE  16384    /* of a new database */
 #define WAL_BYTES  67108864 /* checkpoint when the WAL reaches 64 MiB */
 #define INS_ROWS   16       /* rows per multi-row INSERT (write_batch) */
-#define REQ_PARAMS 28       /* bound values per requests row */
+#define REQ_PARAMS 29       /* bound values per requests row */
 
 void tg_sqlite_writer_disconnect(sq_t *q)
 {
@@ -209,8 +209,8 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
         " route, status, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,"
         " cache_write_tokens, reasoning_tokens, cost_nusd, cache, user_id, session_id,"
         " session_name, session_path, properties, key_name, client_ip, retries,"
-        " fallback_index, error, has_error) VALUES ";
-    static const char req_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        " fallback_index, error, has_error, cache_saved_nusd) VALUES ";
+    static const char req_row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     static const char ins_prop[] = "INSERT OR IGNORE INTO request_properties(seq, name, value,"
                                    " created_at) VALUES ";
     static const char prop_row[] = "(?,?,?,?)";
@@ -320,6 +320,7 @@ static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64
     bind_num(st, base + 26, r->fallback_index);
     tg_sqlite_bind_str(st, base + 27, r->error);
     sqlite3_bind_int(st, base + 28, r->error != NULL);
+    bind_num(st, base + 29, r->cache_saved_nusd);
 }
 
 static void bind_body(sqlite3_stmt *st, int base, const tg_record_t *r, int64_t seq)

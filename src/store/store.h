@@ -240,8 +240,9 @@ typedef struct {
     int64_t requests;
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
     int64_t reasoning_tokens;
-    int64_t cost_nusd; /* sum of known costs */
-    int64_t unpriced;  /* requests with tokens but no price */
+    int64_t cost_nusd;        /* sum of known costs */
+    int64_t unpriced;         /* requests with tokens but no price */
+    int64_t cache_saved_nusd; /* what its cache hits would have cost */
 } tg_cost_row_t;
 
 typedef struct {
@@ -254,9 +255,47 @@ typedef struct {
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens;
     int64_t reasoning_tokens;
     int64_t cost_nusd, priced, unpriced;
-    int64_t latency_ms[3]; /* p50, p95, p99 (nearest rank); -1 when no data */
+    int64_t cache_saved_nusd; /* what the cache hits would have cost */
+    int64_t latency_ms[3];    /* p50, p95, p99 (nearest rank); -1 when no data */
     int64_t ttft_ms[3];
 } tg_stats_t;
+
+/** One time bucket of a series (GET /api/v1/stats/series). */
+typedef struct {
+    int64_t requests, errors, cache_hits, cache_misses;
+    int64_t prompt_tokens, completion_tokens;
+    int64_t cost_nusd;
+    int64_t latency_ms[3]; /* p50, p95, p99; -1 when no data */
+    int64_t ttft_ms[3];
+} tg_series_cell_t;
+
+typedef struct {
+    char *group; /* NULL: the whole (ungrouped) series, or records without the key */
+    int64_t cost_nusd, requests; /* over every bucket */
+    tg_series_cell_t *cells;     /* n_buckets of them */
+} tg_series_group_t;
+
+/** Buckets [from_ms + i * bucket_ms, + bucket_ms) for i < n_buckets; groups
+ *  by cost, at most max_groups of them (groups_total says how many met). */
+typedef struct {
+    int64_t from_ms, bucket_ms;
+    size_t n_buckets;
+    tg_series_group_t *groups;
+    size_t n_groups, groups_total;
+} tg_series_t;
+
+/** One session (GET /api/v1/sessions). */
+typedef struct {
+    char *session_id, *name;
+    int64_t requests, errors, cost_nusd, prompt_tokens, completion_tokens, latency_ms;
+    int64_t first_ms, last_ms;
+} tg_session_row_t;
+
+typedef struct {
+    tg_session_row_t *rows;
+    size_t n;
+    int64_t total;
+} tg_sessions_t;
 
 typedef struct {
     const char *name;
@@ -275,6 +314,12 @@ typedef struct {
                  size_t errlen);
     int (*stats)(tg_store_backend_t *b, const struct tg_query *q, tg_stats_t *out, char *err,
                  size_t errlen);
+    /* any thread; q->bucket_ms, from and to are set (tg_query_parse) */
+    int (*series)(tg_store_backend_t *b, const struct tg_query *q, tg_series_t *out, char *err,
+                  size_t errlen);
+    /* sessions by their last request, newest first (q->limit, q->offset) */
+    int (*sessions)(tg_store_backend_t *b, const struct tg_query *q, tg_sessions_t *out, char *err,
+                    size_t errlen);
     /* runtime rate limits, any thread, concurrently with writes; each call
      * is its own durable transaction (see tg_store_rule_save, _delete,
      * tg_store_rules_load for the results). A back-end without them keeps
@@ -328,5 +373,7 @@ tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t err
 
 void tg_record_list_free(tg_record_list_t *l);
 void tg_cost_rows_free(tg_cost_rows_t *r);
+void tg_series_free(tg_series_t *s);
+void tg_sessions_free(tg_sessions_t *s);
 
 #endif

@@ -1015,3 +1015,23 @@ void tg_cost_rows_free(tg_cost_rows_t *r)
     free(r->rows);
     memset(r, 0, sizeof *r);
 }
+
+void tg_series_free(tg_series_t *s)
+{
+    for (size_t i = 0; i < s->n_groups; i++) {
+        free(s->groups[i].group);
+        free(s->groups[i].cells);
+    }
+    free(s->groups);
+    memset(s, 0, sizeof *s);
+}
+
+void tg_sessions_free(tg_sessions_t *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->rows[i].session_id);
+        free(s->rows[i].name);
+    }
+    free(s->rows);
+    memset(s, 0, sizeof *s);
+}

@@ -14,7 +14,9 @@
 # writers of the gateway's own error bodies (errors: always valid UTF-8 JSON),
 # and the parsers of Helicone's conventions (helicone: Helicone-Fallbacks,
 # model lists, manual logs; built from every source, as they read the
-# configuration and the router). The
+# configuration and the router), and what the dashboard reads from a
+# request (dashboard: its file server's path, Accept-Encoding and
+# If-None-Match, and a series query string). The
 # request and response targets use http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -25,7 +27,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone}
+TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone dashboard}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -49,6 +51,10 @@ if command -v python3 >/dev/null 2>&1; then
     rm -rf "$OUT/seeds" && python3 tests/fuzz/seeds.py "$OUT/seeds"
 fi
 
+# the dashboard's files as the build embeds them (every source needs them)
+./scripts/embed-assets.sh "$OUT/dashboard_assets.c" src/dashboard/www \
+    $(find src/dashboard/www -type f | sort) || exit 2
+
 failed=""
 total=0
 for target in $TARGETS; do
@@ -62,8 +68,8 @@ for target in $TARGETS; do
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
     libs="$LIBS"
-    if [ "$target" = helicone ]; then
-        srcs=$(find src -name '*.c' ! -name main.c | sort)
+    if [ "$target" = helicone ] || [ "$target" = dashboard ]; then
+        srcs="$(find src -name '*.c' ! -name main.c | sort) $OUT/dashboard_assets.c"
         libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpthread -lm"
     fi
     dict=json.dict

@@ -26,6 +26,7 @@ struct tg_http {
     tg_http_events_t ev;
     void *ev_arg;
     bool gone;
+    bool dashboard;
 };
 
 static char *dup_or_null(const char *s)
@@ -46,6 +47,7 @@ tg_http_t *tg_loop_http_new(tg_loop_client_t *c, struct event_base *base,
     tg_http_t *h = tg_xcalloc(1, sizeof *h);
     h->c = c;
     h->base = base;
+    h->dashboard = req->dashboard;
     while (req->headers && req->headers[2 * h->n_headers])
         h->n_headers++;
     h->own = tg_xcalloc(5 + 2 * h->n_headers, sizeof *h->own);
@@ -99,6 +101,11 @@ struct event_base *tg_http_base(const tg_http_t *h)
 {
     return h->base;
 }
+bool tg_http_dashboard(const tg_http_t *h)
+{
+    return h->dashboard;
+}
+
 bool tg_http_client_gone(const tg_http_t *h)
 {
     return h->gone;

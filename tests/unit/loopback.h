@@ -36,6 +36,7 @@ typedef struct {
     const char *const *headers; /* name, value, name, value, ..., NULL */
     const char *body;
     const char *ip; /* default "127.0.0.1" */
+    bool dashboard; /* as if on the dashboard's listener */
 } tg_loop_request_t;
 
 /* What the client got; owned by the test, outlives the exchange. */

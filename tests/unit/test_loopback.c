@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "proxy/exchange.h"
 #include "proxy/pipeline.h"
+#include "proxy/readers.h"
 #include "store/query.h"
 #include "store/store.h"
 
@@ -355,7 +356,88 @@ TEST(loopback_record_in_the_store)
             printf("    records: %.600s\n", j);
         tg_buf_free(&out);
         tg_loop_client_free(&c);
+        /* the same through /api/v1: the query runs on a reader thread and
+         * the exchange ends when its answer is back on this loop */
+        CHECK(r.gw->readers != NULL);
+        rig_send(
+            &r, &c,
+            &(tg_loop_request_t){
+                .method = "GET", .path = "/api/v1/stats", .query = "model=m1", .dashboard = true});
+        CHECK_INT(c.status, 200);
+        CHECK(c.body.data && strstr(c.body.data, "\"requests\":1,") != NULL);
+        tg_loop_client_free(&c);
+        CHECK_INT(tg_readers_pending(r.gw->readers), 0);
     }
     rig_close(&r); /* the gateway closes the store */
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- the dashboard's listener ---- */
+
+TEST(loopback_dashboard_port_serves_the_page_and_api_only)
+{
+    rig_t r;
+    tg_loop_client_t c;
+    if (!rig_open(&r, NULL))
+        return;
+    char buf[512];
+    /* the page, with its security headers, gzip'd for a browser */
+    rig_send(&r, &c,
+             &(tg_loop_request_t){.method = "GET",
+                                  .path = "/",
+                                  .headers = (const char *[]){"Accept-Encoding", "gzip", NULL},
+                                  .dashboard = true});
+    CHECK_INT(c.status, 200);
+    CHECK_STR(c.content_type, "text/html; charset=utf-8");
+    CHECK_STR(tg_loop_header(&c, "Content-Encoding", buf, sizeof buf), "gzip");
+    CHECK_STR(tg_loop_header(&c, "X-Content-Type-Options", buf, sizeof buf), "nosniff");
+    CHECK_STR(tg_loop_header(&c, "Referrer-Policy", buf, sizeof buf), "no-referrer");
+    CHECK(tg_loop_header(&c, "Content-Security-Policy", buf, sizeof buf) != NULL);
+    char etag[64] = "";
+    CHECK(tg_loop_header(&c, "ETag", etag, sizeof etag) != NULL);
+    CHECK(c.body.len > 2 && (unsigned char)c.body.data[0] == 0x1f);
+    tg_loop_client_free(&c);
+    /* again with its ETag: 304 */
+    rig_send(&r, &c,
+             &(tg_loop_request_t){.method = "GET",
+                                  .path = "/",
+                                  .headers = (const char *[]){"If-None-Match", etag, NULL},
+                                  .dashboard = true});
+    CHECK_INT(c.status, 304);
+    CHECK_INT(c.body.len, 0);
+    tg_loop_client_free(&c);
+    /* LLM routes and /metrics are not on the dashboard's port */
+    rig_send(
+        &r, &c,
+        &(tg_loop_request_t){.path = "/v1/chat/completions", .body = chat_body, .dashboard = true});
+    CHECK_INT(c.status, 404);
+    CHECK_INT(tg_fake_relay_n_calls(r.relay), 0);
+    tg_loop_client_free(&c);
+    rig_send(&r, &c, &(tg_loop_request_t){.method = "GET", .path = "/metrics", .dashboard = true});
+    CHECK_INT(c.status, 404);
+    tg_loop_client_free(&c);
+    /* /health and /api/v1 are */
+    rig_send(&r, &c, &(tg_loop_request_t){.method = "GET", .path = "/health", .dashboard = true});
+    CHECK_INT(c.status, 200);
+    tg_loop_client_free(&c);
+    rig_send(&r, &c,
+             &(tg_loop_request_t){.method = "GET", .path = "/api/v1/providers", .dashboard = true});
+    CHECK_INT(c.status, 200);
+    CHECK(c.body.data &&
+          strstr(c.body.data, "{\"name\":\"pa\",\"type\":\"openai\",\"ejected\":false,"
+                              "\"usable\":true,") != NULL);
+    tg_loop_client_free(&c);
+    /* the admin address rule holds there too */
+    rig_send(
+        &r, &c,
+        &(tg_loop_request_t){
+            .method = "GET", .path = "/api/v1/providers", .ip = "192.0.2.7", .dashboard = true});
+    CHECK_INT(c.status, 403);
+    tg_loop_client_free(&c);
+    /* and the page is not on the main port */
+    rig_send(&r, &c, &(tg_loop_request_t){.method = "GET", .path = "/app.js"});
+    CHECK_INT(c.status, 404);
+    CHECK(c.body.data && strstr(c.body.data, "unknown_route") != NULL);
+    tg_loop_client_free(&c);
+    rig_close(&r);
 }

@@ -74,6 +74,8 @@ static tg_record_t *row_record(const row_t *w)
     r->usage.completion_tokens = w->completion;
     r->cost_nusd = w->cost;
     r->cache = w->cache;
+    if (w->cache == TG_RECORD_CACHE_HIT)
+        r->cache_saved_nusd = 7000; /* what the provider would have charged */
     r->latency_ms = w->latency;
     r->ttft_ms = w->ttft;
     tg_record_set_str(&r->error, w->error);
@@ -370,19 +372,21 @@ TEST(query_costs_grouped)
     CHECK(fixture_open(&f));
     tg_buf_t b = {0};
     CHECK_INT(tg_query_costs(f.s, "group_by=model", &b), 200);
-    CHECK_STR(b.data, "{\"group_by\":\"model\",\"from\":null,\"to\":null,\"data\":["
-                      "{\"group\":\"claude-3-5-sonnet\",\"total_cost\":0.000005,\"requests\":2,"
-                      "\"prompt_tokens\":1000,\"completion_tokens\":100,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"gpt-4o-mini\",\"total_cost\":0.000002,\"requests\":1,"
-                      "\"prompt_tokens\":200,\"completion_tokens\":20,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"gpt-4o\",\"total_cost\":0.000001,\"requests\":2,"
-                      "\"prompt_tokens\":100,\"completion_tokens\":50,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0},"
-                      "{\"group\":\"local-model\",\"total_cost\":0,\"requests\":1,"
-                      "\"prompt_tokens\":10,\"completion_tokens\":10,\"cached_tokens\":0,"
-                      "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":1}]}");
+    CHECK_STR(
+        b.data,
+        "{\"group_by\":\"model\",\"from\":null,\"to\":null,\"data\":["
+        "{\"group\":\"claude-3-5-sonnet\",\"total_cost\":0.000005,\"requests\":2,"
+        "\"prompt_tokens\":1000,\"completion_tokens\":100,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0},"
+        "{\"group\":\"gpt-4o-mini\",\"total_cost\":0.000002,\"requests\":1,"
+        "\"prompt_tokens\":200,\"completion_tokens\":20,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0.000007},"
+        "{\"group\":\"gpt-4o\",\"total_cost\":0.000001,\"requests\":2,"
+        "\"prompt_tokens\":100,\"completion_tokens\":50,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":0,\"cache_saved\":0},"
+        "{\"group\":\"local-model\",\"total_cost\":0,\"requests\":1,"
+        "\"prompt_tokens\":10,\"completion_tokens\":10,\"cached_tokens\":0,"
+        "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"unpriced\":1,\"cache_saved\":0}]}");
     tg_buf_reset(&b);
     CHECK_INT(tg_query_costs(f.s, "group_by=day&from=2025-11-05&to=2025-11-07", &b), 200);
     CHECK(strstr(b.data, "\"from\":\"2025-11-05T00:00:00.000Z\",\"to\":"
@@ -480,7 +484,7 @@ TEST(query_stats_percentiles)
                       "\"ttft_ms\":{\"p50\":20,\"p95\":50,\"p99\":50},"
                       "\"prompt_tokens\":1310,\"completion_tokens\":180,\"cached_tokens\":0,"
                       "\"cache_write_tokens\":0,\"reasoning_tokens\":0,\"total_cost\":0.000008,"
-                      "\"priced\":3,\"unpriced\":1}");
+                      "\"cache_saved\":0.000007,\"priced\":3,\"unpriced\":1}");
     tg_buf_reset(&b);
     CHECK_INT(tg_query_stats(f.s, "from=2025-11-05&to=2025-11-06", &b), 200);
     CHECK(strstr(b.data, "\"requests\":3,\"errors\":1,") != NULL);
@@ -507,4 +511,195 @@ TEST(query_without_a_store)
     tg_buf_reset(&b);
     CHECK_INT(tg_query_stats(NULL, "from=x", &b), 400); /* the query is checked first */
     tg_buf_free(&b);
+}
+
+/* ---- the dashboard's series and sessions ---- */
+
+TEST(query_series_buckets_and_groups)
+{
+    fixture_t f;
+    CHECK(fixture_open(&f));
+    tg_buf_t b = {0};
+    /* three days by day: every bucket present, empty ones zero */
+    CHECK_INT(tg_query_series(f.s, "from=2025-11-05&to=2025-11-08&bucket=1d", &b), 200);
+    CHECK(strstr(b.data, "\"bucket\":\"1d\",\"bucket_seconds\":86400,") != NULL);
+    CHECK(strstr(b.data, "\"group_by\":null,\"groups_total\":1,"
+                         "\"t\":[1762300800,1762387200,1762473600],") != NULL);
+    CHECK(strstr(b.data, "\"group\":null,\"total_cost\":0.000008,\"total_requests\":6,"
+                         "\"requests\":[3,2,1],\"errors\":[1,0,1],\"cache_hits\":[1,0,0],"
+                         "\"cache_misses\":[1,1,0],\"prompt_tokens\":[300,1010,0],"
+                         "\"completion_tokens\":[70,110,0],\"latency_p50\":[200,400,600],"
+                         "\"latency_p95\":[300,500,600],\"latency_p99\":[300,500,600],"
+                         "\"ttft_p50\":[10,40,null],\"cost\":[0.000003,0.000005,0]}") != NULL);
+    /* by model, the costliest first, and a filter */
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_series(f.s, "from=2025-11-05&to=2025-11-08&bucket=1d&group_by=model", &b),
+              200);
+    const char *first = strstr(b.data, "\"series\":[{\"group\":\"claude-3-5-sonnet\",");
+    CHECK(first != NULL);
+    CHECK(first && strstr(first, "\"requests\":[1,1,0],\"errors\":[1,0,0]") != NULL);
+    CHECK(strstr(b.data, "\"groups_total\":4,") != NULL);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_series(f.s,
+                              "from=2025-11-05&to=2025-11-06&bucket=1h&group_by=property:Agent-Name"
+                              "&provider=openai",
+                              &b),
+              200);
+    CHECK(strstr(b.data, "\"group_by\":\"property:Agent-Name\",\"groups_total\":1,") != NULL);
+    CHECK(strstr(b.data, "{\"group\":\"a1\",\"total_cost\":0.000003,\"total_requests\":2,") !=
+          NULL);
+    /* from is rounded down to its bucket's start */
+    tg_buf_reset(&b);
+    CHECK_INT(
+        tg_query_series(f.s, "from=2025-11-05T01:30:00Z&to=2025-11-05T03:00:00Z&bucket=1h", &b),
+        200);
+    CHECK(strstr(b.data, "\"from\":\"2025-11-05T01:00:00.000Z\"") != NULL);
+    CHECK(strstr(b.data, "\"requests\":[1,1]") != NULL);
+    tg_buf_free(&b);
+    EXPECT_400(tg_query_series, f.s, "bucket=2m", "bucket: expected 1m, 5m, 1h or 1d");
+    EXPECT_400(tg_query_series, f.s, "group_by=day", "already by time");
+    EXPECT_400(tg_query_series, f.s, "from=2025-01-01&to=2025-11-01&bucket=1m", "more than");
+    EXPECT_400(tg_query_series, f.s, "from=2025-11-02&to=2025-11-01", "before");
+    fixture_close(&f);
+}
+
+TEST(query_series_default_range_and_bucket)
+{
+    tg_query_t q;
+    char err[200];
+    int64_t now = T0 + 10 * HOUR + 123;
+    CHECK_INT(tg_query_parse(TG_QUERY_SERIES, "", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.to_ms, now);
+    CHECK_INT(q.bucket_ms, 300000); /* a day: 5 minutes */
+    CHECK_INT(q.from_ms, now - 123 - DAY);
+    tg_query_free(&q);
+    CHECK_INT(
+        tg_query_parse(TG_QUERY_SERIES, "from=2025-11-05T09:00:00Z", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.bucket_ms, 60000); /* an hour: one minute */
+    tg_query_free(&q);
+    CHECK_INT(tg_query_parse(TG_QUERY_SERIES, "from=2025-10-01", now, &q, err, sizeof err), 0);
+    CHECK_INT(q.bucket_ms, DAY);
+    tg_query_free(&q);
+}
+
+TEST(query_sessions_list_and_one)
+{
+    fixture_t f;
+    CHECK(fixture_open(&f));
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_sessions(f.s, "", &b), 200);
+    /* by the last request, newest first */
+    const char *s3 = strstr(b.data, "\"session_id\":\"s3\"");
+    const char *s2 = strstr(b.data, "\"session_id\":\"s2\"");
+    const char *s1 = strstr(b.data, "\"session_id\":\"s1\"");
+    CHECK(s3 && s2 && s1 && s3 < s2 && s2 < s1);
+    CHECK(s1 && strstr(s1, "\"session_id\":\"s1\",\"session_name\":null,\"requests\":2,"
+                           "\"errors\":0,\"cost\":0.000003,\"prompt_tokens\":300,"
+                           "\"completion_tokens\":70,\"latency_ms\":300,"
+                           "\"first_at\":\"2025-11-05T01:00:00.000Z\","
+                           "\"last_at\":\"2025-11-05T02:00:00.000Z\"}") == s1);
+    CHECK(strstr(b.data, "\"total\":3,\"limit\":50,\"offset\":0}") != NULL);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_sessions(f.s, "user_id=u2&limit=1", &b), 200);
+    CHECK(strstr(b.data, "{\"data\":[{\"session_id\":\"s2\",") == b.data);
+    CHECK(strstr(b.data, "\"total\":1,\"limit\":1,") != NULL);
+    /* one session: its records oldest first, and its totals */
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_session(f.s, "s1", &b), 200);
+    CHECK(strstr(b.data, "{\"session_id\":\"s1\",\"session_name\":null,\"requests\":2,") == b.data);
+    const char *r1 = strstr(b.data, "{\"id\":\"r1\"");
+    const char *r2 = strstr(b.data, "{\"id\":\"r2\"");
+    CHECK(r1 && r2 && r1 < r2);
+    tg_buf_reset(&b);
+    CHECK_INT(tg_query_session(f.s, "nope", &b), 404);
+    tg_buf_free(&b);
+    EXPECT_400(tg_query_sessions, f.s, "limit=0", "limit");
+    fixture_close(&f);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+TEST(query_stats_percentiles_match_a_sort)
+{
+    /* many values with repeats, in a random order: the selection the
+     * stats use must give what sorting gives (nearest rank) */
+    fixture_t f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
+    CHECK(mkdtemp(f.dir) != NULL);
+    char url[128], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.url = url;
+    CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
+    enum { N = 997 };
+    long long lat[N];
+    unsigned seed = 12345;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        lat[i] = (long long)((seed >> 8) % 300); /* repeats */
+        tg_record_t *r = tg_record_new();
+        r->created_at_ms = T0 + i;
+        r->status = 200;
+        r->latency_ms = lat[i];
+        tg_store_submit(f.s, r);
+    }
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
+    qsort(lat, N, sizeof lat[0], cmp_ll);
+    char want[128];
+    snprintf(want, sizeof want, "\"latency_ms\":{\"p50\":%lld,\"p95\":%lld,\"p99\":%lld}",
+             lat[(50 * N + 99) / 100 - 1], lat[(95 * N + 99) / 100 - 1],
+             lat[(99 * N + 99) / 100 - 1]);
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_stats(f.s, "", &b), 200);
+    if (!strstr(b.data, want))
+        tg_test_fail(__FILE__, __LINE__, "%s, expected %s", b.data, want);
+    tg_buf_free(&b);
+    fixture_close(&f);
+}
+
+TEST(query_series_keeps_the_costliest_groups)
+{
+    /* 50 groups (a property unique to each request): the 20 costliest are
+     * kept, in cost order, with their buckets; groups_total says 50 */
+    fixture_t f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
+    CHECK(mkdtemp(f.dir) != NULL);
+    char url[128], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.url = url;
+    CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
+    for (int i = 0; i < 50; i++) {
+        tg_record_t *r = tg_record_new();
+        r->created_at_ms = T0 + i * 60000LL;
+        r->status = 200;
+        r->cost_nusd = 1000LL * (i + 1);
+        char v[16];
+        snprintf(v, sizeof v, "req-%02d", i);
+        tg_record_set_property(r, "Req", v);
+        tg_store_submit(f.s, r);
+    }
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
+    tg_buf_t b = {0};
+    CHECK_INT(tg_query_series(f.s,
+                              "from=2025-11-05T00:00:00Z&to=2025-11-05T01:00:00Z&bucket=5m"
+                              "&group_by=property:Req",
+                              &b),
+              200);
+    CHECK(strstr(b.data, "\"groups_total\":50,") != NULL);
+    const char *first = strstr(b.data, "\"series\":[{\"group\":\"req-49\",\"total_cost\":0.00005,"
+                                       "\"total_requests\":1,");
+    CHECK(first != NULL);
+    CHECK(strstr(b.data, "\"group\":\"req-30\"") != NULL);
+    CHECK(strstr(b.data, "\"group\":\"req-29\"") == NULL);
+    /* req-49 came at minute 49: the 10th bucket of 5 minutes */
+    CHECK(first && strstr(first, "\"requests\":[0,0,0,0,0,0,0,0,0,1,0,0]") != NULL);
+    tg_buf_free(&b);
+    fixture_close(&f);
 }

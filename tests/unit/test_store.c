@@ -283,18 +283,18 @@ TEST(record_json_api_form)
     tg_record_set_body(r, true, "data: [DONE]\n\n", 14, -1);
     tg_buf_t b = {0};
     tg_record_to_json(r, 0, &b);
-    CHECK_STR(b.data,
-              "{\"id\":\"7f1c8a8e-0000-4000-8000-000000000001\","
-              "\"created_at\":\"2025-11-05T10:00:00.123Z\",\"provider\":\"openai\","
-              "\"model\":\"gpt-4o-2024-08-06\",\"model_requested\":\"gpt-4o\","
-              "\"route\":\"/v1/chat/completions\",\"status\":200,\"latency_ms\":812,"
-              "\"ttft_ms\":240,\"prompt_tokens\":1200,\"completion_tokens\":300,"
-              "\"cached_tokens\":1024,\"cache_write_tokens\":0,\"reasoning_tokens\":null,"
-              "\"cost\":0.003,\"cache\":\"miss\",\"user_id\":\"u-1\",\"session_id\":\"s-1\","
-              "\"session_name\":\"Trip \\\"planner\\\"\",\"session_path\":\"/plan/step1\","
-              "\"properties\":{\"Agent-Name\":\"a1\",\"Env\":\"prod\"},"
-              "\"key_name\":\"openclaw-dev\",\"client_ip\":\"127.0.0.1\",\"retries\":1,"
-              "\"fallback_index\":0,\"error\":null}");
+    CHECK_STR(b.data, "{\"id\":\"7f1c8a8e-0000-4000-8000-000000000001\","
+                      "\"created_at\":\"2025-11-05T10:00:00.123Z\",\"provider\":\"openai\","
+                      "\"model\":\"gpt-4o-2024-08-06\",\"model_requested\":\"gpt-4o\","
+                      "\"route\":\"/v1/chat/completions\",\"status\":200,\"latency_ms\":812,"
+                      "\"ttft_ms\":240,\"prompt_tokens\":1200,\"completion_tokens\":300,"
+                      "\"cached_tokens\":1024,\"cache_write_tokens\":0,\"reasoning_tokens\":null,"
+                      "\"cost\":0.003,\"cache\":\"miss\",\"cache_saved\":null,\"user_id\":\"u-1\","
+                      "\"session_id\":\"s-1\","
+                      "\"session_name\":\"Trip \\\"planner\\\"\",\"session_path\":\"/plan/step1\","
+                      "\"properties\":{\"Agent-Name\":\"a1\",\"Env\":\"prod\"},"
+                      "\"key_name\":\"openclaw-dev\",\"client_ip\":\"127.0.0.1\",\"retries\":1,"
+                      "\"fallback_index\":0,\"error\":null}");
     /* a single record: JSON bodies embedded, others as strings */
     tg_buf_reset(&b);
     tg_record_to_json(r, TG_RECORD_JSON_BODIES, &b);
@@ -332,6 +332,7 @@ TEST(record_spool_round_trip)
     tg_record_set_str(&r->error, "upstream timeout\nafter 60s");
     r->fallback_index = -1;
     r->cache = TG_RECORD_CACHE_HIT;
+    r->cache_saved_nusd = 4321;
     r->usage.reasoning_tokens = 3;
     static const char body[] = "{\"a\":\"\\u0000 nul\"}\0raw nul";
     tg_record_set_body(r, false, body, sizeof body - 1, -1);
@@ -349,6 +350,7 @@ TEST(record_spool_round_trip)
         CHECK(memcmp(back->request_body, body, sizeof body - 1) == 0);
         CHECK_INT(back->created_at_ms, r->created_at_ms);
         CHECK_INT(back->cost_nusd, 1000);
+        CHECK_INT(back->cache_saved_nusd, 4321);
     }
     CHECK(tg_record_from_spool("{\"id\":\"x\"", 9) == NULL);
     CHECK(tg_record_from_spool("[]", 2) == NULL);
@@ -530,7 +532,7 @@ TEST(store_sqlite_round_trip_wal)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 10);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 1);
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 6);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 7);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'"),
               1);
     CHECK_INT(count_rows(db, "PRAGMA page_size"), 16384); /* a new store's pages */
@@ -1285,8 +1287,9 @@ TEST(store_rules_schema_upgrade_from_version_1)
 {
     /* a version-1 database with a record in it: version 2 added the rules
      * table, version 3 made the user and session indexes partial, version 4
-     * added the webhook outbox, version 5 the budgets and keys tables and
-     * version 6 made the status index partial, so a current database
+     * added the webhook outbox, version 5 the budgets and keys tables,
+     * version 6 made the status index partial and version 7 added
+     * cache_saved_nusd (and to the time index), so a current database
      * without those is exactly version 1 */
     char dir[64], db[128];
     tg_store_t *s = fresh_sqlite(dir, db);
@@ -1307,6 +1310,12 @@ TEST(store_rules_schema_upgrade_from_version_1)
                            "CREATE INDEX requests_session ON requests(session_id, created_at);"
                            "DROP INDEX requests_status;"
                            "CREATE INDEX requests_status ON requests(status, created_at);"
+                           "DROP INDEX requests_time;"
+                           "ALTER TABLE requests DROP COLUMN cache_saved_nusd;"
+                           "CREATE INDEX requests_time ON requests(created_at, seq, model,"
+                           " provider, user_id, status, has_error, cache, prompt_tokens,"
+                           " completion_tokens, cached_tokens, cache_write_tokens,"
+                           " reasoning_tokens, cost_nusd, latency_ms, ttft_ms);"
                            "PRAGMA user_version=1",
                            NULL, NULL, NULL),
               SQLITE_OK);
@@ -1319,7 +1328,10 @@ TEST(store_rules_schema_upgrade_from_version_1)
     CHECK(s != NULL);
     if (!s)
         return;
-    CHECK_INT(count_rows(db, "PRAGMA user_version"), 6);
+    CHECK_INT(count_rows(db, "PRAGMA user_version"), 7);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM pragma_table_info('requests')"
+                             " WHERE name = 'cache_saved_nusd'"),
+              1);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name IN"
                              " ('budgets', 'api_keys')"),
               2);
@@ -1527,6 +1539,7 @@ TEST(journal_binary_form_keeps_every_field)
     r->usage = (tg_usage_t){1, 2, 3, 4, 5};
     r->cost_nusd = 123456789012;
     r->cache = TG_RECORD_CACHE_HIT;
+    r->cache_saved_nusd = 98765;
     r->retries = 2;
     r->fallback_index = 1;
     static const char body[] = "a\0b\xff\n\"c"; /* NUL, a byte that is not UTF-8 */
@@ -1544,6 +1557,7 @@ TEST(journal_binary_form_keeps_every_field)
         CHECK(!memcmp(back->request_body, body, sizeof body - 1));
         CHECK_INT(back->usage.reasoning_tokens, 5);
         CHECK_INT(back->cost_nusd, 123456789012);
+        CHECK_INT(back->cache_saved_nusd, 98765);
         CHECK_INT(back->n_props, 2);
     }
     tg_record_free(back);
