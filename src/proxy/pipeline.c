@@ -161,6 +161,14 @@ static void handle_passthrough(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     }
     x->target.provider = p;
     x->target.how = "passthrough";
+    /* a raw call's model is never read: a key limited to some models may not
+     * make one (it would reach any model) */
+    if (x->caller.vkey && x->caller.vkey->n_models) {
+        tg_exchange_error(x, 403, "model_not_allowed",
+                          "this gateway key is limited to some models, and a raw pass-through "
+                          "call's model is not checked: use the /v1 routes");
+        return;
+    }
     x->suffix = slash ? slash : "";
     x->stages = tg_stages_passthrough();
     tg_exchange_resume(x);

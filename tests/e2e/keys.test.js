@@ -85,6 +85,13 @@ test('a key made through the API: once shown, hashed, enforced, listed, revoked 
     const denied = await chat(made.key, gw, 'fake/o3-mini').then(() => null, (e) => e);
     assert.equal(denied?.status, 403);
     assert.equal(denied.code, 'model_not_allowed');
+    // raw pass-through would reach any model: refused to a model-limited key
+    r = await fetch(`${gw.url}/fake/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${made.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'o3-mini', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error.code, 'model_not_allowed');
     // read, not write: it may read logs but not make keys
     r = await fetch(`${gw.url}/api/v1/stats`, { headers: { authorization: `Bearer ${made.key}` } });
     assert.equal(r.status, 200);
