@@ -873,7 +873,9 @@ TEST(store_queue_half_full_in_bytes_wakes_the_writer)
     tg_store_t *s = open_fake_in(dir, &f, &o);
     static char body[65536];
     memset(body, 'w', sizeof body);
-    for (int i = 0; i < 12; i++) { /* the 8th passes 512 KiB */
+    /* 15 records: however many the writer took as it started (k < 8), the
+     * 15 - k >= 8 still queued pass 512 KiB; 15 fit in the 1 MiB bound */
+    for (int i = 0; i < 15; i++) {
         tg_record_t *r = mkrec(i);
         tg_record_set_body(r, true, body, sizeof body, -1);
         tg_store_submit(s, r);
@@ -886,7 +888,7 @@ TEST(store_queue_half_full_in_bytes_wakes_the_writer)
     } while (c.written < 8 && tg_mono_ms() - t0 < 10000);
     CHECK(c.written >= 8);
     CHECK_INT(c.spooled, 0);
-    finish_fake(s, &f, dir, 12);
+    finish_fake(s, &f, dir, 15);
 }
 
 /* Several worker threads hand records over at once: each is written once,
