@@ -390,7 +390,10 @@ test('without keys on a non-loopback address the start-up log says the dashboard
     observability: { dashboard: { enabled: true, port: dport, host: '0.0.0.0' } },
   }));
   try {
-    assert.match(open.output(), /dashboard: http:\/\/0\.0\.0\.0:\d+\/ is open/);
+    // the line may reach the pipe after /health already answers (slow builds)
+    const said = /dashboard: http:\/\/0\.0\.0\.0:\d+\/ is open/;
+    await h.waitFor(() => said.test(open.output()), 10000);
+    assert.match(open.output(), said);
     const url = `http://127.0.0.1:${dport}`;
     assert.equal((await fetch(`${url}/`)).status, 200);
     assert.equal((await fetch(`${url}/api/v1/stats`)).status, 403);
