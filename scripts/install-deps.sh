@@ -12,6 +12,8 @@ pkgs=(build-essential pkg-config
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev libsqlite3-dev
       libhttp-parser-dev  # reads client requests (src/server/request.c)
       libjemalloc-dev  # the release binary's allocator
+      libpq-dev libhiredis-dev  # the PostgreSQL store and Redis shared state (SPEC §13)
+      postgresql redis-server haproxy  # started by tests/e2e/services.js for the fleet tests
       sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js, fills one in dashboard.test.js
       chromium  # the dashboard in a real browser (tests/e2e/dashboard.test.js, playwright-core)
       ca-certificates curl nginx-light wrk
@@ -29,9 +31,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# nginx-light's package starts a system nginx on port 80; tollgate's benchmark
-# runs its own instances, so the system one is not needed.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# The packages of nginx-light, postgresql, redis-server and haproxy start system
+# services; the benchmark and the tests run their own instances, so those are not needed.
+if command -v systemctl >/dev/null 2>&1; then
+  for s in nginx postgresql redis-server haproxy; do $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true; done
+fi
 
 # The end-to-end suite's SDKs (exact versions from each package-lock.json):
 # the root one, and @helicone/helpers apart in tests/e2e/helicone-helpers/
