@@ -321,6 +321,12 @@ void tg_exchange_settle(tg_exchange_t *x)
     if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
         const char *pm = priced_model(x), *pv = x->target.provider->name;
         x->cost_nusd = tg_exchange_price_usage(x, &x->usage);
+        /* A raw call's answer that told no usage (an OpenAI stream without
+         * stream_options.include_usage, say) is charged its worst case: the
+         * provider charged something, and a budget must not take it as 0. */
+        if (x->raw_metered && x->worst_nusd >= 0 && x->usage.prompt_tokens < 0 &&
+            x->usage.completion_tokens < 0)
+            x->cost_nusd = x->worst_nusd;
         if (x->cost_nusd < 0 && tg_metrics_unpriced(x->pw->metrics, pv, pm))
             tg_warn("model '%s' at provider '%s' has no price: its requests are recorded with "
                     "cost null (price it under cost_tracking.pricing or prices_file)",

@@ -217,7 +217,13 @@ typedef struct tg_exchange {
     int n_budget_apply;
     int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
     bool budget_ran;    /* the budget stage ran */
-    int budget_target;  /* the fallback_index it reserved for */
+    /* Raw pass-through of an LLM call the gateway can cost (spend.c,
+     * tg_spend_reserve_raw): the route it is; its answer is read for usage
+     * as it passes (filters.c). */
+    bool raw_metered;
+    tg_route_kind_t raw_kind;
+    bool raw_usage_lost; /* the answer was too large to read for usage */
+    int budget_target;   /* the fallback_index it reserved for */
 
     /* The record (SPEC §8). */
     tg_usage_t usage;         /* -1 per count until known */

@@ -140,7 +140,7 @@ static long asked_output(tg_exchange_t *x)
     tg_json_span_t gen[N];
     if (!doc)
         return -1;
-    if (x->route == TG_ROUTE_GEMINI) {
+    if (x->route == TG_ROUTE_GEMINI || (x->raw_metered && x->raw_kind == TG_ROUTE_GEMINI)) {
         size_t a, b;
         if (!tg_json_member(doc, x->in_len, "generationConfig", &a, &b) || doc[a] != '{')
             return -1;
@@ -375,6 +375,126 @@ bool tg_spend_retarget(tg_exchange_t *x)
     tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, (int64_t)time(NULL));
     x->budget_target = x->fallback_index;
     return reserve(x, false, false);
+}
+
+/* ---- raw pass-through ---- */
+
+static bool ends_with(const char *s, size_t n, const char *tail)
+{
+    size_t t = strlen(tail);
+    return n >= t && !memcmp(s + n - t, tail, t);
+}
+
+bool tg_spend_gemini_path_model(const char *path, char *out, size_t outlen)
+{
+    const char *m = NULL;
+    for (const char *p = strstr(path, "/models/"); p; p = strstr(p + 1, "/models/"))
+        m = p + 8;
+    if (!m)
+        return false;
+    const char *colon = strchr(m, ':');
+    size_t n = colon ? (size_t)(colon - m) : 0;
+    if (!n || n >= outlen || memchr(m, '/', n))
+        return false;
+    memcpy(out, m, n);
+    out[n] = 0;
+    return true;
+}
+
+tg_route_kind_t tg_spend_raw_route(tg_wire_t wire, const char *method, const char *path)
+{
+    if (!method || strcmp(method, "POST") || !path)
+        return TG_ROUTE_PASSTHROUGH;
+    size_t n = strlen(path);
+    while (n && path[n - 1] == '/') /* a trailing slash reaches the same endpoint */
+        n--;
+    switch (wire) {
+    case TG_WIRE_OPENAI:
+    case TG_WIRE_RESPONSES:
+        if (ends_with(path, n, "/chat/completions"))
+            return TG_ROUTE_CHAT;
+        if (ends_with(path, n, "/completions"))
+            return TG_ROUTE_COMPLETIONS;
+        if (ends_with(path, n, "/responses"))
+            return TG_ROUTE_RESPONSES;
+        if (ends_with(path, n, "/embeddings"))
+            return TG_ROUTE_EMBEDDINGS;
+        return TG_ROUTE_PASSTHROUGH;
+    case TG_WIRE_ANTHROPIC:
+        return ends_with(path, n, "/messages") ? TG_ROUTE_MESSAGES : TG_ROUTE_PASSTHROUGH;
+    case TG_WIRE_GEMINI: {
+        char model[256];
+        if ((ends_with(path, n, ":generateContent") ||
+             ends_with(path, n, ":streamGenerateContent")) &&
+            tg_spend_gemini_path_model(path, model, sizeof model))
+            return TG_ROUTE_GEMINI;
+        return TG_ROUTE_PASSTHROUGH;
+    }
+    }
+    return TG_ROUTE_PASSTHROUGH;
+}
+
+/* The model a raw call names: Gemini's in the path, the others' in the
+ * body's "model" (a string; escapes decoded by jansson). NULL when none. */
+static char *raw_model(tg_exchange_t *x)
+{
+    char buf[256];
+    if (x->raw_kind == TG_ROUTE_GEMINI)
+        return tg_spend_gemini_path_model(x->suffix, buf, sizeof buf) ? tg_xstrdup(buf) : NULL;
+    int r = tg_json_span_plain_string(x->in_body, x->in_keys[TG_IN_MODEL], buf, sizeof buf);
+    if (r == 1)
+        return tg_xstrdup(buf);
+    if (r == 0)
+        return NULL;
+    json_t *jm = json_object_get(tg_exchange_in_root(x), "model");
+    if (!json_is_string(jm) || strlen(json_string_value(jm)) != json_string_length(jm))
+        return NULL;
+    return tg_xstrdup(json_string_value(jm));
+}
+
+/* Whether a block budget applies to the request (with a limit). */
+static bool block_applies(tg_exchange_t *x)
+{
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    int n = tg_spend_applies(x->cfg, x->pw->gw->budgets, x->caller.key_name, tg_exchange_header,
+                             x->h, apply, TG_BUDGET_MAX_APPLY);
+    for (int i = 0; i < n; i++)
+        if (apply[i].cfg.action == TG_BUDGET_BLOCK)
+            return true;
+    return false;
+}
+
+bool tg_spend_reserve_raw(tg_exchange_t *x)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    tg_wire_t wire = tg_wire_of(p->type);
+    tg_route_kind_t k = tg_spend_raw_route(wire, tg_http_method(x->h), x->suffix);
+    if (k == TG_ROUTE_PASSTHROUGH) /* files, model lists, ...: they cost nothing */
+        return true;
+    /* errors from here on in the route's dialect */
+    x->wire = k == TG_ROUTE_RESPONSES ? TG_WIRE_RESPONSES : wire;
+    bool json = x->in_body && tg_json_valid(x->in_body, x->in_len, NULL, NULL) &&
+                tg_json_object_start(x->in_body, x->in_len);
+    if (!json) {
+        if (block_applies(x)) {
+            tg_exchange_error(
+                x, 400, "invalid_json",
+                "this pass-through call reaches an LLM route under a block budget, and its body "
+                "is not a JSON object, so its cost cannot be known: send the request's JSON");
+            return false;
+        }
+        if (!tg_http_header(x->h, "Helicone-Max-Cost"))
+            return true;            /* not costed, as nothing holds it to a cost */
+        return tg_spend_reserve(x); /* the worst case is unknown: 402 */
+    }
+    x->raw_metered = true;
+    x->raw_kind = k;
+    if (k != TG_ROUTE_GEMINI)
+        tg_json_members(x->in_body, x->in_len, tg_in_keys_names, TG_IN_NKEYS, x->in_keys);
+    x->target.model = raw_model(x);
+    if (x->target.model)
+        x->model_requested = tg_xstrdup(x->target.model);
+    return tg_spend_reserve(x);
 }
 
 void tg_spend_settle(tg_exchange_t *x)

@@ -4,11 +4,13 @@
  * threads that never pass a block limit, warn and none budgets, unpriced
  * requests, the calendar (UTC, leap years, time zones across DST, month
  * starts), periods that pass, and the spend read back from a store after
- * a restart across midnight.
+ * a restart across midnight; which raw pass-through calls are LLM calls
+ * that get costed.
  */
 #include "budget/budget.h"
 #include "config/config.h"
 #include "gateway.h"
+#include "proxy/spend.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -432,4 +434,39 @@ TEST(budget_events_once_per_period)
     tg_budget_check(b, &a, 1, now + 86400);
     CHECK_INT(events[0], 2);
     tg_budgets_free(b);
+}
+
+TEST(budget_raw_pass_through_routes)
+{
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/chat/completions"), TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/v1/chat/completions/"), TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/openai/deployments/d/chat/completions"),
+              TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/completions"), TG_ROUTE_COMPLETIONS);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/responses"), TG_ROUTE_RESPONSES);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/embeddings"), TG_ROUTE_EMBEDDINGS);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages"), TG_ROUTE_MESSAGES);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/g-1:generateContent"),
+              TG_ROUTE_GEMINI);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/models/g-1:streamGenerateContent"),
+              TG_ROUTE_GEMINI);
+    /* not LLM calls, or not of the provider's type: free */
+    tg_route_kind_t none = TG_ROUTE_PASSTHROUGH;
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "GET", "/chat/completions"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/files"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "GET", "/models"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/responses/r1/cancel"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/v1/messages"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages/count_tokens"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages/batches"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/g:countTokens"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/:generateContent"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/x:generateContent"), none);
+    char m[32];
+    CHECK(
+        tg_spend_gemini_path_model("/v1beta/models/gemini-2.5-flash:generateContent", m, sizeof m));
+    CHECK_STR(m, "gemini-2.5-flash");
+    CHECK(!tg_spend_gemini_path_model("/v1beta/models/a/b:generateContent", m, sizeof m));
+    CHECK(!tg_spend_gemini_path_model("/v1beta/models/a-model-name-longer-than-32-bytes:x", m,
+                                      sizeof m));
 }
