@@ -19,7 +19,8 @@
  *   events   a short lock around a bounded queue; its own thread delivers
  *   readers  its own lock (proxy/readers.h); a worker forgets its jobs
  *            before its loop goes
- *   budgets  sharded locks (budget/budget.h); runtime budgets their own
+ *   budgets  sharded locks (budget/budget.h); runtime budgets their own;
+ *            a reloader thread reads each new period's spend from the store
  *   keys     the virtual keys of /api/v1/keys, one read-write lock
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
@@ -55,6 +56,15 @@ typedef struct tg_gateway {
     pthread_mutex_t scopes_mu;  /* loaded_scopes */
     char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
+    /* The reloader thread: when a budget period begins it reads the new
+     * period's spend back from the store (tg_gateway_budget_reload). */
+    pthread_t reloader;
+    bool reloader_started;
+    pthread_mutex_t reload_mu; /* reload_wanted, reload_stop */
+    pthread_cond_t reload_cv;
+    bool reload_wanted, reload_stop;
+    pthread_mutex_t reload_run_mu;            /* one reload at a time; loaded_start */
+    int64_t loaded_start[TG_BUDGET_NPERIODS]; /* the periods whose spend was read */
 } tg_gateway_t;
 
 /** A virtual key's budget as a `key` scope budget (block, 80 % warning);
@@ -65,6 +75,14 @@ void tg_gateway_key_budget(tg_gateway_t *gw, const tg_vkey_t *k);
  *  (a runtime budget of a scope the configuration has none of). Any
  *  thread; before the scope's first budget applies. */
 void tg_gateway_budget_scope_load(tg_gateway_t *gw, const char *scope);
+
+/** Read back from the store the spend of each budget period that began
+ *  since the last read (at now_ms, wall clock): requests begun before the
+ *  reload are counted by their stored records, those begun since by
+ *  memory (budget.h). The reloader thread calls it when the first entry
+ *  enters a new period; tests call it with their own clock. Waits for the
+ *  store: never on a worker. Returns the periods read. */
+int tg_gateway_budget_reload(tg_gateway_t *gw, int64_t now_ms);
 
 /** Build a gateway for cfg. Takes `store` (NULL: request logging off,
  *  runtime limits in memory only) in every case: it is closed by

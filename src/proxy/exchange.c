@@ -168,8 +168,10 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
 
 void tg_exchange_finish(tg_exchange_t *x)
 {
-    tg_spend_settle(x); /* the reservation becomes the recorded cost */
+    /* the record first: a budget reload from the store (budget.h) counts a
+     * settled request by its record */
     record_submit(x);
+    tg_spend_settle(x); /* the reservation becomes the recorded cost */
     if (x->target.provider && x->cfg->metrics_enabled) {
         tg_metrics_request(x->pw->metrics, x->target.provider->name, x->target.model, x->status,
                            (double)(tg_mono_us() - x->t0_us) / 1e6,

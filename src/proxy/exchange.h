@@ -212,9 +212,6 @@ typedef struct tg_exchange {
 
     /* Budgets (proxy/spend.h): what is reserved, for which target. */
     tg_budget_hold_t budget_hold;
-    tg_budget_apply_t
-        *budget_apply; /* the budgets it falls under (n_budget_apply); freed at the end */
-    int n_budget_apply;
     int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
     bool budget_ran;    /* the budget stage ran */
     /* Raw pass-through of an LLM call the gateway can cost (spend.c,

@@ -86,6 +86,15 @@ bool tg_spend_budget_cfg(const tg_config_t *cfg, tg_budgets_t *b, const char *sc
     return has_limit(out);
 }
 
+/* a + b into a fixed field, cut to fit (no formatting on the request path) */
+static void join2(char *dst, size_t size, const char *a, const char *b)
+{
+    size_t na = strnlen(a, size - 1), nb = strnlen(b, size - 1 - na);
+    memcpy(dst, a, na);
+    memcpy(dst + na, b, nb);
+    dst[na + nb] = 0;
+}
+
 /* Add (scope, value) when a budget with a limit applies to it. */
 static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope, const char *value,
                      tg_budget_apply_t *out, int n, int max)
@@ -96,10 +105,10 @@ static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
         if (!strcasecmp(out[i].scope, scope) && !strcmp(out[i].value, value))
             return n;
     tg_budget_apply_t *a = &out[n];
-    snprintf(a->scope, sizeof a->scope, "%s", scope);
+    join2(a->scope, sizeof a->scope, scope, "");
     /* a longer value is cut: the budget then covers the values sharing
      * those first 127 bytes (documented) */
-    snprintf(a->value, sizeof a->value, "%s", value);
+    join2(a->value, sizeof a->value, value, "");
     if (!tg_spend_budget_cfg(cfg, b, a->scope, a->value, &a->cfg))
         return n;
     return n + 1;
@@ -115,15 +124,15 @@ int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_na
     char hname[TG_BUDGET_SCOPE_MAX + 32], scope[TG_BUDGET_SCOPE_MAX];
     for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
         const char *name = cfg->budget_per_property[i].name;
-        snprintf(hname, sizeof hname, "Helicone-Property-%s", name);
-        snprintf(scope, sizeof scope, "property:%s", name);
+        join2(hname, sizeof hname, "Helicone-Property-", name);
+        join2(scope, sizeof scope, "property:", name);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
     char names[8][TG_BUDGET_SCOPE_MAX];
     size_t nn = tg_budget_rule_properties(b, names, 8);
     for (size_t i = 0; i < nn; i++) {
-        snprintf(hname, sizeof hname, "Helicone-Property-%s", names[i]);
-        snprintf(scope, sizeof scope, "property:%s", names[i]);
+        join2(hname, sizeof hname, "Helicone-Property-", names[i]);
+        join2(scope, sizeof scope, "property:", names[i]);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
     return n;
@@ -271,10 +280,10 @@ static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
         return;
     char v[32];
     fmt_usd(o->remaining, v);
-    tg_http_add_header(x->h, "Tollgate-Budget-Remaining", v);
+    tg_http_add_own_header(x->h, "Tollgate-Budget-Remaining", v);
     if (o->warning) {
         snprintf(v, sizeof v, "%.0f", o->percent);
-        tg_http_add_header(x->h, "Tollgate-Budget-Warning", v);
+        tg_http_add_own_header(x->h, "Tollgate-Budget-Warning", v);
     }
 }
 
@@ -291,12 +300,8 @@ static bool reserve(tg_exchange_t *x, bool headers, bool known)
         return true;
     if (!known)
         x->worst_nusd = tg_spend_worst_case(x);
-    /* kept for the settling: the request's headers are gone by then */
-    free(x->budget_apply);
-    x->budget_apply = tg_xcalloc((size_t)n, sizeof *apply);
-    memcpy(x->budget_apply, apply, (size_t)n * sizeof *apply);
-    x->n_budget_apply = n;
     tg_budget_outcome_t o;
+    x->budget_hold.started_ms = x->t0_wall_ms; /* the record's date */
     tg_budget_reserve(b, apply, n, x->worst_nusd, x->cfg->budget_allow_unpriced,
                       (int64_t)time(NULL), &x->budget_hold, &o);
     if (o.refused) {
@@ -356,7 +361,7 @@ void tg_spend_headers(tg_exchange_t *x)
         return;
     /* a reservation of nothing, given back at once: the figures, no change */
     int64_t now = (int64_t)time(NULL);
-    tg_budget_hold_t hold;
+    tg_budget_hold_t hold = {0};
     tg_budget_outcome_t o;
     tg_budget_reserve(b, apply, n, 0, true, now, &hold, &o);
     tg_budget_settle(b, &hold, 0, now);
@@ -502,10 +507,6 @@ void tg_spend_settle(tg_exchange_t *x)
     if (x->budget_hold.reserved) {
         int64_t now = (int64_t)time(NULL);
         tg_budgets_t *b = x->pw->gw->budgets;
-        tg_budget_settle(b, &x->budget_hold, x->cost_nusd, now);
-        tg_budget_check(b, x->budget_apply, x->n_budget_apply, now);
+        tg_budget_settle(b, &x->budget_hold, x->cost_nusd, now); /* and its events */
     }
-    free(x->budget_apply);
-    x->budget_apply = NULL;
-    x->n_budget_apply = 0;
 }
