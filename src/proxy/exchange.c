@@ -69,7 +69,7 @@ static int record_header(const char *name, const char *value, void *arg)
 static void record_begin(tg_exchange_t *x)
 {
     if ((!x->pw->gw->store || !x->cfg->request_logging_enabled) &&
-        !tg_events_wants_requests(x->pw->gw->events))
+        !tg_events_wants_requests(x->pw->gw->events) && !x->pw->gw->otlp)
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -121,8 +121,9 @@ static void record_submit(tg_exchange_t *x)
     }
     /* request.completed: the record without its bodies (a copy, queued) */
     tg_events_request(x->pw->gw->events, r);
+    tg_exchange_span_submit(x, r); /* the span: a copy of some fields, queued */
     if (!x->pw->gw->store || !x->cfg->request_logging_enabled) {
-        tg_record_free(r); /* built for the event only */
+        tg_record_free(r); /* built for the event or the span only */
         return;
     }
     /* Usually the reply that ends this exchange is written at the end of
@@ -162,6 +163,7 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     else
         tg_uuid7(x->id, tg_wall_ms());
     tg_http_add_header(h, "Helicone-Id", x->id);
+    tg_exchange_span_begin(x);
     record_begin(x);
     return x;
 }

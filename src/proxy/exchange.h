@@ -31,6 +31,7 @@
 #include "core/usage.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
+#include "otlp/otlp.h"
 #include "providers/translate.h"
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
@@ -230,7 +231,23 @@ typedef struct tg_exchange {
     bool omit_request, omit_response;
     int status;
     int64_t t0_us, ttfb_us;
+
+    /* The span (span.c), when spans are exported: the client's trace, the
+     * provider's answer id and model (from its answer or first event). */
+    tg_otlp_ctx_t trace;
+    bool span_ids_read;
+    char resp_id[128], resp_model[128];
 } tg_exchange_t;
+
+/* ---- span.c: the exchange as an OpenTelemetry span (otlp/otlp.h) ---- */
+
+/** The client's traceparent, kept when spans are exported. */
+void tg_exchange_span_begin(tg_exchange_t *x);
+/** The provider's answer id and model, from its whole answer or its first
+ *  event (only the first call reads). */
+void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len);
+/** Queue the span of an ending exchange, from its finished record. */
+void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r);
 
 /* ---- exchange.c: life, record, endings ---- */
 

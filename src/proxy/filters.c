@@ -154,6 +154,7 @@ int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
 {
     tg_exchange_t *x = arg;
     tg_filters_t *f = &x->att.f;
+    tg_exchange_span_ids(x, data, len); /* the provider's, from its first event */
     if (f->ts) { /* translate: another dialect's events become the client's */
         tg_translate_stream_feed(f->ts, event, data, len, &f->sse_out);
         tg_translate_stream_usage(f->ts, &x->usage);
@@ -255,6 +256,8 @@ static bool client_form(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     bool ok2xx = x->status / 100 == 2;
+    if (ok2xx)
+        tg_exchange_span_ids(x, a->resp.data, a->resp.len); /* before any translation */
     if (a->tr) {
         tg_buf_t out = {0};
         if (ok2xx) {

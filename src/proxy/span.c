@@ -1,0 +1,177 @@
+/*
+ * span.c — an exchange as an OpenTelemetry span (otlp/otlp.h,
+ * docs/observability.md): the client's traceparent read as the exchange
+ * begins, the provider's answer id and model as its answer comes, and at
+ * the end a view over the finished record's fields (and the few things
+ * only the exchange knows: the operation, the provider's host, the
+ * request's max_tokens and temperature) handed to the exporter's queue,
+ * which copies it. Nothing here runs when no endpoint is configured.
+ *
+ * The request's content (prompt, answer) and its credentials are never in
+ * the view: only the record's metadata.
+ *
+ * Thread: the worker thread of the exchange.
+ */
+#include "proxy/exchange.h"
+
+#include "gateway.h"
+#include "providers/provider.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void tg_exchange_span_begin(tg_exchange_t *x)
+{
+    if (!x->pw->gw->otlp)
+        return;
+    /* a traceparent that is not W3C's is ignored: the span starts a trace */
+    tg_otlp_traceparent_parse(tg_http_header(x->h, "traceparent"), &x->trace);
+}
+
+void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len)
+{
+    if (!x->pw->gw->otlp || x->span_ids_read || !json)
+        return;
+    x->span_ids_read = true;
+    tg_otlp_response_ids(json, len, x->resp_id, sizeof x->resp_id, x->resp_model,
+                         sizeof x->resp_model);
+}
+
+/* gen_ai.operation.name of a route; NULL: no span (a manual log records a
+ * call the gateway did not make). */
+static const char *operation_of(tg_route_kind_t route)
+{
+    switch (route) {
+    case TG_ROUTE_CHAT:
+    case TG_ROUTE_RESPONSES:
+    case TG_ROUTE_MESSAGES: return "chat";
+    case TG_ROUTE_COMPLETIONS: return "text_completion";
+    case TG_ROUTE_EMBEDDINGS: return "embeddings";
+    case TG_ROUTE_GEMINI: return "generate_content";
+    case TG_ROUTE_COUNT_TOKENS: return "count_tokens";
+    case TG_ROUTE_PASSTHROUGH: return "passthrough";
+    case TG_ROUTE_LOG: return NULL;
+    }
+    return NULL;
+}
+
+/* server.address and server.port from a provider's base URL. */
+static void server_of(const char *url, char *host, size_t hostlen, int *port)
+{
+    host[0] = 0;
+    *port = 0;
+    const char *p = url ? strstr(url, "://") : NULL;
+    if (!p)
+        return;
+    bool https = p - url == 5 && !strncasecmp(url, "https", 5);
+    p += 3;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    const char *hs = p, *he, *rest;
+    if (*p == '[') { /* [v6]:port */
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (!close)
+            return;
+        hs = p + 1;
+        he = rest = close;
+        rest++;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        he = rest = colon ? colon : end;
+    }
+    size_t n = (size_t)(he - hs);
+    if (n >= hostlen)
+        return;
+    memcpy(host, hs, n);
+    host[n] = 0;
+    *port = rest < end && *rest == ':' ? atoi(rest + 1) : https ? 443 : 80;
+}
+
+/* The request's max_tokens (whichever spelling) and temperature: at the
+ * top level, or in Gemini's generationConfig. */
+static void request_params(tg_exchange_t *x, long *max_tokens, double *temperature)
+{
+    *max_tokens = -1;
+    *temperature = NAN;
+    if (!x->in_body || !x->in_len)
+        return;
+    const char *doc = x->in_body;
+    size_t len = x->in_len, a, b;
+    if (x->route == TG_ROUTE_GEMINI && tg_json_member(doc, len, "generationConfig", &a, &b) &&
+        doc[a] == '{') {
+        doc += a;
+        len = b - a;
+        *max_tokens = tg_json_member_long(doc, len, "maxOutputTokens");
+    } else {
+        for (int k = TG_IN_MAX_TOKENS; k < TG_IN_NKEYS && *max_tokens < 0; k++)
+            *max_tokens = tg_json_span_long(x->in_body, x->in_keys[k]);
+    }
+    if (memmem(doc, len, "\"temperature\"", 13) &&
+        tg_json_member(doc, len, "temperature", &a, &b)) {
+        char num[32];
+        size_t n = b - a;
+        if (n > 0 && n < sizeof num) {
+            memcpy(num, doc + a, n);
+            num[n] = 0;
+            char *end;
+            double t = strtod(num, &end);
+            if (end == num + n && isfinite(t))
+                *temperature = t;
+        }
+    }
+}
+
+void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r)
+{
+    tg_otlp_t *o = x->pw->gw->otlp;
+    const char *op = operation_of(x->route);
+    if (!o || !op)
+        return;
+    const tg_provider_cfg_t *p = x->target.provider;
+    char host[256];
+    int port;
+    server_of(p ? p->base_url : NULL, host, sizeof host, &port);
+    tg_otlp_prop_t props[64];
+    size_t np = r->n_props < 64 ? r->n_props : 64;
+    for (size_t i = 0; i < np; i++)
+        props[i] = (tg_otlp_prop_t){r->props[i].name, r->props[i].value};
+    int64_t start_ns = r->created_at_ms * 1000000LL;
+    tg_otlp_span_t s = {
+        .ctx = x->trace,
+        .start_ns = start_ns,
+        .end_ns = start_ns + (tg_mono_us() - x->t0_us) * 1000LL,
+        .operation = op,
+        .provider_name = p ? tg_otlp_provider_name(tg_provider_rec_of(p)->name) : NULL,
+        .request_model = r->model ? r->model : r->model_requested,
+        .response_model = x->resp_model[0] ? x->resp_model : NULL,
+        .response_id = x->resp_id[0] ? x->resp_id : NULL,
+        .server_address = host[0] ? host : NULL,
+        .server_port = port,
+        .status = r->status,
+        .error = r->error,
+        .input_tokens = r->usage.prompt_tokens,
+        .output_tokens = r->usage.completion_tokens,
+        .stream = x->in_stream,
+        .provider = r->provider,
+        .model_requested = r->model_requested,
+        .route = r->route,
+        .request_id = r->id,
+        .user_id = r->user_id,
+        .session_id = r->session_id,
+        .key_name = r->key_name,
+        .cache = r->cache == TG_RECORD_CACHE_NONE ? NULL : tg_record_cache_name(r->cache),
+        .cost_nusd = r->cost_nusd,
+        .latency_ms = r->latency_ms,
+        .ttft_ms = r->ttft_ms,
+        .retries = r->retries,
+        .fallback_index = r->fallback_index,
+        .props = props,
+        .n_props = np,
+    };
+    request_params(x, &s.max_tokens, &s.temperature);
+    tg_otlp_submit(o, &s);
+}
