@@ -64,12 +64,23 @@ static int record_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* Whether the record goes to the store: only then are bodies kept (the
+ * event and the span never carry them). */
+static bool record_stored(const tg_exchange_t *x)
+{
+    return x->pw->gw->store && x->cfg->request_logging_enabled;
+}
+
+bool tg_exchange_logs_bodies(const tg_exchange_t *x)
+{
+    return x->rec && record_stored(x) && x->cfg->log_bodies;
+}
+
 /* One record per request, whatever its ending. What only the request can
  * tell is taken now, while it is alive. */
 static void record_begin(tg_exchange_t *x)
 {
-    if ((!x->pw->gw->store || !x->cfg->request_logging_enabled) &&
-        !tg_events_wants_requests(x->pw->gw->events) && !x->pw->gw->otlp)
+    if (!record_stored(x) && !tg_events_wants_requests(x->pw->gw->events) && !x->pw->gw->otlp)
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -88,7 +99,8 @@ void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *v
 
 void tg_exchange_record_request_body(tg_exchange_t *x)
 {
-    if (x->rec && x->cfg->log_bodies && !x->omit_request && x->in_body)
+    tg_exchange_span_request(x);
+    if (tg_exchange_logs_bodies(x) && !x->omit_request && x->in_body)
         tg_record_set_body(x->rec, false, x->in_body, x->in_len, x->cfg->max_body_bytes);
 }
 
@@ -114,7 +126,7 @@ static void record_submit(tg_exchange_t *x)
     r->retries = x->retries;
     r->fallback_index = x->fallback_index;
     tg_record_set_str(&r->error, x->error);
-    if (x->cfg->log_bodies && !x->omit_response) {
+    if (record_stored(x) && x->cfg->log_bodies && !x->omit_response) {
         const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->att.resp;
         if (b->len)
             tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
@@ -122,7 +134,7 @@ static void record_submit(tg_exchange_t *x)
     /* request.completed: the record without its bodies (a copy, queued) */
     tg_events_request(x->pw->gw->events, r);
     tg_exchange_span_submit(x, r); /* the span: a copy of some fields, queued */
-    if (!x->pw->gw->store || !x->cfg->request_logging_enabled) {
+    if (!record_stored(x)) {
         tg_record_free(r); /* built for the event or the span only */
         return;
     }

@@ -235,6 +235,8 @@ typedef struct tg_exchange {
     /* The span (span.c), when spans are exported: the client's trace, the
      * provider's answer id and model (from its answer or first event). */
     tg_otlp_ctx_t trace;
+    long span_max_tokens;    /* -1 unknown */
+    double span_temperature; /* NaN unknown */
     bool span_ids_read;
     char resp_id[128], resp_model[128];
 } tg_exchange_t;
@@ -243,6 +245,8 @@ typedef struct tg_exchange {
 
 /** The client's traceparent, kept when spans are exported. */
 void tg_exchange_span_begin(tg_exchange_t *x);
+/** The request's max_tokens and temperature, read while its body is there. */
+void tg_exchange_span_request(tg_exchange_t *x);
 /** The provider's answer id and model, from its whole answer or its first
  *  event (only the first call reads). */
 void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len);
@@ -266,7 +270,11 @@ void tg_exchange_set_error(tg_exchange_t *x, char *message);
 /** The record's error for a provider's own error answer or event. */
 void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t len,
                                      const char *fallback);
-/** The request body into the record (bounded; never when omitted). */
+/** Whether bodies go into the record: it is stored (not only an event's
+ *  or a span's) and observability.request_logging.bodies is on. */
+bool tg_exchange_logs_bodies(const tg_exchange_t *x);
+/** The request body into the record (bounded; never when omitted), and what
+ *  the span reads of it (tg_exchange_span_request). */
 void tg_exchange_record_request_body(tg_exchange_t *x);
 
 /** True for a POST; otherwise the exchange ends with a 405 (Allow: POST). */

@@ -48,7 +48,7 @@ static int copy_to_cache(tg_exchange_t *x, const char *data, size_t len)
 
 void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len)
 {
-    if (!x->rec || !x->cfg->log_bodies || x->omit_response)
+    if (!tg_exchange_logs_bodies(x) || x->omit_response)
         return;
     int64_t room = x->cfg->max_body_bytes - (int64_t)x->log_body.len;
     if (room > 0)

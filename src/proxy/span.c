@@ -4,7 +4,8 @@
  * begins, the provider's answer id and model as its answer comes, and at
  * the end a view over the finished record's fields (and the few things
  * only the exchange knows: the operation, the provider's host, the
- * request's max_tokens and temperature) handed to the exporter's queue,
+ * request's max_tokens and temperature, read with its body, which is gone
+ * by the end) handed to the exporter's queue,
  * which copies it. Nothing here runs when no endpoint is configured.
  *
  * The request's content (prompt, answer) and its credentials are never in
@@ -24,6 +25,8 @@
 
 void tg_exchange_span_begin(tg_exchange_t *x)
 {
+    x->span_max_tokens = -1;
+    x->span_temperature = NAN;
     if (!x->pw->gw->otlp)
         return;
     /* a traceparent that is not W3C's is ignored: the span starts a trace */
@@ -91,38 +94,41 @@ static void server_of(const char *url, char *host, size_t hostlen, int *port)
     *port = rest < end && *rest == ':' ? atoi(rest + 1) : https ? 443 : 80;
 }
 
-/* The request's max_tokens (whichever spelling) and temperature: at the
- * top level, or in Gemini's generationConfig. */
-static void request_params(tg_exchange_t *x, long *max_tokens, double *temperature)
+/* A number's text as a double; NaN when it is not one. */
+static double span_number(const char *doc, tg_json_span_t sp)
 {
-    *max_tokens = -1;
-    *temperature = NAN;
-    if (!x->in_body || !x->in_len)
+    char num[32];
+    size_t n = sp.found ? sp.end - sp.start : 0;
+    if (n == 0 || n >= sizeof num)
+        return NAN;
+    memcpy(num, doc + sp.start, n);
+    num[n] = 0;
+    char *end;
+    double v = strtod(num, &end);
+    return end == num + n && isfinite(v) ? v : NAN;
+}
+
+void tg_exchange_span_request(tg_exchange_t *x)
+{
+    if (!x->pw->gw->otlp || !x->in_body || !x->in_len)
         return;
+    /* the max-token spellings in the token cap's order, then temperature;
+     * Gemini's are in its generationConfig */
+    static const char *const keys[] = {"max_tokens", "max_completion_tokens", "max_output_tokens",
+                                       "maxOutputTokens", "temperature"};
     const char *doc = x->in_body;
     size_t len = x->in_len, a, b;
     if (x->route == TG_ROUTE_GEMINI && tg_json_member(doc, len, "generationConfig", &a, &b) &&
         doc[a] == '{') {
         doc += a;
         len = b - a;
-        *max_tokens = tg_json_member_long(doc, len, "maxOutputTokens");
-    } else {
-        for (int k = TG_IN_MAX_TOKENS; k < TG_IN_NKEYS && *max_tokens < 0; k++)
-            *max_tokens = tg_json_span_long(x->in_body, x->in_keys[k]);
     }
-    if (memmem(doc, len, "\"temperature\"", 13) &&
-        tg_json_member(doc, len, "temperature", &a, &b)) {
-        char num[32];
-        size_t n = b - a;
-        if (n > 0 && n < sizeof num) {
-            memcpy(num, doc + a, n);
-            num[n] = 0;
-            char *end;
-            double t = strtod(num, &end);
-            if (end == num + n && isfinite(t))
-                *temperature = t;
-        }
-    }
+    tg_json_span_t v[5];
+    if (!tg_json_members(doc, len, keys, 5, v))
+        return;
+    for (int k = 0; k < 4 && x->span_max_tokens < 0; k++)
+        x->span_max_tokens = tg_json_span_long(doc, v[k]);
+    x->span_temperature = span_number(doc, v[4]);
 }
 
 void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r)
@@ -155,6 +161,8 @@ void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r)
         .error = r->error,
         .input_tokens = r->usage.prompt_tokens,
         .output_tokens = r->usage.completion_tokens,
+        .max_tokens = x->span_max_tokens,
+        .temperature = x->span_temperature,
         .stream = x->in_stream,
         .provider = r->provider,
         .model_requested = r->model_requested,
@@ -172,6 +180,5 @@ void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r)
         .props = props,
         .n_props = np,
     };
-    request_params(x, &s.max_tokens, &s.temperature);
     tg_otlp_submit(o, &s);
 }
