@@ -76,37 +76,39 @@ int tg_otlp_traceparent_parse(const char *v, tg_otlp_ctx_t *ctx)
 
 /* ---- the provider's id and model ---- */
 
-/* Member `key` of the object json[0..len) as a plain string into out,
- * unless out is already set. */
-static void take_plain(const char *json, size_t len, const char *key, char *out, size_t outlen)
+/* The value at sp as a plain string into out, unless out is already set. */
+static void take_plain(const char *json, tg_json_span_t sp, char *out, size_t outlen)
 {
-    if (out[0] || outlen == 0)
+    if (out[0] || !sp.found)
         return;
-    if (tg_json_member_plain_string(json, len, key, out, outlen) != 1)
+    if (tg_json_span_plain_string(json, sp, out, outlen) != 1)
         out[0] = 0;
 }
 
+/* One pass over the object for the four names and the two inner objects;
+ * `depth` 0 looks into "message" and "response" once. */
 static void ids_in(const char *json, size_t len, char *id, size_t id_len, char *model,
-                   size_t model_len)
+                   size_t model_len, int depth)
 {
-    take_plain(json, len, "id", id, id_len);
-    take_plain(json, len, "responseId", id, id_len);
-    take_plain(json, len, "model", model, model_len);
-    take_plain(json, len, "modelVersion", model, model_len);
+    static const char *const keys[] = {"id",           "responseId", "model",
+                                       "modelVersion", "message",    "response"};
+    tg_json_span_t v[6];
+    if (!tg_json_members(json, len, keys, depth ? 4 : 6, v))
+        return;
+    take_plain(json, v[0], id, id_len);
+    take_plain(json, v[1], id, id_len);
+    take_plain(json, v[2], model, model_len);
+    take_plain(json, v[3], model, model_len);
+    for (int i = 4; !depth && i < 6 && (!id[0] || !model[0]); i++)
+        if (v[i].found && json[v[i].start] == '{')
+            ids_in(json + v[i].start, v[i].end - v[i].start, id, id_len, model, model_len, 1);
 }
 
 bool tg_otlp_response_ids(const char *json, size_t len, char *id, size_t id_len, char *model,
                           size_t model_len)
 {
-    if (!json || !len)
-        return id[0] && model[0];
-    ids_in(json, len, id, id_len, model, model_len);
-    static const char *const inner[] = {"message", "response"};
-    for (size_t i = 0; i < 2 && (!id[0] || !model[0]); i++) {
-        size_t a, b;
-        if (tg_json_member(json, len, inner[i], &a, &b) && json[a] == '{')
-            ids_in(json + a, b - a, id, id_len, model, model_len);
-    }
+    if (json && len && id_len && model_len)
+        ids_in(json, len, id, id_len, model, model_len, 0);
     return id[0] && model[0];
 }
 
@@ -162,6 +164,8 @@ typedef struct {
     bool any;
 } attrs_t;
 
+/* A key: the constant ones as they are (plain ASCII, no quotes), a
+ * property's name (the client's) through the escaping writer. */
 static void attr_key(attrs_t *a, const char *prefix, const char *key)
 {
     tg_buf_puts(a->out, a->any ? ",{\"key\":" : "{\"key\":");
@@ -173,9 +177,24 @@ static void attr_key(attrs_t *a, const char *prefix, const char *key)
         put_str(a->out, k.data);
         tg_buf_free(&k);
     } else {
-        put_str(a->out, key);
+        tg_buf_append(a->out, "\"", 1);
+        tg_buf_puts(a->out, key);
+        tg_buf_append(a->out, "\"", 1);
     }
     tg_buf_puts(a->out, ",\"value\":{");
+}
+
+/* A non-negative integer in decimal, without printf (the exporter writes
+ * a dozen per span). */
+static void put_uint(tg_buf_t *out, unsigned long long v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    tg_buf_append(out, d + i, sizeof d - i);
 }
 
 static void attr_str(attrs_t *a, const char *key, const char *v)
@@ -193,7 +212,9 @@ static void attr_int(attrs_t *a, const char *key, long long v)
     if (v < 0)
         return;
     attr_key(a, NULL, key);
-    tg_buf_printf(a->out, "\"intValue\":\"%lld\"}}", v);
+    tg_buf_puts(a->out, "\"intValue\":\"");
+    put_uint(a->out, (unsigned long long)v);
+    tg_buf_puts(a->out, "\"}}");
 }
 
 static void attr_double(attrs_t *a, const char *key, double v)
@@ -207,7 +228,7 @@ static void attr_double(attrs_t *a, const char *key, double v)
 static void attr_bool(attrs_t *a, const char *key, bool v)
 {
     attr_key(a, NULL, key);
-    tg_buf_printf(a->out, "\"boolValue\":%s}}", v ? "true" : "false");
+    tg_buf_puts(a->out, v ? "\"boolValue\":true}}" : "\"boolValue\":false}}");
 }
 
 static void encode_span(const tg_otlp_span_t *s, tg_buf_t *out)
@@ -233,10 +254,11 @@ static void encode_span(const tg_otlp_span_t *s, tg_buf_t *out)
     tg_buf_puts(out, ",\"name\":");
     put_str(out, name.data);
     tg_buf_free(&name);
-    tg_buf_printf(out,
-                  ",\"kind\":3,\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\","
-                  "\"attributes\":[",
-                  (long long)s->start_ns, (long long)s->end_ns);
+    tg_buf_puts(out, ",\"kind\":3,\"startTimeUnixNano\":\"");
+    put_uint(out, (unsigned long long)(s->start_ns > 0 ? s->start_ns : 0));
+    tg_buf_puts(out, "\",\"endTimeUnixNano\":\"");
+    put_uint(out, (unsigned long long)(s->end_ns > 0 ? s->end_ns : 0));
+    tg_buf_puts(out, "\",\"attributes\":[");
     attrs_t a = {out, false};
     attr_str(&a, "gen_ai.operation.name", op);
     attr_str(&a, "gen_ai.provider.name", s->provider_name);
@@ -253,10 +275,12 @@ static void encode_span(const tg_otlp_span_t *s, tg_buf_t *out)
         attr_int(&a, "server.port", s->server_port);
     if (s->status > 0)
         attr_int(&a, "http.response.status_code", s->status);
-    char status[16];
-    snprintf(status, sizeof status, "%d", s->status);
-    if (s->status >= 400)
-        attr_str(&a, "error.type", status);
+    if (s->status >= 400) { /* the status, as the HTTP conventions do */
+        attr_key(&a, NULL, "error.type");
+        tg_buf_puts(out, "\"stringValue\":\"");
+        put_uint(out, (unsigned long long)s->status);
+        tg_buf_puts(out, "\"}}");
+    }
     attr_str(&a, "tollgate.request_id", s->request_id);
     attr_str(&a, "tollgate.provider", s->provider);
     attr_str(&a, "tollgate.model_requested", s->model_requested);
