@@ -293,3 +293,24 @@ TEST(otlp_unreachable_collector_drops_and_counts)
     CHECK(tg_otlp_new(&cfg, NULL) == NULL); /* no endpoint: no exporter */
     tg_otlp_submit(NULL, &s);               /* and submitting to none is nothing */
 }
+
+TEST(otlp_reload_says_what_needs_a_restart)
+{
+    tg_kv_t h1[] = {{"Authorization", "Bearer a"}}, h2[] = {{"Authorization", "Bearer b"}};
+    tg_config_t a = {0}, b = {0};
+    a.otlp_endpoint = b.otlp_endpoint = "http://c:4318";
+    a.otlp_timeout_ms = b.otlp_timeout_ms = 10000;
+    CHECK(!tg_otlp_config_differs(&a, &b));
+    b.otlp_service_name = "other";
+    CHECK(tg_otlp_config_differs(&a, &b));
+    b.otlp_service_name = NULL;
+    a.otlp_headers = h1;
+    a.n_otlp_headers = 1;
+    b.otlp_headers = h2;
+    b.n_otlp_headers = 1;
+    CHECK(tg_otlp_config_differs(&a, &b));
+    b.otlp_headers = h1;
+    CHECK(!tg_otlp_config_differs(&a, &b));
+    b.otlp_endpoint = NULL;
+    CHECK(tg_otlp_config_differs(&a, &b));
+}
