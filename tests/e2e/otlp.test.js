@@ -4,7 +4,8 @@
 // /v1/traces) gets one span per request in OTLP/HTTP JSON, named and
 // attributed after the GenAI semantic conventions: a plain and a streamed
 // chat completion made with the openai SDK, a provider error and a cache
-// hit. A client's W3C traceparent puts the span in its trace, under its
+// hit; a streamed Anthropic message (@anthropic-ai/sdk) and a Gemini
+// generateContent (@google/genai). A client's W3C traceparent puts the span in its trace, under its
 // parent; a malformed one starts a new trace. Neither the provider key nor
 // the prompt is in any span. A collector that answers 500 or never answers
 // changes nothing for the requests: they are answered at once, and the
@@ -13,6 +14,8 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const Anthropic = require('@anthropic-ai/sdk').default ?? require('@anthropic-ai/sdk');
+const { GoogleGenAI } = require('@google/genai');
 const h = require('./harness');
 
 let fake;
@@ -230,6 +233,56 @@ test('one span per request, GenAI conventions, traceparent followed, nothing sec
     const r = await gw.stop();
     assert.equal(r.code, 0, gw.output());
     assert.ok(!r.sanitizer);
+    await col.close();
+  }
+});
+
+test('Anthropic and Gemini dialects: operation, provider name, ids from the stream and the answer', async () => {
+  const col = await startCollector();
+  const every = h.everyProviderType(fake, { input: 0.001, output: 0.002 });
+  const gw = await h.startGateway(h.baseConfig(fake, { ...every, observability: { otlp: { endpoint: col.url } } }));
+  try {
+    const claude = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant-client-dummy', maxRetries: 0 });
+    const stream = claude.messages.stream({
+      model: 'claude/claude-haiku-4-5', max_tokens: 77, temperature: 0.5,
+      messages: [{ role: 'user', content: PROMPT }],
+    }, { headers: { 'Helicone-Request-Id': 'otlp-anthropic-1' } });
+    const final = await stream.finalMessage();
+    assert.ok(final.usage.output_tokens > 0);
+    const ai = new GoogleGenAI({ apiKey: 'client-gemini-key',
+      httpOptions: { baseUrl: gw.url, headers: { 'Helicone-Request-Id': 'otlp-gemini-1' } } });
+    const r = await ai.models.generateContent({
+      model: 'gemini-2.5-flash', contents: PROMPT, config: { maxOutputTokens: 64, temperature: 0.2 },
+    });
+    assert.ok(r.text.length > 0);
+    await h.waitFor(() => col.spans().length >= 2, 10000);
+    const byId = Object.fromEntries(col.spans().map((sp) => [attrs(sp.attributes)['tollgate.request_id'], sp]));
+    const sa = byId['otlp-anthropic-1'];
+    const a = attrs(sa.attributes);
+    assert.equal(sa.name, 'chat claude-haiku-4-5');
+    assert.equal(a['gen_ai.provider.name'], 'anthropic');
+    assert.match(a['gen_ai.response.id'], /^msg_/, 'from message_start.message');
+    assert.equal(a['gen_ai.response.model'], 'claude-haiku-4-5');
+    assert.deepEqual(a['gen_ai.request.max_tokens'], { int: '77' });
+    assert.deepEqual(a['gen_ai.request.temperature'], { double: 0.5 });
+    assert.equal(a['tollgate.stream'], true);
+    assert.equal(a['tollgate.route'], '/v1/messages');
+    const sg = byId['otlp-gemini-1'];
+    const g = attrs(sg.attributes);
+    assert.equal(sg.name, 'generate_content gemini-2.5-flash');
+    assert.equal(g['gen_ai.operation.name'], 'generate_content');
+    assert.equal(g['gen_ai.provider.name'], 'gcp.gemini');
+    assert.match(g['gen_ai.response.id'], /^fake-resp-/, 'responseId');
+    assert.equal(g['gen_ai.response.model'], 'gemini-2.5-flash', 'modelVersion');
+    assert.deepEqual(g['gen_ai.request.max_tokens'], { int: '64' }, 'generationConfig.maxOutputTokens');
+    assert.deepEqual(g['gen_ai.request.temperature'], { double: 0.2 });
+    for (const p of col.posts) {
+      assert.ok(!p.body.includes('otters') && !p.body.includes(h.SECRET) && !p.body.includes('client-gemini-key'));
+    }
+  } finally {
+    const res = await gw.stop();
+    assert.equal(res.code, 0, gw.output());
+    assert.ok(!res.sanitizer);
     await col.close();
   }
 });
