@@ -5,9 +5,9 @@
 // attributed after the GenAI semantic conventions: a plain and a streamed
 // chat completion made with the openai SDK, a provider error and a cache
 // hit; a streamed Anthropic message (@anthropic-ai/sdk) and a Gemini
-// generateContent (@google/genai). A client's W3C traceparent puts the span in its trace, under its
-// parent; a malformed one starts a new trace. Neither the provider key nor
-// the prompt is in any span. A collector that answers 500 or never answers
+// generateContent (@google/genai). A client's W3C traceparent puts the span
+// in its trace, under its parent; a malformed one starts a new trace.
+// Neither the provider key nor the prompt is in any span. A collector that answers 500 or never answers
 // changes nothing for the requests: they are answered at once, and the
 // spans are dropped and counted (tollgate_otlp_spans_total).
 
