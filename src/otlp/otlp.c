@@ -13,7 +13,9 @@
  * one batch at a time; a blocking POST with connect and total timeouts is
  * the whole transfer logic, and the handle keeps its connection alive
  * between batches. Waits between retries are on the condition variable,
- * so a stop never waits for a backoff.
+ * and a transfer under way is cut by its progress callback, so a stop
+ * never waits for a backoff or a slow collector: what is left gets one
+ * short last try.
  *
  * Threads: workers submit; the exporter thread sends; /metrics reads the
  * atomic counts; tg_otlp_new and tg_otlp_free on main.
@@ -49,6 +51,7 @@ struct tg_otlp {
     tg_otlp_span_t **q; /* TG_OTLP_QUEUE */
     size_t q_len;
     bool stop;
+    atomic_bool stopping; /* stop, for the transfer's progress callback */
     pthread_t thread;
 
     atomic_llong exported, dropped;
@@ -179,12 +182,21 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n; /* the collector's answer is not read, only its status */
 }
 
+/* A transfer that is not the last try stops when the gateway does. */
+static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    tg_otlp_t *o = arg;
+    return atomic_load(&o->stopping) ? 1 : 0;
+}
+
 /* One POST. Returns 0 (exported), 1 (failed, may be retried), -1 (failed
  * for good: the collector refused the batch). */
-static int post(tg_otlp_t *o, CURL *e, const tg_buf_t *body, long timeout_ms, char *why,
+static int post(tg_otlp_t *o, CURL *e, const tg_buf_t *body, long timeout_ms, bool last, char *why,
                 size_t whylen)
 {
     char err[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, last ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -235,7 +247,7 @@ static void send_batch(tg_otlp_t *o, CURL *e, tg_otlp_span_t **spans, size_t n, 
     int64_t backoff = BACKOFF_MS;
     for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
         long t = last && o->timeout_ms > 2000 ? 2000 : o->timeout_ms;
-        r = post(o, e, &body, t, why, sizeof why);
+        r = post(o, e, &body, t, last, why, sizeof why);
         if (r <= 0 || last || attempt == ATTEMPTS)
             break;
         tg_debug("otlp: batch of %zu span(s) to %s failed (%s); try %d", n, o->shown, why, attempt);
@@ -267,6 +279,8 @@ static CURL *make_handle(tg_otlp_t *o)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, o);
     return e;
 }
 
@@ -359,6 +373,7 @@ void tg_otlp_free(tg_otlp_t *o)
     pthread_mutex_lock(&o->mu);
     o->stop = true;
     pthread_mutex_unlock(&o->mu);
+    atomic_store(&o->stopping, true);
     pthread_cond_broadcast(&o->cv);
     pthread_join(o->thread, NULL);
     if (o->metrics)

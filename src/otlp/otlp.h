@@ -96,8 +96,9 @@ typedef struct tg_otlp_span {
  *  metrics (NULL: none) show tollgate_otlp_spans_total and must outlive it. */
 tg_otlp_t *tg_otlp_new(const tg_config_t *cfg, tg_metrics_t *metrics);
 
-/** Stop the exporter: what is queued is sent once more (within the
- *  shorter of the timeout and 2 s), then dropped. NULL is fine. */
+/** Stop the exporter: an export under way is cut; what is left is sent
+ *  once more (within the shorter of the timeout and 2 s), then dropped.
+ *  NULL is fine. */
 void tg_otlp_free(tg_otlp_t *o);
 
 /** Whether a and b differ in what tg_otlp_new reads. */

@@ -340,6 +340,22 @@ test('a collector that never answers: requests unaffected, spans dropped after t
   }
 });
 
+test('a stop does not wait for an export under way to a collector that never answers', async () => {
+  const col = await startCollector('hang');
+  const gw = await h.startGateway(h.baseConfig(fake, {
+    observability: { otlp: { endpoint: col.url, timeout: '60s' } },
+  }));
+  await quickRequests(gw, 1);
+  await h.waitFor(() => col.posts.length >= 1, 5000); // the export is under way, unanswered
+  const t0 = Date.now();
+  const r = await gw.stop();
+  assert.equal(r.code, 0, gw.output());
+  assert.ok(!r.sanitizer);
+  assert.ok(Date.now() - t0 < 6000, `stopped in ${Date.now() - t0} ms`);
+  assert.match(gw.output(), /otlp: 1 span\(s\) dropped/);
+  await col.close();
+});
+
 test('observability.otlp.endpoint must be an http or https URL', async () => {
   const { spawnSync } = require('node:child_process');
   const file = h.writeConfig(h.baseConfig(fake, { observability: { otlp: { endpoint: 'ftp://collector:4318' } } }));
