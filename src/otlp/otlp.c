@@ -140,6 +140,17 @@ static void random_bytes(uint8_t *out, size_t n)
     } while (!memcmp(out, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", n)); /* never all zero */
 }
 
+void tg_otlp_new_span(tg_otlp_ctx_t *ctx, uint8_t span_id[8])
+{
+    static const uint8_t zero[16];
+    random_bytes(span_id, 8);
+    if (!memcmp(ctx->trace_id, zero, 16)) {
+        random_bytes(ctx->trace_id, 16);
+        ctx->has_parent = false;
+        ctx->flags = 1;
+    }
+}
+
 static void dropped(tg_otlp_t *o, long long n, const char *why)
 {
     long long before = atomic_fetch_add(&o->dropped, n);
@@ -154,11 +165,11 @@ void tg_otlp_submit(tg_otlp_t *o, const tg_otlp_span_t *view)
         return;
     tg_otlp_span_t *s = span_copy(view);
     static const uint8_t zero[16];
-    if (!memcmp(s->span_id, zero, 8))
-        random_bytes(s->span_id, 8);
-    if (!memcmp(s->ctx.trace_id, zero, 16)) {
-        random_bytes(s->ctx.trace_id, 16);
-        s->ctx.has_parent = false;
+    if (!memcmp(s->span_id, zero, 8) || !memcmp(s->ctx.trace_id, zero, 16)) {
+        uint8_t id[8];
+        tg_otlp_new_span(&s->ctx, id);
+        if (!memcmp(s->span_id, zero, 8))
+            memcpy(s->span_id, id, 8);
     }
     pthread_mutex_lock(&o->mu);
     bool ok = !o->stop && o->q_len < TG_OTLP_QUEUE;

@@ -49,6 +49,7 @@ typedef struct {
     uint8_t trace_id[16];
     uint8_t parent_id[8]; /* all zero: a root span */
     bool has_parent;
+    uint8_t flags; /* the traceparent's trace-flags (01: sampled) */
 } tg_otlp_ctx_t;
 
 typedef struct {
@@ -116,9 +117,17 @@ void tg_otlp_counts(const tg_otlp_t *o, long long *exported, long long *dropped)
 /** Parse a W3C traceparent header value: version (two lower-case hex
  *  digits, not "ff"; "00" exactly 55 characters, a later version may carry
  *  more after a '-'), trace id (32 lower-case hex, not all zero), parent id
- *  (16, not all zero), flags (2). Fills ctx (has_parent) and returns 0, or
- *  -1 for anything else (ctx untouched). */
+ *  (16, not all zero), flags (2). Fills ctx (has_parent, flags) and returns
+ *  0, or -1 for anything else (ctx untouched). */
 int tg_otlp_traceparent_parse(const char *value, tg_otlp_ctx_t *ctx);
+
+/** A new span in ctx's trace: a random span id (never all zero), and a
+ *  random trace id with flags 01 when ctx has none. Any thread. */
+void tg_otlp_new_span(tg_otlp_ctx_t *ctx, uint8_t span_id[8]);
+
+/** The traceparent that makes span_id the parent of what follows:
+ *  "00-{trace id}-{span id}-{flags}" (55 characters and a NUL). */
+void tg_otlp_traceparent_format(const tg_otlp_ctx_t *ctx, const uint8_t span_id[8], char out[56]);
 
 /** Append the ExportTraceServiceRequest JSON for spans[0..n) under one
  *  resource (service.name, service.version) and one scope ("tollgate"). */

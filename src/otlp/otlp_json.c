@@ -71,7 +71,33 @@ int tg_otlp_traceparent_parse(const char *v, tg_otlp_ctx_t *ctx)
     memcpy(ctx->trace_id, trace, 16);
     memcpy(ctx->parent_id, parent, 8);
     ctx->has_parent = true;
+    ctx->flags = flags;
     return 0;
+}
+
+/* n bytes as 2n lower-case hex digits at out; returns the end. */
+static char *hex_at(char *out, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        *out++ = hex[p[i] >> 4];
+        *out++ = hex[p[i] & 15];
+    }
+    return out;
+}
+
+void tg_otlp_traceparent_format(const tg_otlp_ctx_t *ctx, const uint8_t span_id[8], char out[56])
+{
+    char *p = out;
+    *p++ = '0';
+    *p++ = '0';
+    *p++ = '-';
+    p = hex_at(p, ctx->trace_id, 16);
+    *p++ = '-';
+    p = hex_at(p, span_id, 8);
+    *p++ = '-';
+    p = hex_at(p, &ctx->flags, 1);
+    *p = 0;
 }
 
 /* ---- the provider's id and model ---- */
@@ -144,13 +170,8 @@ char *tg_otlp_traces_url(const char *endpoint)
 
 static void put_hex(tg_buf_t *out, const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     char s[64];
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = hex[p[i] >> 4];
-        s[2 * i + 1] = hex[p[i] & 15];
-    }
-    tg_buf_append(out, s, 2 * n);
+    tg_buf_append(out, s, (size_t)(hex_at(s, p, n) - s));
 }
 
 static void put_str(tg_buf_t *out, const char *s)

@@ -235,6 +235,7 @@ typedef struct tg_exchange {
     /* The span (span.c), when spans are exported: the client's trace, the
      * provider's answer id and model (from its answer or first event). */
     tg_otlp_ctx_t trace;
+    uint8_t span_id[8];
     long span_max_tokens;    /* -1 unknown */
     double span_temperature; /* NaN unknown */
     bool span_ids_read;
@@ -243,8 +244,11 @@ typedef struct tg_exchange {
 
 /* ---- span.c: the exchange as an OpenTelemetry span (otlp/otlp.h) ---- */
 
-/** The client's traceparent, kept when spans are exported. */
+/** The client's traceparent, kept when spans are exported, and the span's id. */
 void tg_exchange_span_begin(tg_exchange_t *x);
+/** When spans are exported: the traceparent for the provider (the span as
+ *  the parent, in the client's trace or the span's own) into out, true. */
+bool tg_exchange_span_traceparent(const tg_exchange_t *x, char out[56]);
 /** The request's max_tokens and temperature, read while its body is there. */
 void tg_exchange_span_request(tg_exchange_t *x);
 /** The provider's answer id and model, from its whole answer or its first

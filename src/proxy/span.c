@@ -31,6 +31,15 @@ void tg_exchange_span_begin(tg_exchange_t *x)
         return;
     /* a traceparent that is not W3C's is ignored: the span starts a trace */
     tg_otlp_traceparent_parse(tg_http_header(x->h, "traceparent"), &x->trace);
+    tg_otlp_new_span(&x->trace, x->span_id);
+}
+
+bool tg_exchange_span_traceparent(const tg_exchange_t *x, char out[56])
+{
+    if (!x->pw->gw->otlp)
+        return false;
+    tg_otlp_traceparent_format(&x->trace, x->span_id, out);
+    return true;
 }
 
 void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len)
@@ -148,6 +157,8 @@ void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r)
     int64_t start_ns = r->created_at_ms * 1000000LL;
     tg_otlp_span_t s = {
         .ctx = x->trace,
+        .span_id = {x->span_id[0], x->span_id[1], x->span_id[2], x->span_id[3], x->span_id[4],
+                    x->span_id[5], x->span_id[6], x->span_id[7]},
         .start_ns = start_ns,
         .end_ns = start_ns + (tg_mono_us() - x->t0_us) * 1000LL,
         .operation = op,

@@ -95,13 +95,13 @@ test('one span per request, GenAI conventions, traceparent followed, nothing sec
     const { response: r1 } = await client.chat.completions.create({
       model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }],
       max_tokens: 50, temperature: 0.3,
-    }, { headers: { traceparent: `00-${trace}-${parent}-01`, 'Helicone-User-Id': 'alice',
+    }, { headers: { traceparent: `00-${trace}-${parent}-01`, 'x-test-id': 'otlp-tp-1', 'Helicone-User-Id': 'alice',
       'Helicone-Session-Id': 'sess-1', 'Helicone-Property-Team': 'blue' } }).withResponse();
     const id1 = r1.headers.get('helicone-id');
     // streamed, a new trace
     const stream = await client.chat.completions.create({
       model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: PROMPT }], stream: true,
-    }, { headers: { 'Helicone-Request-Id': 'otlp-stream-1' } });
+    }, { headers: { 'Helicone-Request-Id': 'otlp-stream-1', 'x-test-id': 'otlp-tp-2' } });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     assert.ok(text.length > 0);
@@ -223,6 +223,12 @@ test('one span per request, GenAI conventions, traceparent followed, nothing sec
       assert.equal(s.parentSpanId ?? '', '', `bad traceparent ${i} has no parent`);
       traces.add(s.traceId);
     }
+    // the provider is sent the gateway's span as its parent, in the same trace
+    const [up1] = await fake.requestsFor('otlp-tp-1');
+    assert.equal(up1.headers.traceparent, `00-${trace}-${s1.spanId}-01`);
+    const [up2] = await fake.requestsFor('otlp-tp-2');
+    assert.equal(up2.headers.traceparent, `00-${s2.traceId}-${s2.spanId}-01`);
+
     assert.equal(byId['otlp-v1'].traceId, trace);
     assert.equal(byId['otlp-v1'].parentSpanId, parent);
 

@@ -3,9 +3,9 @@
  * providers (src/otlp/otlp_json.c). Properties checked: a traceparent the
  * parser accepts is 55 characters of the W3C form (or more after a '-' for
  * a later version) whose ids, written back in hex, are the input's, and
- * never all zero; the answer id and model look-up writes NUL-terminated
- * strings within its buffers; a span whose strings are the input's
- * encodes to JSON that jansson reads, with the input's trace id. See run.sh.
+ * never all zero, and a version 00 one formats back to itself; the answer id and model look-up
+ * writes NUL-terminated strings within its buffers; a span whose strings are the input's encodes to
+ * JSON that jansson reads, with the input's trace id. See run.sh.
  */
 #include "otlp/otlp.h"
 
@@ -49,6 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n < 55 || (n > 55 && s[55] != '-') || memcmp(s + 3, t, 32) || memcmp(s + 36, p, 16) ||
             zero(ctx.trace_id, 16) || zero(ctx.parent_id, 8) || !ctx.has_parent ||
             !memcmp(s, "ff", 2))
+            abort();
+        char back[56];
+        tg_otlp_traceparent_format(&ctx, ctx.parent_id, back);
+        if (!memcmp(s, "00", 2) && strcmp(back, s)) /* version 00 is written back as it came */
             abort();
     }
     /* the provider's id and model */

@@ -172,6 +172,23 @@ TEST(otlp_traceparent_valid_and_hostile)
     CHECK_INT(c.trace_id[15], 0x36);
     CHECK_INT(c.parent_id[0], 0x00);
     CHECK_INT(c.parent_id[7], 0xb7);
+    CHECK_INT(c.flags, 1);
+    /* the traceparent for what follows: same trace and flags, our span the parent */
+    uint8_t span[8] = {0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3};
+    char tp[56];
+    tg_otlp_traceparent_format(&c, span, tp);
+    CHECK_STR(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-deadbeef00010203-01");
+    tg_otlp_ctx_t back = {0};
+    CHECK_INT(tg_otlp_traceparent_parse(tp, &back), 0);
+    CHECK(!memcmp(back.trace_id, c.trace_id, 16) && !memcmp(back.parent_id, span, 8));
+    /* a new span keeps the trace; without one, a trace is made */
+    tg_otlp_new_span(&c, span);
+    CHECK(c.has_parent && c.trace_id[0] == 0x4b);
+    tg_otlp_ctx_t fresh = {0};
+    tg_otlp_new_span(&fresh, span);
+    CHECK(!fresh.has_parent && fresh.flags == 1);
+    static const uint8_t zero[16];
+    CHECK(memcmp(fresh.trace_id, zero, 16) != 0 && memcmp(span, zero, 8) != 0);
     /* flags need not be 01; a later version may carry more after a '-' */
     CHECK_INT(
         tg_otlp_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", &c),
