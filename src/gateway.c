@@ -408,6 +408,7 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     tg_events_options_t eo;
     tg_events_options_env(&eo);
     gw->events = tg_events_new(cfg, &eo, store, gw->metrics);
+    gw->otlp = tg_otlp_new(cfg, gw->metrics);
     return gw;
 }
 
@@ -424,6 +425,7 @@ void tg_gateway_free(tg_gateway_t *gw)
     }
     /* first: its thread reads the metrics and writes the outbox */
     tg_events_free(gw->events);
+    tg_otlp_free(gw->otlp);       /* the spans still queued are sent once more */
     tg_readers_free(gw->readers); /* before the store its queries read */
     tg_cache_free(gw->cache);
     tg_rl_free(gw->rl);

@@ -17,6 +17,7 @@
  *   metrics  one shard per worker, summed when /metrics is read
  *   health   one lock per provider record
  *   events   a short lock around a bounded queue; its own thread delivers
+ *   otlp     a short lock around a bounded queue; its own thread exports
  *   readers  its own lock (proxy/readers.h); a worker forgets its jobs
  *            before its loop goes
  *   budgets  sharded locks (budget/budget.h); runtime budgets their own;
@@ -36,6 +37,7 @@
 #include "config/config.h"
 #include "events/events.h"
 #include "metrics/metrics.h"
+#include "otlp/otlp.h"
 #include "ratelimit/ratelimit.h"
 #include "router/balance.h"
 #include "store/store.h"
@@ -50,6 +52,7 @@ typedef struct tg_gateway {
     /* events, webhooks and observability alerts (receivers and rules read
      * at start); budgets emit theirs with tg_events_emit(gw->events, ...) */
     tg_events_t *events;
+    tg_otlp_t *otlp;            /* span export (observability.otlp, read at start); NULL: off */
     struct tg_readers *readers; /* /api/v1's reader threads; NULL without a store */
     tg_budgets_t *budgets;      /* spend and reservations; runtime budgets */
     tg_keyring_t *keys;         /* virtual keys (/api/v1/keys), loaded from the store */

@@ -64,12 +64,23 @@ static int record_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* Whether the record goes to the store: only then are bodies kept (the
+ * event and the span never carry them). */
+static bool record_stored(const tg_exchange_t *x)
+{
+    return x->pw->gw->store && x->cfg->request_logging_enabled;
+}
+
+bool tg_exchange_logs_bodies(const tg_exchange_t *x)
+{
+    return x->rec && record_stored(x) && x->cfg->log_bodies;
+}
+
 /* One record per request, whatever its ending. What only the request can
  * tell is taken now, while it is alive. */
 static void record_begin(tg_exchange_t *x)
 {
-    if ((!x->pw->gw->store || !x->cfg->request_logging_enabled) &&
-        !tg_events_wants_requests(x->pw->gw->events))
+    if (!record_stored(x) && !tg_events_wants_requests(x->pw->gw->events) && !x->pw->gw->otlp)
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -88,7 +99,8 @@ void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *v
 
 void tg_exchange_record_request_body(tg_exchange_t *x)
 {
-    if (x->rec && x->cfg->log_bodies && !x->omit_request && x->in_body)
+    tg_exchange_span_request(x);
+    if (tg_exchange_logs_bodies(x) && !x->omit_request && x->in_body)
         tg_record_set_body(x->rec, false, x->in_body, x->in_len, x->cfg->max_body_bytes);
 }
 
@@ -114,15 +126,16 @@ static void record_submit(tg_exchange_t *x)
     r->retries = x->retries;
     r->fallback_index = x->fallback_index;
     tg_record_set_str(&r->error, x->error);
-    if (x->cfg->log_bodies && !x->omit_response) {
+    if (record_stored(x) && x->cfg->log_bodies && !x->omit_response) {
         const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->att.resp;
         if (b->len)
             tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
     }
     /* request.completed: the record without its bodies (a copy, queued) */
     tg_events_request(x->pw->gw->events, r);
-    if (!x->pw->gw->store || !x->cfg->request_logging_enabled) {
-        tg_record_free(r); /* built for the event only */
+    tg_exchange_span_submit(x, r); /* the span: a copy of some fields, queued */
+    if (!record_stored(x)) {
+        tg_record_free(r); /* built for the event or the span only */
         return;
     }
     /* Usually the reply that ends this exchange is written at the end of
@@ -162,6 +175,7 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     else
         tg_uuid7(x->id, tg_wall_ms());
     tg_http_add_header(h, "Helicone-Id", x->id);
+    tg_exchange_span_begin(x);
     record_begin(x);
     return x;
 }

@@ -31,6 +31,7 @@
 #include "core/usage.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
+#include "otlp/otlp.h"
 #include "providers/translate.h"
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
@@ -233,7 +234,31 @@ typedef struct tg_exchange {
     bool omit_request, omit_response;
     int status;
     int64_t t0_us, ttfb_us;
+
+    /* The span (span.c), when spans are exported: the client's trace, the
+     * provider's answer id and model (from its answer or first event). */
+    tg_otlp_ctx_t trace;
+    uint8_t span_id[8];
+    long span_max_tokens;    /* -1 unknown */
+    double span_temperature; /* NaN unknown */
+    bool span_ids_read;
+    char resp_id[128], resp_model[128];
 } tg_exchange_t;
+
+/* ---- span.c: the exchange as an OpenTelemetry span (otlp/otlp.h) ---- */
+
+/** The client's traceparent, kept when spans are exported, and the span's id. */
+void tg_exchange_span_begin(tg_exchange_t *x);
+/** When spans are exported: the traceparent for the provider (the span as
+ *  the parent, in the client's trace or the span's own) into out, true. */
+bool tg_exchange_span_traceparent(const tg_exchange_t *x, char out[56]);
+/** The request's max_tokens and temperature, read while its body is there. */
+void tg_exchange_span_request(tg_exchange_t *x);
+/** The provider's answer id and model, from its whole answer or its first
+ *  event (only the first call reads). */
+void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len);
+/** Queue the span of an ending exchange, from its finished record. */
+void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r);
 
 /* ---- exchange.c: life, record, endings ---- */
 
@@ -252,7 +277,11 @@ void tg_exchange_set_error(tg_exchange_t *x, char *message);
 /** The record's error for a provider's own error answer or event. */
 void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t len,
                                      const char *fallback);
-/** The request body into the record (bounded; never when omitted). */
+/** Whether bodies go into the record: it is stored (not only an event's
+ *  or a span's) and observability.request_logging.bodies is on. */
+bool tg_exchange_logs_bodies(const tg_exchange_t *x);
+/** The request body into the record (bounded; never when omitted), and what
+ *  the span reads of it (tg_exchange_span_request). */
 void tg_exchange_record_request_body(tg_exchange_t *x);
 
 /** True for a POST; otherwise the exchange ends with a 405 (Allow: POST). */

@@ -48,7 +48,7 @@ static int copy_to_cache(tg_exchange_t *x, const char *data, size_t len)
 
 void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len)
 {
-    if (!x->rec || !x->cfg->log_bodies || x->omit_response)
+    if (!tg_exchange_logs_bodies(x) || x->omit_response)
         return;
     int64_t room = x->cfg->max_body_bytes - (int64_t)x->log_body.len;
     if (room > 0)
@@ -154,6 +154,7 @@ int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
 {
     tg_exchange_t *x = arg;
     tg_filters_t *f = &x->att.f;
+    tg_exchange_span_ids(x, data, len); /* the provider's, from its first event */
     if (f->ts) { /* translate: another dialect's events become the client's */
         tg_translate_stream_feed(f->ts, event, data, len, &f->sse_out);
         tg_translate_stream_usage(f->ts, &x->usage);
@@ -286,6 +287,8 @@ static bool client_form(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     bool ok2xx = x->status / 100 == 2;
+    if (ok2xx)
+        tg_exchange_span_ids(x, a->resp.data, a->resp.len); /* before any translation */
     if (a->tr) {
         tg_buf_t out = {0};
         if (ok2xx) {
