@@ -2,11 +2,14 @@
 # bench/callgrind.sh — instructions per proxied request on the worker thread.
 #
 #   ./bench/callgrind.sh [BIN]          (default build/tollgate)
-#   REQUESTS=2000 STREAM=1 ./bench/callgrind.sh
+#   UPSTREAM=tls ./bench/callgrind.sh   the upstream over HTTPS
+#   UPSTREAM=sse ./bench/callgrind.sh   streamed answers (50 chunks + usage)
 #   EXTRA_YAML='cost_tracking: { budgets: { daily: 1000 } }' ./bench/callgrind.sh
 #
 # Starts the static upstream of bench/proxy.sh (nginx, plain HTTP on
-# loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate), runs the
+# loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate;
+# UPSTREAM=sse: plain HTTP, "stream": true, answered with proxy.sh's event
+# stream of 50 chunks, bench/sse-body.sh), runs the
 # gateway under callgrind with one worker and request logging on, sends
 # WARMUP requests, zeroes the counters, sends REQUESTS more on one keep-alive
 # connection (sequentially), dumps, and prints the worker thread's
@@ -35,25 +38,41 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 UP=$(free_port)
 UP_TLS=$(free_port)
 GW=$(free_port)
-mkdir -p "$TMP/up"
+mkdir -p "$TMP/up/www/sse/v1/chat"
+# shellcheck source=bench/sse-body.sh
+source "$ROOT/bench/sse-body.sh"
+printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
+chmod -R a+rX "$TMP/up/www"
+REQUEST=$ROOT/bench/request.json
 # the upstream's HTTPS listener needs a certificate, used or not
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
 chmod 644 "$TMP/up/key.pem"
 sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
     -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
-SCHEME=http
-if [[ $UPSTREAM == tls ]]; then
+BASE="http://localhost:$UP/v1"
+case $UPSTREAM in
+plain) ;;
+tls)
     export SSL_CERT_FILE=$TMP/up/cert.pem
-    SCHEME=https
-    UP=$UP_TLS
-fi
+    BASE="https://localhost:$UP_TLS/v1"
+    ;;
+sse)
+    BASE="http://localhost:$UP/sse/v1"
+    sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
+    REQUEST=$TMP/request-sse.json
+    ;;
+*)
+    echo "UPSTREAM must be plain, tls or sse" >&2
+    exit 2
+    ;;
+esac
 "$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
 PIDS+=($!)
 cat >"$TMP/tollgate.yaml" <<YAML
 server: { host: 127.0.0.1, port: $GW, workers: 1 }
 providers:
-  bench: { base_url: "$SCHEME://localhost:$UP/v1", api_key: "sk-bench" }
+  bench: { base_url: "$BASE", api_key: "sk-bench" }
 logging: { level: warn }
 storage: { url: "sqlite:$TMP/tollgate.db" }
 YAML
@@ -78,7 +97,7 @@ function one() {
   r.on("error", (e) => { console.error(e.message); process.exit(1); });
   r.end(body);
 }
-one();' "$GW" "$ROOT/bench/request.json" "$1"
+one();' "$GW" "$REQUEST" "$1"
 }
 for _ in $(seq 1 300); do
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break

@@ -121,6 +121,13 @@ void tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+bool tg_str_contains(const char *s, size_t len, const char *needle)
+{
+    if (strlen(s) != len) /* a NUL inside: strstr would stop at it */
+        return memmem(s, len, needle, strlen(needle)) != NULL;
+    return strstr(s, needle) != NULL;
+}
+
 void tg_buf_put_i64(tg_buf_t *b, int64_t v)
 {
     char tmp[24], *p = tmp + sizeof tmp;

@@ -54,3 +54,14 @@ TEST(util_json_escape_always_valid_utf8)
         free(o);
     }
 }
+
+/* tg_str_contains: the same answer as memmem, a NUL inside the text too. */
+TEST(util_str_contains)
+{
+    CHECK(tg_str_contains("{\"usage\":{}}", 12, "\"usage\""));
+    CHECK(!tg_str_contains("{\"usag\":{}}", 11, "\"usage\""));
+    CHECK(!tg_str_contains("", 0, "\"error\""));
+    static const char nul[] = "{\"x\":\"\0\",\"error\":{}}";
+    CHECK(tg_str_contains(nul, sizeof nul - 1, "\"error\""));
+    CHECK(!tg_str_contains(nul, sizeof nul - 1, "\"usage\""));
+}
