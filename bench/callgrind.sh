@@ -18,23 +18,14 @@
 # caller's (TOLLGATE_UPSTREAM=curl picks the libcurl relay).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-$ROOT/build/tollgate}
-[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_bin "${1:-}"
 REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-200}
 UPSTREAM=${UPSTREAM:-plain}
-NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cg.XXXXXX")
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
+bench_start cg
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 UP=$(free_port)
 UP_TLS=$(free_port)
 GW=$(free_port)
@@ -45,9 +36,7 @@ printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
 chmod -R a+rX "$TMP/up/www"
 REQUEST=$ROOT/bench/request.json
 # the upstream's HTTPS listener needs a certificate, used or not
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
-chmod 644 "$TMP/up/key.pem"
+bench_cert "$TMP/up"
 sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
     -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
 BASE="http://localhost:$UP/v1"
@@ -82,30 +71,13 @@ YAML
     "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
 VG=$!
 PIDS+=($VG)
-drive() { # N
-    node -e '
-const http = require("http");
-const body = require("fs").readFileSync(process.argv[2]);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-let left = Number(process.argv[3]);
-function one() {
-  if (!left--) { agent.destroy(); return; }
-  const r = http.request({ host: "127.0.0.1", port: Number(process.argv[1]), path: "/v1/chat/completions",
-    method: "POST", agent, headers: { "content-type": "application/json", authorization: "Bearer sk-client" } }, (res) => {
-    res.resume(); res.on("end", () => { if (res.statusCode !== 200) { console.error("status", res.statusCode); process.exit(1); } one(); });
-  });
-  r.on("error", (e) => { console.error(e.message); process.exit(1); });
-  r.end(body);
-}
-one();' "$GW" "$REQUEST" "$1"
-}
 for _ in $(seq 1 300); do
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
     sleep 0.2
 done
-drive "$WARMUP"
+drive "$GW" /v1/chat/completions "$REQUEST" "$WARMUP"
 callgrind_control -z "$VG" >/dev/null
-drive "$REQUESTS"
+drive "$GW" /v1/chat/completions "$REQUEST" "$REQUESTS"
 sleep 1
 callgrind_control -d "$VG" >/dev/null
 sleep 2

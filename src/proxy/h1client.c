@@ -499,7 +499,7 @@ static void call_ok(tg_h1_call_t *u)
     conn_t *k = u->conn;
     u->conn = NULL;
     bool reusable = u->resp.keep_alive && !u->over_read && u->state == S_RECV &&
-                    (!k->ssl || SSL_pending(k->ssl) == 0);
+                    (!k->ssl || !SSL_has_pending(k->ssl)); /* read-ahead bytes too */
     if (reusable)
         pool_put(k);
     else
@@ -902,6 +902,12 @@ static SSL_CTX *ssl_ctx(tg_h1_t *c)
     /* The system store; OpenSSL honours SSL_CERT_FILE and SSL_CERT_DIR. */
     SSL_CTX_set_default_verify_paths(ctx);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* One read(2) per burst of records rather than two per record (a
+     * record's 5-byte header, then its body). Safe here because call_read
+     * calls SSL_read until OpenSSL wants the socket, and on_kick reads on
+     * after a pause: bytes OpenSSL holds never wait for a readiness that
+     * will not come. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     static const unsigned char alpn[] = "\x08http/1.1";
