@@ -156,10 +156,6 @@ static void check_version(tg_reqparse_t *rp, refusal_t *bad)
         *bad = (refusal_t){400, "the request line's HTTP version is malformed"};
 }
 
-/* Checks bytes of the head (or, with rp->trailers, of the trailer lines)
- * from rp->st on (RFC 9112 2-5). Returns how many passed: it stops after
- * the section's last LF (rp->st is then S_HEAD_READ, or S_DONE after
- * trailers), or before a byte it refuses, which *bad then describes. */
 /* How many bytes from s[i] on are plain bytes of the part being read (a
  * header value, a header name, the target), which leave the state as it
  * is: the bulk of a head, stepped over in a tight loop. Bounded by the
@@ -186,6 +182,10 @@ static size_t plain_run(const tg_reqparse_t *rp, const unsigned char *s, size_t 
     return j - i;
 }
 
+/* Checks bytes of the head (or, with rp->trailers, of the trailer lines)
+ * from rp->st on (RFC 9112 2-5). Returns how many passed: it stops after
+ * the section's last LF (rp->st is then S_HEAD_READ, or S_DONE after
+ * trailers), or before a byte it refuses, which *bad then describes. */
 static size_t check_fields(tg_reqparse_t *rp, const unsigned char *s, size_t len, refusal_t *bad)
 {
     for (size_t i = 0; i < len; i++) {
