@@ -4,12 +4,16 @@
 #   ./bench/callgrind.sh [BIN]          (default build/tollgate)
 #   UPSTREAM=tls ./bench/callgrind.sh   the upstream over HTTPS
 #   UPSTREAM=sse ./bench/callgrind.sh   streamed answers (50 chunks + usage)
+#   UPSTREAM=events ./bench/callgrind.sh   50 events, one per upstream read
 #   EXTRA_YAML='cost_tracking: { budgets: { daily: 1000 } }' ./bench/callgrind.sh
 #
 # Starts the static upstream of bench/proxy.sh (nginx, plain HTTP on
 # loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate;
 # UPSTREAM=sse: plain HTTP, "stream": true, answered with proxy.sh's event
-# stream of 50 chunks, bench/sse-body.sh), runs the
+# stream of 50 chunks, bench/sse-body.sh; UPSTREAM=events: the project's
+# fake provider, tests/e2e/fake-provider.js, streaming 50 content events
+# 1 ms apart, so that each reaches the gateway in a read of its own, as a
+# model's tokens do), runs the
 # gateway under callgrind with one worker and request logging on, sends
 # WARMUP requests, zeroes the counters, sends REQUESTS more on one keep-alive
 # connection (sequentially), dumps, and prints the worker thread's
@@ -51,8 +55,20 @@ sse)
     sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
     REQUEST=$TMP/request-sse.json
     ;;
+events)
+    node "$ROOT/tests/e2e/fake-provider.js" 0 >"$TMP/fake.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        grep -q LISTENING "$TMP/fake.log" && break
+        sleep 0.1
+    done
+    BASE="http://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$TMP/fake.log")/v1"
+    sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
+    REQUEST=$TMP/request-sse.json
+    export DRIVE_HEADERS='{"x-fake-chunks":"50","x-fake-chunk-delay-ms":"1"}'
+    ;;
 *)
-    echo "UPSTREAM must be plain, tls or sse" >&2
+    echo "UPSTREAM must be plain, tls, sse or events" >&2
     exit 2
     ;;
 esac

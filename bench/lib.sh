@@ -35,17 +35,19 @@ bench_cert() { # dir
 }
 
 # POSTs the file BODY to PATH N times, one after the other, on one
-# keep-alive connection; exits 1 on any answer but 200.
+# keep-alive connection; exits 1 on any answer but 200. DRIVE_HEADERS (a JSON
+# object) adds request headers.
 drive() { # port path body n
     node -e '
 const http = require("http");
 const body = require("fs").readFileSync(process.argv[3]);
+const extra = JSON.parse(process.env.DRIVE_HEADERS || "{}");
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 let left = Number(process.argv[4]);
 function one() {
   if (!left--) { agent.destroy(); return; }
   const r = http.request({ host: "127.0.0.1", port: Number(process.argv[1]), path: process.argv[2],
-    method: "POST", agent, headers: { "content-type": "application/json", authorization: "Bearer sk-client" } }, (res) => {
+    method: "POST", agent, headers: { "content-type": "application/json", authorization: "Bearer sk-client", ...extra } }, (res) => {
     res.resume(); res.on("end", () => { if (res.statusCode !== 200) { console.error("status", res.statusCode); process.exit(1); } one(); });
   });
   r.on("error", (e) => { console.error(e.message); process.exit(1); });
