@@ -86,11 +86,12 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
-/* True when the JSON document has a top-level "error" member. */
+/* True when the JSON document has a top-level "error" member. doc is an
+ * event's data, NUL-terminated at len (sse.h). */
 static bool has_error_member(const char *doc, size_t len)
 {
     size_t a, b;
-    return memmem(doc, len, "\"error\"", 7) && tg_json_member(doc, len, "error", &a, &b);
+    return tg_str_contains(doc, len, "\"error\"") && tg_json_member(doc, len, "error", &a, &b);
 }
 
 /* What one event of a native stream says about the stream's end: the
@@ -142,7 +143,7 @@ static void hide_usage_event(tg_exchange_t *x, const char *event, const char *da
         return;
     }
     bool drop = false;
-    if (memmem(data, len, "\"usage\"", 7)) {
+    if (tg_str_contains(data, len, "\"usage\"")) {
         /* the chunk we asked for: usage, and no choices */
         drop = d->event_usage(data, len, &x->usage) && f->hide_usage && no_choices(data, len);
     }

@@ -311,9 +311,10 @@ TG_REPLACEABLE bool tg_http_stream_write(tg_http_t *h, const void *data, size_t 
         return false;
     struct evbuffer *out = conn_out(h->c);
     if (h->chunked) {
-        char size[24];
-        int n = snprintf(size, sizeof size, "%zx\r\n", len);
-        evbuffer_add(out, size, (size_t)n);
+        char size[18];
+        size_t n = tg_put_hex(size, len);
+        memcpy(size + n, "\r\n", 2);
+        evbuffer_add(out, size, n + 2);
         evbuffer_add(out, data, len);
         evbuffer_add(out, "\r\n", 2);
     } else {
