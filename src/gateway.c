@@ -267,6 +267,16 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     gw->health = tg_health_registry_new();
     pthread_mutex_init(&gw->scopes_mu, NULL);
     gw->keys = tg_keyring_new();
+    if (cfg->redis_url) { /* the workers connect; a bad URL stops the start here */
+        gw->redis =
+            tg_redis_shared_new(cfg->redis_url, cfg->redis_on_failure, cfg->redis_timeout_ms,
+                                cfg->redis_connect_timeout_ms, err, errlen);
+        if (!gw->redis) {
+            tg_gateway_free(gw);
+            return NULL;
+        }
+        tg_metrics_set_shared(gw->metrics, tg_redis_render_metrics, gw->redis);
+    }
     if (store) {
         tg_metrics_store_t gauges = {store_depth, store_dropped, store};
         tg_metrics_set_store(gw->metrics, &gauges);
@@ -299,6 +309,7 @@ void tg_gateway_free(tg_gateway_t *gw)
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);
     tg_metrics_free(gw->metrics);
+    tg_redis_shared_free(gw->redis);
     tg_budgets_free(gw->budgets);
     tg_keyring_free(gw->keys);
     for (size_t i = 0; i < gw->n_loaded_scopes; i++)

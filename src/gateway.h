@@ -21,6 +21,8 @@
  *            before its loop goes
  *   budgets  sharded locks (budget/budget.h); runtime budgets their own
  *   keys     the virtual keys of /api/v1/keys, one read-write lock
+ *   redis    redis.url and its counters (atomics); each worker has its
+ *            own connection (tg_pworker_t.redis)
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
@@ -36,6 +38,7 @@
 #include "events/events.h"
 #include "metrics/metrics.h"
 #include "ratelimit/ratelimit.h"
+#include "redis/redis.h"
 #include "router/balance.h"
 #include "store/store.h"
 
@@ -55,6 +58,7 @@ typedef struct tg_gateway {
     pthread_mutex_t scopes_mu;  /* loaded_scopes */
     char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
+    tg_redis_shared_t *redis; /* redis.url; NULL without one */
 } tg_gateway_t;
 
 /** A virtual key's budget as a `key` scope budget (block, 80 % warning);

@@ -96,6 +96,11 @@ void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out);
  *  workers start; NULL clears. */
 void tg_metrics_set_extra(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
 
+/** The shared state's series (tollgate_redis_up, _errors_total:
+ *  redis/redis.h), rendered like the extra ones. Set before the workers
+ *  start; NULL clears. */
+void tg_metrics_set_shared(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
+
 /** Append the Prometheus text exposition (format 0.0.4): every shard summed. */
 void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out);
 

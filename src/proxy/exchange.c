@@ -183,6 +183,8 @@ void tg_exchange_finish(tg_exchange_t *x)
                 x->target.model ? x->target.model : "-", ms, x->retries, x->fallback_index, x->id);
     }
     tg_attempt_clear(&x->att);
+    tg_redis_cancel(x->redis_req); /* a reply still to come finds no one */
+    x->redis_req = NULL;
     if (x->retry_timer)
         event_free(x->retry_timer);
     /* Cache tickets end here whatever happened: a flight we still hold had
@@ -329,8 +331,8 @@ void tg_exchange_settle(tg_exchange_t *x)
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
     double usd = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1;
-    tg_limits_settle(x->pw->gw->rl, &x->limits, tokens, usd);
-    tg_limits_settle(x->pw->gw->rl, &x->plimits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->limits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->plimits, tokens, usd);
     if (!x->flight && !x->cache_store_after)
         return;
     const tg_attempt_t *a = &x->att;

@@ -68,6 +68,7 @@ typedef struct {
     struct event *journal_ev; /* writes the journal when no client write will */
     struct tg_gateway *gw;
     tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
+    struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */
@@ -199,6 +200,10 @@ typedef struct tg_exchange {
     /* Rate limits (proxy/limits.h): acquired before the call, settled after. */
     tg_limits_t limits;  /* on the caller */
     tg_limits_t plimits; /* on the provider */
+    /* With redis.url: the shared limiter's reply awaited (cancelled if the
+     * exchange ends first), and which set it is for. */
+    tg_redis_req_t *redis_req;
+    tg_limits_t *rl_pending;
 
     /* Cache (cache/cache.h). */
     tg_cache_policy_t cache_policy;

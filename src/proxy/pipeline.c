@@ -537,6 +537,7 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->gw = gw;
     pw->metrics = tg_metrics_shard(gw->metrics, index);
     pw->journal = tg_journal_open(gw->store, index);
+    pw->redis = tg_redis_new(gw->redis, base); /* NULL without redis.url */
     if (pw->journal)
         pw->journal_ev = event_new(base, -1, 0, on_journal_ev, pw);
     if (!pw->relay) {
@@ -555,6 +556,7 @@ void tg_pipeline_worker_free(void *wctx)
     tg_journal_close(pw->journal);                /* no exchange is left to submit a record */
     if (pw->journal_ev)
         event_free(pw->journal_ev);
+    tg_redis_free(pw->redis); /* no exchange is left waiting for a reply */
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);
     tg_config_release(pw->cfg);

@@ -293,11 +293,64 @@ static tg_stage_result_t deny(tg_exchange_t *x, const tg_rl_headers_t *rh)
     return TG_STAGE_ANSWERED;
 }
 
-/* Every request check of a set, all or nothing. */
-static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
+/* Every request check of a set, all or nothing, in this instance's limiter. */
+static tg_stage_result_t acquire_local(tg_exchange_t *x, tg_limits_t *L)
 {
     tg_rl_headers_t rh;
     return tg_limits_acquire(x->pw->gw->rl, L, &rh) ? TG_STAGE_CONTINUE : deny(x, &rh);
+}
+
+/* Redis could not answer (down, or past its deadline): redis.on_failure
+ * says whether this instance's own counters decide (open) or the request
+ * is refused (closed). */
+static tg_stage_result_t shared_failed(tg_exchange_t *x, tg_limits_t *L)
+{
+    if (tg_redis_on_failure(x->pw->gw->redis) == TG_REDIS_OPEN)
+        return acquire_local(x, L);
+    tg_exchange_error(x, 503, "shared_state_unavailable",
+                      "the gateway's shared rate-limit state (Redis) is unavailable and "
+                      "redis.on_failure is closed; try again shortly");
+    return TG_STAGE_ANSWERED;
+}
+
+/* The shared limiter's answer, back on our loop: go on, refuse, or fall
+ * back as if it had not answered. */
+static void on_shared_limits(void *arg, const struct redisReply *reply)
+{
+    tg_exchange_t *x = arg;
+    tg_limits_t *L = x->rl_pending;
+    x->redis_req = NULL;
+    x->rl_pending = NULL;
+    int64_t v[1 + 4 * TG_LIMITS_MAX];
+    tg_rl_headers_t rh;
+    int nv = reply ? tg_redis_reply_ints(reply, v, 1 + 4 * TG_LIMITS_MAX) : -1;
+    int r = nv < 0 ? -2 : tg_limits_shared_result(L, v, nv, &rh);
+    tg_stage_result_t next = r == -2  ? shared_failed(x, L)
+                             : r >= 0 ? deny(x, &rh)
+                                      : TG_STAGE_CONTINUE;
+    if (next == TG_STAGE_CONTINUE)
+        tg_exchange_resume(x);
+}
+
+/* With redis.url the checks run in Redis (one script, one round trip) and
+ * the stage parks until it answers; otherwise, or when it cannot be asked,
+ * as above. */
+static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
+{
+    if (!L->n)
+        return TG_STAGE_CONTINUE;
+    if (!x->pw->redis)
+        return acquire_local(x, L);
+    tg_rl_redis_args_t a = {0};
+    tg_rl_redis_args(&a, L->checks, NULL, L->n);
+    x->redis_req = tg_redis_eval(x->pw->redis, &tg_rl_redis_acquire, a.nkeys, a.argc, a.argv,
+                                 a.lens, on_shared_limits, x);
+    tg_rl_redis_args_free(&a);
+    if (!x->redis_req)
+        return shared_failed(x, L);
+    x->rl_pending = L;
+    tg_attempt_watch_client(x); /* a client that leaves while parked */
+    return TG_STAGE_PARKED;
 }
 
 static tg_stage_result_t caller_limits(void *arg)

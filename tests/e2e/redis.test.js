@@ -1,0 +1,152 @@
+'use strict';
+// Shared state in Redis (SPEC §13, docs/fleet.md): two gateways on one
+// Redis enforce one rate limit as one gateway would; Redis down with
+// on_failure open keeps answering on each gateway's own counters, closed
+// refuses with 503; Redis back makes them shared again; the password of
+// redis.url never shows.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+const { startRedis } = require('./services');
+
+const PASSWORD = 'rd-SECRET-pass-42';
+let fake;
+let rd;
+const gateways = [];
+
+after(async () => {
+  for (const gw of gateways) assert.equal((await gw.stop()).code, 0, gw.output());
+  await fake?.stop();
+  await rd?.stop();
+});
+
+const config = (extra = {}) => h.baseConfig(fake, {
+  rate_limiting: { enabled: true, per_user: { requests_per_minute: 10 } },
+  redis: { url: rd.url, timeout: '500ms', ...extra },
+});
+
+async function gateway(extra) {
+  const gw = await h.startGateway(config(extra));
+  gateways.push(gw);
+  await redisUp(gw, 1);
+  return gw;
+}
+
+const metric = async (gw, name) => {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+};
+
+async function redisUp(gw, want) {
+  await h.waitFor(async () => (await metric(gw, 'tollgate_redis_up')) === want, 8000, 50);
+}
+
+const ask = (gw, user, id = h.testId('rd')) => fetch(`${gw.baseURL}/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'helicone-user-id': user, 'x-test-id': id },
+  body: JSON.stringify({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+}).then(async (r) => ({ status: r.status, headers: r.headers, body: await r.json() }));
+
+let a;
+let b;
+before(async () => {
+  fake = await h.startFake();
+  rd = await startRedis({ password: PASSWORD });
+  a = await gateway();
+  b = await gateway();
+});
+
+test('a limit of 10 a minute lets exactly 10 through across two gateways under concurrent load', async () => {
+  const user = h.testId('u');
+  const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => ask(i % 2 ? a : b, user)));
+  const ok = replies.filter((r) => r.status === 200);
+  const refused = replies.filter((r) => r.status === 429);
+  assert.equal(ok.length, 10);
+  assert.equal(refused.length, 30);
+  // both gateways answered some of the 10 and refused some of the rest
+  for (const r of refused) {
+    assert.equal(r.body.error.code, 'rate_limit_exceeded');
+    assert.equal(r.headers.get('helicone-ratelimit-limit'), '10');
+    assert.equal(r.headers.get('helicone-ratelimit-remaining'), '0');
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+  }
+  // one more on either is refused: the bucket is shared
+  assert.equal((await ask(a, user)).status, 429);
+  assert.equal((await ask(b, user)).status, 429);
+  // another user has a bucket of their own
+  assert.equal((await ask(b, h.testId('u'))).status, 200);
+});
+
+test('the Helicone-RateLimit-Policy header is counted in Redis too', async () => {
+  const user = h.testId('p');
+  const go = (gw) => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-user-id': user, 'helicone-ratelimit-policy': '3;w=60;s=user' },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const rs = [await go(a), await go(b), await go(a), await go(b)];
+  assert.deepEqual(rs.map((r) => r.status), [200, 200, 200, 429]);
+  assert.deepEqual(rs.slice(0, 3).map((r) => r.headers.get('helicone-ratelimit-remaining')), ['2', '1', '0']);
+  assert.equal(rs[3].headers.get('helicone-ratelimit-policy'), '3;w=60;s=user');
+});
+
+test('Redis down: open answers on local counters, closed refuses with 503; back up: shared again', async () => {
+  const closed = await gateway({ on_failure: 'closed' });
+  await rd.kill();
+  await redisUp(a, 0);
+  await redisUp(closed, 0);
+  // open: still answered, each gateway on its own counters
+  const user = h.testId('down');
+  const open = await Promise.all(Array.from({ length: 4 }, (_, i) => ask(i % 2 ? a : b, user)));
+  assert.deepEqual(open.map((r) => r.status), [200, 200, 200, 200]);
+  assert.ok((await metric(a, 'tollgate_redis_errors_total')) > 0);
+  // closed: a request a limit applies to is refused in its dialect
+  const r = await ask(closed, user);
+  assert.equal(r.status, 503);
+  assert.equal(r.body.error.code, 'shared_state_unavailable');
+  const an = await fetch(`${closed.url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-user-id': user, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(an.status, 503);
+  const ab = await an.json();
+  assert.equal(ab.type, 'error');
+  assert.match(ab.error.message, /Redis/);
+
+  await rd.restart();
+  await redisUp(a, 1);
+  await redisUp(b, 1);
+  await redisUp(closed, 1);
+  const again = h.testId('again');
+  const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => ask([a, b, closed][i % 3], again)));
+  assert.equal(replies.filter((x) => x.status === 200).length, 10);
+});
+
+test('a reply past its deadline counts as a failure and the connection is made again', async () => {
+  // CLIENT PAUSE holds every other client for 1.5 s: the gateway's 500 ms deadline passes
+  const net = require('node:net');
+  const sock = net.connect(rd.port, '127.0.0.1');
+  await new Promise((res) => sock.once('connect', res));
+  sock.write(`AUTH ${PASSWORD}\r\nCLIENT PAUSE 1500 ALL\r\n`);
+  await h.sleep(50);
+  const errors = await metric(a, 'tollgate_redis_errors_total');
+  const t0 = Date.now();
+  const r = await ask(a, h.testId('slow'));
+  assert.equal(r.status, 200); // open: answered on local counters
+  assert.ok(Date.now() - t0 < 1400, `took ${Date.now() - t0} ms`);
+  assert.ok((await metric(a, 'tollgate_redis_errors_total')) > errors);
+  assert.match(a.output(), /no reply within 500 ms/);
+  sock.destroy();
+  await redisUp(a, 1);
+});
+
+test('the Redis password appears in no output', async () => {
+  for (const gw of gateways) {
+    assert.ok(!gw.output().includes(PASSWORD), 'password in the log');
+    assert.match(gw.output(), /redis redis:\/\/default:\*\*\*@127\.0\.0\.1/);
+    const m = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.ok(!m.includes(PASSWORD));
+  }
+});
