@@ -58,8 +58,21 @@ typedef struct tg_gateway {
     pthread_mutex_t scopes_mu;  /* loaded_scopes */
     char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
-    tg_redis_shared_t *redis; /* redis.url; NULL without one */
+    tg_redis_shared_t *redis;      /* redis.url; NULL without one */
+    struct tg_gateway_seed *seeds; /* with redis: the spend read at start, to seed it */
+    size_t n_seeds;
 } tg_gateway_t;
+
+/* One budget period's spend as the store had it at start. */
+typedef struct tg_gateway_seed {
+    tg_budget_apply_t apply; /* scope, value; the period's limit 0, the other's -1 */
+    int64_t nusd;
+} tg_gateway_seed_t;
+
+/** Seed Redis with the spend read at start (HSETNX: the first instance's
+ *  sums stay; the others' and a restart's do not add to them). Worker 0's
+ *  connection calls it each time it becomes ready. */
+void tg_gateway_seed_shared(void *gw, tg_redis_t *r);
 
 /** A virtual key's budget as a `key` scope budget (block, 80 % warning);
  *  none when it has no limit. Any thread. */

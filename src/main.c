@@ -155,8 +155,8 @@ static void report_inactive(const tg_config_t *c)
              "caching.backend: redis (the in-memory cache is used)");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
     INACTIVE(c->redis_url != NULL,
-             "redis for budgets and key revocations (each instance keeps its own; rate limits "
-             "are shared)");
+             "redis for key revocations and runtime rule and budget changes (rate limits "
+             "and budgets are shared)");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);

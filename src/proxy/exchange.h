@@ -221,8 +221,14 @@ typedef struct tg_exchange {
         *budget_apply; /* the budgets it falls under (n_budget_apply); freed at the end */
     int n_budget_apply;
     int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
-    bool budget_ran;    /* the budget stage ran */
-    int budget_target;  /* the fallback_index it reserved for */
+    bool worst_known;   /* worst_nusd was computed (Helicone-Max-Cost) */
+    /* With redis.url: what was reserved in Redis, to settle there. */
+    tg_budget_apply_t *shared_apply;
+    tg_budget_redis_slot_t *shared_slots;
+    int n_shared_slots;
+    int64_t shared_amount;
+    bool budget_ran;   /* the budget stage ran */
+    int budget_target; /* the fallback_index it reserved for */
 
     /* The record (SPEC §8). */
     tg_usage_t usage;         /* -1 per count until known */

@@ -200,11 +200,11 @@ void tg_limits_settle(tg_rl_t *rl, struct tg_redis *redis, const tg_limits_t *L,
     if (!n)
         return;
     if (redis) {
-        tg_rl_redis_args_t a = {0};
+        tg_redis_args_t a = {0};
         tg_rl_redis_args(&a, sel, units, n);
         tg_redis_req_t *q =
             tg_redis_eval(redis, &tg_rl_redis_charge, a.nkeys, a.argc, a.argv, a.lens, NULL, NULL);
-        tg_rl_redis_args_free(&a);
+        tg_redis_args_free(&a);
         if (q)
             return;
     }

@@ -538,6 +538,8 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->metrics = tg_metrics_shard(gw->metrics, index);
     pw->journal = tg_journal_open(gw->store, index);
     pw->redis = tg_redis_new(gw->redis, base); /* NULL without redis.url */
+    if (pw->redis && index == 0)               /* one connection seeds the budgets' spend */
+        tg_redis_set_on_ready(pw->redis, tg_gateway_seed_shared, gw);
     if (pw->journal)
         pw->journal_ev = event_new(base, -1, 0, on_journal_ev, pw);
     if (!pw->relay) {

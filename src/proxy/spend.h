@@ -13,9 +13,11 @@
 #include "proxy/exchange.h"
 
 /** The budget stage: Helicone-Max-Cost (402), then the reservation against
- *  every budget that applies (429 budget_exceeded or unpriced_model). False
- *  when the exchange was answered. */
-bool tg_spend_reserve(tg_exchange_t *x);
+ *  every budget that applies (429 budget_exceeded or unpriced_model). With
+ *  redis.url the reservation is first made in Redis (one script, atomic
+ *  across the instances sharing it) and the stage parks until it answers;
+ *  redis.on_failure says what happens when it cannot. */
+tg_stage_result_t tg_spend_stage(tg_exchange_t *x);
 /** The budget headers of an answer that reserves nothing (a cache hit):
  *  Tollgate-Budget-Remaining and, past a threshold, -Warning. */
 void tg_spend_headers(tg_exchange_t *x);

@@ -341,11 +341,11 @@ static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
         return TG_STAGE_CONTINUE;
     if (!x->pw->redis)
         return acquire_local(x, L);
-    tg_rl_redis_args_t a = {0};
+    tg_redis_args_t a = {0};
     tg_rl_redis_args(&a, L->checks, NULL, L->n);
     x->redis_req = tg_redis_eval(x->pw->redis, &tg_rl_redis_acquire, a.nkeys, a.argc, a.argv,
                                  a.lens, on_shared_limits, x);
-    tg_rl_redis_args_free(&a);
+    tg_redis_args_free(&a);
     if (!x->redis_req)
         return shared_failed(x, L);
     x->rl_pending = L;
@@ -551,7 +551,7 @@ static tg_stage_result_t cache(void *arg)
 /* After the cache: a hit costs nothing and is never refused. */
 static tg_stage_result_t budget(void *arg)
 {
-    return tg_spend_reserve(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    return tg_spend_stage(arg);
 }
 
 /* ---- attempt ---- */

@@ -213,21 +213,11 @@ size_t tg_rl_registry_match(tg_rl_registry_t *reg, tg_rl_property_fn prop, void 
 extern const tg_redis_script_t tg_rl_redis_acquire;
 extern const tg_redis_script_t tg_rl_redis_charge;
 
-#define TG_RL_REDIS_MAX_ARGS 128 /* 4 per check: key, quota, window, units */
-
-typedef struct {
-    tg_buf_t buf; /* the strings, NUL-separated */
-    size_t off[TG_RL_REDIS_MAX_ARGS], lens[TG_RL_REDIS_MAX_ARGS];
-    const char *argv[TG_RL_REDIS_MAX_ARGS]; /* into buf */
-    int argc, nkeys;
-} tg_rl_redis_args_t;
-
 /** The arguments of either script for n checks (at most 32): their keys,
  *  then quota, window and units per check — units[i], or checks[i].n when
- *  units is NULL. a zeroed or used before; tg_rl_redis_args_free. */
-void tg_rl_redis_args(tg_rl_redis_args_t *a, const tg_rl_check_t *checks, const int64_t *units,
+ *  units is NULL. */
+void tg_rl_redis_args(tg_redis_args_t *a, const tg_rl_check_t *checks, const int64_t *units,
                       size_t n);
-void tg_rl_redis_args_free(tg_rl_redis_args_t *a);
 
 /** Read the acquire script's answer (its integers v[0..nv)) for n checks:
  *  -1 when all passed (res[0..n) filled), the index of the denied check

@@ -20,7 +20,6 @@
  */
 #include "ratelimit/ratelimit.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,50 +90,24 @@ static const char charge_lua[] = RL_LUA_STATE
 const tg_redis_script_t tg_rl_redis_acquire = {"rl_acquire", acquire_lua};
 const tg_redis_script_t tg_rl_redis_charge = {"rl_charge", charge_lua};
 
-static void push(tg_rl_redis_args_t *a, const char *s, size_t len)
-{
-    if (a->argc == TG_RL_REDIS_MAX_ARGS)
-        return;
-    a->off[a->argc] = a->buf.len;
-    a->lens[a->argc] = len;
-    tg_buf_append(&a->buf, s, len);
-    tg_buf_append(&a->buf, "", 1);
-    a->argc++;
-}
-
-static void push_i64(tg_rl_redis_args_t *a, int64_t v)
-{
-    char t[24];
-    int n = snprintf(t, sizeof t, "%" PRId64, v);
-    push(a, t, (size_t)n);
-}
-
-void tg_rl_redis_args(tg_rl_redis_args_t *a, const tg_rl_check_t *checks, const int64_t *units,
+void tg_rl_redis_args(tg_redis_args_t *a, const tg_rl_check_t *checks, const int64_t *units,
                       size_t n)
 {
-    tg_buf_reset(&a->buf);
-    a->argc = 0;
-    if (n > TG_RL_REDIS_MAX_ARGS / 4)
-        n = TG_RL_REDIS_MAX_ARGS / 4;
+    tg_redis_args_reset(a);
+    if (n > TG_REDIS_MAX_ARGS / 4)
+        n = TG_REDIS_MAX_ARGS / 4;
     char key[700];
     for (size_t i = 0; i < n; i++) {
         int len = snprintf(key, sizeof key, "tollgate:rl:%s", checks[i].key);
-        push(a, key, len < (int)sizeof key ? (size_t)len : sizeof key - 1);
+        tg_redis_args_push(a, key, len < (int)sizeof key ? (size_t)len : sizeof key - 1);
     }
-    a->nkeys = a->argc;
+    tg_redis_args_keys_done(a);
     for (size_t i = 0; i < n; i++) {
-        push_i64(a, checks[i].limit.quota);
-        push_i64(a, checks[i].limit.window_ms);
-        push_i64(a, units ? units[i] : checks[i].n);
+        tg_redis_args_push_i64(a, checks[i].limit.quota);
+        tg_redis_args_push_i64(a, checks[i].limit.window_ms);
+        tg_redis_args_push_i64(a, units ? units[i] : checks[i].n);
     }
-    for (int i = 0; i < a->argc; i++)
-        a->argv[i] = a->buf.data + a->off[i];
-}
-
-void tg_rl_redis_args_free(tg_rl_redis_args_t *a)
-{
-    tg_buf_free(&a->buf);
-    a->argc = 0;
+    tg_redis_args_done(a);
 }
 
 int tg_rl_redis_result(const int64_t *v, int nv, const tg_rl_check_t *checks, size_t n,

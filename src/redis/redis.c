@@ -29,6 +29,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <inttypes.h>
 #include <openssl/sha.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -266,6 +267,8 @@ struct tg_redis {
     struct tg_redis_req *head, *tail;
     script_slot_t scripts[MAX_SCRIPTS];
     int n_scripts;
+    void (*on_ready)(void *arg, tg_redis_t *r);
+    void *on_ready_arg;
 };
 
 static void schedule_retry(tg_redis_t *r);
@@ -438,6 +441,8 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *privdata)
         r->backoff_ms = 0;
         r->quiet = false;
         tg_info("redis %s: connected", r->sh->shown);
+        if (r->on_ready)
+            r->on_ready(r->on_ready_arg, r);
     }
 }
 
@@ -581,6 +586,12 @@ void tg_redis_free(tg_redis_t *r)
     free(r);
 }
 
+void tg_redis_set_on_ready(tg_redis_t *r, void (*fn)(void *arg, tg_redis_t *r), void *arg)
+{
+    r->on_ready = fn;
+    r->on_ready_arg = arg;
+}
+
 bool tg_redis_ready(const tg_redis_t *r)
 {
     return r && r->ready && r->ac;
@@ -659,4 +670,46 @@ int tg_redis_reply_ints(const struct redisReply *reply, int64_t *out, int max)
         out[n++] = e->integer;
     }
     return n;
+}
+
+/* ---- arguments ---- */
+
+void tg_redis_args_reset(tg_redis_args_t *a)
+{
+    tg_buf_reset(&a->buf);
+    a->argc = a->nkeys = 0;
+}
+
+void tg_redis_args_push(tg_redis_args_t *a, const char *s, size_t len)
+{
+    if (a->argc == TG_REDIS_MAX_ARGS)
+        return;
+    a->off[a->argc] = a->buf.len;
+    a->lens[a->argc] = len;
+    tg_buf_append(&a->buf, s, len);
+    tg_buf_append(&a->buf, "", 1);
+    a->argc++;
+}
+
+void tg_redis_args_push_i64(tg_redis_args_t *a, int64_t v)
+{
+    char t[24];
+    tg_redis_args_push(a, t, (size_t)snprintf(t, sizeof t, "%" PRId64, v));
+}
+
+void tg_redis_args_keys_done(tg_redis_args_t *a)
+{
+    a->nkeys = a->argc;
+}
+
+void tg_redis_args_done(tg_redis_args_t *a)
+{
+    for (int i = 0; i < a->argc; i++)
+        a->argv[i] = a->buf.data + a->off[i];
+}
+
+void tg_redis_args_free(tg_redis_args_t *a)
+{
+    tg_buf_free(&a->buf);
+    a->argc = a->nkeys = 0;
 }

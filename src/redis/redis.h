@@ -87,6 +87,9 @@ tg_redis_t *tg_redis_new(tg_redis_shared_t *sh, struct event_base *base);
 /** Close it: commands in flight fail (their callbacks run with NULL). */
 void tg_redis_free(tg_redis_t *r);
 bool tg_redis_ready(const tg_redis_t *r);
+/** fn runs each time the connection becomes ready (after a reconnection
+ *  too), on the worker's loop: state to put back into Redis. */
+void tg_redis_set_on_ready(tg_redis_t *r, void (*fn)(void *arg, tg_redis_t *r), void *arg);
 
 /* A Lua script: its text, const; the worker keeps its SHA-1. */
 typedef struct {
@@ -113,6 +116,26 @@ tg_redis_req_t *tg_redis_eval(tg_redis_t *r, const tg_redis_script_t *s, int nke
 /** Forget a request's callback (its owner goes away): the reply, when it
  *  comes, is dropped. Only before cb ran. */
 void tg_redis_cancel(tg_redis_req_t *q);
+
+/* A script call's keys and arguments as text, built in one buffer. */
+#define TG_REDIS_MAX_ARGS 128
+typedef struct {
+    tg_buf_t buf; /* the strings, NUL-separated */
+    size_t off[TG_REDIS_MAX_ARGS], lens[TG_REDIS_MAX_ARGS];
+    const char *argv[TG_REDIS_MAX_ARGS]; /* into buf, set by tg_redis_args_done */
+    int argc, nkeys;
+} tg_redis_args_t;
+
+/** Start again (a is zeroed or was used before). */
+void tg_redis_args_reset(tg_redis_args_t *a);
+/** Append one argument (past TG_REDIS_MAX_ARGS: dropped), or a number. */
+void tg_redis_args_push(tg_redis_args_t *a, const char *s, size_t len);
+void tg_redis_args_push_i64(tg_redis_args_t *a, int64_t v);
+/** Those pushed so far are the keys. */
+void tg_redis_args_keys_done(tg_redis_args_t *a);
+/** Point argv into the buffer: after the last push. */
+void tg_redis_args_done(tg_redis_args_t *a);
+void tg_redis_args_free(tg_redis_args_t *a);
 
 /** The integers of an array reply, at most max, into out; -1 when reply
  *  is not an array of integers. Pure. */

@@ -26,12 +26,13 @@ const config = (extra = {}) => h.baseConfig(fake, {
   redis: { url: rd.url, timeout: '500ms', ...extra },
 });
 
-async function gateway(extra) {
-  const gw = await h.startGateway(config(extra));
+async function started(cfg) {
+  const gw = await h.startGateway(cfg);
   gateways.push(gw);
   await redisUp(gw, 1);
   return gw;
 }
+const gateway = (extra) => started(config(extra));
 
 const metric = async (gw, name) => {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
@@ -140,6 +141,81 @@ test('a reply past its deadline counts as a failure and the connection is made a
   assert.match(a.output(), /no reply within 500 ms/);
   sock.destroy();
   await redisUp(a, 1);
+});
+
+// 0.001 USD a token in and out: a request's worst case is ~0.1 USD, an
+// answer of 20 words ~0.023 USD.
+const budgetConfig = (extra = {}) => {
+  const base = h.everyProviderType(fake, { input: 1, output: 1 });
+  return h.baseConfig(fake, {
+    ...base,
+    cost_tracking: { ...base.cost_tracking, budgets: { per_property: { 'Agent-Name': { daily: 1.0 } } } },
+    redis: { url: rd.url, timeout: '500ms', ...extra },
+  });
+};
+
+const budgetGateway = (extra) => started(budgetConfig(extra));
+
+// The recorded spend of an agent today over gateways gws, once each has
+// stored n records of it.
+async function fleetSpend(gws, agent, n) {
+  let total;
+  await h.waitFor(async () => {
+    const bodies = await Promise.all(gws.map((g) => fetch(
+      `${g.url}/api/v1/requests/costs?filter=properties.Agent-Name=${agent}&period=day`).then((r) => r.json())));
+    total = bodies.reduce((t, b) => t + b.total_cost, 0);
+    return bodies.every((b) => b.requests >= n);
+  }, 15000);
+  return total;
+}
+
+test('a budget under 100 concurrent requests split over two gateways is never passed', async () => {
+  const g1 = await budgetGateway();
+  const g2 = await budgetGateway();
+  const reply = Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ');
+  const go = (gw) => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-property-agent-name': 'fleet', 'x-fake-delay-ms': '150', 'x-fake-reply': reply },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'count to three' }] }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  // 100 at once, then waves of 10 as answers settle and free the
+  // reservations: one gateway alone would spend up to the limit, two
+  // unshared up to twice it
+  const rs = await Promise.all(Array.from({ length: 100 }, (_, i) => go(i % 2 ? g1 : g2)));
+  for (let w = 0; w < 8; w++) rs.push(...await Promise.all(Array.from({ length: 10 }, (_, i) => go(i % 2 ? g1 : g2))));
+  const ok = rs.filter((r) => r.status === 200);
+  const refused = rs.filter((r) => r.status === 429);
+  assert.equal(ok.length + refused.length, 180);
+  assert.ok(ok.length > 0 && refused.length > 0, `${ok.length} answered`);
+  for (const r of refused) assert.equal(r.body.error.code, 'budget_exceeded');
+  // each gateway records what it answered; together they stay within the limit
+  const total = await fleetSpend([g1, g2], 'fleet', 90);
+  assert.ok(total <= 1.0 + 1e-9, `the fleet spent ${total} USD of a 1 USD budget`);
+  assert.ok(total > 0.02 * ok.length, `spend ${total} for ${ok.length} answers`);
+  // GET /api/v1/budgets on either shows the fleet's spend, once it has
+  // reserved against the budget since
+  await go(g2);
+  const list = await (await fetch(`${g2.url}/api/v1/budgets`)).json();
+  const fleet = list.data.find((b) => b.value === 'fleet');
+  assert.ok(fleet.daily.spend >= total - 1e-9, `g2 shows ${fleet.daily.spend}, the fleet spent ${total}`);
+});
+
+test('Redis down with on_failure closed: a budgeted request gets 503, an unbudgeted one is answered', async () => {
+  const g = await budgetGateway({ on_failure: 'closed' });
+  await rd.kill();
+  await redisUp(g, 0);
+  const go = (headers) => fetch(`${g.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  const budgeted = await go({ 'helicone-property-agent-name': 'down' });
+  assert.equal(budgeted.status, 503);
+  assert.equal((await budgeted.json()).error.code, 'shared_state_unavailable');
+  assert.equal((await go({})).status, 200);
+  await rd.restart();
+  await redisUp(g, 1);
+  assert.equal((await go({ 'helicone-property-agent-name': 'down' })).status, 200);
 });
 
 test('the Redis password appears in no output', async () => {

@@ -3,6 +3,7 @@
  * ratelimit_redis.c, limits.c's shared answer): URLs, their redaction, the
  * scripts' arguments, the reading of their answers.
  */
+#include "budget/budget.h"
 #include "proxy/limits.h"
 #include "ratelimit/ratelimit.h"
 #include "redis/redis.h"
@@ -80,7 +81,7 @@ TEST(redis_limits_script_arguments)
         {.key = "req|user:u1", .limit = {10, 60000}, .n = 1},
         {.key = "tok|user:u1", .limit = {5000, 60000}, .n = 0},
     };
-    tg_rl_redis_args_t a = {0};
+    tg_redis_args_t a = {0};
     tg_rl_redis_args(&a, checks, NULL, 2);
     CHECK(a.nkeys == 2 && a.argc == 8);
     CHECK_STR(a.argv[0], "tollgate:rl:req|user:u1");
@@ -95,7 +96,7 @@ TEST(redis_limits_script_arguments)
     CHECK(a.argc == 8);
     CHECK_STR(a.argv[4], "1234");
     CHECK_STR(a.argv[7], "-5");
-    tg_rl_redis_args_free(&a);
+    tg_redis_args_free(&a);
 }
 
 TEST(redis_limits_answer_read)
@@ -165,4 +166,52 @@ TEST(redis_reply_integers)
     CHECK(tg_redis_reply_ints(&arr, v, 4) == -1);
     CHECK(tg_redis_reply_ints(&e[0], v, 4) == -1);
     CHECK(tg_redis_reply_ints(NULL, v, 4) == -1);
+}
+
+TEST(redis_budget_script_arguments_and_answer)
+{
+    char err[128];
+    tg_budget_calendar_t *cal = tg_budget_calendar_new("UTC", 1765065600, err, sizeof err);
+    CHECK(cal != NULL);
+    tg_budgets_t *b = tg_budgets_new(cal, NULL, NULL);
+    tg_budget_apply_t apply[2] = {
+        {.scope = "global", .value = "*", .cfg = {.daily = 1.0, .monthly = -1}},
+        {.scope = "property:Team", .value = "red", .cfg = {.daily = -1, .monthly = 2.5}},
+    };
+    apply[1].cfg.action = TG_BUDGET_WARN;
+    tg_budget_redis_slot_t sl[TG_BUDGET_REDIS_SLOTS];
+    int64_t now = 1765065600 + 3600; /* 2025-12-07 01:00 UTC */
+    int ns = tg_budget_redis_slots(b, apply, 2, now, sl);
+    CHECK(ns == 2);
+    CHECK(sl[0].period == TG_BUDGET_DAY && sl[0].limit == 1000000000 && sl[0].block);
+    CHECK(sl[0].start == 1765065600 && sl[0].end == 1765065600 + 86400);
+    CHECK(sl[1].period == TG_BUDGET_MONTH && sl[1].limit == 2500000000 && !sl[1].block);
+    tg_redis_args_t a = {0};
+    tg_budget_redis_reserve_args(&a, apply, sl, ns, 12345);
+    CHECK(a.nkeys == 2 && a.argc == 2 + 1 + 6);
+    CHECK_STR(a.argv[0], "tollgate:budget:daily:1765065600:global:*");
+    CHECK(!strncmp(a.argv[1], "tollgate:budget:monthly:", 24));
+    CHECK(strstr(a.argv[1], ":property:Team:red") != NULL);
+    CHECK_STR(a.argv[2], "12345");
+    CHECK_STR(a.argv[3], "1000000000");
+    CHECK_STR(a.argv[4], "1");
+    CHECK_STR(a.argv[5], "1765238400"); /* a day after the day ends */
+    CHECK_STR(a.argv[7], "0");
+    tg_budget_redis_settle_args(&a, apply, sl, ns, 12345, -1); /* unknown cost: 0 */
+    CHECK(a.argc == 2 + 2 + 2);
+    CHECK_STR(a.argv[2], "12345");
+    CHECK_STR(a.argv[3], "0");
+    tg_redis_args_free(&a);
+
+    int64_t spend[2], open[2];
+    int64_t ok[] = {-1, 500, 20, 7, 0};
+    CHECK(tg_budget_redis_result(ok, 5, 2, spend, open) == -1);
+    CHECK(spend[0] == 500 && open[0] == 20 && spend[1] == 7);
+    int64_t no[] = {0, 999, 5};
+    CHECK(tg_budget_redis_result(no, 3, 2, spend, open) == 0);
+    CHECK(spend[0] == 999 && open[0] == 5);
+    CHECK(tg_budget_redis_result(no, 5, 2, spend, open) == -2);
+    int64_t far[] = {2, 0, 0};
+    CHECK(tg_budget_redis_result(far, 3, 2, spend, open) == -2);
+    tg_budgets_free(b);
 }
