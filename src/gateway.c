@@ -308,6 +308,7 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     gw->health = tg_health_registry_new();
     pthread_mutex_init(&gw->scopes_mu, NULL);
     gw->keys = tg_keyring_new();
+    tg_uuid4(gw->instance);
     if (cfg->redis_url) { /* the workers connect; a bad URL stops the start here */
         gw->redis =
             tg_redis_shared_new(cfg->redis_url, cfg->redis_on_failure, cfg->redis_timeout_ms,

@@ -59,6 +59,7 @@ typedef struct tg_gateway {
     char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
     tg_redis_shared_t *redis;      /* redis.url; NULL without one */
+    char instance[37];             /* this process's id among the instances (a UUID) */
     struct tg_gateway_seed *seeds; /* with redis: the spend read at start, to seed it */
     size_t n_seeds;
 } tg_gateway_t;

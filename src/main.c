@@ -154,9 +154,6 @@ static void report_inactive(const tg_config_t *c)
     INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
              "caching.backend: redis (the in-memory cache is used)");
     INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
-    INACTIVE(c->redis_url != NULL,
-             "redis for key revocations and runtime rule and budget changes (rate limits "
-             "and budgets are shared)");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);

@@ -69,6 +69,7 @@ typedef struct {
     struct tg_gateway *gw;
     tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
     struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
+    struct tg_redis *bus;        /* worker 0's subscriber to the other instances' changes */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */

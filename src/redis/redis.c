@@ -269,9 +269,14 @@ struct tg_redis {
     int n_scripts;
     void (*on_ready)(void *arg, tg_redis_t *r);
     void *on_ready_arg;
+    /* a subscriber (tg_redis_subscribe): its channel and what takes its messages */
+    char channel[64];
+    tg_redis_message_fn on_message;
+    void *on_message_arg;
 };
 
 static void schedule_retry(tg_redis_t *r);
+static void became_ready(tg_redis_t *r);
 
 static void count_error(tg_redis_t *r)
 {
@@ -366,6 +371,8 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata);
 /* Send q (again); false when hiredis refused it (the context is going). */
 static bool send_req(tg_redis_t *r, struct tg_redis_req *q, bool as_eval)
 {
+    if (q->slot < 0) /* a plain command: argv as given */
+        return redisAsyncCommandArgv(r->ac, reply_cb, q, q->argc, q->argv, q->lens) == REDIS_OK;
     script_slot_t *s = &r->scripts[q->slot];
     const char *argv0 = as_eval ? "EVAL" : "EVALSHA";
     q->argv[0] = argv0;
@@ -381,8 +388,9 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     tg_redis_t *r = q->r;
     redisReply *rep = reply;
     fifo_remove(r, q);
-    if (rep && rep->type == REDIS_REPLY_ERROR && !q->retried && !strncmp(rep->str, "NOSCRIPT", 8) &&
-        r->ac == ac && !(ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
+    if (rep && rep->type == REDIS_REPLY_ERROR && q->slot >= 0 && !q->retried &&
+        !strncmp(rep->str, "NOSCRIPT", 8) && r->ac == ac &&
+        !(ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))) {
         q->retried = true; /* Redis forgot the script: EVAL loads it again */
         q->deadline_ms = tg_mono_ms() + r->sh->timeout_ms;
         if (send_req(r, q, true)) {
@@ -393,7 +401,8 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (rep && rep->type == REDIS_REPLY_ERROR) {
         count_error(r);
-        tg_warn("redis: script %s failed: %.200s", r->scripts[q->slot].sha, rep->str);
+        tg_warn("redis: %s failed: %.200s", q->slot >= 0 ? r->scripts[q->slot].sha : q->argv[0],
+                rep->str);
         rep = NULL;
     } else if (!rep) {
         count_error(r);
@@ -423,27 +432,55 @@ static void sha1_hex(const char *s, char out[41])
 
 /* The handshake's replies (AUTH, SELECT, SCRIPT LOAD, PING): the last one
  * makes the connection ready; an error ends it. */
+/* A reply of the handshake or the subscription, ours to read: false when
+ * the context is going, or for an error, which ends the connection. */
+static bool setup_reply(redisAsyncContext *ac, const redisReply *rep)
+{
+    tg_redis_t *r = ac->data;
+    if (!rep || !r || r->ac != ac)
+        return false;
+    if (rep->type != REDIS_REPLY_ERROR)
+        return true;
+    count_error(r);
+    /* Redis's own message (WRONGPASS, NOAUTH, ...) never holds the password */
+    tg_error("redis %s: %.200s", r->sh->shown, rep->str);
+    drop(r);
+    return false;
+}
+
 static void handshake_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    if (setup_reply(ac, reply) && privdata) /* the last step */
+        became_ready(ac->data);
+}
+
+static void became_ready(tg_redis_t *r)
+{
+    set_ready(r, true);
+    r->backoff_ms = 0;
+    r->quiet = false;
+    tg_info("redis %s: connected%s%s", r->sh->shown, r->channel[0] ? ", subscribed to " : "",
+            r->channel);
+    if (r->on_ready)
+        r->on_ready(r->on_ready_arg, r);
+}
+
+/* A subscriber's replies: the SUBSCRIBE's confirmation (ready), then each
+ * message published on the channel. */
+static void subscribe_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
     tg_redis_t *r = ac->data;
     redisReply *rep = reply;
-    if (!rep || !r || r->ac != ac)
-        return; /* the context is going */
-    if (rep->type == REDIS_REPLY_ERROR) {
-        count_error(r);
-        /* Redis's own message (WRONGPASS, NOAUTH, ...) never holds the password */
-        tg_error("redis %s: %.200s", r->sh->shown, rep->str);
-        drop(r);
+    if (!setup_reply(ac, rep))
         return;
-    }
-    if (privdata) { /* the last step */
-        set_ready(r, true);
-        r->backoff_ms = 0;
-        r->quiet = false;
-        tg_info("redis %s: connected", r->sh->shown);
-        if (r->on_ready)
-            r->on_ready(r->on_ready_arg, r);
-    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (!strcmp(rep->element[0]->str, "subscribe"))
+        became_ready(r);
+    else if (!strcmp(rep->element[0]->str, "message") &&
+             rep->element[2]->type == REDIS_REPLY_STRING && r->on_message)
+        r->on_message(r->on_message_arg, rep->element[2]->str, rep->element[2]->len);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -528,9 +565,13 @@ static void connect_now(tg_redis_t *r)
     }
     if (u->db > 0)
         redisAsyncCommand(ac, handshake_cb, NULL, "SELECT %d", u->db);
-    for (int i = 0; i < r->n_scripts; i++)
-        redisAsyncCommand(ac, handshake_cb, NULL, "SCRIPT LOAD %s", r->scripts[i].body);
-    redisAsyncCommand(ac, handshake_cb, r, "PING");
+    if (r->channel[0]) { /* a subscriber: its SUBSCRIBE's answer means ready */
+        redisAsyncCommand(ac, subscribe_cb, NULL, "SUBSCRIBE %s", r->channel);
+    } else {
+        for (int i = 0; i < r->n_scripts; i++)
+            redisAsyncCommand(ac, handshake_cb, NULL, "SCRIPT LOAD %s", r->scripts[i].body);
+        redisAsyncCommand(ac, handshake_cb, r, "PING");
+    }
     int64_t ms = r->sh->connect_timeout_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     event_add(r->connect_ev, &tv);
@@ -553,11 +594,14 @@ static void schedule_retry(tg_redis_t *r)
     event_add(r->retry_ev, &tv);
 }
 
-tg_redis_t *tg_redis_new(tg_redis_shared_t *sh, struct event_base *base)
+static tg_redis_t *make(tg_redis_shared_t *sh, struct event_base *base, const char *channel,
+                        tg_redis_message_fn fn, void *arg)
 {
-    if (!sh)
-        return NULL;
     tg_redis_t *r = tg_xcalloc(1, sizeof *r);
+    if (channel)
+        snprintf(r->channel, sizeof r->channel, "%s", channel);
+    r->on_message = fn;
+    r->on_message_arg = arg;
     r->sh = sh;
     r->base = base;
     r->deadline_ev = evtimer_new(base, on_deadline, r);
@@ -566,6 +610,17 @@ tg_redis_t *tg_redis_new(tg_redis_shared_t *sh, struct event_base *base)
     atomic_fetch_add(&sh->n_conns, 1);
     connect_now(r);
     return r;
+}
+
+tg_redis_t *tg_redis_new(tg_redis_shared_t *sh, struct event_base *base)
+{
+    return sh ? make(sh, base, NULL, NULL, NULL) : NULL;
+}
+
+tg_redis_t *tg_redis_subscribe(tg_redis_shared_t *sh, struct event_base *base, const char *channel,
+                               tg_redis_message_fn fn, void *arg)
+{
+    return sh ? make(sh, base, channel, fn, arg) : NULL;
 }
 
 void tg_redis_free(tg_redis_t *r)
@@ -610,11 +665,26 @@ static int script_slot(tg_redis_t *r, const tg_redis_script_t *s)
     return r->n_scripts++;
 }
 
+/* Send q with its deadline and put it on the FIFO; NULL (q freed) when
+ * hiredis refuses it. */
+static tg_redis_req_t *submit(tg_redis_t *r, struct tg_redis_req *q)
+{
+    q->deadline_ms = tg_mono_ms() + r->sh->timeout_ms;
+    if (!send_req(r, q, false)) {
+        free(q);
+        return NULL;
+    }
+    fifo_push(r, q);
+    if (!event_pending(r->deadline_ev, EV_TIMEOUT, NULL))
+        arm_deadline(r);
+    return q;
+}
+
 tg_redis_req_t *tg_redis_eval(tg_redis_t *r, const tg_redis_script_t *s, int nkeys, int argc,
                               const char *const *argv, const size_t *lens, tg_redis_reply_fn cb,
                               void *arg)
 {
-    if (!tg_redis_ready(r))
+    if (!tg_redis_ready(r) || r->channel[0])
         return NULL;
     int slot = script_slot(r, s);
     int total = argc + 3; /* EVALSHA sha nkeys args... */
@@ -641,15 +711,32 @@ tg_redis_req_t *tg_redis_eval(tg_redis_t *r, const tg_redis_script_t *s, int nke
         q->lens[3 + i] = lens[i];
         p += lens[i] + 1;
     }
-    q->deadline_ms = tg_mono_ms() + r->sh->timeout_ms;
-    if (!send_req(r, q, false)) {
-        free(q);
-        return NULL;
-    }
-    fifo_push(r, q);
-    if (!event_pending(r->deadline_ev, EV_TIMEOUT, NULL))
-        arm_deadline(r);
-    return q;
+    return submit(r, q);
+}
+
+bool tg_redis_publish(tg_redis_t *r, const char *channel, const char *msg, size_t len)
+{
+    if (!tg_redis_ready(r) || r->channel[0])
+        return false;
+    size_t clen = strlen(channel);
+    struct tg_redis_req *q =
+        tg_xcalloc(1, sizeof *q + 3 * (sizeof(char *) + sizeof(size_t)) + clen + len + 2);
+    q->r = r;
+    q->slot = -1;
+    q->argc = 3;
+    q->argv = (const char **)(q + 1);
+    q->lens = (size_t *)(q->argv + 3);
+    char *p = (char *)(q->lens + 3);
+    memcpy(p, channel, clen + 1);
+    memcpy(p + clen + 1, msg, len);
+    p[clen + 1 + len] = 0;
+    q->argv[0] = "PUBLISH";
+    q->lens[0] = 7;
+    q->argv[1] = p;
+    q->lens[1] = clen;
+    q->argv[2] = p + clen + 1;
+    q->lens[2] = len;
+    return submit(r, q) != NULL;
 }
 
 void tg_redis_cancel(tg_redis_req_t *q)

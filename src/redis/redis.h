@@ -84,6 +84,15 @@ typedef struct tg_redis tg_redis_t;
 
 /** A worker's client, connecting at once (NULL sh: NULL). */
 tg_redis_t *tg_redis_new(tg_redis_shared_t *sh, struct event_base *base);
+/** A message published on a subscriber's channel (not NUL-ended). */
+typedef void (*tg_redis_message_fn)(void *arg, const char *msg, size_t len);
+/** A connection that only listens: SUBSCRIBE channel (again after each
+ *  reconnection); fn gets every message, on base's loop. NULL sh: NULL. */
+tg_redis_t *tg_redis_subscribe(tg_redis_shared_t *sh, struct event_base *base, const char *channel,
+                               tg_redis_message_fn fn, void *arg);
+/** PUBLISH msg on channel, without waiting for the answer; false when the
+ *  connection is not ready (or is a subscriber). */
+bool tg_redis_publish(tg_redis_t *r, const char *channel, const char *msg, size_t len);
 /** Close it: commands in flight fail (their callbacks run with NULL). */
 void tg_redis_free(tg_redis_t *r);
 bool tg_redis_ready(const tg_redis_t *r);

@@ -218,6 +218,55 @@ test('Redis down with on_failure closed: a budgeted request gets 503, an unbudge
   assert.equal((await go({ 'helicone-property-agent-name': 'down' })).status, 200);
 });
 
+const ADMIN = 'tg-admin-secret-key';
+const secured = () => ({
+  ...config(),
+  security: { require_auth: true, api_keys: [{ name: 'admin', key: ADMIN, permissions: ['read', 'write'] }] },
+});
+const api = (gw, p, init = {}) => fetch(`${gw.url}/api/v1${p}`, {
+  ...init, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+});
+const chatWith = (gw, key, headers = {}) => fetch(`${gw.baseURL}/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+  body: JSON.stringify({ model: 'fake/gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+});
+
+test('a key made on one gateway works on the other; revoked on one, refused on the other within a second', async () => {
+  const s1 = await started(secured());
+  const s2 = await started(secured());
+  let r = await api(s1, '/keys', { method: 'POST', body: JSON.stringify({ name: 'fleet-key', permissions: ['read'] }) });
+  assert.equal(r.status, 201);
+  const { key } = await r.json();
+  await h.waitFor(async () => (await chatWith(s2, key)).status === 200, 1000, 25);
+  r = await api(s1, '/keys/fleet-key', { method: 'DELETE' });
+  assert.equal(r.status, 204);
+  const t0 = Date.now();
+  await h.waitFor(async () => (await chatWith(s2, key)).status === 401, 1000, 25);
+  assert.ok(Date.now() - t0 < 1000);
+  assert.match(s2.output(), /fleet: key.revoked from instance/);
+});
+
+test('a runtime rate limit and a runtime budget made on one gateway apply on the other', async () => {
+  const s1 = await started(secured());
+  const s2 = await started(secured());
+  let r = await api(s1, '/rate-limits', { method: 'POST', body: JSON.stringify({ property: 'Team', value: 'blue', limit: 2, window: '1m' }) });
+  assert.equal(r.status, 201);
+  const rule = await r.json();
+  const team = { 'helicone-property-team': 'blue' };
+  await h.waitFor(async () => (await (await api(s2, '/rate-limits')).json()).total === 1, 1000, 25);
+  // the one limit holds across both: 2 through, the third refused
+  const rs = [await chatWith(s2, ADMIN, team), await chatWith(s1, ADMIN, team), await chatWith(s2, ADMIN, team)];
+  assert.deepEqual(rs.map((x) => x.status), [200, 200, 429]);
+  r = await api(s2, `/rate-limits/${rule.id}`, { method: 'DELETE' });
+  assert.equal(r.status, 204);
+  await h.waitFor(async () => (await (await api(s1, '/rate-limits')).json()).total === 0, 1000, 25);
+  // a runtime budget set on s2 refuses on s1
+  r = await api(s2, '/budgets/property:Team/red', { method: 'PUT', body: JSON.stringify({ daily: 0 }) });
+  assert.equal(r.status, 200);
+  await h.waitFor(async () => (await chatWith(s1, ADMIN, { 'helicone-property-team': 'red' })).status !== 200, 1000, 25);
+});
+
 test('the Redis password appears in no output', async () => {
   for (const gw of gateways) {
     assert.ok(!gw.output().includes(PASSWORD), 'password in the log');
