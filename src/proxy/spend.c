@@ -380,6 +380,16 @@ static void shared_forget(tg_exchange_t *x)
     x->n_shared_slots = 0;
 }
 
+/* This instance's table takes the fleet's spend of the first n slots. */
+static void mirror_spend(tg_exchange_t *x, const int64_t *spend, int n, int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        const tg_budget_apply_t *a = &x->shared_apply[x->shared_slots[i].apply];
+        tg_budget_set_spend(x->pw->gw->budgets, a->scope, a->value, x->shared_slots[i].period,
+                            spend[i], now);
+    }
+}
+
 /* Redis's answer: refused (the budget that refused, with the fleet's
  * spend), or reserved: this instance's table takes the fleet's spend of
  * each budget, then reserves as without Redis (the headers, the events,
@@ -398,6 +408,12 @@ static void on_shared_budget(void *arg, const struct redisReply *reply)
         shared_forget(x); /* nothing was reserved there */
         next = shared_failed(x);
     } else if (r >= 0) {
+        /* This instance's table takes the fleet's spend and decides first:
+         * its refusal raises the exceeded event, as without Redis. When it
+         * would let the request through (others' open reservations filled
+         * the budget, not spend), its reservation is given back and the
+         * fleet's refusal stands. Redis reserved nothing: nothing to settle
+         * there. */
         const tg_budget_redis_slot_t *sl = &x->shared_slots[r];
         const tg_budget_apply_t *a = &x->shared_apply[sl->apply];
         tg_budget_outcome_t o = {.refused = true,
@@ -407,16 +423,16 @@ static void on_shared_budget(void *arg, const struct redisReply *reply)
                                  .resets_at = sl->end};
         snprintf(o.scope, sizeof o.scope, "%s", a->scope);
         snprintf(o.value, sizeof o.value, "%s", a->value);
+        int64_t now = (int64_t)time(NULL);
+        mirror_spend(x, spend, r + 1, now);
         shared_forget(x);
+        if (!reserve(x, false, true))
+            return;
+        tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, now);
         refuse(x, &o);
         return;
     } else {
-        int64_t now = (int64_t)time(NULL);
-        for (int i = 0; i < ns; i++) {
-            const tg_budget_apply_t *a = &x->shared_apply[x->shared_slots[i].apply];
-            tg_budget_set_spend(x->pw->gw->budgets, a->scope, a->value, x->shared_slots[i].period,
-                                spend[i], now);
-        }
+        mirror_spend(x, spend, ns, (int64_t)time(NULL));
         next = reserve(x, true, true) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     if (next == TG_STAGE_CONTINUE)
