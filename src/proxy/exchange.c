@@ -12,6 +12,7 @@
  * Thread: the worker thread of the exchange.
  */
 #include "proxy/exchange.h"
+#include "proxy/rcache.h"
 
 #include "core/log.h"
 #include "cost/cost.h"
@@ -194,6 +195,7 @@ void tg_exchange_finish(tg_exchange_t *x)
         tg_cache_abandon(cache, x->flight);
     if (x->waiter && tg_cache_unwait(cache, x->waiter))
         tg_cache_entry_release(x->woken);
+    tg_rcache_finish(x); /* a flight of the fleet we led without an answer */
     if (x->cache_ev)
         event_free(x->cache_ev);
     tg_cache_policy_free(&x->cache_policy);
@@ -348,6 +350,11 @@ void tg_exchange_settle(tg_exchange_t *x)
     };
     if (!ans.body)
         ans.body = "";
+    if (x->rcache) {
+        tg_rcache_settle(x, &ans, whole);
+        x->cache_store_after = false;
+        return;
+    }
     tg_cache_t *cache = x->pw->gw->cache;
     if (x->flight && whole)
         tg_cache_complete(cache, x->flight, &ans, x->cache_policy.ttl_ms);

@@ -215,6 +215,11 @@ typedef struct tg_exchange {
     struct event *cache_ev;    /* the leader wakes us through this */
     bool cache_store_after;    /* store the answer without a flight */
     const char *cache_result;  /* "hit", "miss", or NULL when the cache was not read */
+    /* caching.backend: redis (proxy/rcache.h): in use, leading a flight
+     * of the fleet in that bucket, the lock's value. */
+    bool rcache, rcache_lead;
+    int rcache_bucket;
+    char rcache_token[128];
 
     /* Budgets (proxy/spend.h): what is reserved, for which target. */
     tg_budget_hold_t budget_hold;
@@ -273,6 +278,9 @@ bool tg_exchange_post_only(tg_exchange_t *x);
 void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value);
 /** Helicone-RateLimit-* when the request sent a policy. */
 void tg_exchange_policy_headers(tg_exchange_t *x);
+/** Answer with a cached entry (Helicone-Cache: HIT) and end the exchange;
+ *  releases e (stages.c). */
+void tg_exchange_serve_cached(tg_exchange_t *x, tg_cache_entry_t *e);
 /** The answer is complete: cost, limits settled, the cache fed. */
 void tg_exchange_settle(tg_exchange_t *x);
 

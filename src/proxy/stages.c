@@ -31,6 +31,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/rcache.h"
 #include "proxy/spend.h"
 
 #include <event2/event.h>
@@ -449,7 +450,7 @@ static const char *cache_scope(tg_exchange_t *x, char out[33])
     return out;
 }
 
-static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
+void tg_exchange_serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
 {
     x->cache_result = "hit";
     x->status = e->status;
@@ -496,7 +497,7 @@ static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
     tg_cache_entry_t *e = x->woken;
     x->woken = NULL;
     if (e) {
-        serve_cached(x, e);
+        tg_exchange_serve_cached(x, e);
         return;
     }
     tg_metrics_cache(x->pw->metrics, "miss");
@@ -527,14 +528,17 @@ static tg_stage_result_t cache(void *arg)
     tg_cache_key(p, cache_scope(x, scope_buf), route, x->in_body, x->in_len, &x->cache_key);
     if (!p->read) {
         x->cache_store_after = true;
+        x->rcache = tg_rcache_on(x); /* the answer goes to Redis */
         return TG_STAGE_CONTINUE;
     }
+    if (tg_rcache_on(x)) /* caching.backend: redis, shared by the fleet */
+        return tg_rcache_lookup(x);
     x->cache_result = "miss";
     x->cache_ev = event_new(x->pw->base, -1, 0, on_cache_ev, x);
     tg_cache_result_t r;
     tg_cache_lookup(x->pw->gw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
     switch (r.status) {
-    case TG_CACHE_HIT: serve_cached(x, r.entry); return TG_STAGE_ANSWERED;
+    case TG_CACHE_HIT: tg_exchange_serve_cached(x, r.entry); return TG_STAGE_ANSWERED;
     case TG_CACHE_MISS_WAIT:
         x->waiter = r.waiter;
         tg_attempt_watch_client(x); /* a client that leaves while parked */

@@ -267,6 +267,44 @@ test('a runtime rate limit and a runtime budget made on one gateway apply on the
   await h.waitFor(async () => (await chatWith(s1, ADMIN, { 'helicone-property-team': 'red' })).status !== 200, 1000, 25);
 });
 
+test('caching.backend redis: an answer cached by one gateway is a hit on the other; one provider call for a burst over both', async () => {
+  const cached = () => ({ ...config(), caching: { enabled: true, backend: 'redis', ttl: 60 } });
+  const c1 = await started(cached());
+  const c2 = await started(cached());
+  const go = (gw, id, content, headers = {}) => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-id': id, ...headers },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', messages: [{ role: 'user', content }] }),
+  }).then(async (r) => ({ status: r.status, cache: r.headers.get('helicone-cache'), body: await r.json() }));
+  const id = h.testId('rcache');
+  const a = await go(c1, id, `cache across ${id}`);
+  const b = await go(c2, id, `cache across ${id}`);
+  assert.equal(a.cache, 'MISS');
+  assert.equal(b.cache, 'HIT');
+  assert.deepEqual(b.body, a.body);
+  assert.equal((await fake.requestsFor(id)).length, 1);
+  // a burst of one question over both gateways while the first call is slow
+  const burst = h.testId('rflight');
+  const rs = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+    go(i % 2 ? c1 : c2, burst, `flight ${burst}`, { 'x-fake-delay-ms': '400' })));
+  assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200));
+  assert.equal(rs.filter((r) => r.cache === 'MISS').length, 1);
+  assert.equal((await fake.requestsFor(burst)).length, 1);
+  for (const r of rs) assert.deepEqual(r.body, rs[0].body);
+  // a streamed answer is kept as a stream
+  const sid = h.testId('rstream');
+  const stream = (gw) => fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-id': sid },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: `s ${sid}` }] }),
+  }).then(async (r) => ({ cache: r.headers.get('helicone-cache'), type: r.headers.get('content-type'), text: await r.text() }));
+  const s1 = await stream(c1);
+  const s2 = await stream(c2);
+  assert.equal(s2.cache, 'HIT');
+  assert.match(s2.type, /text\/event-stream/);
+  assert.equal(s2.text, s1.text);
+});
+
 test('the Redis password appears in no output', async () => {
   for (const gw of gateways) {
     assert.ok(!gw.output().includes(PASSWORD), 'password in the log');

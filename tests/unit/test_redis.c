@@ -4,6 +4,7 @@
  * scripts' arguments, the reading of their answers.
  */
 #include "budget/budget.h"
+#include "cache/cache.h"
 #include "proxy/limits.h"
 #include "ratelimit/ratelimit.h"
 #include "redis/redis.h"
@@ -214,4 +215,41 @@ TEST(redis_budget_script_arguments_and_answer)
     int64_t far[] = {2, 0, 0};
     CHECK(tg_budget_redis_result(far, 3, 2, spend, open) == -2);
     tg_budgets_free(b);
+}
+
+TEST(redis_cache_stored_form)
+{
+    tg_cache_answer_t a = {.status = 200,
+                           .content_type = "text/event-stream",
+                           .body = "data: {\"x\":1}\n\n",
+                           .body_len = 15,
+                           .stream = true,
+                           .usage = {12, 5, -1, 0, 3}};
+    tg_buf_t v = {0};
+    tg_cache_redis_encode(&a, &v);
+    tg_cache_answer_t b;
+    char ct[64];
+    CHECK(tg_cache_redis_decode(v.data, v.len, &b, ct, sizeof ct));
+    CHECK(b.status == 200 && b.stream && b.body_len == 15 && !memcmp(b.body, a.body, 15));
+    CHECK_STR(b.content_type, "text/event-stream");
+    CHECK(b.usage.prompt_tokens == 12 && b.usage.completion_tokens == 5 &&
+          b.usage.cached_tokens == -1 && b.usage.reasoning_tokens == 3);
+    /* cut short, another version, a content type longer than the value or the room */
+    for (size_t cut = 0; cut < 40; cut++)
+        CHECK(!tg_cache_redis_decode(v.data, cut, &b, ct, sizeof ct));
+    CHECK(!tg_cache_redis_decode(v.data, v.len, &b, ct, 8));
+    CHECK(!tg_cache_redis_decode("TGC2 200 0 0 0 0 0 0 0\n", 23, &b, ct, sizeof ct));
+    CHECK(!tg_cache_redis_decode("TGC1 500 0 0 0 0 0 0 0\n", 23, &b, ct, sizeof ct));
+    CHECK(!tg_cache_redis_decode("TGC1 200 0 0 0 0 0 0 99\nab", 26, &b, ct, sizeof ct));
+    CHECK(tg_cache_redis_decode("TGC1 204 0 0 0 0 0 0 0\n", 23, &b, ct, sizeof ct));
+    CHECK(b.body_len == 0 && b.status == 204);
+    tg_buf_free(&v);
+
+    tg_cache_key_t k;
+    memset(k.digest, 0xab, sizeof k.digest);
+    tg_buf_t key = {0};
+    tg_cache_redis_key(&k, 3, true, &key);
+    CHECK(key.len == strlen("tollgate:cache:") + 64 + strlen(":3:lock"));
+    CHECK(!strncmp(key.data + key.len - 7, ":3:lock", 7));
+    tg_buf_free(&key);
 }
