@@ -321,7 +321,7 @@ static bool reserve_checks(tg_exchange_t *x)
 {
     x->worst_nusd = -1;
     x->worst_known = false;
-    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+    if (x->route == TG_ROUTE_COUNT_TOKENS)
         return true;
     const char *mc = tg_http_header(x->h, "Helicone-Max-Cost");
     if (mc) {
@@ -443,7 +443,9 @@ tg_stage_result_t tg_spend_stage(tg_exchange_t *x)
 {
     if (!reserve_checks(x))
         return TG_STAGE_ANSWERED;
-    if (!x->pw->redis || x->route == TG_ROUTE_COUNT_TOKENS)
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return TG_STAGE_CONTINUE;
+    if (!x->pw->redis)
         return reserve(x, true, x->worst_known) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
     tg_budgets_t *b = x->pw->gw->budgets;
