@@ -1,7 +1,9 @@
 /*
  * redis.h — the gateway's connection to Redis (SPEC §13, docs/fleet.md):
  * the shared state several instances behind a load balancer keep exact
- * (rate-limit counters), changed atomically by Lua scripts.
+ * (rate-limit counters, budget spend and reservations, cached answers),
+ * changed atomically by Lua scripts, and the channel on which they tell
+ * each other of changes made through /api/v1 (proxy/bus.h).
  *
  * Two objects:
  *   tg_redis_shared_t  one per gateway (a member of tg_gateway_t): the
