@@ -211,15 +211,19 @@ typedef struct tg_config {
     size_t n_rl_per_property;
 
     /* observability */
-    bool request_logging_enabled;   /* default true */
-    char *request_logging_level;    /* default "info" */
-    bool log_bodies;                /* default true */
-    int64_t max_body_bytes;         /* default 1 MiB */
-    bool metrics_enabled;           /* default true */
-    bool dashboard_enabled;         /* default false */
-    int dashboard_port;             /* default 8586 */
-    char *dashboard_host;           /* default: server host */
-    char *otlp_endpoint;            /* may be NULL */
+    bool request_logging_enabled; /* default true */
+    char *request_logging_level;  /* default "info" */
+    bool log_bodies;              /* default true */
+    int64_t max_body_bytes;       /* default 1 MiB */
+    bool metrics_enabled;         /* default true */
+    bool dashboard_enabled;       /* default false */
+    int dashboard_port;           /* default 8586 */
+    char *dashboard_host;         /* default: server host */
+    char *otlp_endpoint;          /* may be NULL: no export */
+    char *otlp_service_name;      /* default "tollgate" */
+    tg_kv_t *otlp_headers;        /* sent with every export (collector auth) */
+    size_t n_otlp_headers;
+    int64_t otlp_timeout_ms;        /* one export attempt, whole (default 10 s) */
     tg_obs_alert_cfg_t *obs_alerts; /* observability.alerts */
     size_t n_obs_alerts;
 

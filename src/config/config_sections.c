@@ -33,8 +33,15 @@ static const tg_conf_key_t dashboard_keys[] = {
     TG_CONF_END,
 };
 
+static const char *const http_schemes[] = {"http://", "https://", NULL};
+
 static const tg_conf_key_t otlp_keys[] = {
-    TG_CONF_KEY("endpoint", TG_CONF_STRING, tg_config_t, otlp_endpoint),
+    /* The collector's OTLP/HTTP base URL; /v1/traces is appended. */
+    TG_CONF_KEY("endpoint", TG_CONF_URL, tg_config_t, otlp_endpoint, .names = http_schemes,
+                .expect = "http://... or https://..."),
+    TG_CONF_KEY("service_name", TG_CONF_STRING, tg_config_t, otlp_service_name, .def = "tollgate"),
+    TG_CONF_READ("headers", tg_config_read_otlp_headers, NULL),
+    TG_CONF_KEY("timeout", TG_CONF_DURATION, tg_config_t, otlp_timeout_ms, .min = 1, .def = "10s"),
     TG_CONF_END,
 };
 

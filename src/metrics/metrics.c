@@ -98,6 +98,8 @@ struct tg_metrics {
     void *extra_arg;
     void (*shared)(void *arg, tg_buf_t *out); /* tollgate_redis_* */
     void *shared_arg;
+    void (*otlp)(void *arg, tg_buf_t *out);
+    void *otlp_arg;
     void (*budgets)(void *, tg_buf_t *);
     void *budgets_arg;
     _Atomic long budget_events[2]; /* warning, exceeded */
@@ -365,6 +367,14 @@ void tg_metrics_set_shared(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *
     pthread_mutex_unlock(&m->gauges_mu);
 }
 
+void tg_metrics_set_otlp(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->otlp = render;
+    m->otlp_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
 void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -504,6 +514,8 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
     void *extra_arg = m->extra_arg;
     void (*shared)(void *, tg_buf_t *) = m->shared;
     void *shared_arg = m->shared_arg;
+    void (*otlp)(void *, tg_buf_t *) = m->otlp;
+    void *otlp_arg = m->otlp_arg;
     void (*budgets)(void *, tg_buf_t *) = m->budgets;
     void *budgets_arg = m->budgets_arg;
     pthread_mutex_unlock(&m->gauges_mu);
@@ -567,6 +579,8 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
         shared(shared_arg, out);
     if (extra)
         extra(extra_arg, out);
+    if (otlp)
+        otlp(otlp_arg, out);
     for (int f = 0; f < N_FAMILIES; f++)
         free(t[f].items);
 }

@@ -86,6 +86,15 @@ bool tg_spend_budget_cfg(const tg_config_t *cfg, tg_budgets_t *b, const char *sc
     return has_limit(out);
 }
 
+/* a + b into a fixed field, cut to fit (no formatting on the request path) */
+static void join2(char *dst, size_t size, const char *a, const char *b)
+{
+    size_t na = strnlen(a, size - 1), nb = strnlen(b, size - 1 - na);
+    memcpy(dst, a, na);
+    memcpy(dst + na, b, nb);
+    dst[na + nb] = 0;
+}
+
 /* Add (scope, value) when a budget with a limit applies to it. */
 static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope, const char *value,
                      tg_budget_apply_t *out, int n, int max)
@@ -96,10 +105,10 @@ static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
         if (!strcasecmp(out[i].scope, scope) && !strcmp(out[i].value, value))
             return n;
     tg_budget_apply_t *a = &out[n];
-    snprintf(a->scope, sizeof a->scope, "%s", scope);
+    join2(a->scope, sizeof a->scope, scope, "");
     /* a longer value is cut: the budget then covers the values sharing
      * those first 127 bytes (documented) */
-    snprintf(a->value, sizeof a->value, "%s", value);
+    join2(a->value, sizeof a->value, value, "");
     if (!tg_spend_budget_cfg(cfg, b, a->scope, a->value, &a->cfg))
         return n;
     return n + 1;
@@ -115,15 +124,15 @@ int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_na
     char hname[TG_BUDGET_SCOPE_MAX + 32], scope[TG_BUDGET_SCOPE_MAX];
     for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
         const char *name = cfg->budget_per_property[i].name;
-        snprintf(hname, sizeof hname, "Helicone-Property-%s", name);
-        snprintf(scope, sizeof scope, "property:%s", name);
+        join2(hname, sizeof hname, "Helicone-Property-", name);
+        join2(scope, sizeof scope, "property:", name);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
     char names[8][TG_BUDGET_SCOPE_MAX];
     size_t nn = tg_budget_rule_properties(b, names, 8);
     for (size_t i = 0; i < nn; i++) {
-        snprintf(hname, sizeof hname, "Helicone-Property-%s", names[i]);
-        snprintf(scope, sizeof scope, "property:%s", names[i]);
+        join2(hname, sizeof hname, "Helicone-Property-", names[i]);
+        join2(scope, sizeof scope, "property:", names[i]);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
     return n;
@@ -140,7 +149,7 @@ static long asked_output(tg_exchange_t *x)
     tg_json_span_t gen[N];
     if (!doc)
         return -1;
-    if (x->route == TG_ROUTE_GEMINI) {
+    if (x->route == TG_ROUTE_GEMINI || (x->raw_metered && x->raw_kind == TG_ROUTE_GEMINI)) {
         size_t a, b;
         if (!tg_json_member(doc, x->in_len, "generationConfig", &a, &b) || doc[a] != '{')
             return -1;
@@ -271,10 +280,10 @@ static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
         return;
     char v[32];
     fmt_usd(o->remaining, v);
-    tg_http_add_header(x->h, "Tollgate-Budget-Remaining", v);
+    tg_http_add_own_header(x->h, "Tollgate-Budget-Remaining", v);
     if (o->warning) {
         snprintf(v, sizeof v, "%.0f", o->percent);
-        tg_http_add_header(x->h, "Tollgate-Budget-Warning", v);
+        tg_http_add_own_header(x->h, "Tollgate-Budget-Warning", v);
     }
 }
 
@@ -299,12 +308,8 @@ static bool reserve(tg_exchange_t *x, bool headers, bool known)
     int n = applies(x, apply, known);
     if (!n)
         return true;
-    /* kept for the settling: the request's headers are gone by then */
-    free(x->budget_apply);
-    x->budget_apply = tg_xcalloc((size_t)n, sizeof *apply);
-    memcpy(x->budget_apply, apply, (size_t)n * sizeof *apply);
-    x->n_budget_apply = n;
     tg_budget_outcome_t o;
+    x->budget_hold.started_ms = x->t0_wall_ms; /* the record's date */
     tg_budget_reserve(b, apply, n, x->worst_nusd, x->cfg->budget_allow_unpriced,
                       (int64_t)time(NULL), &x->budget_hold, &o);
     if (o.refused) {
@@ -355,6 +360,15 @@ static bool reserve_checks(tg_exchange_t *x)
     x->budget_ran = true;
     x->budget_target = x->fallback_index;
     return true;
+}
+
+bool tg_spend_reserve(tg_exchange_t *x)
+{
+    if (!reserve_checks(x))
+        return false;
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return true;
+    return reserve(x, true, x->worst_known);
 }
 
 /* ---- shared in Redis (budget/budget.h, budget_redis.c) ---- */
@@ -504,7 +518,7 @@ void tg_spend_headers(tg_exchange_t *x)
         return;
     /* a reservation of nothing, given back at once: the figures, no change */
     int64_t now = (int64_t)time(NULL);
-    tg_budget_hold_t hold;
+    tg_budget_hold_t hold = {0};
     tg_budget_outcome_t o;
     tg_budget_reserve(b, apply, n, 0, true, now, &hold, &o);
     tg_budget_settle(b, &hold, 0, now);
@@ -525,16 +539,132 @@ bool tg_spend_retarget(tg_exchange_t *x)
     return reserve(x, false, false);
 }
 
+/* ---- raw pass-through ---- */
+
+static bool ends_with(const char *s, size_t n, const char *tail)
+{
+    size_t t = strlen(tail);
+    return n >= t && !memcmp(s + n - t, tail, t);
+}
+
+bool tg_spend_gemini_path_model(const char *path, char *out, size_t outlen)
+{
+    const char *m = NULL;
+    for (const char *p = strstr(path, "/models/"); p; p = strstr(p + 1, "/models/"))
+        m = p + 8;
+    if (!m)
+        return false;
+    const char *colon = strchr(m, ':');
+    size_t n = colon ? (size_t)(colon - m) : 0;
+    if (!n || n >= outlen || memchr(m, '/', n))
+        return false;
+    memcpy(out, m, n);
+    out[n] = 0;
+    return true;
+}
+
+tg_route_kind_t tg_spend_raw_route(tg_wire_t wire, const char *method, const char *path)
+{
+    if (!method || strcmp(method, "POST") || !path)
+        return TG_ROUTE_PASSTHROUGH;
+    size_t n = strlen(path);
+    while (n && path[n - 1] == '/') /* a trailing slash reaches the same endpoint */
+        n--;
+    switch (wire) {
+    case TG_WIRE_OPENAI:
+    case TG_WIRE_RESPONSES:
+        if (ends_with(path, n, "/chat/completions"))
+            return TG_ROUTE_CHAT;
+        if (ends_with(path, n, "/completions"))
+            return TG_ROUTE_COMPLETIONS;
+        if (ends_with(path, n, "/responses"))
+            return TG_ROUTE_RESPONSES;
+        if (ends_with(path, n, "/embeddings"))
+            return TG_ROUTE_EMBEDDINGS;
+        return TG_ROUTE_PASSTHROUGH;
+    case TG_WIRE_ANTHROPIC:
+        return ends_with(path, n, "/messages") ? TG_ROUTE_MESSAGES : TG_ROUTE_PASSTHROUGH;
+    case TG_WIRE_GEMINI: {
+        char model[256];
+        if ((ends_with(path, n, ":generateContent") ||
+             ends_with(path, n, ":streamGenerateContent")) &&
+            tg_spend_gemini_path_model(path, model, sizeof model))
+            return TG_ROUTE_GEMINI;
+        return TG_ROUTE_PASSTHROUGH;
+    }
+    }
+    return TG_ROUTE_PASSTHROUGH;
+}
+
+/* The model a raw call names: Gemini's in the path, the others' in the
+ * body's "model" (a string; escapes decoded by jansson). NULL when none. */
+static char *raw_model(tg_exchange_t *x)
+{
+    char buf[256];
+    if (x->raw_kind == TG_ROUTE_GEMINI)
+        return tg_spend_gemini_path_model(x->suffix, buf, sizeof buf) ? tg_xstrdup(buf) : NULL;
+    int r = tg_json_span_plain_string(x->in_body, x->in_keys[TG_IN_MODEL], buf, sizeof buf);
+    if (r == 1)
+        return tg_xstrdup(buf);
+    if (r == 0)
+        return NULL;
+    json_t *jm = json_object_get(tg_exchange_in_root(x), "model");
+    if (!json_is_string(jm) || strlen(json_string_value(jm)) != json_string_length(jm))
+        return NULL;
+    return tg_xstrdup(json_string_value(jm));
+}
+
+/* Whether a block budget applies to the request (with a limit). */
+static bool block_applies(tg_exchange_t *x)
+{
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    int n = tg_spend_applies(x->cfg, x->pw->gw->budgets, x->caller.key_name, tg_exchange_header,
+                             x->h, apply, TG_BUDGET_MAX_APPLY);
+    for (int i = 0; i < n; i++)
+        if (apply[i].cfg.action == TG_BUDGET_BLOCK)
+            return true;
+    return false;
+}
+
+bool tg_spend_reserve_raw(tg_exchange_t *x)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    tg_wire_t wire = tg_wire_of(p->type);
+    tg_route_kind_t k = tg_spend_raw_route(wire, tg_http_method(x->h), x->suffix);
+    if (k == TG_ROUTE_PASSTHROUGH) /* files, model lists, ...: they cost nothing */
+        return true;
+    /* errors from here on in the route's dialect */
+    x->wire = k == TG_ROUTE_RESPONSES ? TG_WIRE_RESPONSES : wire;
+    bool json = x->in_body && tg_json_valid(x->in_body, x->in_len, NULL, NULL) &&
+                tg_json_object_start(x->in_body, x->in_len);
+    if (!json) {
+        if (block_applies(x)) {
+            tg_exchange_error(
+                x, 400, "invalid_json",
+                "this pass-through call reaches an LLM route under a block budget, and its body "
+                "is not a JSON object, so its cost cannot be known: send the request's JSON");
+            return false;
+        }
+        if (!tg_http_header(x->h, "Helicone-Max-Cost"))
+            return true;            /* not costed, as nothing holds it to a cost */
+        return tg_spend_reserve(x); /* the worst case is unknown: 402 */
+    }
+    x->raw_metered = true;
+    x->raw_kind = k;
+    if (k != TG_ROUTE_GEMINI)
+        tg_json_members(x->in_body, x->in_len, tg_in_keys_names, TG_IN_NKEYS, x->in_keys);
+    x->target.model = raw_model(x);
+    if (x->target.model)
+        x->model_requested = tg_xstrdup(x->target.model);
+    return tg_spend_reserve(x);
+}
+
 void tg_spend_settle(tg_exchange_t *x)
 {
     shared_settle(x);
     if (x->budget_hold.reserved) {
         int64_t now = (int64_t)time(NULL);
         tg_budgets_t *b = x->pw->gw->budgets;
-        tg_budget_settle(b, &x->budget_hold, x->cost_nusd, now);
-        tg_budget_check(b, x->budget_apply, x->n_budget_apply, now);
+        tg_budget_settle(b, &x->budget_hold, x->cost_nusd, now); /* and its events */
     }
-    free(x->budget_apply);
-    x->budget_apply = NULL;
-    x->n_budget_apply = 0;
 }

@@ -11,8 +11,9 @@
  *   plan           reachable? fallbacks
  *   cache          hit / lead / wait (parks)
  *   budget         Helicone-Max-Cost; the worst case reserved against every budget (spend.c)
- *   provider_limits rate limits on the provider (both)
- *   attempt        the call (parks until the provider answers; attempt.c) (both)
+ *                                       raw_budget     the same for an LLM call (model from its
+ * body) provider_limits rate limits on the provider (both) attempt        the call (parks until the
+ * provider answers; attempt.c) (both)
  *
  * A stage that answers ends the exchange itself (tg_exchange_error or an
  * answer and tg_exchange_finish) and says TG_STAGE_ANSWERED; one that waits
@@ -558,6 +559,14 @@ static tg_stage_result_t budget(void *arg)
     return tg_spend_stage(arg);
 }
 
+/* Raw pass-through: an LLM call of the provider's type is budgeted like
+ * the routes above (its model and output cap read from its body); any
+ * other call costs nothing. */
+static tg_stage_result_t raw_budget(void *arg)
+{
+    return tg_spend_reserve_raw(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+}
+
 /* ---- attempt ---- */
 
 /* The call: parked until the provider's answer ends the exchange (attempt.c). */
@@ -581,8 +590,8 @@ static const tg_stage_t llm_stages[] = {
 };
 
 static const tg_stage_t passthrough_stages[] = {
-    STAGE(read_raw_body), STAGE(caller_limits), STAGE(provider_limits),
-    STAGE(attempt),       {NULL, NULL},
+    STAGE(read_raw_body),   STAGE(caller_limits), STAGE(raw_budget),
+    STAGE(provider_limits), STAGE(attempt),       {NULL, NULL},
 };
 
 const tg_stage_t *tg_stages_llm(void)

@@ -136,6 +136,21 @@ TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const cha
     tg_buf_append(&h->out_headers, "\r\n", 2);
 }
 
+TG_REPLACEABLE void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value)
+{
+    char line[256]; /* one append: names and values the gateway makes are short */
+    size_t nl = strlen(name), vl = strlen(value);
+    if (nl + vl + 4 > sizeof line) {
+        tg_http_add_header(h, name, value);
+        return;
+    }
+    memcpy(line, name, nl);
+    memcpy(line + nl, ": ", 2);
+    memcpy(line + nl + 2, value, vl);
+    memcpy(line + nl + 2 + vl, "\r\n", 2);
+    tg_buf_append(&h->out_headers, line, nl + vl + 4);
+}
+
 static const char *reason_phrase(int status)
 {
     switch (status) {
