@@ -132,8 +132,49 @@ typedef struct {
 static void spend_row(void *arg, const char *value, int64_t nusd)
 {
     const spend_ctx_t *a = arg;
-    if (strlen(value) < TG_BUDGET_VALUE_MAX)
-        tg_budget_set_spend(a->gw->budgets, a->scope, value, a->period, nusd, (int64_t)time(NULL));
+    if (strlen(value) >= TG_BUDGET_VALUE_MAX)
+        return;
+    tg_budget_set_spend(a->gw->budgets, a->scope, value, a->period, nusd, (int64_t)time(NULL));
+    if (!a->gw->redis)
+        return;
+    /* kept to seed Redis (tg_gateway_seed_shared) */
+    tg_gateway_t *gw = a->gw;
+    gw->seeds = tg_xrealloc(gw->seeds, (gw->n_seeds + 1) * sizeof *gw->seeds);
+    tg_gateway_seed_t *sd = &gw->seeds[gw->n_seeds++];
+    memset(sd, 0, sizeof *sd);
+    snprintf(sd->apply.scope, sizeof sd->apply.scope, "%s", a->scope);
+    snprintf(sd->apply.value, sizeof sd->apply.value, "%s", value);
+    sd->apply.cfg.daily = a->period == TG_BUDGET_DAY ? 0 : -1; /* the slot of this period */
+    sd->apply.cfg.monthly = a->period == TG_BUDGET_MONTH ? 0 : -1;
+    sd->nusd = nusd;
+}
+
+void tg_gateway_seed_shared(void *arg, tg_redis_t *r)
+{
+    tg_gateway_t *gw = arg;
+    int64_t now = (int64_t)time(NULL);
+    tg_redis_args_t ra = {0};
+    tg_budget_redis_slot_t sl[64];
+    tg_budget_apply_t apply[64];
+    int64_t spend[64];
+    size_t i = 0;
+    pthread_mutex_lock(&gw->scopes_mu); /* a runtime budget's scope may add seeds */
+    while (i < gw->n_seeds) {
+        int ns = 0;
+        for (; i < gw->n_seeds && ns < 64; i++) {
+            apply[ns] = gw->seeds[i].apply;
+            if (tg_budget_redis_slots(gw->budgets, &apply[ns], 1, now, &sl[ns]) != 1)
+                continue;
+            sl[ns].apply = ns;
+            spend[ns++] = gw->seeds[i].nusd;
+        }
+        tg_budget_redis_seed_args(&ra, apply, sl, ns, spend);
+        if (ns)
+            tg_redis_eval(r, &tg_budget_redis_seed, ra.nkeys, ra.argc, ra.argv, ra.lens, NULL,
+                          NULL);
+    }
+    pthread_mutex_unlock(&gw->scopes_mu);
+    tg_redis_args_free(&ra);
 }
 
 /* The spend of one scope this day and this month, from the store. Records
@@ -390,6 +431,17 @@ tg_gateway_t *tg_gateway_new(const tg_config_t *cfg, tg_store_t *store, char *er
     pthread_mutex_init(&gw->reload_run_mu, NULL);
     pthread_cond_init(&gw->reload_cv, NULL);
     gw->keys = tg_keyring_new();
+    tg_uuid4(gw->instance);
+    if (cfg->redis_url) { /* the workers connect; a bad URL stops the start here */
+        gw->redis =
+            tg_redis_shared_new(cfg->redis_url, cfg->redis_on_failure, cfg->redis_timeout_ms,
+                                cfg->redis_connect_timeout_ms, err, errlen);
+        if (!gw->redis) {
+            tg_gateway_free(gw);
+            return NULL;
+        }
+        tg_metrics_set_shared(gw->metrics, tg_redis_render_metrics, gw->redis);
+    }
     if (store) {
         tg_metrics_store_t gauges = {store_depth, store_dropped, store};
         tg_metrics_set_store(gw->metrics, &gauges);
@@ -431,11 +483,13 @@ void tg_gateway_free(tg_gateway_t *gw)
     tg_rl_free(gw->rl);
     tg_rl_registry_free(gw->rules);
     tg_metrics_free(gw->metrics);
+    tg_redis_shared_free(gw->redis);
     tg_budgets_free(gw->budgets);
     tg_keyring_free(gw->keys);
     for (size_t i = 0; i < gw->n_loaded_scopes; i++)
         free(gw->loaded_scopes[i]);
     free(gw->loaded_scopes);
+    free(gw->seeds);
     pthread_mutex_destroy(&gw->scopes_mu);
     pthread_mutex_destroy(&gw->reload_mu);
     pthread_mutex_destroy(&gw->reload_run_mu);

@@ -23,6 +23,8 @@
  *   budgets  sharded locks (budget/budget.h); runtime budgets their own;
  *            a reloader thread reads each new period's spend from the store
  *   keys     the virtual keys of /api/v1/keys, one read-write lock
+ *   redis    redis.url and its counters (atomics); each worker has its
+ *            own connection (tg_pworker_t.redis)
  * The configuration is not a member: it changes on SIGHUP and each worker
  * holds its own reference (tg_pworker_t.cfg).
  */
@@ -39,6 +41,7 @@
 #include "metrics/metrics.h"
 #include "otlp/otlp.h"
 #include "ratelimit/ratelimit.h"
+#include "redis/redis.h"
 #include "router/balance.h"
 #include "store/store.h"
 
@@ -59,6 +62,10 @@ typedef struct tg_gateway {
     pthread_mutex_t scopes_mu;  /* loaded_scopes */
     char **loaded_scopes;       /* budget scopes whose spend was read from the store */
     size_t n_loaded_scopes;
+    tg_redis_shared_t *redis;      /* redis.url; NULL without one */
+    char instance[37];             /* this process's id among the instances (a UUID) */
+    struct tg_gateway_seed *seeds; /* with redis: the spend read at start, to seed it */
+    size_t n_seeds;
     /* The reloader thread: when a budget period begins it reads the new
      * period's spend back from the store (tg_gateway_budget_reload). */
     pthread_t reloader;
@@ -69,6 +76,17 @@ typedef struct tg_gateway {
     pthread_mutex_t reload_run_mu;            /* one reload at a time; loaded_start */
     int64_t loaded_start[TG_BUDGET_NPERIODS]; /* the periods whose spend was read */
 } tg_gateway_t;
+
+/* One budget period's spend as the store had it at start. */
+typedef struct tg_gateway_seed {
+    tg_budget_apply_t apply; /* scope, value; the period's limit 0, the other's -1 */
+    int64_t nusd;
+} tg_gateway_seed_t;
+
+/** Seed Redis with the spend read at start (HSETNX: the first instance's
+ *  sums stay; the others' and a restart's do not add to them). Worker 0's
+ *  connection calls it each time it becomes ready. */
+void tg_gateway_seed_shared(void *gw, tg_redis_t *r);
 
 /** A virtual key's budget as a `key` scope budget (block, 80 % warning);
  *  none when it has no limit. Any thread. */

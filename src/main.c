@@ -151,9 +151,6 @@ static void report_inactive(const tg_config_t *c)
         if (cond)                                                                                  \
             tg_buf_printf(&b, "%s%s", b.len ? ", " : "", name);                                    \
     } while (0)
-    INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
-             "caching.backend: redis (the in-memory cache is used)");
-    INACTIVE(c->redis_url != NULL, "redis");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);

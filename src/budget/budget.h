@@ -46,6 +46,8 @@
 #define TG_BUDGET_H
 
 #include "config/config.h"
+#include "core/util.h"
+#include "redis/redis.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -236,5 +238,43 @@ size_t tg_budget_rule_properties(tg_budgets_t *b, char (*names)[TG_BUDGET_SCOPE_
 /** A scope as the API writes it: global, key, user, property:<Name>
  *  (a token); false otherwise. */
 bool tg_budget_scope_valid(const char *scope);
+
+/* ---- shared in Redis (budget_redis.c) ---- */
+
+/** Reserve against, settle, and seed the budgets' periods in Redis:
+ *  atomic across the instances sharing it. */
+extern const tg_redis_script_t tg_budget_redis_reserve;
+extern const tg_redis_script_t tg_budget_redis_settle;
+extern const tg_redis_script_t tg_budget_redis_seed;
+
+/** One period of one budget a request reserves against. */
+typedef struct {
+    int apply; /* index in the apply list */
+    int period;
+    int64_t limit; /* nano-USD */
+    bool block;
+    int64_t start, end; /* UNIX seconds */
+} tg_budget_redis_slot_t;
+
+#define TG_BUDGET_REDIS_SLOTS (TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS)
+/** The Redis key of a budget's period. */
+void tg_budget_redis_key(const char *scope, const char *value, int period, int64_t start,
+                         tg_buf_t *out);
+/** The periods with a limit of apply[0..n) at `now` (at most
+ *  TG_BUDGET_REDIS_SLOTS); returns how many. */
+int tg_budget_redis_slots(const tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t now,
+                          tg_budget_redis_slot_t *out);
+/** The scripts' arguments (redis.h's tg_redis_args_t). */
+void tg_budget_redis_reserve_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                                  const tg_budget_redis_slot_t *sl, int ns, int64_t amount);
+void tg_budget_redis_settle_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                                 const tg_budget_redis_slot_t *sl, int ns, int64_t reserved,
+                                 int64_t actual);
+void tg_budget_redis_seed_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                               const tg_budget_redis_slot_t *sl, int ns, const int64_t *spend);
+/** Read the reserve script's answer for ns slots: -1 when reserved, the
+ *  index of the refusing slot, -2 when malformed; spend[] and open[] as
+ *  Redis holds them, for every slot looked at. */
+int tg_budget_redis_result(const int64_t *v, int nv, int ns, int64_t *spend, int64_t *open);
 
 #endif

@@ -274,8 +274,11 @@ typedef struct tg_config {
     char *log_output; /* "stdout", "stderr" or a path (default stdout) */
 
     /* storage / redis */
-    char *storage_url; /* default "sqlite:tollgate.db" */
-    char *redis_url;   /* may be NULL */
+    char *storage_url;                /* default "sqlite:tollgate.db" */
+    char *redis_url;                  /* may be NULL */
+    int redis_on_failure;             /* 0 open (default), 1 closed: while Redis is down */
+    int64_t redis_timeout_ms;         /* a command's deadline (default 250 ms) */
+    int64_t redis_connect_timeout_ms; /* connecting and the handshake (default 1 s) */
 
     /* bookkeeping */
     char *source;        /* file path, or NULL for built-in defaults */

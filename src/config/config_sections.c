@@ -66,10 +66,17 @@ const tg_conf_key_t tg_config_logging_keys[] = {
 };
 
 static const char *const redis_schemes[] = {"redis://", "rediss://", "unix:", NULL};
+static const char *const redis_failure_modes[] = {"open", "closed", NULL};
 
 const tg_conf_key_t tg_config_redis_keys[] = {
     TG_CONF_KEY("url", TG_CONF_URL, tg_config_t, redis_url, .names = redis_schemes,
                 .expect = "redis://..., rediss://... or unix:PATH"),
+    TG_CONF_KEY("on_failure", TG_CONF_ENUM, tg_config_t, redis_on_failure,
+                .names = redis_failure_modes, .def = "open"),
+    TG_CONF_KEY("timeout", TG_CONF_DURATION, tg_config_t, redis_timeout_ms, .min = 1,
+                .def = "250ms"),
+    TG_CONF_KEY("connect_timeout", TG_CONF_DURATION, tg_config_t, redis_connect_timeout_ms,
+                .min = 1, .def = "1s"),
     TG_CONF_END,
 };
 

@@ -12,6 +12,7 @@
  * Thread: the worker thread of the exchange.
  */
 #include "proxy/exchange.h"
+#include "proxy/rcache.h"
 
 #include "core/log.h"
 #include "cost/cost.h"
@@ -199,6 +200,8 @@ void tg_exchange_finish(tg_exchange_t *x)
                 x->target.model ? x->target.model : "-", ms, x->retries, x->fallback_index, x->id);
     }
     tg_attempt_clear(&x->att);
+    tg_redis_cancel(x->redis_req); /* a reply still to come finds no one */
+    x->redis_req = NULL;
     if (x->retry_timer)
         event_free(x->retry_timer);
     /* Cache tickets end here whatever happened: a flight we still hold had
@@ -208,6 +211,7 @@ void tg_exchange_finish(tg_exchange_t *x)
         tg_cache_abandon(cache, x->flight);
     if (x->waiter && tg_cache_unwait(cache, x->waiter))
         tg_cache_entry_release(x->woken);
+    tg_rcache_finish(x); /* a flight of the fleet we led without an answer */
     if (x->cache_ev)
         event_free(x->cache_ev);
     tg_cache_policy_free(&x->cache_policy);
@@ -351,8 +355,8 @@ void tg_exchange_settle(tg_exchange_t *x)
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
     double usd = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1;
-    tg_limits_settle(x->pw->gw->rl, &x->limits, tokens, usd);
-    tg_limits_settle(x->pw->gw->rl, &x->plimits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->limits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->plimits, tokens, usd);
     if (!x->flight && !x->cache_store_after)
         return;
     const tg_attempt_t *a = &x->att;
@@ -368,6 +372,11 @@ void tg_exchange_settle(tg_exchange_t *x)
     };
     if (!ans.body)
         ans.body = "";
+    if (x->rcache) {
+        tg_rcache_settle(x, &ans, whole);
+        x->cache_store_after = false;
+        return;
+    }
     tg_cache_t *cache = x->pw->gw->cache;
     if (x->flight && whole)
         tg_cache_complete(cache, x->flight, &ans, x->cache_policy.ttl_ms);

@@ -69,6 +69,8 @@ typedef struct {
     struct event *journal_ev; /* writes the journal when no client write will */
     struct tg_gateway *gw;
     tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
+    struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
+    struct tg_redis *bus;        /* worker 0's subscriber to the other instances' changes */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */
@@ -200,6 +202,10 @@ typedef struct tg_exchange {
     /* Rate limits (proxy/limits.h): acquired before the call, settled after. */
     tg_limits_t limits;  /* on the caller */
     tg_limits_t plimits; /* on the provider */
+    /* With redis.url: the shared limiter's reply awaited (cancelled if the
+     * exchange ends first), and which set it is for. */
+    tg_redis_req_t *redis_req;
+    tg_limits_t *rl_pending;
 
     /* Cache (cache/cache.h). */
     tg_cache_policy_t cache_policy;
@@ -210,11 +216,22 @@ typedef struct tg_exchange {
     struct event *cache_ev;    /* the leader wakes us through this */
     bool cache_store_after;    /* store the answer without a flight */
     const char *cache_result;  /* "hit", "miss", or NULL when the cache was not read */
+    /* caching.backend: redis (proxy/rcache.h): in use, leading a flight
+     * of the fleet in that bucket, the lock's value. */
+    bool rcache, rcache_lead;
+    int rcache_bucket;
+    char rcache_token[128];
 
     /* Budgets (proxy/spend.h): what is reserved, for which target. */
     tg_budget_hold_t budget_hold;
     int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
-    bool budget_ran;    /* the budget stage ran */
+    bool worst_known;   /* worst_nusd was computed (Helicone-Max-Cost) */
+    /* With redis.url: what was reserved in Redis, to settle there. */
+    tg_budget_apply_t *shared_apply;
+    tg_budget_redis_slot_t *shared_slots;
+    int n_shared_slots;
+    int64_t shared_amount;
+    bool budget_ran; /* the budget stage ran */
     /* Raw pass-through of an LLM call the gateway can cost (spend.c,
      * tg_spend_reserve_raw): the route it is; its answer is read for usage
      * as it passes (filters.c). */
@@ -293,6 +310,9 @@ bool tg_exchange_post_only(tg_exchange_t *x);
 void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value);
 /** Helicone-RateLimit-* when the request sent a policy. */
 void tg_exchange_policy_headers(tg_exchange_t *x);
+/** Answer with a cached entry (Helicone-Cache: HIT) and end the exchange;
+ *  releases e (stages.c). */
+void tg_exchange_serve_cached(tg_exchange_t *x, tg_cache_entry_t *e);
 /** The answer is complete: cost, limits settled, the cache fed. */
 void tg_exchange_settle(tg_exchange_t *x);
 

@@ -290,16 +290,24 @@ static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
 /* Reserve the worst case at the current target; false when refused
  * (answered). The worst case is computed here only when a budget applies
  * (known: already computed for Helicone-Max-Cost). */
+/* The budgets that apply (apply has TG_BUDGET_MAX_APPLY slots), and, when
+ * some do, the worst case unless known. */
+static int applies(tg_exchange_t *x, tg_budget_apply_t *apply, bool known)
+{
+    int n = tg_spend_applies(x->cfg, x->pw->gw->budgets, x->caller.key_name, tg_exchange_header,
+                             x->h, apply, TG_BUDGET_MAX_APPLY);
+    if (n && !known)
+        x->worst_nusd = tg_spend_worst_case(x);
+    return n;
+}
+
 static bool reserve(tg_exchange_t *x, bool headers, bool known)
 {
     tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
     tg_budgets_t *b = x->pw->gw->budgets;
-    int n = tg_spend_applies(x->cfg, b, x->caller.key_name, tg_exchange_header, x->h, apply,
-                             TG_BUDGET_MAX_APPLY);
+    int n = applies(x, apply, known);
     if (!n)
         return true;
-    if (!known)
-        x->worst_nusd = tg_spend_worst_case(x);
     tg_budget_outcome_t o;
     x->budget_hold.started_ms = x->t0_wall_ms; /* the record's date */
     tg_budget_reserve(b, apply, n, x->worst_nusd, x->cfg->budget_allow_unpriced,
@@ -313,11 +321,13 @@ static bool reserve(tg_exchange_t *x, bool headers, bool known)
     return true;
 }
 
-bool tg_spend_reserve(tg_exchange_t *x)
+/* Helicone-Max-Cost (402); false when the exchange was answered. */
+static bool reserve_checks(tg_exchange_t *x)
 {
-    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
-        return true;
     x->worst_nusd = -1;
+    x->worst_known = false;
+    if (x->route == TG_ROUTE_COUNT_TOKENS)
+        return true;
     const char *mc = tg_http_header(x->h, "Helicone-Max-Cost");
     if (mc) {
         x->worst_nusd = tg_spend_worst_case(x);
@@ -345,10 +355,157 @@ bool tg_spend_reserve(tg_exchange_t *x)
             tg_exchange_error(x, 402, "max_cost_exceeded", msg);
             return false;
         }
+        x->worst_known = true;
     }
     x->budget_ran = true;
     x->budget_target = x->fallback_index;
-    return reserve(x, true, mc != NULL);
+    return true;
+}
+
+bool tg_spend_reserve(tg_exchange_t *x)
+{
+    if (!reserve_checks(x))
+        return false;
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return true;
+    return reserve(x, true, x->worst_known);
+}
+
+/* ---- shared in Redis (budget/budget.h, budget_redis.c) ---- */
+
+/* Redis could not answer: redis.on_failure says whether this instance's
+ * own table decides (open) or the request is refused (closed). */
+static tg_stage_result_t shared_failed(tg_exchange_t *x)
+{
+    if (tg_redis_on_failure(x->pw->gw->redis) == TG_REDIS_OPEN)
+        return reserve(x, true, true) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    tg_exchange_error(x, 503, "shared_state_unavailable",
+                      "the gateway's shared budget state (Redis) is unavailable and "
+                      "redis.on_failure is closed; try again shortly");
+    return TG_STAGE_ANSWERED;
+}
+
+static void shared_forget(tg_exchange_t *x)
+{
+    free(x->shared_apply);
+    free(x->shared_slots);
+    x->shared_apply = NULL;
+    x->shared_slots = NULL;
+    x->n_shared_slots = 0;
+}
+
+/* This instance's table takes the fleet's spend of the first n slots. */
+static void mirror_spend(tg_exchange_t *x, const int64_t *spend, int n, int64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        const tg_budget_apply_t *a = &x->shared_apply[x->shared_slots[i].apply];
+        tg_budget_set_spend(x->pw->gw->budgets, a->scope, a->value, x->shared_slots[i].period,
+                            spend[i], now);
+    }
+}
+
+/* Redis's answer: refused (the budget that refused, with the fleet's
+ * spend), or reserved: this instance's table takes the fleet's spend of
+ * each budget, then reserves as without Redis (the headers, the events,
+ * GET /api/v1/budgets read it). */
+static void on_shared_budget(void *arg, const struct redisReply *reply)
+{
+    tg_exchange_t *x = arg;
+    x->redis_req = NULL;
+    int ns = x->n_shared_slots;
+    int64_t v[1 + 2 * TG_BUDGET_REDIS_SLOTS], spend[TG_BUDGET_REDIS_SLOTS],
+        open[TG_BUDGET_REDIS_SLOTS];
+    int nv = reply ? tg_redis_reply_ints(reply, v, 1 + 2 * TG_BUDGET_REDIS_SLOTS) : -1;
+    int r = nv < 0 ? -2 : tg_budget_redis_result(v, nv, ns, spend, open);
+    tg_stage_result_t next;
+    if (r == -2) {
+        shared_forget(x); /* nothing was reserved there */
+        next = shared_failed(x);
+    } else if (r >= 0) {
+        /* This instance's table takes the fleet's spend and decides first:
+         * its refusal raises the exceeded event, as without Redis. When it
+         * would let the request through (others' open reservations filled
+         * the budget, not spend), its reservation is given back and the
+         * fleet's refusal stands. Redis reserved nothing: nothing to settle
+         * there. */
+        const tg_budget_redis_slot_t *sl = &x->shared_slots[r];
+        const tg_budget_apply_t *a = &x->shared_apply[sl->apply];
+        tg_budget_outcome_t o = {.refused = true,
+                                 .period = sl->period,
+                                 .spend = spend[r],
+                                 .limit = sl->limit,
+                                 .resets_at = sl->end};
+        snprintf(o.scope, sizeof o.scope, "%s", a->scope);
+        snprintf(o.value, sizeof o.value, "%s", a->value);
+        int64_t now = (int64_t)time(NULL);
+        mirror_spend(x, spend, r + 1, now);
+        shared_forget(x);
+        if (!reserve(x, false, true))
+            return;
+        tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, now);
+        refuse(x, &o);
+        return;
+    } else {
+        mirror_spend(x, spend, ns, (int64_t)time(NULL));
+        next = reserve(x, true, true) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    }
+    if (next == TG_STAGE_CONTINUE)
+        tg_exchange_resume(x);
+}
+
+tg_stage_result_t tg_spend_stage(tg_exchange_t *x)
+{
+    if (!reserve_checks(x))
+        return TG_STAGE_ANSWERED;
+    if (x->route == TG_ROUTE_COUNT_TOKENS) /* counting tokens costs nothing */
+        return TG_STAGE_CONTINUE;
+    if (!x->pw->redis)
+        return reserve(x, true, x->worst_known) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    tg_budget_apply_t apply[TG_BUDGET_MAX_APPLY];
+    tg_budgets_t *b = x->pw->gw->budgets;
+    int n = applies(x, apply, x->worst_known);
+    if (!n)
+        return TG_STAGE_CONTINUE;
+    x->worst_known = true;
+    tg_budget_redis_slot_t sl[TG_BUDGET_REDIS_SLOTS];
+    int64_t now = (int64_t)time(NULL);
+    int ns = tg_budget_redis_slots(b, apply, n, now, sl);
+    /* an unknown cost reserves nothing: this instance refuses it under a
+     * block budget (unpriced_model), or lets it through and settles it */
+    if (!ns || x->worst_nusd < 0)
+        return reserve(x, true, true) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    tg_redis_args_t ra = {0};
+    tg_budget_redis_reserve_args(&ra, apply, sl, ns, x->worst_nusd);
+    x->redis_req = tg_redis_eval(x->pw->redis, &tg_budget_redis_reserve, ra.nkeys, ra.argc, ra.argv,
+                                 ra.lens, on_shared_budget, x);
+    tg_redis_args_free(&ra);
+    if (!x->redis_req)
+        return shared_failed(x);
+    x->shared_apply = tg_xmalloc((size_t)n * sizeof *apply);
+    memcpy(x->shared_apply, apply, (size_t)n * sizeof *apply);
+    x->shared_slots = tg_xmalloc((size_t)ns * sizeof *sl);
+    memcpy(x->shared_slots, sl, (size_t)ns * sizeof *sl);
+    x->n_shared_slots = ns;
+    x->shared_amount = x->worst_nusd;
+    tg_attempt_watch_client(x); /* a client that leaves while parked */
+    return TG_STAGE_PARKED;
+}
+
+/* The shared reservation becomes the actual cost (sent without waiting). */
+static void shared_settle(tg_exchange_t *x)
+{
+    if (!x->n_shared_slots)
+        return;
+    tg_redis_args_t ra = {0};
+    tg_budget_redis_settle_args(&ra, x->shared_apply, x->shared_slots, x->n_shared_slots,
+                                x->shared_amount, x->cost_nusd);
+    if (!tg_redis_eval(x->pw->redis, &tg_budget_redis_settle, ra.nkeys, ra.argc, ra.argv, ra.lens,
+                       NULL, NULL))
+        tg_warn("budgets: a reservation of %lld nano-USD could not be settled in Redis (it is "
+                "not connected); it holds until the period ends",
+                (long long)x->shared_amount);
+    tg_redis_args_free(&ra);
+    shared_forget(x);
 }
 
 void tg_spend_headers(tg_exchange_t *x)
@@ -504,6 +661,7 @@ bool tg_spend_reserve_raw(tg_exchange_t *x)
 
 void tg_spend_settle(tg_exchange_t *x)
 {
+    shared_settle(x);
     if (x->budget_hold.reserved) {
         int64_t now = (int64_t)time(NULL);
         tg_budgets_t *b = x->pw->gw->budgets;

@@ -14,8 +14,14 @@
 
 /** The budget stage: Helicone-Max-Cost (402), then the reservation against
  *  every budget that applies (429 budget_exceeded or unpriced_model). False
- *  when the exchange was answered. */
+ *  when the exchange was answered. This instance's table only (raw
+ *  pass-through); LLM routes go through tg_spend_stage. */
 bool tg_spend_reserve(tg_exchange_t *x);
+/** The budget stage of LLM routes: tg_spend_reserve, but with redis.url the
+ *  reservation is first made in Redis (one script, atomic across the
+ *  instances sharing it) and the stage parks until it answers;
+ *  redis.on_failure says what happens when it cannot. */
+tg_stage_result_t tg_spend_stage(tg_exchange_t *x);
 /** The budget stage of raw pass-through (/{provider}/...): a call to an
  *  LLM route of the provider's type (tg_spend_raw_route) has its model and
  *  output cap read from its JSON body (Gemini: the model from the path)
