@@ -241,11 +241,14 @@ bool tg_budget_scope_valid(const char *scope);
 
 /* ---- shared in Redis (budget_redis.c) ---- */
 
-/** Reserve against, settle, and seed the budgets' periods in Redis:
- *  atomic across the instances sharing it. */
+/** Reserve against, settle, move a hold, and seed the budgets' periods in
+ *  Redis: atomic across the instances sharing it. A reservation is a hold
+ *  with an id (unique in the fleet) and a lifetime: past it, the next
+ *  reservation gives it back. Settling by id is idempotent. */
 extern const tg_redis_script_t tg_budget_redis_reserve;
 extern const tg_redis_script_t tg_budget_redis_settle;
 extern const tg_redis_script_t tg_budget_redis_seed;
+extern const tg_redis_script_t tg_budget_redis_move;
 
 /** One period of one budget a request reserves against. */
 typedef struct {
@@ -266,10 +269,14 @@ int tg_budget_redis_slots(const tg_budgets_t *b, const tg_budget_apply_t *apply,
                           tg_budget_redis_slot_t *out);
 /** The scripts' arguments (redis.h's tg_redis_args_t). */
 void tg_budget_redis_reserve_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
-                                  const tg_budget_redis_slot_t *sl, int ns, int64_t amount);
+                                  const tg_budget_redis_slot_t *sl, int ns, const char *hold,
+                                  int64_t ttl_s, int64_t amount);
 void tg_budget_redis_settle_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
-                                 const tg_budget_redis_slot_t *sl, int ns, int64_t reserved,
+                                 const tg_budget_redis_slot_t *sl, int ns, const char *hold,
                                  int64_t actual);
+void tg_budget_redis_move_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                               const tg_budget_redis_slot_t *sl, int ns, const char *hold,
+                               int64_t ttl_s, int64_t amount);
 void tg_budget_redis_seed_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
                                const tg_budget_redis_slot_t *sl, int ns, const int64_t *spend);
 /** Read the reserve script's answer for ns slots: -1 when reserved, the

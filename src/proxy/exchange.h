@@ -71,6 +71,7 @@ typedef struct {
     tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
     struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
     struct tg_redis *bus;        /* worker 0's subscriber to the other instances' changes */
+    struct tg_spend_retries *settle_retries; /* budget settlements waiting for Redis (spend.h) */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */
@@ -231,7 +232,8 @@ typedef struct tg_exchange {
     tg_budget_redis_slot_t *shared_slots;
     int n_shared_slots;
     int64_t shared_amount;
-    bool budget_ran; /* the budget stage ran */
+    char shared_hold[17]; /* the hold's id there */
+    bool budget_ran;      /* the budget stage ran */
     /* Raw pass-through of an LLM call the gateway can cost (spend.c,
      * tg_spend_reserve_raw): the route it is; its answer is read for usage
      * as it passes (filters.c). */

@@ -24,6 +24,7 @@
 #include "proxy/manual_log.h"
 #include "proxy/readers.h"
 #include "proxy/reply.h"
+#include "proxy/spend.h"
 
 #include <ctype.h>
 #include <event2/event.h>
@@ -540,7 +541,8 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->metrics = tg_metrics_shard(gw->metrics, index);
     pw->journal = tg_journal_open(gw->store, index);
     pw->redis = tg_redis_new(gw->redis, base); /* NULL without redis.url */
-    if (pw->redis && index == 0) {             /* one connection seeds the budgets' spend */
+    pw->settle_retries = tg_spend_retries_new(base, pw->redis);
+    if (pw->redis && index == 0) { /* one connection seeds the budgets' spend */
         tg_redis_set_on_ready(pw->redis, tg_gateway_seed_shared, gw);
         /* and one listens to the other instances' changes (proxy/bus.h) */
         pw->bus = tg_redis_subscribe(gw->redis, base, TG_BUS_CHANNEL, tg_bus_on_message, gw);
@@ -563,7 +565,8 @@ void tg_pipeline_worker_free(void *wctx)
     tg_journal_close(pw->journal);                /* no exchange is left to submit a record */
     if (pw->journal_ev)
         event_free(pw->journal_ev);
-    tg_redis_free(pw->redis); /* no exchange is left waiting for a reply */
+    tg_redis_free(pw->redis);                  /* no exchange is left waiting for a reply */
+    tg_spend_retries_free(pw->settle_retries); /* after: failed settles join it */
     tg_redis_free(pw->bus);
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);

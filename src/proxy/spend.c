@@ -20,6 +20,8 @@
 #include "gateway.h"
 #include "proxy/reply.h"
 
+#include <event2/event.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +375,156 @@ bool tg_spend_reserve(tg_exchange_t *x)
 
 /* ---- shared in Redis (budget/budget.h, budget_redis.c) ---- */
 
+/* Settles that did not reach Redis (not connected, no reply in time: it
+ * may or may not have run, and running it twice counts once), kept per
+ * worker and sent again every half second once the connection is ready,
+ * so the fleet's spend ends equal to the recorded cost. Bounded: past
+ * RETRY_MAX waiting, or RETRY_TRIES sends of one, it is dropped with a
+ * warning (its hold still expires by itself). */
+#define RETRY_MAX      1024
+#define RETRY_TRIES    20
+#define RETRY_EVERY_MS 500
+
+typedef struct retry_item {
+    struct retry_item *next;
+    struct tg_spend_retries *q;
+    int tries;
+    tg_redis_args_t a;
+} retry_item_t;
+
+struct tg_spend_retries {
+    tg_redis_t *redis;
+    struct event *ev;
+    retry_item_t *head, *tail;
+    int waiting;
+};
+
+static void retry_drop(retry_item_t *it, const char *why)
+{
+    tg_warn("budgets: a settlement is dropped (%s): its actual cost is missing from the shared "
+            "spend; its hold expires by itself",
+            why);
+    tg_redis_args_free(&it->a);
+    free(it);
+}
+
+static void retry_arm(tg_spend_retries_t *q)
+{
+    struct timeval tv = {0, RETRY_EVERY_MS * 1000};
+    evtimer_add(q->ev, &tv);
+}
+
+static void retry_later(retry_item_t *it)
+{
+    tg_spend_retries_t *q = it->q;
+    if (q->waiting >= RETRY_MAX)
+        return retry_drop(it, "too many waiting");
+    it->next = NULL;
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    q->waiting++;
+    if (!evtimer_pending(q->ev, NULL))
+        retry_arm(q);
+}
+
+static void on_settled(void *arg, const struct redisReply *reply)
+{
+    retry_item_t *it = arg;
+    if (!reply)
+        return retry_later(it);
+    tg_redis_args_free(&it->a);
+    free(it);
+}
+
+/* Send it (the args are kept for another try). */
+static void retry_send(retry_item_t *it)
+{
+    if (it->tries >= RETRY_TRIES)
+        return retry_drop(it, "Redis did not answer it");
+    if (!tg_redis_eval(it->q->redis, &tg_budget_redis_settle, it->a.nkeys, it->a.argc, it->a.argv,
+                       it->a.lens, on_settled, it))
+        return retry_later(it);
+    it->tries++;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tg_spend_retries_t *q = arg;
+    if (!tg_redis_ready(q->redis))
+        return retry_arm(q);
+    retry_item_t *it = q->head;
+    q->head = q->tail = NULL;
+    q->waiting = 0;
+    while (it) {
+        retry_item_t *next = it->next;
+        retry_send(it);
+        it = next;
+    }
+}
+
+tg_spend_retries_t *tg_spend_retries_new(struct event_base *base, tg_redis_t *redis)
+{
+    if (!redis)
+        return NULL;
+    tg_spend_retries_t *q = tg_xcalloc(1, sizeof *q);
+    q->redis = redis;
+    q->ev = evtimer_new(base, on_retry_timer, q);
+    if (!q->ev)
+        abort();
+    return q;
+}
+
+void tg_spend_retries_free(tg_spend_retries_t *q)
+{
+    if (!q)
+        return;
+    if (q->waiting)
+        tg_warn("budgets: %d settlements never reached Redis before shutdown: their actual cost "
+                "is missing from the shared spend",
+                q->waiting);
+    for (retry_item_t *it = q->head, *next; it; it = next) {
+        next = it->next;
+        tg_redis_args_free(&it->a);
+        free(it);
+    }
+    event_free(q->ev);
+    free(q);
+}
+
+int tg_spend_retries_waiting(const tg_spend_retries_t *q)
+{
+    return q ? q->waiting : 0;
+}
+
+/* A hold's id, unique in the fleet: 64 random bits. */
+static void new_hold_id(char out[17])
+{
+    unsigned char r[8];
+    if (RAND_bytes(r, sizeof r) != 1)
+        abort();
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[16] = 0;
+}
+
+/* How long a hold lives in Redis: the target's attempts (each within its
+ * idle timeout), and a margin. Past it the money comes back to the
+ * budget; a later settle still adds the actual cost. */
+static int64_t hold_ttl_s(const tg_exchange_t *x)
+{
+    const tg_provider_cfg_t *p = x->target.provider;
+    int64_t ms = p ? p->timeout_ms * (int64_t)(p->retries + 1) : 60000;
+    return (ms + 999) / 1000 + TG_SPEND_HOLD_MARGIN_S;
+}
+
 /* Redis could not answer: redis.on_failure says whether this instance's
  * own table decides (open) or the request is refused (closed). */
 static tg_stage_result_t shared_failed(tg_exchange_t *x)
@@ -419,7 +571,8 @@ static void on_shared_budget(void *arg, const struct redisReply *reply)
     int r = nv < 0 ? -2 : tg_budget_redis_result(v, nv, ns, spend, open);
     tg_stage_result_t next;
     if (r == -2) {
-        shared_forget(x); /* nothing was reserved there */
+        /* the hold may be there (the script ran, its reply was lost): it
+         * stays to be settled by id when the exchange ends */
         next = shared_failed(x);
     } else if (r >= 0) {
         /* This instance's table takes the fleet's spend and decides first:
@@ -475,7 +628,8 @@ tg_stage_result_t tg_spend_stage(tg_exchange_t *x)
     if (!ns || x->worst_nusd < 0)
         return reserve(x, true, true) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     tg_redis_args_t ra = {0};
-    tg_budget_redis_reserve_args(&ra, apply, sl, ns, x->worst_nusd);
+    new_hold_id(x->shared_hold);
+    tg_budget_redis_reserve_args(&ra, apply, sl, ns, x->shared_hold, hold_ttl_s(x), x->worst_nusd);
     x->redis_req = tg_redis_eval(x->pw->redis, &tg_budget_redis_reserve, ra.nkeys, ra.argc, ra.argv,
                                  ra.lens, on_shared_budget, x);
     tg_redis_args_free(&ra);
@@ -491,21 +645,33 @@ tg_stage_result_t tg_spend_stage(tg_exchange_t *x)
     return TG_STAGE_PARKED;
 }
 
-/* The shared reservation becomes the actual cost (sent without waiting). */
+/* The shared hold becomes the actual cost: sent without waiting, and
+ * again later until Redis has it (idempotent by the hold's id). */
 static void shared_settle(tg_exchange_t *x)
 {
     if (!x->n_shared_slots)
         return;
-    tg_redis_args_t ra = {0};
-    tg_budget_redis_settle_args(&ra, x->shared_apply, x->shared_slots, x->n_shared_slots,
-                                x->shared_amount, x->cost_nusd);
-    if (!tg_redis_eval(x->pw->redis, &tg_budget_redis_settle, ra.nkeys, ra.argc, ra.argv, ra.lens,
-                       NULL, NULL))
-        tg_warn("budgets: a reservation of %lld nano-USD could not be settled in Redis (it is "
-                "not connected); it holds until the period ends",
-                (long long)x->shared_amount);
-    tg_redis_args_free(&ra);
+    retry_item_t *it = tg_xcalloc(1, sizeof *it);
+    it->q = x->pw->settle_retries;
+    tg_budget_redis_settle_args(&it->a, x->shared_apply, x->shared_slots, x->n_shared_slots,
+                                x->shared_hold, x->cost_nusd);
+    retry_send(it);
     shared_forget(x);
+}
+
+/* A fallback's worst case replaces the first target's in the shared hold
+ * (fire and forget: lost, the settle puts it right). */
+static void shared_move(tg_exchange_t *x)
+{
+    if (!x->n_shared_slots || x->worst_nusd < 0)
+        return;
+    tg_redis_args_t ra = {0};
+    tg_budget_redis_move_args(&ra, x->shared_apply, x->shared_slots, x->n_shared_slots,
+                              x->shared_hold, hold_ttl_s(x), x->worst_nusd);
+    tg_redis_eval(x->pw->redis, &tg_budget_redis_move, ra.nkeys, ra.argc, ra.argv, ra.lens, NULL,
+                  NULL);
+    tg_redis_args_free(&ra);
+    x->shared_amount = x->worst_nusd;
 }
 
 void tg_spend_headers(tg_exchange_t *x)
@@ -536,7 +702,10 @@ bool tg_spend_retarget(tg_exchange_t *x)
         return true; /* no budget stage (pass-through), or the same target (a retry) */
     tg_budget_settle(x->pw->gw->budgets, &x->budget_hold, 0, (int64_t)time(NULL));
     x->budget_target = x->fallback_index;
-    return reserve(x, false, false);
+    if (!reserve(x, false, false))
+        return false;
+    shared_move(x);
+    return true;
 }
 
 /* ---- raw pass-through ---- */
@@ -626,13 +795,13 @@ static bool block_applies(tg_exchange_t *x)
     return false;
 }
 
-bool tg_spend_reserve_raw(tg_exchange_t *x)
+tg_stage_result_t tg_spend_stage_raw(tg_exchange_t *x)
 {
     const tg_provider_cfg_t *p = x->target.provider;
     tg_wire_t wire = tg_wire_of(p->type);
     tg_route_kind_t k = tg_spend_raw_route(wire, tg_http_method(x->h), x->suffix);
     if (k == TG_ROUTE_PASSTHROUGH) /* files, model lists, ...: they cost nothing */
-        return true;
+        return TG_STAGE_CONTINUE;
     /* errors from here on in the route's dialect */
     x->wire = k == TG_ROUTE_RESPONSES ? TG_WIRE_RESPONSES : wire;
     bool json = x->in_body && tg_json_valid(x->in_body, x->in_len, NULL, NULL) &&
@@ -643,11 +812,12 @@ bool tg_spend_reserve_raw(tg_exchange_t *x)
                 x, 400, "invalid_json",
                 "this pass-through call reaches an LLM route under a block budget, and its body "
                 "is not a JSON object, so its cost cannot be known: send the request's JSON");
-            return false;
+            return TG_STAGE_ANSWERED;
         }
         if (!tg_http_header(x->h, "Helicone-Max-Cost"))
-            return true;            /* not costed, as nothing holds it to a cost */
-        return tg_spend_reserve(x); /* the worst case is unknown: 402 */
+            return TG_STAGE_CONTINUE; /* not costed, as nothing holds it to a cost */
+        /* the worst case is unknown: 402 */
+        return tg_spend_reserve(x) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
     }
     x->raw_metered = true;
     x->raw_kind = k;
@@ -656,7 +826,7 @@ bool tg_spend_reserve_raw(tg_exchange_t *x)
     x->target.model = raw_model(x);
     if (x->target.model)
         x->model_requested = tg_xstrdup(x->target.model);
-    return tg_spend_reserve(x);
+    return tg_spend_stage(x); /* with redis.url, shared as the routes' are */
 }
 
 void tg_spend_settle(tg_exchange_t *x)

@@ -12,24 +12,29 @@
 #include "budget/budget.h"
 #include "proxy/exchange.h"
 
+struct event_base;
+typedef struct tg_spend_retries tg_spend_retries_t;
+
 /** The budget stage: Helicone-Max-Cost (402), then the reservation against
  *  every budget that applies (429 budget_exceeded or unpriced_model). False
- *  when the exchange was answered. This instance's table only (raw
- *  pass-through); LLM routes go through tg_spend_stage. */
+ *  when the exchange was answered. This instance's table only; the stages
+ *  go through tg_spend_stage. */
 bool tg_spend_reserve(tg_exchange_t *x);
 /** The budget stage of LLM routes: tg_spend_reserve, but with redis.url the
  *  reservation is first made in Redis (one script, atomic across the
- *  instances sharing it) and the stage parks until it answers;
- *  redis.on_failure says what happens when it cannot. */
+ *  instances sharing it: a hold with an id and a lifetime) and the stage
+ *  parks until it answers; redis.on_failure says what happens when it
+ *  cannot. The hold is settled by id when the exchange ends, again later
+ *  (the worker's tg_spend_retries_t) when Redis could not take it. */
 tg_stage_result_t tg_spend_stage(tg_exchange_t *x);
 /** The budget stage of raw pass-through (/{provider}/...): a call to an
  *  LLM route of the provider's type (tg_spend_raw_route) has its model and
  *  output cap read from its JSON body (Gemini: the model from the path)
- *  and goes through tg_spend_reserve like any other; a body that is not a
- *  JSON object is refused (400 invalid_json) while a block budget applies,
- *  since it cannot be costed. Any other call costs nothing and passes.
- *  False when the exchange was answered. */
-bool tg_spend_reserve_raw(tg_exchange_t *x);
+ *  and goes through tg_spend_stage like any other (shared in Redis too); a
+ *  body that is not a JSON object is refused (400 invalid_json) while a
+ *  block budget applies, since it cannot be costed. Any other call costs
+ *  nothing and passes. */
+tg_stage_result_t tg_spend_stage_raw(tg_exchange_t *x);
 /** The LLM route a raw call is, by the wire of its provider's type, its
  *  method and its path below base_url: OpenAI's chat completions,
  *  completions, responses and embeddings; Anthropic's messages; Gemini's
@@ -47,6 +52,17 @@ void tg_spend_headers(tg_exchange_t *x);
 bool tg_spend_retarget(tg_exchange_t *x);
 /** The exchange ends: its reservation becomes its actual cost. */
 void tg_spend_settle(tg_exchange_t *x);
+
+/* A shared hold lives the target's timeout x (retries + 1), and this. */
+#define TG_SPEND_HOLD_MARGIN_S 5
+
+/** A worker's settlements waiting for Redis (NULL redis: NULL). Freed
+ *  after the worker's Redis connection (whose failing callbacks may add
+ *  to it); what is still waiting then is logged as lost. Worker thread. */
+tg_spend_retries_t *tg_spend_retries_new(struct event_base *base, struct tg_redis *redis);
+void tg_spend_retries_free(tg_spend_retries_t *q);
+/** How many wait (for /metrics and tests). */
+int tg_spend_retries_waiting(const tg_spend_retries_t *q);
 
 /** The worst-case cost of the request at the current target in nano-USD:
  *  prompt bytes (a bound on any tokenizer's count) at the highest input

@@ -564,7 +564,7 @@ static tg_stage_result_t budget(void *arg)
  * other call costs nothing. */
 static tg_stage_result_t raw_budget(void *arg)
 {
-    return tg_spend_reserve_raw(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    return tg_spend_stage_raw(arg);
 }
 
 /* ---- attempt ---- */

@@ -200,6 +200,74 @@ test('a budget under 100 concurrent requests split over two gateways is never pa
   assert.ok(fleet.daily.spend >= total - 1e-9, `g2 shows ${fleet.daily.spend}, the fleet spent ${total}`);
 });
 
+// The Redis hash of an agent's daily budget, and a field of it (nano-USD).
+async function budgetField(agent, field) {
+  const keys = (await rd.cli('--scan', '--pattern', `tollgate:budget:daily:*:property:*:${agent}`)).split('\n').filter(Boolean);
+  assert.ok(keys.length <= 1, keys.join(' '));
+  return keys.length ? Number(await rd.cli('HGET', keys[0], field)) || 0 : 0;
+}
+
+const agentAsk = (gw, agent, headers = {}) => fetch(`${gw.baseURL}/chat/completions`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'helicone-property-agent-name': agent, ...headers },
+  body: JSON.stringify({ model: 'fake/gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+});
+
+test('a gateway killed with requests in flight: its holds expire and another gateway can spend the whole budget', async () => {
+  // holds live the target's timeout (2 s) and a margin (5 s)
+  const cfg = budgetConfig();
+  cfg.providers.fake.timeout = 2;
+  const doomed = await h.startGateway(cfg);
+  await redisUp(doomed, 1);
+  const agent = h.testId('killed');
+  // nine in flight hold ~0.93 USD of the 1 USD budget
+  const inflight = Array.from({ length: 9 }, () => agentAsk(doomed, agent, { 'x-fake-delay-ms': '20000' }).catch(() => null));
+  await h.waitFor(async () => (await budgetField(agent, 'o')) > 0.9e9, 5000, 20);
+  const held = Date.now();
+  await doomed.stop('SIGKILL');
+  await Promise.all(inflight);
+  const g = await budgetGateway();
+  // the holds are still there: no room for a tenth
+  const early = await agentAsk(g, agent);
+  assert.equal(early.status, 429, await early.text());
+  // past their deadline the whole budget is free again: nine at once pass
+  await h.sleep(Math.max(0, held + 8000 - Date.now()));
+  const rs = await Promise.all(Array.from({ length: 9 }, () => agentAsk(g, agent)));
+  assert.deepEqual(rs.map((r) => r.status), Array(9).fill(200));
+  // what they cost is spent in Redis, nothing of the dead gateway's holds is left
+  const total = await fleetSpend([g], agent, 9);
+  await h.waitFor(async () => Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10, 5000);
+  assert.equal(await budgetField(agent, 'o'), 0);
+});
+
+test('Redis frozen while requests settle: their costs reach it once it is back, each once', async () => {
+  const cfg = budgetConfig({ timeout: '200ms', connect_timeout: '300ms' });
+  cfg.server.workers = 1; // one connection: the timeout of one command drops it for all
+  const g = await started(cfg);
+  const agent = h.testId('frozen');
+  const slow = agentAsk(g, agent, { 'x-fake-delay-ms': '1200' }); // reserved, then settles while frozen
+  await h.waitFor(async () => (await budgetField(agent, 'o')) > 0, 3000, 20);
+  rd.pause();
+  try {
+    // reserving times out (on_failure open: this instance decides); the
+    // connection is dropped and cannot be made again while frozen
+    const quick = await agentAsk(g, agent);
+    assert.equal(quick.status, 200);
+    assert.equal((await slow).status, 200);
+    await h.sleep(500);
+  } finally {
+    rd.resume();
+  }
+  await redisUp(g, 1);
+  const total = await fleetSpend([g], agent, 2);
+  assert.ok(total > 0);
+  await h.waitFor(async () => Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10, 8000);
+  await h.sleep(1200); // and no retry adds it again
+  assert.ok(Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10);
+  assert.equal(await budgetField(agent, 'o'), 0);
+  assert.doesNotMatch(g.output(), /settlement is dropped/);
+});
+
 test('Redis down with on_failure closed: a budgeted request gets 503, an unbudgeted one is answered', async () => {
   const g = await budgetGateway({ on_failure: 'closed' });
   await rd.kill();

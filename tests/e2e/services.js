@@ -138,7 +138,7 @@ async function startPostgres() {
 
 /**
  * A Redis server with no persistence. Returns { url, port, stop(), kill(),
- * restart() }. opts.password: clients must AUTH (the url carries it).
+ * restart(), pause(), resume(), cli(...args) }. opts.password: clients must AUTH (the url carries it).
  */
 async function startRedis(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-redis-'));
@@ -156,6 +156,18 @@ async function startRedis(opts = {}) {
     url: opts.password ? `redis://default:${opts.password}@127.0.0.1:${port}/0`
       : `redis://127.0.0.1:${port}/0`,
     port,
+    /** Freeze it (SIGSTOP): connections open, nothing answered; resume() thaws it. */
+    pause: () => proc.kill('SIGSTOP'),
+    resume: () => proc.kill('SIGCONT'),
+    /** Run redis-cli args against it; resolves to its output, trimmed. */
+    cli: (...args) => new Promise((resolve, reject) => {
+      const c = spawn('redis-cli', ['-p', String(port), ...(opts.password ? ['-a', opts.password, '--no-auth-warning'] : []), ...args],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d) => { out += d; });
+      c.on('error', reject);
+      c.on('exit', () => resolve(out.trim()));
+    }),
     /** Stop it hard (a crash), keeping the port for restart(). */
     kill: () => killTree(proc, 'SIGKILL'),
     restart: launch,

@@ -188,20 +188,39 @@ TEST(redis_budget_script_arguments_and_answer)
     CHECK(sl[0].start == 1765065600 && sl[0].end == 1765065600 + 86400);
     CHECK(sl[1].period == TG_BUDGET_MONTH && sl[1].limit == 2500000000 && !sl[1].block);
     tg_redis_args_t a = {0};
-    tg_budget_redis_reserve_args(&a, apply, sl, ns, 12345);
-    CHECK(a.nkeys == 2 && a.argc == 2 + 1 + 6);
+    tg_budget_redis_reserve_args(&a, apply, sl, ns, "00ff00ff00ff00ff", 65, 12345);
+    /* the hashes, then their holds' sorted sets */
+    CHECK(a.nkeys == 4 && a.argc == 4 + 3 + 6);
     CHECK_STR(a.argv[0], "tollgate:budget:daily:1765065600:global:*");
     CHECK(!strncmp(a.argv[1], "tollgate:budget:monthly:", 24));
     CHECK(strstr(a.argv[1], ":property:Team:red") != NULL);
-    CHECK_STR(a.argv[2], "12345");
-    CHECK_STR(a.argv[3], "1000000000");
-    CHECK_STR(a.argv[4], "1");
-    CHECK_STR(a.argv[5], "1765238400"); /* a day after the day ends */
-    CHECK_STR(a.argv[7], "0");
-    tg_budget_redis_settle_args(&a, apply, sl, ns, 12345, -1); /* unknown cost: 0 */
-    CHECK(a.argc == 2 + 2 + 2);
-    CHECK_STR(a.argv[2], "12345");
-    CHECK_STR(a.argv[3], "0");
+    CHECK_STR(a.argv[2], "tollgate:budget:daily:1765065600:global:*:z");
+    CHECK(strstr(a.argv[3], ":property:Team:red:z") != NULL);
+    CHECK_STR(a.argv[4], "12345");
+    CHECK_STR(a.argv[5], "00ff00ff00ff00ff");
+    CHECK_STR(a.argv[6], "65");
+    CHECK_STR(a.argv[7], "1000000000");
+    CHECK_STR(a.argv[8], "1");
+    CHECK_STR(a.argv[9], "1765238400"); /* a day after the day ends */
+    CHECK_STR(a.argv[11], "0");
+    tg_budget_redis_settle_args(&a, apply, sl, ns, "00ff00ff00ff00ff", -1); /* unknown cost: 0 */
+    CHECK(a.nkeys == 4 && a.argc == 4 + 2 + 2);
+    CHECK_STR(a.argv[4], "00ff00ff00ff00ff");
+    CHECK_STR(a.argv[5], "0");
+    CHECK_STR(a.argv[6], "1765238400");
+    tg_budget_redis_move_args(&a, apply, sl, ns, "00ff00ff00ff00ff", 30, 777);
+    CHECK(a.nkeys == 4 && a.argc == 4 + 3 + 2);
+    CHECK_STR(a.argv[5], "777");
+    CHECK_STR(a.argv[6], "30");
+    /* the largest reservation fits the arguments */
+    tg_budget_apply_t many[TG_BUDGET_MAX_APPLY];
+    for (int i = 0; i < TG_BUDGET_MAX_APPLY; i++)
+        many[i] = (tg_budget_apply_t){.scope = "user", .cfg = {.daily = 1, .monthly = 1}};
+    tg_budget_redis_slot_t msl[TG_BUDGET_REDIS_SLOTS];
+    int mns = tg_budget_redis_slots(b, many, TG_BUDGET_MAX_APPLY, now, msl);
+    CHECK(mns == TG_BUDGET_REDIS_SLOTS);
+    tg_budget_redis_reserve_args(&a, many, msl, mns, "ab", 5, 1);
+    CHECK(a.argc == 2 * mns + 3 + 3 * mns && a.nkeys == 2 * mns);
     tg_redis_args_free(&a);
 
     int64_t spend[2], open[2];
