@@ -268,6 +268,50 @@ test('Redis frozen while requests settle: their costs reach it once it is back, 
   assert.doesNotMatch(g.output(), /settlement is dropped/);
 });
 
+test('a fallback moves the shared hold to the worst case of the target that serves', async () => {
+  // the first target is dear (~0.5 USD worst case), the fallback cheap (~0.1)
+  const cfg = budgetConfig();
+  cfg.cost_tracking.pricing = { 'gpt-4o-mini': { input: 5, output: 5 }, 'claude-haiku-4-5': { input: 1, output: 1 } };
+  const g = await started(cfg);
+  const agent = h.testId('moved');
+  const id = h.testId('fb');
+  const reply = agentAsk(g, agent, {
+    'x-test-id': id, 'x-fake-fail-times': '1', 'x-fake-status': '500', 'x-fake-delay-ms': '700',
+    'helicone-fallbacks': JSON.stringify(['claude/claude-haiku-4-5']),
+  });
+  await h.waitFor(async () => (await fake.requestsFor(id)).length === 2, 5000, 20);
+  await h.sleep(150);
+  const held = await budgetField(agent, 'o');
+  assert.ok(held > 0 && held < 0.2e9, `Redis holds ${held / 1e9} USD for a request now worth at most ~0.1`);
+  assert.equal((await reply).status, 200);
+  const total = await fleetSpend([g], agent, 1);
+  await h.waitFor(async () => Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10, 5000);
+  assert.equal(await budgetField(agent, 'o'), 0);
+});
+
+test('raw pass-through LLM calls share the budget across gateways too', async () => {
+  const g1 = await budgetGateway();
+  const g2 = await budgetGateway();
+  const agent = h.testId('raw');
+  const raw = (gw) => fetch(`${gw.url}/fake/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-property-agent-name': agent, 'x-fake-delay-ms': '300' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  // each worst case is ~0.1 USD of the 1 USD budget: at most nine fit at
+  // once in the fleet (eighteen if each gateway kept its own)
+  const rs = await Promise.all(Array.from({ length: 24 }, (_, i) => raw(i % 2 ? g1 : g2)));
+  const ok = rs.filter((r) => r.status === 200);
+  assert.ok(ok.length > 0 && ok.length <= 9, `${ok.length} answered at once`);
+  for (const r of rs.filter((x) => x.status !== 200)) assert.equal(r.body.error.code, 'budget_exceeded');
+  // and their costs are the fleet's spend in Redis
+  let total = 0;
+  await h.waitFor(async () => {
+    total = await fleetSpend([g1, g2], agent, 0);
+    return total > 0 && Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10;
+  }, 8000, 200);
+});
+
 test('Redis down with on_failure closed: a budgeted request gets 503, an unbudgeted one is answered', async () => {
   const g = await budgetGateway({ on_failure: 'closed' });
   await rd.kill();
