@@ -249,6 +249,8 @@ extern const tg_redis_script_t tg_budget_redis_reserve;
 extern const tg_redis_script_t tg_budget_redis_settle;
 extern const tg_redis_script_t tg_budget_redis_seed;
 extern const tg_redis_script_t tg_budget_redis_move;
+/** Reads {s, o} per budget (the API), giving back expired holds first. */
+extern const tg_redis_script_t tg_budget_redis_read;
 
 /** One period of one budget a request reserves against. */
 typedef struct {
@@ -277,6 +279,10 @@ void tg_budget_redis_settle_args(tg_redis_args_t *a, const tg_budget_apply_t *ap
 void tg_budget_redis_move_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
                                const tg_budget_redis_slot_t *sl, int ns, const char *hold,
                                int64_t ttl_s, int64_t amount);
+/** At most this many slots per read (two keys each). */
+#define TG_BUDGET_REDIS_READ_SLOTS 60
+void tg_budget_redis_read_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                               const tg_budget_redis_slot_t *sl, int ns);
 void tg_budget_redis_seed_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
                                const tg_budget_redis_slot_t *sl, int ns, const int64_t *spend);
 /** Read the reserve script's answer for ns slots: -1 when reserved, the

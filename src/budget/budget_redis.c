@@ -116,6 +116,16 @@ static const char move_lua[] =
                "end\n"
                "return 0\n";
 
+/* No ARGV. Answers {s, o} per budget, after dropping expired holds. */
+static const char read_lua[] = LUA_COMMON "local out = {}\n"
+                                          "for i = 1, n do\n"
+                                          "  sweep(i)\n"
+                                          "  local v = redis.call('HMGET', KEYS[i], 's', 'o')\n"
+                                          "  out[#out+1] = tonumber(v[1]) or 0\n"
+                                          "  out[#out+1] = tonumber(v[2]) or 0\n"
+                                          "end\n"
+                                          "return out\n";
+
 /* KEYS as above; ARGV per key: spend, expire-at. */
 static const char seed_lua[] = "for i = 1, #KEYS do\n"
                                "  redis.call('HSETNX', KEYS[i], 's', ARGV[2*i-1])\n"
@@ -127,6 +137,7 @@ const tg_redis_script_t tg_budget_redis_reserve = {"budget_reserve", reserve_lua
 const tg_redis_script_t tg_budget_redis_settle = {"budget_settle", settle_lua};
 const tg_redis_script_t tg_budget_redis_seed = {"budget_seed", seed_lua};
 const tg_redis_script_t tg_budget_redis_move = {"budget_move", move_lua};
+const tg_redis_script_t tg_budget_redis_read = {"budget_read", read_lua};
 
 /* The reserve script's keys (two per slot) and arguments (3 + 3 per slot). */
 _Static_assert(2 * TG_BUDGET_REDIS_SLOTS + 3 + 3 * TG_BUDGET_REDIS_SLOTS <= TG_REDIS_MAX_ARGS,
@@ -223,6 +234,13 @@ void tg_budget_redis_move_args(tg_redis_args_t *a, const tg_budget_apply_t *appl
     tg_redis_args_push_i64(a, amount < 0 ? 0 : amount);
     tg_redis_args_push_i64(a, ttl_s);
     push_expiries(a, sl, ns);
+}
+
+void tg_budget_redis_read_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                               const tg_budget_redis_slot_t *sl, int ns)
+{
+    put_keys(a, apply, sl, ns, true);
+    tg_redis_args_done(a);
 }
 
 void tg_budget_redis_seed_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,

@@ -45,9 +45,10 @@ static void put_time(tg_buf_t *out, int64_t t)
     tg_buf_printf(out, "\"%s\"", ts);
 }
 
-/* One period of a budget: spend, open reservations, limit, percent, state. */
+/* One period of a budget: spend, open reservations, limit, percent, state.
+ * so: the fleet's {spend, open holds} from Redis, or NULL (s < 0: not read). */
 static void period_json(tg_buf_t *out, tg_budgets_t *b, const tg_budget_cfg_t *c, const char *scope,
-                        const char *value, int period, int64_t now)
+                        const char *value, int period, int64_t now, const int64_t *so)
 {
     double usd = period == TG_BUDGET_DAY ? c->daily : c->monthly;
     int64_t limit = tg_budget_nusd(usd);
@@ -55,6 +56,10 @@ static void period_json(tg_buf_t *out, tg_budgets_t *b, const tg_budget_cfg_t *c
     if (!tg_budget_get(b, scope, value, period, now, &st)) {
         memset(&st, 0, sizeof st);
         tg_budget_period(tg_budgets_calendar(b), period, now, &st.start, &st.resets_at);
+    }
+    if (so && so[0] >= 0) {
+        st.spend = so[0];
+        st.reserved = so[1];
     }
     tg_buf_printf(out, "\"%s\":{\"spend\":", tg_budget_period_name(period));
     put_usd(out, st.spend);
@@ -82,7 +87,7 @@ static void period_json(tg_buf_t *out, tg_budgets_t *b, const tg_budget_cfg_t *c
 }
 
 static void budget_json(tg_buf_t *out, const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
-                        const char *value, int64_t now)
+                        const char *value, int64_t now, const int64_t (*so)[2])
 {
     tg_budget_cfg_t c;
     bool runtime = tg_budget_rule_get(b, scope, value, &c);
@@ -95,9 +100,9 @@ static void budget_json(tg_buf_t *out, const tg_config_t *cfg, tg_budgets_t *b, 
     tg_buf_printf(out, ",\"source\":\"%s\",\"action\":\"%s\",\"warning_threshold\":%g,",
                   runtime ? "runtime" : "config", tg_budget_action_name(c.action),
                   c.warning_threshold);
-    period_json(out, b, &c, scope, value, TG_BUDGET_DAY, now);
+    period_json(out, b, &c, scope, value, TG_BUDGET_DAY, now, so ? so[TG_BUDGET_DAY] : NULL);
     tg_buf_puts(out, ",");
-    period_json(out, b, &c, scope, value, TG_BUDGET_MONTH, now);
+    period_json(out, b, &c, scope, value, TG_BUDGET_MONTH, now, so ? so[TG_BUDGET_MONTH] : NULL);
     tg_buf_puts(out, "}");
 }
 
@@ -122,47 +127,185 @@ static bool seen_add(seen_t *s, const char *scope, const char *value)
     return true;
 }
 
-static void list_budgets(tg_http_t *h, const tg_config_t *cfg, tg_budgets_t *b)
+/* The budgets the list shows, in its order: the global budget and every
+ * runtime one, spent or not, then every value that spent or holds
+ * reservations this period (in this instance's table) under a budget with
+ * a limit. */
+static void list_entries(const tg_config_t *cfg, tg_budgets_t *b, int64_t now, seen_t *seen)
 {
-    int64_t now = (int64_t)time(NULL);
-    tg_buf_t out = {0};
-    seen_t seen = {0};
-    size_t n = 0;
-    tg_buf_puts(&out, "{\"data\":[");
     tg_budget_cfg_t c;
-    /* the global budget and every runtime one, spent or not */
-    if (tg_spend_budget_cfg(cfg, b, "global", "*", &c) && seen_add(&seen, "global", "*")) {
-        budget_json(&out, cfg, b, "global", "*", now);
-        n++;
-    }
+    if (tg_spend_budget_cfg(cfg, b, "global", "*", &c))
+        seen_add(seen, "global", "*");
     tg_budget_rule_t *rules;
     size_t nr;
     tg_budget_rules(b, &rules, &nr);
     for (size_t i = 0; i < nr; i++)
-        if (seen_add(&seen, rules[i].scope, rules[i].value)) {
-            tg_buf_puts(&out, n++ ? "," : "");
-            budget_json(&out, cfg, b, rules[i].scope, rules[i].value, now);
-        }
+        seen_add(seen, rules[i].scope, rules[i].value);
     free(rules);
-    /* then every value that spent this period under a budget with a limit */
     tg_budget_state_t *st;
     size_t ns;
     tg_budget_list(b, now, &st, &ns);
-    for (size_t i = 0; i < ns; i++) {
-        if (st[i].spend <= 0 && st[i].reserved <= 0)
-            continue;
-        if (!tg_spend_budget_cfg(cfg, b, st[i].scope, st[i].value, &c))
-            continue;
-        if (seen_add(&seen, st[i].scope, st[i].value)) {
-            tg_buf_puts(&out, n++ ? "," : "");
-            budget_json(&out, cfg, b, st[i].scope, st[i].value, now);
-        }
-    }
+    for (size_t i = 0; i < ns; i++)
+        if ((st[i].spend > 0 || st[i].reserved > 0) &&
+            tg_spend_budget_cfg(cfg, b, st[i].scope, st[i].value, &c))
+            seen_add(seen, st[i].scope, st[i].value);
     free(st);
-    free(seen.keys);
-    tg_buf_printf(&out, "],\"total\":%zu}", n);
+}
+
+/* Entry i's scope and value (its "scope\nvalue" split). */
+static void entry_at(const seen_t *e, size_t i, char *scope, char *value)
+{
+    const char *k = e->keys[i], *nl = strchr(k, '\n');
+    snprintf(scope, TG_BUDGET_SCOPE_MAX, "%.*s", (int)(nl - k), k);
+    snprintf(value, TG_BUDGET_VALUE_MAX, "%s", nl + 1);
+}
+
+/* Answer with the entries: one budget's object (one) or the list; so: the
+ * fleet's figures per entry (or NULL). */
+static void render(tg_http_t *h, const tg_config_t *cfg, tg_budgets_t *b, const seen_t *e, bool one,
+                   const int64_t (*so)[2][2], int64_t now)
+{
+    tg_buf_t out = {0};
+    char scope[TG_BUDGET_SCOPE_MAX], value[TG_BUDGET_VALUE_MAX];
+    if (!one)
+        tg_buf_puts(&out, "{\"data\":[");
+    for (size_t i = 0; i < e->n; i++) {
+        entry_at(e, i, scope, value);
+        tg_buf_puts(&out, i ? "," : "");
+        budget_json(&out, cfg, b, scope, value, now, so ? so[i] : NULL);
+    }
+    if (!one)
+        tg_buf_printf(&out, "],\"total\":%zu}", e->n);
     tg_http_reply(h, 200, "application/json", out.data, out.len);
     tg_buf_free(&out);
+}
+
+/* ---- the fleet's figures (redis.url) ---- */
+
+/* With Redis, what an instance shows is what the fleet has: the budgets'
+ * spend and open holds are read from Redis (one script per 30 budgets,
+ * pipelined) while the request waits, then rendered as above. A budget
+ * whose read failed shows this instance's figures. */
+#define READ_ENTRIES (TG_BUDGET_REDIS_READ_SLOTS / TG_BUDGET_NPERIODS)
+#define MAX_READS    16
+
+typedef struct fleet_read fleet_read_t;
+typedef struct {
+    fleet_read_t *f;
+    int first, n; /* entries [first, first + n) */
+    tg_redis_req_t *req;
+} read_part_t;
+
+struct fleet_read {
+    tg_http_t *h;
+    tg_config_t *cfg;
+    tg_budgets_t *b;
+    bool one;
+    seen_t entries;
+    int64_t now;
+    int64_t (*so)[2][2];
+    read_part_t parts[MAX_READS];
+    int nparts, pending;
+};
+
+static void fleet_finish(fleet_read_t *f)
+{
+    static const tg_http_events_t none = {0};
+    tg_http_set_events(f->h, &none, NULL);
+    render(f->h, f->cfg, f->b, &f->entries, f->one, (const int64_t(*)[2][2])f->so, f->now);
+    tg_config_release(f->cfg);
+    free(f->entries.keys);
+    free(f->so);
+    free(f);
+}
+
+static void on_fleet_read(void *arg, const struct redisReply *reply)
+{
+    read_part_t *p = arg;
+    fleet_read_t *f = p->f;
+    p->req = NULL;
+    int64_t v[2 * TG_BUDGET_REDIS_READ_SLOTS];
+    int nv = reply ? tg_redis_reply_ints(reply, v, 2 * TG_BUDGET_REDIS_READ_SLOTS) : -1;
+    if (nv == 4 * p->n)
+        for (int i = 0; i < p->n; i++)
+            for (int per = 0; per < TG_BUDGET_NPERIODS; per++) {
+                f->so[p->first + i][per][0] = v[4 * i + 2 * per];
+                f->so[p->first + i][per][1] = v[4 * i + 2 * per + 1];
+            }
+    if (--f->pending == 0)
+        fleet_finish(f);
+}
+
+/* The client left: the answer goes now, with what was read. */
+static void on_fleet_gone(void *arg)
+{
+    fleet_read_t *f = arg;
+    for (int i = 0; i < f->nparts; i++)
+        if (f->parts[i].req)
+            tg_redis_cancel(f->parts[i].req);
+    fleet_finish(f);
+}
+
+/* Send the reads; false (nothing sent) when Redis cannot take them. */
+static bool fleet_read(tg_http_t *h, tg_redis_t *r, tg_config_t *cfg, tg_budgets_t *b, seen_t *e,
+                       bool one, int64_t now)
+{
+    if (!r || !tg_redis_ready(r) || !e->n)
+        return false;
+    fleet_read_t *f = tg_xcalloc(1, sizeof *f);
+    f->so = tg_xmalloc(e->n * sizeof *f->so);
+    for (size_t i = 0; i < e->n; i++)
+        for (int per = 0; per < TG_BUDGET_NPERIODS; per++)
+            f->so[i][per][0] = f->so[i][per][1] = -1;
+    tg_budget_apply_t apply[READ_ENTRIES];
+    tg_budget_redis_slot_t sl[TG_BUDGET_REDIS_READ_SLOTS];
+    tg_redis_args_t ra = {0};
+    for (size_t first = 0; first < e->n && f->nparts < MAX_READS; first += READ_ENTRIES) {
+        int n = (int)(e->n - first < READ_ENTRIES ? e->n - first : READ_ENTRIES), ns = 0;
+        for (int i = 0; i < n; i++) {
+            memset(&apply[i], 0, sizeof apply[i]);
+            entry_at(e, first + (size_t)i, apply[i].scope, apply[i].value);
+            for (int per = 0; per < TG_BUDGET_NPERIODS; per++, ns++) {
+                sl[ns] = (tg_budget_redis_slot_t){.apply = i, .period = per};
+                tg_budget_period(tg_budgets_calendar(b), per, now, &sl[ns].start, &sl[ns].end);
+            }
+        }
+        tg_budget_redis_read_args(&ra, apply, sl, ns);
+        read_part_t *p = &f->parts[f->nparts];
+        *p = (read_part_t){.f = f, .first = (int)first, .n = n};
+        p->req = tg_redis_eval(r, &tg_budget_redis_read, ra.nkeys, ra.argc, ra.argv, ra.lens,
+                               on_fleet_read, p);
+        if (!p->req)
+            break;
+        f->nparts++;
+    }
+    tg_redis_args_free(&ra);
+    if (!f->nparts) {
+        free(f->so);
+        free(f);
+        return false;
+    }
+    f->h = h;
+    f->cfg = tg_config_acquire(cfg);
+    f->b = b;
+    f->one = one;
+    f->entries = *e;
+    f->now = now;
+    f->pending = f->nparts;
+    static const tg_http_events_t ev = {.on_close = on_fleet_gone};
+    tg_http_set_events(h, &ev, f);
+    return true;
+}
+
+/* Answer entries e (taken), read from Redis when there is one. */
+static void answer(tg_http_t *h, tg_redis_t *r, tg_config_t *cfg, tg_budgets_t *b, seen_t *e,
+                   bool one)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (fleet_read(h, r, cfg, b, e, one, now))
+        return;
+    render(h, cfg, b, e, one, NULL, now);
+    free(e->keys);
 }
 
 /* %XX-decode src into dst (cap); false when malformed, too long or NUL. */
@@ -255,7 +398,7 @@ out:
 }
 
 /* GET, PUT, DELETE /api/v1/budgets/{scope}/{value}. */
-static void one_budget(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+static void one_budget(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, tg_config_t *cfg,
                        bool may_write, const char *rest)
 {
     char scope[TG_BUDGET_SCOPE_MAX], value[TG_BUDGET_VALUE_MAX], raw[TG_BUDGET_SCOPE_MAX * 3];
@@ -290,9 +433,9 @@ static void one_budget(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg
             api_error(h, 404, "not_found", "no budget for that scope and value");
             return;
         }
-        budget_json(&out, cfg, b, scope, value, (int64_t)time(NULL));
-        tg_http_reply(h, 200, "application/json", out.data, out.len);
-        tg_buf_free(&out);
+        seen_t one = {0};
+        seen_add(&one, scope, value);
+        answer(h, bus, cfg, b, &one, true);
         return;
     }
     if (strcmp(m, "PUT") && strcmp(m, "DELETE")) {
@@ -346,12 +489,12 @@ static void one_budget(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg
     tg_bus_publish(bus, gw, "budget.put",
                    json_pack("{s:s, s:s, s:o}", "scope", scope, "value", value, "budget",
                              json_loadb(body, len, 0, NULL)));
-    budget_json(&out, cfg, b, scope, value, (int64_t)time(NULL));
+    budget_json(&out, cfg, b, scope, value, (int64_t)time(NULL), NULL);
     tg_http_reply(h, 200, "application/json", out.data, out.len);
     tg_buf_free(&out);
 }
 
-bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, tg_config_t *cfg,
                     bool may_read, bool may_write, const char *path)
 {
     if (strcmp(path, "/api/v1/budgets") != 0 && strncmp(path, "/api/v1/budgets/", 16) != 0)
@@ -367,7 +510,9 @@ bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_co
                       "GET /api/v1/budgets; PUT and DELETE /api/v1/budgets/{scope}/{value}");
             return true;
         }
-        list_budgets(h, cfg, gw->budgets);
+        seen_t e = {0};
+        list_entries(cfg, gw->budgets, (int64_t)time(NULL), &e);
+        answer(h, bus, cfg, gw->budgets, &e, false);
         return true;
     }
     one_budget(h, gw, bus, cfg, may_write, path + 16);

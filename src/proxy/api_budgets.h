@@ -11,8 +11,10 @@
 #include <stdbool.h>
 
 /** Answer `path` when it is /api/v1/budgets or under it (true), else
- *  false. cfg: the worker's configuration (the budgets it declares). */
-bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+ *  false. cfg: the worker's configuration (the budgets it declares). bus:
+ *  the worker's Redis connection (NULL without redis.url): the GETs then
+ *  read the fleet's spend and holds there, answering once Redis has. */
+bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, tg_config_t *cfg,
                     bool may_read, bool may_write, const char *path);
 
 #endif

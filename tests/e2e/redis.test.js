@@ -312,6 +312,29 @@ test('raw pass-through LLM calls share the budget across gateways too', async ()
   }, 8000, 200);
 });
 
+test('GET /api/v1/budgets shows the fleet\'s spend on every gateway', async () => {
+  const g1 = await budgetGateway();
+  const g2 = await budgetGateway();
+  const agent = h.testId('shown');
+  assert.equal((await agentAsk(g2, agent)).status, 200); // g2 knows the budget
+  for (let i = 0; i < 3; i++) assert.equal((await agentAsk(g1, agent)).status, 200); // then g1 spends
+  let total = 0;
+  await h.waitFor(async () => {
+    total = await fleetSpend([g1, g2], agent, 1);
+    return Math.abs((await budgetField(agent, 's')) - total * 1e9) < 10;
+  }, 8000, 100);
+  const one = async (gw) => (await (await fetch(`${gw.url}/api/v1/budgets/property:Agent-Name/${agent}`)).json()).daily;
+  for (const gw of [g1, g2]) {
+    const d = await one(gw);
+    assert.ok(Math.abs(d.spend - total) < 1e-6, `${gw.port} shows ${d.spend}, the fleet spent ${total}`);
+    assert.equal(d.reserved, 0);
+  }
+  const list = await (await fetch(`${g2.url}/api/v1/budgets`)).json();
+  const entry = list.data.find((b) => b.value === agent);
+  assert.ok(Math.abs(entry.daily.spend - total) < 1e-6, `the list on g2 shows ${entry.daily.spend} of ${total}`);
+  assert.equal(list.total, list.data.length);
+});
+
 test('Redis down with on_failure closed: a budgeted request gets 503, an unbudgeted one is answered', async () => {
   const g = await budgetGateway({ on_failure: 'closed' });
   await rd.kill();
