@@ -831,6 +831,11 @@ bool tg_budget_rule_get(tg_budgets_t *b, const char *scope, const char *value, t
     return have != NULL;
 }
 
+bool tg_budget_rules_any(tg_budgets_t *b)
+{
+    return atomic_load(&b->n_rules_pub) != 0;
+}
+
 void tg_budget_rules(tg_budgets_t *b, tg_budget_rule_t **out, size_t *n)
 {
     pthread_rwlock_rdlock(&b->rules_lock);

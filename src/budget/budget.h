@@ -229,6 +229,8 @@ void tg_budget_rule_put(tg_budgets_t *b, const tg_budget_rule_t *r);
 bool tg_budget_rule_delete(tg_budgets_t *b, const char *scope, const char *value);
 bool tg_budget_rule_get(tg_budgets_t *b, const char *scope, const char *value,
                         tg_budget_cfg_t *out);
+/** Whether any runtime budget exists (one atomic load). */
+bool tg_budget_rules_any(tg_budgets_t *b);
 /** Every runtime budget (*out malloc'd). */
 void tg_budget_rules(tg_budgets_t *b, tg_budget_rule_t **out, size_t *n);
 /** The names of the properties runtime budgets name (for a request's

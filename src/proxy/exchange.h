@@ -72,6 +72,7 @@ typedef struct {
     struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
     struct tg_redis *bus;        /* worker 0's subscriber to the other instances' changes */
     struct tg_spend_retries *settle_retries; /* budget settlements waiting for Redis (spend.h) */
+    struct tg_spend_plan *spend_plan;        /* the budgets cfg can apply (spend.h), lazily */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */

@@ -567,6 +567,7 @@ void tg_pipeline_worker_free(void *wctx)
         event_free(pw->journal_ev);
     tg_redis_free(pw->redis);                  /* no exchange is left waiting for a reply */
     tg_spend_retries_free(pw->settle_retries); /* after: failed settles join it */
+    free(pw->spend_plan);
     tg_redis_free(pw->bus);
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);

@@ -116,13 +116,11 @@ static int add_apply(const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
     return n + 1;
 }
 
-int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_name,
-                     const char *(*header)(void *h, const char *name), void *h,
-                     tg_budget_apply_t *out, int max)
+/* The configuration's per-property budgets the request's headers name. */
+static int add_config_properties(const tg_config_t *cfg, tg_budgets_t *b,
+                                 const char *(*header)(void *h, const char *name), void *h,
+                                 tg_budget_apply_t *out, int n, int max)
 {
-    int n = add_apply(cfg, b, "global", "*", out, 0, max);
-    n = add_apply(cfg, b, "key", key_name, out, n, max);
-    n = add_apply(cfg, b, "user", header(h, "Helicone-User-Id"), out, n, max);
     char hname[TG_BUDGET_SCOPE_MAX + 32], scope[TG_BUDGET_SCOPE_MAX];
     for (size_t i = 0; i < cfg->n_budget_per_property; i++) {
         const char *name = cfg->budget_per_property[i].name;
@@ -130,6 +128,18 @@ int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_na
         join2(scope, sizeof scope, "property:", name);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
+    return n;
+}
+
+int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_name,
+                     const char *(*header)(void *h, const char *name), void *h,
+                     tg_budget_apply_t *out, int max)
+{
+    int n = add_apply(cfg, b, "global", "*", out, 0, max);
+    n = add_apply(cfg, b, "key", key_name, out, n, max);
+    n = add_apply(cfg, b, "user", header(h, "Helicone-User-Id"), out, n, max);
+    n = add_config_properties(cfg, b, header, h, out, n, max);
+    char hname[TG_BUDGET_SCOPE_MAX + 32], scope[TG_BUDGET_SCOPE_MAX];
     char names[8][TG_BUDGET_SCOPE_MAX];
     size_t nn = tg_budget_rule_properties(b, names, 8);
     for (size_t i = 0; i < nn; i++) {
@@ -137,6 +147,38 @@ int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_na
         join2(scope, sizeof scope, "property:", names[i]);
         n = add_apply(cfg, b, scope, header(h, hname), out, n, max);
     }
+    return n;
+}
+
+void tg_spend_plan(const tg_config_t *cfg, tg_spend_plan_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->generation = cfg->generation;
+    out->global = global_cfg(cfg);
+    out->global_limit = has_limit(&out->global);
+    out->key_limit = has_limit(&cfg->budget_per_key);
+    out->user_limit = has_limit(&cfg->budget_per_user);
+    for (size_t i = 0; i < cfg->n_budget_per_property; i++)
+        out->props_limit |= has_limit(&cfg->budget_per_property[i].b);
+}
+
+int tg_spend_applies_planned(const tg_spend_plan_t *p, const tg_config_t *cfg, tg_budgets_t *b,
+                             const char *key_name, const char *(*header)(void *h, const char *name),
+                             void *h, tg_budget_apply_t *out, int max)
+{
+    int n = 0;
+    if (p->global_limit && max > 0) {
+        memcpy(out[0].scope, "global", sizeof "global");
+        memcpy(out[0].value, "*", sizeof "*");
+        out[0].cfg = p->global;
+        n = 1;
+    }
+    if (p->key_limit)
+        n = add_apply(cfg, b, "key", key_name, out, n, max);
+    if (p->user_limit)
+        n = add_apply(cfg, b, "user", header(h, "Helicone-User-Id"), out, n, max);
+    if (p->props_limit)
+        n = add_config_properties(cfg, b, header, h, out, n, max);
     return n;
 }
 
@@ -296,8 +338,20 @@ static void budget_headers(tg_exchange_t *x, const tg_budget_outcome_t *o)
  * some do, the worst case unless known. */
 static int applies(tg_exchange_t *x, tg_budget_apply_t *apply, bool known)
 {
-    int n = tg_spend_applies(x->cfg, x->pw->gw->budgets, x->caller.key_name, tg_exchange_header,
-                             x->h, apply, TG_BUDGET_MAX_APPLY);
+    tg_budgets_t *b = x->pw->gw->budgets;
+    int n;
+    if (tg_budget_rules_any(b))
+        n = tg_spend_applies(x->cfg, b, x->caller.key_name, tg_exchange_header, x->h, apply,
+                             TG_BUDGET_MAX_APPLY);
+    else {
+        tg_spend_plan_t *p = x->pw->spend_plan;
+        if (!p)
+            p = x->pw->spend_plan = tg_xcalloc(1, sizeof *p);
+        if (p->generation != x->cfg->generation)
+            tg_spend_plan(x->cfg, p);
+        n = tg_spend_applies_planned(p, x->cfg, b, x->caller.key_name, tg_exchange_header, x->h,
+                                     apply, TG_BUDGET_MAX_APPLY);
+    }
     if (n && !known)
         x->worst_nusd = tg_spend_worst_case(x);
     return n;

@@ -77,6 +77,23 @@ int64_t tg_spend_worst_case(tg_exchange_t *x);
 bool tg_spend_budget_cfg(const tg_config_t *cfg, tg_budgets_t *b, const char *scope,
                          const char *value, tg_budget_cfg_t *out);
 
+/** Which budgets of a configuration can apply, resolved once per
+ *  configuration generation (a worker keeps one, pw->spend_plan): while
+ *  no runtime budget exists, the stage then looks nothing up by name and
+ *  reads no header no budget needs. */
+typedef struct tg_spend_plan {
+    uint64_t generation; /* of the configuration it was made from */
+    tg_budget_cfg_t global;
+    bool global_limit, key_limit, user_limit;
+    bool props_limit; /* some budgets.per_property entry has a limit */
+} tg_spend_plan_t;
+void tg_spend_plan(const tg_config_t *cfg, tg_spend_plan_t *out);
+/** tg_spend_applies for a configuration without runtime budgets, by its
+ *  plan: the same list. */
+int tg_spend_applies_planned(const tg_spend_plan_t *p, const tg_config_t *cfg, tg_budgets_t *b,
+                             const char *key_name, const char *(*header)(void *h, const char *name),
+                             void *h, tg_budget_apply_t *out, int max);
+
 /** The budgets (scope, value) a request falls under (at most max). */
 int tg_spend_applies(const tg_config_t *cfg, tg_budgets_t *b, const char *key_name,
                      const char *(*header)(void *h, const char *name), void *h,

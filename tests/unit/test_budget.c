@@ -16,6 +16,8 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -594,4 +596,61 @@ TEST(budget_new_period_read_back_from_the_store)
     tg_config_release(cfg);
     tg_config_errors_free(&errs);
     remove_dir(t.dir);
+}
+
+/* Request headers for the applies tests: name=value pairs. */
+static const char *pairs_header(void *h, const char *name)
+{
+    const char **kv = h;
+    for (; kv[0]; kv += 2)
+        if (!strcasecmp(kv[0], name))
+            return kv[1];
+    return NULL;
+}
+
+TEST(budget_planned_applies_are_the_full_lookup)
+{
+    static const char *const yamls[] = {
+        "cost_tracking:\n  budgets: { daily: 5, monthly: 50 }\n",
+        "cost_tracking:\n  budgets:\n    per_user: { daily: 1 }\n    per_key: { monthly: 2 }\n",
+        "cost_tracking:\n  budgets:\n    daily: 3\n    per_property:\n"
+        "      Agent-Name: { daily: 1 }\n      Team: { monthly: 4, action: warn }\n",
+        "cost_tracking:\n  budgets: { daily: 10 }\n",
+        "cost_tracking:\n  budgets: {}\n",
+    };
+    const char *heads[] = {"Helicone-User-Id",
+                           "ann",
+                           "Helicone-Property-Agent-Name",
+                           "bot",
+                           "Helicone-Property-Team",
+                           "red",
+                           NULL};
+    for (size_t k = 0; k < sizeof yamls / sizeof *yamls; k++) {
+        tg_config_errors_t errs = {0};
+        tg_config_t *cfg = tg_config_load_string(yamls[k], strlen(yamls[k]), "t.yaml", &errs);
+        CHECK(cfg != NULL);
+        if (!cfg)
+            continue;
+        tg_budgets_t *b = utc_table();
+        tg_spend_plan_t p;
+        tg_spend_plan(cfg, &p);
+        CHECK(p.generation == cfg->generation);
+        tg_budget_apply_t full[TG_BUDGET_MAX_APPLY], planned[TG_BUDGET_MAX_APPLY];
+        for (int withkey = 0; withkey < 2; withkey++) {
+            const char *key = withkey ? "ci" : NULL;
+            int nf = tg_spend_applies(cfg, b, key, pairs_header, heads, full, TG_BUDGET_MAX_APPLY);
+            int np = tg_spend_applies_planned(&p, cfg, b, key, pairs_header, heads, planned,
+                                              TG_BUDGET_MAX_APPLY);
+            CHECK_INT(np, nf);
+            for (int i = 0; i < nf && i < np; i++) {
+                CHECK_STR(planned[i].scope, full[i].scope);
+                CHECK_STR(planned[i].value, full[i].value);
+                CHECK(planned[i].cfg.daily == full[i].cfg.daily &&
+                      planned[i].cfg.monthly == full[i].cfg.monthly &&
+                      planned[i].cfg.action == full[i].cfg.action);
+            }
+        }
+        tg_budgets_free(b);
+        tg_config_release(cfg);
+    }
 }
