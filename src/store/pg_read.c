@@ -29,7 +29,20 @@ PGconn *tg_pg_reader_get(pg_t *p, char *err, size_t errlen)
     pthread_mutex_unlock(&p->pool_mu);
     if (c)
         return c;
-    return tg_pg_connect(p, READ_TIMEOUT_MS, err, errlen);
+    c = tg_pg_connect(p, READ_TIMEOUT_MS, err, errlen);
+    /* the queries read their cursors to the end: plan for all rows, not
+     * for the first 10% (the default, which picks nested loops that take
+     * seconds over a day of records) */
+    PGresult *r =
+        c ? tg_pg_query(c, p->display, "SELECT set_config('cursor_tuple_fraction', '1', false)", 0,
+                        NULL, NULL, err, errlen)
+          : NULL;
+    if (c && !r) {
+        PQfinish(c);
+        return NULL;
+    }
+    PQclear(r);
+    return c;
 }
 
 /* Back to the pool when it is healthy and idle; closed otherwise. */
