@@ -215,17 +215,23 @@ static const tg_sqlrd_ops_t pg_rd_ops = {
     .blob = rd_blob,
 };
 
-/* Run one of the shared queries on a pooled reader. */
+/* Run one of the shared queries on a pooled reader; once more on a new
+ * connection when the pooled one turns out to be dead (the server restarted
+ * since it was last used). */
 #define WITH_READER(b, call)                                                                       \
     do {                                                                                           \
         pg_t *p_ = (pg_t *)(b);                                                                    \
-        pgrd_t rd_ = {.base = {&pg_rd_ops}, .c = tg_pg_reader_get(p_, err, errlen)};               \
-        if (!rd_.c)                                                                                \
-            return -1;                                                                             \
-        int rc_ = call;                                                                            \
-        rd_done(&rd_.base);                                                                        \
-        tg_pg_reader_put(p_, rd_.c);                                                               \
-        return rc_;                                                                                \
+        for (int try_ = 0;; try_++) {                                                              \
+            pgrd_t rd_ = {.base = {&pg_rd_ops}, .c = tg_pg_reader_get(p_, err, errlen)};           \
+            if (!rd_.c)                                                                            \
+                return -1;                                                                         \
+            int rc_ = call;                                                                        \
+            bool lost_ = rc_ < 0 && tg_pg_conn_lost(rd_.c);                                        \
+            rd_done(&rd_.base);                                                                    \
+            tg_pg_reader_put(p_, rd_.c);                                                           \
+            if (!lost_ || try_)                                                                    \
+                return rc_;                                                                        \
+        }                                                                                          \
     } while (0)
 
 int tg_pg_list(tg_store_backend_t *b, const tg_query_t *q, tg_record_list_t *out, char *err,
@@ -279,6 +285,12 @@ int tg_pg_select(pg_t *p, const char *what, const char *sql, int n, const char *
     if (!c)
         return -1;
     PGresult *r = tg_pg_query(c, what, sql, n, vals, NULL, err, errlen);
+    if (!r && tg_pg_conn_lost(c)) { /* a pooled connection the server closed */
+        PQfinish(c);
+        if (!(c = tg_pg_reader_get(p, err, errlen)))
+            return -1;
+        r = tg_pg_query(c, what, sql, n, vals, NULL, err, errlen);
+    }
     if (r) {
         for (int i = 0; i < PQntuples(r); i++)
             row(r, i, arg);

@@ -27,12 +27,19 @@
 static PGconn *settings_begin(pg_t *p, char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->set_mu);
-    if (!p->set)
-        p->set = tg_pg_connect(p, SETTINGS_TIMEOUT_MS, err, errlen);
-    if (p->set && tg_pg_exec(p->set, "BEGIN", err, errlen) == 0)
-        return p->set;
-    PQfinish(p->set);
-    p->set = NULL;
+    /* twice: a connection the server closed since the last call is
+     * replaced by a new one */
+    for (int i = 0; i < 2; i++) {
+        if (!p->set)
+            p->set = tg_pg_connect(p, SETTINGS_TIMEOUT_MS, err, errlen);
+        if (p->set && tg_pg_exec(p->set, "BEGIN", err, errlen) == 0)
+            return p->set;
+        bool lost = p->set && tg_pg_conn_lost(p->set);
+        PQfinish(p->set);
+        p->set = NULL;
+        if (!lost)
+            break;
+    }
     pthread_mutex_unlock(&p->set_mu);
     return NULL;
 }
