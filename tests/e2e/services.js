@@ -120,7 +120,7 @@ async function startPostgres() {
       await sleep(100);
     }
   }
-  psqlAs('postgres', 'postgres', `CREATE ROLE tollgate LOGIN PASSWORD '${password}'`);
+  psqlAs('postgres', 'postgres', `CREATE ROLE tollgate LOGIN CREATEDB PASSWORD '${password}'`);
   psqlAs('postgres', 'postgres', 'CREATE DATABASE tollgate OWNER tollgate');
   const url = `postgresql://tollgate:${password}@127.0.0.1:${port}/tollgate`;
   return {

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "gateway.h"
 #include "store/store.h"
+#include "store_env.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -339,11 +340,9 @@ TEST(budget_spend_read_back_after_a_restart_across_midnight)
     char dir[] = "/tmp/tg-budget-XXXXXX";
     if (!mkdtemp(dir))
         return;
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
+    tg_test_store_t where;
     tg_store_options_t so;
-    tg_store_options_default(&so);
-    so.url = url;
+    tg_test_store_options(dir, "t.db", &where, &so);
     tg_store_t *s = NULL;
     char err[256];
     CHECK_INT(tg_store_open(&so, &s, err, sizeof err), 0);
