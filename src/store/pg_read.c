@@ -205,6 +205,7 @@ static const void *rd_blob(tg_sqlrd_t *r, int i, size_t *len)
 static const tg_sqlrd_ops_t pg_rd_ops = {
     .dollar = true,
     .lower_names = true,
+    .sql_aggregates = true,
     .run = rd_run,
     .step = rd_step,
     .rewind = rd_rewind,

@@ -447,27 +447,60 @@ int tg_sqlrd_costs(tg_sqlrd_t *st, const tg_query_t *q, tg_cost_rows_t *out, cha
     default: g = NULL; break;
     }
     tg_sqlb_t x = SQLB(st);
-    if (g) {
-        sb(&x, "SELECT ");
-        sb(&x, g);
+    /* one row of sums per group from the database (ungrouped, or a
+     * back-end that groups faster than rows travel), else every row */
+    bool agg = !g || st->ops->sql_aggregates;
+    sb(&x, "SELECT ");
+    sb(&x, g ? g : "NULL");
+    if (!agg)
         sb(&x, ", r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
                " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
-    } else {
+    else
         sb(&x,
-           "SELECT NULL, count(*), sum(r.prompt_tokens), sum(r.completion_tokens),"
-           " sum(r.cached_tokens), sum(r.cache_write_tokens), sum(r.reasoning_tokens),"
-           " sum(r.cost_nusd),"
-           " sum(CASE WHEN r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL THEN 1 ELSE 0 END),"
-           " sum(" POSITIVE("r.cache_saved_nusd") ")");
-    }
+           ", count(*), sum(" POSITIVE(
+               "r.prompt_tokens") "),"
+                                  " sum(" POSITIVE("r.completion_tokens") "), sum(" POSITIVE(
+                                      "r.cached_tokens") "),"
+                                                         " sum(" POSITIVE("r.cache_write_tokens") "), sum(" POSITIVE(
+                                                             "r.reasoning_tokens") "),"
+                                                                                   " sum(r.cost_"
+                                                                                   "nusd),"
+                                                                                   " sum(CASE "
+                                                                                   "WHEN "
+                                                                                   "r.cost_nusd "
+                                                                                   "IS NULL AND "
+                                                                                   "r.prompt_"
+                                                                                   "tokens IS NOT "
+                                                                                   "NULL THEN 1 "
+                                                                                   "ELSE 0 END),"
+                                                                                   " sum"
+                                                                                   "(" POSITIVE(
+                                                                                       "r.cache_"
+                                                                                       "saved_"
+                                                                                       "nusd") ")");
     from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
+    if (agg && g)
+        sb(&x, " GROUP BY 1");
     int ret = -1, rc;
     groups_t gs = {.null_row = -1};
     if (st->ops->run(st, &x, err, errlen) != 0)
         goto out;
     while ((rc = st->ops->step(st, err, errlen)) == 1) {
-        if (!g) { /* one row of sums */
-            tg_cost_row_t *row = group_new(&gs, NULL, 0);
+        tg_cost_row_t *row;
+        if (!g)
+            row = group_new(&gs, NULL, 0);
+        else if (st->ops->is_null(st, 0))
+            row = group_find(&gs, NULL, 0);
+        else if (q->group_by == TG_GROUP_DAY) {
+            char day[24];
+            int n = snprintf(day, sizeof day, "%lld", (long long)st->ops->i64(st, 0));
+            row = group_find(&gs, day, (size_t)n);
+        } else {
+            size_t klen;
+            const char *k = st->ops->text(st, 0, &klen);
+            row = group_find(&gs, k, klen);
+        }
+        if (agg) { /* a group's sums */
             row->requests = st->ops->i64(st, 1);
             row->prompt_tokens = st->ops->i64(st, 2);
             row->completion_tokens = st->ops->i64(st, 3);
@@ -476,20 +509,8 @@ int tg_sqlrd_costs(tg_sqlrd_t *st, const tg_query_t *q, tg_cost_rows_t *out, cha
             row->reasoning_tokens = st->ops->i64(st, 6);
             row->cost_nusd = st->ops->i64(st, 7);
             row->unpriced = st->ops->i64(st, 8);
-            row->cache_saved_nusd = (int64_t)st->ops->i64(st, 9);
+            row->cache_saved_nusd = st->ops->i64(st, 9);
             continue;
-        }
-        tg_cost_row_t *row;
-        if (st->ops->is_null(st, 0)) {
-            row = group_find(&gs, NULL, 0);
-        } else if (q->group_by == TG_GROUP_DAY) {
-            char day[24];
-            int n = snprintf(day, sizeof day, "%lld", (long long)st->ops->i64(st, 0));
-            row = group_find(&gs, day, (size_t)n);
-        } else {
-            size_t klen;
-            const char *k = st->ops->text(st, 0, &klen);
-            row = group_find(&gs, k, klen);
         }
         int64_t v, prompt = col_num(st, 1);
         row->requests++;
@@ -588,9 +609,113 @@ static void percentiles(int64_t *v, size_t n, int64_t out[3])
     }
 }
 
+/* "{p50,p95,p99}" of percentile_disc into out; NULL: -1 each. */
+static void sql_percentiles(tg_sqlrd_t *st, int col, int64_t out[3])
+{
+    long long a, b, c;
+    size_t len;
+    const char *v = st->ops->text(st, col, &len);
+    if (v && sscanf(v, "{%lld,%lld,%lld}", &a, &b, &c) == 3) {
+        out[0] = a;
+        out[1] = b;
+        out[2] = c;
+    } else {
+        out[0] = out[1] = out[2] = -1;
+    }
+}
+
+/* The stats in one aggregate row: percentile_disc is the nearest rank
+ * (ceil(p * n)), as percentiles() below. */
+static int stats_in_sql(tg_sqlrd_t *st, const tg_query_t *q, tg_stats_t *out, char *err,
+                        size_t errlen)
+{
+    tg_sqlb_t x = SQLB(st);
+    sb(&x, "SELECT count(*), sum(CASE WHEN r.status >= 400 OR r.has_error <> 0 THEN 1 ELSE 0 END),"
+           " sum(CASE WHEN r.cache = ");
+    sb_int(&x, TG_RECORD_CACHE_HIT);
+    sb(&x, " THEN 1 ELSE 0 END), sum(CASE WHEN r.cache = ");
+    sb_int(&x, TG_RECORD_CACHE_MISS);
+    sb(&x,
+       " THEN 1 ELSE 0 END),"
+       " sum(" POSITIVE("r.prompt_tokens") "), sum(" POSITIVE(
+           "r.completion_tokens") "),"
+                                  " sum(" POSITIVE("r.cached_tokens") "), sum(" POSITIVE(
+                                      "r.cache_write_tokens") "),"
+                                                              " sum(" POSITIVE(
+                                                                  "r.reasoning_"
+                                                                  "tokens") "), "
+                                                                            "sum(r."
+                                                                            "cost_"
+                                                                            "nusd), "
+                                                                            "count(r."
+                                                                            "cost_"
+                                                                            "nusd),"
+                                                                            " sum("
+                                                                            "CASE "
+                                                                            "WHEN "
+                                                                            "r.cost_"
+                                                                            "nusd IS "
+                                                                            "NULL "
+                                                                            "AND "
+                                                                            "r."
+                                                                            "prompt_"
+                                                                            "tokens "
+                                                                            "IS NOT "
+                                                                            "NULL "
+                                                                            "THEN 1 "
+                                                                            "ELSE 0 "
+                                                                            "END),"
+                                                                            " sum"
+                                                                            "(" POSITIVE(
+                                                                                "r."
+                                                                                "cach"
+                                                                                "e_"
+                                                                                "save"
+                                                                                "d_"
+                                                                                "nus"
+                                                                                "d") "),"
+                                                                                     " percentile_"
+                                                                                     "disc(ARRAY[0."
+                                                                                     "5, 0.95, "
+                                                                                     "0.99]) "
+                                                                                     "WITHIN GROUP "
+                                                                                     "(ORDER BY "
+                                                                                     "r.latency_ms)"
+                                                                                     ","
+                                                                                     " percentile_"
+                                                                                     "disc(ARRAY[0."
+                                                                                     "5, 0.95, "
+                                                                                     "0.99]) "
+                                                                                     "WITHIN GROUP "
+                                                                                     "(ORDER BY "
+                                                                                     "r.ttft_ms)");
+    from_where(&x, q, NULL, true);
+    int ret = -1;
+    if (st->ops->run(st, &x, err, errlen) != 0 || st->ops->step(st, err, errlen) != 1)
+        goto out;
+    int64_t *f[] = {&out->requests,         &out->errors,
+                    &out->cache_hits,       &out->cache_misses,
+                    &out->prompt_tokens,    &out->completion_tokens,
+                    &out->cached_tokens,    &out->cache_write_tokens,
+                    &out->reasoning_tokens, &out->cost_nusd,
+                    &out->priced,           &out->unpriced,
+                    &out->cache_saved_nusd};
+    for (int i = 0; i < 13; i++)
+        *f[i] = st->ops->i64(st, i);
+    sql_percentiles(st, 13, out->latency_ms);
+    sql_percentiles(st, 14, out->ttft_ms);
+    ret = 0;
+out:
+    st->ops->done(st);
+    sb_free(&x);
+    return ret;
+}
+
 int tg_sqlrd_stats(tg_sqlrd_t *st, const tg_query_t *q, tg_stats_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    if (st->ops->sql_aggregates)
+        return stats_in_sql(st, q, out, err, errlen);
     tg_sqlb_t x = SQLB(st);
     sb(&x, "SELECT r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms,"
            " r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"

@@ -47,6 +47,10 @@ typedef struct {
     /* true: request_properties.name holds names in ASCII lower case, and a
      * name compares as lower(?) (SQLite: the column is COLLATE NOCASE) */
     bool lower_names;
+    /* true: stats and costs are aggregated by the database (GROUP BY,
+     * percentile_disc; PostgreSQL), where SQLite's rows are summed in C
+     * faster than its GROUP BY sorts them */
+    bool sql_aggregates;
     /* start the statement (one at a time): 0, or -1 with err */
     int (*run)(tg_sqlrd_t *r, const tg_sqlb_t *b, char *err, size_t errlen);
     /* the next row: 1, 0 at the end, -1 on an error (err filled) */
