@@ -206,10 +206,10 @@ int main(int argc, char **argv)
                n - (long)have, (double)ms / 1000.0, (double)(n - have) * 1000.0 / (double)ms,
                (long long)c.written, (long long)c.spooled, (long long)c.dropped);
         /* what a long-running gateway has: planner statistics (PRAGMA optimize
-         * runs at every close; PostgreSQL's autovacuum analyzes) */
+         * runs at every close; PostgreSQL's autovacuum vacuums and analyzes) */
         tg_store_close(s);
         if (is_pg(db))
-            pg_exec(db, "ANALYZE requests; ANALYZE request_properties");
+            pg_exec(db, "VACUUM (ANALYZE) requests, request_properties");
         if (tg_store_open(&o, &s, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             return 1;

@@ -452,3 +452,10 @@ char *tg_redact_secrets(const char *s)
     }
     return b.data;
 }
+
+void tg_ascii_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}

@@ -59,6 +59,9 @@ char *tg_xstrndup(const char *s, size_t n);
 /** The value of a hex digit (either case), or -1. */
 int tg_hexval(char c);
 
+/** Fold s to lower case in place, ASCII letters only (as SQLite's NOCASE). */
+void tg_ascii_lower(char *s);
+
 /** The length of the valid UTF-8 sequence at s[0..n) (1 for ASCII), or 0
  *  when s starts with a byte that begins none. */
 size_t tg_utf8_seq(const unsigned char *s, size_t n);

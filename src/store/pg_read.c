@@ -328,7 +328,7 @@ int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
     else if (!strncmp(scope, "property:", 9))
         sql = "SELECT p.value, sum(r.cost_nusd) FROM request_properties p"
               " JOIN requests r ON r.seq = p.seq"
-              " WHERE p.name = lower($2::text COLLATE \"C\") AND p.created_at >= $1"
+              " WHERE p.name = $2 AND p.created_at >= $1"
               " GROUP BY p.value";
     else {
         snprintf(err, errlen, "unknown budget scope '%.80s'", scope);
@@ -336,8 +336,13 @@ int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
     }
     char since[24];
     snprintf(since, sizeof since, "%lld", (long long)since_ms);
-    const char *const vals[] = {since, !strncmp(scope, "property:", 9) ? scope + 9 : NULL};
+    /* the stored names are in ASCII lower case */
+    char *name = !strncmp(scope, "property:", 9) ? tg_xstrdup(scope + 9) : NULL;
+    if (name)
+        tg_ascii_lower(name);
+    const char *const vals[] = {since, name};
     sums_t a = {fn, arg};
-    return tg_pg_select((pg_t *)b, "requests", sql, vals[1] ? 2 : 1, vals, sum_row, &a, err,
-                        errlen);
+    int rc = tg_pg_select((pg_t *)b, "requests", sql, name ? 2 : 1, vals, sum_row, &a, err, errlen);
+    free(name);
+    return rc;
 }

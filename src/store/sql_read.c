@@ -72,9 +72,12 @@ static void sb_name(tg_sqlb_t *b, const char *name)
         sb_text(b, name);
         return;
     }
-    sb(b, "lower(");
-    sb_text(b, name);
-    sb(b, "::text COLLATE \"C\")");
+    /* folded here, not by lower() in SQL: a comparison in another
+     * collation than the column's could not use its index */
+    b->owned = tg_xrealloc(b->owned, (b->n_owned + 1) * sizeof *b->owned);
+    char *low = b->owned[b->n_owned++] = tg_xstrdup(name);
+    tg_ascii_lower(low);
+    sb_text(b, low);
 }
 
 static void sb_in(tg_sqlb_t *b, const char *col, const tg_strlist_t *l)
@@ -96,6 +99,9 @@ static void sb_free(tg_sqlb_t *b)
 {
     tg_buf_free(&b->sql);
     free(b->v);
+    for (size_t i = 0; i < b->n_owned; i++)
+        free(b->owned[i]);
+    free(b->owned);
 }
 
 static bool has_record_filters(const tg_query_t *q)

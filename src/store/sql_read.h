@@ -37,7 +37,9 @@ typedef struct {
     tg_sqlval_t *v;
     size_t n, cap;
     bool dollar;      /* parameters are $1, $2... (PostgreSQL), not ? */
-    bool lower_names; /* property names compare as lower($n) */
+    bool lower_names; /* property names compare in ASCII lower case */
+    char **owned;     /* values made for the statement (folded names) */
+    size_t n_owned;
 } tg_sqlb_t;
 
 typedef struct tg_sqlrd tg_sqlrd_t;
