@@ -834,6 +834,145 @@ static const char *row_key(tg_sqlrd_t *st, size_t *len)
  * twice: once to rank the groups by cost, once to fill the buckets of the
  * SERIES_MAX_GROUPS first only, so that memory is bounded by those
  * whatever the number of groups (a property unique to each request). */
+/* The SERIES_MAX_GROUPS costliest groups of rank (sorted) into keep, with
+ * their totals; returns how many. */
+static size_t keep_costliest(groups_t *rank, groups_t *keep)
+{
+    qsort(rank->rows, rank->n, sizeof *rank->rows, cmp_by_cost);
+    size_t kept = rank->n < SERIES_MAX_GROUPS ? rank->n : SERIES_MAX_GROUPS;
+    for (size_t k = 0; k < kept; k++) {
+        const char *rk = rank->rows[k].group;
+        tg_cost_row_t *row = group_find(keep, rk, rk ? strlen(rk) : 0);
+        row->requests = rank->rows[k].requests;
+        row->cost_nusd = rank->rows[k].cost_nusd;
+    }
+    return kept;
+}
+
+/* out's groups: the kept ones, named, with their totals and nb empty
+ * cells each. */
+static void series_groups(tg_series_t *out, const tg_query_t *q, size_t nb, const groups_t *keep,
+                          size_t kept)
+{
+    out->from_ms = q->from_ms;
+    out->bucket_ms = q->bucket_ms;
+    out->n_buckets = nb;
+    out->groups = tg_xcalloc(kept ? kept : 1, sizeof *out->groups);
+    for (size_t k = 0; k < kept; k++) {
+        tg_series_group_t *sg = &out->groups[out->n_groups++];
+        sg->group = keep->rows[k].group ? tg_xstrdup(keep->rows[k].group) : NULL;
+        sg->cost_nusd = keep->rows[k].cost_nusd;
+        sg->requests = keep->rows[k].requests;
+        sg->cells = tg_xcalloc(nb ? nb : 1, sizeof *sg->cells);
+    }
+}
+
+/* The kept groups of a series from the database's own sums: one row per
+ * group (ranked here as in C), then one per group and bucket with its
+ * percentiles (percentile_disc: the nearest rank). For a back-end with
+ * sql_aggregates: a month of a million records travels as a few thousand
+ * rows. */
+static int series_in_sql(tg_sqlrd_t *st, const tg_query_t *q, const char *g, size_t nb,
+                         tg_series_t *out, char *err, size_t errlen)
+{
+    const char *gp = q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL;
+    tg_sqlb_t x1 = SQLB(st), x2 = SQLB(st);
+    groups_t keep = {.null_row = -1};
+    int ret = -1, rc;
+    size_t kept = 1;
+    if (g) {
+        groups_t rank = {.null_row = -1};
+        sb(&x1, "SELECT ");
+        sb(&x1, g);
+        sb(&x1, ", count(*), sum(" POSITIVE("r.cost_nusd") ")");
+        from_where(&x1, q, gp, true);
+        sb(&x1, " GROUP BY 1");
+        if (st->ops->run(st, &x1, err, errlen) != 0) {
+            groups_free(&rank);
+            goto out;
+        }
+        while ((rc = st->ops->step(st, err, errlen)) == 1) {
+            size_t len;
+            const char *key = st->ops->text(st, 0, &len);
+            tg_cost_row_t *row = group_find(&rank, key, len);
+            row->requests = st->ops->i64(st, 1);
+            row->cost_nusd = st->ops->i64(st, 2);
+        }
+        if (rc != 0) {
+            groups_free(&rank);
+            goto out;
+        }
+        kept = keep_costliest(&rank, &keep);
+        out->groups_total = rank.n;
+        groups_free(&rank);
+    } else {
+        group_find(&keep, NULL, 0); /* the whole series, even when empty */
+        out->groups_total = 1;
+    }
+    series_groups(out, q, nb, &keep, kept);
+    for (size_t k = 0; k < kept; k++)
+        for (size_t i = 0; i < nb; i++)
+            for (int j = 0; j < 3; j++)
+                out->groups[k].cells[i].latency_ms[j] = out->groups[k].cells[i].ttft_ms[j] = -1;
+    sb(&x2, "SELECT (r.created_at - ");
+    sb_int(&x2, q->from_ms);
+    sb(&x2, ") / ");
+    sb_int(&x2, q->bucket_ms);
+    sb(&x2, ", ");
+    sb(&x2, g ? g : "NULL");
+    sb(&x2, ", count(*), sum(CASE WHEN r.status >= 400 OR r.has_error <> 0 THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN r.cache = ");
+    sb_int(&x2, TG_RECORD_CACHE_HIT);
+    sb(&x2, " THEN 1 ELSE 0 END), sum(CASE WHEN r.cache = ");
+    sb_int(&x2, TG_RECORD_CACHE_MISS);
+    sb(&x2, " THEN 1 ELSE 0 END), sum(" POSITIVE(
+                "r.prompt_tokens") "),"
+                                   " sum(" POSITIVE("r.completion_tokens") "), sum(" POSITIVE(
+                                       "r.cost_nusd") "),"
+                                                      " percentile_disc(ARRAY[0.5, 0.95, 0.99]) "
+                                                      "WITHIN GROUP (ORDER BY r.latency_ms),"
+                                                      " percentile_disc(ARRAY[0.5, 0.95, 0.99]) "
+                                                      "WITHIN GROUP (ORDER BY r.ttft_ms)");
+    from_where(&x2, q, gp, true);
+    sb(&x2, " GROUP BY 1, 2");
+    if (st->ops->run(st, &x2, err, errlen) != 0)
+        goto failed;
+    while ((rc = st->ops->step(st, err, errlen)) == 1) {
+        int64_t bi = st->ops->i64(st, 0);
+        size_t len;
+        const char *key = g ? st->ops->text(st, 1, &len) : NULL;
+        tg_cost_row_t *row = g ? group_get(&keep, key, len) : &keep.rows[0];
+        if (!row || bi < 0 || (size_t)bi >= nb)
+            continue; /* not among the costliest */
+        tg_series_group_t *sg = &out->groups[row - keep.rows];
+        tg_series_cell_t *c = &sg->cells[bi];
+        int64_t *f[] = {&c->requests,     &c->errors,        &c->cache_hits,
+                        &c->cache_misses, &c->prompt_tokens, &c->completion_tokens,
+                        &c->cost_nusd};
+        for (int i = 0; i < 7; i++)
+            *f[i] = st->ops->i64(st, 2 + i);
+        sql_percentiles(st, 9, c->latency_ms);
+        sql_percentiles(st, 10, c->ttft_ms);
+        if (!g) {
+            sg->requests += c->requests;
+            sg->cost_nusd += c->cost_nusd;
+        }
+    }
+    if (rc != 0)
+        goto failed;
+    ret = 0;
+    goto out;
+failed:
+    tg_series_free(out);
+    memset(out, 0, sizeof *out);
+out:
+    groups_free(&keep);
+    st->ops->done(st);
+    sb_free(&x1);
+    sb_free(&x2);
+    return ret;
+}
+
 int tg_sqlrd_series(tg_sqlrd_t *st, const tg_query_t *q, tg_series_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -846,6 +985,8 @@ int tg_sqlrd_series(tg_sqlrd_t *st, const tg_query_t *q, tg_series_t *out, char 
     case TG_GROUP_PROPERTY: g = "pg.value"; break;
     default: g = NULL; break;
     }
+    if (st->ops->sql_aggregates)
+        return series_in_sql(st, q, g, nb, out, err, errlen);
     tg_sqlb_t x = SQLB(st);
     sb(&x, "SELECT r.created_at, ");
     sb(&x, g ? g : "NULL");
@@ -873,14 +1014,7 @@ int tg_sqlrd_series(tg_sqlrd_t *st, const tg_query_t *q, tg_series_t *out, char 
         }
         if (rc != 0)
             goto failed;
-        qsort(rank.rows, rank.n, sizeof *rank.rows, cmp_by_cost);
-        kept = rank.n < SERIES_MAX_GROUPS ? rank.n : SERIES_MAX_GROUPS;
-        for (size_t k = 0; k < kept; k++) {
-            const char *rk = rank.rows[k].group;
-            tg_cost_row_t *row = group_find(&keep, rk, rk ? strlen(rk) : 0);
-            row->requests = rank.rows[k].requests;
-            row->cost_nusd = rank.rows[k].cost_nusd;
-        }
+        kept = keep_costliest(&rank, &keep);
         if (st->ops->rewind(st, err, errlen) != 0)
             goto out;
         out->groups_total = rank.n;
@@ -926,16 +1060,9 @@ int tg_sqlrd_series(tg_sqlrd_t *st, const tg_query_t *q, tg_series_t *out, char 
     }
     if (rc != 0)
         goto failed;
-    out->from_ms = q->from_ms;
-    out->bucket_ms = q->bucket_ms;
-    out->n_buckets = nb;
-    out->groups = tg_xcalloc(kept ? kept : 1, sizeof *out->groups);
+    series_groups(out, q, nb, &keep, kept);
     for (size_t k = 0; k < kept; k++) {
-        tg_series_group_t *sg = &out->groups[out->n_groups++];
-        sg->group = keep.rows[k].group ? tg_xstrdup(keep.rows[k].group) : NULL;
-        sg->cost_nusd = keep.rows[k].cost_nusd;
-        sg->requests = keep.rows[k].requests;
-        sg->cells = tg_xmalloc((nb ? nb : 1) * sizeof *sg->cells);
+        tg_series_group_t *sg = &out->groups[k];
         for (size_t i = 0; i < nb; i++) {
             sg->cells[i] = cells[k * nb + i];
             percentiles(lat[k * nb + i].v, lat[k * nb + i].n, sg->cells[i].latency_ms);
