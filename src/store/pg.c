@@ -24,6 +24,8 @@
  */
 #include "store/pg_internal.h"
 
+#include "core/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,19 @@ void tg_pg_set_err(char *err, size_t errlen, const char *what, const PGconn *c, 
     free(safe);
 }
 
+/* The server's notices ("relation ... already exists, skipping" at each
+ * migration check) are for the debug log, not the gateway's output. */
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    char *safe = tg_redact_secrets(msg);
+    size_t n = strlen(safe);
+    while (n && safe[n - 1] == '\n')
+        safe[--n] = '\0';
+    tg_debug("store: postgresql: %s", safe);
+    free(safe);
+}
+
 PGconn *tg_pg_connect(pg_t *p, int statement_timeout_ms, char *err, size_t errlen)
 {
     /* the gateway's defaults first: settings in the URL come later and win */
@@ -61,6 +76,7 @@ PGconn *tg_pg_connect(pg_t *p, int statement_timeout_ms, char *err, size_t errle
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, on_notice, NULL);
     char ms[24];
     snprintf(ms, sizeof ms, "%d", statement_timeout_ms);
     const char *const v[] = {ms};
