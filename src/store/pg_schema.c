@@ -21,7 +21,8 @@
  *                       400, the condition the queries state)
  *   request_properties  (seq, name, value, created_at); names stored in
  *                       ASCII lower case (compared like SQLite's NOCASE);
- *                       (name, value, created_at) for filters and sums
+ *                       (name, value, created_at) for filters and sums,
+ *                       (name, created_at) for grouping by a property
  *   request_bodies      bodies (bytea) by seq, read only for one record
  *   rate_limit_rules    the runtime limits of /api/v1/rate-limits, read
  *                       back in the order saved (pos)
@@ -76,6 +77,8 @@ static const char *migrations[] = {
     " created_at bigint NOT NULL,"
     " PRIMARY KEY (seq, name));"
     "CREATE INDEX request_properties_value ON request_properties(name, value, created_at);"
+    /* a property's rows in a time range, for grouping by it */
+    "CREATE INDEX request_properties_time ON request_properties(name, created_at);"
     "CREATE TABLE request_bodies ("
     " seq bigint PRIMARY KEY,"
     " request_body bytea,"

@@ -155,6 +155,16 @@ static void from_where(tg_sqlb_t *b, const tg_query_t *q, const char *group_prop
     if (group_prop) {
         sb(b, " LEFT JOIN request_properties pg ON pg.seq = r.seq AND pg.name = ");
         sb_name(b, group_prop);
+        /* a property row has its record's time: the range narrows the
+         * rows to join (PostgreSQL hashes them from (name, created_at)) */
+        if (q->has_from) {
+            sb(b, " AND pg.created_at >= ");
+            sb_int(b, q->from_ms);
+        }
+        if (q->has_to) {
+            sb(b, " AND pg.created_at < ");
+            sb_int(b, q->to_ms);
+        }
     }
     sb(b, " WHERE 1 = 1");
     if (q->n_props) {
