@@ -34,9 +34,10 @@
 
 typedef struct {
     tg_store_backend_t base;
-    char *url;     /* as configured: holds the password; never printed */
-    char *display; /* the URL with its password masked, for messages */
-    PGconn *w;     /* the writer's connection; writer thread only */
+    char *url;       /* as configured: holds the password; never printed */
+    char *display;   /* the URL with its password masked, for messages */
+    PGconn *w;       /* the writer's connection; writer thread only */
+    int64_t written; /* records this process wrote (writer thread) */
     pthread_mutex_t pool_mu;
     PGconn *pool[PG_POOL_MAX]; /* idle readers */
     int n_pool;

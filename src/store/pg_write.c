@@ -14,6 +14,8 @@
  */
 #include "store/pg_internal.h"
 
+#include "core/log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +277,29 @@ static int classify(pg_t *p, const char *sqlstate)
     return TG_STORE_ERETRY;
 }
 
+/*
+ * The planner's statistics of a young store: autovacuum analyzes a table
+ * about a minute after a tenth of it changed, and until then a table that
+ * grew from nothing is planned as nearly empty (nested loops over what are
+ * by then thousands of rows: seconds for a dashboard's report). The writer
+ * analyzes the record tables itself each time its records reach a power of
+ * ten, from 1,000 on: a handful of times in a store's life. Failures (a
+ * user that does not own the tables) only go to the debug log.
+ */
+static void analyze_young_store(pg_t *p, size_t n)
+{
+    int64_t before = p->written;
+    p->written += (int64_t)n;
+    for (int64_t mark = 1000; mark > 0 && mark <= p->written; mark *= 10) {
+        if (before < mark) {
+            char msg[256];
+            if (tg_pg_exec(p->w, "ANALYZE requests, request_properties", msg, sizeof msg) != 0)
+                tg_debug("store: %s", msg);
+            return;
+        }
+    }
+}
+
 int tg_pg_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char *err, size_t errlen)
 {
     pg_t *p = (pg_t *)b;
@@ -303,8 +328,10 @@ int tg_pg_write(tg_store_backend_t *b, tg_record_t *const *recs, size_t n, char 
     }
     tg_buf_free(&rows);
     tg_buf_free(&props);
-    if (ret == TG_STORE_OK)
+    if (ret == TG_STORE_OK) {
+        analyze_young_store(p, n);
         return TG_STORE_OK;
+    }
     char msg[128];
     if (!tg_pg_conn_lost(p->w))
         tg_pg_exec(p->w, "ROLLBACK", msg, sizeof msg);

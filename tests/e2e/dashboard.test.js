@@ -56,7 +56,8 @@ SELECT 'bulk-' || lpad(x::text, 6, '0'), ${now} - 60000 - x * 90, 'fake',
 INSERT INTO request_properties (seq, name, value, created_at)
 SELECT seq, 'agent-name', properties::json->>'Agent-Name', created_at
   FROM requests WHERE id LIKE 'bulk-%';
-COMMIT;`;
+COMMIT;
+ANALYZE requests, request_properties;`;
   if (h.sharedPsql(gateway.config, pgSql) !== null) return;
   const db = path.join(gateway.dir, 'tollgate.db');
   const sql = `PRAGMA busy_timeout=10000;
