@@ -2,11 +2,18 @@
 # bench/callgrind.sh — instructions per proxied request on the worker thread.
 #
 #   ./bench/callgrind.sh [BIN]          (default build/tollgate)
-#   REQUESTS=2000 STREAM=1 ./bench/callgrind.sh
+#   UPSTREAM=tls ./bench/callgrind.sh   the upstream over HTTPS
+#   UPSTREAM=sse ./bench/callgrind.sh   streamed answers (50 chunks + usage)
+#   UPSTREAM=events ./bench/callgrind.sh   50 events, one per upstream read
 #   EXTRA_YAML='cost_tracking: { budgets: { daily: 1000 } }' ./bench/callgrind.sh
 #
 # Starts the static upstream of bench/proxy.sh (nginx, plain HTTP on
-# loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate), runs the
+# loopback; UPSTREAM=tls: over HTTPS with a throwaway certificate;
+# UPSTREAM=sse: plain HTTP, "stream": true, answered with proxy.sh's event
+# stream of 50 chunks, bench/sse-body.sh; UPSTREAM=events: the project's
+# fake provider, tests/e2e/fake-provider.js, streaming 50 content events
+# 1 ms apart, so that each reaches the gateway in a read of its own, as a
+# model's tokens do), runs the
 # gateway under callgrind with one worker and request logging on, sends
 # WARMUP requests, zeroes the counters, sends REQUESTS more on one keep-alive
 # connection (sequentially), dumps, and prints the worker thread's
@@ -15,45 +22,62 @@
 # caller's (TOLLGATE_UPSTREAM=curl picks the libcurl relay).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=${1:-$ROOT/build/tollgate}
-[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_bin "${1:-}"
 REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-200}
 UPSTREAM=${UPSTREAM:-plain}
-NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cg.XXXXXX")
-chmod 755 "$TMP"
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
+bench_start cg
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 UP=$(free_port)
 UP_TLS=$(free_port)
 GW=$(free_port)
-mkdir -p "$TMP/up"
+mkdir -p "$TMP/up/www/sse/v1/chat"
+# shellcheck source=bench/sse-body.sh
+source "$ROOT/bench/sse-body.sh"
+printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
+chmod -R a+rX "$TMP/up/www"
+REQUEST=$ROOT/bench/request.json
 # the upstream's HTTPS listener needs a certificate, used or not
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/up/key.pem" -out "$TMP/up/cert.pem" 2>/dev/null
-chmod 644 "$TMP/up/key.pem"
+bench_cert "$TMP/up"
 sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
     -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
-SCHEME=http
-if [[ $UPSTREAM == tls ]]; then
+BASE="http://localhost:$UP/v1"
+case $UPSTREAM in
+plain) ;;
+tls)
     export SSL_CERT_FILE=$TMP/up/cert.pem
-    SCHEME=https
-    UP=$UP_TLS
-fi
+    BASE="https://localhost:$UP_TLS/v1"
+    ;;
+sse)
+    BASE="http://localhost:$UP/sse/v1"
+    sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
+    REQUEST=$TMP/request-sse.json
+    ;;
+events)
+    node "$ROOT/tests/e2e/fake-provider.js" 0 >"$TMP/fake.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        grep -q LISTENING "$TMP/fake.log" && break
+        sleep 0.1
+    done
+    BASE="http://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$TMP/fake.log")/v1"
+    sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
+    REQUEST=$TMP/request-sse.json
+    export DRIVE_HEADERS='{"x-fake-chunks":"50","x-fake-chunk-delay-ms":"1"}'
+    ;;
+*)
+    echo "UPSTREAM must be plain, tls, sse or events" >&2
+    exit 2
+    ;;
+esac
 "$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
 PIDS+=($!)
 cat >"$TMP/tollgate.yaml" <<YAML
 server: { host: 127.0.0.1, port: $GW, workers: 1 }
 providers:
-  bench: { base_url: "$SCHEME://localhost:$UP/v1", api_key: "sk-bench" }
+  bench: { base_url: "$BASE", api_key: "sk-bench" }
 logging: { level: warn }
 storage: { url: "sqlite:$TMP/tollgate.db" }
 YAML
@@ -63,30 +87,13 @@ YAML
     "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
 VG=$!
 PIDS+=($VG)
-drive() { # N
-    node -e '
-const http = require("http");
-const body = require("fs").readFileSync(process.argv[2]);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-let left = Number(process.argv[3]);
-function one() {
-  if (!left--) { agent.destroy(); return; }
-  const r = http.request({ host: "127.0.0.1", port: Number(process.argv[1]), path: "/v1/chat/completions",
-    method: "POST", agent, headers: { "content-type": "application/json", authorization: "Bearer sk-client" } }, (res) => {
-    res.resume(); res.on("end", () => { if (res.statusCode !== 200) { console.error("status", res.statusCode); process.exit(1); } one(); });
-  });
-  r.on("error", (e) => { console.error(e.message); process.exit(1); });
-  r.end(body);
-}
-one();' "$GW" "$ROOT/bench/request.json" "$1"
-}
 for _ in $(seq 1 300); do
     curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
     sleep 0.2
 done
-drive "$WARMUP"
+drive "$GW" /v1/chat/completions "$REQUEST" "$WARMUP"
 callgrind_control -z "$VG" >/dev/null
-drive "$REQUESTS"
+drive "$GW" /v1/chat/completions "$REQUEST" "$REQUESTS"
 sleep 1
 callgrind_control -d "$VG" >/dev/null
 sleep 2

@@ -175,13 +175,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null ||
     die "openssl could not make the throwaway certificate"
 chmod 644 "$TMP/key.pem"
-SSE_BODY=
-for ((i = 0; i < 50; i++)); do
-    SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"tok "},"logprobs":null,"finish_reason":null}]}'$'\n\n'
-done
-SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}'$'\n\n'
-SSE_BODY+='data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1727889600,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":50,"total_tokens":74}}'$'\n\n'
-SSE_BODY+='data: [DONE]'$'\n\n'
+# shellcheck source=bench/sse-body.sh
+source "$BENCH/sse-body.sh"
 
 # POST the benchmark request once; prints the HTTP status (000 if no answer)
 probe() {

@@ -151,10 +151,6 @@ static void report_inactive(const tg_config_t *c)
         if (cond)                                                                                  \
             tg_buf_printf(&b, "%s%s", b.len ? ", " : "", name);                                    \
     } while (0)
-    INACTIVE(c->cache_enabled && c->cache_backend && !strcmp(c->cache_backend, "redis"),
-             "caching.backend: redis (the in-memory cache is used)");
-    INACTIVE(c->otlp_endpoint != NULL, "observability.otlp");
-    INACTIVE(c->redis_url != NULL, "redis");
 #undef INACTIVE
     if (b.len)
         tg_warn("config: accepted but not active in this version yet: %s", b.data);
@@ -287,6 +283,8 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
     if (tg_events_config_differs(cfg, app->cfg))
         tg_warn("SIGHUP: cost_tracking.webhook_url and webhook_secret, webhooks and "
                 "observability.alerts changes take effect after a restart");
+    if (tg_otlp_config_differs(cfg, app->cfg))
+        tg_warn("SIGHUP: observability.otlp changes take effect after a restart");
     tg_log_init(cfg->log_level, cfg->log_format, cfg->log_output);
     tg_server_reload(app->server, cfg);
     tg_config_release(app->cfg);

@@ -210,6 +210,12 @@ typedef struct entry {
     int holds;               /* open reservations (the entry stays while > 0) */
     int64_t limit;           /* the limit last reserved against; -1 unknown */
     bool warned, exceeded;   /* this period's events went out */
+    /* A reload from the store under way (tg_budget_reload_begin, at
+     * b->reload_ms): the open holds of requests begun before it, and what
+     * requests begun since settled. */
+    bool reloading;
+    int old_holds;
+    int64_t new_spend;
     char scope[TG_BUDGET_SCOPE_MAX], value[TG_BUDGET_VALUE_MAX];
 } entry_t;
 
@@ -233,7 +239,26 @@ struct tg_budgets {
     _Atomic size_t n_rules_pub;
     tg_budget_rule_t *rules;
     size_t n_rules, cap_rules;
+    /* The newest period start any entry rolled to, per period: the first
+     * roll past it calls on_period (tg_budgets_on_period). */
+    _Atomic int64_t seen_start[TG_BUDGET_NPERIODS];
+    tg_budget_period_fn on_period;
+    void *period_arg;
+    /* The reload's dividing time (ms) per period; 0 when none runs. Read
+     * and written under every shard's lock (begin and end take them all). */
+    int64_t reload_ms[TG_BUDGET_NPERIODS];
 };
+
+void tg_budgets_on_period(tg_budgets_t *b, tg_budget_period_fn fn, void *arg, int64_t now)
+{
+    for (int p = 0; p < TG_BUDGET_NPERIODS; p++) {
+        int64_t start, end;
+        tg_budget_period(b->cal, p, now, &start, &end);
+        atomic_store(&b->seen_start[p], start);
+    }
+    b->on_period = fn;
+    b->period_arg = arg;
+}
 
 tg_budgets_t *tg_budgets_new(tg_budget_calendar_t *c, tg_budget_event_fn on_event, void *arg)
 {
@@ -273,6 +298,15 @@ const tg_budget_calendar_t *tg_budgets_calendar(const tg_budgets_t *b)
     return b->cal;
 }
 
+/* A string into a fixed field, cut to fit (no formatting on the request
+ * path). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 static uint64_t key_hash(const char *scope, const char *value, int period)
 {
     uint64_t h = 1469598103934665603ull;
@@ -298,6 +332,12 @@ static void roll(tg_budgets_t *b, entry_t *e, int64_t now)
     tg_budget_period(b->cal, e->period, now, &e->start, &e->end);
     e->spend = 0;
     e->warned = e->exceeded = false;
+    /* the first entry into a new period: the owner reads the period's
+     * spend back from the store, off this thread (gateway.c) */
+    int64_t seen = atomic_load(&b->seen_start[e->period]);
+    if (e->start > seen &&
+        atomic_compare_exchange_strong(&b->seen_start[e->period], &seen, e->start) && b->on_period)
+        b->on_period(b->period_arg, e->period);
 }
 
 /* Drop this shard's entries of ended periods that nobody holds. */
@@ -339,10 +379,11 @@ static entry_t *lookup(tg_budgets_t *b, shard_t *s, uint64_t h, const char *scop
     entry_t *e = tg_xcalloc(1, sizeof *e);
     e->hash = h;
     e->period = period;
-    snprintf(e->scope, sizeof e->scope, "%s", scope);
-    snprintf(e->value, sizeof e->value, "%s", value);
+    copy_str(e->scope, sizeof e->scope, scope);
+    copy_str(e->value, sizeof e->value, value);
     tg_budget_period(b->cal, period, now, &e->start, &e->end);
     e->limit = -1;
+    e->reloading = b->reload_ms[period] != 0; /* nothing held, nothing settled yet */
     e->next = *head;
     *head = e;
     s->count++;
@@ -359,10 +400,17 @@ typedef struct {
     entry_t *e;
 } slot_t;
 
-static int cmp_shard(const void *x, const void *y)
+/* By shard, ascending: an insertion sort (a request has a few slots; qsort
+ * would cost more than the rest of the reservation). */
+static void sort_slots(slot_t *sl, int n)
 {
-    const slot_t *a = x, *b = y;
-    return a->shard - b->shard;
+    for (int i = 1; i < n; i++) {
+        slot_t t = sl[i];
+        int j = i;
+        for (; j > 0 && sl[j - 1].shard > t.shard; j--)
+            sl[j] = sl[j - 1];
+        sl[j] = t;
+    }
 }
 
 /* Lock the shards the slots name, ascending, each once. */
@@ -414,13 +462,28 @@ static int check_events(entry_t *e, int64_t limit, double threshold, pending_t *
     return np;
 }
 
+/* During a reload: a request begun before its dividing time (its record is
+ * in the store's sum; unknown start: not). Shard locked. */
+static bool is_old(const tg_budgets_t *b, const entry_t *e, int64_t started_ms)
+{
+    return started_ms && started_ms < b->reload_ms[e->period];
+}
+
 void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t amount,
                        bool allow_unpriced, int64_t now, tg_budget_hold_t *hold,
                        tg_budget_outcome_t *out)
 {
-    memset(out, 0, sizeof *out);
-    memset(hold, 0, sizeof *hold);
+    /* field by field: the hold's arrays and the names are written only as
+     * far as they are used (no memset of a kilobyte per request) */
+    out->refused = out->unpriced = out->has_limit = out->warning = false;
+    out->scope[0] = out->value[0] = 0;
+    out->period = 0;
+    out->spend = out->limit = out->resets_at = 0;
     out->remaining = INT64_MAX;
+    out->percent = 0;
+    hold->n = 0;
+    hold->amount = 0;
+    hold->reserved = false; /* hold->started_ms is the caller's */
     slot_t sl[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS];
     int ns = 0;
     if (n > TG_BUDGET_MAX_APPLY)
@@ -441,7 +504,7 @@ void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, i
     }
     if (!ns)
         return;
-    qsort(sl, (size_t)ns, sizeof sl[0], cmp_shard);
+    sort_slots(sl, ns);
     bool unknown = amount < 0;
     int64_t amt = unknown ? 0 : amount;
     pending_t pend[2];
@@ -460,8 +523,8 @@ void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, i
         if (block && over && !out->refused) {
             out->refused = true;
             out->unpriced = e && unknown && !allow_unpriced;
-            snprintf(out->scope, sizeof out->scope, "%s", s->a->scope);
-            snprintf(out->value, sizeof out->value, "%s", s->a->value);
+            copy_str(out->scope, sizeof out->scope, s->a->scope);
+            copy_str(out->value, sizeof out->value, s->a->value);
             out->period = s->period;
             out->spend = e ? e->spend : 0;
             out->limit = s->limit;
@@ -476,20 +539,24 @@ void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, i
     if (!out->refused) {
         hold->amount = amt;
         hold->reserved = true;
+        int tightest = -1;
         for (int i = 0; i < ns; i++) {
             entry_t *e = sl[i].e;
             if (!e) /* the table is full: a warn or none budget goes untracked */
                 continue;
             e->reserved += amt;
             e->holds++;
+            if (e->reloading && is_old(b, e, hold->started_ms))
+                e->old_holds++;
+            hold->limit[hold->n] = sl[i].limit;
+            hold->threshold[hold->n] = sl[i].a->cfg.warning_threshold;
             hold->entry[hold->n++] = e;
             int64_t used = e->spend + e->reserved;
             int64_t left = sl[i].limit - used;
             out->has_limit = true;
             if (left < out->remaining) {
                 out->remaining = left < 0 ? 0 : left;
-                snprintf(out->scope, sizeof out->scope, "%s", sl[i].a->scope);
-                snprintf(out->value, sizeof out->value, "%s", sl[i].a->value);
+                tightest = i;
                 out->period = sl[i].period;
                 out->spend = e->spend;
                 out->limit = sl[i].limit;
@@ -500,6 +567,10 @@ void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, i
                 out->percent = pct;
             if (pct >= 100.0 * sl[i].a->cfg.warning_threshold)
                 out->warning = true;
+        }
+        if (tightest >= 0) {
+            copy_str(out->scope, sizeof out->scope, sl[tightest].a->scope);
+            copy_str(out->value, sizeof out->value, sl[tightest].a->value);
         }
     }
     lock_slots(b, sl, ns, false);
@@ -513,39 +584,134 @@ void tg_budget_settle(tg_budgets_t *b, tg_budget_hold_t *hold, int64_t actual, i
         return;
     if (actual < 0)
         actual = 0;
-    /* The hold keeps entries, not their limits: the entries only move from
-     * reserved to spent here; tg_budget_check, given the limits, says what
-     * the new spend crossed. */
+    /* The entries move from reserved to spent, and say what the new spend
+     * crossed (each event once per period), with the limits the hold kept. */
     slot_t sl[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS];
     for (int i = 0; i < hold->n; i++) {
         entry_t *e = hold->entry[i];
         sl[i].e = e;
         sl[i].shard = (int)(e->hash % NSHARDS);
+        sl[i].limit = hold->limit[i];
+        sl[i].period = i; /* the hold's index, for the threshold */
     }
-    qsort(sl, (size_t)hold->n, sizeof sl[0], cmp_shard);
+    sort_slots(sl, hold->n);
+    pending_t pend[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS * 2];
+    int np = 0;
     lock_slots(b, sl, hold->n, true);
     for (int i = 0; i < hold->n; i++) {
         entry_t *e = sl[i].e;
         e->reserved -= hold->amount;
         e->holds--;
-        roll(b, e, now); /* a period that ended while we held: the cost counts in this one */
-        e->spend += actual;
+        roll(b, e, now);
+        /* The store dates a record by its start: a request begun in a
+         * period that has ended counts there, not in this one, so memory
+         * and the store agree (and a reload from the store changes
+         * nothing). Unknown start (0): it counts here. */
+        bool counts = !hold->started_ms || hold->started_ms >= e->start * 1000;
+        if (counts)
+            e->spend += actual;
+        if (e->reloading && is_old(b, e, hold->started_ms))
+            e->old_holds--; /* its record is in the store (it was submitted first) */
+        else if (e->reloading && counts)
+            e->new_spend += actual;
+        np = check_events(e, sl[i].limit, hold->threshold[sl[i].period], pend, np);
     }
     lock_slots(b, sl, hold->n, false);
     hold->reserved = false;
     hold->n = 0;
+    for (int i = 0; i < np; i++)
+        emit(b, pend[i].kind, &pend[i].copy, pend[i].limit, pend[i].threshold);
 }
 
-void tg_budget_set_spend(tg_budgets_t *b, const char *scope, const char *value, int period,
-                         int64_t nusd, int64_t now)
+/* An entry's spend set to a sum from the store (reload: plus what began
+ * since the reload's dividing time, and only once). */
+static void put_spend(tg_budgets_t *b, const char *scope, const char *value, int period,
+                      int64_t nusd, int64_t now, bool reload)
 {
     uint64_t h = key_hash(scope, value, period);
     shard_t *s = shard_of(b, h);
     pthread_mutex_lock(&s->mu);
     entry_t *e = lookup(b, s, h, scope, value, period, now, true);
-    if (e)
-        e->spend = nusd < 0 ? 0 : nusd;
+    if (e && (!reload || e->reloading)) {
+        e->spend = (nusd < 0 ? 0 : nusd) + (reload ? e->new_spend : 0);
+        e->reloading = false;
+    }
     pthread_mutex_unlock(&s->mu);
+}
+
+void tg_budget_set_spend(tg_budgets_t *b, const char *scope, const char *value, int period,
+                         int64_t nusd, int64_t now)
+{
+    put_spend(b, scope, value, period, nusd, now, false);
+}
+
+/* ---- reading a period's spend back from the store ---- */
+
+static void lock_all(tg_budgets_t *b, bool lock)
+{
+    for (int i = 0; i < NSHARDS; i++)
+        if (lock)
+            pthread_mutex_lock(&b->shards[i].mu);
+        else
+            pthread_mutex_unlock(&b->shards[i].mu);
+}
+
+int64_t tg_budget_reload_begin(tg_budgets_t *b, int period, int64_t now_ms)
+{
+    lock_all(b, true);
+    b->reload_ms[period] = now_ms > 0 ? now_ms : 1;
+    for (int i = 0; i < NSHARDS; i++)
+        for (int k = 0; k < NBUCKETS; k++)
+            for (entry_t *e = b->shards[i].buckets[k]; e; e = e->next)
+                if (e->period == period) {
+                    roll(b, e, now_ms / 1000);
+                    e->reloading = true;
+                    e->old_holds = e->holds; /* every open hold began before now */
+                    e->new_spend = 0;
+                }
+    lock_all(b, false);
+    return b->reload_ms[period];
+}
+
+int tg_budget_reload_waiting(tg_budgets_t *b, int period)
+{
+    int n = 0;
+    for (int i = 0; i < NSHARDS; i++) {
+        shard_t *s = &b->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (int k = 0; k < NBUCKETS; k++)
+            for (entry_t *e = s->buckets[k]; e; e = e->next)
+                if (e->period == period && e->reloading)
+                    n += e->old_holds;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return n;
+}
+
+void tg_budget_reload_value(tg_budgets_t *b, const char *scope, const char *value, int period,
+                            int64_t nusd, int64_t now)
+{
+    /* the store holds what began before the dividing time; memory what
+     * began since */
+    put_spend(b, scope, value, period, nusd, now, true);
+}
+
+void tg_budget_reload_end(tg_budgets_t *b, int period, const char *const *scopes, size_t n,
+                          int64_t now)
+{
+    lock_all(b, true);
+    for (int i = 0; i < NSHARDS; i++)
+        for (int k = 0; k < NBUCKETS; k++)
+            for (entry_t *e = b->shards[i].buckets[k]; e; e = e->next) {
+                if (e->period != period || !e->reloading)
+                    continue;
+                e->reloading = false;
+                for (size_t j = 0; j < n; j++)
+                    if (!strcmp(scopes[j], e->scope)) /* read, and the store had nothing */
+                        e->spend = e->new_spend;
+            }
+    b->reload_ms[period] = 0;
+    lock_all(b, false);
 }
 
 void tg_budget_check(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t now)

@@ -28,10 +28,13 @@
  * every day and month in the zone for years ahead; the request path only
  * searches those tables (tg_budget_period), so it never touches TZ. An
  * entry whose period has passed starts the new one at zero spend when it is
- * next used (its open reservations carry over: they settle into the period
- * they end in).
+ * next used (its open reservations carry over; a request's cost counts in
+ * the period it began in, as the store dates its record), and the first
+ * entry to do so calls the table's on_period hook, whose owner then reads
+ * the new period's spend back from the store off the request path
+ * (tg_budget_reload_*).
  *
- * Spend read from the store: tg_budget_load_spend sets an entry's spend to
+ * Spend read from the store: tg_budget_set_spend sets an entry's spend to
  * the sum of recorded cost since its period began, at start (and when a
  * runtime budget adds a scope); see docs/budgets.md for what is and is not
  * counted then.
@@ -43,6 +46,8 @@
 #define TG_BUDGET_H
 
 #include "config/config.h"
+#include "core/util.h"
+#include "redis/redis.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -117,8 +122,12 @@ typedef struct {
 /** What one request holds: its reservations, to settle. */
 typedef struct {
     int n;
-    int64_t amount; /* nano-USD reserved in each */
+    int64_t amount;     /* nano-USD reserved in each */
+    int64_t started_ms; /* when the request began (its record's date; set by the caller
+                           before reserving); 0 unknown */
     void *entry[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS];
+    int64_t limit[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS]; /* each entry's, for the events */
+    double threshold[TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS];
     bool reserved;
 } tg_budget_hold_t;
 
@@ -147,13 +156,44 @@ typedef struct {
 void tg_budget_reserve(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t amount,
                        bool allow_unpriced, int64_t now, tg_budget_hold_t *hold,
                        tg_budget_outcome_t *out);
-/** The reservations of *hold become `actual` nano-USD (< 0: 0) each; the
- *  hold is then empty. An empty hold is fine. */
+/** The reservations of *hold become `actual` nano-USD (< 0: 0) each, and
+ *  the warning and limit events the new spend crossed go out (as
+ *  tg_budget_check); the hold is then empty. An empty hold is fine. */
 void tg_budget_settle(tg_budgets_t *b, tg_budget_hold_t *hold, int64_t actual, int64_t now);
 
-/** After settling: the warning and limit events the new spend crossed,
- *  for the budgets `apply` names (each once per period). */
+/** The warning and limit events the spend of the budgets `apply` names
+ *  has crossed (each once per period; settling checks its own). */
 void tg_budget_check(tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t now);
+
+/** Called (under a shard lock: only signal) when the first entry enters a
+ *  new period. */
+typedef void (*tg_budget_period_fn)(void *arg, int period);
+/** Set the hook; the current periods (at now) are the ones already read.
+ *  Main thread, before any other thread uses the table. */
+void tg_budgets_on_period(tg_budgets_t *b, tg_budget_period_fn fn, void *arg, int64_t now);
+
+/**
+ * A new period's spend read back from the store (records dated from its
+ * start), so memory agrees with what a restart would read, without losing
+ * or doubling what settles meanwhile. Requests are divided by when they
+ * began (their record's date) at a dividing time T:
+ *  - tg_budget_reload_begin(period, T) marks every entry of the period;
+ *    from then on each notes its open holds of requests begun before T,
+ *    and what requests begun at or after T settle;
+ *  - the owner waits until tg_budget_reload_waiting is 0 (the requests
+ *    begun before T have settled: their records were submitted before),
+ *    flushes the store and sums each scope's records dated [start, T);
+ *  - tg_budget_reload_value: a value's spend = that sum + what began since;
+ *  - tg_budget_reload_end: the marked entries of `scopes` the store had
+ *    nothing for get what began since; others keep memory's count.
+ * Reservations are never touched. Any thread but a worker's.
+ */
+int64_t tg_budget_reload_begin(tg_budgets_t *b, int period, int64_t now_ms);
+int tg_budget_reload_waiting(tg_budgets_t *b, int period);
+void tg_budget_reload_value(tg_budgets_t *b, const char *scope, const char *value, int period,
+                            int64_t nusd, int64_t now);
+void tg_budget_reload_end(tg_budgets_t *b, int period, const char *const *scopes, size_t n,
+                          int64_t now);
 
 /** Set a budget's spend this period (the store's sum); creates it. */
 void tg_budget_set_spend(tg_budgets_t *b, const char *scope, const char *value, int period,
@@ -198,5 +238,43 @@ size_t tg_budget_rule_properties(tg_budgets_t *b, char (*names)[TG_BUDGET_SCOPE_
 /** A scope as the API writes it: global, key, user, property:<Name>
  *  (a token); false otherwise. */
 bool tg_budget_scope_valid(const char *scope);
+
+/* ---- shared in Redis (budget_redis.c) ---- */
+
+/** Reserve against, settle, and seed the budgets' periods in Redis:
+ *  atomic across the instances sharing it. */
+extern const tg_redis_script_t tg_budget_redis_reserve;
+extern const tg_redis_script_t tg_budget_redis_settle;
+extern const tg_redis_script_t tg_budget_redis_seed;
+
+/** One period of one budget a request reserves against. */
+typedef struct {
+    int apply; /* index in the apply list */
+    int period;
+    int64_t limit; /* nano-USD */
+    bool block;
+    int64_t start, end; /* UNIX seconds */
+} tg_budget_redis_slot_t;
+
+#define TG_BUDGET_REDIS_SLOTS (TG_BUDGET_MAX_APPLY * TG_BUDGET_NPERIODS)
+/** The Redis key of a budget's period. */
+void tg_budget_redis_key(const char *scope, const char *value, int period, int64_t start,
+                         tg_buf_t *out);
+/** The periods with a limit of apply[0..n) at `now` (at most
+ *  TG_BUDGET_REDIS_SLOTS); returns how many. */
+int tg_budget_redis_slots(const tg_budgets_t *b, const tg_budget_apply_t *apply, int n, int64_t now,
+                          tg_budget_redis_slot_t *out);
+/** The scripts' arguments (redis.h's tg_redis_args_t). */
+void tg_budget_redis_reserve_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                                  const tg_budget_redis_slot_t *sl, int ns, int64_t amount);
+void tg_budget_redis_settle_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                                 const tg_budget_redis_slot_t *sl, int ns, int64_t reserved,
+                                 int64_t actual);
+void tg_budget_redis_seed_args(tg_redis_args_t *a, const tg_budget_apply_t *apply,
+                               const tg_budget_redis_slot_t *sl, int ns, const int64_t *spend);
+/** Read the reserve script's answer for ns slots: -1 when reserved, the
+ *  index of the refusing slot, -2 when malformed; spend[] and open[] as
+ *  Redis holds them, for every slot looked at. */
+int tg_budget_redis_result(const int64_t *v, int nv, int ns, int64_t *spend, int64_t *open);
 
 #endif

@@ -408,6 +408,12 @@ static tg_cache_entry_t *entry_new(const tg_cache_answer_t *a, int64_t now, int6
     return e;
 }
 
+tg_cache_entry_t *tg_cache_entry_make(const tg_cache_answer_t *a, int bucket)
+{
+    size_t cost;
+    return entry_new(a, tg_mono_ms(), 0, bucket, &cost);
+}
+
 static bool is_2xx(int status)
 {
     return status >= 200 && status <= 299;

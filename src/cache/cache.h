@@ -30,6 +30,7 @@
 
 #include "core/usage.h"
 #include "core/util.h"
+#include "redis/redis.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -214,5 +215,26 @@ typedef struct {
 } tg_cache_stats_t;
 
 void tg_cache_stats(tg_cache_t *c, tg_cache_stats_t *out);
+
+/** A new entry holding a copy of a (one reference, for tg_cache_entry_release):
+ *  an answer read from elsewhere (Redis) served like one of ours. */
+tg_cache_entry_t *tg_cache_entry_make(const tg_cache_answer_t *a, int bucket);
+
+/* ---- kept in Redis (cache_redis.c; caching.backend: redis) ---- */
+
+/** Look up every bucket (locking one to lead, when saving), and store an
+ *  answer (dropping our lock). */
+extern const tg_redis_script_t tg_cache_redis_lookup;
+extern const tg_redis_script_t tg_cache_redis_store;
+
+/** The Redis key of a request key's bucket (lock: its flight's lock). */
+void tg_cache_redis_key(const tg_cache_key_t *key, int bucket, bool lock, tg_buf_t *out);
+/** An answer in its stored form, appended to out. */
+void tg_cache_redis_encode(const tg_cache_answer_t *a, tg_buf_t *out);
+/** The stored form read back into *out (body pointing into v, content
+ *  type copied into ct); false when it is not one (or its status is not
+ *  2xx). */
+bool tg_cache_redis_decode(const char *v, size_t len, tg_cache_answer_t *out, char *ct,
+                           size_t ct_cap);
 
 #endif

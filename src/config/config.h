@@ -211,15 +211,19 @@ typedef struct tg_config {
     size_t n_rl_per_property;
 
     /* observability */
-    bool request_logging_enabled;   /* default true */
-    char *request_logging_level;    /* default "info" */
-    bool log_bodies;                /* default true */
-    int64_t max_body_bytes;         /* default 1 MiB */
-    bool metrics_enabled;           /* default true */
-    bool dashboard_enabled;         /* default false */
-    int dashboard_port;             /* default 8586 */
-    char *dashboard_host;           /* default: server host */
-    char *otlp_endpoint;            /* may be NULL */
+    bool request_logging_enabled; /* default true */
+    char *request_logging_level;  /* default "info" */
+    bool log_bodies;              /* default true */
+    int64_t max_body_bytes;       /* default 1 MiB */
+    bool metrics_enabled;         /* default true */
+    bool dashboard_enabled;       /* default false */
+    int dashboard_port;           /* default 8586 */
+    char *dashboard_host;         /* default: server host */
+    char *otlp_endpoint;          /* may be NULL: no export */
+    char *otlp_service_name;      /* default "tollgate" */
+    tg_kv_t *otlp_headers;        /* sent with every export (collector auth) */
+    size_t n_otlp_headers;
+    int64_t otlp_timeout_ms;        /* one export attempt, whole (default 10 s) */
     tg_obs_alert_cfg_t *obs_alerts; /* observability.alerts */
     size_t n_obs_alerts;
 
@@ -270,8 +274,11 @@ typedef struct tg_config {
     char *log_output; /* "stdout", "stderr" or a path (default stdout) */
 
     /* storage / redis */
-    char *storage_url; /* default "sqlite:tollgate.db" */
-    char *redis_url;   /* may be NULL */
+    char *storage_url;                /* default "sqlite:tollgate.db" */
+    char *redis_url;                  /* may be NULL */
+    int redis_on_failure;             /* 0 open (default), 1 closed: while Redis is down */
+    int64_t redis_timeout_ms;         /* a command's deadline (default 250 ms) */
+    int64_t redis_connect_timeout_ms; /* connecting and the handshake (default 1 s) */
 
     /* bookkeeping */
     char *source;        /* file path, or NULL for built-in defaults */

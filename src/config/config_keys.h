@@ -100,6 +100,9 @@ void tg_config_read_provider_type(tg_conf_loader_t *L, const tg_conf_key_t *key,
 /* providers.NAME.headers: header name → value, checked. */
 void tg_config_read_headers(tg_conf_loader_t *L, const tg_conf_key_t *key, const tg_conf_entry_t *e,
                             void *base);
+/* observability.otlp.headers: header name → value, checked as above. */
+void tg_config_read_otlp_headers(tg_conf_loader_t *L, const tg_conf_key_t *key,
+                                 const tg_conf_entry_t *e, void *base);
 /* routing.fallback_chain: provider names, lines kept for the cross-check. */
 void tg_config_read_fallback_chain(tg_conf_loader_t *L, const tg_conf_key_t *key,
                                    const tg_conf_entry_t *e, void *base);

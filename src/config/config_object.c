@@ -71,6 +71,7 @@ void tg_config_free(tg_config_t *c)
     }
     free(c->rules);
     free_kvs(c->model_aliases, c->n_model_aliases);
+    free_kvs(c->otlp_headers, c->n_otlp_headers);
     free_named_rates(c->rl_providers, c->n_rl_providers);
     free_named_rates(c->rl_per_property, c->n_rl_per_property);
     for (size_t i = 0; i < c->n_pricing; i++)

@@ -33,8 +33,15 @@ static const tg_conf_key_t dashboard_keys[] = {
     TG_CONF_END,
 };
 
+static const char *const http_schemes[] = {"http://", "https://", NULL};
+
 static const tg_conf_key_t otlp_keys[] = {
-    TG_CONF_KEY("endpoint", TG_CONF_STRING, tg_config_t, otlp_endpoint),
+    /* The collector's OTLP/HTTP base URL; /v1/traces is appended. */
+    TG_CONF_KEY("endpoint", TG_CONF_URL, tg_config_t, otlp_endpoint, .names = http_schemes,
+                .expect = "http://... or https://..."),
+    TG_CONF_KEY("service_name", TG_CONF_STRING, tg_config_t, otlp_service_name, .def = "tollgate"),
+    TG_CONF_READ("headers", tg_config_read_otlp_headers, NULL),
+    TG_CONF_KEY("timeout", TG_CONF_DURATION, tg_config_t, otlp_timeout_ms, .min = 1, .def = "10s"),
     TG_CONF_END,
 };
 
@@ -59,10 +66,17 @@ const tg_conf_key_t tg_config_logging_keys[] = {
 };
 
 static const char *const redis_schemes[] = {"redis://", "rediss://", "unix:", NULL};
+static const char *const redis_failure_modes[] = {"open", "closed", NULL};
 
 const tg_conf_key_t tg_config_redis_keys[] = {
     TG_CONF_KEY("url", TG_CONF_URL, tg_config_t, redis_url, .names = redis_schemes,
                 .expect = "redis://..., rediss://... or unix:PATH"),
+    TG_CONF_KEY("on_failure", TG_CONF_ENUM, tg_config_t, redis_on_failure,
+                .names = redis_failure_modes, .def = "open"),
+    TG_CONF_KEY("timeout", TG_CONF_DURATION, tg_config_t, redis_timeout_ms, .min = 1,
+                .def = "250ms"),
+    TG_CONF_KEY("connect_timeout", TG_CONF_DURATION, tg_config_t, redis_connect_timeout_ms,
+                .min = 1, .def = "1s"),
     TG_CONF_END,
 };
 

@@ -39,9 +39,15 @@ void tg_config_read_provider_type(loader_t *L, const tg_conf_key_t *key, const e
     }
 }
 
+/* Where a map of headers goes: a provider's, the OTLP exporter's. */
+typedef struct {
+    tg_kv_t **kv;
+    size_t *n;
+} headers_ctx_t;
+
 static bool header_key(loader_t *L, const entry_t *e)
 {
-    tg_provider_cfg_t *p = e->ctx;
+    headers_ctx_t *h = e->ctx;
     if (!tg_config_is_token(e->key)) {
         tg_config_fail(L, tg_config_line_of(e->k), "not a valid HTTP header name");
         return true;
@@ -62,7 +68,7 @@ static bool header_key(loader_t *L, const entry_t *e)
         free(val);
         return true;
     }
-    tg_kv_t *kv = TG_PUSH(p->headers, p->n_headers);
+    tg_kv_t *kv = TG_PUSH(*h->kv, *h->n);
     kv->name = tg_config_strdup(e->key);
     kv->value = val;
     return true;
@@ -70,7 +76,15 @@ static bool header_key(loader_t *L, const entry_t *e)
 
 void tg_config_read_headers(loader_t *L, const tg_conf_key_t *key, const entry_t *e, void *base)
 {
-    tg_config_walk_map(L, e->v, header_key, base);
+    tg_provider_cfg_t *p = base;
+    tg_config_walk_map(L, e->v, header_key, &(headers_ctx_t){&p->headers, &p->n_headers});
+}
+
+void tg_config_read_otlp_headers(loader_t *L, const tg_conf_key_t *key, const entry_t *e,
+                                 void *base)
+{
+    tg_config_t *c = base;
+    tg_config_walk_map(L, e->v, header_key, &(headers_ctx_t){&c->otlp_headers, &c->n_otlp_headers});
 }
 
 /*

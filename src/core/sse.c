@@ -38,10 +38,11 @@ size_t tg_sse_whole(const char *p, size_t n)
     return 0;
 }
 
-static int process_line(tg_sse_parser_t *p, tg_sse_event_fn fn, void *arg)
+/* One whole line, l[0..n) without its terminator: from the input itself
+ * when the line lies whole in one fed buffer (the usual case), else from
+ * p->line, where its pieces were gathered. */
+static int process_line(tg_sse_parser_t *p, const char *l, size_t n, tg_sse_event_fn fn, void *arg)
 {
-    const char *l = p->line.data ? p->line.data : "";
-    size_t n = p->line.len;
     if (n == 0)
         return dispatch(p, fn, arg);
     if (l[0] == ':')
@@ -64,6 +65,17 @@ static int process_line(tg_sse_parser_t *p, tg_sse_event_fn fn, void *arg)
     return 0;
 }
 
+/* Where the line starting at buf[i] ends: the first CR or LF in buf[i..len),
+ * or len. memchr rather than a loop over bytes: a stream is mostly long
+ * data lines, and this runs over every byte of it. */
+static size_t line_end(const char *buf, size_t i, size_t len)
+{
+    const char *lf = memchr(buf + i, '\n', len - i);
+    size_t end = lf ? (size_t)(lf - buf) : len;
+    const char *cr = memchr(buf + i, '\r', end - i);
+    return cr ? (size_t)(cr - buf) : end;
+}
+
 int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn fn, void *arg)
 {
     size_t max = p->max_event ? p->max_event : DEFAULT_MAX_EVENT;
@@ -76,21 +88,23 @@ int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn
                 continue;
             }
         }
-        /* Take the run up to the next line end in one append. */
-        size_t j = i;
-        while (j < len && buf[j] != '\n' && buf[j] != '\r')
-            j++;
-        if (j > i) {
-            if (p->line.len + (j - i) + p->data.len > max)
-                return -1;
+        size_t j = line_end(buf, i, len);
+        if (j > i && p->line.len + (j - i) + p->data.len > max)
+            return -1;
+        if (j == len) { /* the line goes on in the next buffer */
             tg_buf_append(&p->line, buf + i, j - i);
-        }
-        if (j == len)
             break;
+        }
         p->after_cr = buf[j] == '\r';
+        int rc;
+        if (p->line.len) { /* its start came in an earlier buffer */
+            tg_buf_append(&p->line, buf + i, j - i);
+            rc = process_line(p, p->line.data, p->line.len, fn, arg);
+            tg_buf_reset(&p->line);
+        } else {
+            rc = process_line(p, buf + i, j - i, fn, arg);
+        }
         i = j + 1;
-        int rc = process_line(p, fn, arg);
-        tg_buf_reset(&p->line);
         if (rc)
             return rc;
     }
@@ -104,23 +118,30 @@ void tg_sse_free(tg_sse_parser_t *p)
     tg_buf_free(&p->event);
 }
 
+/* "NAME: VALUE\n" in one reservation: this runs for every line of every
+ * event the gateway re-frames. */
+static void put_field(tg_buf_t *out, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    char *p = tg_buf_extend(out, nlen + 2 + vlen + 1);
+    memcpy(p, name, nlen);
+    memcpy(p + nlen, ": ", 2);
+    if (vlen)
+        memcpy(p + nlen + 2, v, vlen);
+    p[nlen + 2 + vlen] = '\n';
+}
+
 void tg_sse_write(tg_buf_t *out, const char *event, const char *data, size_t len)
 {
-    if (event) {
-        tg_buf_puts(out, "event: ");
-        tg_buf_puts(out, event);
-        tg_buf_puts(out, "\n");
-    }
+    if (event)
+        put_field(out, "event", 5, event, strlen(event));
     size_t start = 0;
     for (;;) {
         const char *nl = len > start ? memchr(data + start, '\n', len - start) : NULL;
         size_t end = nl ? (size_t)(nl - data) : len;
-        tg_buf_puts(out, "data: ");
-        tg_buf_append(out, data + start, end - start);
-        tg_buf_puts(out, "\n");
+        put_field(out, "data", 4, data + start, end - start);
         if (!nl)
             break;
         start = end + 1;
     }
-    tg_buf_puts(out, "\n");
+    tg_buf_append(out, "\n", 1);
 }

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/** Called per complete event; `event` is "message" when none was named.
+/** Called per complete event; `event` is "message" when none was named;
+ *  `data` is NUL-terminated at `len` (it may hold a NUL before).
  *  Return non-zero to stop parsing (tg_sse_feed returns that value). */
 typedef int (*tg_sse_event_fn)(void *arg, const char *event, const char *data, size_t len);
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The piece being read: whether what came before any ';' was only dots and
  * spaces with at least one dot. */
@@ -151,4 +152,17 @@ void tg_urlpath_put_segment(tg_buf_t *b, const char *s, size_t n)
         else
             tg_buf_printf(b, "%%%02X", c);
     }
+}
+
+char *tg_url_shown(const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    const char *end = host + strcspn(host, "/?#");
+    const char *at = memchr(host, '@', (size_t)(end - host));
+    const char *path_end = end + strcspn(end, "?#");
+    tg_buf_t b = {0};
+    tg_buf_append(&b, url, (size_t)(host - url));
+    tg_buf_append(&b, at ? at + 1 : host, (size_t)(path_end - (at ? at + 1 : host)));
+    return b.data;
 }

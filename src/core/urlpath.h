@@ -47,4 +47,8 @@ int tg_urlquery_check(const char *query);
  *  come out as they are, and tg_urlpath_check refuses them. */
 void tg_urlpath_put_segment(tg_buf_t *b, const char *s, size_t n);
 
+/** A URL for logs: scheme, host and path, without user info, query or
+ *  fragment (where credentials would be). Owned by the caller. */
+char *tg_url_shown(const char *url);
+
 #endif

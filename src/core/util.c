@@ -122,6 +122,25 @@ void tg_buf_printf(tg_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+size_t tg_put_hex(char out[16], uint64_t v)
+{
+    size_t n = 0;
+    for (uint64_t t = v; t; t >>= 4)
+        n++;
+    if (n == 0)
+        n = 1;
+    for (size_t i = n; i > 0; i--, v >>= 4)
+        out[i - 1] = "0123456789abcdef"[v & 15];
+    return n;
+}
+
+bool tg_str_contains(const char *s, size_t len, const char *needle)
+{
+    if (strlen(s) != len) /* a NUL inside: strstr would stop at it */
+        return memmem(s, len, needle, strlen(needle)) != NULL;
+    return strstr(s, needle) != NULL;
+}
+
 void tg_buf_put_i64(tg_buf_t *b, int64_t v)
 {
     char tmp[24], *p = tmp + sizeof tmp;

@@ -49,6 +49,18 @@ void tg_buf_openai_error(tg_buf_t *b, const char *message, const char *type, con
 void tg_buf_reset(tg_buf_t *b);
 void tg_buf_free(tg_buf_t *b);
 
+/** Writes v in lower-case hexadecimal, without leading zeros ("0" for 0),
+ *  into out (room for 16 digits) and returns how many digits: a chunk-size
+ *  line without printf, once per streamed write. */
+size_t tg_put_hex(char out[16], uint64_t v);
+
+/** True when needle occurs in s[0..len). s must be NUL-terminated at len (a
+ *  tg_buf's data; an event's data as tg_sse_feed passes it): glibc's strstr,
+ *  vectorised, then does the search, several times cheaper than memmem on the
+ *  short documents of a stream's events; memmem when s holds a NUL before
+ *  len. */
+bool tg_str_contains(const char *s, size_t len, const char *needle);
+
 /** malloc/strdup that abort on out-of-memory. */
 void *tg_xmalloc(size_t n);
 void *tg_xcalloc(size_t n, size_t size);

@@ -18,6 +18,7 @@
 
 #include "config/config_keys.h"
 #include "core/log.h"
+#include "core/urlpath.h"
 #include "store/record.h"
 
 #include <openssl/evp.h>
@@ -245,20 +246,6 @@ static void render(void *arg, tg_buf_t *out)
 
 /* ---- the object ---- */
 
-/* The URL for logs: scheme, host and path; no user info, no query. */
-static char *shown_url(const char *url)
-{
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    const char *end = host + strcspn(host, "/?#");
-    const char *at = memchr(host, '@', (size_t)(end - host));
-    const char *path_end = end + strcspn(end, "?#");
-    tg_buf_t b = {0};
-    tg_buf_append(&b, url, (size_t)(host - url));
-    tg_buf_append(&b, at ? at + 1 : host, (size_t)(path_end - (at ? at + 1 : host)));
-    return b.data;
-}
-
 static void add_dest(tg_events_t *ev, const char *url, const char *secret, unsigned events)
 {
     for (size_t i = 0; i < ev->n_dests; i++) {
@@ -273,7 +260,7 @@ static void add_dest(tg_events_t *ev, const char *url, const char *secret, unsig
     ev_dest_t *d = &ev->dests[ev->n_dests++];
     d->url = tg_xstrdup(url);
     d->secret = secret && *secret ? tg_xstrdup(secret) : NULL;
-    d->shown = shown_url(url);
+    d->shown = tg_url_shown(url);
     d->events = events;
     if (!d->secret)
         tg_warn("events: deliveries to %s are not signed (no secret)", d->shown);

@@ -96,6 +96,10 @@ struct tg_metrics {
     void *conns_arg;
     void (*extra)(void *arg, tg_buf_t *out);
     void *extra_arg;
+    void (*shared)(void *arg, tg_buf_t *out); /* tollgate_redis_* */
+    void *shared_arg;
+    void (*otlp)(void *arg, tg_buf_t *out);
+    void *otlp_arg;
     void (*budgets)(void *, tg_buf_t *);
     void *budgets_arg;
     _Atomic long budget_events[2]; /* warning, exceeded */
@@ -355,6 +359,22 @@ void tg_metrics_set_extra(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *o
     pthread_mutex_unlock(&m->gauges_mu);
 }
 
+void tg_metrics_set_shared(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->shared = render;
+    m->shared_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
+void tg_metrics_set_otlp(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg)
+{
+    pthread_mutex_lock(&m->gauges_mu);
+    m->otlp = render;
+    m->otlp_arg = arg;
+    pthread_mutex_unlock(&m->gauges_mu);
+}
+
 void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -492,6 +512,10 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
     void *conns_arg = m->conns_arg;
     void (*extra)(void *, tg_buf_t *) = m->extra;
     void *extra_arg = m->extra_arg;
+    void (*shared)(void *, tg_buf_t *) = m->shared;
+    void *shared_arg = m->shared_arg;
+    void (*otlp)(void *, tg_buf_t *) = m->otlp;
+    void *otlp_arg = m->otlp_arg;
     void (*budgets)(void *, tg_buf_t *) = m->budgets;
     void *budgets_arg = m->budgets_arg;
     pthread_mutex_unlock(&m->gauges_mu);
@@ -551,8 +575,12 @@ void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out)
          "Request records that could not be stored or spooled.");
     tg_buf_printf(out, "tollgate_log_records_dropped_total %ld\n",
                   store.dropped ? store.dropped(store.arg) : 0);
+    if (shared)
+        shared(shared_arg, out);
     if (extra)
         extra(extra_arg, out);
+    if (otlp)
+        otlp(otlp_arg, out);
     for (int f = 0; f < N_FAMILIES; f++)
         free(t[f].items);
 }

@@ -96,6 +96,15 @@ void tg_metrics_totals(tg_metrics_t *m, tg_metrics_totals_t *out);
  *  workers start; NULL clears. */
 void tg_metrics_set_extra(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
 
+/** The shared state's series (tollgate_redis_up, _errors_total:
+ *  redis/redis.h), rendered like the extra ones. Set before the workers
+ *  start; NULL clears. */
+void tg_metrics_set_shared(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
+
+/** The OpenTelemetry exporter's series (tollgate_otlp_spans_total), written
+ *  at scrape time by `render` after the extra ones (NULL: none). Any thread. */
+void tg_metrics_set_otlp(tg_metrics_t *m, void (*render)(void *arg, tg_buf_t *out), void *arg);
+
 /** Append the Prometheus text exposition (format 0.0.4): every shard summed. */
 void tg_metrics_render(tg_metrics_t *m, tg_buf_t *out);
 

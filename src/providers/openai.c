@@ -46,10 +46,43 @@ static void openai_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
     openai_usage(doc, len, usage);
 }
 
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* True when some "usage" key in the chunk has an object for its value. A
+ * stream with include_usage carries "usage":null in every chunk but the
+ * last; without an object after any "usage", openai_usage could only say
+ * false, so its walk over the chunk's members (the most of an event's cost)
+ * is skipped. Keys are compared as raw bytes there too, so nothing escaped
+ * is missed. */
+static bool usage_object_follows(const char *doc, size_t len)
+{
+    const char *end = doc + len;
+    for (const char *p = doc; (p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL; p += 7) {
+        const char *q = p + 7;
+        while (q < end && json_ws(*q))
+            q++;
+        if (q == end || *q != ':')
+            continue;
+        for (q++; q < end && json_ws(*q); q++)
+            ;
+        if (q < end && *q == '{')
+            return true;
+    }
+    return false;
+}
+
+static bool openai_event_usage(const char *data, size_t len, tg_usage_t *usage)
+{
+    return usage_object_follows(data, len) && openai_usage(data, len, usage);
+}
+
 const tg_dialect_t tg_dialect_openai = {
     .name = "openai",
     .answer_usage = openai_answer_usage,
-    .event_usage = openai_usage,
+    .event_usage = openai_event_usage,
 };
 
 /* ==== Anthropic -> OpenAI: Claude Code and the Anthropic SDKs on

@@ -6,6 +6,8 @@
  */
 #include "proxy/api.h"
 
+#include "proxy/bus.h"
+
 #include "gateway.h"
 #include "proxy/readers.h"
 
@@ -48,9 +50,11 @@ static void rule_json(tg_buf_t *out, const tg_rl_rule_t *r)
 
 /* POST, GET /api/v1/rate-limits and DELETE /api/v1/rate-limits/{id}; kept in
  * the store when there is one (request logging on), else in memory only. */
-static void handle_rate_limits_api(tg_http_t *h, tg_store_t *store, tg_rl_registry_t *rules,
-                                   bool may_write, const char *id)
+static void handle_rate_limits_api(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, bool may_write,
+                                   const char *id)
 {
+    tg_store_t *store = gw->store;
+    tg_rl_registry_t *rules = gw->rules;
     const char *m = tg_http_method(h);
     tg_buf_t out = {0};
     char err[256];
@@ -81,6 +85,9 @@ static void handle_rate_limits_api(tg_http_t *h, tg_store_t *store, tg_rl_regist
             reply_error(h, 409, "rate_limit_not_added", "there are too many rate limits");
             return;
         }
+        tg_bus_publish(
+            bus, gw, "rule.added",
+            json_pack("{s:s, s:o}", "id", rule.id, "rule", json_loadb(body, len, 0, NULL)));
         rule_json(&out, &rule);
         reply_buf(h, 201, &out);
     } else if (!strcmp(m, "GET") && !id) {
@@ -107,6 +114,7 @@ static void handle_rate_limits_api(tg_http_t *h, tg_store_t *store, tg_rl_regist
             reply_error(h, 404, "not_found", "no runtime rate limit with that id");
             return;
         }
+        tg_bus_publish(bus, gw, "rule.deleted", json_pack("{s:s}", "id", id));
         tg_http_reply(h, 204, NULL, NULL, 0);
     } else {
         reply_error(h, 405, "method_not_allowed",
@@ -246,15 +254,15 @@ static void query_free(void *arg)
     free(j);
 }
 
-void tg_api_handle(tg_http_t *h, tg_gateway_t *gw, tg_config_t *cfg, bool may_read, bool may_write,
-                   const char *path)
+void tg_api_handle(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, tg_config_t *cfg, bool may_read,
+                   bool may_write, const char *path)
 {
     if (!may_read) {
         reply_error(h, 403, "permission_denied", "this key may not read logs and costs");
         return;
     }
     if (!strcmp(path, "/api/v1/rate-limits") || !strncmp(path, "/api/v1/rate-limits/", 20)) {
-        handle_rate_limits_api(h, gw->store, gw->rules, may_write,
+        handle_rate_limits_api(h, gw, bus, may_write,
                                path[19] == '/' && path[20] ? path + 20 : NULL);
         return;
     }
@@ -286,4 +294,27 @@ void tg_api_handle(tg_http_t *h, tg_gateway_t *gw, tg_config_t *cfg, bool may_re
     int status = run_query(j, &out);
     query_done(j, status, &out);
     query_free(j);
+}
+
+bool tg_api_rules_apply(tg_gateway_t *gw, const char *type, json_t *data)
+{
+    const char *id = json_string_value(json_object_get(data, "id"));
+    if (!id || strlen(id) >= sizeof((tg_rl_rule_t *)0)->id)
+        return false;
+    if (!strcmp(type, "rule.deleted")) {
+        tg_rl_registry_remove(gw->rules, id); /* false: unknown here */
+        return true;
+    }
+    if (strcmp(type, "rule.added"))
+        return false;
+    char *body = json_dumps(json_object_get(data, "rule"), JSON_COMPACT | JSON_ENCODE_ANY);
+    tg_rl_rule_t rule;
+    char err[256];
+    bool ok = body && tg_rl_rule_parse_json(body, strlen(body), &rule, err, sizeof err) == 0;
+    free(body);
+    if (!ok)
+        return false;
+    snprintf(rule.id, sizeof rule.id, "%s", id);
+    tg_rl_registry_add(gw->rules, &rule); /* -1: known here already, or full */
+    return true;
 }

@@ -23,10 +23,12 @@ struct tg_gateway;
  * runtime rate limits. The gateway's store is NULL when request logging
  * is off (queries then answer 503; rate limits live in memory only).
  * may_read / may_write: what the caller's gateway key allows. cfg: the
- * worker's configuration (a reference is taken for the query).
+ * worker's configuration (a reference is taken for the query). bus: the
+ * worker's Redis connection (NULL without one), to tell the other
+ * instances of a runtime rate limit added or removed (proxy/bus.h).
  */
-void tg_api_handle(tg_http_t *h, struct tg_gateway *gw, tg_config_t *cfg, bool may_read,
-                   bool may_write, const char *path);
+void tg_api_handle(tg_http_t *h, struct tg_gateway *gw, struct tg_redis *bus, tg_config_t *cfg,
+                   bool may_read, bool may_write, const char *path);
 
 /** GET /api/v1/providers: each configured provider with its health
  *  (ejected, resting, latency estimate) from `health`, and its last hour

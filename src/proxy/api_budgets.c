@@ -9,6 +9,8 @@
  */
 #include "proxy/api_budgets.h"
 
+#include "proxy/bus.h"
+
 #include "core/log.h"
 #include "cost/cost.h"
 #include "proxy/reply.h"
@@ -253,8 +255,8 @@ out:
 }
 
 /* GET, PUT, DELETE /api/v1/budgets/{scope}/{value}. */
-static void one_budget(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool may_write,
-                       const char *rest)
+static void one_budget(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+                       bool may_write, const char *rest)
 {
     char scope[TG_BUDGET_SCOPE_MAX], value[TG_BUDGET_VALUE_MAX], raw[TG_BUDGET_SCOPE_MAX * 3];
     const char *slash = strchr(rest, '/');
@@ -317,6 +319,8 @@ static void one_budget(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, b
                       "configuration file change with the file)");
             return;
         }
+        tg_bus_publish(bus, gw, "budget.deleted",
+                       json_pack("{s:s, s:s}", "scope", scope, "value", value));
         tg_http_reply(h, 204, NULL, NULL, 0);
         return;
     }
@@ -339,13 +343,16 @@ static void one_budget(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, b
     }
     tg_gateway_budget_scope_load(gw, scope); /* its spend so far, before it applies */
     tg_budget_rule_put(b, &r);
+    tg_bus_publish(bus, gw, "budget.put",
+                   json_pack("{s:s, s:s, s:o}", "scope", scope, "value", value, "budget",
+                             json_loadb(body, len, 0, NULL)));
     budget_json(&out, cfg, b, scope, value, (int64_t)time(NULL));
     tg_http_reply(h, 200, "application/json", out.data, out.len);
     tg_buf_free(&out);
 }
 
-bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool may_read,
-                    bool may_write, const char *path)
+bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+                    bool may_read, bool may_write, const char *path)
 {
     if (strcmp(path, "/api/v1/budgets") != 0 && strncmp(path, "/api/v1/budgets/", 16) != 0)
         return false;
@@ -363,6 +370,34 @@ bool tg_api_budgets(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool
         list_budgets(h, cfg, gw->budgets);
         return true;
     }
-    one_budget(h, gw, cfg, may_write, path + 16);
+    one_budget(h, gw, bus, cfg, may_write, path + 16);
+    return true;
+}
+
+bool tg_api_budgets_apply(tg_gateway_t *gw, const char *type, json_t *data)
+{
+    const char *scope = json_string_value(json_object_get(data, "scope"));
+    const char *value = json_string_value(json_object_get(data, "value"));
+    if (!scope || !value || !tg_budget_scope_valid(scope) || !*value ||
+        strlen(value) >= TG_BUDGET_VALUE_MAX)
+        return false;
+    if (!strcmp(type, "budget.deleted")) {
+        tg_budget_rule_delete(gw->budgets, scope, value); /* false: unknown here */
+        return true;
+    }
+    if (strcmp(type, "budget.put"))
+        return false;
+    char *body = json_dumps(json_object_get(data, "budget"), JSON_COMPACT | JSON_ENCODE_ANY);
+    tg_budget_rule_t r;
+    memset(&r, 0, sizeof r);
+    char err[256];
+    bool ok = body && parse_budget(body, strlen(body), &r.cfg, err, sizeof err);
+    free(body);
+    if (!ok)
+        return false;
+    snprintf(r.scope, sizeof r.scope, "%s", scope);
+    snprintf(r.value, sizeof r.value, "%s", value);
+    tg_gateway_budget_scope_load(gw, scope);
+    tg_budget_rule_put(gw->budgets, &r);
     return true;
 }

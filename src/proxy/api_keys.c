@@ -10,6 +10,8 @@
  */
 #include "proxy/api_keys.h"
 
+#include "proxy/bus.h"
+
 #include "core/log.h"
 #include "cost/cost.h"
 #include "proxy/reply.h"
@@ -240,7 +242,7 @@ static void key_json(tg_buf_t *out, tg_gateway_t *gw, const tg_vkey_t *k, const 
     tg_buf_puts(out, "}}");
 }
 
-static void create_key(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg)
+static void create_key(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg)
 {
     size_t len;
     const char *body = tg_http_body(h, &len);
@@ -282,6 +284,12 @@ static void create_key(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg)
         goto out;
     }
     tg_gateway_key_budget(gw, &k);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", k.hash[i]);
+    tg_bus_publish(bus, gw, "key.created",
+                   json_pack("{s:O, s:s, s:I}", "key", doc, "hash", hex, "created_at",
+                             (json_int_t)k.created_at));
     tg_buf_t outb = {0};
     key_json(&outb, gw, &k, secret);
     OPENSSL_cleanse(secret, sizeof secret);
@@ -323,7 +331,8 @@ static void list_keys(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg)
     tg_buf_free(&out);
 }
 
-static void delete_key(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, const char *name)
+static void delete_key(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+                       const char *name)
 {
     char err[256];
     if (config_key(cfg, name)) {
@@ -337,6 +346,7 @@ static void delete_key(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, c
         return;
     }
     tg_budget_rule_delete(gw->budgets, "key", name);
+    tg_bus_publish(bus, gw, "key.revoked", json_pack("{s:s}", "name", name));
     if (gw->store && tg_store_key_delete(gw->store, name, err, sizeof err) < 0) {
         tg_error("keys: key %s revoked but not deleted from the store: %s", name, err);
         api_error(h, 503, "store_unavailable",
@@ -347,8 +357,8 @@ static void delete_key(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, c
     tg_http_reply(h, 204, NULL, NULL, 0);
 }
 
-bool tg_api_keys(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool may_write,
-                 const char *path)
+bool tg_api_keys(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+                 bool may_write, const char *path)
 {
     if (strcmp(path, "/api/v1/keys") != 0 && strncmp(path, "/api/v1/keys/", 13) != 0)
         return false;
@@ -358,13 +368,44 @@ bool tg_api_keys(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool ma
     }
     const char *m = tg_http_method(h);
     if (!strcmp(path, "/api/v1/keys") && !strcmp(m, "POST"))
-        create_key(h, gw, cfg);
+        create_key(h, gw, bus, cfg);
     else if (!strcmp(path, "/api/v1/keys") && !strcmp(m, "GET"))
         list_keys(h, gw, cfg);
     else if (path[12] == '/' && path[13] && !strchr(path + 13, '/') && !strcmp(m, "DELETE"))
-        delete_key(h, gw, cfg, path + 13);
+        delete_key(h, gw, bus, cfg, path + 13);
     else
         api_error(h, 405, "method_not_allowed",
                   "POST or GET /api/v1/keys, DELETE /api/v1/keys/{name}");
     return true;
+}
+
+bool tg_api_keys_apply(tg_gateway_t *gw, const char *type, json_t *data)
+{
+    if (!strcmp(type, "key.revoked")) {
+        const char *name = json_string_value(json_object_get(data, "name"));
+        if (!name)
+            return false;
+        tg_keyring_revoke(gw->keys, name); /* false: unknown here, or revoked already */
+        tg_budget_rule_delete(gw->budgets, "key", name);
+        return true;
+    }
+    if (strcmp(type, "key.created"))
+        return false;
+    const char *hex = json_string_value(json_object_get(data, "hash"));
+    json_t *doc = json_object_get(data, "key");
+    char err[300];
+    tg_vkey_t k;
+    if (!hex || strlen(hex) != 64 || !json_is_object(doc) || !parse_key(doc, &k, err, sizeof err))
+        return false;
+    bool ok = true;
+    for (int i = 0; i < 32 && ok; i++) {
+        int hi = tg_hexval(hex[2 * i]), lo = tg_hexval(hex[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        k.hash[i] = (unsigned char)(hi * 16 + lo);
+    }
+    k.created_at = (int64_t)json_integer_value(json_object_get(data, "created_at"));
+    if (ok && tg_keyring_add(gw->keys, &k) == 0)
+        tg_gateway_key_budget(gw, &k);
+    free(k.metadata);
+    return ok;
 }

@@ -12,7 +12,7 @@
 
 /** Answer `path` when it is /api/v1/keys or under it (true), else false.
  *  Every method needs `write`. */
-bool tg_api_keys(tg_http_t *h, tg_gateway_t *gw, const tg_config_t *cfg, bool may_write,
-                 const char *path);
+bool tg_api_keys(tg_http_t *h, tg_gateway_t *gw, tg_redis_t *bus, const tg_config_t *cfg,
+                 bool may_write, const char *path);
 
 #endif

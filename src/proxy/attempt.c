@@ -384,6 +384,8 @@ static int forward_header(const char *name, const char *value, void *arg)
         return 0;
     if (c->x->caller.consumed_header && !strcasecmp(name, c->x->caller.consumed_header))
         return 0;
+    if (c->x->pw->gw->otlp && !strcasecmp(name, "traceparent"))
+        return 0; /* replaced: the gateway's span is the provider's parent (span.c) */
     const char *k;
     json_t *v;
     json_object_foreach(c->x->target_opts.headers, k, v)
@@ -574,6 +576,9 @@ static void build_headers(tg_exchange_t *x)
                    : NULL;
     fwd_ctx_t c = {.x = x, .drop_credentials = key != NULL};
     tg_http_headers_foreach(x->h, forward_header, &c);
+    char tp[56];
+    if (tg_exchange_span_traceparent(x, tp))
+        push_header(a, "traceparent", tp);
     const char *hn;
     json_t *hv;
     json_object_foreach(x->target_opts.headers, hn, hv) /* credentials were left out */

@@ -12,6 +12,7 @@
  * Thread: the worker thread of the exchange.
  */
 #include "proxy/exchange.h"
+#include "proxy/rcache.h"
 
 #include "core/log.h"
 #include "cost/cost.h"
@@ -64,12 +65,23 @@ static int record_header(const char *name, const char *value, void *arg)
     return 0;
 }
 
+/* Whether the record goes to the store: only then are bodies kept (the
+ * event and the span never carry them). */
+static bool record_stored(const tg_exchange_t *x)
+{
+    return x->pw->gw->store && x->cfg->request_logging_enabled;
+}
+
+bool tg_exchange_logs_bodies(const tg_exchange_t *x)
+{
+    return x->rec && record_stored(x) && x->cfg->log_bodies;
+}
+
 /* One record per request, whatever its ending. What only the request can
  * tell is taken now, while it is alive. */
 static void record_begin(tg_exchange_t *x)
 {
-    if ((!x->pw->gw->store || !x->cfg->request_logging_enabled) &&
-        !tg_events_wants_requests(x->pw->gw->events))
+    if (!record_stored(x) && !tg_events_wants_requests(x->pw->gw->events) && !x->pw->gw->otlp)
         return;
     tg_record_t *r = x->rec = tg_record_new();
     tg_record_set_str(&r->id, x->id);
@@ -88,7 +100,8 @@ void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *v
 
 void tg_exchange_record_request_body(tg_exchange_t *x)
 {
-    if (x->rec && x->cfg->log_bodies && !x->omit_request && x->in_body)
+    tg_exchange_span_request(x);
+    if (tg_exchange_logs_bodies(x) && !x->omit_request && x->in_body)
         tg_record_set_body(x->rec, false, x->in_body, x->in_len, x->cfg->max_body_bytes);
 }
 
@@ -114,15 +127,16 @@ static void record_submit(tg_exchange_t *x)
     r->retries = x->retries;
     r->fallback_index = x->fallback_index;
     tg_record_set_str(&r->error, x->error);
-    if (x->cfg->log_bodies && !x->omit_response) {
+    if (record_stored(x) && x->cfg->log_bodies && !x->omit_response) {
         const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->att.resp;
         if (b->len)
             tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
     }
     /* request.completed: the record without its bodies (a copy, queued) */
     tg_events_request(x->pw->gw->events, r);
-    if (!x->pw->gw->store || !x->cfg->request_logging_enabled) {
-        tg_record_free(r); /* built for the event only */
+    tg_exchange_span_submit(x, r); /* the span: a copy of some fields, queued */
+    if (!record_stored(x)) {
+        tg_record_free(r); /* built for the event or the span only */
         return;
     }
     /* Usually the reply that ends this exchange is written at the end of
@@ -162,14 +176,17 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     else
         tg_uuid7(x->id, tg_wall_ms());
     tg_http_add_header(h, "Helicone-Id", x->id);
+    tg_exchange_span_begin(x);
     record_begin(x);
     return x;
 }
 
 void tg_exchange_finish(tg_exchange_t *x)
 {
-    tg_spend_settle(x); /* the reservation becomes the recorded cost */
+    /* the record first: a budget reload from the store (budget.h) counts a
+     * settled request by its record */
     record_submit(x);
+    tg_spend_settle(x); /* the reservation becomes the recorded cost */
     if (x->target.provider && x->cfg->metrics_enabled) {
         tg_metrics_request(x->pw->metrics, x->target.provider->name, x->target.model, x->status,
                            (double)(tg_mono_us() - x->t0_us) / 1e6,
@@ -183,6 +200,8 @@ void tg_exchange_finish(tg_exchange_t *x)
                 x->target.model ? x->target.model : "-", ms, x->retries, x->fallback_index, x->id);
     }
     tg_attempt_clear(&x->att);
+    tg_redis_cancel(x->redis_req); /* a reply still to come finds no one */
+    x->redis_req = NULL;
     if (x->retry_timer)
         event_free(x->retry_timer);
     /* Cache tickets end here whatever happened: a flight we still hold had
@@ -192,6 +211,7 @@ void tg_exchange_finish(tg_exchange_t *x)
         tg_cache_abandon(cache, x->flight);
     if (x->waiter && tg_cache_unwait(cache, x->waiter))
         tg_cache_entry_release(x->woken);
+    tg_rcache_finish(x); /* a flight of the fleet we led without an answer */
     if (x->cache_ev)
         event_free(x->cache_ev);
     tg_cache_policy_free(&x->cache_policy);
@@ -321,6 +341,12 @@ void tg_exchange_settle(tg_exchange_t *x)
     if (x->cfg->cost_enabled && x->status / 100 == 2 && x->target.model) {
         const char *pm = priced_model(x), *pv = x->target.provider->name;
         x->cost_nusd = tg_exchange_price_usage(x, &x->usage);
+        /* A raw call's answer that told no usage (an OpenAI stream without
+         * stream_options.include_usage, say) is charged its worst case: the
+         * provider charged something, and a budget must not take it as 0. */
+        if (x->raw_metered && x->worst_nusd >= 0 && x->usage.prompt_tokens < 0 &&
+            x->usage.completion_tokens < 0)
+            x->cost_nusd = x->worst_nusd;
         if (x->cost_nusd < 0 && tg_metrics_unpriced(x->pw->metrics, pv, pm))
             tg_warn("model '%s' at provider '%s' has no price: its requests are recorded with "
                     "cost null (price it under cost_tracking.pricing or prices_file)",
@@ -329,8 +355,8 @@ void tg_exchange_settle(tg_exchange_t *x)
     long tokens = (x->usage.prompt_tokens > 0 ? x->usage.prompt_tokens : 0) +
                   (x->usage.completion_tokens > 0 ? x->usage.completion_tokens : 0);
     double usd = x->cost_nusd >= 0 ? tg_cost_usd(x->cost_nusd) : -1;
-    tg_limits_settle(x->pw->gw->rl, &x->limits, tokens, usd);
-    tg_limits_settle(x->pw->gw->rl, &x->plimits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->limits, tokens, usd);
+    tg_limits_settle(x->pw->gw->rl, x->pw->redis, &x->plimits, tokens, usd);
     if (!x->flight && !x->cache_store_after)
         return;
     const tg_attempt_t *a = &x->att;
@@ -346,6 +372,11 @@ void tg_exchange_settle(tg_exchange_t *x)
     };
     if (!ans.body)
         ans.body = "";
+    if (x->rcache) {
+        tg_rcache_settle(x, &ans, whole);
+        x->cache_store_after = false;
+        return;
+    }
     tg_cache_t *cache = x->pw->gw->cache;
     if (x->flight && whole)
         tg_cache_complete(cache, x->flight, &ans, x->cache_policy.ttl_ms);

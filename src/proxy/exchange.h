@@ -31,6 +31,7 @@
 #include "core/usage.h"
 #include "core/util.h"
 #include "metrics/metrics.h"
+#include "otlp/otlp.h"
 #include "providers/translate.h"
 #include "proxy/attempt.h"
 #include "proxy/limits.h"
@@ -68,6 +69,8 @@ typedef struct {
     struct event *journal_ev; /* writes the journal when no client write will */
     struct tg_gateway *gw;
     tg_metrics_shard_t *metrics; /* this worker's shard of gw->metrics */
+    struct tg_redis *redis;      /* this worker's Redis connection; NULL without redis.url */
+    struct tg_redis *bus;        /* worker 0's subscriber to the other instances' changes */
 } tg_pworker_t;
 
 /* Who is calling, as established by admit() (pipeline.c). */
@@ -199,6 +202,10 @@ typedef struct tg_exchange {
     /* Rate limits (proxy/limits.h): acquired before the call, settled after. */
     tg_limits_t limits;  /* on the caller */
     tg_limits_t plimits; /* on the provider */
+    /* With redis.url: the shared limiter's reply awaited (cancelled if the
+     * exchange ends first), and which set it is for. */
+    tg_redis_req_t *redis_req;
+    tg_limits_t *rl_pending;
 
     /* Cache (cache/cache.h). */
     tg_cache_policy_t cache_policy;
@@ -209,15 +216,29 @@ typedef struct tg_exchange {
     struct event *cache_ev;    /* the leader wakes us through this */
     bool cache_store_after;    /* store the answer without a flight */
     const char *cache_result;  /* "hit", "miss", or NULL when the cache was not read */
+    /* caching.backend: redis (proxy/rcache.h): in use, leading a flight
+     * of the fleet in that bucket, the lock's value. */
+    bool rcache, rcache_lead;
+    int rcache_bucket;
+    char rcache_token[128];
 
     /* Budgets (proxy/spend.h): what is reserved, for which target. */
     tg_budget_hold_t budget_hold;
-    tg_budget_apply_t
-        *budget_apply; /* the budgets it falls under (n_budget_apply); freed at the end */
-    int n_budget_apply;
     int64_t worst_nusd; /* the reservation's worst case; -1 unknown */
-    bool budget_ran;    /* the budget stage ran */
-    int budget_target;  /* the fallback_index it reserved for */
+    bool worst_known;   /* worst_nusd was computed (Helicone-Max-Cost) */
+    /* With redis.url: what was reserved in Redis, to settle there. */
+    tg_budget_apply_t *shared_apply;
+    tg_budget_redis_slot_t *shared_slots;
+    int n_shared_slots;
+    int64_t shared_amount;
+    bool budget_ran; /* the budget stage ran */
+    /* Raw pass-through of an LLM call the gateway can cost (spend.c,
+     * tg_spend_reserve_raw): the route it is; its answer is read for usage
+     * as it passes (filters.c). */
+    bool raw_metered;
+    tg_route_kind_t raw_kind;
+    bool raw_usage_lost; /* the answer was too large to read for usage */
+    int budget_target;   /* the fallback_index it reserved for */
 
     /* The record (SPEC §8). */
     tg_usage_t usage;         /* -1 per count until known */
@@ -230,7 +251,31 @@ typedef struct tg_exchange {
     bool omit_request, omit_response;
     int status;
     int64_t t0_us, ttfb_us;
+
+    /* The span (span.c), when spans are exported: the client's trace, the
+     * provider's answer id and model (from its answer or first event). */
+    tg_otlp_ctx_t trace;
+    uint8_t span_id[8];
+    long span_max_tokens;    /* -1 unknown */
+    double span_temperature; /* NaN unknown */
+    bool span_ids_read;
+    char resp_id[128], resp_model[128];
 } tg_exchange_t;
+
+/* ---- span.c: the exchange as an OpenTelemetry span (otlp/otlp.h) ---- */
+
+/** The client's traceparent, kept when spans are exported, and the span's id. */
+void tg_exchange_span_begin(tg_exchange_t *x);
+/** When spans are exported: the traceparent for the provider (the span as
+ *  the parent, in the client's trace or the span's own) into out, true. */
+bool tg_exchange_span_traceparent(const tg_exchange_t *x, char out[56]);
+/** The request's max_tokens and temperature, read while its body is there. */
+void tg_exchange_span_request(tg_exchange_t *x);
+/** The provider's answer id and model, from its whole answer or its first
+ *  event (only the first call reads). */
+void tg_exchange_span_ids(tg_exchange_t *x, const char *json, size_t len);
+/** Queue the span of an ending exchange, from its finished record. */
+void tg_exchange_span_submit(tg_exchange_t *x, const tg_record_t *r);
 
 /* ---- exchange.c: life, record, endings ---- */
 
@@ -249,7 +294,11 @@ void tg_exchange_set_error(tg_exchange_t *x, char *message);
 /** The record's error for a provider's own error answer or event. */
 void tg_exchange_note_provider_error(tg_exchange_t *x, const char *body, size_t len,
                                      const char *fallback);
-/** The request body into the record (bounded; never when omitted). */
+/** Whether bodies go into the record: it is stored (not only an event's
+ *  or a span's) and observability.request_logging.bodies is on. */
+bool tg_exchange_logs_bodies(const tg_exchange_t *x);
+/** The request body into the record (bounded; never when omitted), and what
+ *  the span reads of it (tg_exchange_span_request). */
 void tg_exchange_record_request_body(tg_exchange_t *x);
 
 /** True for a POST; otherwise the exchange ends with a 405 (Allow: POST). */
@@ -261,6 +310,9 @@ bool tg_exchange_post_only(tg_exchange_t *x);
 void tg_exchange_record_header(tg_exchange_t *x, const char *name, const char *value);
 /** Helicone-RateLimit-* when the request sent a policy. */
 void tg_exchange_policy_headers(tg_exchange_t *x);
+/** Answer with a cached entry (Helicone-Cache: HIT) and end the exchange;
+ *  releases e (stages.c). */
+void tg_exchange_serve_cached(tg_exchange_t *x, tg_cache_entry_t *e);
 /** The answer is complete: cost, limits settled, the cache fed. */
 void tg_exchange_settle(tg_exchange_t *x);
 

@@ -48,7 +48,7 @@ static int copy_to_cache(tg_exchange_t *x, const char *data, size_t len)
 
 void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len)
 {
-    if (!x->rec || !x->cfg->log_bodies || x->omit_response)
+    if (!tg_exchange_logs_bodies(x) || x->omit_response)
         return;
     int64_t room = x->cfg->max_body_bytes - (int64_t)x->log_body.len;
     if (room > 0)
@@ -86,11 +86,12 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
-/* True when the JSON document has a top-level "error" member. */
+/* True when the JSON document has a top-level "error" member. doc is an
+ * event's data, NUL-terminated at len (sse.h). */
 static bool has_error_member(const char *doc, size_t len)
 {
     size_t a, b;
-    return memmem(doc, len, "\"error\"", 7) && tg_json_member(doc, len, "error", &a, &b);
+    return tg_str_contains(doc, len, "\"error\"") && tg_json_member(doc, len, "error", &a, &b);
 }
 
 /* What one event of a native stream says about the stream's end: the
@@ -142,7 +143,7 @@ static void hide_usage_event(tg_exchange_t *x, const char *event, const char *da
         return;
     }
     bool drop = false;
-    if (memmem(data, len, "\"usage\"", 7)) {
+    if (tg_str_contains(data, len, "\"usage\"")) {
         /* the chunk we asked for: usage, and no choices */
         drop = d->event_usage(data, len, &x->usage) && f->hide_usage && no_choices(data, len);
     }
@@ -154,6 +155,7 @@ int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
 {
     tg_exchange_t *x = arg;
     tg_filters_t *f = &x->att.f;
+    tg_exchange_span_ids(x, data, len); /* the provider's, from its first event */
     if (f->ts) { /* translate: another dialect's events become the client's */
         tg_translate_stream_feed(f->ts, event, data, len, &f->sse_out);
         tg_translate_stream_usage(f->ts, &x->usage);
@@ -200,6 +202,35 @@ static int events(tg_exchange_t *x, const char *data, size_t len)
     return r;
 }
 
+/* A raw pass-through LLM call's events, read for usage only. */
+static int raw_usage_event(void *arg, const char *event, const char *data, size_t len)
+{
+    tg_exchange_t *x = arg;
+    (void)event;
+    native_dialect(x)->event_usage(data, len, &x->usage);
+    return 0;
+}
+
+/* A raw pass-through LLM call's answer (2xx), passing as it came, read for
+ * its usage on the side: events one by one, a whole answer kept (bounded)
+ * and read at its end. What cannot be read is charged its worst case
+ * (tg_exchange_settle). */
+static void raw_usage(tg_exchange_t *x, const char *data, size_t len)
+{
+    tg_attempt_t *a = &x->att;
+    if (x->raw_usage_lost)
+        return;
+    if (a->sse) {
+        if (tg_sse_feed(&a->f.sse_in, data, len, raw_usage_event, x) < 0)
+            x->raw_usage_lost = true;
+    } else if (a->resp.len + len <= TG_MAX_BUFFERED_RESPONSE) {
+        tg_buf_append(&a->resp, data, len);
+    } else {
+        x->raw_usage_lost = true;
+        tg_buf_free(&a->resp);
+    }
+}
+
 /* ---- the chain's head ---- */
 
 void tg_filters_start(tg_exchange_t *x, const char *content_type)
@@ -237,6 +268,8 @@ int tg_filters_body(tg_exchange_t *x, const char *data, size_t len)
                 tg_buf_append(&a->resp, data, len);
         } else if (x->status >= 400 && a->resp.len < MAX_ERROR_BODY) { /* for its message */
             tg_buf_append(&a->resp, data, len);
+        } else if (x->raw_metered) {
+            raw_usage(x, data, len);
         }
         return copy_to_log(x, data, len);
     }
@@ -255,6 +288,8 @@ static bool client_form(tg_exchange_t *x)
 {
     tg_attempt_t *a = &x->att;
     bool ok2xx = x->status / 100 == 2;
+    if (ok2xx)
+        tg_exchange_span_ids(x, a->resp.data, a->resp.len); /* before any translation */
     if (a->tr) {
         tg_buf_t out = {0};
         if (ok2xx) {
@@ -292,6 +327,8 @@ bool tg_filters_end(tg_exchange_t *x)
         copy_to_log(x, f->sse_out.data, f->sse_out.len);
     } else if (x->streaming && f->sse_held.len) { /* a last line without its blank line */
         copy_to_log(x, f->sse_held.data, f->sse_held.len);
+    } else if (x->raw_metered && !a->sse && x->status / 100 == 2 && !x->raw_usage_lost) {
+        native_dialect(x)->answer_usage(a->resp.data, a->resp.len, &x->usage);
     } else if (x->streaming && x->route == TG_ROUTE_GEMINI && !a->sse) {
         /* Gemini's streamed JSON array, kept whole for its usage */
         native_dialect(x)->answer_usage(a->resp.data, a->resp.len, &x->usage);

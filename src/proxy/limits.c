@@ -153,26 +153,63 @@ bool tg_limits_acquire(tg_rl_t *rl, tg_limits_t *L, tg_rl_headers_t *hdr)
     return false;
 }
 
+int tg_limits_shared_result(tg_limits_t *L, const int64_t *v, int nv, tg_rl_headers_t *hdr)
+{
+    tg_rl_result_t res[TG_LIMITS_MAX];
+    memset(res, 0, sizeof res);
+    int r = tg_rl_redis_result(v, nv, L->checks, L->n, res);
+    if (r >= 0)
+        tg_rl_headers(&L->policies[r], &res[r], hdr);
+    else if (r == -1 && L->header_policy >= 0 && (size_t)L->header_policy < L->n) {
+        L->hp = res[L->header_policy];
+        L->hp_shared = true;
+    }
+    return r;
+}
+
 bool tg_limits_policy_headers(tg_rl_t *rl, const tg_limits_t *L, tg_rl_headers_t *hdr)
 {
     if (L->header_policy < 0 || (size_t)L->header_policy >= L->n)
         return false;
     const tg_rl_check_t *c = &L->checks[L->header_policy];
-    tg_rl_result_t r;
-    tg_rl_peek(rl, c->key, &c->limit, &r);
+    tg_rl_result_t r = L->hp;
+    if (!L->hp_shared)
+        tg_rl_peek(rl, c->key, &c->limit, &r);
     tg_rl_headers(&L->policies[L->header_policy], &r, hdr);
     return true;
 }
 
-void tg_limits_settle(tg_rl_t *rl, const tg_limits_t *L, long tokens, double cost_usd)
+void tg_limits_settle(tg_rl_t *rl, struct tg_redis *redis, const tg_limits_t *L, long tokens,
+                      double cost_usd)
 {
+    tg_rl_check_t sel[TG_LIMITS_MAX];
+    int64_t units[TG_LIMITS_MAX];
+    size_t n = 0;
     for (size_t i = 0; i < L->n; i++) {
         const tg_rl_policy_t *p = &L->policies[i];
+        int64_t u = 0;
         if (p->unit == TG_RL_UNIT_TOKEN && tokens > 0)
-            tg_rl_charge(rl, L->checks[i].key, &L->checks[i].limit, tokens);
+            u = tokens;
         else if (p->unit == TG_RL_UNIT_CENTS && cost_usd > 0)
-            tg_rl_charge(rl, L->checks[i].key, &L->checks[i].limit, tg_rl_usd_units(cost_usd));
+            u = tg_rl_usd_units(cost_usd);
+        if (u) {
+            sel[n] = L->checks[i];
+            units[n++] = u;
+        }
     }
+    if (!n)
+        return;
+    if (redis) {
+        tg_redis_args_t a = {0};
+        tg_rl_redis_args(&a, sel, units, n);
+        tg_redis_req_t *q =
+            tg_redis_eval(redis, &tg_rl_redis_charge, a.nkeys, a.argc, a.argv, a.lens, NULL, NULL);
+        tg_redis_args_free(&a);
+        if (q)
+            return;
+    }
+    for (size_t i = 0; i < n; i++)
+        tg_rl_charge(rl, sel[i].key, &sel[i].limit, units[i]);
 }
 
 void tg_limits_free(tg_limits_t *L)

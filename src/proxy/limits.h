@@ -25,6 +25,8 @@ typedef struct {
     char **keys;
     size_t n;
     int header_policy; /* index of the Helicone-RateLimit-Policy check, or -1 */
+    bool hp_shared;    /* hp holds its state as the shared limiter answered */
+    tg_rl_result_t hp;
 } tg_limits_t;
 
 /** The limits on the caller (address, gateway key, user, properties, the
@@ -45,13 +47,23 @@ void tg_limits_for_provider(tg_limits_t *L, const tg_config_t *cfg, const char *
  *  and fills hdr with the denied limit's headers (Retry-After included). */
 bool tg_limits_acquire(tg_rl_t *rl, tg_limits_t *L, tg_rl_headers_t *hdr);
 
-/** The Helicone-RateLimit-* headers of the policy header's limit, now;
- *  false when the request carried no policy. */
+/** The shared limiter's answer (ratelimit.h, tg_rl_redis_result) to the
+ *  acquire script for L's checks: -1 when all passed (the policy header's
+ *  state kept for its headers), the index of the denied check with hdr
+ *  filled, or -2 when the answer is malformed. */
+int tg_limits_shared_result(tg_limits_t *L, const int64_t *v, int nv, tg_rl_headers_t *hdr);
+
+/** The Helicone-RateLimit-* headers of the policy header's limit, now (or
+ *  as the shared limiter answered); false when the request carried no
+ *  policy. */
 bool tg_limits_policy_headers(tg_rl_t *rl, const tg_limits_t *L, tg_rl_headers_t *hdr);
 
 /** After the call: charge tokens to token limits, spend to cents limits
- *  (cost_usd < 0: unknown, not charged). */
-void tg_limits_settle(tg_rl_t *rl, const tg_limits_t *L, long tokens, double cost_usd);
+ *  (cost_usd < 0: unknown, not charged). With a Redis connection (redis
+ *  non-NULL) the charge is one script, sent without waiting; when Redis
+ *  cannot take it, rl is charged instead. */
+void tg_limits_settle(tg_rl_t *rl, struct tg_redis *redis, const tg_limits_t *L, long tokens,
+                      double cost_usd);
 
 void tg_limits_free(tg_limits_t *L);
 

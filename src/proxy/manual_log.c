@@ -196,7 +196,7 @@ static void record_json(tg_exchange_t *x, bool response, json_t *v)
     char *s = json_dumps(v, JSON_COMPACT);
     if (response)
         tg_buf_puts(&x->log_body, s);
-    else if (x->rec && x->cfg->log_bodies && !x->omit_request)
+    else if (tg_exchange_logs_bodies(x) && !x->omit_request)
         tg_record_set_body(x->rec, false, s, strlen(s), x->cfg->max_body_bytes);
     free(s);
 }

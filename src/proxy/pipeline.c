@@ -19,6 +19,7 @@
 #include "proxy/api.h"
 #include "proxy/api_budgets.h"
 #include "proxy/api_keys.h"
+#include "proxy/bus.h"
 #include "proxy/exchange.h"
 #include "proxy/manual_log.h"
 #include "proxy/readers.h"
@@ -492,9 +493,10 @@ void tg_pipeline_handle(tg_http_t *h, void *wctx)
     if (!strncmp(path, "/api/v1/", 8)) {
         if (!admin_reachable(pw, h))
             return;
-        if (!tg_api_budgets(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path) &&
-            !tg_api_keys(h, pw->gw, pw->cfg, caller.may_write, path))
-            tg_api_handle(h, pw->gw, pw->cfg, caller.may_read, caller.may_write, path);
+        if (!tg_api_budgets(h, pw->gw, pw->redis, pw->cfg, caller.may_read, caller.may_write,
+                            path) &&
+            !tg_api_keys(h, pw->gw, pw->redis, pw->cfg, caller.may_write, path))
+            tg_api_handle(h, pw->gw, pw->redis, pw->cfg, caller.may_read, caller.may_write, path);
         return;
     }
     if (route(pw, h, &caller, path))
@@ -537,6 +539,12 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     pw->gw = gw;
     pw->metrics = tg_metrics_shard(gw->metrics, index);
     pw->journal = tg_journal_open(gw->store, index);
+    pw->redis = tg_redis_new(gw->redis, base); /* NULL without redis.url */
+    if (pw->redis && index == 0) {             /* one connection seeds the budgets' spend */
+        tg_redis_set_on_ready(pw->redis, tg_gateway_seed_shared, gw);
+        /* and one listens to the other instances' changes (proxy/bus.h) */
+        pw->bus = tg_redis_subscribe(gw->redis, base, TG_BUS_CHANNEL, tg_bus_on_message, gw);
+    }
     if (pw->journal)
         pw->journal_ev = event_new(base, -1, 0, on_journal_ev, pw);
     if (!pw->relay) {
@@ -555,6 +563,8 @@ void tg_pipeline_worker_free(void *wctx)
     tg_journal_close(pw->journal);                /* no exchange is left to submit a record */
     if (pw->journal_ev)
         event_free(pw->journal_ev);
+    tg_redis_free(pw->redis); /* no exchange is left waiting for a reply */
+    tg_redis_free(pw->bus);
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);
     tg_config_release(pw->cfg);

@@ -14,8 +14,31 @@
 
 /** The budget stage: Helicone-Max-Cost (402), then the reservation against
  *  every budget that applies (429 budget_exceeded or unpriced_model). False
- *  when the exchange was answered. */
+ *  when the exchange was answered. This instance's table only (raw
+ *  pass-through); LLM routes go through tg_spend_stage. */
 bool tg_spend_reserve(tg_exchange_t *x);
+/** The budget stage of LLM routes: tg_spend_reserve, but with redis.url the
+ *  reservation is first made in Redis (one script, atomic across the
+ *  instances sharing it) and the stage parks until it answers;
+ *  redis.on_failure says what happens when it cannot. */
+tg_stage_result_t tg_spend_stage(tg_exchange_t *x);
+/** The budget stage of raw pass-through (/{provider}/...): a call to an
+ *  LLM route of the provider's type (tg_spend_raw_route) has its model and
+ *  output cap read from its JSON body (Gemini: the model from the path)
+ *  and goes through tg_spend_reserve like any other; a body that is not a
+ *  JSON object is refused (400 invalid_json) while a block budget applies,
+ *  since it cannot be costed. Any other call costs nothing and passes.
+ *  False when the exchange was answered. */
+bool tg_spend_reserve_raw(tg_exchange_t *x);
+/** The LLM route a raw call is, by the wire of its provider's type, its
+ *  method and its path below base_url: OpenAI's chat completions,
+ *  completions, responses and embeddings; Anthropic's messages; Gemini's
+ *  models/{model}:generateContent and :streamGenerateContent. Anything
+ *  else: TG_ROUTE_PASSTHROUGH (not costed). */
+tg_route_kind_t tg_spend_raw_route(tg_wire_t wire, const char *method, const char *path);
+/** The model of a Gemini path ("/v1beta/models/{model}:action") into out;
+ *  false when there is none. */
+bool tg_spend_gemini_path_model(const char *path, char *out, size_t outlen);
 /** The budget headers of an answer that reserves nothing (a cache hit):
  *  Tollgate-Budget-Remaining and, past a threshold, -Warning. */
 void tg_spend_headers(tg_exchange_t *x);

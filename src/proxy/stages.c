@@ -11,8 +11,9 @@
  *   plan           reachable? fallbacks
  *   cache          hit / lead / wait (parks)
  *   budget         Helicone-Max-Cost; the worst case reserved against every budget (spend.c)
- *   provider_limits rate limits on the provider (both)
- *   attempt        the call (parks until the provider answers; attempt.c) (both)
+ *                                       raw_budget     the same for an LLM call (model from its
+ * body) provider_limits rate limits on the provider (both) attempt        the call (parks until the
+ * provider answers; attempt.c) (both)
  *
  * A stage that answers ends the exchange itself (tg_exchange_error or an
  * answer and tg_exchange_finish) and says TG_STAGE_ANSWERED; one that waits
@@ -31,6 +32,7 @@
 #include "metrics/metrics.h"
 #include "providers/provider.h"
 #include "proxy/exchange.h"
+#include "proxy/rcache.h"
 #include "proxy/spend.h"
 
 #include <event2/event.h>
@@ -293,11 +295,64 @@ static tg_stage_result_t deny(tg_exchange_t *x, const tg_rl_headers_t *rh)
     return TG_STAGE_ANSWERED;
 }
 
-/* Every request check of a set, all or nothing. */
-static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
+/* Every request check of a set, all or nothing, in this instance's limiter. */
+static tg_stage_result_t acquire_local(tg_exchange_t *x, tg_limits_t *L)
 {
     tg_rl_headers_t rh;
     return tg_limits_acquire(x->pw->gw->rl, L, &rh) ? TG_STAGE_CONTINUE : deny(x, &rh);
+}
+
+/* Redis could not answer (down, or past its deadline): redis.on_failure
+ * says whether this instance's own counters decide (open) or the request
+ * is refused (closed). */
+static tg_stage_result_t shared_failed(tg_exchange_t *x, tg_limits_t *L)
+{
+    if (tg_redis_on_failure(x->pw->gw->redis) == TG_REDIS_OPEN)
+        return acquire_local(x, L);
+    tg_exchange_error(x, 503, "shared_state_unavailable",
+                      "the gateway's shared rate-limit state (Redis) is unavailable and "
+                      "redis.on_failure is closed; try again shortly");
+    return TG_STAGE_ANSWERED;
+}
+
+/* The shared limiter's answer, back on our loop: go on, refuse, or fall
+ * back as if it had not answered. */
+static void on_shared_limits(void *arg, const struct redisReply *reply)
+{
+    tg_exchange_t *x = arg;
+    tg_limits_t *L = x->rl_pending;
+    x->redis_req = NULL;
+    x->rl_pending = NULL;
+    int64_t v[1 + 4 * TG_LIMITS_MAX];
+    tg_rl_headers_t rh;
+    int nv = reply ? tg_redis_reply_ints(reply, v, 1 + 4 * TG_LIMITS_MAX) : -1;
+    int r = nv < 0 ? -2 : tg_limits_shared_result(L, v, nv, &rh);
+    tg_stage_result_t next = r == -2  ? shared_failed(x, L)
+                             : r >= 0 ? deny(x, &rh)
+                                      : TG_STAGE_CONTINUE;
+    if (next == TG_STAGE_CONTINUE)
+        tg_exchange_resume(x);
+}
+
+/* With redis.url the checks run in Redis (one script, one round trip) and
+ * the stage parks until it answers; otherwise, or when it cannot be asked,
+ * as above. */
+static tg_stage_result_t acquire(tg_exchange_t *x, tg_limits_t *L)
+{
+    if (!L->n)
+        return TG_STAGE_CONTINUE;
+    if (!x->pw->redis)
+        return acquire_local(x, L);
+    tg_redis_args_t a = {0};
+    tg_rl_redis_args(&a, L->checks, NULL, L->n);
+    x->redis_req = tg_redis_eval(x->pw->redis, &tg_rl_redis_acquire, a.nkeys, a.argc, a.argv,
+                                 a.lens, on_shared_limits, x);
+    tg_redis_args_free(&a);
+    if (!x->redis_req)
+        return shared_failed(x, L);
+    x->rl_pending = L;
+    tg_attempt_watch_client(x); /* a client that leaves while parked */
+    return TG_STAGE_PARKED;
 }
 
 static tg_stage_result_t caller_limits(void *arg)
@@ -396,7 +451,7 @@ static const char *cache_scope(tg_exchange_t *x, char out[33])
     return out;
 }
 
-static void serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
+void tg_exchange_serve_cached(tg_exchange_t *x, tg_cache_entry_t *e)
 {
     x->cache_result = "hit";
     x->status = e->status;
@@ -443,7 +498,7 @@ static void on_cache_ev(evutil_socket_t fd, short what, void *arg)
     tg_cache_entry_t *e = x->woken;
     x->woken = NULL;
     if (e) {
-        serve_cached(x, e);
+        tg_exchange_serve_cached(x, e);
         return;
     }
     tg_metrics_cache(x->pw->metrics, "miss");
@@ -474,14 +529,17 @@ static tg_stage_result_t cache(void *arg)
     tg_cache_key(p, cache_scope(x, scope_buf), route, x->in_body, x->in_len, &x->cache_key);
     if (!p->read) {
         x->cache_store_after = true;
+        x->rcache = tg_rcache_on(x); /* the answer goes to Redis */
         return TG_STAGE_CONTINUE;
     }
+    if (tg_rcache_on(x)) /* caching.backend: redis, shared by the fleet */
+        return tg_rcache_lookup(x);
     x->cache_result = "miss";
     x->cache_ev = event_new(x->pw->base, -1, 0, on_cache_ev, x);
     tg_cache_result_t r;
     tg_cache_lookup(x->pw->gw->cache, &x->cache_key, p->bucket_max, p->save, on_cache_wake, x, &r);
     switch (r.status) {
-    case TG_CACHE_HIT: serve_cached(x, r.entry); return TG_STAGE_ANSWERED;
+    case TG_CACHE_HIT: tg_exchange_serve_cached(x, r.entry); return TG_STAGE_ANSWERED;
     case TG_CACHE_MISS_WAIT:
         x->waiter = r.waiter;
         tg_attempt_watch_client(x); /* a client that leaves while parked */
@@ -498,7 +556,15 @@ static tg_stage_result_t cache(void *arg)
 /* After the cache: a hit costs nothing and is never refused. */
 static tg_stage_result_t budget(void *arg)
 {
-    return tg_spend_reserve(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
+    return tg_spend_stage(arg);
+}
+
+/* Raw pass-through: an LLM call of the provider's type is budgeted like
+ * the routes above (its model and output cap read from its body); any
+ * other call costs nothing. */
+static tg_stage_result_t raw_budget(void *arg)
+{
+    return tg_spend_reserve_raw(arg) ? TG_STAGE_CONTINUE : TG_STAGE_ANSWERED;
 }
 
 /* ---- attempt ---- */
@@ -524,8 +590,8 @@ static const tg_stage_t llm_stages[] = {
 };
 
 static const tg_stage_t passthrough_stages[] = {
-    STAGE(read_raw_body), STAGE(caller_limits), STAGE(provider_limits),
-    STAGE(attempt),       {NULL, NULL},
+    STAGE(read_raw_body),   STAGE(caller_limits), STAGE(raw_budget),
+    STAGE(provider_limits), STAGE(attempt),       {NULL, NULL},
 };
 
 const tg_stage_t *tg_stages_llm(void)

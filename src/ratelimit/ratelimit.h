@@ -26,6 +26,7 @@
 #define TG_RATELIMIT_H
 
 #include "core/util.h"
+#include "redis/redis.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -203,5 +204,25 @@ size_t tg_rl_registry_list(tg_rl_registry_t *reg, tg_rl_rule_t **out);
  *  most max copied; returns how many match. Their state key: "rule:<id>". */
 size_t tg_rl_registry_match(tg_rl_registry_t *reg, tg_rl_property_fn prop, void *ctx,
                             tg_rl_rule_t *out, size_t max);
+
+/* ------------------------------------- shared limits (ratelimit_redis.c) */
+
+/** The GCRA above as Lua scripts for Redis (one round trip per request):
+ *  acquire every check of a request, all or nothing; charge units after
+ *  the call. Keys "tollgate:rl:<key>"; Redis's clock. */
+extern const tg_redis_script_t tg_rl_redis_acquire;
+extern const tg_redis_script_t tg_rl_redis_charge;
+
+/** The arguments of either script for n checks (at most 32): their keys,
+ *  then quota, window and units per check — units[i], or checks[i].n when
+ *  units is NULL. */
+void tg_rl_redis_args(tg_redis_args_t *a, const tg_rl_check_t *checks, const int64_t *units,
+                      size_t n);
+
+/** Read the acquire script's answer (its integers v[0..nv)) for n checks:
+ *  -1 when all passed (res[0..n) filled), the index of the denied check
+ *  (res filled up to it), or -2 when the answer is malformed. */
+int tg_rl_redis_result(const int64_t *v, int nv, const tg_rl_check_t *checks, size_t n,
+                       tg_rl_result_t *res);
 
 #endif

@@ -69,6 +69,10 @@ void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev, void *arg);
 
 /** Add a response header (before the reply or stream starts). */
 void tg_http_add_header(tg_http_t *h, const char *name, const char *value);
+/** The same for a header the gateway makes itself on the request path: a
+ *  constant token for name, a value it formatted (no CR or LF), so
+ *  unchecked. */
+void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value);
 
 /** Send a complete response and end the exchange. */
 void tg_http_reply(tg_http_t *h, int status, const char *content_type, const void *body,

@@ -136,6 +136,21 @@ TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const cha
     tg_buf_append(&h->out_headers, "\r\n", 2);
 }
 
+TG_REPLACEABLE void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value)
+{
+    char line[256]; /* one append: names and values the gateway makes are short */
+    size_t nl = strlen(name), vl = strlen(value);
+    if (nl + vl + 4 > sizeof line) {
+        tg_http_add_header(h, name, value);
+        return;
+    }
+    memcpy(line, name, nl);
+    memcpy(line + nl, ": ", 2);
+    memcpy(line + nl + 2, value, vl);
+    memcpy(line + nl + 2 + vl, "\r\n", 2);
+    tg_buf_append(&h->out_headers, line, nl + vl + 4);
+}
+
 static const char *reason_phrase(int status)
 {
     switch (status) {
@@ -296,9 +311,10 @@ TG_REPLACEABLE bool tg_http_stream_write(tg_http_t *h, const void *data, size_t 
         return false;
     struct evbuffer *out = conn_out(h->c);
     if (h->chunked) {
-        char size[24];
-        int n = snprintf(size, sizeof size, "%zx\r\n", len);
-        evbuffer_add(out, size, (size_t)n);
+        char size[18];
+        size_t n = tg_put_hex(size, len);
+        memcpy(size + n, "\r\n", 2);
+        evbuffer_add(out, size, n + 2);
         evbuffer_add(out, data, len);
         evbuffer_add(out, "\r\n", 2);
     } else {

@@ -89,7 +89,7 @@ int tg_pg_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, c
                  size_t errlen);
 int tg_pg_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
                    size_t errlen);
-int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms, int64_t until_ms,
                      tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
 /* Run a SELECT on a reader; row() for each row of the result. 0, or -1
  * with err. */

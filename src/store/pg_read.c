@@ -313,36 +313,38 @@ static void sum_row(const PGresult *r, int i, void *arg)
         a->fn(a->arg, PQgetvalue(r, i, 0), tg_pg_i64(r, i, 1, 0));
 }
 
-int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+int tg_pg_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms, int64_t until_ms,
                      tg_store_spend_fn fn, void *arg, char *err, size_t errlen)
 {
     const char *sql;
     if (!strcmp(scope, "global"))
-        sql = "SELECT '*', sum(cost_nusd) FROM requests WHERE created_at >= $1";
+        sql = "SELECT '*', sum(cost_nusd) FROM requests WHERE created_at >= $1"
+              " AND created_at < $2";
     else if (!strcmp(scope, "key"))
         sql = "SELECT key_name, sum(cost_nusd) FROM requests WHERE created_at >= $1"
-              " AND key_name IS NOT NULL GROUP BY key_name";
+              " AND created_at < $2 AND key_name IS NOT NULL GROUP BY key_name";
     else if (!strcmp(scope, "user"))
         sql = "SELECT user_id, sum(cost_nusd) FROM requests WHERE created_at >= $1"
-              " AND user_id IS NOT NULL GROUP BY user_id";
+              " AND created_at < $2 AND user_id IS NOT NULL GROUP BY user_id";
     else if (!strncmp(scope, "property:", 9))
         sql = "SELECT p.value, sum(r.cost_nusd) FROM request_properties p"
               " JOIN requests r ON r.seq = p.seq"
-              " WHERE p.name = $2 AND p.created_at >= $1"
+              " WHERE p.name = $3 AND p.created_at >= $1 AND p.created_at < $2"
               " GROUP BY p.value";
     else {
         snprintf(err, errlen, "unknown budget scope '%.80s'", scope);
         return -1;
     }
-    char since[24];
+    char since[24], until[24];
     snprintf(since, sizeof since, "%lld", (long long)since_ms);
+    snprintf(until, sizeof until, "%lld", (long long)until_ms);
     /* the stored names are in ASCII lower case */
     char *name = !strncmp(scope, "property:", 9) ? tg_xstrdup(scope + 9) : NULL;
     if (name)
         tg_ascii_lower(name);
-    const char *const vals[] = {since, name};
+    const char *const vals[] = {since, until, name};
     sums_t a = {fn, arg};
-    int rc = tg_pg_select((pg_t *)b, "requests", sql, name ? 2 : 1, vals, sum_row, &a, err, errlen);
+    int rc = tg_pg_select((pg_t *)b, "requests", sql, name ? 3 : 2, vals, sum_row, &a, err, errlen);
     free(name);
     return rc;
 }

@@ -50,7 +50,7 @@ out:
 
 typedef struct {
     const char *scope;
-    int64_t since_ms;
+    int64_t since_ms, until_ms;
     tg_store_spend_fn fn;
     void *arg;
 } sums_t;
@@ -59,6 +59,7 @@ static void bind_sums(sqlite3_stmt *st, const void *arg)
 {
     const sums_t *a = arg;
     sqlite3_bind_int64(st, 1, a->since_ms);
+    sqlite3_bind_int64(st, 3, a->until_ms);
     if (!strncmp(a->scope, "property:", 9))
         tg_sqlite_bind_str(st, 2, a->scope + 9);
 }
@@ -71,26 +72,29 @@ static void sum_row(sqlite3_stmt *st, void *arg)
 }
 
 int tg_sqlite_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
-                         tg_store_spend_fn fn, void *arg, char *err, size_t errlen)
+                         int64_t until_ms, tg_store_spend_fn fn, void *arg, char *err,
+                         size_t errlen)
 {
     const char *sql;
     if (!strcmp(scope, "global"))
-        sql = "SELECT '*', SUM(cost_nusd) FROM requests WHERE created_at >= ?1";
+        sql = "SELECT '*', SUM(cost_nusd) FROM requests WHERE created_at >= ?1"
+              " AND created_at < ?3";
     else if (!strcmp(scope, "key"))
         sql = "SELECT key_name, SUM(cost_nusd) FROM requests WHERE created_at >= ?1"
-              " AND key_name IS NOT NULL GROUP BY key_name";
+              " AND created_at < ?3 AND key_name IS NOT NULL GROUP BY key_name";
     else if (!strcmp(scope, "user"))
         sql = "SELECT user_id, SUM(cost_nusd) FROM requests WHERE created_at >= ?1"
-              " AND user_id IS NOT NULL GROUP BY user_id";
+              " AND created_at < ?3 AND user_id IS NOT NULL GROUP BY user_id";
     else if (!strncmp(scope, "property:", 9))
         sql = "SELECT p.value, SUM(r.cost_nusd) FROM request_properties p"
               " JOIN requests r ON r.seq = p.seq"
-              " WHERE p.name = ?2 AND p.created_at >= ?1 GROUP BY p.value";
+              " WHERE p.name = ?2 AND p.created_at >= ?1 AND p.created_at < ?3"
+              " GROUP BY p.value";
     else {
         snprintf(err, errlen, "unknown budget scope '%.80s'", scope);
         return -1;
     }
-    sums_t a = {scope, since_ms, fn, arg};
+    sums_t a = {scope, since_ms, until_ms, fn, arg};
     return tg_sqlite_select((sq_t *)b, "requests", sql, bind_sums, &a, sum_row, &a, err, errlen);
 }
 

@@ -128,7 +128,8 @@ int tg_sqlite_select(sq_t *q, const char *table, const char *sql, tg_sqlite_bind
                      const void *barg, void (*row)(sqlite3_stmt *st, void *arg), void *rarg,
                      char *err, size_t errlen);
 int tg_sqlite_spend_sums(tg_store_backend_t *b, const char *scope, int64_t since_ms,
-                         tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
+                         int64_t until_ms, tg_store_spend_fn fn, void *arg, char *err,
+                         size_t errlen);
 int tg_sqlite_budget_save(tg_store_backend_t *b, const char *scope, const char *value,
                           const tg_budget_cfg_t *c, char *err, size_t errlen);
 int tg_sqlite_budget_delete(tg_store_backend_t *b, const char *scope, const char *value, char *err,

@@ -189,11 +189,12 @@ int tg_store_outbox_settle(tg_store_t *s, const tg_outbox_row_t *rows, size_t n,
 
 /** One (value, nano-USD) of a spend sum. */
 typedef void (*tg_store_spend_fn)(void *arg, const char *value, int64_t nusd);
-/** Sum recorded cost since since_ms per value of `scope`: "global" (one
- *  row, value "*"), "key" (key_name), "user" (user_id), "property:<Name>"
- *  (that property's value). Returns 0, or -1 with err. Any thread. */
-int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, tg_store_spend_fn fn,
-                        void *arg, char *err, size_t errlen);
+/** Sum recorded cost of records dated [since_ms, until_ms) per value of
+ *  `scope`: "global" (one row, value "*"), "key" (key_name), "user"
+ *  (user_id), "property:<Name>" (that property's value). Returns 0, or -1
+ *  with err. Any thread. */
+int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, int64_t until_ms,
+                        tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
 /** Save (insert or replace) a runtime budget. 0, or -1 with err. */
 int tg_store_budget_save(tg_store_t *s, const char *scope, const char *value,
                          const tg_budget_cfg_t *b, char *err, size_t errlen);
@@ -341,7 +342,7 @@ typedef struct {
     int (*outbox_rewind)(tg_store_backend_t *b, int64_t now_ms, char *err, size_t errlen);
     /* budgets (tg_store_spend_sums and friends); any thread. A back-end
      * without them keeps no budgets: the calls then fail. */
-    int (*spend_sums)(tg_store_backend_t *b, const char *scope, int64_t since_ms,
+    int (*spend_sums)(tg_store_backend_t *b, const char *scope, int64_t since_ms, int64_t until_ms,
                       tg_store_spend_fn fn, void *arg, char *err, size_t errlen);
     int (*budget_save)(tg_store_backend_t *b, const char *scope, const char *value,
                        const tg_budget_cfg_t *c, char *err, size_t errlen);

@@ -764,12 +764,12 @@ int tg_store_outbox_settle(tg_store_t *s, const tg_outbox_row_t *rows, size_t n,
     return n ? s->be->ops->outbox_settle(s->be, rows, n, err, errlen) : 0;
 }
 
-int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, tg_store_spend_fn fn,
-                        void *arg, char *err, size_t errlen)
+int tg_store_spend_sums(tg_store_t *s, const char *scope, int64_t since_ms, int64_t until_ms,
+                        tg_store_spend_fn fn, void *arg, char *err, size_t errlen)
 {
     if (!keeps_rules(s, s && s->be->ops->spend_sums, err, errlen))
         return -1;
-    return s->be->ops->spend_sums(s->be, scope, since_ms, fn, arg, err, errlen);
+    return s->be->ops->spend_sums(s->be, scope, since_ms, until_ms, fn, arg, err, errlen);
 }
 
 int tg_store_budget_save(tg_store_t *s, const char *scope, const char *value,

@@ -438,3 +438,98 @@ test('budget.warning and budget.exceeded reach the webhook once each, signed', a
     await new Promise((resolve) => rx.close(resolve));
   }
 });
+
+test('raw pass-through LLM calls are budgeted: refused past the budget, recorded with model and cost, streams settle', async () => {
+  const gw = await h.startGateway(config({ per_property: { 'Agent-Name': { daily: 1.0 } } }));
+  const agent = { 'Helicone-Property-Agent-Name': 'raw' };
+  const post = (p, body, headers = {}) => fetch(`${gw.url}${p}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...agent, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const chat = (extra = {}) => ({ model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'count to three' }], ...extra });
+  const budget = async () => (await (await fetch(`${gw.url}/api/v1/budgets/property:Agent-Name/raw`)).json()).daily;
+  try {
+    // what is not an LLM call costs nothing and passes as before
+    const models = await fetch(`${gw.url}/fake/models`, { headers: agent });
+    assert.equal(models.status, 200);
+    assert.equal(models.headers.get('tollgate-budget-remaining'), null);
+
+    // a call whose worst case (5000 output tokens at 0.001 USD) passes the budget: 429, OpenAI's shape
+    const big = await post('/fake/chat/completions', chat({ max_tokens: 5000 }));
+    assert.equal(big.status, 429);
+    assert.ok(Number(big.headers.get('retry-after')) > 0);
+    const be = (await big.json()).error;
+    assert.equal(be.code, 'budget_exceeded');
+    assert.equal(be.budget.scope, 'property:Agent-Name');
+    assert.equal(be.budget.value, 'raw');
+
+    // one under it goes through, is recorded with its model and cost, and counts
+    const ok = await post('/fake/chat/completions', chat());
+    assert.equal(ok.status, 200);
+    assert.ok(Number(ok.headers.get('tollgate-budget-remaining')) < 1.0);
+    const body = await ok.json();
+    const rec = await h.storedRecord(gw, ok.headers.get('helicone-id'));
+    assert.equal(rec.model, 'gpt-4o-mini');
+    const expected = (body.usage.prompt_tokens + body.usage.completion_tokens) / 1000;
+    assert.ok(Math.abs(rec.cost - expected) < 1e-12, `cost ${rec.cost} != ${expected}`);
+
+    // streamed, with usage asked for: settled to the streamed usage
+    const st = await post('/fake/chat/completions', chat({ stream: true, stream_options: { include_usage: true } }));
+    assert.equal(st.status, 200);
+    const text = await st.text();
+    assert.match(text, /data: \[DONE\]/);
+    const srec = await h.storedRecord(gw, st.headers.get('helicone-id'));
+    assert.equal(srec.model, 'gpt-4o-mini');
+    assert.ok(srec.cost > 0 && srec.completion_tokens > 0, JSON.stringify(srec));
+
+    // streamed without usage: the provider tells none, so it is charged its worst case
+    const nu = await post('/fake/chat/completions', chat({ stream: true }));
+    assert.equal(nu.status, 200);
+    await nu.text();
+    const nrec = await h.storedRecord(gw, nu.headers.get('helicone-id'));
+    const nbytes = JSON.stringify(chat({ stream: true })).length;
+    assert.ok(Math.abs(nrec.cost - (nbytes + 20) / 1000) < 1e-9, `cost ${nrec.cost}`);
+
+    // Anthropic's messages: the refusal in its dialect, and a costed call
+    const abig = await post('/claude/messages', { model: 'claude-haiku-4-5', max_tokens: 5000, messages: [{ role: 'user', content: 'hi' }] },
+      { 'anthropic-version': '2023-06-01' });
+    assert.equal(abig.status, 429);
+    const ae = await abig.json();
+    assert.equal(ae.type, 'error');
+    assert.equal(ae.error.type, 'budget_exceeded');
+    const asm = await post('/claude/messages', { model: 'claude-haiku-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+      { 'anthropic-version': '2023-06-01' });
+    assert.equal(asm.status, 200);
+    await asm.json();
+    const arec = await h.storedRecord(gw, asm.headers.get('helicone-id'));
+    assert.equal(arec.model, 'claude-haiku-4-5');
+    assert.ok(arec.cost > 0);
+
+    // Gemini: the model from the path, the cap from generationConfig; streamed as SSE
+    const gbig = await post('/gem/v1beta/models/gemini-2.5-flash:generateContent',
+      { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 5000 } });
+    assert.equal(gbig.status, 429);
+    assert.equal((await gbig.json()).error.status, 'RESOURCE_EXHAUSTED');
+    const gs = await post('/gem/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
+      { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 20 } });
+    assert.equal(gs.status, 200);
+    await gs.text();
+    const grec = await h.storedRecord(gw, gs.headers.get('helicone-id'));
+    assert.equal(grec.model, 'gemini-2.5-flash');
+    assert.ok(grec.cost > 0 && grec.completion_tokens > 0, JSON.stringify(grec));
+
+    // a body that cannot be costed is never forwarded unbudgeted
+    const bad = await post('/fake/chat/completions', 'model=gpt-4o-mini');
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error.code, 'invalid_json');
+
+    // everything settled: nothing held, and the budget's spend is the recorded spend
+    const spent = await recordedSpend(gw, 'raw', 9);
+    const d = await budget();
+    assert.equal(d.reserved, 0);
+    assert.ok(Math.abs(d.spend - spent) < 1e-9, `budget spend ${d.spend}, recorded ${spent}`);
+    assert.ok(Math.abs(spent - (rec.cost + srec.cost + nrec.cost + arec.cost + grec.cost)) < 1e-9);
+  } finally {
+    await gw.stop();
+  }
+});

@@ -192,6 +192,45 @@ function sharedPsql(cfg, sql) {
 async function startGateway(config, { bin = BIN, env = {}, attempts = 3, sqlite = false } = {}) {
   if (!fs.existsSync(bin)) throw new Error(`gateway binary not found: ${bin} (run make)`);
   if (!sqlite && typeof config === 'object') config = await sharedStorage(config);
+  const shared = await sharedRedis(config);
+  if (shared) config = shared.config;
+  try {
+    const gw = await launchGateway(config, bin, env, attempts);
+    if (shared) shared.attach(gw);
+    return gw;
+  } catch (err) {
+    await shared?.redis.stop();
+    throw err;
+  }
+}
+
+/**
+ * The shared mode (TOLLGATE_E2E_SHARED=1): a gateway whose config has no
+ * redis.url gets a fresh redis-server of its own (services.js), so every
+ * test file runs its gateways on Redis-backed limits, budgets and
+ * broadcasts. Returns null outside that mode, else { config (with
+ * redis.url), redis, attach(gw) }: attach stops the server with the
+ * gateway and keeps redis.url in a reloaded config.
+ */
+async function sharedRedis(cfg) {
+  if (process.env.TOLLGATE_E2E_SHARED !== '1' || typeof cfg !== 'object' || cfg.redis?.url) return null;
+  const { startRedis } = require('./services');
+  const redis = await startRedis();
+  const withRedis = (c) => ({ ...c, redis: { ...(c.redis || {}), url: redis.url } });
+  return {
+    config: withRedis(cfg),
+    redis,
+    attach(gw) {
+      const { stop, reload } = gw;
+      gw.stop = async (...args) => {
+        try { return await stop(...args); } finally { await redis.stop(); }
+      };
+      gw.reload = (c) => reload(typeof c === 'string' ? c : withRedis(c));
+    },
+  };
+}
+
+async function launchGateway(config, bin, env, attempts) {
   let lastErr;
   for (let i = 0; i < attempts; i++) {
     const port = await freePort();
@@ -438,7 +477,7 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
-  startFake, toYaml, writeConfig, baseConfig, startGateway, sharedStorage, storedText, sharedPsql, SHARED,
+  startFake, toYaml, writeConfig, baseConfig, startGateway, sharedStorage, storedText, sharedPsql, SHARED, sharedRedis,
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };

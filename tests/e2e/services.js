@@ -164,20 +164,25 @@ async function startPostgres() {
   };
 }
 
-/** A Redis server with no persistence. Returns { url, port, stop(), kill(), restart() }. */
-async function startRedis() {
+/**
+ * A Redis server with no persistence. Returns { url, port, stop(), kill(),
+ * restart() }. opts.password: clients must AUTH (the url carries it).
+ */
+async function startRedis(opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-redis-'));
   const port = await freePort();
   let proc;
   const launch = async () => {
     proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no'],
+      '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'no',
+      ...(opts.password ? ['--requirepass', opts.password] : [])],
     { stdio: ['ignore', 'ignore', 'pipe'] });
     await waitPort(port, 10000, 'Redis');
   };
   await launch();
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: opts.password ? `redis://default:${opts.password}@127.0.0.1:${port}/0`
+      : `redis://127.0.0.1:${port}/0`,
     port,
     /** Stop it hard (a crash), keeping the port for restart(). */
     kill: () => killTree(proc, 'SIGKILL'),

@@ -159,6 +159,8 @@ let gwProxy;
 let proxy;
 const servers = [];
 const tlsResumed = []; // per request to a TLS server: did its connection resume a session
+const tlsConns = { good: 0 }; // TLS connections the good server accepted
+const TLS_EVENTS = 4000; // x-fault: tls-stream sends this many 1 KB events, a TLS record each
 
 before(async () => {
   raw = await startRaw();
@@ -171,6 +173,15 @@ before(async () => {
     req.resume();
     tlsResumed.push(req.socket.isSessionReused());
     const close = req.headers['x-fault'] === 'close';
+    if (req.headers['x-fault'] === 'tls-stream') {
+      req.on('end', async () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (let i = 0; i < TLS_EVENTS; i++)
+          if (!res.write(BIG_EVENT)) await new Promise((r) => res.once('drain', r));
+        res.end('data: [DONE]\n\n');
+      });
+      return;
+    }
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) });
       res.end(ANSWER);
@@ -179,6 +190,7 @@ before(async () => {
   const tlsPort = {};
   for (const n of ['good', 'wrong', 'self']) {
     const srv = https.createServer(certs.pair(n), answer);
+    if (n === 'good') srv.on('secureConnection', () => tlsConns.good++);
     servers.push(srv);
     tlsPort[n] = await listen(srv);
   }
@@ -261,15 +273,20 @@ test('a stream cut mid-chunk ends without its terminator; the first event got th
   assert.equal((await chat(gw, 'raw/gpt-4o-mini', 'stream', { stream: true })).text.includes('[DONE]'), true);
 });
 
-test('a client that stops reading stops the upstream read; the stream then completes intact', async () => {
-  const body = JSON.stringify({ model: 'raw/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] });
-  const res = await new Promise((resolve, reject) => {
+// A streamed call whose answer the caller reads (res) when it wants.
+function openStream(model, fault) {
+  const body = JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  return new Promise((resolve, reject) => {
     const req = http.request(`${gw.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-fault': 'big-stream' },
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-fault': fault },
     }, resolve);
     req.on('error', reject);
     req.end(body);
   });
+}
+
+test('a client that stops reading stops the upstream read; the stream then completes intact', async () => {
+  const res = await openStream('raw/gpt-4o-mini', 'big-stream');
   assert.equal(res.statusCode, 200);
   res.pause();
   await h.sleep(1500); // longer than the provider's 1 s timeout: time paused does not count
@@ -345,6 +362,26 @@ test('TLS: a new connection to the same origin resumes the session', async () =>
     assert.equal(r.status, 200, r.text);
   }
   assert.deepEqual(tlsResumed.slice(-2), [true, true], JSON.stringify(tlsResumed));
+});
+
+// The upstream's TLS sockets read ahead (one read(2) for many records): the
+// records OpenSSL already holds must reach the client after a pause too, and
+// the connection must go back to the pool only with nothing left in it.
+test('TLS: a stream of many records through a paused client arrives whole; the connection is reused', async () => {
+  const res = await openStream('tls/gpt-4o-mini', 'tls-stream');
+  assert.equal(res.statusCode, 200);
+  res.pause();
+  await h.sleep(300);
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { text += d; });
+  res.resume();
+  await new Promise((r) => res.on('end', r));
+  assert.equal(text.split('"content":"helxxx').length - 1, TLS_EVENTS);
+  assert.match(text, /data: \[DONE\]/);
+  const before = tlsConns.good;
+  for (let i = 0; i < 3; i++) assert.equal((await chat(gw, 'tls/gpt-4o-mini', 'ok')).status, 200);
+  assert.equal(tlsConns.good, before, 'calls after the stream reuse its connection');
 });
 
 const TLS_FAILURES = [

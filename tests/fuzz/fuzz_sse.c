@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: the SSE parser (src/core/sse.c). Properties checked:
- * any chunking of the bytes gives the same events as one feed; every event
+ * any chunking of the bytes gives the same events as one feed; an event's
+ * data is NUL-terminated at its length; every event
  * written back with tg_sse_write parses to itself; a small max_event is
  * honoured without harm. See run.sh.
  */
@@ -18,6 +19,8 @@ typedef struct {
 static int record(void *arg, const char *event, const char *data, size_t len)
 {
     log_t *l = arg;
+    if (data[len] != 0) /* the callback's data is NUL-terminated at len (sse.h) */
+        abort();
     if (!*event) /* a name starting with NUL: the writer takes C strings */
         event = "message";
     tg_buf_append(&l->log, event, strlen(event) + 1);

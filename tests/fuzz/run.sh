@@ -16,7 +16,9 @@
 # model lists, manual logs; built from every source, as they read the
 # configuration and the router), and what the dashboard reads from a
 # request (dashboard: its file server's path, Accept-Encoding and
-# If-None-Match, and a series query string). The
+# If-None-Match, and a series query string), and what the OpenTelemetry
+# export reads (otlp: traceparent headers, a provider's answer id and
+# model, span strings encoded as OTLP JSON). The
 # request and response targets use http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -27,7 +29,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone dashboard}
+TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone dashboard otlp}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -67,6 +69,8 @@ for target in $TARGETS; do
     case $target in sse | jsonscan | request | response) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
+    [ "$target" = otlp ] && srcs="src/otlp/otlp_json.c src/core/jsonscan.c src/core/util.c
+        src/store/record.c src/cost/cost.c src/cost/prices.c src/cost/price_file.c"
     libs="$LIBS"
     if [ "$target" = helicone ] || [ "$target" = dashboard ]; then
         srcs="$(find src -name '*.c' ! -name main.c | sort) $OUT/dashboard_assets.c"

@@ -148,6 +148,11 @@ void tg_http_add_header(tg_http_t *h, const char *name, const char *value)
     tg_buf_printf(&h->c->headers, "%s: %s\n", name, value);
 }
 
+void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value)
+{
+    tg_http_add_header(h, name, value);
+}
+
 static void begin(tg_http_t *h, int status, const char *content_type, bool stream)
 {
     h->c->status = status;

@@ -4,11 +4,13 @@
  * threads that never pass a block limit, warn and none budgets, unpriced
  * requests, the calendar (UTC, leap years, time zones across DST, month
  * starts), periods that pass, and the spend read back from a store after
- * a restart across midnight.
+ * a restart across midnight; which raw pass-through calls are LLM calls
+ * that get costed.
  */
 #include "budget/budget.h"
 #include "config/config.h"
 #include "gateway.h"
+#include "proxy/spend.h"
 #include "store/store.h"
 #include "store_env.h"
 #include "test.h"
@@ -53,7 +55,7 @@ TEST(budget_reserve_settle_arithmetic)
     tg_budgets_t *b = utc_table();
     int64_t now = 1796601600; /* 2026-12-07T00:00:00Z */
     tg_budget_apply_t a = budget("property:Agent-Name", "bot", 1.0, TG_BUDGET_BLOCK);
-    tg_budget_hold_t h[5];
+    tg_budget_hold_t h[5] = {{0}};
     tg_budget_outcome_t o;
     for (int i = 0; i < 3; i++) {
         tg_budget_reserve(b, &a, 1, USD(0.3), false, now, &h[i], &o);
@@ -100,7 +102,7 @@ TEST(budget_all_or_nothing_across_budgets)
     int64_t now = 1796601600;
     tg_budget_apply_t two[2] = {budget("global", "*", 10.0, TG_BUDGET_BLOCK),
                                 budget("user", "u1", 1.0, TG_BUDGET_BLOCK)};
-    tg_budget_hold_t h;
+    tg_budget_hold_t h = {0};
     tg_budget_outcome_t o;
     tg_budget_reserve(b, two, 2, USD(2.0), false, now, &h, &o);
     CHECK(o.refused);
@@ -125,7 +127,7 @@ TEST(budget_warn_none_and_unpriced)
     tg_budgets_t *b = utc_table();
     int64_t now = 1796601600;
     tg_budget_apply_t w = budget("user", "w", 1.0, TG_BUDGET_WARN);
-    tg_budget_hold_t h;
+    tg_budget_hold_t h = {0};
     tg_budget_outcome_t o;
     for (int i = 0; i < 3; i++) { /* warn never refuses; spend goes past the limit */
         tg_budget_reserve(b, &w, 1, USD(0.6), false, now, &h, &o);
@@ -174,7 +176,7 @@ static void *reserver(void *arg)
                               budget("user", w->id % 2 ? "odd" : "even", 1.5, TG_BUDGET_BLOCK)};
     for (int i = 0; i < 4000; i++) {
         int64_t amount = USD(0.001) + (int64_t)(rand_r(&seed) % 5000000);
-        tg_budget_hold_t h;
+        tg_budget_hold_t h = {0};
         tg_budget_outcome_t o;
         tg_budget_reserve(w->b, a, 3, amount, false, now, &h, &o);
         if (o.refused) {
@@ -294,7 +296,7 @@ TEST(budget_period_passes)
     tg_budgets_t *b = utc_table();
     int64_t late = 1796687990; /* 2026-12-07T23:59:50Z */
     tg_budget_apply_t a = budget("global", "*", 1.0, TG_BUDGET_BLOCK);
-    tg_budget_hold_t h, h2;
+    tg_budget_hold_t h = {0}, h2 = {0};
     tg_budget_outcome_t o;
     tg_budget_set_spend(b, "global", "*", TG_BUDGET_DAY, USD(0.9), late);
     tg_budget_reserve(b, &a, 1, USD(0.05), false, late, &h, &o);
@@ -315,6 +317,34 @@ TEST(budget_period_passes)
 }
 
 /* ---- the spend read back from the store ---- */
+
+/* A store in a new folder (SQLite, or PostgreSQL: store_env.h), and its
+ * options (to open it again). */
+typedef struct {
+    char dir[32];
+    tg_test_store_t where;
+    tg_store_options_t so;
+    tg_store_t *s;
+} temp_store_t;
+
+static bool temp_store(temp_store_t *t)
+{
+    char err[256];
+    snprintf(t->dir, sizeof t->dir, "/tmp/tg-budget-XXXXXX");
+    t->s = NULL;
+    if (!mkdtemp(t->dir))
+        return false;
+    tg_test_store_options(t->dir, "t.db", &t->where, &t->so);
+    CHECK_INT(tg_store_open(&t->so, &t->s, err, sizeof err), 0);
+    return t->s != NULL;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
 
 static tg_record_t *rec(int64_t created_ms, int64_t cost, const char *agent, const char *key)
 {
@@ -337,17 +367,11 @@ static tg_record_t *rec(int64_t created_ms, int64_t cost, const char *agent, con
 
 TEST(budget_spend_read_back_after_a_restart_across_midnight)
 {
-    char dir[] = "/tmp/tg-budget-XXXXXX";
-    if (!mkdtemp(dir))
-        return;
-    tg_test_store_t where;
-    tg_store_options_t so;
-    tg_test_store_options(dir, "t.db", &where, &so);
-    tg_store_t *s = NULL;
+    temp_store_t t;
     char err[256];
-    CHECK_INT(tg_store_open(&so, &s, err, sizeof err), 0);
-    if (!s)
+    if (!temp_store(&t))
         return;
+    tg_store_t *s = t.s;
     int64_t now = (int64_t)time(NULL);
     int64_t midnight = now - now % 86400; /* today, UTC */
     /* yesterday just before midnight: not today's; today just after: counted */
@@ -362,7 +386,7 @@ TEST(budget_spend_read_back_after_a_restart_across_midnight)
     tg_store_close(s);
 
     /* the restart: a new store and gateway over the same file */
-    CHECK_INT(tg_store_open(&so, &s, err, sizeof err), 0);
+    CHECK_INT(tg_store_open(&t.so, &s, err, sizeof err), 0);
     tg_config_errors_t errs = {0};
     const char *yaml = "cost_tracking:\n"
                        "  budgets:\n"
@@ -391,9 +415,7 @@ TEST(budget_spend_read_back_after_a_restart_across_midnight)
     }
     tg_config_release(cfg);
     tg_config_errors_free(&errs);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK_INT(system(cmd), 0);
+    remove_dir(t.dir);
 }
 
 static int events[2];
@@ -410,7 +432,7 @@ TEST(budget_events_once_per_period)
     int64_t now = 1796601600;
     tg_budget_apply_t a = budget("user", "u", 1.0, TG_BUDGET_BLOCK);
     a.cfg.warning_threshold = 0.5;
-    tg_budget_hold_t h;
+    tg_budget_hold_t h = {0};
     tg_budget_outcome_t o;
     memset(events, 0, sizeof events);
     for (int i = 0; i < 4; i++) { /* 0.3 each: past 50 % at the second, at 100 % never */
@@ -431,4 +453,146 @@ TEST(budget_events_once_per_period)
     tg_budget_check(b, &a, 1, now + 86400);
     CHECK_INT(events[0], 2);
     tg_budgets_free(b);
+}
+
+TEST(budget_raw_pass_through_routes)
+{
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/chat/completions"), TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/v1/chat/completions/"), TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/openai/deployments/d/chat/completions"),
+              TG_ROUTE_CHAT);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/completions"), TG_ROUTE_COMPLETIONS);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/responses"), TG_ROUTE_RESPONSES);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/embeddings"), TG_ROUTE_EMBEDDINGS);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages"), TG_ROUTE_MESSAGES);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/g-1:generateContent"),
+              TG_ROUTE_GEMINI);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/models/g-1:streamGenerateContent"),
+              TG_ROUTE_GEMINI);
+    /* not LLM calls, or not of the provider's type: free */
+    tg_route_kind_t none = TG_ROUTE_PASSTHROUGH;
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "GET", "/chat/completions"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/files"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "GET", "/models"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/responses/r1/cancel"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_OPENAI, "POST", "/v1/messages"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages/count_tokens"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_ANTHROPIC, "POST", "/v1/messages/batches"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/g:countTokens"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/v1beta/models/:generateContent"), none);
+    CHECK_INT(tg_spend_raw_route(TG_WIRE_GEMINI, "POST", "/x:generateContent"), none);
+    char m[32];
+    CHECK(
+        tg_spend_gemini_path_model("/v1beta/models/gemini-2.5-flash:generateContent", m, sizeof m));
+    CHECK_STR(m, "gemini-2.5-flash");
+    CHECK(!tg_spend_gemini_path_model("/v1beta/models/a/b:generateContent", m, sizeof m));
+    CHECK(!tg_spend_gemini_path_model("/v1beta/models/a-model-name-longer-than-32-bytes:x", m,
+                                      sizeof m));
+}
+
+/* ---- a new period's spend read back from the store ---- */
+
+typedef struct {
+    tg_gateway_t *gw;
+    int64_t now_ms;
+    int done;
+} reload_arg_t;
+
+static void *reload_thread(void *arg)
+{
+    reload_arg_t *a = arg;
+    a->done = tg_gateway_budget_reload(a->gw, a->now_ms);
+    return NULL;
+}
+
+static void sum_row(void *arg, const char *value, int64_t nusd)
+{
+    if (!strcmp(value, "a1"))
+        **(int64_t **)arg = nusd;
+}
+
+/* Midnight passes (an injected clock: the table's `now` and the reload's):
+ * the new day's spend is what the store holds for it — another instance's
+ * records included — plus what began since the reload, each request
+ * counted once, in the day it began (as its record is dated), and the
+ * reservations untouched. */
+TEST(budget_new_period_read_back_from_the_store)
+{
+    temp_store_t t;
+    if (!temp_store(&t))
+        return;
+    char err[256];
+    tg_store_t *s = t.s;
+    int64_t now = (int64_t)time(NULL), tomorrow = now - now % 86400 + 86400; /* UTC */
+    tg_store_submit(s, rec(now * 1000, USD(0.2), "a1", NULL));
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_config_errors_t errs = {0};
+    const char *yaml = "cost_tracking:\n"
+                       "  budgets:\n"
+                       "    per_property:\n"
+                       "      Agent-Name: { daily: 1 }\n";
+    tg_config_t *cfg = tg_config_load_string(yaml, strlen(yaml), "t.yaml", &errs);
+    tg_gateway_t *gw = cfg ? tg_gateway_new(cfg, s, err, sizeof err) : NULL;
+    CHECK(gw != NULL);
+    if (!gw)
+        return;
+    tg_budgets_t *b = gw->budgets;
+    tg_budget_apply_t a = budget("property:Agent-Name", "a1", 1.0, TG_BUDGET_BLOCK);
+    tg_budget_outcome_t o;
+    int64_t res = -1;
+    CHECK_INT(spend_of(b, "property:Agent-Name", "a1", now, NULL), USD(0.2));
+
+    /* a request begun before midnight, open across it */
+    tg_budget_hold_t straddle = {.started_ms = (tomorrow - 5) * 1000};
+    tg_budget_reserve(b, &a, 1, USD(0.1), false, tomorrow - 5, &straddle, &o);
+    CHECK(!o.refused);
+    /* another instance records 0.3 just after midnight */
+    tg_store_submit(s, rec((tomorrow + 1) * 1000, USD(0.3), "a1", NULL));
+    /* the first request of the new day: memory alone knows only its own */
+    tg_budget_hold_t h1 = {.started_ms = (tomorrow + 2) * 1000};
+    tg_budget_reserve(b, &a, 1, USD(0.05), false, tomorrow + 2, &h1, &o);
+    CHECK(!o.refused);
+    tg_store_submit(s, rec((tomorrow + 2) * 1000, USD(0.04), "a1", NULL)); /* record, then settle */
+    tg_budget_settle(b, &h1, USD(0.04), tomorrow + 3);
+    CHECK_INT(spend_of(b, "property:Agent-Name", "a1", tomorrow + 3, NULL), USD(0.04));
+
+    /* the reload divides at tomorrow+10 and waits for what began before */
+    reload_arg_t ra = {gw, (tomorrow + 10) * 1000, -1};
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, reload_thread, &ra), 0);
+    for (int i = 0; i < 2000 && tg_budget_reload_waiting(b, TG_BUDGET_DAY) != 1; i++)
+        usleep(1000);
+    CHECK_INT(tg_budget_reload_waiting(b, TG_BUDGET_DAY), 1); /* the straddler */
+    /* begun after the division: memory counts it, the sum does not */
+    tg_budget_hold_t hn = {.started_ms = (tomorrow + 20) * 1000};
+    tg_budget_reserve(b, &a, 1, USD(0.05), false, tomorrow + 20, &hn, &o);
+    tg_store_submit(s, rec((tomorrow + 20) * 1000, USD(0.02), "a1", NULL));
+    tg_budget_settle(b, &hn, USD(0.02), tomorrow + 21);
+    /* begun before it, reserving after: the sum counts it, and it is waited for */
+    tg_budget_hold_t ho = {.started_ms = (tomorrow + 8) * 1000};
+    tg_budget_reserve(b, &a, 1, USD(0.05), false, tomorrow + 22, &ho, &o);
+    CHECK_INT(tg_budget_reload_waiting(b, TG_BUDGET_DAY), 2);
+    tg_store_submit(s, rec((tomorrow + 8) * 1000, USD(0.03), "a1", NULL));
+    tg_budget_settle(b, &ho, USD(0.03), tomorrow + 23);
+    /* the straddler ends: dated yesterday in the store, so not today's */
+    tg_store_submit(s, rec((tomorrow - 5) * 1000, USD(0.1), "a1", NULL));
+    tg_budget_settle(b, &straddle, USD(0.1), tomorrow + 24);
+    pthread_join(th, NULL);
+    CHECK_INT(ra.done, 1);
+    /* 0.3 + 0.04 + 0.03 from the store, 0.02 from memory; nothing held */
+    CHECK_INT(spend_of(b, "property:Agent-Name", "a1", tomorrow + 30, &res), USD(0.39));
+    CHECK_INT(res, 0);
+    /* what a restart would read: the same */
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    int64_t restart = -1, *rp = &restart;
+    CHECK_INT(tg_store_spend_sums(s, "property:Agent-Name", tomorrow * 1000, INT64_MAX, sum_row,
+                                  &rp, err, sizeof err),
+              0);
+    CHECK_INT(restart, USD(0.39));
+    /* the same day again: nothing to read */
+    CHECK_INT(tg_gateway_budget_reload(gw, (tomorrow + 40) * 1000), 0);
+    tg_gateway_free(gw);
+    tg_config_release(cfg);
+    tg_config_errors_free(&errs);
+    remove_dir(t.dir);
 }

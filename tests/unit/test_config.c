@@ -1723,3 +1723,40 @@ TEST(config_budgets_errors_name_the_key)
     CHECK(errs.n >= 4);
     tg_config_errors_free(&errs);
 }
+
+TEST(config_otlp_keys)
+{
+    tg_config_t *c = load_ok("observability:\n"
+                             "  otlp:\n"
+                             "    endpoint: https://collector.example:4318\n"
+                             "    service_name: edge-gw\n"
+                             "    headers: { Authorization: Bearer abc }\n"
+                             "    timeout: 2s\n");
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_STR(c->otlp_endpoint, "https://collector.example:4318");
+        CHECK_STR(c->otlp_service_name, "edge-gw");
+        CHECK_INT(c->n_otlp_headers, 1);
+        CHECK_STR(c->otlp_headers[0].name, "Authorization");
+        CHECK_STR(c->otlp_headers[0].value, "Bearer abc");
+        CHECK_INT(c->otlp_timeout_ms, 2000);
+    }
+    tg_config_release(c);
+    c = load_ok("observability: { otlp: { endpoint: http://c:4318 } }\n");
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_STR(c->otlp_service_name, "tollgate");
+        CHECK_INT(c->otlp_timeout_ms, 10000);
+        CHECK_INT(c->n_otlp_headers, 0);
+    }
+    tg_config_release(c);
+    CHECK_FAILS("observability:\n  otlp:\n    endpoint: ftp://c:21\n",
+                "observability.otlp.endpoint", 3, "expected http://... or https://...");
+    CHECK_FAILS("observability:\n  otlp:\n    endpoint: \"http://\"\n",
+                "observability.otlp.endpoint", 3, "expected http://");
+    CHECK_FAILS("observability:\n  otlp:\n    timeout: 0s\n", "observability.otlp.timeout", 3, "");
+    CHECK_FAILS("observability:\n  otlp:\n    headers: { \"bad name\": x }\n",
+                "observability.otlp.headers.bad name", 3, "not a valid HTTP header name");
+    CHECK_FAILS("observability:\n  otlp:\n    headers: { Host: x }\n",
+                "observability.otlp.headers.Host", 3, "set by the gateway");
+}

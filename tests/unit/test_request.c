@@ -369,3 +369,36 @@ TEST(request_headers_done_marks_the_end_of_the_head)
     CHECK(!rp.headers_done);
     tg_reqparse_free(&rp);
 }
+
+/* A head of exactly 64 KiB is read; one byte more is refused (431), whether
+ * the last byte falls in the target, a header name or a header value, which
+ * the reader steps over in runs, and however the input is cut. */
+TEST(request_head_limit_is_exact_inside_runs)
+{
+    static const char *const shapes[][3] = {
+        /* before the padding, the padding byte, after it */
+        {"GET /", "t", " HTTP/1.1\r\nHost: a\r\n\r\n"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-", "n", ": v\r\n\r\n"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: ", "v", "\r\n\r\n"},
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        size_t fixed = strlen(shapes[s][0]) + strlen(shapes[s][2]);
+        for (size_t extra = 0; extra <= 1; extra++) {
+            tg_buf_t in = {0};
+            tg_buf_puts(&in, shapes[s][0]);
+            for (size_t i = 0; i < TG_MAX_HEADERS_SIZE - fixed + extra; i++)
+                tg_buf_puts(&in, shapes[s][1]);
+            tg_buf_puts(&in, shapes[s][2]);
+            CHECK_INT(in.len, TG_MAX_HEADERS_SIZE + extra);
+            for (size_t step = 0; step <= 7; step += 7) {
+                char *got = read_all(in.data, step, 10);
+                if (extra)
+                    CHECK_STR(got, "fail 431;");
+                else
+                    CHECK(strncmp(got, "GET /", 5) == 0);
+                free(got);
+            }
+            tg_buf_free(&in);
+        }
+    }
+}

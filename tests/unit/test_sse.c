@@ -4,6 +4,7 @@
 #include "core/sse.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     tg_buf_t log; /* "event|data;" per event */
@@ -126,4 +127,28 @@ TEST(sse_whole_events)
     const char *s = "event: e\r\ndata: 1\r\n\r\n: ping\n\ndata: 2\rdata: 3\r\rdata: 4";
     size_t n = strlen(s), w = tg_sse_whole(s, n);
     CHECK_INT(w, strlen(s) - strlen("data: 4"));
+}
+
+/* The callback's data ends in a NUL at len (sse.h), whether the event's line
+ * came whole in one buffer or in pieces, and a NUL inside the data stays. */
+static int check_terminated(void *arg, const char *event, const char *data, size_t len)
+{
+    int *bad = arg;
+    if (data[len] != 0 || len != 6 || memcmp(data, "a\0b\ncd", 6) != 0)
+        ++*bad;
+    return 0;
+}
+
+TEST(sse_event_data_terminated)
+{
+    static const char s[] = "data: a\0b\ndata: cd\n\n";
+    size_t n = sizeof s - 1;
+    for (size_t step = 1; step <= n; step++) {
+        tg_sse_parser_t p = {0};
+        int bad = 0;
+        for (size_t i = 0; i < n; i += step)
+            CHECK(tg_sse_feed(&p, s + i, n - i < step ? n - i : step, check_terminated, &bad) == 0);
+        CHECK_INT(bad, 0);
+        tg_sse_free(&p);
+    }
 }

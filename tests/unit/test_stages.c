@@ -95,5 +95,5 @@ TEST(stages_proxy_lists)
               "read_body resolve token_cap caller_limits local_answer plan cache budget "
               "provider_limits attempt");
     CHECK_STR(names_of(tg_stages_passthrough(), buf, sizeof buf),
-              "read_raw_body caller_limits provider_limits attempt");
+              "read_raw_body caller_limits raw_budget provider_limits attempt");
 }

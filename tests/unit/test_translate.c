@@ -710,6 +710,23 @@ TEST(dialect_usage_readers)
     const char *plain = "{\"choices\":[{\"delta\":{\"content\":\"usage\"}}]}";
     CHECK(!oa->event_usage(plain, strlen(plain), &u));
     CHECK_INT(u.prompt_tokens, 12);
+    /* include_usage's other chunks: "usage":null, an object only nested,
+     * spaced, or in a string; and the usage chunk with spaces */
+    const char *nulls[] = {
+        "{\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}",
+        "{\"choices\":[{\"usage\":{\"prompt_tokens\":99}}],\"usage\" : null}",
+        "{\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\": {\"}}],\"usage\":null}",
+        "{\"usage\"",
+    };
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++) {
+        CHECK(!oa->event_usage(nulls[i], strlen(nulls[i]), &u));
+        CHECK_INT(u.prompt_tokens, 12);
+    }
+    const char *spaced =
+        "{\"choices\":[],\"usage\" :\n {\"prompt_tokens\":7,\"completion_tokens\":1}}";
+    CHECK(oa->event_usage(spaced, strlen(spaced), &u));
+    CHECK_INT(u.prompt_tokens, 7);
+    u.prompt_tokens = 12;
 
     u = (tg_usage_t)TG_USAGE_UNKNOWN;
     const char *msg = "{\"type\":\"message\",\"usage\":{\"input_tokens\":4,"

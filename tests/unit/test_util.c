@@ -4,6 +4,8 @@
 #include "core/jsonscan.h"
 #include "core/util.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,4 +85,29 @@ TEST(util_redact_secrets)
         free(o);
     }
     CHECK(tg_redact_secrets(NULL) == NULL);
+}
+
+/* tg_str_contains: the same answer as memmem, a NUL inside the text too. */
+TEST(util_str_contains)
+{
+    CHECK(tg_str_contains("{\"usage\":{}}", 12, "\"usage\""));
+    CHECK(!tg_str_contains("{\"usag\":{}}", 11, "\"usage\""));
+    CHECK(!tg_str_contains("", 0, "\"error\""));
+    static const char nul[] = "{\"x\":\"\0\",\"error\":{}}";
+    CHECK(tg_str_contains(nul, sizeof nul - 1, "\"error\""));
+    CHECK(!tg_str_contains(nul, sizeof nul - 1, "\"usage\""));
+}
+
+/* tg_put_hex: the chunk-size digits, as printf's %zx writes them. */
+TEST(util_put_hex_as_printf)
+{
+    static const uint64_t vals[] = {0,   1,   9,    10,    15,         16,
+                                    255, 256, 4096, 10755, 0xdeadbeef, UINT64_MAX};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        char got[17], want[24];
+        size_t n = tg_put_hex(got, vals[i]);
+        got[n] = 0;
+        snprintf(want, sizeof want, "%llx", (unsigned long long)vals[i]);
+        CHECK_STR(got, want);
+    }
 }
