@@ -10,7 +10,7 @@
 # tests/unit/*.c goes into the unit test binary.
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3 hiredis
+PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3 hiredis libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 # http-parser (libhttp-parser-dev) ships no pkg-config file.
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm

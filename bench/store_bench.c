@@ -4,14 +4,16 @@
  * times the query API's common questions on it. Built and run by
  * bench/store.sh; see there for the knobs.
  *
- *   store_bench DB_PATH N_RECORDS DAYS RUNS
+ *   store_bench DB_PATH|postgresql://... N_RECORDS DAYS RUNS
  *
- * An existing database with at least N records is reused (no fill).
+ * An existing database with at least N records is reused (no fill). A
+ * PostgreSQL URL benches the PostgreSQL store (its spool in $TMPDIR).
  */
 #include "store/query.h"
 #include "store/record.h"
 #include "store/store.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +44,27 @@ static uint64_t rnd(void)
     return rng;
 }
 
+static bool is_pg(const char *db)
+{
+    return !strncmp(db, "postgresql://", 13) || !strncmp(db, "postgres://", 11);
+}
+
+/* Run sql on a PostgreSQL database; the first value, or -1. */
+static int64_t pg_exec(const char *url, const char *sql)
+{
+    PGconn *c = PQconnectdb(url);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int64_t v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? atoll(PQgetvalue(r, 0, 0))
+                                                                      : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 static int64_t count(const char *db)
 {
+    if (is_pg(db))
+        return pg_exec(db, "SELECT count(*) FROM requests");
     sqlite3 *h;
     int64_t n = 0;
     if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
@@ -103,11 +124,17 @@ int main(int argc, char **argv)
     /* the day queried: the last complete UTC day */
     int64_t q_from = (now / day - 1) * day, q_to = q_from + day;
 
-    char url[4096], err[256];
-    snprintf(url, sizeof url, "sqlite:%s", db);
+    char url[4096], err[256], spool[4096];
+    snprintf(url, sizeof url, "%s%s", is_pg(db) ? "" : "sqlite:", db);
     tg_store_options_t o;
     tg_store_options_default(&o);
     o.url = url;
+    if (is_pg(db)) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(spool, sizeof spool, "%s/tg-store-bench-spool.jsonl", tmp ? tmp : "/tmp");
+        o.spool_path = spool;
+        o.journal_dir = "";
+    }
     tg_store_t *s;
     if (tg_store_open(&o, &s, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
@@ -115,7 +142,9 @@ int main(int argc, char **argv)
     }
     int64_t have = count(db);
     if (have < n) {
-        printf("filling %s with %ld records over %d days...\n", db, n - (long)have, days);
+        char *shown = tg_redact_secrets(db);
+        printf("filling %s with %ld records over %d days...\n", shown, n - (long)have, days);
+        free(shown);
         int64_t t0 = tg_mono_ms();
         char body[256];
         memset(body, 'x', sizeof body);
@@ -177,8 +206,10 @@ int main(int argc, char **argv)
                n - (long)have, (double)ms / 1000.0, (double)(n - have) * 1000.0 / (double)ms,
                (long long)c.written, (long long)c.spooled, (long long)c.dropped);
         /* what a long-running gateway has: planner statistics (PRAGMA optimize
-         * runs at every close) */
+         * runs at every close; PostgreSQL's autovacuum vacuums and analyzes) */
         tg_store_close(s);
+        if (is_pg(db))
+            pg_exec(db, "VACUUM (ANALYZE) requests, request_properties");
         if (tg_store_open(&o, &s, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
             return 1;

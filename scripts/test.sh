@@ -61,6 +61,14 @@ run_step "unit (asan)" ./build-asan/unit_tests
 # run.sh ends with "fuzz: N passed, N failed", counting its targets.
 run_step "fuzz" ./tests/fuzz/run.sh "${TOLLGATE_FUZZ_SECONDS:-10}"
 run_step "e2e (release)" env TOLLGATE_BIN="$PWD/build/tollgate" node --test --test-concurrency=1 --test-force-exit tests/e2e/
+# The PostgreSQL store: the store's unit tests again on a throwaway server,
+# and the store's e2e files with every gateway on PostgreSQL (shared-store
+# mode), plus tests/e2e/postgres.test.js (already in the runs above).
+run_step "unit (PostgreSQL)" ./scripts/with-postgres.sh ./build/unit_tests
+run_step "e2e (PostgreSQL)" env TOLLGATE_BIN="$PWD/build/tollgate" TOLLGATE_E2E_SHARED=1 node --test --test-concurrency=1 --test-force-exit \
+  tests/e2e/observability.test.js tests/e2e/truthful-records.test.js tests/e2e/runtime-limits.test.js \
+  tests/e2e/budgets.test.js tests/e2e/keys.test.js tests/e2e/journal.test.js tests/e2e/webhooks.test.js \
+  tests/e2e/dashboard.test.js
 run_step "e2e (asan)" env TOLLGATE_BIN="$PWD/build-asan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 --test-force-exit tests/e2e/
 # ThreadSanitizer: the worker, writer and checkpointer threads' hand-offs
 # (queue, spool, journals, metrics). A report makes the process exit 66, and

@@ -355,14 +355,18 @@ int main(int argc, char **argv)
         tg_store_options_default(&so);
         so.url = app.cfg->storage_url;
         if (tg_store_open(&so, &store, err, sizeof err) < 0) {
-            tg_error("storage.url %s: %s", app.cfg->storage_url, err);
+            char *shown = tg_redact_secrets(app.cfg->storage_url);
+            tg_error("storage.url %s: %s", shown, err);
+            free(shown);
             tg_config_release(app.cfg);
             return 1;
         }
     }
     tg_gateway_t *gw = tg_gateway_new(app.cfg, store, err, sizeof err); /* takes the store */
     if (!gw) {
-        tg_error("storage.url %s: runtime rate limits: %s", app.cfg->storage_url, err);
+        char *shown = tg_redact_secrets(app.cfg->storage_url);
+        tg_error("storage.url %s: runtime rate limits: %s", shown, err);
+        free(shown);
         tg_config_release(app.cfg);
         return 1;
     }

@@ -4,6 +4,7 @@
  */
 #include "core/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -155,7 +156,7 @@ void tg_buf_put_i64(tg_buf_t *b, int64_t v)
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), or 0: no
  * overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t tg_utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     if (c < 0x80)
@@ -210,7 +211,7 @@ void tg_buf_json_escape(tg_buf_t *b, const char *s, size_t len)
             ubuf[6] = 0;
             esc = ubuf;
         } else if (c >= 0x80) {
-            seq = utf8_seq(u + i, len - i);
+            seq = tg_utf8_seq(u + i, len - i);
             if (!seq) {
                 esc = "\xEF\xBF\xBD"; /* U+FFFD for one bad byte */
                 seq = 1;
@@ -403,4 +404,77 @@ bool tg_tz_name_valid(const char *tz)
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
     return access(path, R_OK) == 0;
+}
+
+/* Whether s[0..n) starts with `word` (ASCII, either case). */
+static bool starts_nocase(const char *s, size_t n, const char *word)
+{
+    size_t k = strlen(word);
+    return n >= k && !strncasecmp(s, word, k);
+}
+
+char *tg_redact_secrets(const char *s)
+{
+    if (!s)
+        return NULL;
+    tg_buf_t b = {0};
+    size_t n = strlen(s);
+    tg_buf_append(&b, "", 0);
+    for (size_t i = 0; i < n;) {
+        /* scheme://user:PASSWORD@host: the user info ends at the first
+         * '@' before the next '/', '?', '#' or space */
+        if (s[i] == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') {
+            size_t u = i + 3, end = u, at = 0;
+            while (end < n && !strchr("/?# \t\r\n'\"", s[end])) {
+                if (s[end] == '@')
+                    at = end; /* the last one: a password may hold '@' */
+                end++;
+            }
+            const char *colon = at ? memchr(s + u, ':', at - u) : NULL;
+            if (colon) {
+                tg_buf_append(&b, s + i, (size_t)(colon - s) + 1 - i);
+                tg_buf_puts(&b, "***");
+                i = at;
+                continue;
+            }
+            tg_buf_append(&b, s + i, 3);
+            i += 3;
+            continue;
+        }
+        /* password=VALUE (keyword/value strings, URL query parameters):
+         * the value runs to a space, '&' or ';', or is quoted '...' */
+        bool word_start = i == 0 || (!isalnum((unsigned char)s[i - 1]) && s[i - 1] != '_');
+        size_t j = i + 8;
+        if (word_start && starts_nocase(s + i, n - i, "password")) {
+            while (j < n && s[j] == ' ')
+                j++;
+        }
+        if (word_start && starts_nocase(s + i, n - i, "password") && j < n && s[j] == '=') {
+            for (j++; j < n && s[j] == ' ';)
+                j++;
+            tg_buf_append(&b, s + i, j - i);
+            tg_buf_puts(&b, "***");
+            if (j < n && s[j] == '\'') {
+                for (j++; j < n && s[j] != '\''; j++)
+                    if (s[j] == '\\' && j + 1 < n)
+                        j++;
+                j += j < n;
+            } else {
+                while (j < n && !strchr(" \t\r\n&;", s[j]))
+                    j++;
+            }
+            i = j;
+            continue;
+        }
+        tg_buf_append(&b, s + i, 1);
+        i++;
+    }
+    return b.data;
+}
+
+void tg_ascii_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
 }

@@ -71,6 +71,22 @@ char *tg_xstrndup(const char *s, size_t n);
 /** The value of a hex digit (either case), or -1. */
 int tg_hexval(char c);
 
+/** Fold s to lower case in place, ASCII letters only (as SQLite's NOCASE). */
+void tg_ascii_lower(char *s);
+
+/** The length of the valid UTF-8 sequence at s[0..n) (1 for ASCII), or 0
+ *  when s starts with a byte that begins none. */
+size_t tg_utf8_seq(const unsigned char *s, size_t n);
+
+/**
+ * A copy of s (free() it) with the secrets of connection strings masked,
+ * for every log line, error and answer that can show a storage or Redis
+ * URL: the password of a URL's user info (scheme://user:PASS@host ->
+ * scheme://user:***@host) and the value of a `password=...` keyword
+ * (keyword/value strings, query parameters). NULL gives NULL.
+ */
+char *tg_redact_secrets(const char *s);
+
 /** write(2) all n bytes, again after EINTR or a short write. False (errno
  *  set) on an error; some bytes may have been written then. */
 bool tg_write_all(int fd, const void *p, size_t n);

@@ -434,11 +434,13 @@ static int bad_request(tg_buf_t *out, const char *msg)
     return answer_error(out, 400, "invalid_request_error", "invalid_parameter", msg);
 }
 
+/* The store cannot answer now (a database that is down, a query past its
+ * time limit): 503, the client may try again. */
 static int store_failed(tg_buf_t *out, const char *msg)
 {
     char m[400];
     snprintf(m, sizeof m, "request store: %s", msg);
-    return answer_error(out, 500, "server_error", "store_error", m);
+    return answer_error(out, 503, "server_error", "store_unavailable", m);
 }
 
 static tg_store_backend_t *backend_or_error(tg_store_t *s, tg_buf_t *out, int *status)

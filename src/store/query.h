@@ -97,7 +97,7 @@ void tg_query_free(tg_query_t *q);
 /*
  * The API answers. Each appends a JSON body to `out` and returns the HTTP
  * status: 200; 400 for a bad query and 404 for an unknown id, with
- * {"error":{"message","type","code"}}; 500 when the store fails.
+ * {"error":{"message","type","code"}}; 503 when the store cannot answer.
  */
 
 /** GET /api/v1/requests?limit&offset&model&provider&status&user_id&session_id

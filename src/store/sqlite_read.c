@@ -1,27 +1,19 @@
 /*
  * sqlite_read.c — the SQLite store's read side: a pool of read-only
- * connections, and the queries of the API and the dashboard (record
- * lists, one record, costs by group, stats). Separate from the writer's
- * code because it runs on other threads, on other connections, and is the
- * largest part: SQL built from fixed fragments with bound values.
+ * connections, and the reader through which the shared queries of the API
+ * and the dashboard (sql_read.c) run on them. Separate from the writer's
+ * code because it runs on other threads, on other connections.
  *
  * Threads: whichever thread runs a query (API worker threads); the pool
  * is guarded by pool_mu.
  */
 #include "store/sqlite_internal.h"
 
-#include <jansson.h>
+#include "store/sql_read.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REC_COLS                                                                                   \
-    "r.id, r.created_at, r.provider, r.model, r.model_requested, r.route, r.status,"               \
-    " r.latency_ms, r.ttft_ms, r.prompt_tokens, r.completion_tokens, r.cached_tokens,"             \
-    " r.cache_write_tokens, r.reasoning_tokens, r.cost_nusd, r.cache, r.user_id, r.session_id,"    \
-    " r.session_name, r.session_path, r.properties, r.key_name, r.client_ip, r.retries,"           \
-    " r.fallback_index, r.error, r.cache_saved_nusd"
-#define REC_NCOLS 27
 
 /* ---- reading ---- */
 
@@ -59,942 +51,152 @@ void tg_sqlite_reader_put(sq_t *q, sqlite3 *db)
         sqlite3_close_v2(db);
 }
 
-/* SQL text plus the values to bind to its '?'s, in order. */
-typedef struct {
-    bool is_text;
-    int64_t i;
-    const char *s;
-} bval_t;
+/* ---- the reader of the shared queries (sql_read.h) ---- */
 
 typedef struct {
-    tg_buf_t sql;
-    bval_t *v;
-    size_t n, cap;
-} sqlb_t;
+    tg_sqlrd_t base;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+} sqrd_t;
 
-static void sb(sqlb_t *b, const char *s)
+static int rd_run(tg_sqlrd_t *r, const tg_sqlb_t *b, char *err, size_t errlen)
 {
-    tg_buf_puts(&b->sql, s);
-}
-
-static bval_t *sb_val(sqlb_t *b)
-{
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->v = tg_xrealloc(b->v, b->cap * sizeof *b->v);
-    }
-    tg_buf_puts(&b->sql, "?");
-    bval_t *v = &b->v[b->n++];
-    memset(v, 0, sizeof *v);
-    return v;
-}
-
-static void sb_int(sqlb_t *b, int64_t x)
-{
-    sb_val(b)->i = x;
-}
-
-static void sb_text(sqlb_t *b, const char *s)
-{
-    bval_t *v = sb_val(b);
-    v->is_text = true;
-    v->s = s;
-}
-
-static void sb_in(sqlb_t *b, const char *col, const tg_strlist_t *l)
-{
-    if (!l->n)
-        return;
-    sb(b, " AND ");
-    sb(b, col);
-    sb(b, " IN (");
-    for (size_t i = 0; i < l->n; i++) {
-        if (i)
-            sb(b, ",");
-        sb_text(b, l->v[i]);
-    }
-    sb(b, ")");
-}
-
-static void sb_free(sqlb_t *b)
-{
-    tg_buf_free(&b->sql);
-    free(b->v);
-}
-
-static int sb_prepare(sqlite3 *db, sqlb_t *b, sqlite3_stmt **st, char *err, size_t errlen)
-{
-    if (sqlite3_prepare_v2(db, b->sql.data, (int)b->sql.len, st, NULL) != SQLITE_OK) {
-        tg_sqlite_set_err(err, errlen, "query", db);
+    sqrd_t *x = (sqrd_t *)r;
+    sqlite3_finalize(x->st);
+    x->st = NULL;
+    if (sqlite3_prepare_v2(x->db, b->sql.data, (int)b->sql.len, &x->st, NULL) != SQLITE_OK) {
+        tg_sqlite_set_err(err, errlen, "query", x->db);
         return -1;
     }
     for (size_t i = 0; i < b->n; i++) {
         if (b->v[i].is_text)
-            sqlite3_bind_text(*st, (int)i + 1, b->v[i].s, -1, SQLITE_STATIC);
+            sqlite3_bind_text(x->st, (int)i + 1, b->v[i].s, -1, SQLITE_STATIC);
         else
-            sqlite3_bind_int64(*st, (int)i + 1, b->v[i].i);
+            sqlite3_bind_int64(x->st, (int)i + 1, b->v[i].i);
     }
     return 0;
 }
 
-static bool has_record_filters(const tg_query_t *q)
+static int rd_step(tg_sqlrd_t *r, char *err, size_t errlen)
 {
-    return q->models.n || q->providers.n || q->user_ids.n || q->session_ids.n || q->n_status ||
-           q->status_error || q->status_success;
+    sqrd_t *x = (sqrd_t *)r;
+    int rc = sqlite3_step(x->st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    tg_sqlite_set_err(err, errlen, "query", x->db);
+    return -1;
 }
 
-/*
- * Whether the status filter asks only for errors (every range at 400 or
- * more). requests_status holds only those rows (WHERE status >= 400, schema
- * version 6), and SQLite uses a partial index only for a query that states
- * its condition: from_where then adds "r.status >= 400", and an error filter
- * is a search of that small index instead of a scan. A filter that takes
- * lower statuses (most records) is read in time order from requests_time.
- */
-static bool errors_only(const tg_query_t *q)
+static int rd_rewind(tg_sqlrd_t *r, char *err, size_t errlen)
 {
-    if (!q->n_status || q->status_error || q->status_success)
-        return false;
-    for (size_t i = 0; i < q->n_status; i++)
-        if (q->status[i].lo < 400)
-            return false;
-    return true;
+    (void)err;
+    (void)errlen;
+    sqlite3_reset(((sqrd_t *)r)->st);
+    return 0;
 }
 
-/*
- * " FROM ... WHERE ..." for the filters of q. With a property filter the
- * first property drives the query through its (name, value, created_at)
- * index; then `need_r` false (a count with only property and time filters)
- * leaves the requests table out altogether. `group_prop` adds "pg", the
- * grouping property (LEFT JOIN: records without it form the null group).
- */
-static void from_where(sqlb_t *b, const tg_query_t *q, const char *group_prop, bool need_r)
+static void rd_done(tg_sqlrd_t *r)
 {
-    const char *tcol, *seq = "r.seq";
-    size_t first_prop = 0;
-    if (q->n_props && !need_r && !group_prop && !has_record_filters(q)) {
-        sb(b, " FROM request_properties p0");
-        tcol = "p0.created_at";
-        seq = "p0.seq";
-        first_prop = 1;
-    } else if (q->n_props) {
-        sb(b, " FROM request_properties p0 JOIN requests r ON r.seq = p0.seq");
-        tcol = "p0.created_at";
-        first_prop = 1;
-    } else {
-        sb(b, " FROM requests r");
-        tcol = "r.created_at";
-    }
-    if (group_prop) {
-        sb(b, " LEFT JOIN request_properties pg ON pg.seq = r.seq AND pg.name = ");
-        sb_text(b, group_prop);
-    }
-    sb(b, " WHERE 1");
-    if (q->n_props) {
-        sb(b, " AND p0.name = ");
-        sb_text(b, q->props[0].name);
-        sb_in(b, "p0.value", &q->props[0].values);
-    }
-    if (q->has_from) {
-        sb(b, " AND ");
-        sb(b, tcol);
-        sb(b, " >= ");
-        sb_int(b, q->from_ms);
-    }
-    if (q->has_to) {
-        sb(b, " AND ");
-        sb(b, tcol);
-        sb(b, " < ");
-        sb_int(b, q->to_ms);
-    }
-    sb_in(b, "r.model", &q->models);
-    sb_in(b, "r.provider", &q->providers);
-    sb_in(b, "r.user_id", &q->user_ids);
-    sb_in(b, "r.session_id", &q->session_ids);
-    if (q->n_status || q->status_error || q->status_success) {
-        if (errors_only(q)) /* the partial index's own condition: see below */
-            sb(b, " AND r.status >= 400");
-        sb(b, " AND (0");
-        for (size_t i = 0; i < q->n_status; i++) {
-            sb(b, " OR r.status BETWEEN ");
-            sb_int(b, q->status[i].lo);
-            sb(b, " AND ");
-            sb_int(b, q->status[i].hi);
-        }
-        if (q->status_error)
-            sb(b, " OR r.status >= 400 OR r.has_error");
-        if (q->status_success)
-            sb(b, " OR (r.status < 400 AND NOT r.has_error)");
-        sb(b, ")");
-    }
-    for (size_t i = first_prop; i < q->n_props; i++) {
-        sb(b, " AND EXISTS (SELECT 1 FROM request_properties px WHERE px.seq = ");
-        sb(b, seq);
-        sb(b, " AND px.name = ");
-        sb_text(b, q->props[i].name);
-        sb_in(b, "px.value", &q->props[i].values);
-        sb(b, ")");
-    }
+    sqrd_t *x = (sqrd_t *)r;
+    sqlite3_finalize(x->st);
+    x->st = NULL;
 }
 
-static char *col_str(sqlite3_stmt *st, int i)
+static bool rd_is_null(tg_sqlrd_t *r, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? tg_xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+    return sqlite3_column_type(((sqrd_t *)r)->st, i) == SQLITE_NULL;
 }
 
-static int64_t col_num(sqlite3_stmt *st, int i)
+static int64_t rd_i64(tg_sqlrd_t *r, int i)
 {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+    return sqlite3_column_int64(((sqrd_t *)r)->st, i);
 }
 
-static tg_record_t *row_record(sqlite3_stmt *st)
+static const char *rd_text(tg_sqlrd_t *r, int i, size_t *len)
 {
-    tg_record_t *r = tg_xcalloc(1, sizeof *r);
-    r->id = col_str(st, 0);
-    r->created_at_ms = sqlite3_column_int64(st, 1);
-    r->provider = col_str(st, 2);
-    r->model = col_str(st, 3);
-    r->model_requested = col_str(st, 4);
-    r->route = col_str(st, 5);
-    r->status = sqlite3_column_int(st, 6);
-    r->latency_ms = col_num(st, 7);
-    r->ttft_ms = col_num(st, 8);
-    r->usage.prompt_tokens = (long)col_num(st, 9);
-    r->usage.completion_tokens = (long)col_num(st, 10);
-    r->usage.cached_tokens = (long)col_num(st, 11);
-    r->usage.cache_write_tokens = (long)col_num(st, 12);
-    r->usage.reasoning_tokens = (long)col_num(st, 13);
-    r->cost_nusd = col_num(st, 14);
-    int c = sqlite3_column_int(st, 15);
-    r->cache = c == TG_RECORD_CACHE_HIT || c == TG_RECORD_CACHE_MISS ? (tg_record_cache_t)c
-                                                                     : TG_RECORD_CACHE_NONE;
-    r->user_id = col_str(st, 16);
-    r->session_id = col_str(st, 17);
-    r->session_name = col_str(st, 18);
-    r->session_path = col_str(st, 19);
-    const char *props = (const char *)sqlite3_column_text(st, 20);
-    if (props && strcmp(props, "{}") != 0) {
-        json_t *o = json_loadb(props, (size_t)sqlite3_column_bytes(st, 20), 0, NULL);
-        const char *k;
-        json_t *v;
-        json_object_foreach(o, k, v)
-        {
-            if (json_is_string(v))
-                tg_record_set_property(r, k, json_string_value(v));
-        }
-        json_decref(o);
-    }
-    r->key_name = col_str(st, 21);
-    r->client_ip = col_str(st, 22);
-    r->retries = sqlite3_column_int(st, 23);
-    r->fallback_index = (int)col_num(st, 24);
-    r->error = col_str(st, 25);
-    r->cache_saved_nusd = col_num(st, 26);
-    return r;
+    sqlite3_stmt *st = ((sqrd_t *)r)->st;
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    *len = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    return t;
 }
+
+static const void *rd_blob(tg_sqlrd_t *r, int i, size_t *len)
+{
+    sqlite3_stmt *st = ((sqrd_t *)r)->st;
+    *len = 0;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return NULL;
+    const void *p = sqlite3_column_blob(st, i);
+    *len = (size_t)sqlite3_column_bytes(st, i);
+    return p ? p : "";
+}
+
+static const tg_sqlrd_ops_t sqlite_rd_ops = {
+    .dollar = false,
+    .lower_names = false,
+    .run = rd_run,
+    .step = rd_step,
+    .rewind = rd_rewind,
+    .done = rd_done,
+    .is_null = rd_is_null,
+    .i64 = rd_i64,
+    .text = rd_text,
+    .blob = rd_blob,
+};
+
+/* Run one of the shared queries on a pooled reader. */
+#define WITH_READER(b, call)                                                                       \
+    do {                                                                                           \
+        sq_t *s_ = (sq_t *)(b);                                                                    \
+        sqrd_t rd_ = {{&sqlite_rd_ops}, tg_sqlite_reader_get(s_, err, errlen), NULL};              \
+        if (!rd_.db)                                                                               \
+            return -1;                                                                             \
+        int rc_ = call;                                                                            \
+        rd_done(&rd_.base);                                                                        \
+        tg_sqlite_reader_put(s_, rd_.db);                                                          \
+        return rc_;                                                                                \
+    } while (0)
 
 int tg_sqlite_list(tg_store_backend_t *b, const tg_query_t *q, tg_record_list_t *out, char *err,
                    size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    int ret = -1;
-    sqlite3_stmt *st = NULL;
-    sqlb_t c = {0}, l = {0};
-    /* the total */
-    sb(&c, "SELECT count(*)");
-    from_where(&c, q, NULL, false);
-    if (sb_prepare(db, &c, &st, err, errlen) != 0)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        tg_sqlite_set_err(err, errlen, "count", db);
-        goto out;
-    }
-    out->total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    /* the page, newest first: the page's seqs from an index alone (a deep
-     * offset skips index entries, not table rows), then their rows */
-    sb(&l, "SELECT " REC_COLS " FROM requests r WHERE r.seq IN (SELECT ");
-    sb(&l, q->n_props ? "p0.seq" : "r.seq");
-    from_where(&l, q, NULL, false);
-    sb(&l, q->n_props ? " ORDER BY p0.created_at DESC, p0.seq DESC"
-                      : " ORDER BY r.created_at DESC, r.seq DESC");
-    sb(&l, " LIMIT ");
-    sb_int(&l, q->limit);
-    sb(&l, " OFFSET ");
-    sb_int(&l, q->offset);
-    sb(&l, ") ORDER BY r.created_at DESC, r.seq DESC");
-    if (sb_prepare(db, &l, &st, err, errlen) != 0)
-        goto out;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 64;
-            out->items = tg_xrealloc(out->items, cap * sizeof *out->items);
-        }
-        out->items[out->n++] = row_record(st);
-    }
-    if (rc != SQLITE_DONE) {
-        tg_sqlite_set_err(err, errlen, "list", db);
-        tg_record_list_free(out);
-        goto out;
-    }
-    ret = 0;
-out:
-    sqlite3_finalize(st);
-    sb_free(&c);
-    sb_free(&l);
-    tg_sqlite_reader_put(s, db);
-    return ret;
+    WITH_READER(b, tg_sqlrd_list(&rd_.base, q, out, err, errlen));
 }
 
 int tg_sqlite_get(tg_store_backend_t *b, const char *id, tg_record_t **out, char *err,
                   size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     *out = NULL;
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    sqlite3_stmt *st = NULL;
-    int ret = -1;
-    static const char sql[] = "SELECT " REC_COLS ", b.request_body, b.response_body"
-                              " FROM requests r LEFT JOIN request_bodies b ON b.seq = r.seq"
-                              " WHERE r.id = ? ORDER BY r.created_at DESC LIMIT 1";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        tg_sqlite_set_err(err, errlen, "get", db);
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        ret = 1;
-    } else if (rc == SQLITE_ROW) {
-        tg_record_t *r = row_record(st);
-        for (int i = 0; i < 2; i++) {
-            if (sqlite3_column_type(st, REC_NCOLS + i) == SQLITE_NULL)
-                continue;
-            const void *p = sqlite3_column_blob(st, REC_NCOLS + i);
-            size_t n = (size_t)sqlite3_column_bytes(st, REC_NCOLS + i);
-            tg_record_set_body(r, i == 1, p ? p : "", n, -1);
-        }
-        *out = r;
-        ret = 0;
-    } else {
-        tg_sqlite_set_err(err, errlen, "get", db);
-    }
-out:
-    sqlite3_finalize(st);
-    tg_sqlite_reader_put(s, db);
-    return ret;
-}
-
-/* Cost groups, aggregated in C: SQLite's GROUP BY sorts every row of the
- * range through a temporary b-tree, a hash table over a few hundred groups
- * is several times faster. */
-typedef struct {
-    tg_cost_row_t *rows;
-    size_t n, cap;
-    uint32_t *slots; /* index + 1 into rows; 0 = empty */
-    size_t n_slots;
-    ssize_t null_row; /* the group of records without the key, -1 none yet */
-} groups_t;
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
-/* Keep the hash table at most half full (the null group is not in it). */
-static void group_grow(groups_t *g)
-{
-    if (g->n * 2 < g->n_slots)
-        return;
-    size_t ns = g->n_slots ? g->n_slots * 2 : 64;
-    uint32_t *sl = tg_xcalloc(ns, sizeof *sl);
-    for (size_t i = 0; i < g->n; i++) {
-        const char *k = g->rows[i].group;
-        if (!k)
-            continue;
-        size_t j = fnv1a(k, strlen(k)) & (ns - 1);
-        while (sl[j])
-            j = (j + 1) & (ns - 1);
-        sl[j] = (uint32_t)i + 1;
-    }
-    free(g->slots);
-    g->slots = sl;
-    g->n_slots = ns;
-}
-
-static tg_cost_row_t *group_new(groups_t *g, const char *key, size_t len)
-{
-    if (g->n == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 16;
-        g->rows = tg_xrealloc(g->rows, g->cap * sizeof *g->rows);
-    }
-    tg_cost_row_t *row = &g->rows[g->n++];
-    memset(row, 0, sizeof *row);
-    row->group = key ? tg_xstrndup(key, len) : NULL;
-    return row;
-}
-
-/* The row of group `key` (NULL: records without it), created on first use. */
-static tg_cost_row_t *group_find(groups_t *g, const char *key, size_t len)
-{
-    if (!key) {
-        if (g->null_row < 0) {
-            g->null_row = (ssize_t)g->n;
-            group_new(g, NULL, 0);
-        }
-        return &g->rows[g->null_row];
-    }
-    group_grow(g);
-    size_t mask = g->n_slots - 1, j = fnv1a(key, len) & mask;
-    while (g->slots[j]) {
-        tg_cost_row_t *row = &g->rows[g->slots[j] - 1];
-        if (row->group && strlen(row->group) == len && !memcmp(row->group, key, len))
-            return row;
-        j = (j + 1) & mask;
-    }
-    g->slots[j] = (uint32_t)g->n + 1;
-    return group_new(g, key, len);
-}
-
-static int cmp_by_cost(const void *a, const void *b)
-{
-    const tg_cost_row_t *x = a, *y = b;
-    if (x->cost_nusd != y->cost_nusd)
-        return x->cost_nusd > y->cost_nusd ? -1 : 1;
-    if (x->requests != y->requests)
-        return x->requests > y->requests ? -1 : 1;
-    if (!x->group || !y->group)
-        return !x->group - !y->group; /* the null group last */
-    return strcmp(x->group, y->group);
-}
-
-static int cmp_by_key(const void *a, const void *b)
-{
-    const tg_cost_row_t *x = a, *y = b;
-    if (!x->group || !y->group)
-        return !x->group - !y->group;
-    return strcmp(x->group, y->group);
+    WITH_READER(b, tg_sqlrd_get(&rd_.base, id, out, err, errlen));
 }
 
 int tg_sqlite_costs(tg_store_backend_t *b, const tg_query_t *q, tg_cost_rows_t *out, char *err,
                     size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    const char *g;
-    switch (q->group_by) {
-    case TG_GROUP_MODEL: g = "r.model"; break;
-    case TG_GROUP_PROVIDER: g = "r.provider"; break;
-    case TG_GROUP_USER: g = "r.user_id"; break;
-    case TG_GROUP_DAY: g = "r.created_at / 86400000"; break;
-    case TG_GROUP_PROPERTY: g = "pg.value"; break;
-    default: g = NULL; break;
-    }
-    sqlb_t x = {0};
-    if (g) {
-        sb(&x, "SELECT ");
-        sb(&x, g);
-        sb(&x, ", r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-               " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
-    } else {
-        sb(&x, "SELECT NULL, count(*), sum(r.prompt_tokens), sum(r.completion_tokens),"
-               " sum(r.cached_tokens), sum(r.cache_write_tokens), sum(r.reasoning_tokens),"
-               " sum(r.cost_nusd), sum(r.cost_nusd IS NULL AND r.prompt_tokens IS NOT NULL),"
-               " total(max(r.cache_saved_nusd, 0))");
-    }
-    from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
-    sqlite3_stmt *st = NULL;
-    int ret = -1, rc;
-    groups_t gs = {.null_row = -1};
-    if (sb_prepare(db, &x, &st, err, errlen) != 0)
-        goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!g) { /* one row of sums */
-            tg_cost_row_t *row = group_new(&gs, NULL, 0);
-            row->requests = sqlite3_column_int64(st, 1);
-            row->prompt_tokens = sqlite3_column_int64(st, 2);
-            row->completion_tokens = sqlite3_column_int64(st, 3);
-            row->cached_tokens = sqlite3_column_int64(st, 4);
-            row->cache_write_tokens = sqlite3_column_int64(st, 5);
-            row->reasoning_tokens = sqlite3_column_int64(st, 6);
-            row->cost_nusd = sqlite3_column_int64(st, 7);
-            row->unpriced = sqlite3_column_int64(st, 8);
-            row->cache_saved_nusd = (int64_t)sqlite3_column_double(st, 9);
-            continue;
-        }
-        tg_cost_row_t *row;
-        if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
-            row = group_find(&gs, NULL, 0);
-        } else if (q->group_by == TG_GROUP_DAY) {
-            char day[24];
-            int n = snprintf(day, sizeof day, "%lld", (long long)sqlite3_column_int64(st, 0));
-            row = group_find(&gs, day, (size_t)n);
-        } else {
-            const char *k = (const char *)sqlite3_column_text(st, 0);
-            row = group_find(&gs, k, (size_t)sqlite3_column_bytes(st, 0));
-        }
-        int64_t v, prompt = col_num(st, 1);
-        row->requests++;
-        row->prompt_tokens += prompt > 0 ? prompt : 0;
-        row->completion_tokens += (v = col_num(st, 2)) > 0 ? v : 0;
-        row->cached_tokens += (v = col_num(st, 3)) > 0 ? v : 0;
-        row->cache_write_tokens += (v = col_num(st, 4)) > 0 ? v : 0;
-        row->reasoning_tokens += (v = col_num(st, 5)) > 0 ? v : 0;
-        if ((v = col_num(st, 6)) >= 0)
-            row->cost_nusd += v;
-        else if (prompt >= 0)
-            row->unpriced++;
-        if ((v = col_num(st, 7)) > 0)
-            row->cache_saved_nusd += v;
-    }
-    if (rc != SQLITE_DONE) {
-        tg_sqlite_set_err(err, errlen, "costs", db);
-        for (size_t i = 0; i < gs.n; i++)
-            free(gs.rows[i].group);
-        free(gs.rows);
-        goto out;
-    }
-    if (q->group_by == TG_GROUP_DAY) {
-        for (size_t i = 0; i < gs.n; i++) {
-            if (!gs.rows[i].group)
-                continue;
-            int64_t y;
-            unsigned m, d;
-            tg_record_civil_from_days(strtoll(gs.rows[i].group, NULL, 10), &y, &m, &d);
-            char day[32];
-            snprintf(day, sizeof day, "%04lld-%02u-%02u", (long long)y, m, d);
-            free(gs.rows[i].group);
-            gs.rows[i].group = tg_xstrdup(day);
-        }
-        qsort(gs.rows, gs.n, sizeof *gs.rows, cmp_by_key);
-    } else if (g) {
-        qsort(gs.rows, gs.n, sizeof *gs.rows, cmp_by_cost);
-    }
-    out->rows = gs.rows;
-    out->n = gs.n;
-    ret = 0;
-out:
-    free(gs.slots);
-    sqlite3_finalize(st);
-    sb_free(&x);
-    tg_sqlite_reader_put(s, db);
-    return ret;
-}
-
-/* The k-th smallest of v[lo..hi] (0-based k), moving it to v[k]:
- * quickselect (Hoare's partition, middle pivot), O(n) on average where a
- * sort of a month's million latencies took ~100 ms. */
-static int64_t select_kth(int64_t *v, size_t lo, size_t hi, size_t k)
-{
-    while (lo < hi) {
-        int64_t pivot = v[lo + (hi - lo) / 2];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot)
-                i++;
-            while (v[j] > pivot)
-                j--;
-            if (i <= j) {
-                int64_t t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (k <= j)
-            hi = j;
-        else if (k >= i)
-            lo = i;
-        else
-            return v[k];
-    }
-    return v[k];
-}
-
-/* Nearest-rank percentiles p50, p95, p99 of v[0..n) (v is reordered). */
-static void percentiles(int64_t *v, size_t n, int64_t out[3])
-{
-    static const int ps[3] = {50, 95, 99};
-    if (!n) {
-        out[0] = out[1] = out[2] = -1;
-        return;
-    }
-    size_t lo = 0;
-    for (int i = 0; i < 3; i++) {
-        size_t rank = (ps[i] * n + 99) / 100; /* ceil(p/100 * n), 1-based */
-        size_t k = rank ? rank - 1 : 0;
-        /* the ranks ascend: what is left of the last one is all smaller */
-        out[i] = select_kth(v, lo, n - 1, k);
-        lo = k;
-    }
+    WITH_READER(b, tg_sqlrd_costs(&rd_.base, q, out, err, errlen));
 }
 
 int tg_sqlite_stats(tg_store_backend_t *b, const tg_query_t *q, tg_stats_t *out, char *err,
                     size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    sqlb_t x = {0};
-    sb(&x, "SELECT r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms,"
-           " r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.cache_write_tokens,"
-           " r.reasoning_tokens, r.cost_nusd, r.cache_saved_nusd");
-    from_where(&x, q, NULL, true);
-    sqlite3_stmt *st = NULL;
-    int64_t *lat = NULL, *ttft = NULL;
-    size_t n_lat = 0, n_ttft = 0, cap = 0;
-    int ret = -1, rc;
-    if (sb_prepare(db, &x, &st, err, errlen) != 0)
-        goto out;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        out->requests++;
-        if (sqlite3_column_int(st, 0) >= 400 || sqlite3_column_int(st, 1))
-            out->errors++;
-        int cache = sqlite3_column_int(st, 2);
-        out->cache_hits += cache == TG_RECORD_CACHE_HIT;
-        out->cache_misses += cache == TG_RECORD_CACHE_MISS;
-        if (out->requests > (int64_t)cap) {
-            cap = cap ? cap * 2 : 1024;
-            lat = tg_xrealloc(lat, cap * sizeof *lat);
-            ttft = tg_xrealloc(ttft, cap * sizeof *ttft);
-        }
-        int64_t v;
-        if ((v = col_num(st, 3)) >= 0)
-            lat[n_lat++] = v;
-        if ((v = col_num(st, 4)) >= 0)
-            ttft[n_ttft++] = v;
-        int64_t prompt = col_num(st, 5);
-        out->prompt_tokens += prompt > 0 ? prompt : 0;
-        out->completion_tokens += (v = col_num(st, 6)) > 0 ? v : 0;
-        out->cached_tokens += (v = col_num(st, 7)) > 0 ? v : 0;
-        out->cache_write_tokens += (v = col_num(st, 8)) > 0 ? v : 0;
-        out->reasoning_tokens += (v = col_num(st, 9)) > 0 ? v : 0;
-        if ((v = col_num(st, 10)) >= 0) {
-            out->cost_nusd += v;
-            out->priced++;
-        } else if (prompt >= 0) {
-            out->unpriced++;
-        }
-        if ((v = col_num(st, 11)) > 0)
-            out->cache_saved_nusd += v;
-    }
-    if (rc != SQLITE_DONE) {
-        tg_sqlite_set_err(err, errlen, "stats", db);
-        goto out;
-    }
-    percentiles(lat, n_lat, out->latency_ms);
-    percentiles(ttft, n_ttft, out->ttft_ms);
-    ret = 0;
-out:
-    free(lat);
-    free(ttft);
-    sqlite3_finalize(st);
-    sb_free(&x);
-    tg_sqlite_reader_put(s, db);
-    return ret;
+    WITH_READER(b, tg_sqlrd_stats(&rd_.base, q, out, err, errlen));
 }
 
-/* ---- the dashboard's series and sessions ---- */
-
-/* One cell's latencies while a series is read: percentiles at the end. */
-typedef struct {
-    int64_t *v;
-    size_t n, cap;
-} i64vec_t;
-
-static void vec_push(i64vec_t *a, int64_t x)
-{
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 16;
-        a->v = tg_xrealloc(a->v, a->cap * sizeof *a->v);
-    }
-    a->v[a->n++] = x;
-}
-
-#define SERIES_MAX_GROUPS 20
-
-/* The row of group `key` if it exists (NULL key: the null group), else NULL. */
-static tg_cost_row_t *group_get(groups_t *g, const char *key, size_t len)
-{
-    if (!key)
-        return g->null_row >= 0 ? &g->rows[g->null_row] : NULL;
-    if (!g->n_slots)
-        return NULL;
-    size_t mask = g->n_slots - 1, j = fnv1a(key, len) & mask;
-    while (g->slots[j]) {
-        tg_cost_row_t *row = &g->rows[g->slots[j] - 1];
-        if (row->group && strlen(row->group) == len && !memcmp(row->group, key, len))
-            return row;
-        j = (j + 1) & mask;
-    }
-    return NULL;
-}
-
-static void groups_free(groups_t *g)
-{
-    for (size_t i = 0; i < g->n; i++)
-        free(g->rows[i].group);
-    free(g->rows);
-    free(g->slots);
-}
-
-/* The group key of a series row (column 1): NULL for none. */
-static const char *row_key(sqlite3_stmt *st, size_t *len)
-{
-    *len = (size_t)sqlite3_column_bytes(st, 1);
-    return sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL
-                                                     : (const char *)sqlite3_column_text(st, 1);
-}
-
-/* A series, aggregated in C like the costs, from the covering time index
- * (plus the grouping property when asked). Grouped, it reads the range
- * twice: once to rank the groups by cost, once to fill the buckets of the
- * SERIES_MAX_GROUPS first only, so that memory is bounded by those
- * whatever the number of groups (a property unique to each request). */
 int tg_sqlite_series(tg_store_backend_t *b, const tg_query_t *q, tg_series_t *out, char *err,
                      size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     memset(out, 0, sizeof *out);
-    size_t nb = (size_t)((q->to_ms - q->from_ms + q->bucket_ms - 1) / q->bucket_ms);
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    const char *g;
-    switch (q->group_by) {
-    case TG_GROUP_MODEL: g = "r.model"; break;
-    case TG_GROUP_PROVIDER: g = "r.provider"; break;
-    case TG_GROUP_USER: g = "r.user_id"; break;
-    case TG_GROUP_PROPERTY: g = "pg.value"; break;
-    default: g = NULL; break;
-    }
-    sqlb_t x = {0};
-    sb(&x, "SELECT r.created_at, ");
-    sb(&x, g ? g : "NULL");
-    sb(&x, ", r.status, r.has_error, r.cache, r.latency_ms, r.ttft_ms, r.prompt_tokens,"
-           " r.completion_tokens, r.cost_nusd");
-    from_where(&x, q, q->group_by == TG_GROUP_PROPERTY ? q->group_prop : NULL, true);
-    sqlite3_stmt *st = NULL;
-    int ret = -1, rc = SQLITE_DONE;
-    groups_t rank = {.null_row = -1}, keep = {.null_row = -1};
-    tg_series_cell_t *cells = NULL; /* keep.n x nb */
-    i64vec_t *lat = NULL, *ttft = NULL;
-    size_t kept = 0;
-    const char *key;
-    size_t len;
-    int64_t v;
-    if (sb_prepare(db, &x, &st, err, errlen) != 0)
-        goto out;
-    if (g) {
-        /* pass 1: every group's cost and requests */
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            key = row_key(st, &len);
-            tg_cost_row_t *row = group_find(&rank, key, len);
-            row->requests++;
-            if ((v = col_num(st, 9)) > 0)
-                row->cost_nusd += v;
-        }
-        if (rc != SQLITE_DONE)
-            goto failed;
-        qsort(rank.rows, rank.n, sizeof *rank.rows, cmp_by_cost);
-        kept = rank.n < SERIES_MAX_GROUPS ? rank.n : SERIES_MAX_GROUPS;
-        for (size_t k = 0; k < kept; k++) {
-            const char *rk = rank.rows[k].group;
-            tg_cost_row_t *row = group_find(&keep, rk, rk ? strlen(rk) : 0);
-            row->requests = rank.rows[k].requests;
-            row->cost_nusd = rank.rows[k].cost_nusd;
-        }
-        sqlite3_reset(st);
-        out->groups_total = rank.n;
-    } else {
-        group_find(&keep, NULL, 0); /* the whole series, even when empty */
-        kept = 1;
-        out->groups_total = 1;
-    }
-    size_t n_cells = kept * nb + 1; /* + 1: never a zero-size allocation */
-    cells = tg_xcalloc(n_cells, sizeof *cells);
-    lat = tg_xcalloc(n_cells, sizeof *lat);
-    ttft = tg_xcalloc(n_cells, sizeof *ttft);
-    /* pass 2: the kept groups' buckets */
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t = sqlite3_column_int64(st, 0);
-        if (t < q->from_ms || t >= q->to_ms)
-            continue;
-        tg_cost_row_t *row =
-            g ? (key = row_key(st, &len), group_get(&keep, key, len)) : &keep.rows[0];
-        if (!row)
-            continue; /* not among the costliest */
-        if (!g) {
-            row->requests++;
-            if ((v = col_num(st, 9)) > 0)
-                row->cost_nusd += v;
-        }
-        size_t ci = (size_t)(row - keep.rows) * nb + (size_t)((t - q->from_ms) / q->bucket_ms);
-        tg_series_cell_t *c = &cells[ci];
-        c->requests++;
-        if (sqlite3_column_int(st, 2) >= 400 || sqlite3_column_int(st, 3))
-            c->errors++;
-        int cache = sqlite3_column_int(st, 4);
-        c->cache_hits += cache == TG_RECORD_CACHE_HIT;
-        c->cache_misses += cache == TG_RECORD_CACHE_MISS;
-        if ((v = col_num(st, 5)) >= 0)
-            vec_push(&lat[ci], v);
-        if ((v = col_num(st, 6)) >= 0)
-            vec_push(&ttft[ci], v);
-        c->prompt_tokens += (v = col_num(st, 7)) > 0 ? v : 0;
-        c->completion_tokens += (v = col_num(st, 8)) > 0 ? v : 0;
-        if ((v = col_num(st, 9)) > 0)
-            c->cost_nusd += v;
-    }
-    if (rc != SQLITE_DONE)
-        goto failed;
-    out->from_ms = q->from_ms;
-    out->bucket_ms = q->bucket_ms;
-    out->n_buckets = nb;
-    out->groups = tg_xcalloc(kept ? kept : 1, sizeof *out->groups);
-    for (size_t k = 0; k < kept; k++) {
-        tg_series_group_t *sg = &out->groups[out->n_groups++];
-        sg->group = keep.rows[k].group ? tg_xstrdup(keep.rows[k].group) : NULL;
-        sg->cost_nusd = keep.rows[k].cost_nusd;
-        sg->requests = keep.rows[k].requests;
-        sg->cells = tg_xmalloc((nb ? nb : 1) * sizeof *sg->cells);
-        for (size_t i = 0; i < nb; i++) {
-            sg->cells[i] = cells[k * nb + i];
-            percentiles(lat[k * nb + i].v, lat[k * nb + i].n, sg->cells[i].latency_ms);
-            percentiles(ttft[k * nb + i].v, ttft[k * nb + i].n, sg->cells[i].ttft_ms);
-        }
-    }
-    ret = 0;
-    goto out;
-failed:
-    tg_sqlite_set_err(err, errlen, "series", db);
-out:
-    for (size_t i = 0; lat && i < kept * nb; i++) {
-        free(lat[i].v);
-        free(ttft[i].v);
-    }
-    free(cells);
-    free(lat);
-    free(ttft);
-    groups_free(&rank);
-    groups_free(&keep);
-    sqlite3_finalize(st);
-    sb_free(&x);
-    tg_sqlite_reader_put(s, db);
-    return ret;
+    WITH_READER(b, tg_sqlrd_series(&rd_.base, q, out, err, errlen));
 }
 
-/* Sessions by their last request, in two steps: the page's sessions from
- * the session index alone ((session_id, created_at) covers a max per
- * session, without reading a million rows), then the sums of those few
- * sessions' records. The filters of the record list apply to both. */
 int tg_sqlite_sessions(tg_store_backend_t *b, const tg_query_t *q, tg_sessions_t *out, char *err,
                        size_t errlen)
 {
-    sq_t *s = (sq_t *)b;
     memset(out, 0, sizeof *out);
-    sqlite3 *db = tg_sqlite_reader_get(s, err, errlen);
-    if (!db)
-        return -1;
-    sqlb_t c = {0}, pg = {0}, l = {0};
-    sqlite3_stmt *st = NULL;
-    int ret = -1, rc;
-    char **ids = NULL;
-    size_t n_ids = 0;
-    sb(&c, "SELECT count(DISTINCT r.session_id)");
-    from_where(&c, q, NULL, true);
-    sb(&c, " AND r.session_id IS NOT NULL");
-    if (sb_prepare(db, &c, &st, err, errlen) != 0)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        tg_sqlite_set_err(err, errlen, "sessions", db);
-        goto out;
-    }
-    out->total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    /* the page: ids by their last request */
-    sb(&pg, "SELECT r.session_id, max(r.created_at) AS last");
-    from_where(&pg, q, NULL, true);
-    sb(&pg, " AND r.session_id IS NOT NULL GROUP BY r.session_id ORDER BY last DESC LIMIT ");
-    sb_int(&pg, q->limit);
-    sb(&pg, " OFFSET ");
-    sb_int(&pg, q->offset);
-    if (sb_prepare(db, &pg, &st, err, errlen) != 0)
-        goto out;
-    ids = tg_xcalloc((size_t)q->limit, sizeof *ids);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n_ids < (size_t)q->limit)
-        ids[n_ids++] = col_str(st, 0);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        tg_sqlite_set_err(err, errlen, "sessions", db);
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (!n_ids) {
-        ret = 0;
-        goto out;
-    }
-    /* their sums, in the page's order */
-    sb(&l, "SELECT r.session_id, max(r.session_name), count(*),"
-           " sum(r.status >= 400 OR r.has_error), total(max(r.cost_nusd, 0)),"
-           " total(max(r.prompt_tokens, 0)), total(max(r.completion_tokens, 0)),"
-           " total(max(r.latency_ms, 0)), min(r.created_at), max(r.created_at)");
-    from_where(&l, q, NULL, true);
-    tg_strlist_t page = {ids, n_ids};
-    sb_in(&l, "r.session_id", &page);
-    sb(&l, " GROUP BY r.session_id ORDER BY max(r.created_at) DESC");
-    if (sb_prepare(db, &l, &st, err, errlen) != 0)
-        goto out;
-    out->rows = tg_xcalloc(n_ids, sizeof *out->rows);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && out->n < n_ids) {
-        tg_session_row_t *r = &out->rows[out->n++];
-        r->session_id = col_str(st, 0);
-        r->name = col_str(st, 1);
-        r->requests = sqlite3_column_int64(st, 2);
-        r->errors = sqlite3_column_int64(st, 3);
-        r->cost_nusd = (int64_t)sqlite3_column_double(st, 4);
-        r->prompt_tokens = (int64_t)sqlite3_column_double(st, 5);
-        r->completion_tokens = (int64_t)sqlite3_column_double(st, 6);
-        r->latency_ms = (int64_t)sqlite3_column_double(st, 7);
-        r->first_ms = sqlite3_column_int64(st, 8);
-        r->last_ms = sqlite3_column_int64(st, 9);
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        tg_sqlite_set_err(err, errlen, "sessions", db);
-        tg_sessions_free(out);
-        goto out;
-    }
-    ret = 0;
-out:
-    for (size_t i = 0; i < n_ids; i++)
-        free(ids[i]);
-    free(ids);
-    sqlite3_finalize(st);
-    sb_free(&c);
-    sb_free(&pg);
-    sb_free(&l);
-    tg_sqlite_reader_put(s, db);
-    return ret;
+    WITH_READER(b, tg_sqlrd_sessions(&rd_.base, q, out, err, errlen));
 }

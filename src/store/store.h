@@ -15,7 +15,7 @@
  * rule is saved or deleted at once, on the caller's thread, so the API can
  * answer only once it is on disk (tg_store_rule_save and friends).
  *
- * Back-ends (SQLite now, PostgreSQL later) implement tg_store_ops_t; the
+ * Back-ends (SQLite, PostgreSQL) implement tg_store_ops_t; the
  * writer, the query API and the settings calls only talk to that interface.
  */
 #ifndef TG_STORE_H
@@ -371,6 +371,12 @@ tg_store_backend_t *tg_store_backend(tg_store_t *s);
 
 /** The SQLite back-end on file `path` (created if missing, WAL mode). */
 tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t errlen);
+
+/** The PostgreSQL back-end on `url` (postgresql://... or postgres://...):
+ *  connects, brings the schema up to date (under an advisory lock, so that
+ *  several gateways starting at once take turns). NULL with err, the URL's
+ *  password masked, when the database cannot be reached or migrated. */
+tg_store_backend_t *tg_store_pg_open(const char *url, char *err, size_t errlen);
 
 void tg_record_list_free(tg_record_list_t *l);
 void tg_cost_rows_free(tg_cost_rows_t *r);

@@ -947,15 +947,36 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
     return 0;
 }
 
+/* The PostgreSQL store. Its spool and the workers' journals are local
+ * files all the same: in the working directory unless given. */
+static int open_pg(const tg_store_options_t *o, const char *url, tg_store_t **out, char *err,
+                   size_t errlen)
+{
+    tg_store_backend_t *b = tg_store_pg_open(url, err, errlen);
+    if (!b)
+        return -1;
+    char *shown = tg_redact_secrets(url);
+    tg_info("store: PostgreSQL %s", shown);
+    free(shown);
+    tg_store_options_t oo = *o;
+    if (!oo.spool_path)
+        oo.spool_path = "tollgate-spool.jsonl";
+    if (!oo.journal_dir)
+        oo.journal_dir = "tollgate-journal.d";
+    return tg_store_open_backend(&oo, b, out, err, errlen);
+}
+
 int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     const char *url = o->url ? o->url : "sqlite:tollgate.db";
+    if (!strncasecmp(url, "postgres://", 11) || !strncasecmp(url, "postgresql://", 13))
+        return open_pg(o, url, out, err, errlen);
     if (strncmp(url, "sqlite:", 7) != 0) {
-        if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
-            snprintf(err, errlen, "storage.url: the PostgreSQL store is not built yet");
-        else
-            snprintf(err, errlen, "storage.url: expected sqlite:PATH, got '%s'", url);
+        char *shown = tg_redact_secrets(url);
+        snprintf(err, errlen, "storage.url: expected sqlite:PATH or postgresql://..., got '%s'",
+                 shown);
+        free(shown);
         return -1;
     }
     const char *path = url + 7;

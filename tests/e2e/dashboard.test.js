@@ -39,10 +39,27 @@ async function apiGet(p, key = ADMIN) {
 
 const intFmt = (n) => Number(n).toLocaleString('en-US');
 
-/** Records written straight into the store's SQLite file (the gateway
- *  reads them like its own): spread over the last ~30 minutes. */
-function bulkInsert(db, n) {
+/** Records written straight into the gateway's store, its SQLite file or
+ *  (the shared-store mode) its PostgreSQL database, which the gateway reads
+ *  like its own: spread over the last ~30 minutes. */
+function bulkInsert(gateway, n) {
   const now = Date.now();
+  const pgSql = `BEGIN;
+INSERT INTO requests (id, created_at, provider, model, model_requested, route, status, latency_ms,
+  ttft_ms, prompt_tokens, completion_tokens, cost_nusd, cache, user_id, properties, has_error)
+SELECT 'bulk-' || lpad(x::text, 6, '0'), ${now} - 60000 - x * 90, 'fake',
+  CASE x % 3 WHEN 0 THEN 'bulk-model-a' WHEN 1 THEN 'bulk-model-b' ELSE 'bulk-model-c' END,
+  'bulk', '/v1/chat/completions', CASE WHEN x % 50 = 0 THEN 500 ELSE 200 END,
+  100 + x % 400, 40 + x % 90, 10 + x % 50, 20 + x % 30, 1000 * (x % 7 + 1),
+  CASE WHEN x % 4 = 0 THEN 2 ELSE 1 END, 'bulk-user-' || (x % 5),
+  '{"Agent-Name":"bulk-agent-' || (x % 4) || '"}', 0 FROM generate_series(1, ${n}) x;
+INSERT INTO request_properties (seq, name, value, created_at)
+SELECT seq, 'agent-name', properties::json->>'Agent-Name', created_at
+  FROM requests WHERE id LIKE 'bulk-%';
+COMMIT;
+ANALYZE requests, request_properties;`;
+  if (h.sharedPsql(gateway.config, pgSql) !== null) return;
+  const db = path.join(gateway.dir, 'tollgate.db');
   const sql = `PRAGMA busy_timeout=10000;
 BEGIN;
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${n})
@@ -116,7 +133,7 @@ before(async () => {
   }
   await h.waitFor(async () => (await apiGet('requests?session_id=sess-dash-e2e')).total === 3 &&
     (await apiGet('stats')).cache_hits === 1, 10000);
-  bulkInsert(path.join(gw.dir, 'tollgate.db'), BULK);
+  bulkInsert(gw, BULK);
 
   // a fresh profile each run; launchPersistentContext passes it as --user-data-dir
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-chromium-'));

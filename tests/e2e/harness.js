@@ -122,14 +122,76 @@ function baseConfig(fake, extra = {}) {
   };
 }
 
+// ---------------------------------------------------------------- shared stores
+
+// The shared-store mode (TOLLGATE_E2E_SHARED=1): the suite's gateways keep
+// their records, rules, budgets and keys in one PostgreSQL per test process
+// (started on first use, stopped at exit) instead of SQLite files. A gateway
+// with no storage.url gets a fresh database; each sqlite:PATH becomes one
+// database, the same for every gateway started on that PATH (a restart finds
+// what it stored). A test that needs the SQLite file itself passes
+// { sqlite: true } to startGateway.
+const SHARED = process.env.TOLLGATE_E2E_SHARED === '1';
+let sharedPg = null; // the promise of it
+let sharedPgUp = null; // once started
+const sharedDbs = new Map(); // sqlite path -> PostgreSQL URL
+
+async function sharedPostgres() {
+  if (!sharedPg) {
+    sharedPg = require('./services').startPostgres();
+    sharedPgUp = await sharedPg;
+    process.on('exit', () => sharedPgUp.stopSync());
+  }
+  return sharedPg;
+}
+
+/** CFG with its storage moved to the shared PostgreSQL (a copy; CFG as is
+ *  outside the shared mode or when the gateway logs no requests). */
+async function sharedStorage(cfg) {
+  if (!SHARED || cfg.observability?.request_logging?.enabled === false) return cfg;
+  const url = cfg.storage?.url;
+  if (url && !url.startsWith('sqlite:')) return cfg;
+  const pg = await sharedPostgres();
+  const key = url && path.isAbsolute(url.slice(7)) ? url.slice(7) : null;
+  let dbUrl = key && sharedDbs.get(key);
+  if (!dbUrl) {
+    dbUrl = pg.createDatabase(`e2e_${process.pid}_${sharedDbs.size + 1}_${Date.now() % 100000}`);
+    sharedDbs.set(key || dbUrl, dbUrl);
+  }
+  return { ...cfg, storage: { ...(cfg.storage || {}), url: dbUrl } };
+}
+
+/** Everything the store of a gateway started with CFG holds, as text (to
+ *  check that a secret never reached it): the SQLite file's bytes, or in the
+ *  shared mode every row of its PostgreSQL database, bodies decoded. */
+function storedText(cfg) {
+  const url = cfg.storage?.url || '';
+  const dbUrl = SHARED && url.startsWith('sqlite:') ? sharedDbs.get(url.slice(7)) : null;
+  if (!dbUrl) return fs.readFileSync(url.slice(7)).toString('latin1');
+  const db = new URL(dbUrl).pathname.slice(1);
+  return sharedPgUp.psql('SELECT t::text FROM requests t; SELECT t::text FROM request_properties t;'
+    + " SELECT concat(encode(request_body, 'escape'), encode(response_body, 'escape')) FROM request_bodies;"
+    + ' SELECT t::text FROM api_keys t; SELECT t::text FROM rate_limit_rules t; SELECT t::text FROM budgets t;', db);
+}
+
+/** In the shared mode, run SQL in the PostgreSQL database of a gateway
+ *  started with CFG (as sharedStorage chose it) and return psql's output;
+ *  null when its store is not there. */
+function sharedPsql(cfg, sql) {
+  const url = cfg.storage?.url || '';
+  if (!SHARED || !sharedPgUp || !/^postgres(ql)?:/.test(url)) return null;
+  return sharedPgUp.psql(sql, new URL(url).pathname.slice(1));
+}
+
 // ---------------------------------------------------------------- gateway
 
 /**
  * Start the gateway on a free port with CONFIG (an object; server.port is
  * filled in). Resolves once GET /health answers 200.
  */
-async function startGateway(config, { bin = BIN, env = {}, attempts = 3 } = {}) {
+async function startGateway(config, { bin = BIN, env = {}, attempts = 3, sqlite = false } = {}) {
   if (!fs.existsSync(bin)) throw new Error(`gateway binary not found: ${bin} (run make)`);
+  if (!sqlite && typeof config === 'object') config = await sharedStorage(config);
   const shared = await sharedRedis(config);
   if (shared) config = shared.config;
   try {
@@ -254,7 +316,11 @@ function makeGateway(proc, port, configPath, config, dir) {
     /** Rewrite the config file (object or raw text) and send SIGHUP. */
     reload(newConfig) {
       if (typeof newConfig === 'string') writeConfig(newConfig, configPath);
-      else writeConfig({ ...newConfig, server: { ...(newConfig.server || {}), port } }, configPath);
+      else {
+        // shared mode: the store the gateway started with, as sharedStorage chose it
+        const storage = SHARED && config.storage ? { storage: config.storage } : {};
+        writeConfig({ ...newConfig, ...storage, server: { ...(newConfig.server || {}), port } }, configPath);
+      }
       proc.kill('SIGHUP');
     },
   };
@@ -411,7 +477,7 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
-  startFake, toYaml, writeConfig, baseConfig, startGateway, sharedRedis,
+  startFake, toYaml, writeConfig, baseConfig, startGateway, sharedStorage, storedText, sharedPsql, SHARED, sharedRedis,
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };

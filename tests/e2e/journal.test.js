@@ -87,7 +87,7 @@ for (const concurrency of [16, 64]) {
       storage: { url: `sqlite:${dir}/records.db` },
       logging: { level: 'warn', format: 'text', output: 'stdout' },
     });
-    const gw = await h.startGateway(config);
+    const gw = await h.startGateway(config, { sqlite: true });
     const answered = await loadUntilKilled(gw, concurrency, 1500);
     await gw.stop();
     assert.ok(answered.size >= 1500, `only ${answered.size} answered`);
@@ -96,7 +96,7 @@ for (const concurrency of [16, 64]) {
     assert.ok(segments.length > 0, 'no journal segment left by the kill');
     for (const f of segments) assert.equal(fs.statSync(path.join(journal, f)).mode & 0o777, 0o600);
 
-    const gw2 = await h.startGateway(config);
+    const gw2 = await h.startGateway(config, { sqlite: true });
     try {
       // the replay runs on the writer thread once the gateway is up
       await h.waitFor(async () => (await api(gw2, '/api/v1/requests?limit=1')).total >= answered.size, 20000);

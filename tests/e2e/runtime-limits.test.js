@@ -132,7 +132,7 @@ test('a runtime limit survives restarts, listed and enforced; a deleted one stay
 test('a change the store cannot take is a 503, and memory keeps agreeing with the store', { skip: NO_SHELL }, async () => {
   const db = path.join(dir, 'locked.db');
   const agent = `locked-${process.pid}-${Date.now()}`;
-  const gw = await h.startGateway(configOn(db));
+  const gw = await h.startGateway(configOn(db), { sqlite: true }); // the sqlite3 shell locks it
   let shell;
   try {
     const kept = (await api(gw, 'POST', '', { property: 'Agent-Name', value: `${agent}-kept`, limit: 5, window: 60 })).body;
@@ -168,9 +168,9 @@ test('a change the store cannot take is a 503, and memory keeps agreeing with th
 
 test('a store whose rules cannot be read stops the start-up with a message', { skip: NO_SHELL }, async () => {
   const db = path.join(dir, 'damaged.db');
-  await stopClean(await h.startGateway(configOn(db)));
+  await stopClean(await h.startGateway(configOn(db), { sqlite: true }));
   assert.equal(spawnSync('sqlite3', [db, 'DROP TABLE rate_limit_rules']).status, 0);
-  await assert.rejects(h.startGateway(configOn(db), { attempts: 1 }), (e) => {
+  await assert.rejects(h.startGateway(configOn(db), { attempts: 1, sqlite: true }), (e) => {
     assert.match(e.message, /exited \(1\)/);
     assert.match(e.message, /runtime rate limits: .*rate_limit_rules/);
     return true;

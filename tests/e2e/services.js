@@ -91,17 +91,25 @@ async function startPostgres() {
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
     '-c', 'max_connections=200', '-c', 'shared_buffers=32MB'];
   const postgres = path.join(bin, 'postgres');
-  const proc = root
-    ? spawn('runuser', ['-u', 'postgres', '--', postgres, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let proc;
   let log = '';
-  proc.stderr.on('data', (d) => { log = (log + d).slice(-8192); });
-  try {
-    await waitPort(port, 20000, 'PostgreSQL');
-  } catch (e) {
-    await killTree(proc, 'SIGINT');
-    throw new Error(`${e.message}: ${log}`);
-  }
+  const launch = async () => {
+    proc = root
+      ? spawn('runuser', ['-u', 'postgres', '--', postgres, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(postgres, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr.on('data', (d) => { log = (log + d).slice(-8192); });
+    try {
+      await waitPort(port, 20000, 'PostgreSQL');
+    } catch (e) {
+      await killTree(proc, 'SIGINT');
+      throw new Error(`${e.message}: ${log}`);
+    }
+  };
+  const pgCtlStop = () => {
+    // runuser does not pass SIGINT on, so pg_ctl asks for the fast shutdown
+    try { as(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', '-t', '20', 'stop'], { stdio: 'pipe' }); } catch { /* gone */ }
+  };
+  await launch();
   const psqlAs = (user, db, sql) => as(path.join(bin, 'psql'),
     ['-h', sock, '-p', String(port), '-U', user, '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql],
     { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
@@ -112,7 +120,7 @@ async function startPostgres() {
       await sleep(100);
     }
   }
-  psqlAs('postgres', 'postgres', `CREATE ROLE tollgate LOGIN PASSWORD '${password}'`);
+  psqlAs('postgres', 'postgres', `CREATE ROLE tollgate LOGIN CREATEDB PASSWORD '${password}'`);
   psqlAs('postgres', 'postgres', 'CREATE DATABASE tollgate OWNER tollgate');
   const url = `postgresql://tollgate:${password}@127.0.0.1:${port}/tollgate`;
   return {
@@ -120,17 +128,37 @@ async function startPostgres() {
     port,
     password,
     dir,
-    /** Run SQL as the superuser in database `tollgate`; returns psql's unaligned output. */
-    psql: (sql) => psqlAs('postgres', 'tollgate', sql),
+    /** Run SQL as the superuser in database DB (default `tollgate`); returns psql's unaligned output. */
+    psql: (sql, db = 'tollgate') => psqlAs('postgres', db, sql),
     /** A new empty database owned by tollgate; returns its URL. */
     createDatabase(name) {
       psqlAs('postgres', 'postgres', `CREATE DATABASE ${name} OWNER tollgate`);
       return `postgresql://tollgate:${password}@127.0.0.1:${port}/${name}`;
     },
-    async stop() {
-      // runuser does not pass SIGINT on, so pg_ctl asks for the fast shutdown
-      try { as(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', '-t', '20', 'stop'], { stdio: 'pipe' }); } catch { /* gone */ }
+    /** Stop the server, keeping its data and port for start(): an outage. */
+    async pause() {
+      pgCtlStop();
       await killTree(proc, 'SIGTERM');
+    },
+    /** Start it again after pause(); resolves once it accepts connections. */
+    async start() {
+      await launch();
+      for (let i = 0; ; i++) {
+        try { psqlAs('postgres', 'postgres', 'SELECT 1'); break; } catch (e) {
+          if (i > 100) throw e;
+          await sleep(100);
+        }
+      }
+    },
+    async stop() {
+      pgCtlStop();
+      await killTree(proc, 'SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    /** stop() for a process 'exit' handler, where nothing asynchronous runs. */
+    stopSync() {
+      pgCtlStop();
+      try { proc.kill('SIGKILL'); } catch { /* gone */ }
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

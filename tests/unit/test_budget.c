@@ -12,6 +12,7 @@
 #include "gateway.h"
 #include "proxy/spend.h"
 #include "store/store.h"
+#include "store_env.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -319,9 +320,11 @@ TEST(budget_period_passes)
 
 /* ---- the spend read back from the store ---- */
 
-/* A SQLite store in a new folder, and its options (to open it again). */
+/* A store in a new folder (SQLite, or PostgreSQL: store_env.h), and its
+ * options (to open it again). */
 typedef struct {
-    char dir[32], url[128];
+    char dir[32];
+    tg_test_store_t where;
     tg_store_options_t so;
     tg_store_t *s;
 } temp_store_t;
@@ -333,9 +336,7 @@ static bool temp_store(temp_store_t *t)
     t->s = NULL;
     if (!mkdtemp(t->dir))
         return false;
-    snprintf(t->url, sizeof t->url, "sqlite:%s/t.db", t->dir);
-    tg_store_options_default(&t->so);
-    t->so.url = t->url;
+    tg_test_store_options(t->dir, "t.db", &t->where, &t->so);
     CHECK_INT(tg_store_open(&t->so, &t->s, err, sizeof err), 0);
     return t->s != NULL;
 }

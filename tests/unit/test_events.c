@@ -5,6 +5,7 @@
  * rows in the outbox when the receiver is down, and the alert rules (fire
  * once, resolve once, sliding windows).
  */
+#include "store_env.h"
 #include "test.h"
 
 #include "config/config.h"
@@ -72,11 +73,9 @@ static void tmpdir(char out[64])
 
 static tg_store_t *open_store(const char *dir)
 {
-    char url[128];
-    snprintf(url, sizeof url, "sqlite:%s/t.db", dir);
+    tg_test_store_t where;
     tg_store_options_t o;
-    tg_store_options_default(&o);
-    o.url = url;
+    tg_test_store_options(dir, "t.db", &where, &o);
     tg_store_t *s = NULL;
     char err[256];
     if (tg_store_open(&o, &s, err, sizeof err) != 0)

@@ -1,4 +1,5 @@
 /* The query API: the query-string parser and the answers (SPEC §8). */
+#include "store_env.h"
 #include "test.h"
 
 #include "store/query.h"
@@ -87,11 +88,10 @@ static bool fixture_open(fixture_t *f)
     snprintf(f->dir, sizeof f->dir, "/tmp/tg-query-XXXXXX");
     if (!mkdtemp(f->dir))
         return false;
-    char url[128], err[256];
-    snprintf(url, sizeof url, "sqlite:%s/q.db", f->dir);
+    char err[256];
+    tg_test_store_t where;
     tg_store_options_t o;
-    tg_store_options_default(&o);
-    o.url = url;
+    tg_test_store_options(f->dir, "q.db", &where, &o);
     if (tg_store_open(&o, &f->s, err, sizeof err) != 0) {
         printf("    open: %s\n", err);
         return false;
@@ -630,11 +630,10 @@ TEST(query_stats_percentiles_match_a_sort)
     fixture_t f;
     snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
     CHECK(mkdtemp(f.dir) != NULL);
-    char url[128], err[256];
-    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    char err[256];
+    tg_test_store_t where;
     tg_store_options_t o;
-    tg_store_options_default(&o);
-    o.url = url;
+    tg_test_store_options(f.dir, "q.db", &where, &o);
     CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
     enum { N = 997 };
     long long lat[N];
@@ -669,11 +668,10 @@ TEST(query_series_keeps_the_costliest_groups)
     fixture_t f;
     snprintf(f.dir, sizeof f.dir, "/tmp/tg-query-XXXXXX");
     CHECK(mkdtemp(f.dir) != NULL);
-    char url[128], err[256];
-    snprintf(url, sizeof url, "sqlite:%s/q.db", f.dir);
+    char err[256];
+    tg_test_store_t where;
     tg_store_options_t o;
-    tg_store_options_default(&o);
-    o.url = url;
+    tg_test_store_options(f.dir, "q.db", &where, &o);
     CHECK_INT(tg_store_open(&o, &f.s, err, sizeof err), 0);
     for (int i = 0; i < 50; i++) {
         tg_record_t *r = tg_record_new();

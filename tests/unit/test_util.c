@@ -57,6 +57,36 @@ TEST(util_json_escape_always_valid_utf8)
     }
 }
 
+/* The one redaction of connection strings: no password reaches a log line. */
+TEST(util_redact_secrets)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"postgresql://tollgate:s3cret@127.0.0.1:5432/db",
+         "postgresql://tollgate:***@127.0.0.1:5432/db"},
+        {"storage.url postgres://u:p%40ss@@h/db?sslmode=require: refused",
+         "storage.url postgres://u:***@h/db?sslmode=require: refused"},
+        {"redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"},
+        {"rediss://user@h:6380", "rediss://user@h:6380"}, /* no password: as is */
+        {"postgresql://h/db?user=a&password=xyz&sslmode=disable",
+         "postgresql://h/db?user=a&password=***&sslmode=disable"},
+        {"host=h password = 'a b\\'c' dbname=x", "host=h password = *** dbname=x"},
+        {"host=h PASSWORD=abc", "host=h PASSWORD=***"},
+        {"sqlite:/var/lib/tollgate.db", "sqlite:/var/lib/tollgate.db"},
+        {"mypassword=keep", "mypassword=keep"}, /* not the keyword */
+        {"password authentication failed for user \"tollgate\"",
+         "password authentication failed for user \"tollgate\""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *o = tg_redact_secrets(cases[i].in);
+        CHECK_STR(o, cases[i].out);
+        free(o);
+    }
+    CHECK(tg_redact_secrets(NULL) == NULL);
+}
+
 /* tg_str_contains: the same answer as memmem, a NUL inside the text too. */
 TEST(util_str_contains)
 {
