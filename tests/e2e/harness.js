@@ -153,6 +153,21 @@ async function startGateway(config, { bin = BIN, env = {}, attempts = 3 } = {}) 
   throw lastErr;
 }
 
+/**
+ * Start the gateway again in a stopped (or killed) gateway's folder, with
+ * its config file and port: what an operator's restart does. The folder
+ * keeps whatever the first run left there (spool, journal). Resolves once
+ * /health answers 200.
+ */
+async function respawnGateway(old, { bin = BIN, env = {} } = {}) {
+  const proc = spawn(bin, ['--config', old.configPath], {
+    cwd: old.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const gw = makeGateway(proc, old.port, old.configPath, old.config, old.dir);
+  await gw.waitHealthy(15000);
+  return gw;
+}
+
 function makeGateway(proc, port, configPath, config, dir) {
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });
@@ -372,7 +387,7 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
-  startFake, toYaml, writeConfig, baseConfig, startGateway,
+  startFake, toYaml, writeConfig, baseConfig, startGateway, respawnGateway,
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };
