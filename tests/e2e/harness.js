@@ -254,6 +254,21 @@ async function launchGateway(config, bin, env, attempts) {
   throw lastErr;
 }
 
+/**
+ * Start the gateway again in a stopped (or killed) gateway's folder, with
+ * its config file and port: what an operator's restart does. The folder
+ * keeps whatever the first run left there (spool, journal). Resolves once
+ * /health answers 200.
+ */
+async function respawnGateway(old, { bin = BIN, env = {} } = {}) {
+  const proc = spawn(bin, ['--config', old.configPath], {
+    cwd: old.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const gw = makeGateway(proc, old.port, old.configPath, old.config, old.dir);
+  await gw.waitHealthy(15000);
+  return gw;
+}
+
 function makeGateway(proc, port, configPath, config, dir) {
   let output = '';
   proc.stdout.on('data', (d) => { output += d; });
@@ -477,7 +492,7 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
-  startFake, toYaml, writeConfig, baseConfig, startGateway, sharedStorage, storedText, sharedPsql, SHARED, sharedRedis,
+  startFake, toYaml, writeConfig, baseConfig, startGateway, respawnGateway, sharedStorage, storedText, sharedPsql, SHARED, sharedRedis,
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };
