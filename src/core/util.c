@@ -437,6 +437,17 @@ char *tg_redact_secrets(const char *s)
                 i = at;
                 continue;
             }
+            /* redis://SECRET@host: Redis reads a lone user info as the
+             * password (src/redis/redis.c) */
+            size_t k = i;
+            while (k > 0 && isalpha((unsigned char)s[k - 1]))
+                k--;
+            if (at && ((i - k == 5 && starts_nocase(s + k, n - k, "redis")) ||
+                       (i - k == 6 && starts_nocase(s + k, n - k, "rediss")))) {
+                tg_buf_puts(&b, "://***");
+                i = at;
+                continue;
+            }
             tg_buf_append(&b, s + i, 3);
             i += 3;
             continue;

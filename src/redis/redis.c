@@ -157,24 +157,9 @@ void tg_redis_url_redact(const char *url, char *out, size_t len)
 {
     if (!len)
         return;
-    const char *s = url ? strstr(url, "://") : NULL;
-    if (!s) {
-        snprintf(out, len, "%s", url ? url : "");
-        return;
-    }
-    const char *auth = s + 3, *end = auth + strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *q = auth; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (!at) {
-        snprintf(out, len, "%s", url);
-        return;
-    }
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    /* user:***@host, or ***@host for a password alone */
-    int keep = (int)((colon ? colon + 1 : auth) - url);
-    snprintf(out, len, "%.*s***%s", keep, url, at);
+    char *shown = tg_redact_secrets(url ? url : "");
+    snprintf(out, len, "%s", shown);
+    free(shown);
 }
 
 /* ---------------------------------------------------------- the shared */

@@ -68,7 +68,9 @@ TEST(util_redact_secrets)
         {"storage.url postgres://u:p%40ss@@h/db?sslmode=require: refused",
          "storage.url postgres://u:***@h/db?sslmode=require: refused"},
         {"redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"},
-        {"rediss://user@h:6380", "rediss://user@h:6380"}, /* no password: as is */
+        {"postgres://user@h:5432", "postgres://user@h:5432"}, /* no password: as is */
+        {"rediss://secret@h:6380", "rediss://***@h:6380"},    /* Redis: the password alone */
+        {"url redis://a@b@h/1 x", "url redis://***@h/1 x"},
         {"postgresql://h/db?user=a&password=xyz&sslmode=disable",
          "postgresql://h/db?user=a&password=***&sslmode=disable"},
         {"host=h password = 'a b\\'c' dbname=x", "host=h password = *** dbname=x"},
