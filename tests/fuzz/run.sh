@@ -35,7 +35,7 @@ OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT/corpus" "$OUT/seeds"
 
-CFLAGS="-std=c11 -D_GNU_SOURCE -DTG_VERSION=\"fuzz\" -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags jansson libpq)
+CFLAGS="-std=c11 -D_GNU_SOURCE -DTG_VERSION=\"fuzz\" -g -O1 -Isrc -Itests/fuzz $(pkg-config --cflags jansson libpq hiredis)
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer"
 LIBS="$(pkg-config --libs jansson) -lhttp_parser"
@@ -74,7 +74,7 @@ for target in $TARGETS; do
     libs="$LIBS"
     if [ "$target" = helicone ] || [ "$target" = dashboard ]; then
         srcs="$(find src -name '*.c' ! -name main.c | sort) $OUT/dashboard_assets.c"
-        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpq -lpthread -lm"
+        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpq -lhiredis -lpthread -lm"
     fi
     dict=json.dict
     [ "$target" = request ] && dict=http.dict
