@@ -65,8 +65,11 @@ run_step "e2e (release)" env TOLLGATE_BIN="$PWD/build/tollgate" node --test --te
 # and the store's e2e files with every gateway on PostgreSQL (shared-store
 # mode), plus tests/e2e/postgres.test.js (already in the runs above).
 run_step "unit (PostgreSQL)" ./scripts/with-postgres.sh ./build/unit_tests
-run_step "e2e (PostgreSQL)" env TOLLGATE_BIN="$PWD/build/tollgate" TOLLGATE_E2E_SHARED=1 node --test --test-concurrency=1 --test-force-exit \
-  tests/e2e/observability.test.js tests/e2e/truthful-records.test.js tests/e2e/runtime-limits.test.js \
+# The store, limits, budgets and keys files again with every gateway on a
+# PostgreSQL database and a Redis of its own (TOLLGATE_E2E_SHARED=1,
+# tests/e2e/harness.js: sharedStorage, sharedRedis).
+run_step "e2e (PostgreSQL + Redis)" env TOLLGATE_BIN="$PWD/build/tollgate" TOLLGATE_E2E_SHARED=1 node --test --test-concurrency=1 --test-force-exit \
+  tests/e2e/traffic.test.js tests/e2e/observability.test.js tests/e2e/truthful-records.test.js tests/e2e/runtime-limits.test.js \
   tests/e2e/budgets.test.js tests/e2e/keys.test.js tests/e2e/journal.test.js tests/e2e/webhooks.test.js \
   tests/e2e/dashboard.test.js
 run_step "e2e (asan)" env TOLLGATE_BIN="$PWD/build-asan/tollgate" TOLLGATE_SANITIZER=1 node --test --test-concurrency=1 --test-force-exit tests/e2e/
