@@ -16,6 +16,16 @@
 #   H  tollgate-tls      C's provider "benchtls" -> A over HTTPS
 #   I  nginx-sse         B to A's event stream of 50 chunks (/sse/v1/...)
 #   J  tollgate-sse      C's provider "benchsse" -> the same stream, streamed
+#   K  tollgate-budget   a gateway configured as C plus one global budget
+#                        (day and month) that every request reserves against
+#   L  tollgate-local    a gateway configured as C plus one rate limit on
+#                        every request (per address, never refusing), local
+#   M  tollgate-fleet    L with the fleet's set-up: storage.url on a
+#                        PostgreSQL and redis.url on a Redis the script
+#                        starts (bench/services.sh), the limit in Redis
+#
+# K, L and M are opt-in (TARGETS="nginx tollgate tollgate-budget
+# tollgate-local tollgate-fleet"); each is a gateway process of its own.
 #
 # wrk drives each target in turn (A, B, C, A, B, C, ...) for ROUNDS rounds of
 # DURATION; the script prints the medians, the ratios and the issue's targets,
@@ -28,6 +38,7 @@
 #   TOLLGATE_BIN=build/tollgate  (relative to the repo root)
 #   BASELINE_BIN=        a second tollgate to compare with (adds "baseline")
 #   TARGETS="direct nginx tollgate cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse"
+#                        (opt-in: tollgate-budget tollgate-local tollgate-fleet)
 #   WORKERS=2            tollgate server.workers and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=1   worker_processes of the static upstream
 #   THREADS=2 CONNECTIONS=64 DURATION=10s ROUNDS=3   wrk settings
@@ -79,21 +90,32 @@ fi
 NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
+# Every target, in the order of a round
+ALL_TARGETS="direct nginx tollgate tollgate-budget tollgate-local tollgate-fleet baseline cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse"
+# The targets served by a gateway process of their own, configured as C plus
+# their EXTRA_YAML below (tollgate-fleet: also its own storage.url)
+OWN_GATEWAYS="tollgate-budget tollgate-local tollgate-fleet"
 for t in $TARGETS; do
-    case $t in direct | nginx | tollgate | cache | limited | baseline | nginx-tls | tollgate-tls | nginx-sse | tollgate-sse) ;;
-    *) die "unknown target '$t' in TARGETS (direct nginx tollgate cache limited baseline nginx-tls tollgate-tls nginx-sse tollgate-sse)" ;; esac
+    [[ " $ALL_TARGETS " == *" $t "* ]] || die "unknown target '$t' in TARGETS ($ALL_TARGETS)"
 done
+want_own() { local t; for t in $OWN_GATEWAYS; do want "$t" && return 0; done; return 1; }
 # cache, limited, tollgate-tls and tollgate-sse are the same tollgate process,
 # sent other headers or other models
 want_tollgate() { want tollgate || want cache || want limited || want tollgate-tls || want tollgate-sse; }
 want_proxy() { want nginx || want nginx-tls || want nginx-sse; }
-if want_tollgate && [[ ! -x $TOLLGATE_BIN ]]; then
+if { want_tollgate || want_own; } && [[ ! -x $TOLLGATE_BIN ]]; then
     die "tollgate binary not found at $TOLLGATE_BIN (run 'make', set TOLLGATE_BIN, or TARGETS=\"direct nginx\")"
 fi
 if want baseline && [[ ! -x $BASELINE_BIN ]]; then
     die "the baseline target needs BASELINE_BIN, a tollgate binary (got '$BASELINE_BIN')"
 fi
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+if want tollgate-fleet; then
+    for t in redis-server redis-cli psql; do
+        command -v "$t" >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/"$t" >/dev/null 2>&1 ||
+            die "tollgate-fleet needs PostgreSQL and Redis (apt-get install -y postgresql redis-server): no $t"
+    done
+fi
 
 # --- temp dir and cleanup ----------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")
@@ -102,6 +124,9 @@ PIDS_NGINX=()
 TG_PID=
 BL_PID=
 WRK_PID=
+declare -A OWN_PID # target -> pid, for OWN_GATEWAYS
+# shellcheck source=bench/services.sh
+source "$BENCH/services.sh"
 
 stop_pid() { # pid signal seconds
     local pid=$1 sig=$2 secs=$3 i
@@ -124,6 +149,8 @@ cleanup() {
     [[ -n $TG_PID ]] && stop_pid "$TG_PID" TERM 30
     [[ -n $BL_PID ]] && stop_pid "$BL_PID" TERM 30
     local p
+    for p in "${OWN_PID[@]}"; do stop_pid "$p" TERM 30; done
+    svc_stop
     for p in "${PIDS_NGINX[@]}"; do stop_pid "$p" TERM 5; done
     if [[ ${KEEP_TMP:-0} == 1 ]]; then
         echo "temp dir kept: $TMP"
@@ -156,6 +183,16 @@ PORT_NGINX=${PORT_NGINX:-$(pick_port)}
 USED_PORTS+="$PORT_NGINX "
 PORT_TOLLGATE=${PORT_TOLLGATE:-$(pick_port)}
 PORT_BASELINE=${PORT_BASELINE:-$(pick_port)}
+declare -A OWN_PORT
+USED_PORTS+="$PORT_TOLLGATE $PORT_BASELINE "
+for t in $OWN_GATEWAYS; do
+    OWN_PORT[$t]=$(pick_port)
+    USED_PORTS+="${OWN_PORT[$t]} "
+done
+PORT_PG=$(pick_port)
+USED_PORTS+="$PORT_PG "
+PORT_REDIS=$(pick_port)
+USED_PORTS+="$PORT_REDIS "
 PORT_DIRECT_TLS=$(pick_port)
 PORT_NGINX_TLS=$(pick_port)
 [[ $PORT_DIRECT != "$PORT_NGINX" && $PORT_DIRECT != "$PORT_TOLLGATE" && $PORT_NGINX != "$PORT_TOLLGATE" ]] ||
@@ -180,7 +217,7 @@ source "$BENCH/sse-body.sh"
 
 # POST the benchmark request once; prints the HTTP status (000 if no answer)
 probe() {
-    curl -s -o "$TMP/probe.out" -w '%{http_code}' --max-time 5 \
+    curl -s -D "$TMP/probe.head" -o "$TMP/probe.out" -w '%{http_code}' --max-time 5 \
         -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-client-bench' \
         --data-binary "@$BENCH_REQUEST" "$1" 2>/dev/null || true
 }
@@ -237,13 +274,16 @@ echo
 start_nginx upstream "$BENCH/nginx-upstream.conf.in" "$PORT_DIRECT" "$UPSTREAM_WORKERS"
 want_proxy && start_nginx proxy "$BENCH/nginx-proxy.conf.in" "$PORT_NGINX" "$WORKERS"
 
-# start_gateway NAME BIN PORT: a tollgate in $TMP/NAME, its pid in GW_PID
+# start_gateway NAME BIN PORT [STORAGE_URL [EXTRA_YAML]]: a tollgate in
+# $TMP/NAME, its pid in GW_PID; the store is a SQLite file in $TMP/NAME unless
+# STORAGE_URL names another, EXTRA_YAML is appended to the configuration
 start_gateway() {
     local name=$1 bin=$2 port=$3 dir=$TMP/$1
+    local storage=${4:-sqlite:$TMP/$1/tollgate.db} extra=${5:-}
     mkdir -p "$dir"
     cat >"$dir/tollgate.yaml" <<EOF
-# written by bench/proxy.sh; request logging stays on (the default) into a
-# SQLite file inside the run's temp dir
+# written by bench/proxy.sh; request logging stays on (the default) into the
+# store below (a SQLite file inside the run's temp dir unless said otherwise)
 server:
   host: 127.0.0.1
   port: $port
@@ -263,7 +303,8 @@ logging:
 observability:
   request_logging: { enabled: $REQUEST_LOGGING }
 storage:
-  url: "sqlite:$dir/tollgate.db"
+  url: "$storage"
+$extra
 EOF
     # run from the temp dir so nothing the gateway writes by default lands in the repo
     (cd "$dir" && SSL_CERT_FILE=$TMP/cert.pem exec "$bin" --config "$dir/tollgate.yaml") >"$dir/tollgate.log" 2>&1 &
@@ -287,6 +328,44 @@ if want baseline; then
     start_gateway baseline "$BASELINE_BIN" "$PORT_BASELINE"
     BL_PID=$GW_PID
 fi
+
+# K, L, M: one budget, or one rate limit, applying to every request. The
+# prices are the request's model's (the answer names gpt-4o-mini-2024-07-18,
+# priced by its family); the amounts are never reached, the limit never refuses.
+BUDGET_YAML='cost_tracking:
+  pricing:
+    gpt-4o-mini: { input: 0.00015, output: 0.0006 }
+  budgets: { daily: 1000000, monthly: 10000000 }'
+LIMIT_YAML='rate_limiting:
+  enabled: true
+  per_ip: { requests_per_minute: 1000000000 }'
+if want tollgate-budget; then
+    start_gateway tollgate-budget "$TOLLGATE_BIN" "${OWN_PORT[tollgate-budget]}" "" "$BUDGET_YAML"
+    OWN_PID[tollgate-budget]=$GW_PID
+    # the budget applies: the answer tells what is left of it
+    grep -qi '^Tollgate-Budget-Remaining:' "$TMP/probe.head" || {
+        cat "$TMP/probe.head"
+        die "tollgate-budget's answer has no Tollgate-Budget-Remaining header: the budget does not apply"
+    }
+    echo "    budget applies: $(grep -i '^Tollgate-Budget-Remaining:' "$TMP/probe.head" | tr -d '\r')"
+fi
+if want tollgate-local; then
+    start_gateway tollgate-local "$TOLLGATE_BIN" "${OWN_PORT[tollgate-local]}" "" "$LIMIT_YAML"
+    OWN_PID[tollgate-local]=$GW_PID
+fi
+if want tollgate-fleet; then
+    svc_start_postgres "$TMP/postgres" "$PORT_PG"
+    svc_start_redis "$TMP/redis" "$PORT_REDIS"
+    echo "PostgreSQL $("$SVC_PG_BIN/postgres" --version | awk '{ print $3 }') on port $PORT_PG, Redis $(redis-server --version | awk '{ sub(/^v=/, "", $3); print $3 }') on port $PORT_REDIS"
+    start_gateway tollgate-fleet "$TOLLGATE_BIN" "${OWN_PORT[tollgate-fleet]}" "$SVC_PG_URL" "$LIMIT_YAML
+redis:
+  url: \"$SVC_REDIS_URL\""
+    OWN_PID[tollgate-fleet]=$GW_PID
+    # the limit is Redis's: its bucket for this address is there
+    rl_keys=$(redis-cli -p "$PORT_REDIS" --scan --pattern 'tollgate:rl:*' | wc -l)
+    ((rl_keys > 0)) || die "tollgate-fleet's limit left no tollgate:rl:* key in Redis: it is not checked there"
+    echo "    limit in Redis: $rl_keys tollgate:rl:* key(s) after the first request"
+fi
 echo
 
 # --- wrk ----------------------------------------------------------------------
@@ -298,6 +377,7 @@ url_of() {
     nginx-sse) echo "http://127.0.0.1:$PORT_NGINX/sse/v1/chat/completions" ;;
     tollgate | cache | limited | tollgate-tls | tollgate-sse) echo "http://127.0.0.1:$PORT_TOLLGATE/v1/chat/completions" ;;
     baseline) echo "http://127.0.0.1:$PORT_BASELINE/v1/chat/completions" ;;
+    *) echo "http://127.0.0.1:${OWN_PORT[$1]}/v1/chat/completions" ;;
     esac
 }
 
@@ -346,6 +426,7 @@ parse_wrk() {
 
 FAILED=0
 declare -A RPS P50 P99 CPU
+SVC_CPU= # tollgate-fleet's rounds: PostgreSQL's and Redis's CPU per request
 TG_SERVED=0
 RSS_LOG=()  # "label requests rss_kb"
 
@@ -369,20 +450,31 @@ check_alive() {
         BL_PID=
         die "the baseline tollgate died during the run"
     fi
-    local p
+    local p t
+    for t in "${!OWN_PID[@]}"; do
+        kill -0 "${OWN_PID[$t]}" 2>/dev/null && continue
+        tail -n 30 "$TMP/$t/tollgate.log" >&2 || true
+        unset "OWN_PID[$t]"
+        die "$t's gateway died during the run"
+    done
     for p in "${PIDS_NGINX[@]}"; do kill -0 "$p" 2>/dev/null || die "an nginx instance died during the run"; done
+    if [[ -n $SVC_PG_PID ]] && ! kill -0 "$SVC_PG_PID" 2>/dev/null; then die "PostgreSQL died during the run"; fi
+    if [[ -n $SVC_REDIS_PID ]] && ! kill -0 "$SVC_REDIS_PID" 2>/dev/null; then die "Redis died during the run"; fi
 }
 
 CLK_TCK=$(getconf CLK_TCK)
 # CPU clock ticks (user + system, every thread) used so far by the process
 # that serves TARGET: the static upstream's or the nginx proxy's master and
-# workers, or tollgate (workers and writer thread)
+# workers, or tollgate (workers and writer thread); "services": PostgreSQL
+# (every back-end) and Redis
 cpu_ticks() {
     local pids p t=0
     case $1 in
     direct) pids="${PIDS_NGINX[0]} $(pgrep -P "${PIDS_NGINX[0]}" 2>/dev/null || true)" ;;
     nginx | nginx-tls | nginx-sse) pids="${PIDS_NGINX[1]} $(pgrep -P "${PIDS_NGINX[1]}" 2>/dev/null || true)" ;;
     baseline) pids=$BL_PID ;;
+    services) pids=$(svc_pids) ;;
+    tollgate-budget | tollgate-local | tollgate-fleet) pids=${OWN_PID[$1]} ;;
     *) pids=$TG_PID ;;
     esac
     for p in $pids; do
@@ -392,10 +484,15 @@ cpu_ticks() {
     echo "$t"
 }
 
-run_round() { # label target -> sets LAST (parsed line) and LAST_CPU (us/request)
+per_request() { # ticks requests -> microseconds of CPU per request
+    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'
+}
+
+run_round() { # label target -> sets LAST (parsed line), LAST_CPU and LAST_SVC_CPU (us/request)
     local label=$1 target=$2 out=$TMP/wrk-$1-$2.txt
-    local c0
+    local c0 s0=0
     c0=$(cpu_ticks "$target")
+    [[ $target == tollgate-fleet ]] && s0=$(cpu_ticks services)
     BENCH_HEADERS=$(headers_of "$target") BENCH_REQUEST=$(request_of "$target") \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$BENCH/chat.lua" \
         "$(url_of "$target")" >"$out" 2>&1 &
@@ -408,10 +505,13 @@ run_round() { # label target -> sets LAST (parsed line) and LAST_CPU (us/request
     LAST=$(parse_wrk <"$out")
     local rps p50 p99 req non2xx sock
     read -r rps p50 p99 req non2xx sock <<<"$LAST"
-    LAST_CPU=$(awk -v t="$(($(cpu_ticks "$target") - c0))" -v hz="$CLK_TCK" -v n="$req" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
-    printf '%-8s %-12s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests  cpu %6s us/req' \
+    LAST_CPU=$(per_request "$(($(cpu_ticks "$target") - c0))" "$req")
+    printf '%-8s %-15s %10.0f req/s  p50 %8.3f ms  p99 %8.3f ms  %8d requests  cpu %6s us/req' \
         "$label" "$target" "$rps" "$p50" "$p99" "$req" "$LAST_CPU"
+    if [[ $target == tollgate-fleet ]]; then
+        LAST_SVC_CPU=$(per_request "$(($(cpu_ticks services) - s0))" "$req")
+        printf '  (+ PostgreSQL and Redis %s us/req)' "$LAST_SVC_CPU"
+    fi
     [[ $target == tollgate || $target == cache || $target == limited ]] && TG_SERVED=$((TG_SERVED + req))
     if [[ $sock != - ]]; then printf '  socket errors: %s' "${sock//_/ }"; fi
     if ((non2xx > 0)); then
@@ -432,7 +532,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 
 echo "== rounds (alternating targets)"
 [[ -n $TG_PID ]] && RSS_LOG+=("start 0 $(rss_kb)")
 for ((r = 1; r <= ROUNDS; r++)); do
-    for t in direct nginx tollgate baseline cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse; do
+    for t in $ALL_TARGETS; do
         want "$t" || continue
         run_round "round$r" "$t"
         read -r rps p50 p99 _ <<<"$LAST"
@@ -440,22 +540,31 @@ for ((r = 1; r <= ROUNDS; r++)); do
         P50[$t]+="$p50 "
         P99[$t]+="$p99 "
         CPU[$t]+="$LAST_CPU "
+        [[ $t == tollgate-fleet ]] && SVC_CPU+="$LAST_SVC_CPU "
         [[ $t == tollgate || $t == cache || $t == limited ]] && RSS_LOG+=("round$r.$t $TG_SERVED $(rss_kb)")
     done
 done
 echo
 
 echo "== medians over $ROUNDS rounds"
-printf '%-12s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
+printf '%-15s %12s %10s %10s %12s\n' target "req/s" "p50 ms" "p99 ms" "cpu us/req"
 declare -A M_RPS M_P50 M_P99 M_CPU
-for t in direct nginx tollgate baseline cache limited nginx-tls tollgate-tls nginx-sse tollgate-sse; do
+for t in $ALL_TARGETS; do
     want "$t" || continue
     M_RPS[$t]=$(median <<<"${RPS[$t]}")
     M_P50[$t]=$(median <<<"${P50[$t]}")
     M_P99[$t]=$(median <<<"${P99[$t]}")
     M_CPU[$t]=$(median <<<"${CPU[$t]}")
-    printf '%-12s %12.0f %10.3f %10.3f %12.1f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}" "${M_CPU[$t]}"
+    printf '%-15s %12.0f %10.3f %10.3f %12.1f\n' "$t" "${M_RPS[$t]}" "${M_P50[$t]}" "${M_P99[$t]}" "${M_CPU[$t]}"
 done
+if want tollgate-fleet; then
+    # the fleet's whole CPU per request: the gateway's plus its servers', by round
+    M_SVC_CPU=$(median <<<"$SVC_CPU")
+    M_FLEET_ALL=$(paste -d' ' <(tr ' ' '\n' <<<"${CPU[tollgate-fleet]}" | grep .) <(tr ' ' '\n' <<<"$SVC_CPU" | grep .) |
+        awk '{ print $1 + $2 }' | median)
+    printf '%-15s %47s %12.1f\n' "  PostgreSQL+Redis" "" "$M_SVC_CPU"
+    printf '%-15s %47s %12.1f\n' "  fleet, all" "" "$M_FLEET_ALL"
+fi
 echo
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "nan"; else printf "%.2f", a / b }'; }
@@ -495,15 +604,27 @@ if want tollgate && { want nginx || want direct; }; then
     done
     echo
 fi
-for kind in tls sse; do
-    want "tollgate-$kind" && want "nginx-$kind" || continue
-    [[ $kind == tls ]] && what="HTTPS upstream" || what="event stream, 50 chunks"
-    echo "== ratios, $what (tollgate-$kind / nginx-$kind)"
-    printf '%-34s %6sx\n' "throughput" "$(ratio "${M_RPS[tollgate-$kind]}" "${M_RPS[nginx-$kind]}")"
-    printf '%-34s %6sx\n' "CPU per request" "$(ratio "${M_CPU[tollgate-$kind]}" "${M_CPU[nginx-$kind]}")"
-    printf '%-34s %6sx\n' "p50 latency" "$(ratio "${M_P50[tollgate-$kind]}" "${M_P50[nginx-$kind]}")"
+pair_ratios() { # title a b: throughput, CPU per request and p50 of a / b
+    want "$2" && want "$3" || return 0
+    echo "== ratios, $1 ($2 / $3)"
+    printf '%-34s %6sx\n' "throughput" "$(ratio "${M_RPS[$2]}" "${M_RPS[$3]}")"
+    printf '%-34s %6sx\n' "CPU per request" "$(ratio "${M_CPU[$2]}" "${M_CPU[$3]}")"
+    [[ $2 == tollgate-fleet ]] &&
+        printf '%-34s %6sx\n' "CPU per request, with PG and Redis" "$(ratio "$M_FLEET_ALL" "${M_CPU[$3]}")"
+    printf '%-34s %6sx\n' "p50 latency" "$(ratio "${M_P50[$2]}" "${M_P50[$3]}")"
     echo
-done
+}
+pair_ratios "HTTPS upstream" tollgate-tls nginx-tls
+pair_ratios "event stream, 50 chunks" tollgate-sse nginx-sse
+pair_ratios "one budget on every request" tollgate-budget tollgate
+pair_ratios "one budget on every request" tollgate-budget nginx
+pair_ratios "one rate limit, local, SQLite" tollgate-local nginx
+pair_ratios "fleet: PostgreSQL store, the limit in Redis" tollgate-fleet tollgate-local
+pair_ratios "fleet: PostgreSQL store, the limit in Redis" tollgate-fleet nginx
+if want tollgate-fleet; then
+    echo "records in PostgreSQL: $(svc_psql 'SELECT count(*) FROM requests') (the rest still queued or in the writer's batch)"
+    echo
+fi
 if ! want tollgate && want nginx && want direct; then
     echo "== ratios"
     printf '%-34s %6sx\n' "throughput nginx / direct" "$(ratio "${M_RPS[nginx]}" "${M_RPS[direct]}")"
