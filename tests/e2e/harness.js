@@ -16,20 +16,8 @@ const BIN = process.env.TOLLGATE_BIN
   ? path.resolve(process.env.TOLLGATE_BIN) : path.join(REPO, 'build', 'tollgate');
 const SECRET = 'sk-fake-SECRET-123';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The real servers' module lends the two small helpers both need.
+const { sleep, freePort } = require('./services');
 
 /** Wait for a child to exit; resolves { code, signal }. */
 function waitExit(proc, ms) {

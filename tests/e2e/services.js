@@ -255,4 +255,4 @@ async function startHaproxy(backends, opts = {}) {
   };
 }
 
-module.exports = { startPostgres, startRedis, startHaproxy, freePort, waitPort };
+module.exports = { startPostgres, startRedis, startHaproxy, freePort, waitPort, sleep };
