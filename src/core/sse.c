@@ -38,13 +38,19 @@ size_t tg_sse_whole(const char *p, size_t n)
     return 0;
 }
 
-/* One whole line, l[0..n) without its terminator: from the input itself
- * when the line lies whole in one fed buffer (the usual case), else from
- * p->line, where its pieces were gathered. */
-static int process_line(tg_sse_parser_t *p, const char *l, size_t n, tg_sse_event_fn fn, void *arg)
+/* One whole line, l[0..n) without its terminator, which ends at stream
+ * offset `end`: from the input itself when the line lies whole in one fed
+ * buffer (the usual case), else from p->line, where its pieces were
+ * gathered. */
+static int process_line(tg_sse_parser_t *p, const char *l, size_t n, uint64_t end,
+                        tg_sse_event_fn fn, void *arg)
 {
-    if (n == 0)
-        return dispatch(p, fn, arg);
+    if (n == 0) {
+        p->event_end = end;
+        int rc = dispatch(p, fn, arg);
+        p->event_at = end;
+        return rc;
+    }
     if (l[0] == ':')
         return 0;
     const char *colon = memchr(l, ':', n);
@@ -79,36 +85,48 @@ static size_t line_end(const char *buf, size_t i, size_t len)
 int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn fn, void *arg)
 {
     size_t max = p->max_event ? p->max_event : DEFAULT_MAX_EVENT;
+    uint64_t base = p->pos;
     size_t i = 0;
-    while (i < len) {
-        if (p->after_cr) {
-            p->after_cr = false;
-            if (buf[i] == '\n') {
-                i++;
-                continue;
-            }
+    int rc = 0;
+    if (p->after_cr && len) { /* the buffer before ended in CR */
+        p->after_cr = false;
+        if (buf[0] == '\n') {
+            i = 1;
+            if (p->event_at == base) /* that CR ended a blank line: its LF too */
+                p->event_at++;
         }
+    }
+    while (i < len) {
         size_t j = line_end(buf, i, len);
-        if (j > i && p->line.len + (j - i) + p->data.len > max)
-            return -1;
-        if (j == len) { /* the line goes on in the next buffer */
-            tg_buf_append(&p->line, buf + i, j - i);
+        if (j > i && p->line.len + (j - i) + p->data.len > max) {
+            rc = -1;
             break;
         }
-        p->after_cr = buf[j] == '\r';
-        int rc;
+        if (j == len) { /* the line goes on in the next buffer */
+            tg_buf_append(&p->line, buf + i, j - i);
+            i = len;
+            break;
+        }
+        size_t next = j + 1; /* past the line's terminator: LF, CR or CRLF */
+        if (buf[j] == '\r') {
+            if (next == len)
+                p->after_cr = true; /* an LF may follow in the next buffer */
+            else if (buf[next] == '\n')
+                next++;
+        }
         if (p->line.len) { /* its start came in an earlier buffer */
             tg_buf_append(&p->line, buf + i, j - i);
-            rc = process_line(p, p->line.data, p->line.len, fn, arg);
+            rc = process_line(p, p->line.data, p->line.len, base + next, fn, arg);
             tg_buf_reset(&p->line);
         } else {
-            rc = process_line(p, buf + i, j - i, fn, arg);
+            rc = process_line(p, buf + i, j - i, base + next, fn, arg);
         }
-        i = j + 1;
+        i = next;
         if (rc)
-            return rc;
+            break;
     }
-    return 0;
+    p->pos = base + i;
+    return rc;
 }
 
 void tg_sse_free(tg_sse_parser_t *p)
@@ -116,6 +134,106 @@ void tg_sse_free(tg_sse_parser_t *p)
     tg_buf_free(&p->line);
     tg_buf_free(&p->data);
     tg_buf_free(&p->event);
+}
+
+/* ---- pass-through ---- */
+
+/* The bytes not yet passed on: ps->held, which ends where the fed buffer
+ * starts (ps->cur_at), then the fed buffer. */
+
+/* The byte at stream offset `at`, or -1 when it is not fed yet. */
+static int byte_at(const tg_sse_pass_t *ps, uint64_t at)
+{
+    if (at < ps->cur_at)
+        return (unsigned char)ps->held.data[ps->held.len - (size_t)(ps->cur_at - at)];
+    if (at - ps->cur_at < ps->cur_len)
+        return (unsigned char)ps->cur[at - ps->cur_at];
+    return -1;
+}
+
+/* Pass on the bytes from ps->sent up to stream offset `to`: the held part,
+ * then the fed buffer's. */
+static void pass_to(tg_sse_pass_t *ps, uint64_t to)
+{
+    if (ps->lf_at && ps->lf_at == ps->sent) { /* the LF of a cut event's CR? */
+        int c = byte_at(ps, ps->sent);
+        if (c == '\n' && ps->sent < to)
+            ps->sent++;
+        if (c >= 0)
+            ps->lf_at = 0;
+    }
+    if (ps->sent < ps->cur_at && ps->sent < to) {
+        uint64_t end = to < ps->cur_at ? to : ps->cur_at;
+        const char *from = ps->held.data + ps->held.len - (size_t)(ps->cur_at - ps->sent);
+        ps->out_rc |= ps->out(ps->out_arg, from, (size_t)(end - ps->sent));
+        ps->sent = end;
+    }
+    if (ps->sent < to) {
+        ps->out_rc |= ps->out(ps->out_arg, ps->cur + (ps->sent - ps->cur_at), (size_t)(to - ps->sent));
+        ps->sent = to;
+    }
+}
+
+void tg_sse_pass_cut(tg_sse_pass_t *ps, const tg_sse_parser_t *p)
+{
+    if (!ps->cur || p->event_at < ps->sent) /* not inside tg_sse_pass_feed */
+        return;
+    pass_to(ps, p->event_at);
+    ps->sent = p->event_end;
+    ps->lf_at = byte_at(ps, p->event_end - 1) == '\r' ? p->event_end : 0;
+}
+
+int tg_sse_pass_feed(tg_sse_pass_t *ps, tg_sse_parser_t *p, const char *buf, size_t len,
+                     tg_sse_event_fn fn, tg_sse_out_fn out, void *arg)
+{
+    size_t max = p->max_event ? p->max_event : DEFAULT_MAX_EVENT;
+    ps->cur = buf;
+    ps->cur_len = len;
+    ps->cur_at = p->pos;
+    ps->out = out;
+    ps->out_arg = arg;
+    ps->out_rc = 0;
+    int rc = tg_sse_feed(p, buf, len, fn, arg);
+    if (rc == 0)
+        pass_to(ps, p->event_at); /* the whole events */
+    /* keep the rest: the start of an event */
+    uint64_t end = ps->cur_at + len;
+    if (rc == 0 && end - ps->sent > max)
+        rc = -1; /* an event's own bytes (comments, fields) past the limit */
+    if (rc) { /* the stream stops here */
+        tg_buf_reset(&ps->held);
+        ps->sent = end;
+    } else if (ps->sent < ps->cur_at) {
+        size_t drop = ps->held.len - (size_t)(ps->cur_at - ps->sent);
+        memmove(ps->held.data, ps->held.data + drop, ps->held.len - drop);
+        ps->held.len -= drop;
+        tg_buf_append(&ps->held, buf, len);
+    } else {
+        tg_buf_reset(&ps->held);
+        tg_buf_append(&ps->held, buf + (ps->sent - ps->cur_at), (size_t)(end - ps->sent));
+    }
+    ps->cur = NULL;
+    ps->cur_len = 0;
+    ps->cur_at = end;
+    return rc ? rc : ps->out_rc;
+}
+
+int tg_sse_pass_end(tg_sse_pass_t *ps, tg_sse_out_fn out, void *arg)
+{
+    ps->out = out;
+    ps->out_arg = arg;
+    ps->out_rc = 0;
+    ps->cur = "";
+    ps->cur_len = 0;
+    pass_to(ps, ps->cur_at);
+    ps->cur = NULL;
+    tg_buf_reset(&ps->held);
+    return ps->out_rc;
+}
+
+void tg_sse_pass_free(tg_sse_pass_t *ps)
+{
+    tg_buf_free(&ps->held);
 }
 
 /* "NAME: VALUE\n" in one reservation: this runs for every line of every

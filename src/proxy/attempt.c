@@ -129,7 +129,7 @@ void tg_attempt_clear(tg_attempt_t *a)
     free(a->body);
     tg_sse_free(&a->f.sse_in);
     tg_buf_free(&a->f.sse_out);
-    tg_buf_free(&a->f.sse_held);
+    tg_sse_pass_free(&a->f.sse_pass);
     tg_translate_stream_free(a->f.ts);
     tg_buf_free(&a->f.stream_copy);
     tg_buf_free(&a->resp);

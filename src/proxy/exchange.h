@@ -116,8 +116,8 @@ extern const char *const tg_in_keys_names[TG_IN_NKEYS];
  * owns its part. */
 typedef struct {
     tg_sse_parser_t sse_in;    /* events: the provider's stream, for usage (and filtering) */
-    tg_buf_t sse_out;          /* events: re-framed or translated events */
-    tg_buf_t sse_held;         /* events: the start of an event not yet whole */
+    tg_buf_t sse_out;          /* events: translated events */
+    tg_sse_pass_t sse_pass;    /* events: a native stream's bytes, passed on in whole events */
     tg_translate_stream_t *ts; /* translate: another dialect's event stream */
     bool hide_usage;           /* hide usage: we asked for the usage chunk; the client did not */
     bool stream_over;          /* events: the native stream's terminator or error event came */
@@ -365,8 +365,9 @@ bool tg_filters_stream_complete(const tg_exchange_t *x);
 void tg_filters_start(tg_exchange_t *x, const char *content_type);
 /** Bytes the gateway itself sends (cache hits, mock, error events), for the record. */
 void tg_filters_copy_to_log(tg_exchange_t *x, const char *data, size_t len);
-/** One provider event through the event filters, the output in x->att.f.sse_out
- *  (the tg_sse_feed callback; the mock's streams use it too). */
+/** One provider event through the event filters (the tg_sse_feed callback;
+ *  the mock's streams use it too): read for usage and the stream's end; a
+ *  translated stream's output in x->att.f.sse_out. */
 int tg_filters_event(void *arg, const char *event, const char *data, size_t len);
 
 /* ---- local.c: answers without a provider ---- */

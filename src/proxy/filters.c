@@ -5,8 +5,9 @@
  *
  *   events        an event stream cut into whole events (tg_sse_feed), and
  *     translate   another dialect's events become the client's, or
- *     hide usage  a native stream's events read for usage and their end; the
- *                 usage chunk we asked for dropped when the client did not
+ *     hide usage  a native stream's events read for usage and their end and
+ *                 passed on as they came (tg_sse_pass_feed), less the usage
+ *                 chunk we asked for when the client did not
  *   copy to log   what the client is sent, for the record (bounded)
  *   copy to cache what the client is sent, for the cache (bounded)
  *   client        tg_http_stream_write; its "output full" pauses the relay
@@ -86,12 +87,54 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
-/* True when the JSON document has a top-level "error" member. doc is an
- * event's data, NUL-terminated at len (sse.h). */
-static bool has_error_member(const char *doc, size_t len)
+/* Which of the keys "usage" and "error" an event's JSON spells anywhere, as
+ * raw bytes with their quotes (a key spelled with escapes is no key to
+ * tg_json_member either): one pass over the event for both, 16 bytes a
+ * step, looking for a quote followed by 'u' or 'e'. This runs for every
+ * event of an OpenAI or Gemini stream; the few places found are then
+ * compared whole. */
+enum { KEY_USAGE = 1, KEY_ERROR = 2 };
+
+typedef char v16_t __attribute__((vector_size(16)));
+
+static int key_at(const char *p, const char *end)
+{
+    if (end - p < 7)
+        return 0;
+    if (!memcmp(p, "\"usage\"", 7))
+        return KEY_USAGE;
+    return memcmp(p, "\"error\"", 7) ? 0 : KEY_ERROR;
+}
+
+static int keys_in(const char *doc, size_t len)
+{
+    const char *p = doc, *end = doc + len;
+    int keys = 0;
+    for (; end - p > 16; p += 16) { /* p[16] is read too: the byte after a quote */
+        v16_t a, b;
+        memcpy(&a, p, 16);
+        memcpy(&b, p + 1, 16);
+        v16_t m = (a == '"') & ((b == 'u') | (b == 'e'));
+        uint64_t w[2];
+        memcpy(w, &m, 16);
+        if (!(w[0] | w[1]))
+            continue;
+        for (int k = 0; k < 16; k++)
+            if (m[k])
+                keys |= key_at(p + k, end);
+    }
+    for (; p < end; p++)
+        if (*p == '"')
+            keys |= key_at(p, end);
+    return keys;
+}
+
+/* True when the JSON document has a top-level "error" member; `keys` are
+ * keys_in's. */
+static bool has_error_member(const char *doc, size_t len, int keys)
 {
     size_t a, b;
-    return tg_str_contains(doc, len, "\"error\"") && tg_json_member(doc, len, "error", &a, &b);
+    return (keys & KEY_ERROR) && tg_json_member(doc, len, "error", &a, &b);
 }
 
 /* What one event of a native stream says about the stream's end: the
@@ -99,7 +142,8 @@ static bool has_error_member(const char *doc, size_t len)
  * response.completed / .incomplete / .failed; Anthropic's message_stop;
  * Gemini, which has none, a finishReason) or the provider's own error event,
  * whose message the record keeps. The client gets the events as they are. */
-static void note_native_event(tg_exchange_t *x, const char *event, const char *data, size_t len)
+static void note_native_event(tg_exchange_t *x, const char *event, const char *data, size_t len,
+                              int keys)
 {
     tg_filters_t *f = &x->att.f;
     if (f->stream_over)
@@ -111,7 +155,7 @@ static void note_native_event(tg_exchange_t *x, const char *event, const char *d
     } else if (x->wire == TG_WIRE_GEMINI) {
         f->stream_over = memmem(data, len, "\"finishReason\"", 14) &&
                          !memmem(data, len, "FINISH_REASON_UNSPECIFIED", 25);
-        err = has_error_member(data, len);
+        err = has_error_member(data, len, keys);
     } else if (x->wire == TG_WIRE_RESPONSES) {
         f->stream_over =
             !strcmp(event, "response.completed") || !strcmp(event, "response.incomplete");
@@ -121,7 +165,7 @@ static void note_native_event(tg_exchange_t *x, const char *event, const char *d
             f->next_seq = seq + 1;
     } else {
         f->stream_over = len == 6 && !memcmp(data, "[DONE]", 6);
-        err = has_error_member(data, len);
+        err = has_error_member(data, len, keys);
     }
     if (err) {
         f->stream_over = true;
@@ -130,25 +174,23 @@ static void note_native_event(tg_exchange_t *x, const char *event, const char *d
 }
 
 /* Native: its usage is read; in OpenAI's dialect the usage chunk we asked
- * for (no choices, only usage) is dropped when the client did not ask for
- * it; everything else is re-framed into sse_out (only when hiding: else the
- * bytes pass as they came, pass_events). */
-static void hide_usage_event(tg_exchange_t *x, const char *event, const char *data, size_t len)
+ * for (no choices, only usage) is cut out of the stream when the client did
+ * not ask for it. Every other event passes as it came (events). */
+static void native_event(tg_exchange_t *x, const char *event, const char *data, size_t len)
 {
     tg_filters_t *f = &x->att.f;
-    note_native_event(x, event, data, len);
+    bool openai = x->wire == TG_WIRE_OPENAI;
+    int keys = openai || x->wire == TG_WIRE_GEMINI ? keys_in(data, len) : 0;
+    note_native_event(x, event, data, len, keys);
     const tg_dialect_t *d = native_dialect(x);
-    if (x->wire != TG_WIRE_OPENAI) { /* read usage, pass as is */
+    if (!openai) { /* read usage, pass as is */
         d->event_usage(data, len, &x->usage);
         return;
     }
-    bool drop = false;
-    if (tg_str_contains(data, len, "\"usage\"")) {
-        /* the chunk we asked for: usage, and no choices */
-        drop = d->event_usage(data, len, &x->usage) && f->hide_usage && no_choices(data, len);
-    }
-    if (f->hide_usage && !drop)
-        tg_sse_write(&f->sse_out, strcmp(event, "message") ? event : NULL, data, len);
+    /* the chunk we asked for: usage, and no choices */
+    if ((keys & KEY_USAGE) && d->event_usage(data, len, &x->usage) && f->hide_usage &&
+        no_choices(data, len))
+        tg_sse_pass_cut(&f->sse_pass, &f->sse_in);
 }
 
 int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
@@ -161,42 +203,28 @@ int tg_filters_event(void *arg, const char *event, const char *data, size_t len)
         tg_translate_stream_usage(f->ts, &x->usage);
         return 0;
     }
-    hide_usage_event(x, event, data, len);
+    native_event(x, event, data, len);
     return 0;
+}
+
+static int pass_out(void *arg, const char *data, size_t len)
+{
+    return copy_to_log(arg, data, len);
 }
 
 /* A native event stream goes on as it came, but in whole events: the start
  * of an event waits for its end, so a stream cut in the middle of an event
  * ends with the error event rather than half an event the client cannot
  * read (when chunks end on event boundaries, as they do, nothing waits).
- * The wait is bounded by the SSE parser's event limit. */
-static int pass_events(tg_exchange_t *x, const char *data, size_t len)
-{
-    tg_buf_t *held = &x->att.f.sse_held;
-    if (held->len) {
-        tg_buf_append(held, data, len);
-        data = held->data;
-        len = held->len;
-    }
-    size_t whole = tg_sse_whole(data, len);
-    int r = whole ? copy_to_log(x, data, whole) : 0;
-    if (data == held->data) {
-        memmove(held->data, data + whole, len - whole);
-        held->len = len - whole;
-        held->data[held->len] = 0;
-    } else if (whole < len) {
-        tg_buf_append(held, data + whole, len - whole);
-    }
-    return r;
-}
-
+ * The wait is bounded by the SSE parser's event limit. A translated stream
+ * goes out as its translator wrote it. */
 static int events(tg_exchange_t *x, const char *data, size_t len)
 {
     tg_filters_t *f = &x->att.f;
+    if (!f->ts)
+        return tg_sse_pass_feed(&f->sse_pass, &f->sse_in, data, len, tg_filters_event, pass_out, x);
     if (tg_sse_feed(&f->sse_in, data, len, tg_filters_event, x) < 0)
         return -1; /* an event over the parser's limit: not a sane stream */
-    if (!f->hide_usage && !f->ts)
-        return pass_events(x, data, len);
     int r = copy_to_log(x, f->sse_out.data, f->sse_out.len);
     tg_buf_reset(&f->sse_out);
     return r;
@@ -325,8 +353,8 @@ bool tg_filters_end(tg_exchange_t *x)
         if (tg_translate_stream_error(f->ts))
             tg_exchange_set_error(x, tg_xstrdup(tg_translate_stream_error(f->ts)));
         copy_to_log(x, f->sse_out.data, f->sse_out.len);
-    } else if (x->streaming && f->sse_held.len) { /* a last line without its blank line */
-        copy_to_log(x, f->sse_held.data, f->sse_held.len);
+    } else if (x->streaming && f->sse_pass.held.len) { /* a last line without its blank line */
+        tg_sse_pass_end(&f->sse_pass, pass_out, x);
     } else if (x->raw_metered && !a->sse && x->status / 100 == 2 && !x->raw_usage_lost) {
         native_dialect(x)->answer_usage(a->resp.data, a->resp.len, &x->usage);
     } else if (x->streaming && x->route == TG_ROUTE_GEMINI && !a->sse) {
