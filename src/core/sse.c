@@ -169,7 +169,8 @@ static void pass_to(tg_sse_pass_t *ps, uint64_t to)
         ps->sent = end;
     }
     if (ps->sent < to) {
-        ps->out_rc |= ps->out(ps->out_arg, ps->cur + (ps->sent - ps->cur_at), (size_t)(to - ps->sent));
+        ps->out_rc |=
+            ps->out(ps->out_arg, ps->cur + (ps->sent - ps->cur_at), (size_t)(to - ps->sent));
         ps->sent = to;
     }
 }
@@ -200,7 +201,7 @@ int tg_sse_pass_feed(tg_sse_pass_t *ps, tg_sse_parser_t *p, const char *buf, siz
     uint64_t end = ps->cur_at + len;
     if (rc == 0 && end - ps->sent > max)
         rc = -1; /* an event's own bytes (comments, fields) past the limit */
-    if (rc) { /* the stream stops here */
+    if (rc) {    /* the stream stops here */
         tg_buf_reset(&ps->held);
         ps->sent = end;
     } else if (ps->sent < ps->cur_at) {

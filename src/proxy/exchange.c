@@ -128,9 +128,11 @@ static void record_submit(tg_exchange_t *x)
     r->fallback_index = x->fallback_index;
     tg_record_set_str(&r->error, x->error);
     if (record_stored(x) && x->cfg->log_bodies && !x->omit_response) {
-        const tg_buf_t *b = x->log_body.len ? &x->log_body : &x->att.resp;
-        if (b->len)
-            tg_record_set_body(r, true, b->data, b->len, x->cfg->max_body_bytes);
+        /* the log copy, bounded as it was made, is handed over, not copied */
+        if (x->log_body.len)
+            tg_record_take_body(r, &x->log_body, x->cfg->max_body_bytes);
+        else if (x->att.resp.len)
+            tg_record_set_body(r, true, x->att.resp.data, x->att.resp.len, x->cfg->max_body_bytes);
     }
     /* request.completed: the record without its bodies (a copy, queued) */
     tg_events_request(x->pw->gw->events, r);

@@ -110,12 +110,27 @@ void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t 
     }
     *field = tg_xstrndup(data, len);
     *flen = len;
+    if (response)
+        r->response_body_slack = 0;
+}
+
+void tg_record_take_body(tg_record_t *r, tg_buf_t *b, int64_t max)
+{
+    if (!b->data || (max >= 0 && b->len > (uint64_t)max)) {
+        tg_record_set_body(r, true, b->data, b->len, max);
+        return;
+    }
+    free(r->response_body);
+    r->response_body = b->data; /* NUL-terminated at len, as every tg_buf */
+    r->response_body_len = b->len;
+    r->response_body_slack = b->cap - b->len - 1;
+    *b = (tg_buf_t){0};
 }
 
 size_t tg_record_size(const tg_record_t *r)
 {
     size_t n = sizeof *r + 256; /* the small strings, roughly */
-    n += r->request_body_len + r->response_body_len;
+    n += r->request_body_len + r->response_body_len + r->response_body_slack;
     if (r->error)
         n += strlen(r->error);
     for (size_t i = 0; i < r->n_props; i++)

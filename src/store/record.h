@@ -55,6 +55,8 @@ typedef struct {
     size_t request_body_len;
     char *response_body;
     size_t response_body_len;
+    size_t response_body_slack; /* bytes allocated past its length and NUL (a buffer
+                                 * handed over, tg_record_take_body): queue accounting */
     /* The store's, not part of the record: the journal segment that holds a
      * copy of it (a reference, dropped when the store settles the record;
      * store/journal.h). NULL when not journaled. */
@@ -78,6 +80,11 @@ void tg_record_set_property(tg_record_t *r, const char *name, const char *value)
 /** Keep a body (request or response), at most max bytes of it (max < 0: no
  *  limit). A cut body ends on a UTF-8 character boundary. */
 void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t len, int64_t max);
+
+/** Keep the response body held in b, taking b's buffer (b is left empty)
+ *  rather than copying it when it is within max (max < 0: no limit); else
+ *  as tg_record_set_body, which cuts it. */
+void tg_record_take_body(tg_record_t *r, tg_buf_t *b, int64_t max);
 
 /** Approximate heap bytes held by r (queue accounting). */
 size_t tg_record_size(const tg_record_t *r);

@@ -152,3 +152,167 @@ TEST(sse_event_data_terminated)
         tg_sse_free(&p);
     }
 }
+
+/* ---- the pass-through ---- */
+
+typedef struct {
+    tg_sse_pass_t *ps;
+    tg_sse_parser_t *p;
+    tg_buf_t out;
+    int outs;
+    const char *fed; /* the buffer being fed, to see that bytes pass uncopied */
+    int from_fed;
+} pass_t;
+
+/* Cut the events whose data holds "usage" (the usage chunk a gateway hides). */
+static int cut_usage(void *arg, const char *event, const char *data, size_t len)
+{
+    pass_t *t = arg;
+    if (strstr(data, "\"usage\""))
+        tg_sse_pass_cut(t->ps, t->p);
+    return 0;
+}
+
+static int pass_out(void *arg, const char *data, size_t len)
+{
+    pass_t *t = arg;
+    tg_buf_append(&t->out, data, len);
+    t->outs++;
+    if (t->fed && data == t->fed)
+        t->from_fed++;
+    return 0;
+}
+
+static const char *mixed = ": hi\n"
+                           "data: {\"a\":1}\n\n"
+                           "data: {\"usage\":{\"x\":1}}\r\n\r\n"
+                           "event: e\r\ndata: b\r\n\r\n"
+                           "data: {\"usage\":2}\r\r"
+                           "data: c\n"
+                           "data: d\n\n"
+                           ": ping\n\n"
+                           "data: {\"choices\":[],\r\n"
+                           "data: \"usage\":3}\r\n\r\n"
+                           "data: [DONE]\r\n\r\n"
+                           "data: rest";
+/* the same, less the three usage events, their blank lines and line ends
+ * included; "data: rest", not yet whole, comes with the end */
+static const char *mixed_passed = ": hi\n"
+                                  "data: {\"a\":1}\n\n"
+                                  "event: e\r\ndata: b\r\n\r\n"
+                                  "data: c\n"
+                                  "data: d\n\n"
+                                  ": ping\n\n"
+                                  "data: [DONE]\r\n\r\n";
+
+/* Feed s in the pieces that end at cuts[0..n) (and at its end). */
+static char *pass_pieces(const char *s, const size_t *cuts, size_t n, char **at_end)
+{
+    tg_sse_parser_t p = {0};
+    tg_sse_pass_t ps = {0};
+    pass_t t = {.ps = &ps, .p = &p};
+    size_t len = strlen(s), from = 0;
+    for (size_t k = 0; k <= n; k++) {
+        size_t to = k < n ? cuts[k] : len;
+        CHECK(tg_sse_pass_feed(&ps, &p, s + from, to - from, cut_usage, pass_out, &t) == 0);
+        from = to;
+    }
+    tg_buf_puts(&t.out, "");
+    char *passed = tg_xstrdup(t.out.data);
+    tg_sse_pass_end(&ps, pass_out, &t);
+    *at_end = tg_xstrdup(t.out.data + strlen(passed));
+    tg_sse_pass_free(&ps);
+    tg_sse_free(&p);
+    tg_buf_free(&t.out);
+    return passed;
+}
+
+/* Every split of the stream into two and three pieces (a usage chunk split
+ * anywhere, a CRLF split between its CR and LF) passes the same bytes. */
+TEST(sse_pass_any_split)
+{
+    size_t n = strlen(mixed);
+    int bad = 0;
+    for (size_t i = 0; i <= n && bad < 3; i++) {
+        for (size_t j = i; j <= n && bad < 3; j++) {
+            size_t cuts[2] = {i, j};
+            char *end, *got = pass_pieces(mixed, cuts, 2, &end);
+            if (strcmp(got, mixed_passed) != 0 || strcmp(end, "data: rest") != 0) {
+                tg_test_fail(__FILE__, __LINE__, "split at %zu, %zu: passed \"%s\", then \"%s\"", i,
+                             j, got, end);
+                bad++;
+            }
+            free(got);
+            free(end);
+        }
+    }
+}
+
+/* A usage event cut at the very end, ended by CR: its LF, in the next
+ * read or never, is not passed either. */
+TEST(sse_pass_cut_cr_then_lf)
+{
+    const char *s = "data: a\r\n\r\ndata: {\"usage\":1}\r\r\ndata: b\r\n\r\n";
+    size_t n = strlen(s);
+    for (size_t i = 0; i <= n; i++) {
+        char *end, *got = pass_pieces(s, &i, 1, &end);
+        CHECK_STR(got, "data: a\r\n\r\ndata: b\r\n\r\n");
+        CHECK_STR(end, "");
+        free(got);
+        free(end);
+    }
+    const char *t = "data: a\n\ndata: {\"usage\":1}\r\r";
+    size_t k = strlen(t);
+    char *end, *got = pass_pieces(t, &k, 1, &end);
+    CHECK_STR(got, "data: a\n\n");
+    CHECK_STR(end, "");
+    free(got);
+    free(end);
+}
+
+/* Reads that end on event boundaries pass straight from the fed buffer,
+ * in one out call each; a read that ends inside an event holds its start. */
+TEST(sse_pass_uncopied)
+{
+    tg_sse_parser_t p = {0};
+    tg_sse_pass_t ps = {0};
+    pass_t t = {.ps = &ps, .p = &p};
+    const char *reads[] = {"data: 1\n\ndata: 2\n\n", "data: {\"usage\":{}}\n\ndata: 3\n\n",
+                           "data: [DONE]\n\n"};
+    for (int i = 0; i < 3; i++) {
+        t.fed = reads[i];
+        CHECK_INT(tg_sse_pass_feed(&ps, &p, reads[i], strlen(reads[i]), cut_usage, pass_out, &t),
+                  0);
+    }
+    CHECK_STR(t.out.data, "data: 1\n\ndata: 2\n\ndata: 3\n\ndata: [DONE]\n\n");
+    CHECK_INT(t.outs, 3);
+    CHECK_INT(t.from_fed, 2); /* the second read's starts after the cut event */
+    CHECK_INT(ps.held.len, 0);
+    t.fed = NULL;
+    CHECK_INT(tg_sse_pass_feed(&ps, &p, "data: 4\n\nda", 11, cut_usage, pass_out, &t), 0);
+    CHECK_INT(ps.held.len, 2);
+    CHECK_INT(tg_sse_pass_feed(&ps, &p, "ta: 5\n\n", 7, cut_usage, pass_out, &t), 0);
+    CHECK_STR(t.out.data,
+              "data: 1\n\ndata: 2\n\ndata: 3\n\ndata: [DONE]\n\ndata: 4\n\ndata: 5\n\n");
+    tg_sse_pass_free(&ps);
+    tg_sse_free(&p);
+    tg_buf_free(&t.out);
+}
+
+/* What an event holds back is bounded by the event limit, comments and
+ * fields included: a stream of comments without a blank line is refused. */
+TEST(sse_pass_held_bounded)
+{
+    tg_sse_parser_t p = {.max_event = 64};
+    tg_sse_pass_t ps = {0};
+    pass_t t = {.ps = &ps, .p = &p};
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++)
+        rc = tg_sse_pass_feed(&ps, &p, ": keep-alive\n", 13, cut_usage, pass_out, &t);
+    CHECK_INT(rc, -1);
+    CHECK(ps.held.len <= 64);
+    CHECK(t.out.len == 0);
+    tg_sse_pass_free(&ps);
+    tg_sse_free(&p);
+    tg_buf_free(&t.out);
+}

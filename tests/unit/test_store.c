@@ -378,6 +378,32 @@ TEST(record_strings_are_valid_utf8)
     tg_record_free(r);
 }
 
+/* A response body within the limit is handed over, not copied, and the
+ * buffer's spare room counts in the record's size; one over it is cut. */
+TEST(record_take_body)
+{
+    tg_record_t *r = tg_record_new();
+    size_t bare = tg_record_size(r);
+    tg_buf_t b = {0};
+    tg_buf_append(&b, "data: a\n\n", 9);
+    const char *held = b.data;
+    size_t cap = b.cap;
+    tg_record_take_body(r, &b, 9);
+    CHECK(r->response_body == held);
+    CHECK_INT(r->response_body_len, 9);
+    CHECK(b.data == NULL && b.len == 0 && b.cap == 0);
+    CHECK_INT(tg_record_size(r), bare + cap - 1);
+    tg_buf_append(&b, "a\xc3\xa9z", 4);
+    tg_record_take_body(r, &b, 2); /* over the limit: cut on a character boundary, copied */
+    CHECK_STR(r->response_body, "a");
+    CHECK_INT(tg_record_size(r), bare + 1);
+    CHECK(b.data != NULL && b.len == 4);
+    tg_buf_free(&b);
+    tg_record_take_body(r, &b, -1); /* nothing held: no body */
+    CHECK(r->response_body == NULL);
+    tg_record_free(r);
+}
+
 TEST(record_body_limit_and_properties)
 {
     tg_record_t *r = tg_record_new();
