@@ -97,7 +97,8 @@ int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn
         }
     }
     while (i < len) {
-        size_t j = line_end(buf, i, len);
+        /* an empty line (an event's end) needs no search */
+        size_t j = buf[i] == '\n' || buf[i] == '\r' ? i : line_end(buf, i, len);
         if (j > i && p->line.len + (j - i) + p->data.len > max) {
             rc = -1;
             break;

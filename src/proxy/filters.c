@@ -87,40 +87,61 @@ static bool no_choices(const char *doc, size_t len)
     return false;
 }
 
-/* Which of the keys "usage" and "error" an event's JSON spells anywhere, as
- * raw bytes with their quotes (a key spelled with escapes is no key to
- * tg_json_member either): one pass over the event for both, 16 bytes a
- * step, looking for a quote followed by 'u' or 'e'. This runs for every
- * event of an OpenAI or Gemini stream; the few places found are then
- * compared whole. */
+/* Which of the keys "usage" (with an object for its value) and "error" an
+ * event's JSON spells anywhere, as raw bytes with their quotes (a key
+ * spelled with escapes is no key to tg_json_member either): one pass over
+ * the event for both, 32 bytes a step, looking for a quote followed by 'u'
+ * or 'e'; the few places found are then compared whole. This runs for every
+ * event of an OpenAI or Gemini stream, and a stream with include_usage
+ * carries "usage":null in every chunk but the last: only that one is read. */
 enum { KEY_USAGE = 1, KEY_ERROR = 2 };
 
 typedef char v16_t __attribute__((vector_size(16)));
+
+static bool json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 static int key_at(const char *p, const char *end)
 {
     if (end - p < 7)
         return 0;
-    if (!memcmp(p, "\"usage\"", 7))
-        return KEY_USAGE;
-    return memcmp(p, "\"error\"", 7) ? 0 : KEY_ERROR;
+    if (!memcmp(p, "\"error\"", 7))
+        return KEY_ERROR;
+    if (memcmp(p, "\"usage\"", 7))
+        return 0;
+    for (p += 7; p < end && json_ws(*p); p++)
+        ;
+    if (p == end || *p != ':')
+        return 0;
+    for (p++; p < end && json_ws(*p); p++)
+        ;
+    return p < end && *p == '{' ? KEY_USAGE : 0;
+}
+
+/* Bytes of m set where a quote is followed by 'u' or 'e' in p[0..17). */
+static v16_t quote_u_or_e(const char *p)
+{
+    v16_t a, b;
+    memcpy(&a, p, 16);
+    memcpy(&b, p + 1, 16);
+    return (a == '"') & ((b == 'u') | (b == 'e'));
 }
 
 static int keys_in(const char *doc, size_t len)
 {
     const char *p = doc, *end = doc + len;
     int keys = 0;
-    for (; end - p > 16; p += 16) { /* p[16] is read too: the byte after a quote */
-        v16_t a, b;
-        memcpy(&a, p, 16);
-        memcpy(&b, p + 1, 16);
-        v16_t m = (a == '"') & ((b == 'u') | (b == 'e'));
-        uint64_t w[2];
-        memcpy(w, &m, 16);
-        if (!(w[0] | w[1]))
+    for (; end - p > 32; p += 32) { /* p[32] is read too: the byte after a quote */
+        v16_t m0 = quote_u_or_e(p), m1 = quote_u_or_e(p + 16);
+        uint64_t w[4];
+        memcpy(w, &m0, 16);
+        memcpy(w + 2, &m1, 16);
+        if (!(w[0] | w[1] | w[2] | w[3]))
             continue;
-        for (int k = 0; k < 16; k++)
-            if (m[k])
+        for (int k = 0; k < 32; k++)
+            if (p[k] == '"')
                 keys |= key_at(p + k, end);
     }
     for (; p < end; p++)
@@ -187,7 +208,8 @@ static void native_event(tg_exchange_t *x, const char *event, const char *data, 
         d->event_usage(data, len, &x->usage);
         return;
     }
-    /* the chunk we asked for: usage, and no choices */
+    /* the chunk we asked for: usage, and no choices. Without a "usage"
+     * object (keys_in) the reader could only say false. */
     if ((keys & KEY_USAGE) && d->event_usage(data, len, &x->usage) && f->hide_usage &&
         no_choices(data, len))
         tg_sse_pass_cut(&f->sse_pass, &f->sse_in);
