@@ -16,7 +16,7 @@
 // Per-request controls are request headers (see README.md): x-fake-status,
 // x-fake-delay-ms, x-fake-chunks, x-fake-chunk-delay-ms, x-fake-drop,
 // x-fake-reply, x-fake-fail-times, x-fake-retry-after, x-fake-cache-read,
-// x-fake-thoughts, x-fake-tool-args, x-fake-tools.
+// x-fake-thoughts, x-fake-tool-args, x-fake-tools, x-fake-eol.
 // Errors come in the shape of the route's dialect.
 // Introspection: GET|DELETE /_fake/requests, GET /_fake/stats.
 
@@ -523,8 +523,10 @@ async function handleApi(req, res, rec, ctl) {
     });
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let flushed = Promise.resolve();
+    // x-fake-eol: crlf ends the stream's lines with CRLF, as some servers do
+    const eol = req.headers['x-fake-eol'] === 'crlf' ? '\r\n' : '\n';
     const send = (obj) => {
-      flushed = new Promise((r) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}\n\n`, r));
+      flushed = new Promise((r) => res.write(`data: ${typeof obj === 'string' ? obj : JSON.stringify(obj)}${eol}${eol}`, r));
     };
     send(chunk({ role: 'assistant', content: call ? null : '', refusal: null }, null));
     // A tool call: its id and name first, then the arguments in pieces.

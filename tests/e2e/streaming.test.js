@@ -73,6 +73,37 @@ test('usage is requested upstream and hidden from a client that did not ask for 
   assert.deepEqual(extra, [], 'usage chunk leaked to a client that did not ask');
 });
 
+test('a stream passes as the provider framed it, less only the usage chunk the client did not ask for; the record holds what the client got', async () => {
+  const id = h.testId('crlf');
+  const r = await h.rawRequest(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-request-id': id, 'x-test-id': id,
+      'x-fake-eol': 'crlf', 'x-fake-chunks': '4', 'x-fake-reply': 'one two three four' },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', stream: true,
+      messages: [{ role: 'user', content: 'a b c' }] }),
+  });
+  assert.equal(r.status, 200);
+  const seen = await h.oneRequest(fake, id);
+  assert.equal(seen.body.stream_options?.include_usage, true, 'gateway did not ask for usage');
+  // every event as the fake wrote it: CRLF line ends, "usage":null kept
+  const events = r.body.split('\r\n\r\n');
+  assert.equal(events.pop(), '', 'the stream ends with a whole event');
+  assert.equal(events.at(-1), 'data: [DONE]');
+  const chunks = events.slice(0, -1).map((e) => {
+    assert.match(e, /^data: \{[^\r\n]*\}$/);
+    return JSON.parse(e.slice(6));
+  });
+  assert.equal(chunks.length, 6); // role, 4 content chunks, finish
+  for (const c of chunks) {
+    assert.equal(c.usage, null);
+    assert.equal(c.choices.length, 1);
+  }
+  assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), 'one two three four');
+  const stored = await h.storedRecord(gw, id);
+  assert.equal(stored.response_body, r.body, 'the record holds the bytes the client was sent');
+  assert.equal(stored.completion_tokens, 4, 'the hidden usage chunk was read');
+});
+
 test('a client asking include_usage gets the provider usage chunk', async () => {
   const stream = await client.chat.completions.create({
     model: 'fake/gpt-4o-mini', stream: true, stream_options: { include_usage: true },
