@@ -538,6 +538,10 @@ async function handleApi(req, res, rec, ctl) {
     for (let i = 0; i < deltas.length; i++) {
       if (ctl.chunkDelay) await sleep(ctl.chunkDelay);
       if (rec.closedEarly) return; // the peer left: stop producing
+      if (ctl.drop === 'error' && i === Math.floor(deltas.length / 2)) { // OpenAI's own error event
+        send({ error: { message: 'The server had an error while processing your request.', type: 'server_error' } });
+        return res.end();
+      }
       if (await streamFault(req, res, rec, ctl, i, deltas.length, flushed)) return;
       send(chunk(deltas[i], null));
     }

@@ -104,6 +104,22 @@ test('a stream passes as the provider framed it, less only the usage chunk the c
   assert.equal(stored.completion_tokens, 4, 'the hidden usage chunk was read');
 });
 
+test('a provider error event mid-stream reaches the client as sent, and the record keeps its message', async () => {
+  const id = h.testId('error-event');
+  const r = await h.rawRequest(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'helicone-request-id': id,
+      'x-fake-drop': 'error', 'x-fake-chunks': '6' },
+    body: JSON.stringify({ model: 'fake/gpt-4o-mini', stream: true,
+      messages: [{ role: 'user', content: 'a b c' }] }),
+  });
+  assert.equal(r.status, 200);
+  assert.match(r.body, /^data: \{"error":\{"message":"The server had an error while processing your request\.","type":"server_error"\}\}\n\n/m);
+  const stored = await h.storedRecord(gw, id);
+  assert.match(stored.error ?? '', /The server had an error while processing your request/);
+  assert.equal(stored.response_body, r.body);
+});
+
 test('a client asking include_usage gets the provider usage chunk', async () => {
   const stream = await client.chat.completions.create({
     model: 'fake/gpt-4o-mini', stream: true, stream_options: { include_usage: true },
