@@ -24,20 +24,6 @@ static int dispatch(tg_sse_parser_t *p, tg_sse_event_fn fn, void *arg)
     return rc;
 }
 
-size_t tg_sse_whole(const char *p, size_t n)
-{
-    for (size_t i = n; i > 0; i--) {
-        if (p[i - 1] != '\n' && p[i - 1] != '\r')
-            continue;
-        size_t j = i - 1; /* where the line this terminator ends stops */
-        if (p[j] == '\n' && j > 0 && p[j - 1] == '\r')
-            j--;
-        if (j > 0 && (p[j - 1] == '\n' || p[j - 1] == '\r'))
-            return i;
-    }
-    return 0;
-}
-
 /* One whole line, l[0..n) without its terminator, which ends at stream
  * offset `end`: from the input itself when the line lies whole in one fed
  * buffer (the usual case), else from p->line, where its pieces were

@@ -43,12 +43,6 @@ int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn
 
 void tg_sse_free(tg_sse_parser_t *p);
 
-/** How many of the bytes p[0..n), read from the start of an event, are
- *  whole events: up to the last line terminator that ends an empty line
- *  (LF, CRLF or CR twice); 0 if none. What follows is the start of an event
- *  still to come. */
-size_t tg_sse_whole(const char *p, size_t n);
-
 /** Called with bytes to pass on; returns 0 or a value OR-ed into what
  *  tg_sse_pass_feed returns (e.g. "output full"). */
 typedef int (*tg_sse_out_fn)(void *arg, const char *data, size_t len);

@@ -105,30 +105,6 @@ TEST(sse_writer_roundtrip)
     tg_buf_free(&out);
 }
 
-static size_t whole(const char *s)
-{
-    return tg_sse_whole(s, strlen(s));
-}
-
-TEST(sse_whole_events)
-{
-    CHECK_INT(whole(""), 0);
-    CHECK_INT(whole("data: {\"partial"), 0);
-    CHECK_INT(whole("data: a\n"), 0); /* a line, not yet an event */
-    CHECK_INT(whole("data: a\r\n"), 0);
-    CHECK_INT(whole("data: a\n\n"), 9);
-    CHECK_INT(whole("data: a\r\n\r\n"), 11);
-    CHECK_INT(whole("data: a\r\r"), 9);
-    CHECK_INT(whole("event: x\ndata: a\n\ndata: {\"b"), 18);
-    CHECK_INT(whole("data: a\n\ndata: b\n"), 9);
-    CHECK_INT(whole("data: a\r\n\r\ndata: b\r\n"), 11);
-    CHECK_INT(whole("data: a\n\n\n"), 10); /* an extra blank line is whole too */
-    /* any split of a stream into whole events and a rest parses the same */
-    const char *s = "event: e\r\ndata: 1\r\n\r\n: ping\n\ndata: 2\rdata: 3\r\rdata: 4";
-    size_t n = strlen(s), w = tg_sse_whole(s, n);
-    CHECK_INT(w, strlen(s) - strlen("data: 4"));
-}
-
 /* The callback's data ends in a NUL at len (sse.h), whether the event's line
  * came whole in one buffer or in pieces, and a NUL inside the data stays. */
 static int check_terminated(void *arg, const char *event, const char *data, size_t len)
