@@ -3,7 +3,11 @@
  * any chunking of the bytes gives the same events as one feed; an event's
  * data is NUL-terminated at its length; every event
  * written back with tg_sse_write parses to itself; a small max_event is
- * honoured without harm. See run.sh.
+ * honoured without harm. The pass-through, cutting the events whose data
+ * starts with 'x', passes the same bytes for any chunking, and what it
+ * passes parses to the events of the whole input less the cut ones (an
+ * event never ended is passed at the end as it came). See
+ * run.sh.
  */
 #include "core/sse.h"
 
@@ -59,6 +63,75 @@ static int roundtrip(void *arg, const char *event, const char *data, size_t len)
     return 0;
 }
 
+/* ---- the pass-through ---- */
+
+typedef struct {
+    tg_sse_pass_t ps;
+    tg_sse_parser_t p;
+    tg_buf_t out;
+} pass_t;
+
+static int cut_x(void *arg, const char *event, const char *data, size_t len)
+{
+    pass_t *t = arg;
+    if (len && data[0] == 'x')
+        tg_sse_pass_cut(&t->ps, &t->p);
+    return 0;
+}
+
+static int keep_out(void *arg, const char *data, size_t len)
+{
+    tg_buf_append(&((pass_t *)arg)->out, data, len);
+    return 0;
+}
+
+/* The bytes passed (whole events, then the rest at the end); -1 when the
+ * stream was refused. */
+static int pass(const uint8_t *d, size_t n, size_t step, tg_buf_t *out)
+{
+    pass_t t = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += step)
+        rc = tg_sse_pass_feed(&t.ps, &t.p, (const char *)d + i, n - i < step ? n - i : step, cut_x,
+                              keep_out, &t);
+    if (rc == 0)
+        tg_sse_pass_end(&t.ps, keep_out, &t);
+    tg_sse_pass_free(&t.ps);
+    tg_sse_free(&t.p);
+    *out = t.out;
+    return rc;
+}
+
+/* The events not cut ("event\0data\0" each), as record() logs them. */
+static int record_uncut(void *arg, const char *event, const char *data, size_t len)
+{
+    return len && data[0] == 'x' ? 0 : record(arg, event, data, len);
+}
+
+static void check_pass(const uint8_t *d, size_t n, size_t step)
+{
+    tg_buf_t a = {0}, b = {0};
+    int ra = pass(d, n, n ? n : 1, &a), rb = pass(d, n, step, &b);
+    if (ra != rb || (ra == 0 && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))))
+        abort();
+    if (ra == 0) { /* what passed parses to the events not cut */
+        log_t want = {0}, got = {0};
+        tg_sse_parser_t p = {0}, q = {0};
+        tg_sse_feed(&p, (const char *)d, n, record_uncut, &want);
+        if (a.len) /* an unended last event passes whole and uncut, and parses to none */
+            tg_sse_feed(&q, a.data, a.len, record, &got);
+        if (want.count != got.count || want.log.len != got.log.len ||
+            (want.log.len && memcmp(want.log.data, got.log.data, want.log.len) != 0))
+            abort();
+        tg_sse_free(&p);
+        tg_sse_free(&q);
+        tg_buf_free(&want.log);
+        tg_buf_free(&got.log);
+    }
+    tg_buf_free(&a);
+    tg_buf_free(&b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -77,6 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_sse_parser_t p = {0};
     tg_sse_feed(&p, (const char *)data, size, roundtrip, NULL);
     tg_sse_free(&p);
+    check_pass(data, size, step);
     tg_buf_free(&whole.log);
     tg_buf_free(&pieces.log);
     tg_buf_free(&small.log);
