@@ -144,10 +144,12 @@ static void pass_to(tg_sse_pass_t *ps, uint64_t to)
 {
     if (ps->lf_at && ps->lf_at == ps->sent) { /* the LF of a cut event's CR? */
         int c = byte_at(ps, ps->sent);
-        if (c == '\n' && ps->sent < to)
+        if (c == '\n' && ps->sent < to) {
             ps->sent++;
-        if (c >= 0)
             ps->lf_at = 0;
+        } else if (c >= 0 && c != '\n') {
+            ps->lf_at = 0; /* none came: the CR ended the line alone */
+        }
     }
     if (ps->sent < ps->cur_at && ps->sent < to) {
         uint64_t end = to < ps->cur_at ? to : ps->cur_at;
@@ -188,7 +190,8 @@ int tg_sse_pass_feed(tg_sse_pass_t *ps, tg_sse_parser_t *p, const char *buf, siz
     uint64_t end = ps->cur_at + len;
     if (rc == 0 && end - ps->sent > max)
         rc = -1; /* an event's own bytes (comments, fields) past the limit */
-    if (rc) {    /* the stream stops here */
+    if (rc) {
+        /* the stream stops here */
         tg_buf_reset(&ps->held);
         ps->sent = end;
     } else if (ps->sent < ps->cur_at) {
@@ -225,7 +228,7 @@ void tg_sse_pass_free(tg_sse_pass_t *ps)
 }
 
 /* "NAME: VALUE\n" in one reservation: this runs for every line of every
- * event the gateway re-frames. */
+ * event the gateway writes (a translated stream's). */
 static void put_field(tg_buf_t *out, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     char *p = tg_buf_extend(out, nlen + 2 + vlen + 1);
