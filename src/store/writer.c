@@ -12,7 +12,7 @@
  *      "<spool>.replay" (the file being replayed); both runs of the crash
  *      journal's frames (journal.h: magic, length, CRC-32C, the record's
  *      binary form), written with one write(2) per append, fsync'd by the
- *      writer every spool_sync_ms;
+ *      syncer thread every spool_sync_ms;
  *   4. the writer's backlog (memory, backlog_max) — only while the spool
  *      itself cannot be written;
  *   5. the database (committed), or dropped (counted) when neither the spool
@@ -40,7 +40,8 @@
  *
  * Threads: tg_store_submit, tg_store_counters and the rule calls (which
  * go straight to the back-end) run on any thread; the writer thread runs
- * writer_main and everything it calls; open/close on main.
+ * writer_main and everything it calls; the syncer thread fsyncs the spool
+ * (syncer_main); open/close on main.
  * The spool append path is shared by producers and the writer under
  * spool_mu; only the writer rotates (renames) the spool.
  */
@@ -80,9 +81,17 @@ struct tg_store {
     atomic_bool closing;
 
     pthread_mutex_t spool_mu;
-    int spool_fd;             /* live spool, O_APPEND, -1 when closed; under spool_mu */
+    int spool_fd;   /* live spool, O_APPEND, -1 when closed; under spool_mu */
+    int retired[8]; /* rotated spools' fds, for the syncer's last fsync; under spool_mu */
+    int n_retired;
     atomic_llong spool_bytes; /* live + replay file sizes */
     atomic_bool spool_dirty;  /* appended since the last fsync */
+
+    pthread_t syncer; /* fsyncs the spool every spool_sync_ms */
+    bool syncer_started;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    bool sync_stop; /* under sync_mu */
 
     /* writer thread only */
     tg_record_t **batch;
@@ -92,7 +101,6 @@ struct tg_store {
     bool failing;
     int backoff_ms;
     int64_t next_retry_ms;
-    int64_t last_sync_ms;
     off_t replay_off;    /* bytes of the replay file already in the database */
     tg_buf_t replay_buf; /* the replay file's bytes being decoded */
     long replay_bad;     /* records of the replay file dropped (damage), logged at its end */
@@ -251,19 +259,67 @@ static bool spool_records(tg_store_t *s, tg_record_t *const *recs, size_t n, con
     return ok;
 }
 
+static void sync_close(tg_store_t *s, int fd)
+{
+    if (fd < 0)
+        return;
+    if (fdatasync(fd) != 0)
+        tg_warn("store: fsync of the spool %s failed: %s", s->spool_path, strerror(errno));
+    close(fd);
+}
+
+/* fsync what was appended since the last time: the live spool (through a
+ * dup, so that appends go on meanwhile) and the spools rotated since.
+ * The syncer thread; main before and after the threads. */
 static void spool_sync(tg_store_t *s)
 {
-    s->last_sync_ms = tg_mono_ms();
-    if (!atomic_exchange(&s->spool_dirty, false))
-        return;
+    int fds[1 + sizeof s->retired / sizeof s->retired[0]], n = 0;
     pthread_mutex_lock(&s->spool_mu);
-    int fd = s->spool_fd >= 0 ? dup(s->spool_fd) : -1;
+    for (int i = 0; i < s->n_retired; i++)
+        fds[n++] = s->retired[i];
+    s->n_retired = 0;
+    if (atomic_exchange(&s->spool_dirty, false) && s->spool_fd >= 0)
+        fds[n++] = dup(s->spool_fd);
     pthread_mutex_unlock(&s->spool_mu);
-    if (fd >= 0) {
-        if (fdatasync(fd) != 0)
-            tg_warn("store: fsync of the spool %s failed: %s", s->spool_path, strerror(errno));
-        close(fd);
+    for (int i = 0; i < n; i++)
+        sync_close(s, fds[i]);
+}
+
+/* A deadline ms from now on CLOCK_MONOTONIC (the store's condition
+ * variables' clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
     }
+    return ts;
+}
+
+/*
+ * The syncer thread: the spool's fsync every spool_sync_ms, off the
+ * writer. On the writer, an fdatasync of a spool appended at full speed
+ * took 50-200 ms on a busy disk (strace, streamed load): the queue went
+ * undrained meanwhile and spilled into the spool, which made the next
+ * fsync longer still.
+ */
+static void *syncer_main(void *arg)
+{
+    tg_store_t *s = arg;
+    pthread_mutex_lock(&s->sync_mu);
+    while (!s->sync_stop) {
+        struct timespec ts = deadline_in(s->o.spool_sync_ms);
+        pthread_cond_timedwait(&s->sync_cv, &s->sync_mu, &ts);
+        pthread_mutex_unlock(&s->sync_mu);
+        spool_sync(s);
+        pthread_mutex_lock(&s->sync_mu);
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return NULL;
 }
 
 /* ---- writing ---- */
@@ -375,16 +431,20 @@ static bool rotate_spool(tg_store_t *s)
     pthread_mutex_lock(&s->spool_mu);
     int fd = s->spool_fd;
     s->spool_fd = -1;
+    bool dirty = atomic_exchange(&s->spool_dirty, false);
     if (rename(s->spool_path, s->replay_path) == 0)
         moved = true;
     else if (errno == ENOENT)
         atomic_store(&s->spool_bytes, 0); /* no spool file and no replay file */
-    pthread_mutex_unlock(&s->spool_mu);
-    if (fd >= 0) {
-        if (fdatasync(fd) != 0)
-            tg_warn("store: fsync of the spool failed: %s", strerror(errno));
-        close(fd);
+    if (fd >= 0 && dirty && s->n_retired < (int)(sizeof s->retired / sizeof s->retired[0])) {
+        s->retired[s->n_retired++] = fd; /* its last fsync: the syncer's */
+        fd = -1;
     }
+    pthread_mutex_unlock(&s->spool_mu);
+    if (fd >= 0 && dirty)
+        sync_close(s, fd); /* the syncer has many waiting already: here */
+    else if (fd >= 0)
+        close(fd);
     s->replay_off = 0;
     return moved;
 }
@@ -639,10 +699,8 @@ static void *writer_main(void *arg)
                 }
             }
         }
-        /* 4. durability of the spool */
+        /* 4. (the spool's fsync is the syncer's) */
         now = now_ms();
-        if (now - s->last_sync_ms >= s->o.spool_sync_ms)
-            spool_sync(s);
         /* 5. idle: wake flush() waiters */
         size_t depth = tg_queue_depth(&s->q);
         bool idle = depth == 0 && !s->n_backlog && atomic_load(&s->spool_bytes) == 0;
@@ -681,20 +739,12 @@ static void *writer_main(void *arg)
             wait = wait > 10 ? 10 : wait;
         if (wait <= 0)
             continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = deadline_in(wait);
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&s->closing) && s->flush_req == req && !queue_wants_writer(s))
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
         pthread_mutex_unlock(&s->mu);
     }
-    spool_sync(s);
     signal_flushed(s, UINT64_MAX);
     return NULL;
 }
@@ -755,14 +805,7 @@ int tg_store_flush(tg_store_t *s, int timeout_ms)
 {
     if (!s)
         return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = deadline_in(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     uint64_t my = ++s->flush_req;
@@ -948,8 +991,24 @@ int tg_store_keys_load(tg_store_t *s, void (*fn)(void *arg, const tg_vkey_t *k),
     return s->be->ops->keys_load(s->be, fn, arg, err, errlen);
 }
 
+/* The syncer's last round, then its end; one more fsync of whatever it
+ * did not see. After the writer stopped (or never started). Main. */
+static void stop_syncer(tg_store_t *s)
+{
+    if (s->syncer_started) {
+        pthread_mutex_lock(&s->sync_mu);
+        s->sync_stop = true;
+        pthread_cond_signal(&s->sync_cv);
+        pthread_mutex_unlock(&s->sync_mu);
+        pthread_join(s->syncer, NULL);
+        s->syncer_started = false;
+    }
+    spool_sync(s);
+}
+
 static void store_free(tg_store_t *s)
 {
+    stop_syncer(s);
     if (s->be)
         s->be->ops->close(s->be);
     tg_record_t *r;
@@ -961,8 +1020,10 @@ static void store_free(tg_store_t *s)
     tg_jset_free(s->journal); /* every record is settled: no segment is left */
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->spool_mu);
+    pthread_mutex_destroy(&s->sync_mu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->flushed);
+    pthread_cond_destroy(&s->sync_cv);
     free(s->batch);
     free(s->backlog);
     free(s->spool_path);
@@ -1122,11 +1183,13 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
     s->backlog = tg_xcalloc(s->o.backlog_max, sizeof *s->backlog);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->spool_mu, NULL);
+    pthread_mutex_init(&s->sync_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
     pthread_cond_init(&s->flushed, &ca);
+    pthread_cond_init(&s->sync_cv, &ca);
     pthread_condattr_destroy(&ca);
 
     /* records left by the last run */
@@ -1138,7 +1201,6 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
     if (atomic_load(&s->spool_bytes) > 0)
         tg_info("store: %lld bytes of spooled records to replay",
                 (long long)atomic_load(&s->spool_bytes));
-    s->last_sync_ms = now_ms();
     if (s->legacy_path) { /* the older file being replayed first */
         tg_buf_t legacy = {0};
         tg_buf_printf(&legacy, "%s.replay", s->legacy_path);
@@ -1148,7 +1210,8 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
     }
     open_journal(s, o->journal_dir);
 
-    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    s->syncer_started = pthread_create(&s->syncer, NULL, syncer_main, s) == 0;
+    if (!s->syncer_started || pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "store: cannot start the writer thread");
         store_free(s);
         return -1;
