@@ -1035,7 +1035,9 @@ TEST(store_close_while_failing_keeps_the_spool)
     rm_rf(dir);
 }
 
-TEST(store_replays_spool_left_by_a_crash)
+/* An older version's JSON-lines spool left by a crash (the frames' torn
+ * tail: store_spool_torn_last_frame_cut_at_start). */
+TEST(store_replays_legacy_spool_left_by_a_crash)
 {
     char dir[64], db[128], spool[160];
     tmpdir(dir);
