@@ -149,8 +149,37 @@ struct tg_h1 {
     size_t n_no_proxy;
     bool no_proxy_all;
     tg_h1_stats_t stats;
+    /* The last URL parsed (owned; NULL before the first) and what
+     * http_parser made of it: a worker calls the same few URLs over and
+     * over, and parsing one costs more than the rest of the request head. */
+    char *last_url;
+    size_t last_url_len;
+    struct http_parser_url last_pu;
     char rbuf[READ_BUF];
 };
+
+/* Longest URL kept as the last one parsed. */
+#define LAST_URL_MAX 2048
+
+/* http_parser_parse_url, answered from the last call when the URL is the
+ * same bytes. Returns 0, or http_parser's non-zero for a bad URL (never
+ * kept). */
+static int parse_url(tg_h1_t *c, const char *url, size_t len, struct http_parser_url *pu)
+{
+    if (c->last_url && len == c->last_url_len && !memcmp(url, c->last_url, len)) {
+        *pu = c->last_pu;
+        return 0;
+    }
+    http_parser_url_init(pu);
+    int rc = http_parser_parse_url(url, len, 0, pu);
+    if (rc == 0 && len <= LAST_URL_MAX) {
+        free(c->last_url);
+        c->last_url = tg_xstrndup(url, len);
+        c->last_url_len = len;
+        c->last_pu = *pu;
+    }
+    return rc;
+}
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
@@ -1250,6 +1279,7 @@ void tg_h1_free(tg_h1_t *c)
     for (size_t i = 0; i < c->n_no_proxy; i++)
         free(c->no_proxy[i]);
     free(c->no_proxy);
+    free(c->last_url);
     free(c);
 }
 
@@ -1273,9 +1303,8 @@ tg_h1_call_t *tg_h1_start(tg_h1_t *c, const tg_upstream_req_t *req, const tg_ups
 
     const char *url = req->url ? req->url : "";
     struct http_parser_url pu;
-    http_parser_url_init(&pu);
     bool https = !strncasecmp(url, "https://", 8);
-    if (http_parser_parse_url(url, strlen(url), 0, &pu) != 0 || !(pu.field_set & (1 << UF_HOST)) ||
+    if (parse_url(c, url, strlen(url), &pu) != 0 || !(pu.field_set & (1 << UF_HOST)) ||
         (!https && strncasecmp(url, "http://", 7) != 0)) {
         call_fail(u, TG_UP_CONNECT, "the provider URL '%.200s' is not an http(s) URL", url);
         u->starting = false;

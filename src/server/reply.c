@@ -78,18 +78,22 @@ static bool has_helicone_headers(tg_http_t *h)
 {
     if (!h->helicone_known) {
         for (size_t i = 0; i < h->req.n_headers && !h->helicone; i++)
-            h->helicone = !strncasecmp(h->req.names[i], "Helicone-", 9);
+            h->helicone = tg_has_prefix_ci(h->req.names[i], "Helicone-");
         h->helicone_known = true;
     }
     return h->helicone;
 }
 
+/* Names are compared by their first byte before the whole: most of a
+ * request's few headers differ from the one asked for right there. */
 TG_REPLACEABLE const char *tg_http_header(tg_http_t *h, const char *name)
 {
-    if (!strncasecmp(name, "Helicone-", 9) && !has_helicone_headers(h))
+    if (tg_has_prefix_ci(name, "Helicone-") && !has_helicone_headers(h))
         return NULL;
+    unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
     for (size_t i = 0; i < h->req.n_headers; i++)
-        if (!strcasecmp(h->req.names[i], name))
+        if (tg_lower_byte((unsigned char)h->req.names[i][0]) == c0 &&
+            !strcasecmp(h->req.names[i], name))
             return h->req.values[i];
     return NULL;
 }
@@ -118,8 +122,12 @@ TG_REPLACEABLE void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev,
 /* The server writes the framing headers itself. */
 static bool framing_header(const char *name)
 {
-    return !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding") ||
-           !strcasecmp(name, "Connection") || !strcasecmp(name, "Date");
+    switch (tg_lower_byte((unsigned char)name[0])) {
+    case 'c': return !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Connection");
+    case 't': return !strcasecmp(name, "Transfer-Encoding");
+    case 'd': return !strcasecmp(name, "Date");
+    default: return false;
+    }
 }
 
 TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const char *value)

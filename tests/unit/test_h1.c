@@ -623,3 +623,40 @@ TEST(h1client_refused_connections_and_bad_urls_fail_later_not_inside_start)
     tg_h1_free(h);
     event_base_free(base);
 }
+
+/* The client keeps what it made of the last URL; a call to another URL,
+ * or one that is not a URL, is parsed afresh and goes where it says. */
+TEST(h1client_each_call_goes_to_its_own_url)
+{
+    fx_t f;
+    fx_start(&f, SRV_ANSWER_CLOSE, &lim);
+    srv_t other;
+    srv_start(&other, f.base, SRV_ANSWER_CLOSE);
+    int ports[] = {f.s.port, f.s.port, other.port, f.s.port, -1, other.port};
+    int want_a = 0, want_b = 0;
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        call_t c;
+        if (ports[i] < 0) { /* not a URL, after good ones */
+            tg_upstream_req_t req = {.method = "GET", .url = "http://", .connect_timeout_ms = 500};
+            memset(&c, 0, sizeof c);
+            c.base = f.base;
+            tg_h1_start(f.h, &req, &call_cbs, &c);
+            spin(f.base, 50);
+            CHECK_INT(c.done, 1);
+            CHECK_INT(c.res, TG_UP_CONNECT);
+            continue;
+        }
+        run_call(f.base, f.h, ports[i], &c);
+        CHECK_INT(c.res, TG_UP_OK);
+        CHECK_STR(c.body.data ? c.body.data : "", "ok");
+        tg_buf_free(&c.body);
+        if (ports[i] == f.s.port)
+            want_a++;
+        else
+            want_b++;
+        CHECK_INT(f.s.accepted, want_a); /* each answer closes: one connection per call */
+        CHECK_INT(other.accepted, want_b);
+    }
+    srv_stop(&other);
+    fx_stop(&f);
+}
