@@ -279,17 +279,16 @@ int tg_hexval(char c)
 bool tg_has_prefix_ci(const char *s, const char *prefix)
 {
     for (; *prefix; s++, prefix++)
-        if (tg_lower_byte((unsigned char)*s) != tg_lower_byte((unsigned char)*prefix))
+        if (*s != *prefix &&
+            tg_lower_byte((unsigned char)*s) != tg_lower_byte((unsigned char)*prefix))
             return false; /* also at the end of s: its NUL meets a prefix byte */
     return true;
 }
 
 bool tg_name_in(const char *name, size_t n, const tg_name_t *set, size_t count)
 {
-    unsigned char c0 = n ? tg_lower_byte((unsigned char)name[0]) : 0;
     for (size_t i = 0; i < count; i++)
-        if (set[i].n == n && (!n || tg_lower_byte((unsigned char)set[i].s[0]) == c0) &&
-            !strncasecmp(name, set[i].s, n))
+        if (set[i].n == n && !strncasecmp(name, set[i].s, n))
             return true;
     return false;
 }

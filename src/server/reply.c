@@ -88,9 +88,9 @@ static bool has_helicone_headers(tg_http_t *h)
  * request's few headers differ from the one asked for right there. */
 TG_REPLACEABLE const char *tg_http_header(tg_http_t *h, const char *name)
 {
-    if (tg_has_prefix_ci(name, "Helicone-") && !has_helicone_headers(h))
-        return NULL;
     unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
+    if (c0 == 'h' && !has_helicone_headers(h) && tg_has_prefix_ci(name, "Helicone-"))
+        return NULL;
     for (size_t i = 0; i < h->req.n_headers; i++)
         if (tg_lower_byte((unsigned char)h->req.names[i][0]) == c0 &&
             !strcasecmp(h->req.names[i], name))
@@ -134,14 +134,14 @@ TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const cha
 {
     /* A name is a token; neither may break the header block (a provider's
      * header passed on must not be able to add lines of its own). */
-    size_t nl = strlen(name);
-    if (!nl || strcspn(name, ":\r\n \t") != nl || value[strcspn(value, "\r\n")] ||
-        framing_header(name))
+    size_t nl = strlen(name), vl = strcspn(value, "\r\n");
+    if (!nl || strcspn(name, ":\r\n \t") != nl || value[vl] || framing_header(name))
         return;
-    tg_buf_append(&h->out_headers, name, nl);
-    tg_buf_append(&h->out_headers, ": ", 2);
-    tg_buf_puts(&h->out_headers, value);
-    tg_buf_append(&h->out_headers, "\r\n", 2);
+    char *p = tg_buf_extend(&h->out_headers, nl + vl + 4); /* one reservation for the line */
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
 }
 
 TG_REPLACEABLE void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value)
