@@ -74,11 +74,20 @@ TG_REPLACEABLE bool tg_http_shutdown_cut(const tg_http_t *h)
 /* A request asks for some twenty Helicone-* headers (retries, cache,
  * limits, fallbacks, ...) and most requests carry none: one pass over the
  * headers, on the first such question, answers all of those at once. */
+static bool helicone_name(const char *name)
+{
+    static const char p[] = "helicone"; /* letters: c | 0x20 matches either case, nothing else */
+    for (size_t i = 0; i < sizeof p - 1; i++)
+        if ((name[i] | 0x20) != p[i])
+            return false; /* a NUL stops it here too */
+    return name[sizeof p - 1] == '-';
+}
+
 static bool has_helicone_headers(tg_http_t *h)
 {
     if (!h->helicone_known) {
         for (size_t i = 0; i < h->req.n_headers && !h->helicone; i++)
-            h->helicone = tg_has_prefix_ci(h->req.names[i], "Helicone-");
+            h->helicone = helicone_name(h->req.names[i]);
         h->helicone_known = true;
     }
     return h->helicone;
@@ -89,7 +98,7 @@ static bool has_helicone_headers(tg_http_t *h)
 TG_REPLACEABLE const char *tg_http_header(tg_http_t *h, const char *name)
 {
     unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
-    if (c0 == 'h' && !has_helicone_headers(h) && tg_has_prefix_ci(name, "Helicone-"))
+    if (c0 == 'h' && !has_helicone_headers(h) && helicone_name(name))
         return NULL;
     for (size_t i = 0; i < h->req.n_headers; i++)
         if (tg_lower_byte((unsigned char)h->req.names[i][0]) == c0 &&

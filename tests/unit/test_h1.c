@@ -117,6 +117,41 @@ TEST(h1parse_same_answer_for_any_chunking)
     }
 }
 
+/* Heads larger than the reader's first block, with long names and values
+ * cut anywhere: every header as sent, whatever the cuts (the entries that
+ * outgrow a block move whole). */
+TEST(h1parse_long_heads_read_alike_for_any_chunking)
+{
+    tg_buf_t in = {0}, want = {0};
+    tg_buf_puts(&in, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\nHTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 40; i++) {
+        tg_buf_t name = {0}, value = {0};
+        tg_buf_printf(&name, "X-Header-%d", i);
+        for (int k = 0; k < (i % 7) * (i % 5) * 11; k++)
+            tg_buf_append(&name, "n", 1);
+        for (int k = 0; k < (i == 17 ? 3000 : i * 13); k++)
+            tg_buf_append(&value, &"abcdefghij"[k % 10], 1);
+        tg_buf_printf(&in, "%s: %s\r\n", name.data, value.data ? value.data : "");
+        tg_buf_printf(&want, "%s=%s;", name.data, value.data ? value.data : "");
+        tg_buf_free(&name);
+        tg_buf_free(&value);
+    }
+    tg_buf_puts(&in, "Content-Length: 2\r\n\r\nok");
+    tg_buf_puts(&want, "Content-Length=2;");
+    static const size_t steps[] = {1, 2, 3, 7, 64, 1000, 100000};
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        rd_t *x = rd_new(false, 0);
+        CHECK_INT(feed_steps(&x->r, in.data, in.len, steps[s]), in.len);
+        CHECK(x->r.complete && !x->r.error);
+        CHECK_INT(x->g.heads, 1);
+        CHECK_STR(x->g.hdrs.data, want.data);
+        CHECK_STR(x->g.body.data, "ok");
+        rd_free(x);
+    }
+    tg_buf_free(&in);
+    tg_buf_free(&want);
+}
+
 TEST(h1parse_no_body_for_head_204_304)
 {
     const struct {
