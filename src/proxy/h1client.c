@@ -122,6 +122,7 @@ struct tg_h1_call {
     int64_t t0_ms, connect_ms, idle_ms, last_ms;
     struct event timer;
     struct event kick; /* deferred end, or resume */
+    bool kicked;       /* kick was ever activated: only then has it to be deleted */
     struct evdns_getaddrinfo_request *dns;
     int addr_i;
     tg_buf_t proxy_in; /* the proxy's answer to CONNECT */
@@ -476,8 +477,11 @@ static conn_t *pool_take(tg_h1_t *c, origin_t *o)
 
 static void call_free(tg_h1_call_t *u)
 {
+    /* event_del takes the base's lock even for an event that is not
+     * pending: the kick, seldom used, is deleted only if it was */
     event_del(&u->timer);
-    event_del(&u->kick);
+    if (u->kicked)
+        event_del(&u->kick);
     tg_buf_free(&u->head);
     tg_buf_free(&u->proxy_in);
     tg_h1resp_free(&u->resp);
@@ -493,7 +497,8 @@ static void call_report(tg_h1_call_t *u, tg_upstream_result_t res, const char *e
         conn_close(u->conn);
         u->conn = NULL;
     }
-    event_del(&u->timer);
+    /* the timer is deleted by call_free: it cannot fire before (no loop
+     * turn in between) */
     if (!u->cancelled)
         u->cbs.on_done(u->arg, res, err);
     call_free(u);
@@ -515,6 +520,7 @@ static void call_fail(tg_h1_call_t *u, tg_upstream_result_t res, const char *fmt
     if (u->starting) {
         u->end_pending = true;
         u->end_res = res;
+        u->kicked = true;
         event_active(&u->kick, EV_TIMEOUT, 0);
         return;
     }
@@ -1341,6 +1347,7 @@ void tg_h1_resume(tg_h1_call_t *u)
     u->last_ms = tg_mono_ms();
     if (u->conn)
         conn_watch_read(u->conn);
+    u->kicked = true;
     event_active(&u->kick, EV_TIMEOUT, 0);
 }
 
