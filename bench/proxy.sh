@@ -44,6 +44,9 @@
 #   THREADS=2 CONNECTIONS=64 DURATION=10s ROUNDS=3   wrk settings
 #   MEM_REQUESTS=100000  tollgate requests to reach in the memory phase
 #   MEM_MAX_ROUNDS=40    bound on the extra memory-phase rounds
+#   MEM_SSE=0            1: the memory phase alternates tollgate and
+#                        tollgate-sse rounds (streams with 10 KB bodies), and
+#                        the streamed requests count towards MEM_REQUESTS
 #   PORT_DIRECT, PORT_NGINX, PORT_TOLLGATE   fixed ports (default: free ones)
 #   KEEP_TMP=1           keep the temp dir (configs, logs, raw wrk output)
 #   VERBOSE=1            print every raw wrk output
@@ -70,6 +73,7 @@ ROUNDS=${ROUNDS:-3}
 REQUEST_LOGGING=${REQUEST_LOGGING:-true} # false: the proxy alone, no request records
 MEM_REQUESTS=${MEM_REQUESTS:-100000}
 MEM_MAX_ROUNDS=${MEM_MAX_ROUNDS:-40}
+MEM_SSE=${MEM_SSE:-0}
 RSS_TARGET_MB=30
 TP_TARGET=0.6  # tollgate throughput >= 0.6 x nginx
 P50_TARGET=2   # tollgate p50 <= 2 x nginx
@@ -101,6 +105,8 @@ done
 want_own() { local t; for t in $OWN_GATEWAYS; do want "$t" && return 0; done; return 1; }
 # cache, limited, tollgate-tls and tollgate-sse are the same tollgate process,
 # sent other headers or other models
+[[ $MEM_SSE == 0 ]] || { want tollgate && want tollgate-sse; } ||
+    die "MEM_SSE=1 needs both tollgate and tollgate-sse in TARGETS"
 want_tollgate() { want tollgate || want cache || want limited || want tollgate-tls || want tollgate-sse; }
 want_proxy() { want nginx || want nginx-tls || want nginx-sse; }
 if { want_tollgate || want_own; } && [[ ! -x $TOLLGATE_BIN ]]; then
@@ -124,6 +130,7 @@ PIDS_NGINX=()
 TG_PID=
 BL_PID=
 WRK_PID=
+SAMPLER_PID=
 declare -A OWN_PID # target -> pid, for OWN_GATEWAYS
 # shellcheck source=bench/services.sh
 source "$BENCH/services.sh"
@@ -145,6 +152,7 @@ cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [[ -n $WRK_PID ]] && stop_pid "$WRK_PID" TERM 2
+    [[ -n $SAMPLER_PID ]] && stop_pid "$SAMPLER_PID" TERM 2
     # tollgate flushes its log queue on SIGTERM: give it time
     [[ -n $TG_PID ]] && stop_pid "$TG_PID" TERM 30
     [[ -n $BL_PID ]] && stop_pid "$BL_PID" TERM 30
@@ -430,6 +438,41 @@ SVC_CPU= # tollgate-fleet's rounds: PostgreSQL's and Redis's CPU per request
 TG_SERVED=0
 RSS_LOG=()  # "label requests rss_kb"
 
+# Targets served by the tollgate process (TG_PID), and those whose requests
+# count towards MEM_REQUESTS
+on_tollgate() { [[ " tollgate cache limited tollgate-tls tollgate-sse " == *" $1 "* ]]; }
+counts_for_memory() {
+    [[ $1 == tollgate || $1 == cache || $1 == limited ]] || [[ $MEM_SSE == 1 && $1 == tollgate-sse ]]
+}
+
+# A reading of tollgate's memory every second from start to the end of the
+# memory phase ("seconds VmRSS RssAnon RssFile RssShmem", kB): the peak
+# between the per-round readings (a full batch in the writer, a queue at
+# its bound) and which kind of page it is.
+RSS_SAMPLES=$TMP/rss-samples.txt
+start_sampler() {
+    (
+        t=0
+        while kill -0 "$TG_PID" 2>/dev/null; do
+            awk -v t="$t" '/^(VmRSS|RssAnon|RssFile|RssShmem):/ { v[$1] = $2 }
+                END { printf "%d %d %d %d %d\n", t, v["VmRSS:"], v["RssAnon:"], v["RssFile:"], v["RssShmem:"] }' \
+                "/proc/$TG_PID/status" 2>/dev/null || true
+            sleep 1
+            t=$((t + 1))
+        done
+    ) >"$RSS_SAMPLES" &
+    SAMPLER_PID=$!
+}
+print_samples() {
+    [[ -s $RSS_SAMPLES ]] || return 0
+    awk '$2 > p { p = $2; pt = $1; pa = $3; pf = $4; ps = $5 } { n++; et = $1; e = $2; ea = $3; ef = $4; es = $5 }
+        END {
+            printf "sampled every 1 s (%d readings): peak VmRSS %.1f MB at %d s (anon %.1f, file %.1f, shmem %.1f MB)\n",
+                n, p / 1024, pt, pa / 1024, pf / 1024, ps / 1024
+            printf "last sample: VmRSS %.1f MB (anon %.1f, file %.1f, shmem %.1f MB)\n", e / 1024, ea / 1024, ef / 1024, es / 1024
+        }' "$RSS_SAMPLES"
+}
+
 rss_kb() { # VmRSS of tollgate plus any children it forked
     local total=0 p kb
     for p in "$TG_PID" $(pgrep -P "$TG_PID" 2>/dev/null || true); do
@@ -512,7 +555,7 @@ run_round() { # label target -> sets LAST (parsed line), LAST_CPU and LAST_SVC_C
         LAST_SVC_CPU=$(per_request "$(($(cpu_ticks services) - s0))" "$req")
         printf '  (+ PostgreSQL and Redis %s us/req)' "$LAST_SVC_CPU"
     fi
-    [[ $target == tollgate || $target == cache || $target == limited ]] && TG_SERVED=$((TG_SERVED + req))
+    if counts_for_memory "$target"; then TG_SERVED=$((TG_SERVED + req)); fi
     if [[ $sock != - ]]; then printf '  socket errors: %s' "${sock//_/ }"; fi
     if ((non2xx > 0)); then
         printf '  NON-2xx: %d' "$non2xx"
@@ -530,7 +573,10 @@ run_round() { # label target -> sets LAST (parsed line), LAST_CPU and LAST_SVC_C
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "== rounds (alternating targets)"
-[[ -n $TG_PID ]] && RSS_LOG+=("start 0 $(rss_kb)")
+if [[ -n $TG_PID ]]; then
+    RSS_LOG+=("start 0 $(rss_kb)")
+    start_sampler
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
     for t in $ALL_TARGETS; do
         want "$t" || continue
@@ -541,7 +587,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         P99[$t]+="$p99 "
         CPU[$t]+="$LAST_CPU "
         [[ $t == tollgate-fleet ]] && SVC_CPU+="$LAST_SVC_CPU "
-        [[ $t == tollgate || $t == cache || $t == limited ]] && RSS_LOG+=("round$r.$t $TG_SERVED $(rss_kb)")
+        if on_tollgate "$t"; then RSS_LOG+=("round$r.$t $TG_SERVED $(rss_kb)"); fi
     done
 done
 echo
@@ -633,21 +679,29 @@ fi
 
 # --- memory -------------------------------------------------------------------
 if want tollgate; then
-    echo "== memory: load tollgate until it has served $MEM_REQUESTS requests"
+    MEM_TARGETS=tollgate
+    [[ $MEM_SSE == 1 ]] && MEM_TARGETS="tollgate tollgate-sse"
+    echo "== memory: load tollgate ($MEM_TARGETS) until it has served $MEM_REQUESTS requests"
     extra=0
     while ((TG_SERVED < MEM_REQUESTS && extra < MEM_MAX_ROUNDS)); do
         extra=$((extra + 1))
-        run_round "mem$extra" tollgate
-        RSS_LOG+=("mem$extra $TG_SERVED $(rss_kb)")
+        for t in $MEM_TARGETS; do
+            run_round "mem$extra" "$t"
+            label=mem$extra
+            [[ $t == tollgate ]] || label+=.$t
+            RSS_LOG+=("$label $TG_SERVED $(rss_kb)")
+        done
     done
     ((TG_SERVED >= MEM_REQUESTS)) || echo "note: stopped after $MEM_MAX_ROUNDS extra rounds with $TG_SERVED requests served"
     sleep 1
     RSS_LOG+=("end $TG_SERVED $(rss_kb)")
+    [[ -n $SAMPLER_PID ]] && stop_pid "$SAMPLER_PID" TERM 2
+    SAMPLER_PID=
     echo
-    printf '%-16s %12s %10s\n' after requests "RSS MB"
+    printf '%-20s %12s %10s\n' after requests "RSS MB"
     for e in "${RSS_LOG[@]}"; do
         read -r label req kb <<<"$e"
-        printf '%-16s %12d %10.1f\n' "$label" "$req" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')"
+        printf '%-20s %12d %10.1f\n' "$label" "$req" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')"
     done
     # Growth over the last readings (at most 4 rounds plus the idle end
     # reading): a leak shows as a rise that keeps going with the request count.
@@ -667,6 +721,7 @@ if want tollgate; then
             grew ? "GREW across the last rounds" : "flat (no growth over 1 MB / 3%) across the last rounds"
         printf "peak RSS %.1f MB, target < %d MB: %s\n", peak / 1024, tgt, (peak / 1024 < tgt) ? "met" : "MISSED"
     }'
+    print_samples
     echo "tollgate served $TG_SERVED requests in total (as counted by wrk)"
     echo
 fi

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     o.url = url;
     if (is_pg(db)) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(spool, sizeof spool, "%s/tg-store-bench-spool.jsonl", tmp ? tmp : "/tmp");
+        snprintf(spool, sizeof spool, "%s/tg-store-bench-spool.tgj", tmp ? tmp : "/tmp");
         o.spool_path = spool;
         o.journal_dir = "";
     }

@@ -238,10 +238,23 @@ static bool utf8_seq(vstate_t *v)
     return true;
 }
 
-/* A byte a string holds as it is: printable ASCII but '"' and '\\'. */
+/* A byte a string holds as it is: printable ASCII but '"' and '\\'. A
+ * table: one load per byte in the loop that reads the bulk of a body. */
+#define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+#define Z16 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const unsigned char plain_tab[256] = {
+    Z16, Z16,                                                      /* 0x00-0x1f: controls */
+    1,   1,   0,   1,   1,   1,   1,   1,  1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f: '"' at 0x22 */
+    P16, P16,                                                      /* 0x30-0x4f */
+    1,   1,   1,   1,   1,   1,   1,   1,  1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5f: '\\' at 0x5c */
+    P16, P16,                                                      /* 0x60-0x7f */
+    Z16, Z16, Z16, Z16, Z16, Z16, Z16, Z16};                       /* 0x80-0xff: UTF-8 */
+#undef P16
+#undef Z16
+
 static inline bool plain_char(unsigned char c)
 {
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+    return plain_tab[c];
 }
 
 static bool v_string(vstate_t *v)
@@ -341,18 +354,35 @@ static bool v_literal(vstate_t *v, const char *word)
 
 #define MAX_DEPTH 512
 
+/* Which of keys[0..nkeys) a key spelled json[a..b) is, or nkeys. */
+static size_t key_index(const char *json, size_t a, size_t b, const char *const *keys, size_t nkeys)
+{
+    for (size_t k = 0; k < nkeys; k++)
+        if (keys[k][0] == json[a] && !strncmp(json + a, keys[k], b - a) && !keys[k][b - a])
+            return k;
+    return nkeys;
+}
+
 /* Iterative: the containers' kinds on a small stack, so no input can
- * exhaust the C stack. */
-bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char **err_reason)
+ * exhaust the C stack. The top-level object's members asked for are
+ * noted on the way (a member's value ends where the walk comes back to
+ * depth 1 after it). */
+bool tg_json_valid_members(const char *json, size_t len, const char *const *keys, size_t nkeys,
+                           tg_json_span_t *out, size_t *err_offset, const char **err_reason)
 {
     vstate_t v = {.s = json, .n = len};
     char stack[MAX_DEPTH];
     int depth = 0;
     enum { VALUE, AFTER_VALUE, KEY_OR_END, KEY } want = VALUE;
     bool ok = true;
+    size_t key = nkeys, vstart = 0; /* the member being read at depth 1, if asked for */
+    if (nkeys)
+        memset(out, 0, nkeys * sizeof *out);
     v.i = skip_ws(json, 0, len);
     for (;;) {
         if (want == VALUE) {
+            if (depth == 1 && stack[0] == '{')
+                vstart = v.i;
             if (v.i >= len) {
                 ok = fail(&v, "unexpected end of input");
                 break;
@@ -393,8 +423,11 @@ bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char 
                 ok = fail(&v, "expected a string key");
                 break;
             }
+            size_t kstart = v.i + 1;
             if (!(ok = v_string(&v)))
                 break;
+            if (depth == 1 && nkeys)
+                key = key_index(json, kstart, v.i - 1, keys, nkeys);
             v.i = skip_ws(json, v.i, len);
             if (v.i >= len || json[v.i] != ':') {
                 ok = fail(&v, "expected ':'");
@@ -402,7 +435,11 @@ bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char 
             }
             v.i = skip_ws(json, v.i + 1, len);
             want = VALUE;
-        } else { /* AFTER_VALUE */
+        } else {                             /* AFTER_VALUE */
+            if (depth == 1 && key < nkeys) { /* the last occurrence counts */
+                out[key] = (tg_json_span_t){.start = vstart, .end = v.i, .found = true};
+                key = nkeys;
+            }
             v.i = skip_ws(json, v.i, len);
             if (depth == 0)
                 break;
@@ -431,6 +468,13 @@ bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char 
             *err_offset = v.i;
         if (err_reason)
             *err_reason = v.why;
+        if (nkeys)
+            memset(out, 0, nkeys * sizeof *out);
     }
     return ok;
+}
+
+bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char **err_reason)
+{
+    return tg_json_valid_members(json, len, NULL, 0, NULL, err_offset, err_reason);
 }

@@ -55,6 +55,16 @@ size_t tg_json_object_start(const char *json, size_t len);
  */
 bool tg_json_valid(const char *json, size_t len, size_t *err_offset, const char **err_reason);
 
+/**
+ * tg_json_valid and tg_json_members in one pass: when the document is
+ * valid and an object, out[k] is where keys[k]'s value lies (the last
+ * occurrence, keys compared as written, as tg_json_members); when it is
+ * valid and not an object, nothing is found; when it is not valid, false
+ * as tg_json_valid, nothing found. nkeys may be 0 (out unused).
+ */
+bool tg_json_valid_members(const char *json, size_t len, const char *const *keys, size_t nkeys,
+                           tg_json_span_t *out, size_t *err_offset, const char **err_reason);
+
 /** The value of a top-level integer member, or -1 when absent or not a
  *  non-negative integer. */
 long tg_json_member_long(const char *json, size_t len, const char *key);

@@ -91,7 +91,14 @@ char *tg_redact_secrets(const char *s);
  *  set) on an error; some bytes may have been written then. */
 bool tg_write_all(int fd, const void *p, size_t n);
 
-/** Case-insensitive prefix test. */
+/** An ASCII letter in lower case; any other byte as it is (header names
+ *  are ASCII tokens: no locale applies). */
+static inline unsigned char tg_lower_byte(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/** Case-insensitive (ASCII) prefix test. */
 bool tg_has_prefix_ci(const char *s, const char *prefix);
 
 /* A fixed set of header names: compared only where the length matches, the

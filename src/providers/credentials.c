@@ -21,10 +21,10 @@
 
 bool tg_is_credential_header(const char *name)
 {
-    size_t n = strlen(name);
+    unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
     for (int t = 0; t < TG_PROVIDER_TYPES; t++)
         for (const char *const *h = tg_provider_rec_for_type(t)->credential_headers; *h; h++)
-            if (strlen(*h) == n && !strcasecmp(*h, name))
+            if (tg_lower_byte((unsigned char)(*h)[0]) == c0 && !strcasecmp(*h, name))
                 return true;
     return false;
 }
@@ -36,7 +36,7 @@ bool tg_provider_header_foreign(const tg_provider_rec_t *r, const char *name)
         if (owner->type == r->type || !owner->own_header_prefixes)
             continue;
         for (const char *const *p = owner->own_header_prefixes; *p; p++)
-            if (!strncasecmp(name, *p, strlen(*p)))
+            if (tg_has_prefix_ci(name, *p))
                 return true;
     }
     return false;
@@ -104,8 +104,9 @@ bool tg_provider_credentials_text(const tg_provider_cfg_t *p, tg_provider_header
 
 char *tg_provider_auth_value(const tg_provider_rec_t *r, const char *key)
 {
-    size_t n = strlen(r->auth_prefix) + strlen(key) + 1;
-    char *v = tg_xmalloc(n);
-    snprintf(v, n, "%s%s", r->auth_prefix, key);
+    size_t pl = strlen(r->auth_prefix), kl = strlen(key);
+    char *v = tg_xmalloc(pl + kl + 1);
+    memcpy(v, r->auth_prefix, pl);
+    memcpy(v + pl, key, kl + 1);
     return v;
 }

@@ -122,6 +122,7 @@ struct tg_h1_call {
     int64_t t0_ms, connect_ms, idle_ms, last_ms;
     struct event timer;
     struct event kick; /* deferred end, or resume */
+    bool kicked;       /* kick was ever activated: only then has it to be deleted */
     struct evdns_getaddrinfo_request *dns;
     int addr_i;
     tg_buf_t proxy_in; /* the proxy's answer to CONNECT */
@@ -149,8 +150,37 @@ struct tg_h1 {
     size_t n_no_proxy;
     bool no_proxy_all;
     tg_h1_stats_t stats;
+    /* The last URL parsed (owned; NULL before the first) and what
+     * http_parser made of it: a worker calls the same few URLs over and
+     * over, and parsing one costs more than the rest of the request head. */
+    char *last_url;
+    size_t last_url_len;
+    struct http_parser_url last_pu;
     char rbuf[READ_BUF];
 };
+
+/* Longest URL kept as the last one parsed. */
+#define LAST_URL_MAX 2048
+
+/* http_parser_parse_url, answered from the last call when the URL is the
+ * same bytes. Returns 0, or http_parser's non-zero for a bad URL (never
+ * kept). */
+static int parse_url(tg_h1_t *c, const char *url, size_t len, struct http_parser_url *pu)
+{
+    if (c->last_url && len == c->last_url_len && !memcmp(url, c->last_url, len)) {
+        *pu = c->last_pu;
+        return 0;
+    }
+    http_parser_url_init(pu);
+    int rc = http_parser_parse_url(url, len, 0, pu);
+    if (rc == 0 && len <= LAST_URL_MAX) {
+        free(c->last_url);
+        c->last_url = tg_xstrndup(url, len);
+        c->last_url_len = len;
+        c->last_pu = *pu;
+    }
+    return rc;
+}
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
@@ -447,8 +477,11 @@ static conn_t *pool_take(tg_h1_t *c, origin_t *o)
 
 static void call_free(tg_h1_call_t *u)
 {
+    /* event_del takes the base's lock even for an event that is not
+     * pending: the kick, seldom used, is deleted only if it was */
     event_del(&u->timer);
-    event_del(&u->kick);
+    if (u->kicked)
+        event_del(&u->kick);
     tg_buf_free(&u->head);
     tg_buf_free(&u->proxy_in);
     tg_h1resp_free(&u->resp);
@@ -464,7 +497,8 @@ static void call_report(tg_h1_call_t *u, tg_upstream_result_t res, const char *e
         conn_close(u->conn);
         u->conn = NULL;
     }
-    event_del(&u->timer);
+    /* the timer is deleted by call_free: it cannot fire before (no loop
+     * turn in between) */
     if (!u->cancelled)
         u->cbs.on_done(u->arg, res, err);
     call_free(u);
@@ -486,6 +520,7 @@ static void call_fail(tg_h1_call_t *u, tg_upstream_result_t res, const char *fmt
     if (u->starting) {
         u->end_pending = true;
         u->end_res = res;
+        u->kicked = true;
         event_active(&u->kick, EV_TIMEOUT, 0);
         return;
     }
@@ -1250,6 +1285,7 @@ void tg_h1_free(tg_h1_t *c)
     for (size_t i = 0; i < c->n_no_proxy; i++)
         free(c->no_proxy[i]);
     free(c->no_proxy);
+    free(c->last_url);
     free(c);
 }
 
@@ -1273,9 +1309,8 @@ tg_h1_call_t *tg_h1_start(tg_h1_t *c, const tg_upstream_req_t *req, const tg_ups
 
     const char *url = req->url ? req->url : "";
     struct http_parser_url pu;
-    http_parser_url_init(&pu);
     bool https = !strncasecmp(url, "https://", 8);
-    if (http_parser_parse_url(url, strlen(url), 0, &pu) != 0 || !(pu.field_set & (1 << UF_HOST)) ||
+    if (parse_url(c, url, strlen(url), &pu) != 0 || !(pu.field_set & (1 << UF_HOST)) ||
         (!https && strncasecmp(url, "http://", 7) != 0)) {
         call_fail(u, TG_UP_CONNECT, "the provider URL '%.200s' is not an http(s) URL", url);
         u->starting = false;
@@ -1312,6 +1347,7 @@ void tg_h1_resume(tg_h1_call_t *u)
     u->last_ms = tg_mono_ms();
     if (u->conn)
         conn_watch_read(u->conn);
+    u->kicked = true;
     event_active(&u->kick, EV_TIMEOUT, 0);
 }
 

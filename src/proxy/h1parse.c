@@ -19,13 +19,59 @@
 #include <string.h>
 #include <strings.h>
 
+/* The blocks a head's "name\0value\0" entries are written into, one
+ * after the other: an answer's head costs an allocation or two, not two
+ * per header. Only the newest block grows; an entry that no longer fits
+ * moves, whole, to a new block twice as large. Dead bytes left behind are
+ * bounded by the head's own bound. */
+struct tg_hchunk {
+    struct tg_hchunk *next; /* older */
+    size_t len, cap;
+    char data[];
+};
+
+#define HCHUNK_MIN 1024
+
 void tg_headers_free(tg_headers_t *h)
 {
-    for (size_t i = 0; i < h->n; i++)
-        free(h->names[i]); /* the value is in the same block */
+    if (h->chunks) {
+        for (struct tg_hchunk *c = h->chunks, *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
+    } else {
+        for (size_t i = 0; i < h->n; i++)
+            free(h->names[i]); /* the value is in the same block */
+    }
     free(h->names);
     free(h->values);
     memset(h, 0, sizeof *h);
+}
+
+/* Room for `extra` more bytes after the last entry, which holds `used`
+ * bytes (0 for a new one) at the end of the newest block; returns where
+ * that entry now starts. */
+static char *entry_room(tg_headers_t *h, size_t used, size_t extra)
+{
+    struct tg_hchunk *c = h->chunks;
+    if (c && c->cap - c->len >= extra)
+        return c->data + c->len - used;
+    size_t cap = c ? c->cap * 2 : HCHUNK_MIN;
+    while (cap < used + extra)
+        cap *= 2;
+    struct tg_hchunk *n = tg_xmalloc(sizeof *n + cap);
+    n->next = c;
+    n->cap = cap;
+    n->len = used;
+    if (used) { /* the entry moves: the pointers to it follow */
+        memcpy(n->data, c->data + c->len - used, used);
+        c->len -= used;
+        size_t vl = (size_t)(h->values[h->n - 1] - h->names[h->n - 1]);
+        h->names[h->n - 1] = n->data;
+        h->values[h->n - 1] = n->data + vl;
+    }
+    h->chunks = n;
+    return n->data;
 }
 
 const char *tg_headers_get(const tg_headers_t *h, const char *name)
@@ -75,8 +121,9 @@ static int on_status(http_parser *p, const char *at, size_t len)
     return count(of(p), at, len);
 }
 
-/* Appends to the name (or value) of the last header, which holds the
- * block "name\0value\0"; a new name starts a new header. */
+/* Appends to the name (or value) of the last header, the entry
+ * "name\0value\0" at the end of the newest block; a new name starts a new
+ * header. r->nl and r->vl are the last entry's name and value lengths. */
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     tg_h1resp_t *r = of(p);
@@ -91,27 +138,27 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
             h->names = tg_xrealloc(h->names, h->cap * sizeof(char *));
             h->values = tg_xrealloc(h->values, h->cap * sizeof(char *));
         }
-        char *block = tg_xmalloc(len + 2);
-        memcpy(block, at, len);
-        block[len] = 0;
-        block[len + 1] = 0;
-        h->names[h->n] = block;
-        h->values[h->n] = block + len + 1;
+        char *e = entry_room(h, 0, len + 2);
+        memcpy(e, at, len);
+        e[len] = 0;
+        e[len + 1] = 0;
+        h->chunks->len += len + 2;
+        h->names[h->n] = e;
+        h->values[h->n] = e + len + 1;
         h->n++;
+        r->nl = len;
+        r->vl = 0;
         r->in_value = false;
         return 0;
     }
-    /* the name went on in a later read */
-    char *old = h->names[h->n - 1];
-    size_t nl = strlen(old);
-    char *block = tg_xmalloc(nl + len + 2);
-    memcpy(block, old, nl);
-    memcpy(block + nl, at, len);
-    block[nl + len] = 0;
-    block[nl + len + 1] = 0;
-    free(old);
-    h->names[h->n - 1] = block;
-    h->values[h->n - 1] = block + nl + len + 1;
+    /* the name went on in a later read (its value is still empty) */
+    char *e = entry_room(h, r->nl + 2, len);
+    memcpy(e + r->nl, at, len);
+    r->nl += len;
+    e[r->nl] = 0;
+    e[r->nl + 1] = 0;
+    h->chunks->len += len;
+    h->values[h->n - 1] = e + r->nl + 1;
     return 0;
 }
 
@@ -123,15 +170,11 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     tg_headers_t *h = &r->headers;
     if (!h->n)
         return fail(r, "the provider's answer has a header value without a name");
-    char *old = h->names[h->n - 1];
-    size_t nl = strlen(old), vl = strlen(h->values[h->n - 1]);
-    char *block = tg_xmalloc(nl + vl + len + 2);
-    memcpy(block, old, nl + 1 + vl);
-    memcpy(block + nl + 1 + vl, at, len);
-    block[nl + 1 + vl + len] = 0;
-    free(old);
-    h->names[h->n - 1] = block;
-    h->values[h->n - 1] = block + nl + 1;
+    char *e = entry_room(h, r->nl + r->vl + 2, len);
+    memcpy(e + r->nl + 1 + r->vl, at, len);
+    r->vl += len;
+    e[r->nl + 1 + r->vl] = 0;
+    h->chunks->len += len;
     r->in_value = true;
     return 0;
 }

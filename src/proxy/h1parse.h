@@ -38,6 +38,7 @@ typedef struct {
     tg_headers_t headers;
     size_t head_bytes; /* bytes of the current head: bounded */
     bool in_value;     /* the last header callback was a value */
+    size_t nl, vl;     /* the last header's name and value lengths so far */
     size_t fed;        /* bytes read so far */
     bool got_head;     /* on_head was called */
     bool complete;     /* the final answer ended */

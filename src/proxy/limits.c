@@ -72,7 +72,11 @@ int tg_limits_for_client(tg_limits_t *L, const tg_config_t *cfg, tg_rl_registry_
     tg_limits_free(L); /* L is zeroed or was used before */
     L->header_policy = -1;
     char scope[600];
-    snprintf(scope, sizeof scope, "ip:%.100s", ip ? ip : "");
+    /* formatted only when some per-address pair may use it: most set-ups
+     * have none, and this runs for every request */
+    if (cfg->rl_enabled || cfg->sec_per_ip.requests_per_minute > 0 ||
+        cfg->sec_per_ip.tokens_per_minute > 0)
+        snprintf(scope, sizeof scope, "ip:%.100s", ip ? ip : "");
     add_pair(L, &cfg->sec_per_ip, scope);
     if (cfg->rl_enabled) {
         char sec_scope[610];
@@ -214,10 +218,12 @@ void tg_limits_settle(tg_rl_t *rl, struct tg_redis *redis, const tg_limits_t *L,
 
 void tg_limits_free(tg_limits_t *L)
 {
-    for (size_t i = 0; i < L->n; i++)
-        free(L->keys[i]);
-    free(L->checks);
-    free(L->policies);
-    free(L->keys);
+    if (L->checks) { /* the three arrays come together (add); most sets never had one */
+        for (size_t i = 0; i < L->n; i++)
+            free(L->keys[i]);
+        free(L->checks);
+        free(L->policies);
+        free(L->keys);
+    }
     memset(L, 0, sizeof *L);
 }

@@ -34,13 +34,16 @@ typedef enum {
     TG_UP_TOO_LARGE /* answer over the relay's limit */
 } tg_upstream_result_t;
 
-/** Response header list: names as received, values trimmed. Each names[i]
- *  is one allocation that also holds values[i]; the arrays have room for
- *  cap entries. */
+/** Response header list: names as received, values trimmed; the arrays
+ *  have room for cap entries. Without chunks, each names[i] is one
+ *  allocation that also holds values[i]; with chunks (the HTTP/1.1
+ *  client's reader, h1parse.c), every name and value lies in those blocks,
+ *  freed with the list. */
 typedef struct {
     char **names;
     char **values;
     size_t n, cap;
+    struct tg_hchunk *chunks;
 } tg_headers_t;
 
 typedef struct {

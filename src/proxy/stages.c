@@ -112,7 +112,11 @@ static tg_stage_result_t read_body(void *arg)
                           "the request body is empty; a JSON object is expected");
         return TG_STAGE_ANSWERED;
     }
-    if (!tg_json_valid(x->in_body, x->in_len, &off, &why)) {
+    /* checked and its members found in one walk; Gemini's model and
+     * streaming come from the URL, so its body's members are not read */
+    bool gemini = x->route == TG_ROUTE_GEMINI;
+    if (!tg_json_valid_members(x->in_body, x->in_len, tg_in_keys_names, gemini ? 0 : TG_IN_NKEYS,
+                               x->in_keys, &off, &why)) {
         snprintf(msg, sizeof msg, "the request body is not valid JSON: %s at byte %zu", why, off);
         tg_exchange_error(x, 400, "invalid_json", msg);
         return TG_STAGE_ANSWERED;
@@ -121,9 +125,8 @@ static tg_stage_result_t read_body(void *arg)
         tg_exchange_error(x, 400, "invalid_json", "the request body must be a JSON object");
         return TG_STAGE_ANSWERED;
     }
-    if (x->route == TG_ROUTE_GEMINI) /* model and streaming come from the URL */
+    if (gemini)
         return TG_STAGE_CONTINUE;
-    tg_json_members(x->in_body, x->in_len, tg_in_keys_names, TG_IN_NKEYS, x->in_keys);
     int mr = tg_json_span_plain_string(x->in_body, x->in_keys[TG_IN_MODEL], mbuf, sizeof mbuf);
     if (mr == 1)
         x->model_requested = tg_xstrdup(mbuf);

@@ -74,22 +74,35 @@ TG_REPLACEABLE bool tg_http_shutdown_cut(const tg_http_t *h)
 /* A request asks for some twenty Helicone-* headers (retries, cache,
  * limits, fallbacks, ...) and most requests carry none: one pass over the
  * headers, on the first such question, answers all of those at once. */
+static bool helicone_name(const char *name)
+{
+    static const char p[] = "helicone"; /* letters: c | 0x20 matches either case, nothing else */
+    for (size_t i = 0; i < sizeof p - 1; i++)
+        if ((name[i] | 0x20) != p[i])
+            return false; /* a NUL stops it here too */
+    return name[sizeof p - 1] == '-';
+}
+
 static bool has_helicone_headers(tg_http_t *h)
 {
     if (!h->helicone_known) {
         for (size_t i = 0; i < h->req.n_headers && !h->helicone; i++)
-            h->helicone = !strncasecmp(h->req.names[i], "Helicone-", 9);
+            h->helicone = helicone_name(h->req.names[i]);
         h->helicone_known = true;
     }
     return h->helicone;
 }
 
+/* Names are compared by their first byte before the whole: most of a
+ * request's few headers differ from the one asked for right there. */
 TG_REPLACEABLE const char *tg_http_header(tg_http_t *h, const char *name)
 {
-    if (!strncasecmp(name, "Helicone-", 9) && !has_helicone_headers(h))
+    unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
+    if (c0 == 'h' && !has_helicone_headers(h) && helicone_name(name))
         return NULL;
     for (size_t i = 0; i < h->req.n_headers; i++)
-        if (!strcasecmp(h->req.names[i], name))
+        if (tg_lower_byte((unsigned char)h->req.names[i][0]) == c0 &&
+            !strcasecmp(h->req.names[i], name))
             return h->req.values[i];
     return NULL;
 }
@@ -118,22 +131,26 @@ TG_REPLACEABLE void tg_http_set_events(tg_http_t *h, const tg_http_events_t *ev,
 /* The server writes the framing headers itself. */
 static bool framing_header(const char *name)
 {
-    return !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding") ||
-           !strcasecmp(name, "Connection") || !strcasecmp(name, "Date");
+    switch (tg_lower_byte((unsigned char)name[0])) {
+    case 'c': return !strcasecmp(name, "Content-Length") || !strcasecmp(name, "Connection");
+    case 't': return !strcasecmp(name, "Transfer-Encoding");
+    case 'd': return !strcasecmp(name, "Date");
+    default: return false;
+    }
 }
 
 TG_REPLACEABLE void tg_http_add_header(tg_http_t *h, const char *name, const char *value)
 {
     /* A name is a token; neither may break the header block (a provider's
      * header passed on must not be able to add lines of its own). */
-    size_t nl = strlen(name);
-    if (!nl || strcspn(name, ":\r\n \t") != nl || value[strcspn(value, "\r\n")] ||
-        framing_header(name))
+    size_t nl = strlen(name), vl = strcspn(value, "\r\n");
+    if (!nl || strcspn(name, ":\r\n \t") != nl || value[vl] || framing_header(name))
         return;
-    tg_buf_append(&h->out_headers, name, nl);
-    tg_buf_append(&h->out_headers, ": ", 2);
-    tg_buf_puts(&h->out_headers, value);
-    tg_buf_append(&h->out_headers, "\r\n", 2);
+    char *p = tg_buf_extend(&h->out_headers, nl + vl + 4); /* one reservation for the line */
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
 }
 
 TG_REPLACEABLE void tg_http_add_own_header(tg_http_t *h, const char *name, const char *value)

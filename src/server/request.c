@@ -360,10 +360,14 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 static const char *head_value(tg_reqparse_t *rp, const char *name, size_t *count)
 {
     const char *first = NULL;
+    unsigned char c0 = tg_lower_byte((unsigned char)name[0]);
     *count = 0;
-    for (size_t i = 0; i < rp->n_offs; i += 2)
-        if (!strcasecmp(rp->head.data + rp->offs[i], name) && !(*count)++)
+    for (size_t i = 0; i < rp->n_offs; i += 2) {
+        const char *n = rp->head.data + rp->offs[i];
+        /* the first byte before the whole name: most differ right there */
+        if (tg_lower_byte((unsigned char)n[0]) == c0 && !strcasecmp(n, name) && !(*count)++)
             first = rp->head.data + rp->offs[i + 1];
+    }
     return first;
 }
 
@@ -385,7 +389,8 @@ static int check_framing(tg_reqparse_t *rp, http_parser *p, bool has_length)
 {
     size_t n_te = 0, n_chunked = 0;
     for (size_t i = 0; i < rp->n_offs; i += 2)
-        if (!strcasecmp(rp->head.data + rp->offs[i], "Transfer-Encoding")) {
+        if (tg_lower_byte((unsigned char)rp->head.data[rp->offs[i]]) == 't' &&
+            !strcasecmp(rp->head.data + rp->offs[i], "Transfer-Encoding")) {
             n_te++;
             n_chunked += !strcasecmp(rp->head.data + rp->offs[i + 1], "chunked");
         }

@@ -132,6 +132,15 @@ void tg_journal_encode(const tg_record_t *r, tg_buf_t *out)
     put_u32(h + 8, tg_crc32c(tg_crc32c(0, h + 4, 4), h + TG_JOURNAL_HEADER, len));
 }
 
+bool tg_journal_head(const char *p, size_t *frame_len)
+{
+    uint32_t n = get_u32(p + 4);
+    if (get_u32(p) != MAGIC || n > MAX_PAYLOAD)
+        return false;
+    *frame_len = TG_JOURNAL_HEADER + (size_t)n;
+    return true;
+}
+
 int tg_journal_frame(const char *p, size_t len, size_t *used, const char **payload, size_t *plen)
 {
     if (len < TG_JOURNAL_HEADER)
@@ -216,9 +225,10 @@ static bool read_file(const char *path, tg_buf_t *out)
     return n == 0;
 }
 
-/* One segment left by an earlier run: its records as spool lines, how many,
- * and the bytes past the last whole frame (a torn write, or damage). */
-static long segment_lines(const tg_buf_t *file, tg_buf_t *lines, size_t *tail)
+/* One segment left by an earlier run: how many whole frames it starts
+ * with, and the bytes they span (*good). What follows them (a torn write,
+ * or damage) is not handed over. */
+static long segment_frames(const tg_buf_t *file, size_t *good)
 {
     long n = 0;
     size_t at = 0;
@@ -227,20 +237,14 @@ static long segment_lines(const tg_buf_t *file, tg_buf_t *lines, size_t *tail)
         size_t used, plen;
         if (tg_journal_frame(file->data + at, file->len - at, &used, &pl, &plen) != TG_JOURNAL_OK)
             break;
-        tg_record_t *r = tg_record_unpack(pl, plen);
-        if (r) {
-            tg_record_to_json(r, TG_RECORD_JSON_SPOOL, lines);
-            tg_buf_append(lines, "\n", 1);
-            n++;
-        }
-        tg_record_free(r);
+        n++;
         at += used;
     }
-    *tail = file->len - at;
+    *good = at;
     return n;
 }
 
-long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *lines, size_t len),
+long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *frames, size_t len),
                      void *arg)
 {
     DIR *d = opendir(js->dir);
@@ -249,7 +253,7 @@ long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *lines, s
     long total = 0;
     size_t torn = 0;
     struct dirent *e;
-    tg_buf_t file = {0}, lines = {0}, path = {0};
+    tg_buf_t file = {0}, path = {0};
     while ((e = readdir(d))) {
         size_t nl = strlen(e->d_name);
         if (nl < 5 || strcmp(e->d_name + nl - 4, ".tgj") != 0)
@@ -257,25 +261,23 @@ long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *lines, s
         tg_buf_reset(&path);
         tg_buf_printf(&path, "%s/%s", js->dir, e->d_name);
         tg_buf_reset(&file);
-        tg_buf_reset(&lines);
         if (!read_file(path.data, &file)) {
             tg_error("store: cannot read the journal %s: %s", path.data, strerror(errno));
             continue;
         }
-        size_t tail;
-        long n = segment_lines(&file, &lines, &tail);
-        if (n && !take(arg, lines.data, lines.len)) {
+        size_t good;
+        long n = segment_frames(&file, &good);
+        if (n && !take(arg, file.data, good)) {
             tg_error("store: the spool cannot take the journal %s; kept for the next start",
                      path.data);
             continue;
         }
         unlink(path.data);
         total += n;
-        torn += tail;
+        torn += file.len - good;
     }
     closedir(d);
     tg_buf_free(&file);
-    tg_buf_free(&lines);
     tg_buf_free(&path);
     if (total)
         tg_info("store: %ld records recovered from the journal %s", total, js->dir);
@@ -366,9 +368,13 @@ bool tg_journal_submit(tg_store_t *s, tg_journal_t *j, tg_record_t *r)
             if (!j->seg)
                 j->seg = segment_new(j);
             first = !j->frames.len;
+            size_t at = j->frames.len;
             tg_journal_encode(r, &j->frames);
             atomic_fetch_add_explicit(&j->seg->refs, 1, memory_order_relaxed);
             r->journal = j->seg;
+            /* the same bytes go to the spool if the queue is full */
+            tg_store_submit_frame(s, r, j->frames.data + at, j->frames.len - at);
+            return first;
         }
     }
     tg_store_submit(s, r);

@@ -17,9 +17,10 @@
  *     u32 magic "TGJ1" | u32 length | u32 CRC-32C(length, payload) | payload
  *
  * (little-endian), payload = the record's binary form (tg_record_pack: a
- * few copies; the spool's JSON line cost ~40k instructions per record with
- * bodies). A torn last frame (crash mid-write) fails its length or CRC and
- * ends the segment's reading.
+ * few copies; a JSON line cost ~40k instructions per record with bodies).
+ * A torn last frame (crash mid-write) fails its length or CRC and ends the
+ * segment's reading. The store's spool (writer.c) is a run of the same
+ * frames.
  *
  * Trim: each record holds a reference on its segment until the writer has
  * settled it (committed, spooled or dropped), the worker holds one while it
@@ -29,9 +30,10 @@
  * worker before it appends again (when it has grown past 1/16 of a
  * segment), so an idle gateway keeps little.
  *
- * Start: segments left by a crash are copied into the spool (fsync'd) and
- * removed; the writer replays the spool, skipping records already stored
- * (same id and created_at), so each record lands exactly once.
+ * Start: the whole frames of segments left by a crash are copied as they
+ * are into the spool (fsync'd; the spool holds the same frames) and the
+ * segments removed; the writer replays the spool, skipping records already
+ * stored (same id and created_at), so each record lands exactly once.
  *
  * Threads: the set (tg_jset_*) is made, recovered and freed on the main
  * thread; tg_jseg_release runs on whichever thread settles a record (the
@@ -66,6 +68,11 @@ void tg_journal_encode(const tg_record_t *r, tg_buf_t *out);
  *  TG_JOURNAL_BAD when it is not a frame (bad magic, length or CRC). */
 int tg_journal_frame(const char *p, size_t len, size_t *used, const char **payload, size_t *plen);
 
+/** Whether p[0..TG_JOURNAL_HEADER) starts a frame (magic, a length within
+ *  bounds); *frame_len is then the whole frame's size, header included.
+ *  The CRC is not checked: that needs the payload (tg_journal_frame). */
+bool tg_journal_head(const char *p, size_t *frame_len);
+
 /** tg_journal_frame, then the record (*out, NULL unless TG_JOURNAL_OK; a
  *  frame whose payload is not a record is TG_JOURNAL_BAD). */
 int tg_journal_decode(const char *p, size_t len, size_t *used, tg_record_t **out);
@@ -79,11 +86,11 @@ tg_jset_t *tg_jset_new(const char *dir, int64_t max_bytes, int64_t segment_bytes
  *  directory when it is empty (a clean stop leaves nothing). Main thread. */
 void tg_jset_free(tg_jset_t *js);
 
-/** Segments left by an earlier run: each one's records go to take() as
- *  spool lines ('\n'-terminated), then the segment is removed — only if
- *  take() returned true. Returns the records handed over. Main thread,
- *  before any worker journals. */
-long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *lines, size_t len),
+/** Segments left by an earlier run: each one's whole frames (up to the
+ *  first that is torn or damaged) go to take() byte for byte, then the
+ *  segment is removed — only if take() returned true. Returns the frames
+ *  handed over. Main thread, before any worker journals. */
+long tg_jset_recover(tg_jset_t *js, bool (*take)(void *arg, const char *frames, size_t len),
                      void *arg);
 
 /** Bytes in the journal files now; records not journaled because of the
@@ -93,6 +100,12 @@ int64_t tg_jset_skipped(tg_jset_t *js);
 
 /** A record settled: drop its reference on its segment. Any thread. */
 void tg_jseg_release(tg_jseg_t *seg);
+
+/** tg_store_submit of a record whose frame (tg_journal_encode) the caller
+ *  has made already: should the record have to take the spool, those bytes
+ *  are what is appended (no second encoding). frame NULL: encoded there if
+ *  needed. Any thread (writer.c). */
+void tg_store_submit_frame(struct tg_store *s, tg_record_t *r, const char *frame, size_t len);
 
 /** The store's journal set, NULL when journaling is off (writer.c). */
 tg_jset_t *tg_store_jset(struct tg_store *s);

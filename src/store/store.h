@@ -37,14 +37,17 @@ struct tg_query;
 typedef struct tg_store tg_store_t;
 
 typedef struct {
-    const char *url;         /* "sqlite:PATH" (storage.url) */
-    const char *spool_path;  /* NULL: "<database path>-spool.jsonl" */
-    size_t queue_capacity;   /* records in memory, default 4096 */
-    size_t queue_max_bytes;  /* bytes in memory (bodies!), default 4 MiB */
-    size_t batch_max;        /* records per transaction at most, default 1024 */
-    int batch_ms;            /* longest a record waits for its batch, default 250 */
-    int64_t spool_max_bytes; /* default 1 GiB; past it records are kept in memory */
-    int spool_sync_ms;       /* fsync period of the spool, default 200 */
+    const char *url;               /* "sqlite:PATH" (storage.url) */
+    const char *spool_path;        /* NULL: "<database path>-spool.tgj" (frames, journal.h) */
+    const char *legacy_spool_path; /* an older version's JSON-lines spool, replayed once at
+                                      start then removed; NULL: "<database path>-spool.jsonl"
+                                      (tg_store_open) or none (tg_store_open_backend) */
+    size_t queue_capacity;         /* records in memory, default 4096 */
+    size_t queue_max_bytes;        /* bytes in memory (bodies!), default 4 MiB */
+    size_t batch_max;              /* records per transaction at most, default 1024 */
+    int batch_ms;                  /* longest a record waits for its batch, default 250 */
+    int64_t spool_max_bytes;       /* default 1 GiB; past it records are kept in memory */
+    int spool_sync_ms;             /* fsync period of the spool, default 200 */
     size_t backlog_max;      /* records kept in memory when even the spool fails, default 10000 */
     int retry_min_ms;        /* first retry of a failing database, default 100 */
     int retry_max_ms;        /* backoff ceiling, default 5000 */

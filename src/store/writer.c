@@ -9,9 +9,10 @@
  *   2. the writer's current batch (memory, at most batch_max records);
  *   3. the spool: "<spool>" (appended by producers whose record did not fit
  *      in the queue, and by the writer while the database fails) or
- *      "<spool>.replay" (the file being replayed); both JSON lines, written
- *      with one write(2) per record, fsync'd by the writer every
- *      spool_sync_ms;
+ *      "<spool>.replay" (the file being replayed); both runs of the crash
+ *      journal's frames (journal.h: magic, length, CRC-32C, the record's
+ *      binary form), written with one write(2) per append, fsync'd by the
+ *      syncer thread every spool_sync_ms;
  *   4. the writer's backlog (memory, backlog_max) — only while the spool
  *      itself cannot be written;
  *   5. the database (committed), or dropped (counted) when neither the spool
@@ -24,11 +25,23 @@
  *
  * Replays are idempotent: the back-end skips a record whose (id, created_at)
  * is already stored, so a crash between a commit and the spool truncation
- * does not duplicate records.
+ * does not duplicate records. A replay goes one batch at a time, taking
+ * turns with the queue's batches, so a long spool never stops the queue
+ * from draining (which would spill more records into the spool).
+ *
+ * Damage: a torn last frame (a crash inside an append's write(2)) is cut
+ * off at start (trim_torn_frame). A frame that fails its magic, length or
+ * CRC in the middle of a file (disk damage) is skipped: the replay moves
+ * on to the next "TGJ1" whose frame checks out, counts each damaged
+ * stretch as one dropped record and logs the file's damage once. Older
+ * versions spooled JSON lines ("<legacy>", legacy_spool_path, and its
+ * .replay): at start they are turned into frames on the spool, then
+ * removed (convert_legacy); nothing else reads JSON lines.
  *
  * Threads: tg_store_submit, tg_store_counters and the rule calls (which
  * go straight to the back-end) run on any thread; the writer thread runs
- * writer_main and everything it calls; open/close on main.
+ * writer_main and everything it calls; the syncer thread fsyncs the spool
+ * (syncer_main); open/close on main.
  * The spool append path is shared by producers and the writer under
  * spool_mu; only the writer rotates (renames) the spool.
  */
@@ -52,6 +65,7 @@
 struct tg_store {
     tg_store_options_t o;
     char *spool_path, *replay_path;
+    char *legacy_path; /* an older version's JSON-lines spool, NULL: none */
     tg_store_backend_t *be;
     tg_jset_t *journal; /* NULL: no crash journal */
 
@@ -67,9 +81,17 @@ struct tg_store {
     atomic_bool closing;
 
     pthread_mutex_t spool_mu;
-    int spool_fd;             /* live spool, O_APPEND, -1 when closed; under spool_mu */
+    int spool_fd;   /* live spool, O_APPEND, -1 when closed; under spool_mu */
+    int retired[8]; /* rotated spools' fds, for the syncer's last fsync; under spool_mu */
+    int n_retired;
     atomic_llong spool_bytes; /* live + replay file sizes */
     atomic_bool spool_dirty;  /* appended since the last fsync */
+
+    pthread_t syncer; /* fsyncs the spool every spool_sync_ms */
+    bool syncer_started;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_cv;
+    bool sync_stop; /* under sync_mu */
 
     /* writer thread only */
     tg_record_t **batch;
@@ -79,8 +101,10 @@ struct tg_store {
     bool failing;
     int backoff_ms;
     int64_t next_retry_ms;
-    int64_t last_sync_ms;
-    off_t replay_off; /* bytes of the replay file already in the database */
+    off_t replay_off;    /* bytes of the replay file already in the database */
+    tg_buf_t replay_buf; /* the replay file's bytes being decoded */
+    long replay_bad;     /* records of the replay file dropped (damage), logged at its end */
+    int64_t replay_bad_bytes;
     bool warned_spool;
 
     atomic_llong in_hand; /* records popped but not yet settled (batch + backlog) */
@@ -122,37 +146,75 @@ static int64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-/* A crash can leave a half-written last line: cut it off so the next append
- * starts on a line of its own. Returns the bytes cut. Before threads start. */
-static int64_t trim_partial_line(const char *path)
+/* Whether "TGJ1" occurs in the file's bytes [from, size): read in 1 MiB
+ * pieces that overlap by 3 bytes. */
+static bool magic_after(int fd, off_t from, off_t size)
+{
+    enum { PIECE = 1 << 20 };
+    char *buf = tg_xmalloc(PIECE);
+    bool found = false;
+    while (!found && size - from >= 4) {
+        size_t want = size - from > PIECE ? PIECE : (size_t)(size - from);
+        ssize_t n = pread(fd, buf, want, from);
+        if (n < 4)
+            break;
+        found = memmem(buf, (size_t)n, "TGJ1", 4) != NULL;
+        from += n - 3;
+    }
+    free(buf);
+    return found;
+}
+
+/* A crash can leave a torn last frame (the process died inside an append's
+ * write(2)): cut it off so the next append starts a frame of its own, not
+ * one that the torn frame's length swallows. Walks the frame headers (one
+ * pread each, no payload read) and checks the last frame's CRC. A header
+ * that is no frame in the middle (damage) ends the walk without a cut, and
+ * so does a length running past the end with another frame's magic behind
+ * it (a damaged length rather than a torn write): the replay skips damage.
+ * Returns the bytes cut. Before threads start. */
+static int64_t trim_torn_frame(const char *path)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    off_t size = lseek(fd, 0, SEEK_END), end = size;
-    char buf[4096];
-    while (end > 0) {
-        off_t from = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
-        ssize_t n = pread(fd, buf, (size_t)(end - from), from);
-        if (n <= 0)
-            break;
-        ssize_t i = n;
-        while (i > 0 && buf[i - 1] != '\n')
-            i--;
-        if (i > 0) {
-            end = from + i;
+    off_t size = lseek(fd, 0, SEEK_END), at = 0, last = -1, cut_at = -1;
+    char head[TG_JOURNAL_HEADER];
+    size_t flen = 0;
+    while (at < size) {
+        if (size - at < TG_JOURNAL_HEADER) {
+            cut_at = at; /* a torn header */
             break;
         }
-        end = from;
+        if (pread(fd, head, sizeof head, at) != (ssize_t)sizeof head ||
+            !tg_journal_head(head, &flen))
+            break; /* damage: left to the replay */
+        if ((off_t)flen > size - at) {
+            if (!magic_after(fd, at + TG_JOURNAL_HEADER, size))
+                cut_at = at; /* the bytes end inside it */
+            break;
+        }
+        last = at;
+        at += (off_t)flen;
     }
-    int64_t cut = (int64_t)(size - end);
-    if (cut > 0 && ftruncate(fd, end) != 0)
+    if (at == size && last >= 0) {
+        /* the last frame whole, but its bytes may not all have reached the file */
+        size_t n = (size_t)(size - last), used, plen;
+        char *buf = tg_xmalloc(n);
+        const char *pl;
+        if (pread(fd, buf, n, last) == (ssize_t)n &&
+            tg_journal_frame(buf, n, &used, &pl, &plen) != TG_JOURNAL_OK)
+            cut_at = last;
+        free(buf);
+    }
+    int64_t cut = cut_at >= 0 ? (int64_t)(size - cut_at) : 0;
+    if (cut > 0 && ftruncate(fd, cut_at) != 0)
         cut = 0;
     close(fd);
     return cut;
 }
 
-/* Append lines (each ends in '\n') to the live spool. Any thread. */
+/* Append frames to the live spool: one write(2). Any thread. */
 static bool spool_append(tg_store_t *s, const char *data, size_t len)
 {
     bool ok = false;
@@ -165,7 +227,7 @@ static bool spool_append(tg_store_t *s, const char *data, size_t len)
         goto out;
     off_t before = lseek(s->spool_fd, 0, SEEK_END);
     if (!tg_write_all(s->spool_fd, data, len)) {
-        /* never leave half a line behind */
+        /* never leave half a frame behind */
         if (before >= 0 && ftruncate(s->spool_fd, before) != 0)
             tg_warn("store: could not trim the spool %s: %s", s->spool_path, strerror(errno));
         goto out;
@@ -178,33 +240,86 @@ out:
     return ok;
 }
 
-static bool spool_records(tg_store_t *s, tg_record_t *const *recs, size_t n)
+/* n records' frames (frame: the one record's, made already; NULL: encode
+ * them here) onto the spool. */
+static bool spool_records(tg_store_t *s, tg_record_t *const *recs, size_t n, const char *frame,
+                          size_t frame_len)
 {
     tg_buf_t b = {0};
-    for (size_t i = 0; i < n; i++) {
-        tg_record_to_json(recs[i], TG_RECORD_JSON_SPOOL, &b);
-        tg_buf_append(&b, "\n", 1);
+    if (!frame) {
+        for (size_t i = 0; i < n; i++)
+            tg_journal_encode(recs[i], &b);
+        frame = b.data;
+        frame_len = b.len;
     }
-    bool ok = spool_append(s, b.data, b.len);
+    bool ok = spool_append(s, frame, frame_len);
     tg_buf_free(&b);
     if (ok)
         atomic_fetch_add(&s->spooled, (long long)n);
     return ok;
 }
 
+static void sync_close(tg_store_t *s, int fd)
+{
+    if (fd < 0)
+        return;
+    if (fdatasync(fd) != 0)
+        tg_warn("store: fsync of the spool %s failed: %s", s->spool_path, strerror(errno));
+    close(fd);
+}
+
+/* fsync what was appended since the last time: the live spool (through a
+ * dup, so that appends go on meanwhile) and the spools rotated since.
+ * The syncer thread; main before and after the threads. */
 static void spool_sync(tg_store_t *s)
 {
-    s->last_sync_ms = tg_mono_ms();
-    if (!atomic_exchange(&s->spool_dirty, false))
-        return;
+    int fds[1 + sizeof s->retired / sizeof s->retired[0]], n = 0;
     pthread_mutex_lock(&s->spool_mu);
-    int fd = s->spool_fd >= 0 ? dup(s->spool_fd) : -1;
+    for (int i = 0; i < s->n_retired; i++)
+        fds[n++] = s->retired[i];
+    s->n_retired = 0;
+    if (atomic_exchange(&s->spool_dirty, false) && s->spool_fd >= 0)
+        fds[n++] = dup(s->spool_fd);
     pthread_mutex_unlock(&s->spool_mu);
-    if (fd >= 0) {
-        if (fdatasync(fd) != 0)
-            tg_warn("store: fsync of the spool %s failed: %s", s->spool_path, strerror(errno));
-        close(fd);
+    for (int i = 0; i < n; i++)
+        sync_close(s, fds[i]);
+}
+
+/* A deadline ms from now on CLOCK_MONOTONIC (the store's condition
+ * variables' clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
     }
+    return ts;
+}
+
+/*
+ * The syncer thread: the spool's fsync every spool_sync_ms, off the
+ * writer. On the writer, an fdatasync of a spool appended at full speed
+ * took 50-200 ms on a busy disk (strace, streamed load): the queue went
+ * undrained meanwhile and spilled into the spool, which made the next
+ * fsync longer still.
+ */
+static void *syncer_main(void *arg)
+{
+    tg_store_t *s = arg;
+    pthread_mutex_lock(&s->sync_mu);
+    while (!s->sync_stop) {
+        struct timespec ts = deadline_in(s->o.spool_sync_ms);
+        pthread_cond_timedwait(&s->sync_cv, &s->sync_mu, &ts);
+        pthread_mutex_unlock(&s->sync_mu);
+        spool_sync(s);
+        pthread_mutex_lock(&s->sync_mu);
+    }
+    pthread_mutex_unlock(&s->sync_mu);
+    return NULL;
 }
 
 /* ---- writing ---- */
@@ -268,7 +383,7 @@ static void park(tg_store_t *s, tg_record_t **recs, size_t n)
 {
     if (!n)
         return;
-    if (spool_records(s, recs, n)) {
+    if (spool_records(s, recs, n, NULL, 0)) {
         for (size_t i = 0; i < n; i++)
             record_done(recs[i]);
         settle(s, n);
@@ -316,27 +431,77 @@ static bool rotate_spool(tg_store_t *s)
     pthread_mutex_lock(&s->spool_mu);
     int fd = s->spool_fd;
     s->spool_fd = -1;
+    bool dirty = atomic_exchange(&s->spool_dirty, false);
     if (rename(s->spool_path, s->replay_path) == 0)
         moved = true;
     else if (errno == ENOENT)
         atomic_store(&s->spool_bytes, 0); /* no spool file and no replay file */
-    pthread_mutex_unlock(&s->spool_mu);
-    if (fd >= 0) {
-        if (fdatasync(fd) != 0)
-            tg_warn("store: fsync of the spool failed: %s", strerror(errno));
-        close(fd);
+    if (fd >= 0 && dirty && s->n_retired < (int)(sizeof s->retired / sizeof s->retired[0])) {
+        s->retired[s->n_retired++] = fd; /* its last fsync: the syncer's */
+        fd = -1;
     }
+    pthread_mutex_unlock(&s->spool_mu);
+    if (fd >= 0 && dirty)
+        sync_close(s, fd); /* the syncer has many waiting already: here */
+    else if (fd >= 0)
+        close(fd);
     s->replay_off = 0;
     return moved;
 }
 
+/* Reads more of the replay file behind buf (whose first byte is at file
+ * offset pos): at least what the frame at buf[at] still lacks, 64 KiB at
+ * the least. 1: read some; 0: the end of the file; -1: an error. */
+static int replay_read(int fd, tg_buf_t *buf, off_t pos, size_t at)
+{
+    size_t want = 65536, flen;
+    if (buf->len - at >= TG_JOURNAL_HEADER && tg_journal_head(buf->data + at, &flen) &&
+        flen - (buf->len - at) > want)
+        want = flen - (buf->len - at);
+    for (;;) {
+        char *p = tg_buf_extend(buf, want);
+        ssize_t n = pread(fd, p, want, pos + (off_t)(p - buf->data));
+        buf->len -= want - (n > 0 ? (size_t)n : 0);
+        buf->data[buf->len] = 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n > 0 ? 1 : n == 0 ? 0 : -1;
+    }
+}
+
+/* Where the next frame may start after damage at buf[at]: the next "TGJ1"
+ * in buf, or (none) its last 3 bytes, which could begin one. */
+static size_t resync(const tg_buf_t *buf, size_t at, bool eof)
+{
+    const char *m = memmem(buf->data + at + 1, buf->len - at - 1, "TGJ1", 4);
+    if (m)
+        return (size_t)(m - buf->data);
+    if (eof)
+        return buf->len;
+    return buf->len - at > 4 ? buf->len - 3 : at + 1;
+}
+
+/* Whether the frame that starts at buf[at] can end within the file's
+ * `left` bytes from there (a length past the end is damage, not a reason
+ * to read the rest of the file). */
+static bool frame_fits(const tg_buf_t *buf, size_t at, int64_t left)
+{
+    size_t flen;
+    return buf->len - at < TG_JOURNAL_HEADER || !tg_journal_head(buf->data + at, &flen) ||
+           (int64_t)flen <= left;
+}
+
 /*
- * Write one spool file into the database. Returns 0 when it is done (the
- * main loop calls again while the spool is not empty), TG_STORE_ERETRY when
- * the database failed (progress is kept in replay_off; what was committed
- * stays committed).
+ * One batch of the replay file into the database: the frames from
+ * replay_off on, up to batch_max records or half the queue's bytes (the
+ * size of a batch the queue would wake the writer for: a replay holds no
+ * more records in memory than the queue does). The main loop calls again,
+ * between the queue's batches, until the spool is empty. Returns 0 (a
+ * batch written, or the file finished and removed), TG_STORE_ERETRY when
+ * the database failed (what was committed stays committed; replay_off
+ * says where to go on).
  */
-static int replay_spool(tg_store_t *s)
+static int replay_batch(tg_store_t *s)
 {
     if (access(s->replay_path, F_OK) != 0 && !rotate_spool(s))
         return 0;
@@ -345,59 +510,69 @@ static int replay_spool(tg_store_t *s)
         tg_error("store: cannot read the spool %s: %s", s->replay_path, strerror(errno));
         return TG_STORE_ERETRY;
     }
-    int64_t total = file_size(s->replay_path);
-    tg_buf_t buf = {0};
-    off_t pos = s->replay_off; /* file offset of buf.data[0] */
-    size_t scan = 0;
+    struct stat st;
+    int64_t total = fstat(fd, &st) == 0 ? (int64_t)st.st_size : 0;
+    tg_buf_t *buf = &s->replay_buf;
+    tg_buf_reset(buf);
+    off_t pos = s->replay_off; /* file offset of buf->data[0] */
+    size_t at = 0, bytes = 0, n = 0, cap = s->o.queue_max_bytes / 2;
     tg_record_t **recs = tg_xcalloc(s->o.batch_max, sizeof *recs);
-    size_t n = 0;
-    off_t batch_end = pos;
-    int rc = 0, n_bad = 0;
-    bool eof = false;
-    lseek(fd, pos, SEEK_SET);
-    while (rc == 0) {
-        char *nl = buf.len > scan ? memchr(buf.data + scan, '\n', buf.len - scan) : NULL;
-        if (!nl && !eof) {
-            /* drop consumed bytes, then read more */
-            if (scan) {
-                memmove(buf.data, buf.data + scan, buf.len - scan);
-                buf.len -= scan;
-                pos += (off_t)scan;
-                scan = 0;
+    long bad = 0;
+    int64_t bad_bytes = 0;
+    bool eof = false, damaged = false, failed = false;
+    int read_errno = 0;
+    while (n < s->o.batch_max && bytes < cap) {
+        const char *pl;
+        size_t used, plen;
+        int rc = buf->len > at ? tg_journal_frame(buf->data + at, buf->len - at, &used, &pl, &plen)
+                               : TG_JOURNAL_TORN;
+        if (rc == TG_JOURNAL_TORN && !eof && frame_fits(buf, at, total - (pos + (off_t)at))) {
+            if (at) { /* keep only what is not decoded yet */
+                memmove(buf->data, buf->data + at, buf->len - at);
+                buf->len -= at;
+                pos += (off_t)at;
+                at = 0;
             }
-            char tmp[65536];
-            ssize_t r = read(fd, tmp, sizeof tmp);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                eof = true;
-            else
-                tg_buf_append(&buf, tmp, (size_t)r);
+            int got = replay_read(fd, buf, pos, at);
+            if (got < 0) {
+                read_errno = errno;
+                failed = true; /* write what was read; come back for the rest */
+                break;
+            }
+            eof = got == 0;
             continue;
         }
-        if (nl) {
-            size_t len = (size_t)(nl - (buf.data + scan));
-            tg_record_t *r = len ? tg_record_from_spool(buf.data + scan, len) : NULL;
-            if (r) {
-                recs[n++] = r;
-                atomic_fetch_add(&s->in_hand, 1);
-            } else if (len) {
-                n_bad++;
-            }
-            scan += len + 1;
-            batch_end = pos + (off_t)scan;
+        if (rc == TG_JOURNAL_TORN && at == buf->len)
+            break; /* the end of the file */
+        if (rc != TG_JOURNAL_OK) {
+            /* damage, or a frame the file ends inside: skip to where a
+             * frame may start again; one stretch, one record lost */
+            size_t next = resync(buf, at, eof);
+            bad += !damaged;
+            damaged = true;
+            bad_bytes += (int64_t)(next - at);
+            at = next;
+            continue;
         }
-        if (n == s->o.batch_max || (!nl && eof && n)) {
-            rc = write_records(s, recs, &n);
-            if (rc == 0)
-                s->replay_off = batch_end;
-            /* a long replay must not hold up the fsync of new spool lines */
-            if (tg_mono_ms() - s->last_sync_ms >= s->o.spool_sync_ms)
-                spool_sync(s);
+        damaged = false;
+        tg_record_t *r = tg_record_unpack(pl, plen);
+        if (r) {
+            recs[n++] = r;
+            bytes += used;
+        } else {
+            bad++; /* a frame whose payload is no record */
+            bad_bytes += (int64_t)used;
         }
-        if (!nl && eof)
-            break;
+        at += used;
     }
+    close(fd);
+    if (failed && !n && !at) {
+        tg_error("store: cannot read the spool %s: %s", s->replay_path, strerror(read_errno));
+        free(recs);
+        return TG_STORE_ERETRY;
+    }
+    atomic_fetch_add(&s->in_hand, (long long)n);
+    int rc = n ? write_records(s, recs, &n) : 0;
     if (rc != 0) {
         /* not written: they are still in the replay file */
         for (size_t i = 0; i < n; i++)
@@ -405,19 +580,27 @@ static int replay_spool(tg_store_t *s)
         settle(s, n);
     }
     free(recs);
-    close(fd);
-    if (buf.len > scan && rc == 0)
-        n_bad++; /* a last line without its newline (crash while appending) */
-    tg_buf_free(&buf);
-    if (n_bad && rc == 0) { /* a failed pass is read again: count once */
-        tg_error("store: %d unreadable lines in the spool %s dropped", n_bad, s->replay_path);
-        atomic_fetch_add(&s->dropped, n_bad);
-    }
+    if (buf->cap > ((size_t)s->o.queue_max_bytes << 1))
+        tg_buf_free(buf); /* one huge record: do not keep its buffer */
     if (rc != 0)
-        return rc;
+        return rc; /* the same bytes are read again: nothing counted twice */
+    s->replay_off = pos + (off_t)at;
+    s->replay_bad += bad;
+    s->replay_bad_bytes += bad_bytes;
+    if (s->replay_off < total)
+        return 0;
+    if (s->replay_bad) { /* once per file */
+        tg_error("store: %ld records (%lld bytes) in the spool %s unreadable (torn or damaged); "
+                 "dropped",
+                 s->replay_bad, (long long)s->replay_bad_bytes, s->replay_path);
+        atomic_fetch_add(&s->dropped, s->replay_bad);
+    }
     unlink(s->replay_path);
     atomic_fetch_sub(&s->spool_bytes, (long long)total);
     s->replay_off = 0;
+    s->replay_bad = 0;
+    s->replay_bad_bytes = 0;
+    tg_buf_free(buf);
     return 0;
 }
 
@@ -442,7 +625,7 @@ static int recover(tg_store_t *s)
         s->n_backlog -= n;
     }
     if (atomic_load(&s->spool_bytes) > 0 || access(s->replay_path, F_OK) == 0)
-        return replay_spool(s);
+        return replay_batch(s);
     return 0;
 }
 
@@ -516,10 +699,8 @@ static void *writer_main(void *arg)
                 }
             }
         }
-        /* 4. durability of the spool */
+        /* 4. (the spool's fsync is the syncer's) */
         now = now_ms();
-        if (now - s->last_sync_ms >= s->o.spool_sync_ms)
-            spool_sync(s);
         /* 5. idle: wake flush() waiters */
         size_t depth = tg_queue_depth(&s->q);
         bool idle = depth == 0 && !s->n_backlog && atomic_load(&s->spool_bytes) == 0;
@@ -529,7 +710,9 @@ static void *writer_main(void *arg)
         if (closing && depth == 0) {
             if (idle)
                 break;
-            if (now >= close_deadline) {
+            /* a healthy database finishes the spool's replay, batch by batch,
+             * however long it takes (as one long replay did before) */
+            if (now >= close_deadline && (s->failing || s->n_backlog)) {
                 if (s->n_backlog) {
                     size_t n = s->n_backlog;
                     s->n_backlog = 0;
@@ -556,20 +739,12 @@ static void *writer_main(void *arg)
             wait = wait > 10 ? 10 : wait;
         if (wait <= 0)
             continue;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = deadline_in(wait);
         pthread_mutex_lock(&s->mu);
         if (!atomic_load(&s->closing) && s->flush_req == req && !queue_wants_writer(s))
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
         pthread_mutex_unlock(&s->mu);
     }
-    spool_sync(s);
     signal_flushed(s, UINT64_MAX);
     return NULL;
 }
@@ -584,6 +759,11 @@ static void wake_writer(tg_store_t *s)
 }
 
 void tg_store_submit(tg_store_t *s, tg_record_t *r)
+{
+    tg_store_submit_frame(s, r, NULL, 0);
+}
+
+void tg_store_submit_frame(tg_store_t *s, tg_record_t *r, const char *frame, size_t frame_len)
 {
     if (!r)
         return;
@@ -609,9 +789,10 @@ void tg_store_submit(tg_store_t *s, tg_record_t *r)
         return;
     }
     atomic_fetch_sub(&s->queue_bytes, size);
-    /* The queue is full: append to the spool from this thread (one write,
-     * no fsync). The writer replays it. */
-    if (!spool_records(s, &r, 1)) {
+    /* The queue is full: append the record's frame to the spool from this
+     * thread (one write, no fsync; the frame the journal made if there is
+     * one). The writer replays it. */
+    if (!spool_records(s, &r, 1, frame, frame_len)) {
         long long d = atomic_fetch_add(&s->dropped, 1) + 1;
         if ((d & (d - 1)) == 0) /* 1, 2, 4, 8...: do not flood the log */
             tg_error("store: queue full and spool %s unwritable: %lld records dropped",
@@ -624,14 +805,7 @@ int tg_store_flush(tg_store_t *s, int timeout_ms)
 {
     if (!s)
         return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = deadline_in(timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     uint64_t my = ++s->flush_req;
@@ -817,8 +991,24 @@ int tg_store_keys_load(tg_store_t *s, void (*fn)(void *arg, const tg_vkey_t *k),
     return s->be->ops->keys_load(s->be, fn, arg, err, errlen);
 }
 
+/* The syncer's last round, then its end; one more fsync of whatever it
+ * did not see. After the writer stopped (or never started). Main. */
+static void stop_syncer(tg_store_t *s)
+{
+    if (s->syncer_started) {
+        pthread_mutex_lock(&s->sync_mu);
+        s->sync_stop = true;
+        pthread_cond_signal(&s->sync_cv);
+        pthread_mutex_unlock(&s->sync_mu);
+        pthread_join(s->syncer, NULL);
+        s->syncer_started = false;
+    }
+    spool_sync(s);
+}
+
 static void store_free(tg_store_t *s)
 {
+    stop_syncer(s);
     if (s->be)
         s->be->ops->close(s->be);
     tg_record_t *r;
@@ -830,25 +1020,96 @@ static void store_free(tg_store_t *s)
     tg_jset_free(s->journal); /* every record is settled: no segment is left */
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->spool_mu);
+    pthread_mutex_destroy(&s->sync_mu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->flushed);
+    pthread_cond_destroy(&s->sync_cv);
     free(s->batch);
     free(s->backlog);
     free(s->spool_path);
     free(s->replay_path);
+    free(s->legacy_path);
+    tg_buf_free(&s->replay_buf);
     free(s);
 }
 
-/* Journal segments left by a crash go to the spool, fsync'd before the
- * segments are removed; the writer then replays them like any spool line.
- * Main thread, before the writer starts. */
-static bool take_journal(void *arg, const char *lines, size_t len)
+/* Journal segments left by a crash: their frames go to the spool as they
+ * are, fsync'd before the segments are removed; the writer then replays
+ * them like any spooled record. Main thread, before the writer starts. */
+static bool take_journal(void *arg, const char *frames, size_t len)
 {
     tg_store_t *s = arg;
-    if (!spool_append(s, lines, len))
+    if (!spool_append(s, frames, len))
         return false;
     spool_sync(s);
     return true;
+}
+
+/*
+ * A spool of JSON lines left by an older version: its records become
+ * frames on the spool (fsync'd), then the file is removed, so they are
+ * replayed like any other (records already stored are skipped there). A
+ * line that is no record (a half-written last line) is counted as dropped.
+ * When the spool cannot take them, the file stays for the next start.
+ * Main thread, before the writer starts.
+ */
+static void convert_legacy(tg_store_t *s, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    tg_buf_t in = {0}, out = {0};
+    size_t scan = 0; /* in[0..scan) is done */
+    long good = 0, bad = 0;
+    bool ok = true, eof = false;
+    while (ok && !eof) {
+        char *nl = in.len > scan ? memchr(in.data + scan, '\n', in.len - scan) : NULL;
+        if (nl) {
+            size_t len = (size_t)(nl - (in.data + scan));
+            tg_record_t *r = len ? tg_record_from_spool(in.data + scan, len) : NULL;
+            good += r != NULL;
+            bad += len && !r;
+            if (r)
+                tg_journal_encode(r, &out);
+            tg_record_free(r);
+            scan += len + 1;
+        } else {
+            if (scan) { /* keep only the partial line */
+                memmove(in.data, in.data + scan, in.len - scan);
+                in.len -= scan;
+                scan = 0;
+            }
+            char *p = tg_buf_extend(&in, 65536);
+            ssize_t r = read(fd, p, 65536);
+            in.len -= 65536 - (r > 0 ? (size_t)r : 0);
+            in.data[in.len] = 0;
+            if (r < 0 && errno == EINTR)
+                continue;
+            ok = r >= 0;
+            eof = r == 0;
+            bad += eof && in.len > 0; /* a last line without its newline: torn */
+        }
+        if ((eof || out.len >= (1u << 20)) && out.len) {
+            ok = ok && spool_append(s, out.data, out.len);
+            tg_buf_reset(&out);
+        }
+    }
+    close(fd);
+    tg_buf_free(&in);
+    tg_buf_free(&out);
+    if (!ok) {
+        tg_error("store: could not move the spool %s of an older version into %s; kept for the "
+                 "next start",
+                 path, s->spool_path);
+        return;
+    }
+    spool_sync(s);
+    unlink(path);
+    tg_info("store: %ld records of the older spool %s moved into %s", good, path, s->spool_path);
+    if (bad) {
+        tg_error("store: %ld unreadable lines in the spool %s dropped", bad, path);
+        atomic_fetch_add(&s->dropped, bad);
+    }
 }
 
 /* A store that cannot keep a journal still works: records are then safe
@@ -907,37 +1168,50 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
         s->o.journal_segment_bytes = d.journal_segment_bytes;
     s->o.url = NULL;
     s->o.spool_path = NULL;
+    s->o.legacy_spool_path = NULL;
     s->o.journal_dir = NULL;
     s->be = b;
     s->spool_path = tg_xstrdup(o->spool_path);
     size_t n = strlen(s->spool_path) + 8;
     s->replay_path = tg_xmalloc(n);
     snprintf(s->replay_path, n, "%s.replay", s->spool_path);
+    if (o->legacy_spool_path && *o->legacy_spool_path)
+        s->legacy_path = tg_xstrdup(o->legacy_spool_path);
     s->spool_fd = -1;
     tg_queue_init(&s->q, s->o.queue_capacity);
     s->batch = tg_xcalloc(s->o.batch_max, sizeof *s->batch);
     s->backlog = tg_xcalloc(s->o.backlog_max, sizeof *s->backlog);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->spool_mu, NULL);
+    pthread_mutex_init(&s->sync_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
     pthread_cond_init(&s->flushed, &ca);
+    pthread_cond_init(&s->sync_cv, &ca);
     pthread_condattr_destroy(&ca);
 
     /* records left by the last run */
-    int64_t cut = trim_partial_line(s->spool_path) + trim_partial_line(s->replay_path);
-    if (cut)
-        tg_warn("store: dropped %lld bytes of a half-written spool line (crash)", (long long)cut);
+    int64_t cut = trim_torn_frame(s->spool_path) + trim_torn_frame(s->replay_path);
+    if (cut) /* not counted as dropped: its records are still in a journal, unless their
+                answer never left */
+        tg_warn("store: dropped %lld bytes of a half-written spool append (crash)", (long long)cut);
     atomic_store(&s->spool_bytes, file_size(s->spool_path) + file_size(s->replay_path));
     if (atomic_load(&s->spool_bytes) > 0)
         tg_info("store: %lld bytes of spooled records to replay",
                 (long long)atomic_load(&s->spool_bytes));
-    s->last_sync_ms = now_ms();
+    if (s->legacy_path) { /* the older file being replayed first */
+        tg_buf_t legacy = {0};
+        tg_buf_printf(&legacy, "%s.replay", s->legacy_path);
+        convert_legacy(s, legacy.data);
+        convert_legacy(s, s->legacy_path);
+        tg_buf_free(&legacy);
+    }
     open_journal(s, o->journal_dir);
 
-    if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+    s->syncer_started = pthread_create(&s->syncer, NULL, syncer_main, s) == 0;
+    if (!s->syncer_started || pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "store: cannot start the writer thread");
         store_free(s);
         return -1;
@@ -960,7 +1234,9 @@ static int open_pg(const tg_store_options_t *o, const char *url, tg_store_t **ou
     free(shown);
     tg_store_options_t oo = *o;
     if (!oo.spool_path)
-        oo.spool_path = "tollgate-spool.jsonl";
+        oo.spool_path = "tollgate-spool.tgj";
+    if (!oo.legacy_spool_path)
+        oo.legacy_spool_path = "tollgate-spool.jsonl";
     if (!oo.journal_dir)
         oo.journal_dir = "tollgate-journal.d";
     return tg_store_open_backend(&oo, b, out, err, errlen);
@@ -990,10 +1266,14 @@ int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size
     if (!b)
         return -1;
     tg_store_options_t oo = *o;
-    tg_buf_t spool = {0}, journal = {0};
+    tg_buf_t spool = {0}, legacy = {0}, journal = {0};
     if (!oo.spool_path) {
-        tg_buf_printf(&spool, "%s-spool.jsonl", path);
+        tg_buf_printf(&spool, "%s-spool.tgj", path);
         oo.spool_path = spool.data;
+    }
+    if (!oo.legacy_spool_path) {
+        tg_buf_printf(&legacy, "%s-spool.jsonl", path);
+        oo.legacy_spool_path = legacy.data;
     }
     if (!oo.journal_dir) {
         tg_buf_printf(&journal, "%s-journal.d", path);
@@ -1001,6 +1281,7 @@ int tg_store_open(const tg_store_options_t *o, tg_store_t **out, char *err, size
     }
     int rc = tg_store_open_backend(&oo, b, out, err, errlen);
     tg_buf_free(&spool);
+    tg_buf_free(&legacy);
     tg_buf_free(&journal);
     return rc;
 }

@@ -1,7 +1,8 @@
 'use strict';
 // kill -9 under load loses no record of an answered request: each worker
 // journals a loop turn's records before it writes that turn's answers, and
-// the next start replays the journal into the database exactly once.
+// the next start replays the journal into the database exactly once. A
+// spool of JSON lines left by an older version is stored once, then removed.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -79,14 +80,20 @@ async function storedIds(gw) {
   }
 }
 
+/** A folder of the test's own for a SQLite store, and a gateway's config on it. */
+function storeDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-journal-'));
+  dirs.push(dir);
+  const config = h.baseConfig(fake, {
+    storage: { url: `sqlite:${dir}/records.db` },
+    logging: { level: 'warn', format: 'text', output: 'stdout' },
+  });
+  return { dir, config };
+}
+
 for (const concurrency of [16, 64]) {
   test(`kill -9 at concurrency ${concurrency}: every request answered 200 is stored once`, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-journal-'));
-    dirs.push(dir);
-    const config = h.baseConfig(fake, {
-      storage: { url: `sqlite:${dir}/records.db` },
-      logging: { level: 'warn', format: 'text', output: 'stdout' },
-    });
+    const { dir, config } = storeDir();
     const gw = await h.startGateway(config, { sqlite: true });
     const answered = await loadUntilKilled(gw, concurrency, 1500);
     await gw.stop();
@@ -114,3 +121,47 @@ for (const concurrency of [16, 64]) {
     assert.ok(!fs.existsSync(journal), 'a clean stop leaves no journal');
   });
 }
+
+test('a spool of JSON lines left by an older version is stored once at start, then removed', async () => {
+  const { dir, config } = storeDir();
+  const gw = await h.startGateway(config, { sqlite: true });
+  const agent = new http.Agent({ keepAlive: false });
+  assert.equal(await ask(gw, agent, 'live-1'), 200);
+  const stored = Date.parse((await h.storedRecord(gw, 'live-1')).created_at);
+  assert.equal((await gw.stop()).code, 0);
+  // what the older version's writer spooled: one JSON line per record
+  // (created_at_ms, cost_nusd, raw bodies); live-1 is stored already
+  const now = Date.now();
+  const body = 'data: {"choices":[{"delta":{"content":"caf\u00e9 \\"quoted\\"\\n"}}]}\n\n';
+  const line = (id, i) => JSON.stringify({
+    id, created_at_ms: id === 'live-1' ? stored : now - 1000 + i, provider: 'fake', model: 'gpt-4o-mini',
+    model_requested: 'mock/gpt-4o-mini', route: '/v1/chat/completions', status: 200,
+    latency_ms: 12, ttft_ms: null, prompt_tokens: 3, completion_tokens: 4, cached_tokens: null,
+    cache_write_tokens: null, reasoning_tokens: null, cost_nusd: 1500, cache: 'none',
+    cache_saved_nusd: null, properties: { Agent: 'old' }, retries: 0, fallback_index: 0,
+    request_body: BODY, response_body: body,
+  });
+  const legacy = path.join(dir, 'records.db-spool.jsonl');
+  fs.writeFileSync(legacy, `${line('legacy-1', 1)}\n${line('legacy-2', 2)}\n${line('live-1', 0)}\n`);
+  fs.writeFileSync(`${legacy}.replay`, `${line('legacy-3', 3)}\n`);
+
+  const gw2 = await h.startGateway(config, { sqlite: true });
+  try {
+    await h.waitFor(async () => (await api(gw2, '/api/v1/requests?limit=1')).total >= 4, 20000);
+    const ids = await storedIds(gw2);
+    assert.deepEqual([...ids].sort(), ['legacy-1', 'legacy-2', 'legacy-3', 'live-1']);
+    const rec = await h.storedRecord(gw2, 'legacy-2');
+    assert.equal(rec.properties.Agent, 'old');
+    assert.equal(rec.cost, 0.0000015);
+    assert.ok(!fs.existsSync(legacy) && !fs.existsSync(`${legacy}.replay`), 'the older spool is gone');
+  } finally {
+    assert.equal((await gw2.stop()).code, 0);
+  }
+  assert.ok(!fs.existsSync(path.join(dir, 'records.db-spool.tgj')), 'nothing left in the spool');
+  const again = await h.startGateway(config, { sqlite: true });
+  try {
+    assert.equal((await api(again, '/api/v1/requests?limit=1')).total, 4);
+  } finally {
+    await again.stop();
+  }
+});

@@ -74,9 +74,11 @@ void tg_test_store_options(const char *dir, const char *name, tg_test_store_t *t
     char key[320];
     snprintf(key, sizeof key, "%s/%s", dir, name);
     if (tg_test_pg() && pg_database_for(key, t->url, sizeof t->url)) {
-        snprintf(t->spool, sizeof t->spool, "%s/%s-spool.jsonl", dir, name);
+        snprintf(t->spool, sizeof t->spool, "%s/%s-spool.tgj", dir, name);
+        snprintf(t->legacy_spool, sizeof t->legacy_spool, "%s/%s-spool.jsonl", dir, name);
         snprintf(t->journal, sizeof t->journal, "%s/%s-journal.d", dir, name);
         o->spool_path = t->spool;
+        o->legacy_spool_path = t->legacy_spool;
         o->journal_dir = t->journal;
     } else if (tg_test_pg()) { /* no database: the test fails, it does not fall back */
         snprintf(t->url, sizeof t->url, "postgresql-test-database-not-created:");

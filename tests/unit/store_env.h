@@ -15,7 +15,8 @@
 
 typedef struct {
     char url[512];
-    char spool[256];
+    char spool[256];        /* the spool (frames) */
+    char legacy_spool[256]; /* where an older version's JSON-lines spool would be */
     char journal[256];
 } tg_test_store_t;
 

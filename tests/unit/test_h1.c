@@ -117,6 +117,41 @@ TEST(h1parse_same_answer_for_any_chunking)
     }
 }
 
+/* Heads larger than the reader's first block, with long names and values
+ * cut anywhere: every header as sent, whatever the cuts (the entries that
+ * outgrow a block move whole). */
+TEST(h1parse_long_heads_read_alike_for_any_chunking)
+{
+    tg_buf_t in = {0}, want = {0};
+    tg_buf_puts(&in, "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\nHTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < 40; i++) {
+        tg_buf_t name = {0}, value = {0};
+        tg_buf_printf(&name, "X-Header-%d", i);
+        for (int k = 0; k < (i % 7) * (i % 5) * 11; k++)
+            tg_buf_append(&name, "n", 1);
+        for (int k = 0; k < (i == 17 ? 3000 : i * 13); k++)
+            tg_buf_append(&value, &"abcdefghij"[k % 10], 1);
+        tg_buf_printf(&in, "%s: %s\r\n", name.data, value.data ? value.data : "");
+        tg_buf_printf(&want, "%s=%s;", name.data, value.data ? value.data : "");
+        tg_buf_free(&name);
+        tg_buf_free(&value);
+    }
+    tg_buf_puts(&in, "Content-Length: 2\r\n\r\nok");
+    tg_buf_puts(&want, "Content-Length=2;");
+    static const size_t steps[] = {1, 2, 3, 7, 64, 1000, 100000};
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        rd_t *x = rd_new(false, 0);
+        CHECK_INT(feed_steps(&x->r, in.data, in.len, steps[s]), in.len);
+        CHECK(x->r.complete && !x->r.error);
+        CHECK_INT(x->g.heads, 1);
+        CHECK_STR(x->g.hdrs.data, want.data);
+        CHECK_STR(x->g.body.data, "ok");
+        rd_free(x);
+    }
+    tg_buf_free(&in);
+    tg_buf_free(&want);
+}
+
 TEST(h1parse_no_body_for_head_204_304)
 {
     const struct {
@@ -622,4 +657,41 @@ TEST(h1client_refused_connections_and_bad_urls_fail_later_not_inside_start)
     }
     tg_h1_free(h);
     event_base_free(base);
+}
+
+/* The client keeps what it made of the last URL; a call to another URL,
+ * or one that is not a URL, is parsed afresh and goes where it says. */
+TEST(h1client_each_call_goes_to_its_own_url)
+{
+    fx_t f;
+    fx_start(&f, SRV_ANSWER_CLOSE, &lim);
+    srv_t other;
+    srv_start(&other, f.base, SRV_ANSWER_CLOSE);
+    int ports[] = {f.s.port, f.s.port, other.port, f.s.port, -1, other.port};
+    int want_a = 0, want_b = 0;
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        call_t c;
+        if (ports[i] < 0) { /* not a URL, after good ones */
+            tg_upstream_req_t req = {.method = "GET", .url = "http://", .connect_timeout_ms = 500};
+            memset(&c, 0, sizeof c);
+            c.base = f.base;
+            tg_h1_start(f.h, &req, &call_cbs, &c);
+            spin(f.base, 900); /* its end breaks the loop (c_done) */
+            CHECK_INT(c.done, 1);
+            CHECK_INT(c.res, TG_UP_CONNECT);
+            continue;
+        }
+        run_call(f.base, f.h, ports[i], &c);
+        CHECK_INT(c.res, TG_UP_OK);
+        CHECK_STR(c.body.data ? c.body.data : "", "ok");
+        tg_buf_free(&c.body);
+        if (ports[i] == f.s.port)
+            want_a++;
+        else
+            want_b++;
+        CHECK_INT(f.s.accepted, want_a); /* each answer closes: one connection per call */
+        CHECK_INT(other.accepted, want_b);
+    }
+    srv_stop(&other);
+    fx_stop(&f);
 }

@@ -87,6 +87,38 @@ TEST(jsonscan_members_in_one_pass)
     CHECK(tg_json_members("{}", 2, keys, 5, sp) && !sp[0].found);
 }
 
+TEST(jsonscan_valid_members_checks_and_finds_in_one_walk)
+{
+    static const char *const keys[] = {"model", "stream", "max_tokens", "absent", "m"};
+    tg_json_span_t one[5], two[5];
+    const char *j = " {\"messages\":[{\"model\":\"inner\",\"stream\":false}],\"model\":\"a\","
+                    "\"m\":{},\"max_tokens\" : 64 ,\"stream\":true,\"model\":\"last\", \"mo\":[]} ";
+    size_t off = 0;
+    const char *why = NULL;
+    CHECK(tg_json_valid_members(j, strlen(j), keys, 5, one, &off, &why));
+    CHECK(tg_json_members(j, strlen(j), keys, 5, two));
+    for (int k = 0; k < 5; k++) {
+        CHECK(one[k].found == two[k].found);
+        CHECK(one[k].start == two[k].start && one[k].end == two[k].end);
+    }
+    char out[16];
+    CHECK(tg_json_span_plain_string(j, one[0], out, sizeof out) == 1);
+    CHECK_STR(out, "last"); /* the last of a repeated key */
+    CHECK(tg_json_span_long(j, one[2]) == 64);
+    CHECK(tg_json_span_is(j, one[1], "true"));
+    CHECK(one[4].found && one[4].end - one[4].start == 2); /* {} */
+    CHECK(!one[3].found);
+    /* not valid: false, the reason, nothing found */
+    const char *bad = "{\"model\":\"a\",\"stream\":tru}";
+    CHECK(!tg_json_valid_members(bad, strlen(bad), keys, 5, one, &off, &why));
+    CHECK(!one[0].found && why != NULL && off == 22);
+    /* valid, not an object: nothing found */
+    CHECK(tg_json_valid_members("[{\"model\":1}]", 13, keys, 5, one, NULL, NULL));
+    CHECK(!one[0].found);
+    /* no keys asked: the plain check */
+    CHECK(tg_json_valid_members("{\"a\":1}", 7, NULL, 0, NULL, NULL, NULL));
+}
+
 TEST(jsonscan_validator_accepts_and_rejects)
 {
     const char *good[] = {"{}",
@@ -162,17 +194,22 @@ TEST(jsonscan_validator_accepts_and_rejects)
  * from numbers jansson cannot represent, which only it rejects). */
 TEST(jsonscan_validator_agrees_with_jansson)
 {
-    const char *seeds[] = {"{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
-                           "\"h\\u00e9llo \\\"x\\\"\"}],"
-                           "\"temperature\":0.7,\"stream\":true,\"stop\":null,\"n\":1}",
-                           "{\"a\":[1,2,{\"b\":[true,false,null,\"\xe2\x82\xac\"]}],\"c\":-1.5e-3}",
-                           "[\"\\ud83d\\ude00\",{\"k\":{}}]"};
+    const char *seeds[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"h\\u00e9llo \\\"x\\\"\"}],"
+        "\"temperature\":0.7,\"stream\":true,\"stop\":null,\"n\":1}",
+        "{\"a\":[1,2,{\"b\":[true,false,null,\"\xe2\x82\xac\"]}],\"c\":-1.5e-3}",
+        "[\"\\ud83d\\ude00\",{\"k\":{}}]",
+        /* long strings, escapes about the 32nd byte */
+        "{\"content\":"
+        "\"0123456789abcdefghijklmnopqrstuvwxyz01\\\"23\\\\45\\\\\\\"6789012345678901234567\\\\\","
+        "\"model\":\"m\",\"x\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\\\\\\"b\",\"\"]}"};
     const char alphabet[] = "{}[]\",:\\ 0123456789.eE+-tfnulrsa\x01\x7f\x80\xc3\xa9\xff";
     unsigned seed = 12345;
     int disagreements = 0;
     for (int round = 0; round < 30000; round++) {
         char buf[256];
-        const char *src = seeds[round % 3];
+        const char *src = seeds[round % 4];
         size_t n = strlen(src);
         memcpy(buf, src, n);
         int edits = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 3;
@@ -197,6 +234,23 @@ TEST(jsonscan_validator_agrees_with_jansson)
         json_t *j = json_loadb(buf, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
         bool ours = tg_json_valid(buf, n, NULL, NULL);
         bool theirs = j != NULL;
+        /* the one-pass check and look-up says what the two walks say */
+        static const char *const keys[] = {"model", "stream", "a", "s", "max_tokens"};
+        tg_json_span_t one[5], two[5];
+        bool ours_too = tg_json_valid_members(buf, n, keys, 5, one, NULL, NULL);
+        if (ours_too != ours)
+            tg_test_fail(__FILE__, __LINE__, "valid_members=%d valid=%d on %.*s", ours_too, ours,
+                         (int)n, buf);
+        tg_json_members(buf, n, keys, 5, two); /* on any bytes: never past n (ASan) */
+        if (!ours)
+            memset(two, 0, sizeof two);
+        for (int k = 0; k < 5; k++)
+            if (one[k].found != two[k].found ||
+                (one[k].found && (one[k].start != two[k].start || one[k].end != two[k].end))) {
+                if (disagreements++ < 5)
+                    tg_test_fail(__FILE__, __LINE__, "member %s differs on %.*s", keys[k], (int)n,
+                                 buf);
+            }
         json_decref(j);
         if (ours != theirs &&
             !(ours && (strstr(je.text, "too big") || strstr(je.text, "overflow")))) {

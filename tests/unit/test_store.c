@@ -235,6 +235,25 @@ static tg_store_t *open_fake_in(char dir[64], fake_t *f, tg_store_options_t *o)
     return open_fake(f, spool, o);
 }
 
+/* A fresh temp dir, the spool's path in it and its replay file's. */
+static void spool_dir(char dir[64], char spool[128], char replay[160])
+{
+    tmpdir(dir);
+    snprintf(spool, 128, "%s/spool", dir);
+    snprintf(replay, 160, "%s.replay", spool);
+}
+
+/* A fake store whose database fails until the test sets f->fail to 0,
+ * retried every 20 to 50 ms; o holds the test's other options. */
+static tg_store_t *open_failing(fake_t *f, const char *spool, tg_store_options_t *o)
+{
+    fake_init(f);
+    atomic_store(&f->fail, 1);
+    o->retry_min_ms = 20;
+    o->retry_max_ms = 50;
+    return open_fake(f, spool, o);
+}
+
 /* The end of a fake store's test: everything submitted (n records) is
  * written once the store is flushed, nothing dropped or left in the spool;
  * then the store, the fake and the temp dir go. */
@@ -825,7 +844,7 @@ TEST(store_close_writes_everything)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 3000);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 3000);
     char spool[160];
-    snprintf(spool, sizeof spool, "%s/t.db-spool.jsonl", dir);
+    snprintf(spool, sizeof spool, "%s/t.db-spool.tgj", dir);
     CHECK(access(spool, F_OK) != 0);
     tg_store_close(NULL);
     tg_store_submit(NULL, mkrec(1)); /* logging off: freed, not leaked */
@@ -979,18 +998,13 @@ TEST(store_handoff_many_producers_once_and_in_order)
 
 TEST(store_failing_database_spools_then_replays)
 {
-    char dir[64], spool[128];
-    tmpdir(dir);
-    snprintf(spool, sizeof spool, "%s/spool", dir);
+    char dir[64], spool[128], replay[160];
+    spool_dir(dir, spool, replay);
     fake_t f;
-    fake_init(&f);
-    atomic_store(&f.fail, 1);
     tg_store_options_t o;
     tg_store_options_default(&o);
-    o.retry_min_ms = 20;
-    o.retry_max_ms = 50;
     o.batch_ms = 10;
-    tg_store_t *s = open_fake(&f, spool, &o);
+    tg_store_t *s = open_failing(&f, spool, &o);
     for (int i = 0; i < 200; i++)
         tg_store_submit(s, mkrec(i));
     CHECK(wait_spooled(s));
@@ -1047,7 +1061,9 @@ TEST(store_close_while_failing_keeps_the_spool)
     rm_rf(dir);
 }
 
-TEST(store_replays_spool_left_by_a_crash)
+/* An older version's JSON-lines spool left by a crash (the frames' torn
+ * tail: store_spool_torn_last_frame_cut_at_start). */
+TEST(store_replays_legacy_spool_left_by_a_crash)
 {
     char dir[64], db[128], spool[160];
     tmpdir(dir);
@@ -1679,6 +1695,16 @@ static int journal_files(const char *dir, int64_t *bytes)
     return n;
 }
 
+/* A second start of the SQLite store in dir finds nothing more to replay:
+ * db still holds `rows` records. */
+static void second_start_adds_nothing(const char *dir, const char *db, int rows)
+{
+    tg_store_t *s = open_sqlite(dir, NULL);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), rows);
+}
+
 /* A child that stores 10 records, journals 5 more the writer has not
  * committed (batch_ms is a minute), and is killed with SIGKILL. */
 static void killed_child(const char *dir)
@@ -1727,11 +1753,7 @@ TEST(journal_kill9_loses_nothing_and_replays_exactly_once)
     CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 15);
     CHECK_INT(count_rows(db, "SELECT count(DISTINCT id) FROM requests"), 15);
     CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 15);
-    /* a second start finds nothing more to replay */
-    s = open_sqlite(dir, NULL);
-    CHECK_INT(tg_store_flush(s, 20000), 0);
-    tg_store_close(s);
-    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 15);
+    second_start_adds_nothing(dir, db, 15);
     rm_rf(dir);
 }
 
@@ -1864,4 +1886,347 @@ TEST(journal_off_without_a_store_or_directory)
     int64_t bytes;
     CHECK_INT(journal_files(dir, &bytes), 0);
     rm_rf(dir);
+}
+
+/* ---- the spool: the journal's frames (writer.c) ---- */
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    if (!fp)
+        return;
+    CHECK_INT(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+}
+
+static int64_t size_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* Appends the file's bytes to out (nothing when there is no file). */
+static void slurp(const char *path, tg_buf_t *out)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return;
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, fp)) > 0)
+        tg_buf_append(out, tmp, n);
+    fclose(fp);
+}
+
+/* mkrec(i) with the id "<prefix><i>". */
+static tg_record_t *mkrec_id(int i, const char *prefix)
+{
+    tg_record_t *r = mkrec(i);
+    char id[32];
+    snprintf(id, sizeof id, "%s%d", prefix, i);
+    tg_record_set_str(&r->id, id);
+    return r;
+}
+
+/* A spool file of n records' frames, their ids "<prefix><i>". */
+static void spool_of(const char *path, int n, const char *prefix)
+{
+    tg_buf_t b = {0};
+    for (int i = 0; i < n; i++) {
+        tg_record_t *r = mkrec_id(i, prefix);
+        tg_journal_encode(r, &b);
+        tg_record_free(r);
+    }
+    write_file(path, b.data, b.len);
+    tg_buf_free(&b);
+}
+
+/* The records in b, which must be whole frames and nothing else: how many,
+ * -1 when anything else is there. *with_body counts those whose response
+ * body is `body`. */
+static int frames_in(const tg_buf_t *b, const char *body, int *with_body)
+{
+    size_t at = 0;
+    int n = 0;
+    *with_body = 0;
+    while (at < b->len) {
+        tg_record_t *r;
+        size_t used;
+        if (tg_journal_decode(b->data + at, b->len - at, &used, &r) != TG_JOURNAL_OK)
+            return -1;
+        *with_body +=
+            r->response_body_len == strlen(body) && !memcmp(r->response_body, body, strlen(body));
+        tg_record_free(r);
+        at += used;
+        n++;
+    }
+    return n;
+}
+
+/* Records that do not fit the queue (from producers) and batches the
+ * database refuses (from the writer) are spooled as frames, not JSON, and
+ * every one of them is written once the database is back. */
+TEST(store_spool_holds_frames_and_replays_them)
+{
+    char dir[64], spool[128], replay[160];
+    spool_dir(dir, spool, replay);
+    fake_t f;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.queue_capacity = 4;
+    o.batch_max = 4;
+    o.batch_ms = 10;
+    tg_store_t *s = open_failing(&f, spool, &o);
+    static const char body[] = "data: {\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\n\"}}]}\n\n";
+    for (int i = 0; i < 100; i++) {
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, true, body, sizeof body - 1, -1);
+        tg_store_submit(s, r);
+    }
+    CHECK(wait_spooled(s));
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.spooled, 100);
+    /* the writer may have moved the spool aside for a replay that failed */
+    tg_buf_t live = {0}, moved = {0};
+    slurp(spool, &live);
+    slurp(replay, &moved);
+    CHECK(live.len || moved.len);
+    CHECK(!memcmp(live.len ? live.data : moved.data, "TGJ1", 4));
+    int body_live = 0, body_moved = 0;
+    int n_live = frames_in(&live, body, &body_live), n_moved = frames_in(&moved, body, &body_moved);
+    CHECK(n_live >= 0 && n_moved >= 0);
+    CHECK_INT(n_live + n_moved, 100);
+    CHECK_INT(body_live + body_moved, 100); /* bodies byte for byte */
+    CHECK_INT(live.len + moved.len, c.spool_bytes);
+    tg_buf_free(&live);
+    tg_buf_free(&moved);
+    atomic_store(&f.fail, 0);
+    finish_fake(s, &f, dir, 100);
+}
+
+/* A worker's record that does not fit the queue is spooled with the frame
+ * its journal made: written once, nothing dropped. */
+TEST(store_worker_overflow_spools_its_journal_frame)
+{
+    char dir[64], spool[128], jd[128];
+    tmpdir(dir);
+    snprintf(spool, sizeof spool, "%s/spool", dir);
+    snprintf(jd, sizeof jd, "%s/journal.d", dir);
+    fake_t f;
+    fake_init(&f);
+    f.delay_ms = 20; /* a slow database: the queue of 2 overflows */
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.queue_capacity = 2;
+    o.batch_max = 2;
+    o.journal_dir = jd;
+    tg_store_t *s = open_fake(&f, spool, &o);
+    tg_journal_t *j = tg_journal_open(s, 0);
+    CHECK(j != NULL);
+    for (int i = 0; i < 60; i++) {
+        tg_record_t *r = mkrec(i);
+        tg_record_set_body(r, false, "{\"stream\":true}", 15, -1);
+        tg_journal_submit(s, j, r);
+        if (i % 10 == 9)
+            tg_journal_write(j);
+    }
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK(c.spooled >= 40);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_journal_close(j);
+    finish_fake(s, &f, dir, 60);
+}
+
+/* A crash inside an append leaves a torn last frame: it is cut off at
+ * start, before anything is appended behind it, so what comes after is
+ * read and nothing is counted as lost. */
+TEST(store_spool_torn_last_frame_cut_at_start)
+{
+    char dir[64], spool[128], replay[160];
+    spool_dir(dir, spool, replay);
+    tg_buf_t b = {0};
+    size_t whole, fourth;
+    three_and_a_half(&b, &whole, &fourth);
+    write_file(spool, b.data, whole + fourth / 2);
+    tg_buf_free(&b);
+    fake_t f;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.batch_ms = 10;
+    tg_store_t *s = open_failing(&f, spool, &o);
+    CHECK_INT(size_of(spool) + size_of(replay), whole); /* the half frame is gone */
+    for (int i = 10; i < 12; i++)                       /* appended while the database fails */
+        tg_store_submit(s, mkrec(i));
+    CHECK(wait_spooled(s));
+    atomic_store(&f.fail, 0);
+    finish_fake(s, &f, dir, 5);
+}
+
+/* Damage in the middle of a spool file (bytes that are no frame, a frame
+ * whose CRC fails) costs the records it hit, counted as dropped, not the
+ * frames after it. */
+TEST(store_spool_damage_mid_file_is_skipped_and_counted)
+{
+    char dir[64], spool[128], replay[160];
+    spool_dir(dir, spool, replay);
+    tg_buf_t b = {0};
+    for (int i = 0; i < 6; i++) {
+        tg_record_t *r = mkrec_id(i, "rec-");
+        size_t at = b.len;
+        tg_journal_encode(r, &b);
+        tg_record_free(r);
+        if (i == 1) /* after record 1: a header whose length runs past the end */
+            tg_buf_append(&b, "TGJ1\xa0\x86\x01\x00garbage-garbage", 23);
+        if (i == 3) /* record 3: a bit flipped in its payload */
+            b.data[at + TG_JOURNAL_HEADER + 5] ^= 0x04;
+        if (i == 4) /* after record 4: bytes that are no frame at all */
+            tg_buf_append(&b, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0zzz", 23);
+    }
+    write_file(spool, b.data, b.len);
+    fake_t f;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    tg_store_t *s = open_failing(&f, spool, &o); /* the file stays as it is until looked at */
+    CHECK_INT(size_of(spool) + size_of(replay), b.len); /* damage is not cut */
+    tg_buf_free(&b);
+    atomic_store(&f.fail, 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.dropped, 3); /* three damaged stretches */
+    CHECK_INT(c.written, 5);
+    CHECK_INT(c.spool_bytes, 0);
+    CHECK_INT(f.n_ids, 5);
+    for (size_t i = 0; i < f.n_ids; i++)
+        CHECK(strcmp(f.ids[i], "rec-3") != 0);
+    tg_store_close(s);
+    fake_free(&f);
+    CHECK(access(spool, F_OK) != 0 && access(replay, F_OK) != 0);
+    rm_rf(dir);
+}
+
+/* Appends r's JSON line (an older version's spool form) to b; frees r. */
+static void legacy_line(tg_record_t *r, tg_buf_t *b)
+{
+    tg_record_to_json(r, TG_RECORD_JSON_SPOOL, b);
+    tg_buf_append(b, "\n", 1);
+    tg_record_free(r);
+}
+
+/* A spool of JSON lines left by an older version (and the one it was
+ * replaying) is read once at start and removed: its records are stored
+ * once (one was stored already), a half-written last line is dropped. */
+TEST(store_legacy_json_spool_replayed_once_and_removed)
+{
+    char dir[64], db[128], legacy[160], legacy_replay[176], spool[160];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    snprintf(legacy, sizeof legacy, "%s/t.db-spool.jsonl", dir);
+    snprintf(legacy_replay, sizeof legacy_replay, "%s.replay", legacy);
+    snprintf(spool, sizeof spool, "%s/t.db-spool.tgj", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    tg_store_submit(s, mkrec_id(1, "stored-"));
+    tg_store_close(s);
+    tg_buf_t b = {0};
+    for (int i = 1; i <= 3; i++) {
+        tg_record_t *r = mkrec_id(i, i == 1 ? "stored-" : "legacy-");
+        tg_record_set_body(r, true, "{\"a\":\"\\u00e9\"}", 14, -1);
+        legacy_line(r, &b);
+    }
+    tg_buf_puts(&b, "{\"id\":\"half-writ");
+    write_file(legacy, b.data, b.len);
+    tg_buf_reset(&b);
+    legacy_line(mkrec_id(4, "legacy-replay-"), &b);
+    write_file(legacy_replay, b.data, b.len);
+    tg_buf_free(&b);
+    s = open_sqlite(dir, NULL);
+    CHECK(access(legacy, F_OK) != 0); /* moved into the spool at start */
+    CHECK(access(legacy_replay, F_OK) != 0);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_counters_t c;
+    tg_store_counters(s, &c);
+    CHECK_INT(c.dropped, 1); /* the half line */
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 4);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests WHERE id IN ('stored-1', 'legacy-2', "
+                             "'legacy-3', 'legacy-replay-4')"),
+              4);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies WHERE response_body = "
+                             "CAST('{\"a\":\"\\u00e9\"}' AS BLOB)"),
+              2);
+    CHECK(access(spool, F_OK) != 0);
+    second_start_adds_nothing(dir, db, 4);
+    rm_rf(dir);
+}
+
+/* Journal segments left by a crash reach the spool as their frames, byte
+ * for byte (no JSON on the way), without the torn tail. */
+TEST(journal_recovery_hands_frames_to_the_spool)
+{
+    char dir[64], spool[128], replay[160], jd[128], seg[192];
+    spool_dir(dir, spool, replay);
+    snprintf(jd, sizeof jd, "%s/journal.d", dir);
+    snprintf(seg, sizeof seg, "%s/old-w0-0.tgj", jd);
+    CHECK_INT(mkdir(jd, 0700), 0);
+    tg_buf_t b = {0}, got = {0};
+    size_t whole, fourth;
+    three_and_a_half(&b, &whole, &fourth);
+    write_file(seg, b.data, whole + fourth - 1);
+    fake_t f;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.journal_dir = jd;
+    tg_store_t *s = open_failing(&f, spool, &o); /* the spool stays as the recovery left it */
+    CHECK(access(seg, F_OK) != 0);
+    slurp(spool, &got);
+    slurp(replay, &got);
+    CHECK_INT(got.len, whole);
+    CHECK(got.len == whole && !memcmp(got.data, b.data, whole));
+    tg_buf_free(&got);
+    tg_buf_free(&b);
+    atomic_store(&f.fail, 0);
+    finish_fake(s, &f, dir, 3);
+}
+
+/* A long replay takes turns with the queue: records submitted while it
+ * runs are written before it ends, instead of waiting behind it (and
+ * spilling into the spool meanwhile). */
+TEST(store_replay_takes_turns_with_the_queue)
+{
+    fake_t f;
+    fake_init(&f);
+    f.delay_ms = 5;
+    tg_store_options_t o;
+    tg_store_options_default(&o);
+    o.batch_max = 20; /* a replay of 20 batches, 100 ms or more */
+    o.batch_ms = 5;
+    char dir[64], spool[128], replay[160];
+    spool_dir(dir, spool, replay);
+    spool_of(spool, 400, "old-"); /* left by the last run */
+    tg_store_t *s = open_fake(&f, spool, &o);
+    int64_t end = tg_mono_ms() + 10000;
+    while (tg_mono_ms() < end) { /* the replay has begun */
+        pthread_mutex_lock(&f.mu);
+        size_t n = f.n_ids;
+        pthread_mutex_unlock(&f.mu);
+        if (n)
+            break;
+        sleep_ms(1);
+    }
+    for (int i = 0; i < 5; i++)
+        tg_store_submit(s, mkrec_id(i, "new-"));
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    size_t first_new = f.n_ids, last_old = 0;
+    for (size_t i = 0; i < f.n_ids; i++) {
+        if (!strncmp(f.ids[i], "new-", 4) && i < first_new)
+            first_new = i;
+        if (!strncmp(f.ids[i], "old-", 4))
+            last_old = i;
+    }
+    CHECK(first_new < last_old);
+    CHECK(f.max_batch <= 20);
+    finish_fake(s, &f, dir, 405);
 }

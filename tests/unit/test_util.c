@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static char *esc(const char *s, size_t len)
 {
@@ -112,4 +113,46 @@ TEST(util_put_hex_as_printf)
         snprintf(want, sizeof want, "%llx", (unsigned long long)vals[i]);
         CHECK_STR(got, want);
     }
+}
+
+/* The header-name compares of the request path, done by hand, say what
+ * strncasecmp says (header names are ASCII; the C locale). */
+TEST(util_name_compares_as_strncasecmp)
+{
+    static const char *const names[] = {"",
+                                        "h",
+                                        "Helicone-",
+                                        "helicone-user-id",
+                                        "HELICONE-X",
+                                        "Helicone",
+                                        "Heliconx-",
+                                        "content-length",
+                                        "Content-Length",
+                                        "CONTENT-LENGTH ",
+                                        "connection",
+                                        "te",
+                                        "TE",
+                                        "Te\xc3\xa9",
+                                        "x-api-key",
+                                        "@[`{",
+                                        "`elicone-"};
+    size_t n = sizeof names / sizeof names[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            bool want = strncasecmp(names[i], names[j], strlen(names[j])) == 0;
+            if (tg_has_prefix_ci(names[i], names[j]) != want)
+                tg_test_fail(__FILE__, __LINE__, "prefix %s of %s", names[j], names[i]);
+        }
+    static const tg_name_t set[] = {TG_NAME("host"), TG_NAME("te"), TG_NAME("content-length")};
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        bool want = false;
+        for (size_t k = 0; k < 3; k++)
+            want = want || (set[k].n == len && !strncasecmp(names[i], set[k].s, len));
+        if (tg_name_in(names[i], len, set, 3) != want)
+            tg_test_fail(__FILE__, __LINE__, "name_in %s", names[i]);
+    }
+    CHECK(tg_name_in("Content-Length", 14, set, 3) && tg_name_in("TE", 2, set, 3));
+    CHECK(!tg_name_in("", 0, set, 3) && !tg_name_in("Hos", 3, set, 3));
+    CHECK(tg_hop_by_hop("Transfer-Encoding", 17) && !tg_hop_by_hop("Content-Type", 12));
 }

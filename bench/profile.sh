@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/profile.sh — where the gateway's time goes under load, per thread,
+# sampled by perf (wall-clock CPU, not instruction counts).
+#
+#   ./bench/profile.sh [BIN]              (default build/tollgate), plain upstream
+#   KIND=sse ./bench/profile.sh           streamed answers (proxy.sh's 50-chunk stream)
+#   KIND=tls ./bench/profile.sh           the upstream over HTTPS
+#   DURATION=15 CONNECTIONS=64 ./bench/profile.sh
+#
+# Starts proxy.sh's static upstream (nginx, one worker) and the gateway (one
+# worker, request logging and bodies on, SQLite in the run's temp dir),
+# warms it with wrk for 3 s, then loads it with wrk (1 thread,
+# CONNECTIONS 32, DURATION 8 s) while `perf record -e cpu-clock -g` samples
+# the gateway's threads. It prints wrk's figures (a round with a non-2xx
+# answer is an error), the gateway's CPU per request (user + system of all
+# its threads from /proc/PID/stat, divided by the requests wrk counted; the
+# sampling itself adds a little), its memory (VmRSS, RssAnon, RssFile), what
+# the store left beside the database (a spool file means the writer fell
+# behind), then each thread's share of the samples by library, and the
+# top symbols of the whole process. PERF_DATA=path keeps perf.data. Needs
+# perf (linux-perf), wrk, nginx, curl, node and openssl.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_bin "${1:-}"
+KIND=${KIND:-plain}
+CONNECTIONS=${CONNECTIONS:-32}
+DURATION=${DURATION:-8}
+TOP=${TOP:-40}
+for t in perf wrk curl node openssl; do
+    command -v "$t" >/dev/null || {
+        echo "bench/profile.sh needs $t" >&2
+        exit 1
+    }
+done
+bench_start prof
+
+UP=$(free_port)
+UP_TLS=$(free_port)
+GW=$(free_port)
+mkdir -p "$TMP/up/www/sse/v1/chat"
+# shellcheck source=bench/sse-body.sh
+source "$ROOT/bench/sse-body.sh"
+printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
+chmod -R a+rX "$TMP/up/www"
+bench_cert "$TMP/up"
+sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
+    -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
+export BENCH_REQUEST=$ROOT/bench/request.json
+BASE="http://127.0.0.1:$UP/v1"
+case $KIND in
+plain) ;;
+tls) BASE="https://localhost:$UP_TLS/v1" ;;
+sse)
+    BASE="http://127.0.0.1:$UP/sse/v1"
+    sed -e 's#^{#{"stream":true,#' "$ROOT/bench/request.json" >"$TMP/request-sse.json"
+    BENCH_REQUEST=$TMP/request-sse.json
+    ;;
+*)
+    echo "KIND must be plain, tls or sse" >&2
+    exit 2
+    ;;
+esac
+"$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
+PIDS+=($!)
+cat >"$TMP/tollgate.yaml" <<YAML
+server: { host: 127.0.0.1, port: $GW, workers: 1 }
+providers:
+  bench: { base_url: "$BASE", api_key: "sk-bench" }
+logging: { level: warn }
+storage: { url: "sqlite:$TMP/tollgate.db" }
+YAML
+(cd "$TMP" && SSL_CERT_FILE=$TMP/up/cert.pem exec "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+for _ in $(seq 1 300); do
+    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
+    sleep 0.1
+done
+URL="http://127.0.0.1:$GW/v1/chat/completions"
+load() { # seconds
+    wrk -t1 -c"$CONNECTIONS" -d"$1"s -s "$ROOT/bench/chat.lua" "$URL"
+}
+load 3 >"$TMP/warm.txt"
+cpu() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+c0=$(cpu)
+perf record -F 2000 -g -e cpu-clock -p "$GW_PID" -o "$TMP/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+PERF=$!
+load "$DURATION" >"$TMP/wrk.txt"
+c1=$(cpu)
+wait "$PERF" || true
+if grep -q "Non-2xx" "$TMP/wrk.txt"; then
+    cat "$TMP/wrk.txt" "$TMP/gw.log" >&2
+    echo "bench/profile.sh: the gateway answered non-2xx" >&2
+    exit 1
+fi
+n=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
+echo "tollgate profile — $(date -u '+%F %T') UTC, $KIND upstream, 1 worker, wrk 1 x $CONNECTIONS for ${DURATION}s, $(basename "$BIN")"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+grep -E "Requests/sec|Latency" "$TMP/wrk.txt"
+awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "CPU per request: %.1f us (all threads)\n", (b - a) * 1e6 / hz / n }'
+grep -E "VmRSS|RssAnon|RssFile" "/proc/$GW_PID/status" | tr -s ' \t' ' '
+echo "beside the database:"
+(cd "$TMP" && ls -l | awk 'NR > 1 && $NF ~ /^tollgate\.db./ {printf "  %-32s %12s bytes\n", $NF, $5}')
+echo
+echo "== samples by thread and library"
+perf report -i "$TMP/perf.data" --no-children -s pid,dso --stdio -g none 2>/dev/null | grep '%' | head -24
+echo
+echo "== top symbols"
+perf report -i "$TMP/perf.data" --no-children -s pid,dso,sym --stdio -g none 2>/dev/null | grep '%' | head -"$TOP"
+if [[ -n ${PERF_DATA:-} ]]; then
+    cp "$TMP/perf.data" "$PERF_DATA"
+    echo "perf data: $PERF_DATA"
+fi
