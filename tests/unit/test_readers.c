@@ -14,7 +14,7 @@
 
 typedef struct {
     pthread_t loop_thread;
-    atomic_int ran_elsewhere, done_on_loop, freed, done_calls;
+    atomic_int started, ran_elsewhere, done_on_loop, freed, done_calls;
     struct event_base *base;
     int sleep_ms;
     int want; /* answers to wait for */
@@ -28,6 +28,7 @@ typedef struct {
 static int fn(void *a, tg_buf_t *out)
 {
     arg_t *x = a;
+    atomic_fetch_add(&x->c->started, 1);
     if (x->c->sleep_ms)
         usleep((useconds_t)x->c->sleep_ms * 1000);
     if (!pthread_equal(pthread_self(), x->c->loop_thread))
@@ -95,7 +96,10 @@ TEST(readers_forget_drops_a_loops_jobs)
         a->n = i;
         tg_readers_submit(r, c.base, fn, done, free_arg, a);
     }
-    usleep(10 * 1000); /* the first is running, the others wait */
+    /* the first is running, the others wait: wait for its start (up to 5 s
+     * on a loaded machine), not for a fixed time */
+    for (int i = 0; i < 5000 && !atomic_load(&c.started); i++)
+        usleep(1000);
     tg_readers_forget(r, c.base);
     CHECK_INT(tg_readers_pending(r), 0);
     CHECK_INT(atomic_load(&c.freed), 4);
