@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE_SIZE  16384    /* of a new database */
+#define PAGE_SIZE  8192     /* of a new database */
 #define WAL_BYTES  67108864 /* checkpoint when the WAL reaches 64 MiB */
 #define INS_ROWS   16       /* rows per multi-row INSERT (write_batch) */
 #define REQ_PARAMS 29       /* bound values per requests row */
@@ -172,11 +172,15 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     /* short: a locked database is a reason to spool, not to stall the writer */
     sqlite3_busy_timeout(q->w, 100);
     char msg[256];
-    /* A new database gets 16 KiB pages (a no-op on an existing one, which
-     * keeps its size): a quarter of the page writes, WAL frames and B-tree
-     * splits of 4 KiB pages for the same records, ~15% less writer CPU per
-     * record under load (docs/observability.md). Must come before WAL mode,
-     * which fixes the page size. */
+    /* A new database gets 8 KiB pages (a no-op on an existing one, which
+     * keeps its size): fewer page writes, WAL frames and B-tree splits than
+     * 4 KiB pages for the same records. Not 16 KiB: a body row of 8-16 KB
+     * (a streamed answer) fits whole in a 16 KiB page, so every such record
+     * took a fresh page of its own, a third of it empty, zeroed, checksummed
+     * into the WAL and later checkpointed; in 8 KiB pages it spills into
+     * full overflow pages. Small records cost the same in both sizes
+     * (docs/observability.md, "The writer's work per record"). Must come
+     * before WAL mode, which fixes the page size. */
     tg_sqlite_exec(q->w, "PRAGMA page_size=" TG_STR(PAGE_SIZE), msg, sizeof msg);
     /* WAL needs a writable file the first time; a read-only database that is
      * already in WAL mode still reads. Failures here are not fatal. */
@@ -198,6 +202,15 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
      * fill ~17% slower than with 16 MiB (docs/observability.md, "Memory"). */
     tg_sqlite_exec(q->w, "PRAGMA cache_size=-4096", msg, sizeof msg);
     tg_sqlite_exec(q->w, "PRAGMA mmap_size=268435456", msg, sizeof msg);
+    /* Debian's SQLite is built with SECURE_DELETE on: every page a B-tree
+     * takes anew and every cell a page split moves is overwritten with
+     * zeros, a 16 KiB memset per new page. This connection only ever adds
+     * records (a replay's REPLACE of a body writes the same bytes again);
+     * what a split moves stays in the database anyway. So nothing it
+     * frees held data that is gone elsewhere: zeroing is pure cost here
+     * (~14% of the writer's instructions for a 10 KB body). The other
+     * connections, which delete settings rows, keep the build's default. */
+    tg_sqlite_exec(q->w, "PRAGMA secure_delete=OFF", msg, sizeof msg);
     if (tg_sqlite_migrate(q->w, q->path, err, errlen) != 0) {
         tg_sqlite_writer_disconnect(q);
         return -1;
@@ -282,16 +295,15 @@ static int step_reset(sqlite3_stmt *st)
 static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64_t seq,
                          tg_buf_t *props)
 {
-    tg_buf_reset(props);
-    tg_buf_append(props, "{", 1);
-    for (size_t i = 0; i < r->n_props; i++) {
-        if (i)
-            tg_buf_append(props, ",", 1);
-        tg_record_json_str(props, r->props[i].name, strlen(r->props[i].name));
-        tg_buf_append(props, ":", 1);
-        tg_record_json_str(props, r->props[i].value, strlen(r->props[i].value));
+    /* most records have no properties: "{}" then, nothing to build */
+    const char *pjson = "{}";
+    size_t pjson_len = 2;
+    if (r->n_props) {
+        tg_buf_reset(props);
+        tg_record_props_json(r, props);
+        pjson = props->data;
+        pjson_len = props->len;
     }
-    tg_buf_append(props, "}", 1);
     sqlite3_bind_int64(st, base + 1, seq);
     tg_sqlite_bind_str(st, base + 2, r->id);
     sqlite3_bind_int64(st, base + 3, r->created_at_ms);
@@ -313,7 +325,7 @@ static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64
     tg_sqlite_bind_str(st, base + 19, r->session_id);
     tg_sqlite_bind_str(st, base + 20, r->session_name);
     tg_sqlite_bind_str(st, base + 21, r->session_path);
-    sqlite3_bind_text(st, base + 22, props->data, (int)props->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 22, pjson, (int)pjson_len, SQLITE_STATIC);
     tg_sqlite_bind_str(st, base + 23, r->key_name);
     tg_sqlite_bind_str(st, base + 24, r->client_ip);
     sqlite3_bind_int(st, base + 25, r->retries);
