@@ -732,6 +732,41 @@ TEST(store_rows_get_their_own_properties_and_bodies)
     rm_rf(dir);
 }
 
+/* A record twice in one batch (the same id and time: a spooled copy and
+ * the queued one), even in one multi-row INSERT, makes one row, with the
+ * first copy's properties and bodies; the records around it keep theirs. */
+TEST(store_a_record_twice_in_one_batch_is_stored_once)
+{
+    char dir[64], db[128];
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
+    for (int i = 0; i < 40; i++) {
+        tg_store_submit(s, tagged_rec("dup", i, true));
+        if (i % 3 == 0) { /* again at once, other properties and bodies */
+            tg_record_t *r = tagged_rec("dup", i, true);
+            tg_record_set_property(r, "Agent-Name", "second");
+            tg_record_set_body(r, false, "second", 6, -1);
+            tg_record_set_body(r, true, "second", 6, -1);
+            tg_store_submit(s, r);
+        }
+    }
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_close(s);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests"), 40);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM requests r JOIN request_properties p"
+                             " ON p.seq = r.seq WHERE p.value = r.id"),
+              40);
+    CHECK_INT(count_rows(db,
+                         "SELECT count(*) FROM requests r JOIN request_bodies b ON b.seq = r.seq"
+                         " WHERE CAST(b.request_body AS TEXT) = r.id"
+                         " AND CAST(b.response_body AS TEXT) = r.id"),
+              40);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 40);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_properties"), 40);
+    rm_rf(dir);
+}
+
 static int64_t file_size(const char *path)
 {
     struct stat st;
