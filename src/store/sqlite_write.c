@@ -23,12 +23,14 @@
 #define PAGE_SIZE  8192     /* of a new database */
 #define WAL_BYTES  67108864 /* checkpoint when the WAL reaches 64 MiB */
 #define INS_ROWS   16       /* rows per multi-row INSERT (write_batch) */
+#define INS_WIDE   64       /* and per wide one, for the bulk of a large batch */
 #define REQ_PARAMS 29       /* bound values per requests row */
 
 void tg_sqlite_writer_disconnect(sq_t *q)
 {
-    sqlite3_stmt **stmts[] = {&q->ins_req,    &q->ins_req_n, &q->ins_prop, &q->ins_body,
-                              &q->ins_body_n, &q->max_seq,   &q->has_seq};
+    sqlite3_stmt **stmts[] = {&q->ins_req,    &q->ins_req_n, &q->ins_req_w,
+                              &q->ins_prop,   &q->ins_body,  &q->ins_body_n,
+                              &q->ins_body_w, &q->max_seq,   &q->has_seq};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -234,9 +236,11 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     static const char body_row[] = "(?,?,?)";
     if (prepare_rows(q->w, ins_req, req_row, 1, &q->ins_req) ||
         prepare_rows(q->w, ins_req, req_row, INS_ROWS, &q->ins_req_n) ||
+        prepare_rows(q->w, ins_req, req_row, INS_WIDE, &q->ins_req_w) ||
         prepare_rows(q->w, ins_prop, prop_row, 1, &q->ins_prop) ||
         prepare_rows(q->w, ins_body, body_row, 1, &q->ins_body) ||
         prepare_rows(q->w, ins_body, body_row, INS_ROWS, &q->ins_body_n) ||
+        prepare_rows(q->w, ins_body, body_row, INS_WIDE, &q->ins_body_w) ||
         sqlite3_prepare_v3(q->w, "SELECT coalesce(max(seq), 0) FROM requests", -1,
                            SQLITE_PREPARE_PERSISTENT, &q->max_seq, NULL) ||
         sqlite3_prepare_v3(q->w, "SELECT 1 FROM requests WHERE seq = ?", -1,
@@ -355,7 +359,7 @@ static int row_stored(sq_t *q, int64_t seq, bool *stored)
 }
 
 /*
- * Stores k records (1 or INS_ROWS) as rows seq0, seq0 + 1, ...: one INSERT
+ * Stores k records (1, INS_ROWS or INS_WIDE) as rows seq0, seq0 + 1, ...: one INSERT
  * for their requests rows, then each stored one's properties and bodies
  * (again one INSERT for the bodies when all k have them). The rows are
  * numbered here, not by SQLite, so that a multi-row INSERT still tells
@@ -365,13 +369,14 @@ static int row_stored(sq_t *q, int64_t seq, bool *stored)
  */
 static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0, tg_buf_t *props)
 {
-    sqlite3_stmt *st = k == 1 ? q->ins_req : q->ins_req_n;
+    sqlite3_stmt *st = k == 1 ? q->ins_req : k == INS_ROWS ? q->ins_req_n : q->ins_req_w;
+    sqlite3_stmt *body_st = k == INS_ROWS ? q->ins_body_n : q->ins_body_w;
     for (int j = 0; j < k; j++)
         bind_request(st, j * REQ_PARAMS, recs[j], seq0 + j, &props[j]);
     int rc = step_reset(st);
     if (rc != SQLITE_OK)
         return rc;
-    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1, stored[INS_ROWS];
+    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1, stored[INS_WIDE];
     for (int j = 0; j < k; j++) {
         const tg_record_t *r = recs[j];
         stored[j] = true;
@@ -391,8 +396,8 @@ static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0
     }
     if (bodies) {
         for (int j = 0; j < k; j++)
-            bind_body(q->ins_body_n, j * 3, recs[j], seq0 + j);
-        return step_reset(q->ins_body_n);
+            bind_body(body_st, j * 3, recs[j], seq0 + j);
+        return step_reset(body_st);
     }
     for (int j = 0; j < k; j++) {
         if (!stored[j] || (!recs[j]->request_body && !recs[j]->response_body))
@@ -439,14 +444,17 @@ static int write_batch(sq_t *q, tg_record_t *const *recs, size_t n, char *err, s
         rc = SQLITE_OK;
     }
     sqlite3_reset(q->max_seq);
-    tg_buf_t props[INS_ROWS] = {{0}};
+    tg_buf_t props[INS_WIDE] = {{0}};
     for (size_t i = 0; i < n && rc == SQLITE_OK;) {
-        int k = n - i >= INS_ROWS ? INS_ROWS : 1;
+        /* 64 rows to an INSERT: ~2% fewer instructions a record than 16
+         * (fewer statement starts, each of which seeks every index anew);
+         * 16 and then 1 for what is left */
+        int k = n - i >= INS_WIDE ? INS_WIDE : n - i >= INS_ROWS ? INS_ROWS : 1;
         rc = insert_records(q, recs + i, k, seq, props);
         i += (size_t)k;
         seq += k;
     }
-    for (int j = 0; j < INS_ROWS; j++)
+    for (int j = 0; j < INS_WIDE; j++)
         tg_buf_free(&props[j]);
     if (rc == SQLITE_OK)
         rc = tg_sqlite_exec(q->w, "COMMIT", msg, sizeof msg);
