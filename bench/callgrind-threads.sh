@@ -17,7 +17,7 @@
 #
 # Environment: TOLLGATE_BIN (build/tollgate), DURATION (20), CONNECTIONS (4),
 # KEEP_TMP=1 keeps the callgrind.out files (callgrind_annotate reads them).
-# Needs valgrind, nginx, wrk, curl.
+# Needs valgrind, nginx, wrk, curl, openssl.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +25,7 @@ BIN=${TOLLGATE_BIN:-$ROOT/build/tollgate}
 [[ $BIN == /* ]] || BIN=$ROOT/$BIN
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-4}
-for tool in valgrind callgrind_control nginx wrk curl python3; do
+for tool in valgrind callgrind_control nginx wrk curl python3 openssl; do
     command -v "$tool" >/dev/null || {
         echo "callgrind.sh: needs $tool" >&2
         exit 1
@@ -48,9 +48,14 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT_UP=$(free_port)
+PORT_UP_TLS=$(free_port)
 PORT_TG=$(free_port)
 
-sed -e "s|@WORKERS@|1|; s|@DIR@|$TMP|g; s|@PORT@|$PORT_UP|" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/upstream.conf"
+# the upstream's HTTPS listener needs a certificate, used or not
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+sed -e "s|@WORKERS@|1|; s|@DIR@|$TMP|g; s|@PORT@|$PORT_UP|; s|@TLS_PORT@|$PORT_UP_TLS|" \
+    -e "s|@CERT@|$TMP/cert.pem|; s|@KEY@|$TMP/key.pem|" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/upstream.conf"
 nginx -c "$TMP/upstream.conf" -p "$TMP" >"$TMP/nginx.out" 2>&1 &
 NG_PID=$!
 
@@ -88,6 +93,10 @@ kill -TERM "$TG_PID"
 wait "$TG_PID" || true
 TG_PID=""
 N=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
+if grep -q 'Non-2xx' "$TMP/wrk.txt"; then
+    echo "callgrind.sh: some answers were not 200 (the upstream?):" >&2
+    grep 'Non-2xx' "$TMP/wrk.txt" >&2
+fi
 echo "$("$BIN" --version 2>/dev/null | head -n 1 || true): $N requests in ${DURATION}s," \
     "$CONNECTIONS connections, under callgrind"
 for f in "$TMP"/callgrind.out.*-*; do

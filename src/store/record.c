@@ -169,6 +169,19 @@ void tg_record_json_str(tg_buf_t *out, const char *s, size_t len)
     tg_buf_append(out, "\"", 1);
 }
 
+void tg_record_props_json(const tg_record_t *r, tg_buf_t *out)
+{
+    tg_buf_append(out, "{", 1);
+    for (size_t i = 0; i < r->n_props; i++) {
+        if (i)
+            tg_buf_append(out, ",", 1);
+        tg_record_json_str(out, r->props[i].name, strlen(r->props[i].name));
+        tg_buf_append(out, ":", 1);
+        tg_record_json_str(out, r->props[i].value, strlen(r->props[i].value));
+    }
+    tg_buf_append(out, "}", 1);
+}
+
 static void key(tg_buf_t *b, const char *k, bool *first)
 {
     if (!*first)
@@ -266,15 +279,7 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_str(b, "session_name", r->session_name, &first);
     put_str(b, "session_path", r->session_path, &first);
     key(b, "properties", &first);
-    tg_buf_append(b, "{", 1);
-    for (size_t i = 0; i < r->n_props; i++) {
-        if (i)
-            tg_buf_append(b, ",", 1);
-        tg_record_json_str(b, r->props[i].name, strlen(r->props[i].name));
-        tg_buf_append(b, ":", 1);
-        tg_record_json_str(b, r->props[i].value, strlen(r->props[i].value));
-    }
-    tg_buf_append(b, "}", 1);
+    tg_record_props_json(r, b);
     put_str(b, "key_name", r->key_name, &first);
     put_str(b, "client_ip", r->client_ip, &first);
     key(b, "retries", &first);

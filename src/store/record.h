@@ -139,4 +139,7 @@ void tg_record_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 /** Append s (len bytes) as a JSON string with quotes, invalid UTF-8 -> U+FFFD. */
 void tg_record_json_str(tg_buf_t *out, const char *s, size_t len);
 
+/** The properties as one JSON object ({"name":"value",...}), appended to out. */
+void tg_record_props_json(const tg_record_t *r, tg_buf_t *out);
+
 #endif

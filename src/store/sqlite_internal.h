@@ -36,9 +36,11 @@ typedef struct {
     tg_store_backend_t base;
     char *path;
     sqlite3 *w;
-    /* ins_req_n and ins_body_n insert INS_ROWS rows in one statement;
+    /* ins_req_n and ins_body_n insert INS_ROWS rows in one statement,
+     * ins_req_w and ins_body_w INS_WIDE;
      * max_seq and has_seq serve write_batch's seq numbering */
-    sqlite3_stmt *ins_req, *ins_req_n, *ins_prop, *ins_body, *ins_body_n, *max_seq, *has_seq;
+    sqlite3_stmt *ins_req, *ins_req_n, *ins_req_w, *ins_prop, *ins_body, *ins_body_n, *ins_body_w;
+    sqlite3_stmt *max_seq, *has_seq;
     pthread_mutex_t pool_mu;
     sqlite3 *pool[POOL_MAX];
     int n_pool;

@@ -20,15 +20,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE_SIZE  16384    /* of a new database */
+#define PAGE_SIZE  8192     /* of a new database */
 #define WAL_BYTES  67108864 /* checkpoint when the WAL reaches 64 MiB */
 #define INS_ROWS   16       /* rows per multi-row INSERT (write_batch) */
+#define INS_WIDE   64       /* and per wide one, for the bulk of a large batch */
 #define REQ_PARAMS 29       /* bound values per requests row */
 
 void tg_sqlite_writer_disconnect(sq_t *q)
 {
-    sqlite3_stmt **stmts[] = {&q->ins_req,    &q->ins_req_n, &q->ins_prop, &q->ins_body,
-                              &q->ins_body_n, &q->max_seq,   &q->has_seq};
+    sqlite3_stmt **stmts[] = {&q->ins_req,    &q->ins_req_n, &q->ins_req_w,
+                              &q->ins_prop,   &q->ins_body,  &q->ins_body_n,
+                              &q->ins_body_w, &q->max_seq,   &q->has_seq};
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         sqlite3_finalize(*stmts[i]);
         *stmts[i] = NULL;
@@ -172,11 +174,15 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     /* short: a locked database is a reason to spool, not to stall the writer */
     sqlite3_busy_timeout(q->w, 100);
     char msg[256];
-    /* A new database gets 16 KiB pages (a no-op on an existing one, which
-     * keeps its size): a quarter of the page writes, WAL frames and B-tree
-     * splits of 4 KiB pages for the same records, ~15% less writer CPU per
-     * record under load (docs/observability.md). Must come before WAL mode,
-     * which fixes the page size. */
+    /* A new database gets 8 KiB pages (a no-op on an existing one, which
+     * keeps its size): fewer page writes, WAL frames and B-tree splits than
+     * 4 KiB pages for the same records. Not 16 KiB: a body row of 8-16 KB
+     * (a streamed answer) fits whole in a 16 KiB page, so every such record
+     * took a fresh page of its own, a third of it empty, zeroed, checksummed
+     * into the WAL and later checkpointed; in 8 KiB pages it spills into
+     * full overflow pages. Small records cost the same in both sizes
+     * (docs/observability.md, "The writer's work per record"). Must come
+     * before WAL mode, which fixes the page size. */
     tg_sqlite_exec(q->w, "PRAGMA page_size=" TG_STR(PAGE_SIZE), msg, sizeof msg);
     /* WAL needs a writable file the first time; a read-only database that is
      * already in WAL mode still reads. Failures here are not fatal. */
@@ -198,6 +204,17 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
      * fill ~17% slower than with 16 MiB (docs/observability.md, "Memory"). */
     tg_sqlite_exec(q->w, "PRAGMA cache_size=-4096", msg, sizeof msg);
     tg_sqlite_exec(q->w, "PRAGMA mmap_size=268435456", msg, sizeof msg);
+    /* Debian's SQLite is built with SECURE_DELETE on: every page a B-tree
+     * takes anew and every cell a page split moves is overwritten with
+     * zeros, a page-sized memset per new page. This connection only ever
+     * adds records (a replay's REPLACE of a body writes the same bytes
+     * again; the schema steps it runs drop only indexes, whose contents
+     * the table rows still hold); what a split moves stays in the database
+     * anyway. So nothing it frees held data that is gone elsewhere: the
+     * zeroing is pure cost here (15% of the writer's instructions for a
+     * 10 KB body in 16 KiB pages). The other connections, which delete
+     * settings rows, keep the build's default. */
+    tg_sqlite_exec(q->w, "PRAGMA secure_delete=OFF", msg, sizeof msg);
     if (tg_sqlite_migrate(q->w, q->path, err, errlen) != 0) {
         tg_sqlite_writer_disconnect(q);
         return -1;
@@ -219,9 +236,11 @@ int tg_sqlite_writer_connect(sq_t *q, bool first, char *err, size_t errlen)
     static const char body_row[] = "(?,?,?)";
     if (prepare_rows(q->w, ins_req, req_row, 1, &q->ins_req) ||
         prepare_rows(q->w, ins_req, req_row, INS_ROWS, &q->ins_req_n) ||
+        prepare_rows(q->w, ins_req, req_row, INS_WIDE, &q->ins_req_w) ||
         prepare_rows(q->w, ins_prop, prop_row, 1, &q->ins_prop) ||
         prepare_rows(q->w, ins_body, body_row, 1, &q->ins_body) ||
         prepare_rows(q->w, ins_body, body_row, INS_ROWS, &q->ins_body_n) ||
+        prepare_rows(q->w, ins_body, body_row, INS_WIDE, &q->ins_body_w) ||
         sqlite3_prepare_v3(q->w, "SELECT coalesce(max(seq), 0) FROM requests", -1,
                            SQLITE_PREPARE_PERSISTENT, &q->max_seq, NULL) ||
         sqlite3_prepare_v3(q->w, "SELECT 1 FROM requests WHERE seq = ?", -1,
@@ -282,16 +301,15 @@ static int step_reset(sqlite3_stmt *st)
 static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64_t seq,
                          tg_buf_t *props)
 {
-    tg_buf_reset(props);
-    tg_buf_append(props, "{", 1);
-    for (size_t i = 0; i < r->n_props; i++) {
-        if (i)
-            tg_buf_append(props, ",", 1);
-        tg_record_json_str(props, r->props[i].name, strlen(r->props[i].name));
-        tg_buf_append(props, ":", 1);
-        tg_record_json_str(props, r->props[i].value, strlen(r->props[i].value));
+    /* most records have no properties: "{}" then, nothing to build */
+    const char *pjson = "{}";
+    size_t pjson_len = 2;
+    if (r->n_props) {
+        tg_buf_reset(props);
+        tg_record_props_json(r, props);
+        pjson = props->data;
+        pjson_len = props->len;
     }
-    tg_buf_append(props, "}", 1);
     sqlite3_bind_int64(st, base + 1, seq);
     tg_sqlite_bind_str(st, base + 2, r->id);
     sqlite3_bind_int64(st, base + 3, r->created_at_ms);
@@ -313,7 +331,7 @@ static void bind_request(sqlite3_stmt *st, int base, const tg_record_t *r, int64
     tg_sqlite_bind_str(st, base + 19, r->session_id);
     tg_sqlite_bind_str(st, base + 20, r->session_name);
     tg_sqlite_bind_str(st, base + 21, r->session_path);
-    sqlite3_bind_text(st, base + 22, props->data, (int)props->len, SQLITE_STATIC);
+    sqlite3_bind_text(st, base + 22, pjson, (int)pjson_len, SQLITE_STATIC);
     tg_sqlite_bind_str(st, base + 23, r->key_name);
     tg_sqlite_bind_str(st, base + 24, r->client_ip);
     sqlite3_bind_int(st, base + 25, r->retries);
@@ -341,7 +359,7 @@ static int row_stored(sq_t *q, int64_t seq, bool *stored)
 }
 
 /*
- * Stores k records (1 or INS_ROWS) as rows seq0, seq0 + 1, ...: one INSERT
+ * Stores k records (1, INS_ROWS or INS_WIDE) as rows seq0, seq0 + 1, ...: one INSERT
  * for their requests rows, then each stored one's properties and bodies
  * (again one INSERT for the bodies when all k have them). The rows are
  * numbered here, not by SQLite, so that a multi-row INSERT still tells
@@ -351,13 +369,14 @@ static int row_stored(sq_t *q, int64_t seq, bool *stored)
  */
 static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0, tg_buf_t *props)
 {
-    sqlite3_stmt *st = k == 1 ? q->ins_req : q->ins_req_n;
+    sqlite3_stmt *st = k == 1 ? q->ins_req : k == INS_ROWS ? q->ins_req_n : q->ins_req_w;
+    sqlite3_stmt *body_st = k == INS_ROWS ? q->ins_body_n : q->ins_body_w;
     for (int j = 0; j < k; j++)
         bind_request(st, j * REQ_PARAMS, recs[j], seq0 + j, &props[j]);
     int rc = step_reset(st);
     if (rc != SQLITE_OK)
         return rc;
-    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1, stored[INS_ROWS];
+    bool all = sqlite3_changes(q->w) == k, bodies = all && k > 1, stored[INS_WIDE];
     for (int j = 0; j < k; j++) {
         const tg_record_t *r = recs[j];
         stored[j] = true;
@@ -377,8 +396,8 @@ static int insert_records(sq_t *q, tg_record_t *const *recs, int k, int64_t seq0
     }
     if (bodies) {
         for (int j = 0; j < k; j++)
-            bind_body(q->ins_body_n, j * 3, recs[j], seq0 + j);
-        return step_reset(q->ins_body_n);
+            bind_body(body_st, j * 3, recs[j], seq0 + j);
+        return step_reset(body_st);
     }
     for (int j = 0; j < k; j++) {
         if (!stored[j] || (!recs[j]->request_body && !recs[j]->response_body))
@@ -425,14 +444,17 @@ static int write_batch(sq_t *q, tg_record_t *const *recs, size_t n, char *err, s
         rc = SQLITE_OK;
     }
     sqlite3_reset(q->max_seq);
-    tg_buf_t props[INS_ROWS] = {{0}};
+    tg_buf_t props[INS_WIDE] = {{0}};
     for (size_t i = 0; i < n && rc == SQLITE_OK;) {
-        int k = n - i >= INS_ROWS ? INS_ROWS : 1;
+        /* 64 rows to an INSERT: ~2% fewer instructions a record than 16
+         * (fewer statement starts, each of which seeks every index anew);
+         * 16 and then 1 for what is left */
+        int k = n - i >= INS_WIDE ? INS_WIDE : n - i >= INS_ROWS ? INS_ROWS : 1;
         rc = insert_records(q, recs + i, k, seq, props);
         i += (size_t)k;
         seq += k;
     }
-    for (int j = 0; j < INS_ROWS; j++)
+    for (int j = 0; j < INS_WIDE; j++)
         tg_buf_free(&props[j]);
     if (rc == SQLITE_OK)
         rc = tg_sqlite_exec(q->w, "COMMIT", msg, sizeof msg);
