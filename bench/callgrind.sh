@@ -30,19 +30,9 @@ WARMUP=${WARMUP:-200}
 UPSTREAM=${UPSTREAM:-plain}
 bench_start cg
 
-UP=$(free_port)
-UP_TLS=$(free_port)
+bench_upstream
 GW=$(free_port)
-mkdir -p "$TMP/up/www/sse/v1/chat"
-# shellcheck source=bench/sse-body.sh
-source "$ROOT/bench/sse-body.sh"
-printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
-chmod -R a+rX "$TMP/up/www"
 REQUEST=$ROOT/bench/request.json
-# the upstream's HTTPS listener needs a certificate, used or not
-bench_cert "$TMP/up"
-sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
-    -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
 BASE="http://localhost:$UP/v1"
 case $UPSTREAM in
 plain) ;;
@@ -72,8 +62,6 @@ events)
     exit 2
     ;;
 esac
-"$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
-PIDS+=($!)
 cat >"$TMP/tollgate.yaml" <<YAML
 server: { host: 127.0.0.1, port: $GW, workers: 1 }
 providers:
@@ -87,10 +75,7 @@ YAML
     "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
 VG=$!
 PIDS+=($VG)
-for _ in $(seq 1 300); do
-    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
-    sleep 0.2
-done
+wait_health "$GW" || true
 drive "$GW" /v1/chat/completions "$REQUEST" "$WARMUP"
 callgrind_control -z "$VG" >/dev/null
 drive "$GW" /v1/chat/completions "$REQUEST" "$REQUESTS"

@@ -34,6 +34,34 @@ bench_cert() { # dir
     chmod 644 "$1/key.pem"
 }
 
+# proxy.sh's static upstream in $TMP/up: nginx, one worker, plain HTTP on
+# $UP and HTTPS on $UP_TLS (a throwaway certificate, $TMP/up/cert.pem), the
+# chat answer under /v1 and bench/sse-body.sh's event stream under /sse/v1.
+# Sets UP and UP_TLS; adds nginx to PIDS.
+bench_upstream() {
+    UP=$(free_port)
+    UP_TLS=$(free_port)
+    mkdir -p "$TMP/up/www/sse/v1/chat"
+    # shellcheck source=bench/sse-body.sh
+    source "$ROOT/bench/sse-body.sh"
+    printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
+    chmod -R a+rX "$TMP/up/www"
+    bench_cert "$TMP/up"
+    sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
+        -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
+    "$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
+    PIDS+=($!)
+}
+
+# Waits up to 60 s for the gateway on PORT to answer /health.
+wait_health() { # port
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/health" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 # POSTs the file BODY to PATH N times, one after the other, on one
 # keep-alive connection; exits 1 on any answer but 200. DRIVE_HEADERS (a JSON
 # object) adds request headers.

@@ -36,17 +36,8 @@ for t in perf wrk curl node openssl; do
 done
 bench_start prof
 
-UP=$(free_port)
-UP_TLS=$(free_port)
+bench_upstream
 GW=$(free_port)
-mkdir -p "$TMP/up/www/sse/v1/chat"
-# shellcheck source=bench/sse-body.sh
-source "$ROOT/bench/sse-body.sh"
-printf '%s' "$SSE_BODY" >"$TMP/up/www/sse/v1/chat/completions"
-chmod -R a+rX "$TMP/up/www"
-bench_cert "$TMP/up"
-sed -e "s|@DIR@|$TMP/up|g" -e "s|@PORT@|$UP|g" -e "s|@WORKERS@|1|g" -e "s|@TLS_PORT@|$UP_TLS|g" \
-    -e "s|@CERT@|$TMP/up/cert.pem|g" -e "s|@KEY@|$TMP/up/key.pem|g" "$ROOT/bench/nginx-upstream.conf.in" >"$TMP/up/nginx.conf"
 export BENCH_REQUEST=$ROOT/bench/request.json
 BASE="http://127.0.0.1:$UP/v1"
 case $KIND in
@@ -62,8 +53,6 @@ sse)
     exit 2
     ;;
 esac
-"$NGINX" -p "$TMP/up" -e "$TMP/up/error.log" -c "$TMP/up/nginx.conf" >/dev/null 2>&1 &
-PIDS+=($!)
 cat >"$TMP/tollgate.yaml" <<YAML
 server: { host: 127.0.0.1, port: $GW, workers: 1 }
 providers:
@@ -74,10 +63,11 @@ YAML
 (cd "$TMP" && SSL_CERT_FILE=$TMP/up/cert.pem exec "$BIN" --config "$TMP/tollgate.yaml") >"$TMP/gw.log" 2>&1 &
 GW_PID=$!
 PIDS+=($GW_PID)
-for _ in $(seq 1 300); do
-    curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$GW/health" && break
-    sleep 0.1
-done
+wait_health "$GW" || {
+    cat "$TMP/gw.log" >&2
+    echo "bench/profile.sh: the gateway did not start" >&2
+    exit 1
+}
 URL="http://127.0.0.1:$GW/v1/chat/completions"
 load() { # seconds
     wrk -t1 -c"$CONNECTIONS" -d"$1"s -s "$ROOT/bench/chat.lua" "$URL"
