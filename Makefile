@@ -10,8 +10,9 @@
 # tests/unit/*.c goes into the unit test binary.
 
 CC      ?= cc
-PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3 hiredis libpq
+PKGS    := libevent libevent_pthreads libevent_openssl libcurl jansson yaml-0.1 openssl sqlite3 hiredis libpq liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+# liblz4: stored bodies (src/store/body.c).
 # http-parser (libhttp-parser-dev) ships no pkg-config file.
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 # The release gateway allocates with jemalloc: glibc's malloc spent ~13% of

@@ -12,9 +12,11 @@ pkgs=(build-essential pkg-config
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev libsqlite3-dev
       libhttp-parser-dev  # reads client requests (src/server/request.c)
       libjemalloc-dev  # the release binary's allocator
+      liblz4-dev  # stored bodies are LZ4 frames (src/store/body.c)
       libpq-dev libhiredis-dev  # the PostgreSQL store and Redis shared state (SPEC §13)
       postgresql redis-server haproxy  # started by tests/e2e/services.js for the fleet tests
       sqlite3  # the shell holds a database lock in tests/e2e/runtime-limits.test.js, fills one in dashboard.test.js
+      lz4  # reads the stored bodies' frames in tests/e2e/harness.js (storedText)
       chromium  # the dashboard in a real browser (tests/e2e/dashboard.test.js, playwright-core)
       ca-certificates curl nginx-light wrk
       clang-format  # scripts/check-format.sh

@@ -353,6 +353,9 @@ tg_journal_t *tg_journal_open(tg_store_t *s, int worker)
 bool tg_journal_submit(tg_store_t *s, tg_journal_t *j, tg_record_t *r)
 {
     bool first = false;
+    /* the journal, the queue, the spool and the database all hold the
+     * stored form: compressed once, here, on the worker */
+    tg_record_compress_bodies(r);
     if (j && r && r->id) {
         if (!j->frames.len)
             segment_trim(j);

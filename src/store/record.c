@@ -127,6 +127,22 @@ void tg_record_take_body(tg_record_t *r, tg_buf_t *b, int64_t max)
     *b = (tg_buf_t){0};
 }
 
+void tg_record_set_stored_body(tg_record_t *r, bool response, const char *p, size_t n)
+{
+    char *raw;
+    size_t len;
+    if (!tg_body_expand(p, n, &raw, &len)) {
+        tg_record_set_body(r, response, p, n, -1);
+        return;
+    }
+    char **field = response ? &r->response_body : &r->request_body;
+    free(*field);
+    *field = raw;
+    *(response ? &r->response_body_len : &r->request_body_len) = len;
+    if (response)
+        r->response_body_slack = 0;
+}
+
 size_t tg_record_size(const tg_record_t *r)
 {
     size_t n = sizeof *r + 256; /* the small strings, roughly */
@@ -212,8 +228,11 @@ static void put_num(tg_buf_t *b, const char *k, int64_t v, bool *first)
 
 /* API form of a body: JSON stays JSON, anything else becomes a string. */
 static void put_body(tg_buf_t *b, const char *k, const char *body, size_t len, bool raw,
-                     bool *first)
+                     bool stored, bool *first)
 {
+    char *expanded = NULL;
+    if (stored && tg_body_expand(body, len, &expanded, &len))
+        body = expanded; /* a record the store has taken: its bodies may be frames */
     key(b, k, first);
     if (!body)
         tg_buf_puts(b, "null");
@@ -221,6 +240,7 @@ static void put_body(tg_buf_t *b, const char *k, const char *body, size_t len, b
         tg_buf_append(b, body, len);
     else
         tg_record_json_str(b, body, len);
+    free(expanded);
 }
 
 /* Money: "<name>_nusd" as an integer in the spool, "<name>" in USD (null
@@ -287,8 +307,10 @@ void tg_record_to_json(const tg_record_t *r, unsigned flags, tg_buf_t *b)
     put_num(b, "fallback_index", r->fallback_index, &first);
     put_str(b, "error", r->error, &first);
     if (spool || (flags & TG_RECORD_JSON_BODIES)) {
-        put_body(b, "request_body", r->request_body, r->request_body_len, spool, &first);
-        put_body(b, "response_body", r->response_body, r->response_body_len, spool, &first);
+        put_body(b, "request_body", r->request_body, r->request_body_len, spool, r->bodies_stored,
+                 &first);
+        put_body(b, "response_body", r->response_body, r->response_body_len, spool,
+                 r->bodies_stored, &first);
     }
     tg_buf_append(b, "}", 1);
 }
@@ -647,6 +669,7 @@ tg_record_t *tg_record_unpack(const char *p, size_t len)
         *strs[i] = unpack_str(&u, NULL);
     r->request_body = unpack_str(&u, &r->request_body_len);
     r->response_body = unpack_str(&u, &r->response_body_len);
+    r->bodies_stored = true; /* as the worker journaled them: frames or raw */
     /* each property is at least 8 bytes: a count beyond that is garbage */
     uint64_t n_props = (uint64_t)nums[13];
     if (!u.bad && n_props > u.left / 8)

@@ -57,6 +57,7 @@ typedef struct {
     size_t response_body_len;
     size_t response_body_slack; /* bytes allocated past its length and NUL (a buffer
                                  * handed over, tg_record_take_body): queue accounting */
+    bool bodies_stored; /* the bodies are in their stored form (tg_record_compress_bodies) */
     /* The store's, not part of the record: the journal segment that holds a
      * copy of it (a reference, dropped when the store settles the record;
      * store/journal.h). NULL when not journaled. */
@@ -85,6 +86,31 @@ void tg_record_set_body(tg_record_t *r, bool response, const char *data, size_t 
  *  rather than copying it when it is within max (max < 0: no limit); else
  *  as tg_record_set_body, which cuts it. */
 void tg_record_take_body(tg_record_t *r, tg_buf_t *b, int64_t max);
+
+/* ---- the stored form of bodies (store/body.c) ---- */
+
+/** Bodies shorter than this are stored as they are. */
+#define TG_BODY_COMPRESS_MIN 1024
+/** The longest body a stored frame may expand to. */
+#define TG_BODY_MAX ((size_t)1 << 31)
+
+/** Put r's bodies in their stored form, once (r->bodies_stored): each body
+ *  of at least TG_BODY_COMPRESS_MIN bytes becomes an LZ4 frame when that is
+ *  at least an eighth smaller, and a body that itself begins as a frame does
+ *  is always wrapped in one. The store calls this as it takes a record. */
+void tg_record_compress_bodies(tg_record_t *r);
+
+/** Whether p[0..n) begins with the LZ4 frame magic. */
+bool tg_body_is_frame(const char *p, size_t n);
+
+/** A stored body back: when p[0..n) is one whole, sound LZ4 frame, *out
+ *  gets its content (malloc'd, NUL-terminated) and *out_len its length, and
+ *  true is returned; otherwise false (the bytes are the body itself). out
+ *  and out_len may be NULL (a check only). */
+bool tg_body_expand(const char *p, size_t n, char **out, size_t *out_len);
+
+/** Keep a body read from a store: expanded when it is a frame. */
+void tg_record_set_stored_body(tg_record_t *r, bool response, const char *p, size_t n);
 
 /** Approximate heap bytes held by r (queue accounting). */
 size_t tg_record_size(const tg_record_t *r);

@@ -345,7 +345,7 @@ int tg_sqlrd_get(tg_sqlrd_t *st, const char *id, tg_record_t **out, char *err, s
         size_t n;
         const void *p = st->ops->blob(st, REC_NCOLS + i, &n);
         if (p)
-            tg_record_set_body(r, i == 1, p, n, -1);
+            tg_record_set_stored_body(r, i == 1, p, n);
     }
     *out = r;
     ret = 0;

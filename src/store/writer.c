@@ -760,6 +760,7 @@ static void wake_writer(tg_store_t *s)
 
 void tg_store_submit(tg_store_t *s, tg_record_t *r)
 {
+    tg_record_compress_bodies(r);
     tg_store_submit_frame(s, r, NULL, 0);
 }
 

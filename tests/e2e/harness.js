@@ -3,7 +3,7 @@
 // gateway process, and clients that remember every response they saw (so a
 // test can check that no secret ever reached a client).
 
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -149,17 +149,34 @@ async function sharedStorage(cfg) {
   return { ...cfg, storage: { ...(cfg.storage || {}), url: dbUrl } };
 }
 
+/** The bodies a store keeps as LZ4 frames (docs/observability.md), given as
+ *  hex strings one per line, expanded by the lz4 tool: an independent
+ *  reader of the same frame format. */
+function expandFrames(hexLines) {
+  return hexLines.split(/\s+/).filter((x) => /^04224d18/i.test(x))
+    .map((x) => execFileSync('lz4', ['-dc'], { input: Buffer.from(x, 'hex') }).toString('latin1'))
+    .join('\n');
+}
+
+const FRAMES_SQL = "SELECT HEX(request_body) FROM request_bodies; SELECT HEX(response_body) FROM request_bodies;";
+
 /** Everything the store of a gateway started with CFG holds, as text (to
  *  check that a secret never reached it): the SQLite file's bytes, or in the
- *  shared mode every row of its PostgreSQL database, bodies decoded. */
+ *  shared mode every row of its PostgreSQL database, bodies decoded; and in
+ *  both, every body stored compressed, expanded. */
 function storedText(cfg) {
   const url = cfg.storage?.url || '';
   const dbUrl = SHARED && url.startsWith('sqlite:') ? sharedDbs.get(url.slice(7)) : null;
-  if (!dbUrl) return fs.readFileSync(url.slice(7)).toString('latin1');
+  if (!dbUrl) {
+    const file = url.slice(7);
+    const hex = execFileSync('sqlite3', ['-readonly', file, FRAMES_SQL], { maxBuffer: 1 << 30 }).toString();
+    return fs.readFileSync(file).toString('latin1') + expandFrames(hex);
+  }
   const db = new URL(dbUrl).pathname.slice(1);
   return sharedPgUp.psql('SELECT t::text FROM requests t; SELECT t::text FROM request_properties t;'
     + " SELECT concat(encode(request_body, 'escape'), encode(response_body, 'escape')) FROM request_bodies;"
-    + ' SELECT t::text FROM api_keys t; SELECT t::text FROM rate_limit_rules t; SELECT t::text FROM budgets t;', db);
+    + ' SELECT t::text FROM api_keys t; SELECT t::text FROM rate_limit_rules t; SELECT t::text FROM budgets t;', db)
+    + expandFrames(sharedPgUp.psql(FRAMES_SQL.replace(/HEX\((\w+)\)/g, "encode($1, 'hex')"), db));
 }
 
 /** In the shared mode, run SQL in the PostgreSQL database of a gateway

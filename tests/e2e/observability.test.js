@@ -4,6 +4,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -149,6 +150,49 @@ test('Helicone-Omit-Request/-Response: bodies are not stored', async () => {
   }
   const raw = h.storedText(config);
   assert.ok(!raw.includes('secret prompt text'), 'an omitted body reached the database');
+});
+
+// A streamed answer of many near-identical events is stored as an LZ4 frame
+// (docs/observability.md): several times smaller in the database, read back
+// whole by the API, and readable by the lz4 tool (which storedText uses, so
+// the secret checks of this file see inside compressed bodies too).
+test('a long streamed answer is stored compressed and read back whole', async () => {
+  const marker = `marker-${process.pid}-${Date.now()}`;
+  const reply = `${marker} ${'the quick brown fox jumps over the lazy dog '.repeat(40)}`.trim(); // a header value
+  const gw = await h.startGateway(config);
+  let one;
+  try {
+    const r = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-fake-chunks': '120', 'x-fake-reply': reply,
+        'Helicone-Property-T': marker },
+      body: JSON.stringify({ model: 'fake/gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const got = await r.text();
+    assert.equal(r.status, 200);
+    const list = await waitForTotal(gw, `property.T=${marker}`, 1);
+    one = await api(gw, `/api/v1/requests/${list.data[0].id}`);
+    assert.equal(typeof one.response_body, 'string');
+    // every event the client got is in the stored body, in order
+    const events = got.split('\n\n').filter((e) => e.startsWith('data: {'));
+    assert.ok(events.length >= 120, `${events.length} events`);
+    let at = 0;
+    for (const e of events) {
+      at = one.response_body.indexOf(e, at);
+      assert.ok(at >= 0, `event missing from the stored body: ${e}`);
+    }
+    const text = events.map((e) => JSON.parse(e.slice(6)).choices?.[0]?.delta?.content || '').join('');
+    assert.equal(text, reply);
+  } finally {
+    assert.equal((await gw.stop()).code, 0);
+  }
+  const sql = `SELECT lower(hex(substr(b.response_body, 1, 4))) || ' ' || length(b.response_body)
+    FROM request_bodies b JOIN requests r ON r.seq = b.seq WHERE r.id = '${one.id}'`;
+  const row = (h.sharedPsql(config, sql.replace(/hex\(substr\(b.response_body, 1, 4\)\)/, "encode(substring(b.response_body from 1 for 4), 'hex')"))
+    ?? execFileSync('sqlite3', [config.storage.url.slice(7), sql]).toString()).trim().split(/\s+/);
+  assert.equal(row[0], '04224d18', 'the stored body is an LZ4 frame');
+  assert.ok(Number(row[1]) < one.response_body.length / 4, `stored ${row[1]} bytes of ${one.response_body.length}`);
+  assert.ok(h.storedText(config).includes(marker), 'storedText reads inside compressed bodies');
 });
 
 test('1000 concurrent requests make exactly 1000 records, and they survive a restart', async () => {

@@ -18,7 +18,9 @@
 # request (dashboard: its file server's path, Accept-Encoding and
 # If-None-Match, and a series query string), and what the OpenTelemetry
 # export reads (otlp: traceparent headers, a provider's answer id and
-# model, span strings encoded as OTLP JSON). The
+# model, span strings encoded as OTLP JSON), and the stored form of bodies
+# (body: LZ4 frames from a database that may be damaged, and the round
+# trip of any body through compression). The
 # request and response targets use http.dict, paths paths.dict, the others json.dict.
 # The harness compiles the sources it needs directly, with ASan + UBSan +
 # libFuzzer; no Makefile involved. Corpora live in
@@ -29,7 +31,7 @@
 set -u
 SECS=${1:-20}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone dashboard otlp}
+TARGETS=${*:-sse jsonscan request response openai_to_anthropic openai_to_gemini anthropic_to_openai anthropic_to_gemini responses_to_anthropic responses_to_gemini responses_to_openai embeddings paths errors prices helicone dashboard otlp body}
 cd "$(dirname "$0")/../.." || exit 2
 OUT=build-fuzz
 CC=${FUZZ_CC:-clang}
@@ -66,15 +68,17 @@ for target in $TARGETS; do
     [ "$target" = jsonscan ] && srcs="src/core/jsonscan.c"
     [ "$target" = request ] && srcs="src/server/request.c src/core/util.c"
     [ "$target" = response ] && srcs="src/proxy/h1parse.c src/core/util.c"
-    case $target in sse | jsonscan | request | response) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
+    case $target in sse | jsonscan | request | response | body) ;; *) srcs="$TRANSLATE_SRCS" ;; esac
     [ "$target" = errors ] && srcs="$TRANSLATE_SRCS src/proxy/reply.c"
     [ "$target" = prices ] && srcs="src/cost/price_file.c src/cost/cost.c src/cost/prices.c"
+    [ "$target" = body ] && srcs="src/store/body.c src/core/util.c"
     [ "$target" = otlp ] && srcs="src/otlp/otlp_json.c src/core/jsonscan.c src/core/util.c
-        src/store/record.c src/cost/cost.c src/cost/prices.c src/cost/price_file.c"
+        src/store/record.c src/store/body.c src/cost/cost.c src/cost/prices.c src/cost/price_file.c"
     libs="$LIBS"
+    case $target in body | otlp) libs="$LIBS $(pkg-config --libs liblz4) -lpthread" ;; esac
     if [ "$target" = helicone ] || [ "$target" = dashboard ]; then
         srcs="$(find src -name '*.c' ! -name main.c | sort) $OUT/dashboard_assets.c"
-        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpq -lhiredis -lpthread -lm"
+        libs="$LIBS -levent_pthreads -levent_openssl -levent -lcurl -lyaml -lssl -lcrypto -lsqlite3 -lpq -lhiredis -llz4 -lpthread -lm"
     fi
     dict=json.dict
     [ "$target" = request ] && dict=http.dict

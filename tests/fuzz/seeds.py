@@ -159,3 +159,22 @@ for i, s in enumerate(helicone):
     with open(os.path.join(out, "helicone", "%d" % i), "wb") as f:
         f.write(s.encode())
 print("fuzz: %d helicone seeds" % len(helicone))
+
+# The stored form of bodies: frames made by the lz4 tool (when it is
+# there) of streamed answers and of bytes that begin with the frame magic,
+# and both raw, for the round trip.
+import shutil, subprocess
+os.makedirs(os.path.join(out, "body"), exist_ok=True)
+raw = [b"".join(b'data: {"choices":[{"delta":{"content":"t%d"}}]}\n\n' % i for i in range(60)),
+       b"\x04\x22\x4d\x18" + b"x" * 40, b'{"model":"gpt-4o","messages":[]}' * 40]
+frames = []
+if shutil.which("lz4"):
+    for r in raw:
+        for opts in (["--content-size"], ["--content-size", "-BD", "-B4"], ["--content-size", "--no-frame-crc"]):
+            p = subprocess.run(["lz4", "-c", "-q"] + opts, input=r, capture_output=True)
+            if p.returncode == 0:
+                frames.append(p.stdout)
+for i, s in enumerate(raw + frames):
+    with open(os.path.join(out, "body", "seed.%d" % i), "wb") as f:
+        f.write(s)
+print("fuzz: %d seeds for body" % (len(raw) + len(frames)))

@@ -366,6 +366,31 @@ TEST(query_one_record_with_bodies)
     fixture_close(&f);
 }
 
+/* A long streamed body goes into the store compressed (on either
+ * back-end) and the API gives it back as it was sent. */
+TEST(query_one_record_with_long_bodies)
+{
+    fixture_t f;
+    CHECK(fixture_open(&f));
+    tg_buf_t stream = {0}, want = {0}, b = {0};
+    for (int i = 0; i < 60; i++)
+        tg_buf_printf(&stream, "data: {\"choices\":[{\"delta\":{\"content\":\"w%d\"}}]}\n\n", i);
+    tg_record_t *r = row_record(&rows[0]);
+    tg_record_set_str(&r->id, "long");
+    tg_record_set_body(r, true, stream.data, stream.len, -1);
+    tg_store_submit(f.s, r);
+    CHECK_INT(tg_store_flush(f.s, 20000), 0);
+    CHECK_INT(tg_query_request(f.s, "long", &b), 200);
+    tg_buf_puts(&want, "\"response_body\":");
+    tg_record_json_str(&want, stream.data, stream.len);
+    tg_buf_puts(&want, "}");
+    CHECK(b.len > want.len && !strcmp(b.data + b.len - want.len, want.data));
+    tg_buf_free(&b);
+    tg_buf_free(&want);
+    tg_buf_free(&stream);
+    fixture_close(&f);
+}
+
 TEST(query_costs_grouped)
 {
     fixture_t f;

@@ -646,10 +646,27 @@ TEST(store_keeps_the_page_size_of_an_existing_database)
     rm_rf(dir);
 }
 
+/* Body byte k of record i: letters in no pattern LZ4 finds, so that every
+ * body is stored raw, at its own size. */
+static char raw_letter(size_t k, int i)
+{
+    uint64_t x = (uint64_t)k * 0x9E3779B97F4A7C15ull ^ (uint64_t)i * 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    x *= 0x94D049BB133111EBull;
+    return (char)('a' + (x >> 40) % 26);
+}
+
+static void fill_raw(char *p, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        p[k] = raw_letter(k, 0);
+}
+
 /* Records with bodies of every size class (inline in a page, as big as a
  * page, spilling into overflow pages, several pages long), in a new store
  * (8 KiB pages) and in one made with the 16 KiB pages of earlier versions:
- * each body reads back byte for byte, the file passes an integrity check. */
+ * each body reads back byte for byte, the file passes an integrity check.
+ * The bodies are incompressible, so they are stored at these sizes. */
 TEST(store_bodies_of_any_size_read_back_in_either_page_size)
 {
     static const size_t sizes[] = {1, 100, 4000, 6000, 8100, 8200, 10200, 16300, 20000, 70000};
@@ -679,7 +696,7 @@ TEST(store_bodies_of_any_size_read_back_in_either_page_size)
             tg_record_set_str(&r->id, id);
             size_t n = sizes[i % N_SIZES];
             for (size_t k = 0; k < n; k++)
-                body[k] = (char)('a' + (k * 7 + (size_t)i) % 26);
+                body[k] = raw_letter(k, i);
             tg_record_set_body(r, false, "{\"q\":1}", 7, -1);
             tg_record_set_body(r, true, body, n, -1);
             tg_store_submit(s, r);
@@ -693,7 +710,7 @@ TEST(store_bodies_of_any_size_read_back_in_either_page_size)
             CHECK_INT(be->ops->get(be, id, &r, err, sizeof err), 0);
             size_t n = sizes[i % N_SIZES];
             for (size_t k = 0; k < n; k++)
-                body[k] = (char)('a' + (k * 7 + (size_t)i) % 26);
+                body[k] = raw_letter(k, i);
             CHECK(r && r->response_body && r->response_body_len == n &&
                   !memcmp(r->response_body, body, n));
             CHECK(r && r->request_body && !strcmp(r->request_body, "{\"q\":1}"));
@@ -702,12 +719,68 @@ TEST(store_bodies_of_any_size_read_back_in_either_page_size)
         tg_store_close(s);
         CHECK_INT(count_rows(db, "PRAGMA page_size"), pages[p] ? pages[p] : 8192);
         CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies"), 3 * N_SIZES);
+        CHECK_INT(count_rows(db, "SELECT sum(length(response_body)) FROM request_bodies"),
+                  3 * (1 + 100 + 4000 + 6000 + 8100 + 8200 + 10200 + 16300 + 20000 + 70000));
         CHECK_INT(count_rows(
                       db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check='ok'"),
                   1);
         rm_rf(dir);
     }
     free(body);
+}
+
+/* A streamed answer's body and a long request are stored as LZ4 frames,
+ * several times smaller, and read back byte for byte; a short body stays
+ * as it was (readable in the table as before). */
+TEST(store_keeps_long_bodies_as_frames)
+{
+    char dir[64], db[128];
+    tmpdir(dir);
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    tg_store_t *s = open_sqlite(dir, NULL);
+    tg_buf_t stream = {0}, req = {0};
+    for (int i = 0; i < 50; i++)
+        tg_buf_printf(&stream,
+                      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\","
+                      "\"choices\":[{\"delta\":{\"content\":\"t%d\"}}]}\n\n",
+                      i);
+    tg_buf_puts(&req, "{\"messages\":[");
+    for (int i = 0; i < 40; i++)
+        tg_buf_printf(&req, "%s{\"role\":\"user\",\"content\":\"question %d\"}", i ? "," : "", i);
+    tg_buf_puts(&req, "]}");
+    tg_record_t *r = mkrec(1);
+    tg_record_set_str(&r->id, "long");
+    tg_record_set_body(r, false, req.data, req.len, -1);
+    tg_record_set_body(r, true, stream.data, stream.len, -1);
+    tg_store_submit(s, r);
+    r = mkrec(2);
+    tg_record_set_str(&r->id, "short");
+    tg_record_set_body(r, false, "{\"q\":1}", 7, -1);
+    tg_record_set_body(r, true, "data: [DONE]\n\n", 14, -1);
+    tg_store_submit(s, r);
+    CHECK_INT(tg_store_flush(s, 20000), 0);
+    tg_store_backend_t *be = tg_store_backend(s);
+    char err[256];
+    r = NULL;
+    CHECK_INT(be->ops->get(be, "long", &r, err, sizeof err), 0);
+    CHECK(r && r->response_body_len == stream.len &&
+          !memcmp(r->response_body, stream.data, stream.len));
+    CHECK(r && r->request_body_len == req.len && !memcmp(r->request_body, req.data, req.len));
+    tg_record_free(r);
+    tg_store_close(s);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM request_bodies WHERE substr(response_body, 1, 4) = "
+             "x'04224d18' AND length(response_body) < %zu AND substr(request_body, 1, 4) = "
+             "x'04224d18' AND length(request_body) < %zu",
+             stream.len / 4, req.len / 2);
+    CHECK_INT(count_rows(db, sql), 1);
+    CHECK_INT(count_rows(db, "SELECT count(*) FROM request_bodies WHERE request_body = "
+                             "CAST('{\"q\":1}' AS BLOB)"),
+              1);
+    tg_buf_free(&stream);
+    tg_buf_free(&req);
+    rm_rf(dir);
 }
 
 /* A record for store_rows_get_their_own_properties_and_bodies: its id,
@@ -830,7 +903,7 @@ TEST(store_checkpoints_while_open)
         return;
     snprintf(wal, sizeof wal, "%s-wal", db);
     static char body[8192];
-    memset(body, 'b', sizeof body);
+    fill_raw(body, sizeof body); /* stored at this size, not compressed */
     for (int i = 0; i < 6000; i++) {
         tg_record_t *r = mkrec(i);
         tg_record_set_body(r, false, body, sizeof body, -1);
@@ -989,7 +1062,7 @@ TEST(store_queue_byte_bound_spools_big_records)
     tg_store_t *s = open_fake_in(dir, &f, &o);
     f.delay_ms = 50; /* a slow database: the queue only fills */
     static char body[8192];
-    memset(body, 'q', sizeof body);
+    fill_raw(body, sizeof body); /* stored at this size, not compressed */
     for (int i = 0; i < 64; i++) {
         tg_record_t *r = mkrec(i);
         tg_record_set_body(r, false, body, sizeof body, -1);
@@ -1016,7 +1089,7 @@ TEST(store_queue_half_full_in_bytes_wakes_the_writer)
     o.batch_ms = 60000; /* a trickle would wait a minute */
     tg_store_t *s = open_fake_in(dir, &f, &o);
     static char body[65536];
-    memset(body, 'w', sizeof body);
+    fill_raw(body, sizeof body); /* stored at this size, not compressed */
     /* 15 records: however many the writer took as it started (k < 8), the
      * 15 - k >= 8 still queued pass 512 KiB; 15 fit in the 1 MiB bound */
     for (int i = 0; i < 15; i++) {
