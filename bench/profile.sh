@@ -6,15 +6,18 @@
 #   KIND=sse ./bench/profile.sh           streamed answers (proxy.sh's 50-chunk stream)
 #   KIND=tls ./bench/profile.sh           the upstream over HTTPS
 #   DURATION=15 CONNECTIONS=64 ./bench/profile.sh
+#   WORKERS=2 ./bench/profile.sh          two workers (server.workers), wrk 2 threads
 #
-# Starts proxy.sh's static upstream (nginx, one worker) and the gateway (one
-# worker, request logging and bodies on, SQLite in the run's temp dir),
-# warms it with wrk for 3 s, then loads it with wrk (1 thread,
-# CONNECTIONS 32, DURATION 8 s) while `perf record -e cpu-clock -g` samples
+# Starts proxy.sh's static upstream (nginx, one worker) and the gateway
+# (WORKERS workers, 1 by default, request logging and bodies on, SQLite in
+# the run's temp dir), warms it with wrk for 3 s, then loads it with wrk
+# (WORKERS threads, CONNECTIONS 32, DURATION 8 s) while `perf record -e cpu-clock -g` samples
 # the gateway's threads. It prints wrk's figures (a round with a non-2xx
 # answer is an error), the gateway's CPU per request (user + system of all
 # its threads from /proc/PID/stat, divided by the requests wrk counted; the
-# sampling itself adds a little), its memory (VmRSS, RssAnon, RssFile), what
+# sampling itself adds a little) and each thread's part of it (by the names
+# the gateway gives its threads: tg-worker-N, tg-store-writer,
+# tg-sqlite-ckpt...; a thread under 0.1 us is left out), its memory (VmRSS, RssAnon, RssFile), what
 # the store left beside the database (a spool file means the writer fell
 # behind), then each thread's share of the samples by library, and the
 # top symbols of the whole process. PERF_DATA=path keeps perf.data. Needs
@@ -28,6 +31,7 @@ KIND=${KIND:-plain}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-8}
 TOP=${TOP:-40}
+WORKERS=${WORKERS:-1}
 for t in perf wrk curl node openssl; do
     command -v "$t" >/dev/null || {
         echo "bench/profile.sh needs $t" >&2
@@ -54,7 +58,7 @@ sse)
     ;;
 esac
 cat >"$TMP/tollgate.yaml" <<YAML
-server: { host: 127.0.0.1, port: $GW, workers: 1 }
+server: { host: 127.0.0.1, port: $GW, workers: $WORKERS }
 providers:
   bench: { base_url: "$BASE", api_key: "sk-bench" }
 logging: { level: warn }
@@ -70,15 +74,24 @@ wait_health "$GW" || {
 }
 URL="http://127.0.0.1:$GW/v1/chat/completions"
 load() { # seconds
-    wrk -t1 -c"$CONNECTIONS" -d"$1"s -s "$ROOT/bench/chat.lua" "$URL"
+    wrk -t"$WORKERS" -c"$CONNECTIONS" -d"$1"s -s "$ROOT/bench/chat.lua" "$URL"
 }
 load 3 >"$TMP/warm.txt"
 cpu() { awk '{print $14 + $15}' "/proc/$GW_PID/stat"; }
+# each thread's name and CPU ticks (user + system): "tid name ticks" lines
+threads() {
+    for t in /proc/"$GW_PID"/task/*; do
+        sed -E 's/^([0-9]+) \((.*)\) [A-Z] (.*)$/\1 \2 \3/' "$t/stat" 2>/dev/null |
+            awk '{print $1, $2, $13 + $14}'
+    done
+}
+threads >"$TMP/threads0.txt"
 c0=$(cpu)
 perf record -F 2000 -g -e cpu-clock -p "$GW_PID" -o "$TMP/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
 PERF=$!
 load "$DURATION" >"$TMP/wrk.txt"
 c1=$(cpu)
+threads >"$TMP/threads1.txt"
 wait "$PERF" || true
 if grep -q "Non-2xx" "$TMP/wrk.txt"; then
     cat "$TMP/wrk.txt" "$TMP/gw.log" >&2
@@ -86,21 +99,25 @@ if grep -q "Non-2xx" "$TMP/wrk.txt"; then
     exit 1
 fi
 n=$(awk '/requests in/ {print $1}' "$TMP/wrk.txt")
-echo "tollgate profile — $(date -u '+%F %T') UTC, $KIND upstream, 1 worker, wrk 1 x $CONNECTIONS for ${DURATION}s, $(basename "$BIN")"
+echo "tollgate profile — $(date -u '+%F %T') UTC, $KIND upstream, $WORKERS worker(s), wrk $WORKERS x $CONNECTIONS for ${DURATION}s, $(basename "$BIN")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 grep -E "Requests/sec|Latency" "$TMP/wrk.txt"
 awk -v a="$c0" -v b="$c1" -v n="$n" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "CPU per request: %.1f us (all threads)\n", (b - a) * 1e6 / hz / n }'
+awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
+    FNR == NR { t0[$1] = $3; next }
+    { d = ($3 - t0[$1]) * 1e6 / hz / n; if (d > 0) printf "  %-16s %6.1f us\n", $2, d }
+' "$TMP/threads0.txt" "$TMP/threads1.txt"
 grep -E "VmRSS|RssAnon|RssFile" "/proc/$GW_PID/status" | tr -s ' \t' ' '
 echo "beside the database:"
 (cd "$TMP" && ls -l | awk 'NR > 1 && $NF ~ /^tollgate\.db./ {printf "  %-32s %12s bytes\n", $NF, $5}')
-echo
-echo "== samples by thread and library"
-perf report -i "$TMP/perf.data" --no-children -s pid,dso --stdio -g none 2>/dev/null | grep '%' | head -24
-echo
-echo "== top symbols"
-perf report -i "$TMP/perf.data" --no-children -s pid,dso,sym --stdio -g none 2>/dev/null | grep '%' | head -"$TOP"
 if [[ -n ${PERF_DATA:-} ]]; then
     cp "$TMP/perf.data" "$PERF_DATA"
     echo "perf data: $PERF_DATA"
 fi
+echo
+echo "== samples by thread and library"
+perf report -i "$TMP/perf.data" --no-children -s pid,dso --stdio -g none 2>/dev/null | grep "%" | head -24 || true
+echo
+echo "== top symbols"
+perf report -i "$TMP/perf.data" --no-children -s pid,dso,sym --stdio -g none 2>/dev/null | grep "%" | head -"$TOP" || true
