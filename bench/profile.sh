@@ -17,7 +17,9 @@
 # its threads from /proc/PID/stat, divided by the requests wrk counted; the
 # sampling itself adds a little) and each thread's part of it (by the names
 # the gateway gives its threads: tg-worker-N, tg-store-writer,
-# tg-sqlite-ckpt...; a thread under 0.1 us is left out), its memory (VmRSS, RssAnon, RssFile), what
+# tg-sqlite-ckpt...; a thread under 0.1 us is left out), each thread's
+# context switches and system calls (epoll_wait, write, futex, pwrite64)
+# per request, counted by `perf stat` over the same window, its memory (VmRSS, RssAnon, RssFile), what
 # the store left beside the database (a spool file means the writer fell
 # behind), then each thread's share of the samples by library, and the
 # top symbols of the whole process. PERF_DATA=path keeps perf.data. Needs
@@ -89,8 +91,15 @@ threads >"$TMP/threads0.txt"
 c0=$(cpu)
 perf record -F 2000 -g -e cpu-clock -p "$GW_PID" -o "$TMP/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
 PERF=$!
+# per thread: context switches and the system calls that show a loop
+# turn's cost (epoll_wait, the journal's write) and the threads' hand-offs
+# (futex); pwrite64 is SQLite's. Tracepoints may be missing: then none.
+STAT_EVENTS=context-switches,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_write,syscalls:sys_enter_futex,syscalls:sys_enter_pwrite64
+perf stat -x, --per-thread -e "$STAT_EVENTS" -p "$GW_PID" -o "$TMP/stat.txt" -- sleep "$DURATION" >/dev/null 2>&1 &
+STAT=$!
 load "$DURATION" >"$TMP/wrk.txt"
 c1=$(cpu)
+wait "$STAT" || true
 threads >"$TMP/threads1.txt"
 wait "$PERF" || true
 if grep -q "Non-2xx" "$TMP/wrk.txt"; then
@@ -108,6 +117,25 @@ awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
     FNR == NR { t0[$1] = $3; next }
     { d = ($3 - t0[$1]) * 1e6 / hz / n; if (d > 0) printf "  %-16s %6.1f us\n", $2, d }
 ' "$TMP/threads0.txt" "$TMP/threads1.txt"
+if [[ -s $TMP/stat.txt ]] && grep -q syscalls "$TMP/stat.txt"; then
+    echo "per request, by thread (perf stat):"
+    awk -F, -v n="$n" '
+        NF >= 3 && $2 + 0 > 0 {
+            t = $1; sub(/-[0-9]+$/, "", t); e = $4; sub(/^syscalls:sys_enter_/, "", e)
+            v[t, e] += $2 / n; seen[t] = 1
+        }
+        END {
+            split("context-switches epoll_wait write futex pwrite64", order, " ")
+            printf "  %-16s", ""; for (i = 1; i <= 5; i++) printf " %16s", order[i]; print ""
+            for (t in seen) {
+                s = 0; for (i = 1; i <= 5; i++) s += v[t, order[i]]
+                if (s < 0.001) continue
+                printf "  %-16s", t
+                for (i = 1; i <= 5; i++) printf " %16.3f", v[t, order[i]]
+                print ""
+            }
+        }' "$TMP/stat.txt" | sort
+fi
 grep -E "VmRSS|RssAnon|RssFile" "/proc/$GW_PID/status" | tr -s ' \t' ' '
 echo "beside the database:"
 (cd "$TMP" && ls -l | awk 'NR > 1 && $NF ~ /^tollgate\.db./ {printf "  %-32s %12s bytes\n", $NF, $5}')
