@@ -377,8 +377,10 @@ static int load_budgets(tg_gateway_t *gw, const tg_config_t *cfg, char *err, siz
         tg_budget_period(cal, p, now, &gw->loaded_start[p], &end);
     }
     tg_budgets_on_period(gw->budgets, on_period, gw, now);
-    if (pthread_create(&gw->reloader, NULL, reloader_main, gw) == 0)
+    if (pthread_create(&gw->reloader, NULL, reloader_main, gw) == 0) {
         gw->reloader_started = true;
+        pthread_setname_np(gw->reloader, "tg-reloader");
+    }
     tg_store_counters_t c;
     for (int i = 0; i < 100; i++) { /* the spool (last run's journal) replayed: 10 s at most */
         tg_store_flush(gw->store, 100);

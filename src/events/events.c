@@ -304,6 +304,7 @@ tg_events_t *tg_events_new(const tg_config_t *cfg, const tg_events_options_t *o,
     ev->started = true;
     if (pthread_create(&ev->thread, NULL, tg_events_thread_main, ev) != 0)
         abort();
+    pthread_setname_np(ev->thread, "tg-events");
     tg_info("events: %zu webhook receiver(s), %zu alert rule(s)", ev->n_dests, ev->n_rules);
     return ev;
 }

@@ -371,6 +371,7 @@ tg_otlp_t *tg_otlp_new(const tg_config_t *cfg, tg_metrics_t *metrics)
     o->q = tg_xcalloc(TG_OTLP_QUEUE, sizeof *o->q);
     if (pthread_create(&o->thread, NULL, exporter_main, o) != 0)
         abort();
+    pthread_setname_np(o->thread, "tg-otlp");
     if (metrics)
         tg_metrics_set_otlp(metrics, render, o);
     tg_info("otlp: spans go to %s as service \"%s\"", o->shown, o->service_name);

@@ -200,7 +200,7 @@ static void report_health(tg_exchange_t *x, unsigned fail)
     tg_outcome_t o = (fail & TG_FAIL_429) ? TG_OUTCOME_RATE_LIMITED
                      : fail               ? TG_OUTCOME_FAILED
                                           : TG_OUTCOME_OK;
-    tg_health_report(tg_health_for(x->pw->gw->health, x->target.provider->name), o, x->att.ttfb_us,
+    tg_health_report(tg_pworker_health(x->pw, x->target.provider->name), o, x->att.ttfb_us,
                      x->att.retry_after_ms, x->cfg->lb_ejection_ms, tg_mono_ms());
 }
 

@@ -157,7 +157,7 @@ tg_exchange_t *tg_exchange_new(tg_pworker_t *pw, tg_http_t *h, const tg_caller_t
     x->h = h;
     x->caller = *caller;
     x->pw = pw;
-    x->cfg = tg_config_acquire(pw->cfg);
+    x->cfg = tg_pworker_cfg_hold(pw);
     x->route = route;
     x->route_path = route_path;
     x->t0_us = tg_mono_us();
@@ -230,7 +230,7 @@ void tg_exchange_finish(tg_exchange_t *x)
     json_decref(x->in_root);
     free(x->error);
     tg_buf_free(&x->log_body);
-    tg_config_release(x->cfg);
+    tg_pworker_cfg_drop(x->pw, x->cfg);
     free(x);
 }
 

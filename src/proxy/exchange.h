@@ -56,6 +56,14 @@ struct event;
 /* Most targets a request may fall back to after its first. */
 #define TG_MAX_FALLBACKS 10
 
+/* A config a worker replaced while some of its exchanges still used it
+ * (tg_pworker_cfg_hold): kept, with one reference, until the last lets go. */
+typedef struct tg_cfg_lease {
+    tg_config_t *cfg;
+    long users; /* exchanges holding cfg */
+    struct tg_cfg_lease *next;
+} tg_cfg_lease_t;
+
 /* A worker's share of the proxy. The gateway's shared parts (cache,
  * limiter, runtime rules, store, provider health: gateway.h) are
  * thread-safe and outlive every worker. */
@@ -63,6 +71,16 @@ typedef struct {
     struct event_base *base;
     tg_relay_t *relay;
     tg_config_t *cfg;
+    /* The exchanges that use cfg, counted here rather than in cfg's atomic
+     * reference count, which every worker shares: two atomic updates of one
+     * cache line per request, bouncing between the workers' cores (and the
+     * line holds cfg->generation, which the cost lookup reads). The worker
+     * holds one reference for all of them; a replaced config moves to
+     * old_cfgs until its last exchange ends. Worker thread only. */
+    long cfg_users;
+    tg_cfg_lease_t *old_cfgs;
+    struct tg_health **health; /* provider health records met (tg_pworker_health) */
+    size_t n_health;
     tg_access_t *access; /* built from cfg */
     int index;
     tg_journal_t *journal;    /* NULL when request logging is off */
@@ -74,6 +92,17 @@ typedef struct {
     struct tg_spend_retries *settle_retries; /* budget settlements waiting for Redis (spend.h) */
     struct tg_spend_plan *spend_plan;        /* the budgets cfg can apply (spend.h), lazily */
 } tg_pworker_t;
+
+/** The worker's current config, held until tg_pworker_cfg_drop: what an
+ *  exchange uses for its whole life, through reloads (pipeline.c). Worker
+ *  thread only. */
+tg_config_t *tg_pworker_cfg_hold(tg_pworker_t *pw);
+/** Let go of a config tg_pworker_cfg_hold gave, on the same worker. */
+void tg_pworker_cfg_drop(tg_pworker_t *pw, tg_config_t *cfg);
+/** The gateway's health record of `provider` (tg_health_for), remembered
+ *  by the worker so that later requests find it without the registry's
+ *  lock, which every worker shares. Worker thread only. */
+struct tg_health *tg_pworker_health(tg_pworker_t *pw, const char *provider);
 
 /* Who is calling, as established by admit() (pipeline.c). */
 typedef struct {

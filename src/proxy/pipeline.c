@@ -30,7 +30,12 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+/* Provider health records a worker remembers (tg_pworker_health); a
+ * gateway with more providers asks the registry for the others. */
+#define TG_PWORKER_HEALTH_MAX 16
 
 typedef struct {
     const char *path;
@@ -556,6 +561,65 @@ void *tg_pipeline_worker_init(struct event_base *base, int index, tg_config_t *c
     return pw;
 }
 
+tg_config_t *tg_pworker_cfg_hold(tg_pworker_t *pw)
+{
+    pw->cfg_users++;
+    return pw->cfg;
+}
+
+void tg_pworker_cfg_drop(tg_pworker_t *pw, tg_config_t *cfg)
+{
+    if (cfg == pw->cfg) {
+        pw->cfg_users--;
+        return;
+    }
+    for (tg_cfg_lease_t **l = &pw->old_cfgs; *l; l = &(*l)->next) {
+        if ((*l)->cfg != cfg)
+            continue;
+        tg_cfg_lease_t *gone = *l;
+        if (--gone->users == 0) {
+            *l = gone->next;
+            tg_config_release(gone->cfg);
+            free(gone);
+        }
+        return;
+    }
+    abort(); /* a config this worker never handed out */
+}
+
+/* The worker's current config is replaced: its reference goes with the
+ * exchanges still using it, or now if none does. */
+static void retire_cfg(tg_pworker_t *pw)
+{
+    if (pw->cfg_users > 0) {
+        tg_cfg_lease_t *l = tg_xcalloc(1, sizeof *l);
+        *l = (tg_cfg_lease_t){pw->cfg, pw->cfg_users, pw->old_cfgs};
+        pw->old_cfgs = l;
+    } else {
+        tg_config_release(pw->cfg);
+    }
+    pw->cfg = NULL;
+    pw->cfg_users = 0;
+}
+
+/* The registry only grows and never frees a record before the gateway
+ * goes, and tg_health_for gives the first record of a name, so a record
+ * found once stays the answer for that name: the worker keeps its own list
+ * and asks the registry only for names it has not met. */
+tg_health_t *tg_pworker_health(tg_pworker_t *pw, const char *provider)
+{
+    for (size_t i = 0; i < pw->n_health; i++)
+        if (!strcasecmp(tg_health_name(pw->health[i]), provider))
+            return pw->health[i];
+    tg_health_t *h = tg_health_for(pw->gw->health, provider);
+    if (pw->n_health < TG_PWORKER_HEALTH_MAX) {
+        if (!pw->health)
+            pw->health = tg_xcalloc(TG_PWORKER_HEALTH_MAX, sizeof *pw->health);
+        pw->health[pw->n_health++] = h;
+    }
+    return h;
+}
+
 void tg_pipeline_worker_free(void *wctx)
 {
     tg_pworker_t *pw = wctx;
@@ -571,7 +635,15 @@ void tg_pipeline_worker_free(void *wctx)
     tg_redis_free(pw->bus);
     tg_relay_free(pw->relay);
     tg_access_free(pw->access);
+    /* every exchange has ended: nothing holds a config through the worker */
+    while (pw->old_cfgs) {
+        tg_cfg_lease_t *l = pw->old_cfgs;
+        pw->old_cfgs = l->next;
+        tg_config_release(l->cfg);
+        free(l);
+    }
     tg_config_release(pw->cfg);
+    free(pw->health);
     free(pw);
 }
 
@@ -583,9 +655,22 @@ void tg_pipeline_before_write(void *wctx)
 void tg_pipeline_config_changed(void *wctx, tg_config_t *cfg)
 {
     tg_pworker_t *pw = wctx;
-    tg_config_t *old = pw->cfg;
-    pw->cfg = tg_config_acquire(cfg);
-    tg_config_release(old);
+    if (cfg != pw->cfg) {
+        tg_config_t *next = tg_config_acquire(cfg);
+        retire_cfg(pw);
+        pw->cfg = next;
+        /* a config that comes back takes its exchanges with it */
+        for (tg_cfg_lease_t **l = &pw->old_cfgs; *l; l = &(*l)->next) {
+            if ((*l)->cfg != next)
+                continue;
+            tg_cfg_lease_t *back = *l;
+            *l = back->next;
+            pw->cfg_users = back->users;
+            tg_config_release(back->cfg); /* the worker holds it once, as pw->cfg */
+            free(back);
+            break;
+        }
+    }
     tg_access_free(pw->access);
     pw->access = tg_access_new(cfg);
 }

@@ -128,9 +128,11 @@ tg_readers_t *tg_readers_new(int n)
     pthread_cond_init(&r->idle, NULL);
     r->n = n > 0 ? n : 1;
     r->threads = tg_xcalloc((size_t)r->n, sizeof *r->threads);
-    for (int i = 0; i < r->n; i++)
+    for (int i = 0; i < r->n; i++) {
         if (pthread_create(&r->threads[i], NULL, reader_main, r) != 0)
             abort();
+        pthread_setname_np(r->threads[i], "tg-reader");
+    }
     return r;
 }
 

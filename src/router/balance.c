@@ -87,6 +87,11 @@ tg_health_t *tg_health_for(tg_health_registry_t *r, const char *provider)
     return h;
 }
 
+const char *tg_health_name(const tg_health_t *h)
+{
+    return h->name;
+}
+
 static void decay(tg_health_t *h, int64_t now_ms)
 {
     if (h->decayed_at_ms && now_ms > h->decayed_at_ms) {

@@ -35,6 +35,9 @@ typedef enum {
 /** The health record of a provider in r (made on first use; lives as long
  *  as r). */
 tg_health_t *tg_health_for(tg_health_registry_t *r, const char *provider);
+/** The provider name the record was made for (as tg_health_for was first
+ *  given it); constant for the record's life, read without the lock. */
+const char *tg_health_name(const tg_health_t *h);
 
 /** One attempt's outcome. latency_us: time to the first byte (0 if none);
  *  retry_after_ms: from a 429 (0 if none). */

@@ -314,6 +314,9 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 static void *worker_main(void *arg)
 {
     tg_worker_t *w = arg;
+    char name[16]; /* the thread's name in top -H, perf and /proc/PID/task */
+    snprintf(name, sizeof name, "tg-worker-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     event_base_dispatch(w->base);
 
     /* Stopped: close what is left (the deadline passed, or idle ones). */

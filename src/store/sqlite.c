@@ -146,5 +146,7 @@ tg_store_backend_t *tg_store_sqlite_open(const char *path, char *err, size_t err
         return NULL;
     }
     q->ckpt_started = pthread_create(&q->ckpt_thread, NULL, tg_sqlite_ckpt_main, q) == 0;
+    if (q->ckpt_started)
+        pthread_setname_np(q->ckpt_thread, "tg-sqlite-ckpt");
     return &q->base;
 }

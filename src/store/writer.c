@@ -1217,6 +1217,8 @@ int tg_store_open_backend(const tg_store_options_t *o, tg_store_backend_t *b, tg
         store_free(s);
         return -1;
     }
+    pthread_setname_np(s->syncer, "tg-spool-sync");
+    pthread_setname_np(s->thread, "tg-store-writer");
     s->started = true;
     *out = s;
     return 0;

@@ -117,6 +117,80 @@ TEST(gateway_two_in_one_process)
     tg_config_release(c2);
 }
 
+static int refs(const tg_config_t *c)
+{
+    return __atomic_load_n(&c->refs, __ATOMIC_RELAXED);
+}
+
+/* A worker's exchanges hold its config without touching the shared
+ * reference count; a reload keeps the old config alive until the last of
+ * them lets go, and frees nothing any of them still reads. */
+TEST(gateway_worker_config_lease_outlives_reloads)
+{
+    static const char yaml[] = "observability:\n  request_logging: {enabled: false}\n"
+                               "providers:\n  pa: {base_url: 'http://127.0.0.1:9/v1'}\n";
+    tg_config_t *c1 = config(yaml), *c2 = config(yaml), *c3 = config(yaml);
+    CHECK(c1 && c2 && c3);
+    if (!c1 || !c2 || !c3)
+        return;
+    char err[256] = "";
+    tg_gateway_t *gw = tg_gateway_new(c1, NULL, err, sizeof err);
+    struct event_base *base = event_base_new();
+    tg_pworker_t *pw = gw ? tg_pipeline_worker_init(base, 0, c1, gw) : NULL;
+    CHECK(pw != NULL);
+    if (!pw)
+        return;
+    int base1 = refs(c1), base2 = refs(c2);
+
+    /* exchanges on c1: counted by the worker, not in c1's count */
+    tg_config_t *a = tg_pworker_cfg_hold(pw), *b = tg_pworker_cfg_hold(pw);
+    CHECK(a == c1 && b == c1);
+    CHECK_INT(refs(c1), base1);
+
+    /* reload: new exchanges get c2; c1 stays held for a and b */
+    tg_pipeline_config_changed(pw, c2);
+    tg_config_t *c = tg_pworker_cfg_hold(pw);
+    CHECK(c == c2 && pw->cfg == c2);
+    CHECK_INT(refs(c1), base1);
+    CHECK_INT(refs(c2), base2 + 1);
+    tg_pworker_cfg_drop(pw, a);
+    CHECK_INT(refs(c1), base1); /* b still reads it */
+    tg_pworker_cfg_drop(pw, b);
+    CHECK_INT(refs(c1), base1 - 1); /* the worker let go of it */
+    CHECK(pw->old_cfgs == NULL);
+
+    /* a reload with no exchange on the current config lets go at once;
+     * a config that comes back takes its exchanges with it */
+    tg_pipeline_config_changed(pw, c3);
+    CHECK_INT(refs(c2), base2 + 1); /* c still holds c2 */
+    tg_pipeline_config_changed(pw, c2);
+    CHECK(pw->old_cfgs == NULL); /* c3 had no exchange */
+    CHECK_INT(refs(c2), base2 + 1);
+    tg_pworker_cfg_drop(pw, c);
+    CHECK_INT(pw->cfg_users, 0);
+    CHECK_INT(refs(c2), base2 + 1); /* current: the worker's own reference */
+
+    /* a replaced config goes when its last exchange lets go */
+    tg_config_t *d = tg_pworker_cfg_hold(pw);
+    tg_pipeline_config_changed(pw, c3);
+    tg_pworker_cfg_drop(pw, d);
+    CHECK_INT(refs(c2), base2);
+
+    /* the health record a worker remembers is the registry's */
+    tg_health_t *h = tg_pworker_health(pw, "pa");
+    CHECK(h == tg_health_for(gw->health, "pa"));
+    CHECK(tg_pworker_health(pw, "PA") == h);
+    CHECK_STR(tg_health_name(h), "pa");
+    CHECK(tg_pworker_health(pw, "pb") != h);
+
+    tg_pipeline_worker_free(pw);
+    event_base_free(base);
+    tg_gateway_free(gw);
+    tg_config_release(c1);
+    tg_config_release(c2);
+    tg_config_release(c3);
+}
+
 TEST(gateway_metrics_shards_sum_and_share_the_cap)
 {
     tg_metrics_t *m = tg_metrics_new(3);
