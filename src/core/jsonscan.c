@@ -73,6 +73,15 @@ size_t tg_json_object_start(const char *json, size_t len)
     return i < len && json[i] == '{' ? i + 1 : 0;
 }
 
+bool tg_json_object_follows(const char *s, size_t len)
+{
+    size_t i = skip_ws(s, 0, len);
+    if (i == len || s[i] != ':')
+        return false;
+    i = skip_ws(s, i + 1, len);
+    return i < len && s[i] == '{';
+}
+
 bool tg_json_members(const char *s, size_t n, const char *const *keys, size_t nkeys,
                      tg_json_span_t *out)
 {

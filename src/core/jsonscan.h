@@ -48,6 +48,15 @@ bool tg_json_span_is(const char *json, tg_json_span_t sp, const char *literal);
 size_t tg_json_object_start(const char *json, size_t len);
 
 /**
+ * True when s[0..len) is what follows a key with an object for its value:
+ * white space, ':', white space, then '{' (s points just past the key's
+ * closing quote; the object itself is not checked). For byte scans that
+ * look for a key anywhere in a document ("usage" in a stream's chunks)
+ * without walking its members.
+ */
+bool tg_json_object_follows(const char *s, size_t len);
+
+/**
  * Strict RFC 8259 check of a whole document (one value, optional white
  * space around it; strings must be valid UTF-8 with legal escapes; nesting
  * up to 512 levels). Returns true, or false with the byte offset and a

@@ -46,11 +46,6 @@ static void openai_answer_usage(const char *doc, size_t len, tg_usage_t *usage)
     openai_usage(doc, len, usage);
 }
 
-static bool json_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /* True when some "usage" key in the chunk has an object for its value. A
  * stream with include_usage carries "usage":null in every chunk but the
  * last; without an object after any "usage", openai_usage could only say
@@ -60,17 +55,9 @@ static bool json_ws(char c)
 static bool usage_object_follows(const char *doc, size_t len)
 {
     const char *end = doc + len;
-    for (const char *p = doc; (p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL; p += 7) {
-        const char *q = p + 7;
-        while (q < end && json_ws(*q))
-            q++;
-        if (q == end || *q != ':')
-            continue;
-        for (q++; q < end && json_ws(*q); q++)
-            ;
-        if (q < end && *q == '{')
+    for (const char *p = doc; (p = memmem(p, (size_t)(end - p), "\"usage\"", 7)) != NULL; p += 7)
+        if (tg_json_object_follows(p + 7, (size_t)(end - p - 7)))
             return true;
-    }
     return false;
 }
 

@@ -98,11 +98,6 @@ enum { KEY_USAGE = 1, KEY_ERROR = 2 };
 
 typedef char v16_t __attribute__((vector_size(16)));
 
-static bool json_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 static int key_at(const char *p, const char *end)
 {
     if (end - p < 7)
@@ -111,13 +106,7 @@ static int key_at(const char *p, const char *end)
         return KEY_ERROR;
     if (memcmp(p, "\"usage\"", 7))
         return 0;
-    for (p += 7; p < end && json_ws(*p); p++)
-        ;
-    if (p == end || *p != ':')
-        return 0;
-    for (p++; p < end && json_ws(*p); p++)
-        ;
-    return p < end && *p == '{' ? KEY_USAGE : 0;
+    return tg_json_object_follows(p + 7, (size_t)(end - p - 7)) ? KEY_USAGE : 0;
 }
 
 /* Bytes of m set where a quote is followed by 'u' or 'e' in p[0..17). */

@@ -49,6 +49,29 @@ TEST(jsonscan_malformed_and_edges)
     CHECK_INT(tg_json_object_start("[]", 2), 0);
 }
 
+static bool follows(const char *s)
+{
+    return tg_json_object_follows(s, strlen(s));
+}
+
+TEST(jsonscan_object_follows_a_key)
+{
+    CHECK(follows(":{"));
+    CHECK(follows(" \t\r\n: \n{\"a\":1}"));
+    CHECK(follows(":{}"));
+    CHECK(!follows(":null"));
+    CHECK(!follows(": [{}]"));
+    CHECK(!follows("{"));        /* no colon */
+    CHECK(!follows(",\"x\":{")); /* the key was a value: another member follows */
+    CHECK(!follows(":"));
+    CHECK(!follows(": "));
+    CHECK(!follows(""));
+    CHECK(!follows("x:{"));
+    /* never past len */
+    CHECK(!tg_json_object_follows(":{", 1));
+    CHECK(tg_json_object_follows(":{", 2));
+}
+
 #include <jansson.h>
 #include <stdlib.h>
 
