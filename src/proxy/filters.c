@@ -118,24 +118,41 @@ static v16_t quote_u_or_e(const char *p)
     return (a == '"') & ((b == 'u') | (b == 'e'));
 }
 
+/* One bit per byte of a 0/-1 byte mask word, in its lowest bit; the byte
+ * the lowest set bit stands for. */
+#define BYTE_BITS 0x0101010101010101ull
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define FIRST_BYTE(b) (7 - __builtin_ctzll(b) / 8)
+#else
+#define FIRST_BYTE(b) (__builtin_ctzll(b) / 8)
+#endif
+
+/* One step of 32 bytes: scan[0..33) are the bytes of doc at `at` (or a
+ * zero-padded copy of its last ones); only the places flagged are compared
+ * whole, against the document's own bytes. */
+static int keys_step(const char *scan, const char *at, const char *end)
+{
+    v16_t m[2] = {quote_u_or_e(scan), quote_u_or_e(scan + 16)};
+    uint64_t w[4];
+    memcpy(w, m, sizeof w);
+    int keys = 0;
+    for (int i = 0; i < 4; i++)
+        for (uint64_t b = w[i] & BYTE_BITS; b; b &= b - 1)
+            keys |= key_at(at + i * 8 + FIRST_BYTE(b), end);
+    return keys;
+}
+
 static int keys_in(const char *doc, size_t len)
 {
     const char *p = doc, *end = doc + len;
     int keys = 0;
-    for (; end - p > 32; p += 32) { /* p[32] is read too: the byte after a quote */
-        v16_t m0 = quote_u_or_e(p), m1 = quote_u_or_e(p + 16);
-        uint64_t w[4];
-        memcpy(w, &m0, 16);
-        memcpy(w + 2, &m1, 16);
-        if (!(w[0] | w[1] | w[2] | w[3]))
-            continue;
-        for (int k = 0; k < 32; k++)
-            if (p[k] == '"')
-                keys |= key_at(p + k, end);
+    for (; end - p > 32; p += 32) /* p[32] is read too: the byte after a quote */
+        keys |= keys_step(p, p, end);
+    if (p < end) { /* the last bytes, padded with zeros (no quote, no 'u') */
+        char tail[48] = {0};
+        memcpy(tail, p, (size_t)(end - p));
+        keys |= keys_step(tail, p, end);
     }
-    for (; p < end; p++)
-        if (*p == '"')
-            keys |= key_at(p, end);
     return keys;
 }
 
