@@ -60,13 +60,16 @@ static int process_line(tg_sse_parser_t *p, const char *l, size_t n, uint64_t en
 
 /* Where the line starting at buf[i] ends: the first CR or LF in buf[i..len),
  * or len. memchr rather than a loop over bytes: a stream is mostly long
- * data lines, and this runs over every byte of it. */
-static size_t line_end(const char *buf, size_t i, size_t len)
+ * data lines, and this runs over every byte of it. *cr is the first CR at
+ * or after an earlier line's start (NULL: none in the rest of buf): most
+ * streams have none, and one search then serves every line of the buffer. */
+static size_t line_end(const char *buf, size_t i, size_t len, const char **cr)
 {
     const char *lf = memchr(buf + i, '\n', len - i);
     size_t end = lf ? (size_t)(lf - buf) : len;
-    const char *cr = memchr(buf + i, '\r', end - i);
-    return cr ? (size_t)(cr - buf) : end;
+    if (*cr && *cr < buf + i)
+        *cr = memchr(buf + i, '\r', len - i);
+    return *cr && (size_t)(*cr - buf) < end ? (size_t)(*cr - buf) : end;
 }
 
 int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn fn, void *arg)
@@ -83,9 +86,10 @@ int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn
                 p->event_at++;
         }
     }
+    const char *cr = memchr(buf + i, '\r', len - i);
     while (i < len) {
         /* an empty line (an event's end) needs no search */
-        size_t j = buf[i] == '\n' || buf[i] == '\r' ? i : line_end(buf, i, len);
+        size_t j = buf[i] == '\n' || buf[i] == '\r' ? i : line_end(buf, i, len, &cr);
         if (j > i && p->line.len + (j - i) + p->data.len > max) {
             rc = -1;
             break;

@@ -127,32 +127,44 @@ static v16_t quote_u_or_e(const char *p)
 #define FIRST_BYTE(b) (__builtin_ctzll(b) / 8)
 #endif
 
-/* One step of 32 bytes: scan[0..33) are the bytes of doc at `at` (or a
- * zero-padded copy of its last ones); only the places flagged are compared
- * whole, against the document's own bytes. */
-static int keys_step(const char *scan, const char *at, const char *end)
+/* One step of 32 bytes, scan[0..33): w flags the places where a quote is
+ * followed by 'u' or 'e'. False when there is none (nearly every step). */
+static inline bool step_flags(const char *scan, uint64_t w[4])
 {
     v16_t m[2] = {quote_u_or_e(scan), quote_u_or_e(scan + 16)};
-    uint64_t w[4];
-    memcpy(w, m, sizeof w);
+    memcpy(w, m, sizeof m);
+    return (w[0] | w[1] | w[2] | w[3]) != 0;
+}
+
+/* The places a step flagged from its byte `from` on, compared whole
+ * against the document's own bytes: the step began at `at`. */
+static int flagged_keys(const uint64_t w[4], size_t from, const char *at, const char *end)
+{
     int keys = 0;
-    for (int i = 0; i < 4; i++)
-        for (uint64_t b = w[i] & BYTE_BITS; b; b &= b - 1)
-            keys |= key_at(at + i * 8 + FIRST_BYTE(b), end);
+    for (size_t i = 0; i < 4; i++)
+        for (uint64_t b = w[i] & BYTE_BITS; b; b &= b - 1) {
+            size_t k = i * 8 + (size_t)FIRST_BYTE(b);
+            if (k >= from)
+                keys |= key_at(at + k, end);
+        }
     return keys;
 }
 
 static int keys_in(const char *doc, size_t len)
 {
     const char *p = doc, *end = doc + len;
+    uint64_t w[4];
     int keys = 0;
-    for (; end - p > 32; p += 32) /* p[32] is read too: the byte after a quote */
-        keys |= keys_step(p, p, end);
-    if (p < end) { /* the last bytes, padded with zeros (no quote, no 'u') */
-        char tail[48] = {0};
-        memcpy(tail, p, (size_t)(end - p));
-        keys |= keys_step(tail, p, end);
+    if (len <= 32) { /* one step over a copy padded with zeros (no quote, no 'u') */
+        char pad[33] = {0};
+        memcpy(pad, doc, len);
+        return step_flags(pad, w) ? flagged_keys(w, 0, doc, end) : 0;
     }
+    for (; end - p > 32; p += 32) /* p[32] is read too: the byte after a quote */
+        if (step_flags(p, w))
+            keys |= flagged_keys(w, 0, p, end);
+    if (p < end && step_flags(end - 33, w)) /* the last bytes: the last 33, from p on */
+        keys |= flagged_keys(w, (size_t)(p - (end - 33)), end - 33, end);
     return keys;
 }
 
