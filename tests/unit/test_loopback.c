@@ -267,6 +267,36 @@ TEST(loopback_stream_hides_the_usage_chunk_not_asked_for)
     rig_done(&r, &c);
 }
 
+/* The usage chunk is found wherever its "usage" key falls against the
+ * 32-byte steps of the stream's key scan (filters.c): in a step, across
+ * two, in the last bytes, in a chunk shorter than one step. Every chunk
+ * before it carries "usage":null, as an include_usage stream does. */
+TEST(loopback_stream_hides_the_usage_chunk_wherever_its_key_falls)
+{
+    static const char hello_null[] =
+        CHUNK("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello\"},"
+              "\"finish_reason\":null}],\"usage\":null");
+    for (int pad = -1; pad <= 72; pad++) {
+        char usage[256];
+        if (pad < 0) /* shorter than a step */
+            snprintf(usage, sizeof usage, "data: {\"choices\":[],\"usage\":{}}\n\n");
+        else
+            snprintf(usage, sizeof usage,
+                     "data: {\"id\":\"%.*s\",\"choices\":[],\"usage\" : {%s}}\n\n", pad,
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                     pad % 2 ? "\"prompt_tokens\":3" : "");
+        rig_t r;
+        tg_loop_client_t c;
+        if (stream_exchange(&r, &c, (tg_fake_answer_t){.pieces = {hello_null, usage, ev_done}})) {
+            CHECK(c.ended && !c.aborted);
+            CHECK(stream_has(&c, "\"usage\":null"));
+            CHECK(!stream_has(&c, "\"choices\":[]"));
+            CHECK(stream_has(&c, "data: [DONE]"));
+        }
+        rig_done(&r, &c);
+    }
+}
+
 TEST(loopback_cut_stream_ends_with_an_error_event)
 {
     rig_t r;
