@@ -106,6 +106,20 @@ int tg_sse_feed(tg_sse_parser_t *p, const char *buf, size_t len, tg_sse_event_fn
             else if (buf[next] == '\n')
                 next++;
         }
+        if (p->lend && !p->line.len && !p->has_data && next < len && buf[next] == '\n' &&
+            j - i >= 5 && !memcmp(buf + i, "data:", 5)) {
+            /* a whole event of one data line: its data as it lies (lend) */
+            size_t v = i + 5 + (j - i > 5 && buf[i + 5] == ' ');
+            p->event_end = base + next + 1;
+            rc = p->event.len ? fn(arg, p->event.data, buf + v, j - v)
+                              : fn(arg, "message", buf + v, j - v);
+            tg_buf_reset(&p->event);
+            p->event_at = p->event_end;
+            i = next + 1;
+            if (rc)
+                break;
+            continue;
+        }
         if (p->line.len) { /* its start came in an earlier buffer */
             tg_buf_append(&p->line, buf + i, j - i);
             rc = process_line(p, p->line.data, p->line.len, base + next, fn, arg);

@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 /** Called per complete event; `event` is "message" when none was named;
- *  `data` is NUL-terminated at `len` (it may hold a NUL before).
- *  Return non-zero to stop parsing (tg_sse_feed returns that value). */
+ *  `data` is NUL-terminated at `len` (it may hold a NUL before), unless the
+ *  parser lends it (tg_sse_parser_t.lend). Return non-zero to stop parsing
+ *  (tg_sse_feed returns that value). */
 typedef int (*tg_sse_event_fn)(void *arg, const char *event, const char *data, size_t len);
 
 typedef struct {
@@ -26,6 +27,11 @@ typedef struct {
     bool has_data;
     bool after_cr;    /* last byte was '\r': a following '\n' belongs to it */
     size_t max_event; /* bytes; 0 = 8 MiB */
+    /* An event of one data line that lies whole in the bytes fed, its blank
+     * line (LF) after it, is handed to the callback as it lies there, not
+     * copied: its data is then not NUL-terminated, and the callback reads
+     * data[0..len) only. Most events of a stream are such. */
+    bool lend;
     /* Stream offsets (bytes fed before): where the next byte fed goes; where
      * the event being gathered starts, just past the blank line (its
      * terminator whole: a CRLF's LF too) that ended the one before; and,

@@ -322,6 +322,10 @@ void tg_filters_start(tg_exchange_t *x, const char *content_type)
                                      .prompt_estimate = a->tr_prompt_estimate};
             a->f.ts = tg_translate_stream_new(a->tr, &o);
         }
+        /* a native stream's events are read where they lie (every reader
+         * under tg_filters_event and raw_usage_event takes data and len);
+         * a translator gets them NUL-terminated */
+        a->f.sse_in.lend = !a->f.ts;
         tg_http_stream_start(x->h, status, NULL);
     }
 }

@@ -6,8 +6,9 @@
  * honoured without harm. The pass-through, cutting the events whose data
  * starts with 'x', passes the same bytes for any chunking, and what it
  * passes parses to the events of the whole input less the cut ones (an
- * event never ended is passed at the end as it came). See
- * run.sh.
+ * event never ended is passed at the end as it came). A parser that lends
+ * an event's data where it lies (tg_sse_parser_t.lend) gives the same
+ * events, and the pass-through the same bytes. See run.sh.
  */
 #include "core/sse.h"
 
@@ -18,12 +19,13 @@
 typedef struct {
     tg_buf_t log; /* "event\0data\0" per event */
     int count;
+    bool lent; /* the parser lends data (not NUL-terminated) */
 } log_t;
 
 static int record(void *arg, const char *event, const char *data, size_t len)
 {
     log_t *l = arg;
-    if (data[len] != 0) /* the callback's data is NUL-terminated at len (sse.h) */
+    if (!l->lent && data[len] != 0) /* the callback's data is NUL-terminated at len (sse.h) */
         abort();
     if (!*event) /* a name starting with NUL: the writer takes C strings */
         event = "message";
@@ -36,7 +38,7 @@ static int record(void *arg, const char *event, const char *data, size_t len)
 
 static int parse(const uint8_t *d, size_t n, size_t step, size_t max, log_t *l)
 {
-    tg_sse_parser_t p = {.max_event = max};
+    tg_sse_parser_t p = {.max_event = max, .lend = l->lent};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i += step)
         rc = tg_sse_feed(&p, (const char *)d + i, n - i < step ? n - i : step, record, l);
@@ -87,9 +89,9 @@ static int keep_out(void *arg, const char *data, size_t len)
 
 /* The bytes passed (whole events, then the rest at the end); -1 when the
  * stream was refused. */
-static int pass(const uint8_t *d, size_t n, size_t step, tg_buf_t *out)
+static int pass(const uint8_t *d, size_t n, size_t step, bool lend, tg_buf_t *out)
 {
-    pass_t t = {0};
+    pass_t t = {.p.lend = lend};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i += step)
         rc = tg_sse_pass_feed(&t.ps, &t.p, (const char *)d + i, n - i < step ? n - i : step, cut_x,
@@ -111,7 +113,8 @@ static int record_uncut(void *arg, const char *event, const char *data, size_t l
 static void check_pass(const uint8_t *d, size_t n, size_t step)
 {
     tg_buf_t a = {0}, b = {0};
-    int ra = pass(d, n, n ? n : 1, &a), rb = pass(d, n, step, &b);
+    /* data lent or not, whole or in pieces: the same bytes pass */
+    int ra = pass(d, n, n ? n : 1, false, &a), rb = pass(d, n, step, true, &b);
     if (ra != rb || (ra == 0 && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))))
         abort();
     if (ra == 0) { /* what passed parses to the events not cut */
@@ -140,11 +143,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     size_t step = data[0] % 16 + 1;
     data++, size--;
-    log_t whole = {0}, pieces = {0}, small = {0};
+    log_t whole = {0}, pieces = {0}, small = {0}, lent = {.lent = true};
     int r1 = parse(data, size, size ? size : 1, 0, &whole);
     int r2 = parse(data, size, step, 0, &pieces);
-    if (r1 != 0 || r2 != 0 || whole.count != pieces.count || whole.log.len != pieces.log.len ||
-        (whole.log.len && memcmp(whole.log.data, pieces.log.data, whole.log.len) != 0))
+    int r3 = parse(data, size, step, 0, &lent); /* lent data: the same events */
+    if (r1 != 0 || r2 != 0 || r3 != 0 || whole.count != pieces.count ||
+        whole.log.len != pieces.log.len ||
+        (whole.log.len && memcmp(whole.log.data, pieces.log.data, whole.log.len) != 0) ||
+        whole.count != lent.count || whole.log.len != lent.log.len ||
+        (whole.log.len && memcmp(whole.log.data, lent.log.data, whole.log.len) != 0))
         abort();
     parse(data, size, step, 64, &small);
     tg_sse_parser_t p = {0};
@@ -154,5 +161,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tg_buf_free(&whole.log);
     tg_buf_free(&pieces.log);
     tg_buf_free(&small.log);
+    tg_buf_free(&lent.log);
     return 0;
 }

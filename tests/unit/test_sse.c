@@ -292,3 +292,48 @@ TEST(sse_pass_held_bounded)
     tg_sse_free(&p);
     tg_buf_free(&t.out);
 }
+
+/* A lending parser: an event of one data line whole in the bytes fed, its
+ * blank line an LF, comes as it lies there; every other event as before. */
+typedef struct {
+    const char *fed, *fed_end;
+    int lent, copied;
+    collect_t c;
+} lend_t;
+
+static int note_lent(void *arg, const char *event, const char *data, size_t len)
+{
+    lend_t *l = arg;
+    if (data >= l->fed && data + len <= l->fed_end)
+        l->lent++;
+    else
+        l->copied++;
+    return collect(&l->c, event, data, len);
+}
+
+TEST(sse_lends_whole_one_line_events)
+{
+    static const char in[] = "event: e\ndata: abc\n\n" /* lent, named */
+                             "data:x\n\n"              /* lent, no space */
+                             "data: a\ndata: b\n\n"    /* two lines: gathered */
+                             ": c\ndata: y\r\n\n"      /* CRLF, then an LF blank line: lent */
+                             "data: z\r\n\r\n"         /* a CRLF blank line: gathered */
+                             "data: cut";              /* no end yet */
+    tg_sse_parser_t p = {.lend = true};
+    lend_t l = {.fed = in, .fed_end = in + sizeof in - 1};
+    CHECK(tg_sse_feed(&p, in, sizeof in - 1, note_lent, &l) == 0);
+    CHECK_STR(l.c.log.data, "e|abc;message|x;message|a\nb;message|y;message|z;");
+    CHECK_INT(l.lent, 3);
+    CHECK_INT(l.copied, 2);
+    /* the rest, in another buffer: a line begun before is gathered */
+    static const char more[] = "\n\ndata: 1\n\n";
+    l.fed = more;
+    l.fed_end = more + sizeof more - 1;
+    CHECK(tg_sse_feed(&p, more, sizeof more - 1, note_lent, &l) == 0);
+    CHECK_STR(l.c.log.data,
+              "e|abc;message|x;message|a\nb;message|y;message|z;message|cut;message|1;");
+    CHECK_INT(l.lent, 4);
+    CHECK_INT(l.copied, 3);
+    tg_sse_free(&p);
+    tg_buf_free(&l.c.log);
+}
