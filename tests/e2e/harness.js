@@ -160,23 +160,35 @@ function expandFrames(hexLines) {
 
 const FRAMES_SQL = "SELECT HEX(request_body) FROM request_bodies; SELECT HEX(response_body) FROM request_bodies;";
 
+/** The PostgreSQL database name that stands in for the SQLite store of a
+ *  gateway started with CFG in the shared mode (sharedStorage), or null. */
+function sharedDbName(cfg) {
+  const url = cfg.storage?.url || '';
+  const dbUrl = SHARED && url.startsWith('sqlite:') ? sharedDbs.get(url.slice(7)) : null;
+  return dbUrl ? new URL(dbUrl).pathname.slice(1) : null;
+}
+
+/** Run a query in the store of a gateway started with CFG, once stopped:
+ *  SQLITE with the sqlite3 shell on its file, or PG with psql (unaligned,
+ *  tuples only) in the shared mode. Returns the output. */
+function storeQuery(cfg, sqlite, pg) {
+  const db = sharedDbName(cfg);
+  if (db) return sharedPgUp.psql(pg, db);
+  return execFileSync('sqlite3', ['-readonly', cfg.storage.url.slice(7), sqlite], { maxBuffer: 1 << 30 }).toString();
+}
+
 /** Everything the store of a gateway started with CFG holds, as text (to
  *  check that a secret never reached it): the SQLite file's bytes, or in the
  *  shared mode every row of its PostgreSQL database, bodies decoded; and in
  *  both, every body stored compressed, expanded. */
 function storedText(cfg) {
-  const url = cfg.storage?.url || '';
-  const dbUrl = SHARED && url.startsWith('sqlite:') ? sharedDbs.get(url.slice(7)) : null;
-  if (!dbUrl) {
-    const file = url.slice(7);
-    const hex = execFileSync('sqlite3', ['-readonly', file, FRAMES_SQL], { maxBuffer: 1 << 30 }).toString();
-    return fs.readFileSync(file).toString('latin1') + expandFrames(hex);
-  }
-  const db = new URL(dbUrl).pathname.slice(1);
+  const frames = expandFrames(storeQuery(cfg, FRAMES_SQL, FRAMES_SQL.replace(/HEX\((\w+)\)/g, "encode($1, 'hex')")));
+  const db = sharedDbName(cfg);
+  if (!db) return fs.readFileSync(cfg.storage.url.slice(7)).toString('latin1') + frames;
   return sharedPgUp.psql('SELECT t::text FROM requests t; SELECT t::text FROM request_properties t;'
     + " SELECT concat(encode(request_body, 'escape'), encode(response_body, 'escape')) FROM request_bodies;"
     + ' SELECT t::text FROM api_keys t; SELECT t::text FROM rate_limit_rules t; SELECT t::text FROM budgets t;', db)
-    + expandFrames(sharedPgUp.psql(FRAMES_SQL.replace(/HEX\((\w+)\)/g, "encode($1, 'hex')"), db));
+    + frames;
 }
 
 /** In the shared mode, run SQL in the PostgreSQL database of a gateway
@@ -497,7 +509,7 @@ const testId = (name) => `${name}-${process.pid}-${++counter}`;
 
 module.exports = {
   REPO, BIN, SECRET, OpenAI, sleep, freePort, waitExit, waitFor, testId,
-  startFake, toYaml, writeConfig, baseConfig, startGateway, respawnGateway, sharedStorage, storedText, sharedPsql, SHARED, sharedRedis,
+  startFake, toYaml, writeConfig, baseConfig, startGateway, respawnGateway, sharedStorage, storedText, storeQuery, sharedPsql, SHARED, sharedRedis,
   makeRecorder, openaiClient, rawRequest, rawExchange, findSecretLeaks, oneRequest, abortAtFirstContent,
   WEATHER_TOOL,
 };
