@@ -735,9 +735,9 @@ TEST(store_bodies_of_any_size_read_back_in_either_page_size)
 TEST(store_keeps_long_bodies_as_frames)
 {
     char dir[64], db[128];
-    tmpdir(dir);
-    snprintf(db, sizeof db, "%s/t.db", dir);
-    tg_store_t *s = open_sqlite(dir, NULL);
+    tg_store_t *s = fresh_sqlite(dir, db);
+    if (!s)
+        return;
     tg_buf_t stream = {0}, req = {0};
     for (int i = 0; i < 50; i++)
         tg_buf_printf(&stream,
