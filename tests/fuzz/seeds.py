@@ -169,11 +169,17 @@ raw = [b"".join(b'data: {"choices":[{"delta":{"content":"t%d"}}]}\n\n' % i for i
        b"\x04\x22\x4d\x18" + b"x" * 40, b'{"model":"gpt-4o","messages":[]}' * 40]
 frames = []
 if shutil.which("lz4"):
+    import tempfile
     for r in raw:
-        for opts in (["--content-size"], ["--content-size", "-BD", "-B4"], ["--content-size", "--no-frame-crc"]):
-            p = subprocess.run(["lz4", "-c", "-q"] + opts, input=r, capture_output=True)
-            if p.returncode == 0:
-                frames.append(p.stdout)
+        # from a file: lz4 states the content size only when it knows it,
+        # and the store's reader requires it
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(r)
+            f.flush()
+            for opts in (["--content-size"], ["--content-size", "-BD", "-B4"], ["--content-size", "--no-frame-crc"]):
+                p = subprocess.run(["lz4", "-c", "-q"] + opts + [f.name], capture_output=True)
+                if p.returncode == 0:
+                    frames.append(p.stdout)
 for i, s in enumerate(raw + frames):
     with open(os.path.join(out, "body", "seed.%d" % i), "wb") as f:
         f.write(s)
